@@ -1,0 +1,15 @@
+//! Patron's pure rules: identifiers, tenancy, roles and the authorization decision.
+//!
+//! Nothing in this crate performs I/O. The store and web crates depend on it; it depends on
+//! neither. The one way to obtain a [`authz::TenantScope`] — the value every tenant-owned
+//! query requires — is [`authz::authorize`].
+
+pub mod authz;
+pub mod ids;
+pub mod role;
+pub mod validate;
+pub mod wechat_settings;
+
+pub use authz::{AgencyScope, AuthzError, Grant, Principal, TenantRef, TenantScope};
+pub use ids::*;
+pub use role::{Permission, Role};
