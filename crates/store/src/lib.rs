@@ -1,1 +1,39 @@
+//! Persistence for Patron: one diesel schema and one set of queries over SQLite and
+//! PostgreSQL.
+//!
+//! Conventions:
+//! - every function takes `&mut DbConn` so callers can compose them inside one transaction;
+//! - every tenant-owned query takes a [`TenantScope`] (only `patron_domain::authz` makes one)
+//!   and filters by its tenant, so a missing tenant filter cannot be written by accident;
+//! - functions are blocking: async callers run them on the blocking pool (`web::block`).
 
+pub mod api_tokens;
+pub mod conn;
+pub mod error;
+pub mod invitations;
+pub mod migrate;
+pub mod password_resets;
+pub mod schema;
+pub mod secrets;
+pub mod sessions;
+pub mod settings;
+pub mod stores;
+pub mod tenants;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
+
+pub use conn::{write_tx, Backend, DbConn, DbPool, DbUrl};
+pub use error::StoreError;
+pub use patron_domain::{AgencyScope, TenantScope};
+pub use secrets::SecretBox;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The current time as stored: naive UTC, truncated to microseconds so both backends
+/// round-trip the same value.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    let t = chrono::Utc::now().naive_utc();
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
+}

@@ -1,0 +1,167 @@
+//! One schema for both backends: only portable SQL types (BigInt, Text, Bool, Timestamp).
+//! Keep in step with migrations/sqlite and migrations/postgres; the schema test in the
+//! integration suite selects every column of every table on each backend.
+
+diesel::table! {
+    app_settings (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    agencies (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tenants (id) {
+        id -> BigInt,
+        agency_id -> BigInt,
+        name -> Text,
+        slug -> Text,
+        time_zone -> Text,
+        wx_appid -> Nullable<Text>,
+        wx_original_id -> Nullable<Text>,
+        wx_token_enc -> Nullable<Text>,
+        wx_aes_key_enc -> Nullable<Text>,
+        wx_prev_aes_key_enc -> Nullable<Text>,
+        wx_app_secret_enc -> Nullable<Text>,
+        wx_message_mode -> Text,
+        wx_account_kind -> Text,
+        wx_api_base -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stores (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        address -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        locale -> Nullable<Text>,
+        created_at -> Timestamp,
+        password_changed_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    memberships (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        agency_id -> BigInt,
+        tenant_id -> Nullable<BigInt>,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    membership_stores (membership_id, store_id) {
+        membership_id -> BigInt,
+        store_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        ip -> Text,
+        user_agent -> Text,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        token_prefix -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> BigInt,
+        agency_id -> BigInt,
+        tenant_id -> Nullable<BigInt>,
+        email -> Text,
+        role -> Text,
+        store_ids -> Text,
+        token_hash -> Text,
+        invited_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_resets (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        throttle_key -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(tenants -> agencies (agency_id));
+diesel::joinable!(stores -> tenants (tenant_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> tenants (tenant_id));
+diesel::joinable!(membership_stores -> memberships (membership_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    app_settings,
+    agencies,
+    tenants,
+    stores,
+    users,
+    memberships,
+    membership_stores,
+    sessions,
+    api_tokens,
+    invitations,
+    password_resets,
+    login_failures,
+);

@@ -1,0 +1,34 @@
+//! Failed-login bookkeeping, in the database so every `patron` process sees the same counts.
+
+use crate::schema::login_failures::dsl as f;
+use crate::{now, DbConn, Result};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+pub fn record_failure(conn: &mut DbConn, key: &str) -> Result<()> {
+    diesel::insert_into(f::login_failures)
+        .values((f::throttle_key.eq(key), f::at.eq(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Failures for `key` since `since`, and the oldest of them (to tell when the lock lifts).
+pub fn failures_since(
+    conn: &mut DbConn,
+    key: &str,
+    since: NaiveDateTime,
+) -> Result<(i64, Option<NaiveDateTime>)> {
+    let q = f::login_failures.filter(f::throttle_key.eq(key).and(f::at.ge(since)));
+    let n: i64 = q.count().get_result(conn)?;
+    let oldest: Option<NaiveDateTime> = q.select(diesel::dsl::min(f::at)).first(conn)?;
+    Ok((n, oldest))
+}
+
+pub fn clear(conn: &mut DbConn, key: &str) -> Result<()> {
+    diesel::delete(f::login_failures.filter(f::throttle_key.eq(key))).execute(conn)?;
+    Ok(())
+}
+
+pub fn purge_before(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize> {
+    Ok(diesel::delete(f::login_failures.filter(f::at.lt(before))).execute(conn)?)
+}

@@ -1,0 +1,12 @@
+DROP TABLE login_failures;
+DROP TABLE password_resets;
+DROP TABLE invitations;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+DROP TABLE membership_stores;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE stores;
+DROP TABLE tenants;
+DROP TABLE agencies;
+DROP TABLE app_settings;
