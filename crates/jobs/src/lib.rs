@@ -1,1 +1,33 @@
+//! Scheduled work. For now: housekeeping of sessions and sign-in failure records. Later
+//! issues add the durable job queue (broadcasts, follower sync, reconciliation) here.
 
+use patron_store::{sessions, throttle, DbPool};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+
+/// Deletes expired sessions and sign-in failures older than a day. Safe to run from several
+/// processes at once: each statement is an idempotent delete.
+pub fn housekeeping(pool: &DbPool) -> Result<(usize, usize), patron_store::StoreError> {
+    let mut c = pool.get()?;
+    let s = sessions::purge(&mut c)?;
+    let f = throttle::purge_before(&mut c, patron_store::now() - chrono::TimeDelta::days(1))?;
+    Ok((s, f))
+}
+
+/// Starts the scheduler; keep the returned value alive for as long as jobs should run.
+pub async fn start(pool: DbPool) -> Result<JobScheduler, JobSchedulerError> {
+    let sched = JobScheduler::new().await?;
+    sched
+        .add(Job::new_async("0 */10 * * * *", move |_id, _l| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                match tokio::task::spawn_blocking(move || housekeeping(&pool)).await {
+                    Ok(Ok((s, f))) => tracing::info!(sessions = s, failures = f, "housekeeping done"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
+                    Err(e) => tracing::error!(error = %e, "housekeeping task panicked"),
+                }
+            })
+        })?)
+        .await?;
+    sched.start().await?;
+    Ok(sched)
+}

@@ -24,6 +24,7 @@ pub mod tokens;
 pub mod users;
 
 pub use conn::{write_tx, Backend, DbConn, DbPool, DbUrl};
+pub use diesel::result::Error as DieselError;
 pub use error::StoreError;
 pub use patron_domain::{AgencyScope, TenantScope};
 pub use secrets::SecretBox;
@@ -36,4 +37,10 @@ pub fn now() -> chrono::NaiveDateTime {
     use chrono::{DurationRound, TimeDelta};
     let t = chrono::Utc::now().naive_utc();
     t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
+}
+
+/// A round trip to the database (readiness checks).
+pub fn ping(conn: &mut DbConn) -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    Ok(conn.batch_execute("SELECT 1")?)
 }

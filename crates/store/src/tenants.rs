@@ -362,3 +362,8 @@ pub fn system_scope_by_slug(conn: &mut DbConn, slug: &str) -> Result<TenantScope
         .map(TenantScope::system)
         .ok_or(StoreError::NotFound)
 }
+
+/// Every agency id (operator listing).
+pub fn agency_ids(conn: &mut DbConn) -> Result<Vec<i64>> {
+    Ok(agencies::table.select(agencies::id).order(agencies::id).load(conn)?)
+}

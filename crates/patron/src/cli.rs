@@ -1,0 +1,348 @@
+//! The command line. Each subcommand loads the configuration the same way `serve` does.
+
+use crate::config::{Overrides, Settings};
+use crate::serve;
+use clap::{Args, Parser, Subcommand};
+use patron_domain::validate;
+use patron_domain::{AgencyId, AgencyScope, Role, StoreId};
+use patron_store::tenants::{self, TenantInput};
+use patron_store::{api_tokens, sessions, users, write_tx, StoreError};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "patron",
+    version,
+    about = "Patron: a self-hosted CRM and loyalty platform for WeChat Official Accounts.",
+    long_about = "Patron: a self-hosted CRM and loyalty platform for WeChat Official Accounts.\n\n\
+        Start with `patron serve`: it creates ./data (SQLite database and secret key), applies\n\
+        migrations and, on the first run, prints a one-time link to create the first account.\n\n\
+        Configuration comes from config/default.toml, then PATRON_* environment variables\n\
+        (e.g. PATRON_BIND, PATRON_DATA_DIR) and DATABASE_URL, then these flags."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Configuration file [default: config/default.toml if it exists].
+    #[arg(long, global = true, env = "PATRON_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, global = true)]
+    pub bind: Option<String>,
+    /// Directory for the SQLite database and the secret key file.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://FILE or postgres://USER@HOST/DB (default: SQLite in the data directory).
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web server (creates and migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage merchant accounts (tenants).
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Load and check the configuration and database connection, then print a summary.
+    CheckConfig,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a user with a role. The password is read from stdin with --password-stdin,
+    /// otherwise a strong one is generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// agency_admin, merchant_admin, marketer or cashier.
+        #[arg(long, default_value = "agency_admin")]
+        role: String,
+        /// For agency_admin: the agency id (see `patron tenant list`) ...
+        #[arg(long)]
+        agency: Option<i64>,
+        /// ... or the name of a new agency to create.
+        #[arg(long)]
+        agency_name: Option<String>,
+        /// For tenant roles: the tenant's slug.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// For cashiers: store ids (repeat the flag).
+        #[arg(long = "store")]
+        stores: Vec<i64>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (stdin with --password-stdin, else generated and printed) and
+    /// sign the user out everywhere.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCmd {
+    /// Create a merchant account in an agency.
+    Create {
+        /// Agency id.
+        #[arg(long)]
+        agency: i64,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        time_zone: String,
+        #[arg(long, default_value = "")]
+        wx_appid: String,
+        #[arg(long, default_value = "")]
+        wx_original_id: String,
+        #[arg(long, default_value = "")]
+        wx_token: String,
+        #[arg(long, default_value = "")]
+        wx_aes_key: String,
+        #[arg(long, default_value = "")]
+        wx_app_secret: String,
+        /// plain, compatible or safe.
+        #[arg(long, default_value = "safe")]
+        wx_message_mode: String,
+        /// subscription, verified_subscription or service.
+        #[arg(long, default_value = "subscription")]
+        wx_account_kind: String,
+        #[arg(long, default_value = "")]
+        wx_api_base: String,
+    },
+    /// List agencies and their tenants.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Create an API token for a tenant and print it (shown only this once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// An error for the operator: one line, naming what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Start(#[from] serve::StartError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<patron_store::DieselError> for CliError {
+    fn from(e: patron_store::DieselError) -> Self {
+        CliError::Store(e.into())
+    }
+}
+
+impl Cli {
+    pub fn settings(&self) -> Result<Settings, CliError> {
+        let o = Overrides {
+            bind: self.global.bind.clone(),
+            data_dir: self.global.data_dir.clone(),
+            database_url: self.global.database_url.clone(),
+        };
+        Ok(Settings::load(self.global.config.as_deref(), &o)?)
+    }
+}
+
+fn read_or_generate_password(from_stdin: bool) -> Result<(String, bool), CliError> {
+    if from_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s)?;
+        let pw = s.trim_end_matches(['\r', '\n']).to_string();
+        validate::password(&pw).map_err(|e| CliError::Usage(format!("password: {}", e.code)))?;
+        Ok((pw, false))
+    } else {
+        use rand::Rng;
+        const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let mut rng = rand::rngs::OsRng;
+        let pw: String = (0..20)
+            .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+            .collect();
+        Ok((pw, true))
+    }
+}
+
+fn hash(pw: &str) -> String {
+    patron_web::password::hash(pw)
+}
+
+pub fn user_create(s: &Settings, cmd: UserCmd) -> Result<String, CliError> {
+    let UserCmd::Create { email, name, role, agency, agency_name, tenant, stores, password_stdin } = cmd else {
+        unreachable!("called with user create")
+    };
+    let email = validate::email(&email).map_err(|_| CliError::Usage(format!("--email: {email:?} is not a valid address")))?;
+    let name = validate::name("name", &name).map_err(|e| CliError::Usage(format!("--name: {}", e.code)))?;
+    let role = Role::parse(&role).ok_or_else(|| CliError::Usage(format!("--role: unknown role {role:?}; use agency_admin, merchant_admin, marketer or cashier")))?;
+    let (pw, generated) = read_or_generate_password(password_stdin)?;
+    let pw_hash = hash(&pw);
+    let (pool, _) = serve::open_database(s)?;
+    let mut c = pool.get()?;
+    let user = write_tx(&mut c, |c| -> Result<_, CliError> {
+        let u = users::create(c, &email, &name, &pw_hash, None)?;
+        if role == Role::AgencyAdmin {
+            let agency = match (agency, &agency_name) {
+                (Some(id), None) => tenants::agency(c, AgencyId(id))?.id,
+                (None, Some(n)) => tenants::create_agency(c, n)?.id,
+                _ => return Err(CliError::Usage("agency_admin needs exactly one of --agency ID or --agency-name NAME".into())),
+            };
+            users::add_membership(c, u.id(), AgencyId(agency), None, role, &[])?;
+        } else {
+            let slug = tenant.as_deref().ok_or_else(|| CliError::Usage(format!("{role} needs --tenant SLUG")))?;
+            let scope = tenants::system_scope_by_slug(c, slug).map_err(|_| CliError::Usage(format!("--tenant: no tenant {slug:?}")))?;
+            let stores: Vec<StoreId> = stores.iter().copied().map(StoreId).collect();
+            if role == Role::Cashier && stores.is_empty() {
+                return Err(CliError::Usage("cashier needs at least one --store ID".into()));
+            }
+            patron_store::stores::check_all_in_tenant(c, &scope, &stores).map_err(|_| CliError::Usage("--store: not a store of this tenant".into()))?;
+            users::add_membership(c, u.id(), scope.agency_id(), Some(scope.tenant_id()), role, &stores)?;
+        }
+        Ok(u)
+    })
+    .map_err(|e| match e {
+        CliError::Store(StoreError::Conflict(_)) => CliError::Usage(format!("--email: {email} already has an account")),
+        other => other,
+    })?;
+    Ok(if generated {
+        format!("created user {} ({}) as {role}\npassword (shown once): {pw}", user.id, user.email)
+    } else {
+        format!("created user {} ({}) as {role}", user.id, user.email)
+    })
+}
+
+pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> {
+    match command {
+        Command::Serve => unreachable!("serve runs in main"),
+        Command::Migrate => {
+            let (_, applied) = serve::open_database(s)?;
+            Ok(if applied.is_empty() {
+                "database is up to date".into()
+            } else {
+                format!("applied {} migration(s): {}", applied.len(), applied.join(", "))
+            })
+        }
+        Command::User(cmd @ UserCmd::Create { .. }) => user_create(s, cmd),
+        Command::User(UserCmd::ResetPassword { email, password_stdin }) => {
+            let (pw, generated) = read_or_generate_password(password_stdin)?;
+            let h = hash(&pw);
+            let (pool, _) = serve::open_database(s)?;
+            let mut c = pool.get()?;
+            let email = email.trim().to_lowercase();
+            write_tx(&mut c, |c| -> Result<_, CliError> {
+                let u = users::by_email(c, &email)?.ok_or_else(|| CliError::Usage(format!("--email: no user {email}")))?;
+                users::set_password(c, u.id(), &h)?;
+                sessions::revoke_all_for_user(c, u.id(), None)?;
+                patron_store::throttle::clear(c, &format!("acct:{email}"))?;
+                Ok(())
+            })?;
+            Ok(if generated {
+                format!("password of {email} reset; all sessions signed out\nnew password (shown once): {pw}")
+            } else {
+                format!("password of {email} reset; all sessions signed out")
+            })
+        }
+        Command::Tenant(TenantCmd::Create {
+            agency, name, slug, time_zone, wx_appid, wx_original_id, wx_token, wx_aes_key,
+            wx_app_secret, wx_message_mode, wx_account_kind, wx_api_base,
+        }) => {
+            let input = TenantInput {
+                name,
+                slug: slug.clone(),
+                time_zone,
+                wx_appid,
+                wx_original_id,
+                wx_token,
+                wx_aes_key,
+                wx_app_secret,
+                wx_message_mode,
+                wx_account_kind,
+                wx_api_base,
+            };
+            let valid = tenants::validate(&input).map_err(|errs| {
+                let list: Vec<String> = errs.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code)).collect();
+                CliError::Usage(list.join("; "))
+            })?;
+            let sb = serve::secrets(s)?;
+            let (pool, _) = serve::open_database(s)?;
+            let mut c = pool.get()?;
+            tenants::agency(&mut c, AgencyId(agency)).map_err(|_| CliError::Usage(format!("--agency: no agency {agency}")))?;
+            let t = tenants::create(&mut c, &AgencyScope::system(AgencyId(agency)), &valid, &sb)
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => CliError::Usage(format!("--slug: {slug} is taken")),
+                    other => other.into(),
+                })?;
+            Ok(format!("created tenant {} ({}); webhook path /wx/{}", t.id, t.slug, t.slug))
+        }
+        Command::Tenant(TenantCmd::List) => {
+            let (pool, _) = serve::open_database(s)?;
+            let mut c = pool.get()?;
+            let mut out = String::new();
+            let ids = patron_store::tenants::agency_ids(&mut c)?;
+            for id in ids {
+                let a = tenants::agency(&mut c, AgencyId(id))?;
+                out.push_str(&format!("agency {}: {}\n", a.id, a.name));
+                for t in tenants::list_for_agency(&mut c, &AgencyScope::system(AgencyId(id)))? {
+                    out.push_str(&format!("  tenant {}: {} ({})\n", t.id, t.slug, t.name));
+                }
+            }
+            Ok(out.trim_end().to_string())
+        }
+        Command::Token(TokenCmd::Create { tenant, name }) => {
+            let (pool, _) = serve::open_database(s)?;
+            let mut c = pool.get()?;
+            let scope = tenants::system_scope_by_slug(&mut c, &tenant).map_err(|_| CliError::Usage(format!("--tenant: no tenant {tenant:?}")))?;
+            let (t, plain) = api_tokens::create(&mut c, &scope, &name, None)?;
+            eprintln!("created API token {} for {tenant}; it is shown only this once:", t.id);
+            Ok(plain)
+        }
+        Command::CheckConfig => {
+            let (pool, _) = serve::open_database(s)?;
+            serve::secrets(s)?;
+            patron_mail::Mailer::new(s.mail()).map_err(serve::StartError::from)?;
+            let backend = format!("{:?}", pool.backend()).to_lowercase();
+            Ok(format!(
+                "configuration OK\n  bind: {}\n  base_url: {}\n  data_dir: {}\n  database: {} ({})\n  mail: {:?}",
+                s.bind,
+                s.effective_base_url(),
+                s.data_dir.display(),
+                patron_store::conn::redact(&s.effective_database_url()),
+                backend,
+                s.mail_transport,
+            ))
+        }
+    }
+}

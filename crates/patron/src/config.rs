@@ -1,0 +1,234 @@
+//! Configuration: typed defaults, then a TOML file (config/default.toml unless `--config`
+//! names another), then `PATRON_*` environment variables (and `DATABASE_URL`), then
+//! command-line flags. Unknown keys are refused, naming the key.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use patron_mail::{SmtpTls, Transport};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Where the SQLite database and the secret key file live.
+    pub data_dir: PathBuf,
+    /// `sqlite://FILE` or `postgres://USER@HOST/DB`; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// Public URL of this server, used in emailed links; empty means `http://{bind}`.
+    pub base_url: String,
+    /// Base64 of 32 random bytes that encrypt secrets at rest; empty means use (or create)
+    /// `data_dir/secret.key`.
+    pub secret_key: String,
+    /// Mark cookies Secure and send HSTS; turn on when users reach Patron over HTTPS.
+    pub secure_cookies: bool,
+    /// Take the client address from X-Forwarded-For (only behind your own proxy).
+    pub trust_proxy: bool,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `patron_web=debug,info` (RUST_LOG wins if set).
+    pub log_level: String,
+    pub db_pool_size: u32,
+    /// HTTP worker threads; 0 means one per CPU.
+    pub workers: usize,
+    /// Seconds a client has to send its request head.
+    pub request_timeout_secs: u64,
+    /// Seconds to finish in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+    pub session_ttl_hours: i64,
+    pub login_max_per_account: i64,
+    pub login_max_per_ip: i64,
+    pub login_window_minutes: i64,
+    /// `log` (print mails to the log) or `smtp`.
+    pub mail_transport: Transport,
+    pub mail_from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: String,
+    pub smtp_password: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            base_url: String::new(),
+            secret_key: String::new(),
+            secure_cookies: false,
+            trust_proxy: false,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            db_pool_size: 10,
+            workers: 0,
+            request_timeout_secs: 10,
+            shutdown_timeout_secs: 30,
+            session_ttl_hours: 12,
+            login_max_per_account: 5,
+            login_max_per_ip: 20,
+            login_window_minutes: 15,
+            mail_transport: Transport::Log,
+            mail_from: "Patron <patron@localhost>".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+        }
+    }
+}
+
+/// Flags that override the file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Environment variables with the PATRON_ prefix that belong to tooling, not to Patron.
+fn tooling_variable(key: &str) -> bool {
+    key.starts_with("test_") || key.starts_with("browser_") || key == "bin" || key == "config"
+}
+
+impl Settings {
+    /// Loads the configuration. `file` is the `--config` flag; without it the default file
+    /// is read if present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(ConfigError::File {
+                        path: p.display().to_string(),
+                        message: "no such file".into(),
+                    });
+                }
+                fig = fig.merge(Toml::file(p));
+            }
+            None => {
+                if Path::new(DEFAULT_CONFIG_FILE).exists() {
+                    fig = fig.merge(Toml::file(DEFAULT_CONFIG_FILE));
+                }
+            }
+        }
+        fig = fig
+            .merge(Env::prefixed("PATRON_").filter(|k| !tooling_variable(k.as_str())))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()));
+        let mut s: Settings = fig.extract().map_err(|e| {
+            let e = e.into_iter().next().map(|e| e.to_string()).unwrap_or_default();
+            ConfigError::Invalid(e)
+        })?;
+        if let Some(b) = &overrides.bind {
+            s.bind = b.clone();
+        }
+        if let Some(d) = &overrides.data_dir {
+            s.data_dir = d.clone();
+        }
+        if let Some(u) = &overrides.database_url {
+            s.database_url = u.clone();
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("bind (PATRON_BIND)", "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080");
+        }
+        if !self.database_url.is_empty() {
+            if let Err(e) = patron_store::DbUrl::parse(&self.database_url) {
+                return Err(ConfigError::Invalid(e.to_string()));
+            }
+        }
+        if !self.base_url.is_empty() && !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return bad("base_url (PATRON_BASE_URL)", "must start with http:// or https://");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return bad("log_format (PATRON_LOG_FORMAT)", "must be text or json");
+        }
+        if self.db_pool_size == 0 {
+            return bad("db_pool_size (PATRON_DB_POOL_SIZE)", "must be at least 1");
+        }
+        if self.session_ttl_hours < 1 || self.login_max_per_account < 1 || self.login_max_per_ip < 1 || self.login_window_minutes < 1 {
+            return bad("session_ttl_hours / login_*", "must be positive");
+        }
+        if self.mail_transport == Transport::Smtp && self.smtp_host.is_empty() {
+            return bad("smtp_host (PATRON_SMTP_HOST)", "required when mail_transport = \"smtp\"");
+        }
+        if !patron_mail::valid_mailbox(&self.mail_from) {
+            return bad("mail_from (PATRON_MAIL_FROM)", "not a valid address, e.g. Patron <patron@example.com>");
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one or SQLite inside the data directory.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("patron.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn effective_base_url(&self) -> String {
+        if self.base_url.is_empty() {
+            format!("http://{}", self.bind)
+        } else {
+            self.base_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    pub fn web(&self) -> patron_web::WebConfig {
+        patron_web::WebConfig {
+            base_url: self.effective_base_url(),
+            secure_cookies: self.secure_cookies,
+            trust_proxy: self.trust_proxy,
+            session_ttl_hours: self.session_ttl_hours,
+            login_max_per_account: self.login_max_per_account,
+            login_max_per_ip: self.login_max_per_ip,
+            login_window_minutes: self.login_window_minutes,
+        }
+    }
+
+    pub fn mail(&self) -> patron_mail::MailConfig {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        patron_mail::MailConfig {
+            transport: self.mail_transport,
+            from: self.mail_from.clone(),
+            smtp_host: self.smtp_host.clone(),
+            smtp_port: self.smtp_port,
+            smtp_tls: self.smtp_tls,
+            smtp_username: opt(&self.smtp_username),
+            smtp_password: opt(&self.smtp_password),
+        }
+    }
+
+    /// Settings for a test server: loopback, everything under `data_dir`.
+    pub fn for_test(data_dir: &Path, database_url: &str) -> Settings {
+        Settings {
+            bind: "127.0.0.1:0".into(),
+            data_dir: data_dir.to_path_buf(),
+            database_url: database_url.to_string(),
+            db_pool_size: 4,
+            workers: 2,
+            ..Settings::default()
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Start-up: data directory, secret key, database pool, migrations, first-run link, mailer,
+//! and the HTTP server with its limits and graceful shutdown.
+
+use crate::config::Settings;
+use actix_web::{middleware, web, App, HttpServer};
+use patron_store::{DbPool, SecretBox};
+use std::net::TcpListener;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] patron_store::StoreError),
+    #[error("mail: {0}")]
+    Mail(#[from] patron_mail::MailError),
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// Everything a running server needs, ready before it listens.
+pub struct Prepared {
+    pub state: web::Data<patron_web::AppState>,
+    /// The one-time setup link, while nobody can log in yet.
+    pub setup_link: Option<String>,
+    pub applied_migrations: Vec<String>,
+}
+
+pub fn secrets(s: &Settings) -> Result<SecretBox, StartError> {
+    Ok(if s.secret_key.is_empty() {
+        SecretBox::from_key_file(&s.data_dir.join("secret.key"))?
+    } else {
+        SecretBox::from_base64(&s.secret_key)?
+    })
+}
+
+pub fn ensure_data_dir(s: &Settings) -> Result<(), StartError> {
+    std::fs::create_dir_all(&s.data_dir).map_err(|source| StartError::DataDir {
+        path: s.data_dir.display().to_string(),
+        source,
+    })
+}
+
+/// Opens the database and applies pending migrations.
+pub fn open_database(s: &Settings) -> Result<(DbPool, Vec<String>), StartError> {
+    ensure_data_dir(s)?;
+    let pool = DbPool::connect(&s.effective_database_url(), s.db_pool_size)?;
+    let applied = patron_store::migrate::run(&mut *pool.get()?)?;
+    Ok((pool, applied))
+}
+
+pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
+    let (pool, applied_migrations) = open_database(s)?;
+    let secrets = secrets(s)?;
+    let setup_link = patron_web::views::setup::first_run_link(&mut *pool.get()?, base_url)?;
+    let mailer = patron_mail::Mailer::new(s.mail())?;
+    let mut web_cfg = s.web();
+    web_cfg.base_url = base_url.trim_end_matches('/').to_string();
+    Ok(Prepared {
+        state: web::Data::new(patron_web::AppState {
+            pool,
+            secrets,
+            mailer,
+            cfg: web_cfg,
+        }),
+        setup_link,
+        applied_migrations,
+    })
+}
+
+pub fn listen(s: &Settings) -> Result<TcpListener, StartError> {
+    TcpListener::bind(&s.bind).map_err(|source| StartError::Bind {
+        addr: s.bind.clone(),
+        source,
+    })
+}
+
+/// The HTTP server on `listener`. Actix stops gracefully on SIGINT/SIGTERM: it stops
+/// accepting, lets in-flight requests finish (up to `shutdown_timeout_secs`), then exits.
+pub fn http_server(
+    s: &Settings,
+    state: web::Data<patron_web::AppState>,
+    listener: TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let security = web::Data::new(patron_web::middleware::SecurityConfig {
+        secure_cookies: state.cfg.secure_cookies,
+    });
+    let mut server = HttpServer::new(move || {
+        let state = state.clone();
+        App::new()
+            .app_data(security.clone())
+            .wrap(middleware::from_fn(patron_web::middleware::request_context))
+            .configure(move |cfg| patron_web::configure(cfg, state))
+    })
+    .client_request_timeout(Duration::from_secs(s.request_timeout_secs))
+    .client_disconnect_timeout(Duration::from_secs(5))
+    .keep_alive(Duration::from_secs(30))
+    .shutdown_timeout(s.shutdown_timeout_secs)
+    .listen(listener)?;
+    if s.workers > 0 {
+        server = server.workers(s.workers);
+    }
+    Ok(server.run())
+}

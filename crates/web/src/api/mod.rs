@@ -1,0 +1,196 @@
+//! The JSON API under `/api/v1`. Authenticated by per-tenant bearer tokens; every error is
+//! `{"error": {"code", "message", "request_id", "details"?}}` with a stable `code`.
+
+pub mod openapi;
+pub mod stores;
+pub mod tenants;
+pub mod users;
+
+use crate::middleware::RequestId;
+use crate::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use futures_util::future::LocalBoxFuture;
+use patron_domain::validate::Invalid;
+use patron_domain::{authz, AuthzError, Permission, Principal, TenantScope};
+use patron_store::{api_tokens, StoreError};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Detail {
+    pub field: &'static str,
+    pub code: &'static str,
+}
+
+/// An API error: the HTTP status, a stable machine-readable code, a human message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<Detail>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: vec![],
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+    pub fn invalid(errs: Vec<Invalid>) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid",
+            message: "the request has invalid fields; see details".into(),
+            details: errs
+                .into_iter()
+                .map(|e| Detail {
+                    field: e.field,
+                    code: e.code,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", what),
+            StoreError::Invalid(i) => ApiError::invalid(vec![i]),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log for the request id")
+            }
+        }
+    }
+}
+
+impl From<AuthzError> for ApiError {
+    fn from(e: AuthzError) -> Self {
+        match e {
+            AuthzError::NotFound => ApiError::not_found(),
+            AuthzError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not do that"),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "<[Detail]>::is_empty")]
+            details: &'a [Detail],
+        }
+        let mut res = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        res.json(Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                details: &self.details,
+            },
+        })
+    }
+}
+
+/// A request authenticated by an API token, already scoped to the token's tenant.
+pub struct ApiAuth {
+    pub state: web::Data<AppState>,
+    pub scope: TenantScope,
+    pub request_id: String,
+    pub lang: crate::i18n::Lang,
+}
+
+impl ApiAuth {
+    pub fn require(&self, p: Permission) -> Result<&TenantScope, ApiError> {
+        self.scope.require(p)?;
+        Ok(&self.scope)
+    }
+}
+
+impl FromRequest for ApiAuth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .expect("AppState is registered in configure()");
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let lang = req
+            .headers()
+            .get("Accept-Language")
+            .and_then(|v| v.to_str().ok())
+            .map(crate::i18n::Lang::from_accept_language)
+            .unwrap_or(crate::i18n::Lang::En);
+        let token = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string());
+        Box::pin(async move {
+            let unauthorized = || {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send a live API token as 'Authorization: Bearer pat_…'",
+                )
+            };
+            let token = token.ok_or_else(unauthorized)?;
+            let scope = state
+                .db(move |c| {
+                    let Some(p) = api_tokens::authenticate(c, &token)? else {
+                        return Ok(None);
+                    };
+                    let Principal::ApiToken { tenant_id, .. } = &p else {
+                        return Ok(None);
+                    };
+                    let Some(r) = patron_store::tenants::find_ref_by_id(c, *tenant_id)? else {
+                        return Ok(None);
+                    };
+                    Ok(authz::authorize(&p, r, Permission::View).ok())
+                })
+                .await?
+                .ok_or_else(unauthorized)?;
+            Ok(ApiAuth {
+                state,
+                scope,
+                request_id,
+                lang,
+            })
+        })
+    }
+}
+
+pub type ApiResult = Result<HttpResponse, ApiError>;

@@ -1,0 +1,66 @@
+//! `/api/v1/tenant`: the token's own tenant.
+
+use super::{ApiAuth, ApiError, ApiResult};
+use actix_web::{web, HttpResponse};
+use patron_domain::Permission;
+use patron_store::tenants::{self, SecretPresence, Tenant, TenantInput};
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct TenantJson {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub time_zone: String,
+    pub wechat: WechatJson,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize)]
+pub struct WechatJson {
+    pub appid: Option<String>,
+    pub original_id: Option<String>,
+    pub message_mode: String,
+    pub account_kind: String,
+    pub api_base: String,
+    /// Which secrets are set; their values are never returned.
+    pub secrets_set: SecretPresence,
+}
+
+pub fn json(t: Tenant) -> TenantJson {
+    TenantJson {
+        id: t.id,
+        wechat: WechatJson {
+            secrets_set: t.has_secret(),
+            appid: t.wx_appid,
+            original_id: t.wx_original_id,
+            message_mode: t.wx_message_mode,
+            account_kind: t.wx_account_kind,
+            api_base: t.wx_api_base,
+        },
+        name: t.name,
+        slug: t.slug,
+        time_zone: t.time_zone,
+        created_at: format!("{}Z", t.created_at.format("%Y-%m-%dT%H:%M:%S")),
+        updated_at: format!("{}Z", t.updated_at.format("%Y-%m-%dT%H:%M:%S")),
+    }
+}
+
+pub async fn show(auth: ApiAuth) -> ApiResult {
+    let scope = auth.require(Permission::View)?.clone();
+    let t = auth.state.db(move |c| tenants::get(c, &scope)).await?;
+    Ok(HttpResponse::Ok().json(json(t)))
+}
+
+/// Replaces the tenant's settings. Omitted secrets keep their stored values.
+pub async fn update(auth: ApiAuth, body: web::Json<TenantInput>) -> ApiResult {
+    let scope = auth.require(Permission::ManageSettings)?.clone();
+    let valid = tenants::validate(&body).map_err(ApiError::invalid)?;
+    let sb = auth.state.secrets.clone();
+    let t = auth
+        .state
+        .db(move |c| tenants::update(c, &scope, &valid, &sb))
+        .await?;
+    Ok(HttpResponse::Ok().json(json(t)))
+}

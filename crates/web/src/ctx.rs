@@ -1,0 +1,238 @@
+//! The request context every UI handler starts from: who is signed in (resolved from the
+//! session cookie), the language, the CSRF token, and helpers that turn a tenant slug into
+//! an authorized [`TenantScope`].
+
+use crate::error::UiError;
+use crate::i18n::Lang;
+use crate::middleware::{CsrfCookie, RequestId};
+use crate::render::{Flash, NavTenant, NavUser, Page, TenantLink, FLASH_COOKIE};
+use crate::{csrf, AppState};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use patron_domain::{authz, AgencyScope, Permission, Principal, TenantScope};
+use patron_store::tenants::{self, Tenant};
+use patron_store::users::{self, User};
+use patron_store::sessions;
+
+pub const SESSION_COOKIE: &str = "patron_session";
+pub const LANG_COOKIE: &str = "patron_lang";
+
+/// A signed-in user.
+pub struct Auth {
+    pub user: User,
+    pub session_id: i64,
+    pub principal: Principal,
+}
+
+pub struct Ctx {
+    pub state: web::Data<AppState>,
+    pub lang: Lang,
+    pub request_id: String,
+    pub auth: Option<Auth>,
+    pub flash: Option<Flash>,
+    pub ip: String,
+    pub user_agent: String,
+    pub path: String,
+    csrf_cookie: String,
+}
+
+/// The client address: the peer, or the first `X-Forwarded-For` hop when configured to
+/// trust a proxy.
+pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
+    if trust_proxy {
+        if let Some(ip) = req
+            .headers()
+            .get("X-Forwarded-For")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+        {
+            return ip;
+        }
+    }
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl FromRequest for Ctx {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .expect("AppState is registered in configure()");
+        let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+        let csrf_cookie = req
+            .extensions()
+            .get::<CsrfCookie>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let cookie_lang = req.cookie(LANG_COOKIE).and_then(|c| Lang::parse(c.value()));
+        let accept = req
+            .headers()
+            .get("Accept-Language")
+            .and_then(|v| v.to_str().ok())
+            .map(Lang::from_accept_language)
+            .unwrap_or(Lang::En);
+        let flash = req.cookie(FLASH_COOKIE).and_then(|c| Flash::parse(c.value()));
+        let ip = client_ip(req, state.cfg.trust_proxy);
+        let user_agent = req
+            .headers()
+            .get("User-Agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let path = req.path().to_string();
+        Box::pin(async move {
+            let auth = match session {
+                None => None,
+                Some(token) => state
+                    .db(move |c| {
+                        let Some((s, u)) = sessions::authenticate(c, &token)? else {
+                            return Ok(None);
+                        };
+                        let grants = users::grants(c, u.id())?;
+                        Ok(Some(Auth {
+                            principal: Principal::User {
+                                user_id: u.id(),
+                                grants,
+                            },
+                            user: u,
+                            session_id: s.id,
+                        }))
+                    })
+                    .await
+                    .map_err(UiError::from)?,
+            };
+            let lang = auth
+                .as_ref()
+                .and_then(|a| a.user.locale.as_deref())
+                .and_then(Lang::parse)
+                .or(cookie_lang)
+                .unwrap_or(accept);
+            Ok(Ctx {
+                state,
+                lang,
+                request_id,
+                auth,
+                flash,
+                ip,
+                user_agent,
+                path,
+                csrf_cookie,
+            })
+        })
+    }
+}
+
+impl Ctx {
+    pub fn csrf_token(&self) -> String {
+        csrf::token_for(self.state.secrets.mac_key(), &self.csrf_cookie)
+    }
+
+    /// Every state-changing form handler calls this before it changes anything.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), UiError> {
+        if csrf::check(self.state.secrets.mac_key(), &self.csrf_cookie, submitted) {
+            Ok(())
+        } else {
+            Err(UiError::Csrf)
+        }
+    }
+
+    pub fn require_user(&self) -> Result<&Auth, UiError> {
+        self.auth.as_ref().ok_or_else(|| UiError::LoginRequired {
+            next: self.path.clone(),
+        })
+    }
+
+    /// Resolves `/t/{slug}` for the signed-in user: 404 for strangers, 403 for members
+    /// without `perm`.
+    pub async fn tenant(&self, slug: &str, perm: Permission) -> Result<(TenantScope, Tenant), UiError> {
+        let principal = self.require_user()?.principal.clone();
+        let slug = slug.to_string();
+        let out = self
+            .state
+            .db(move |c| {
+                let Some(r) = tenants::find_ref_by_slug(c, &slug)? else {
+                    return Ok(Err(UiError::NotFound));
+                };
+                match authz::authorize(&principal, r, perm) {
+                    Ok(scope) => {
+                        let t = tenants::get(c, &scope)?;
+                        Ok(Ok((scope, t)))
+                    }
+                    Err(e) => Ok(Err(e.into())),
+                }
+            })
+            .await??;
+        Ok(out)
+    }
+
+    /// The agency the signed-in user administers.
+    pub fn agency(&self) -> Result<AgencyScope, UiError> {
+        let auth = self.require_user()?;
+        let agency = *auth
+            .principal
+            .admin_agencies()
+            .first()
+            .ok_or(UiError::NotFound)?;
+        Ok(authz::authorize_agency(&auth.principal, agency)?)
+    }
+
+    /// The frame for a page: navigation, tenant switcher, flash, language.
+    pub async fn page(
+        &self,
+        active: &'static str,
+        title_key: &str,
+        tenant: Option<(&TenantScope, &Tenant)>,
+    ) -> Result<Page, UiError> {
+        let (user, agency_admin, tenants) = match &self.auth {
+            None => (None, false, Vec::new()),
+            Some(a) => {
+                let p = a.principal.clone();
+                let list = self.state.db(move |c| tenants::list_visible(c, &p)).await?;
+                (
+                    Some(NavUser {
+                        name: a.user.name.clone(),
+                        email: a.user.email.clone(),
+                    }),
+                    !a.principal.admin_agencies().is_empty(),
+                    list.into_iter()
+                        .map(|t| TenantLink {
+                            slug: t.slug,
+                            name: t.name,
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Ok(Page {
+            lang: self.lang,
+            csrf: self.csrf_token(),
+            title: self.lang.t(title_key).to_string(),
+            user,
+            agency_admin,
+            tenants,
+            tenant: tenant.map(|(scope, t)| NavTenant {
+                slug: t.slug.clone(),
+                name: t.name.clone(),
+                can_settings: scope.may(Permission::ManageSettings),
+                can_users: scope.may(Permission::ManageUsers),
+                can_tokens: scope.may(Permission::ManageTokens),
+            }),
+            flash: self.flash.clone(),
+            active,
+            path: self.path.clone(),
+        })
+    }
+}

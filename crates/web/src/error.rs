@@ -1,0 +1,82 @@
+//! The UI's error type. Each kind has a deliberate status; internal details go to the log
+//! with the request id, never to the page.
+
+use crate::render::error_page;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use patron_domain::AuthzError;
+use patron_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    /// Not signed in: send the browser to the login page, then back to `next`.
+    #[error("login required")]
+    LoginRequired { next: String },
+    /// The form's CSRF token is missing or stale.
+    #[error("csrf check failed")]
+    Csrf,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Something broke on our side; the message is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for UiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => UiError::NotFound,
+            StoreError::Invalid(i) => UiError::BadRequest(i.to_string()),
+            other => UiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthzError> for UiError {
+    fn from(e: AuthzError) -> Self {
+        match e {
+            AuthzError::NotFound => UiError::NotFound,
+            AuthzError::Forbidden => UiError::Forbidden,
+        }
+    }
+}
+
+impl ResponseError for UiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            UiError::NotFound => StatusCode::NOT_FOUND,
+            UiError::Forbidden | UiError::Csrf => StatusCode::FORBIDDEN,
+            UiError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            UiError::LoginRequired { next } => HttpResponse::SeeOther()
+                .insert_header((
+                    "Location",
+                    format!("/login?next={}", urlencoding::encode(next)),
+                ))
+                .finish(),
+            UiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                error_page(self.status_code())
+            }
+            UiError::BadRequest(detail) => {
+                tracing::info!(error = %detail, "bad request");
+                error_page(self.status_code())
+            }
+            UiError::Csrf => {
+                tracing::warn!("CSRF check failed");
+                error_page(self.status_code())
+            }
+            _ => error_page(self.status_code()),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! English and Simplified Chinese. Messages live in `locales/*.txt` as `key = value` lines
+//! (embedded in the binary); later features add keys there. A unit test keeps both files
+//! carrying the same keys and every key used by a template defined.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    En,
+    ZhCn,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::ZhCn];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
+    /// The language's own name, for the switcher.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::ZhCn => "简体中文",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "en" || s.starts_with("en-") {
+            Some(Lang::En)
+        } else if s == "zh" || s.starts_with("zh-cn") || s.starts_with("zh-hans") || s == "zh-sg" {
+            Some(Lang::ZhCn)
+        } else {
+            None
+        }
+    }
+
+    /// The best match for an `Accept-Language` header, honouring q-values; English otherwise.
+    pub fn from_accept_language(header: &str) -> Lang {
+        let mut best: Option<(f32, Lang)> = None;
+        for part in header.split(',') {
+            let mut it = part.split(';');
+            let tag = it.next().unwrap_or("").trim();
+            let q = it
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            // Plain "zh" and other Chinese tags are served Simplified Chinese.
+            let lang = Lang::parse(tag).or_else(|| {
+                tag.to_ascii_lowercase()
+                    .starts_with("zh")
+                    .then_some(Lang::ZhCn)
+            });
+            if let Some(l) = lang {
+                if best.is_none_or(|(bq, _)| q > bq) {
+                    best = Some((q, l));
+                }
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+
+    /// The message for `key`, falling back to English, then to the key itself.
+    pub fn t<'a>(self, key: &'a str) -> &'a str {
+        let cat = catalogue(self);
+        cat.get(key)
+            .or_else(|| catalogue(Lang::En).get(key))
+            .copied()
+            .unwrap_or(key)
+    }
+
+    /// The message with `{}` replaced by `arg`.
+    pub fn t1(self, key: &str, arg: impl std::fmt::Display) -> String {
+        self.t(key).replacen("{}", &arg.to_string(), 1)
+    }
+}
+
+const EN: &str = include_str!("../locales/en.txt");
+const ZH_CN: &str = include_str!("../locales/zh-CN.txt");
+
+fn parse(src: &'static str) -> HashMap<&'static str, &'static str> {
+    src.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(" = "))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect()
+}
+
+fn catalogue(lang: Lang) -> &'static HashMap<&'static str, &'static str> {
+    static EN_CAT: OnceLock<HashMap<&str, &str>> = OnceLock::new();
+    static ZH_CAT: OnceLock<HashMap<&str, &str>> = OnceLock::new();
+    match lang {
+        Lang::En => EN_CAT.get_or_init(|| parse(EN)),
+        Lang::ZhCn => ZH_CAT.get_or_init(|| parse(ZH_CN)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_is_negotiated() {
+        assert_eq!(Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Lang::ZhCn);
+        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Lang::En);
+        assert_eq!(Lang::from_accept_language("fr-FR, zh;q=0.5"), Lang::ZhCn);
+        assert_eq!(Lang::from_accept_language("en;q=0.4, zh-TW;q=0.8"), Lang::ZhCn);
+        assert_eq!(Lang::from_accept_language("fr"), Lang::En);
+        assert_eq!(Lang::from_accept_language(""), Lang::En);
+    }
+
+    #[test]
+    fn catalogues_have_the_same_keys_and_no_empty_values() {
+        let en = catalogue(Lang::En);
+        let zh = catalogue(Lang::ZhCn);
+        let mut missing: Vec<_> = en.keys().filter(|k| !zh.contains_key(*k)).collect();
+        missing.extend(zh.keys().filter(|k| !en.contains_key(*k)));
+        assert!(missing.is_empty(), "keys in one catalogue only: {missing:?}");
+        assert!(en.values().chain(zh.values()).all(|v| !v.is_empty()));
+        for src in [EN, ZH_CN] {
+            let lines = src
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+                .count();
+            assert_eq!(lines, parse(src).len(), "a line is malformed or a key repeats");
+        }
+    }
+
+    /// Every `t("key")` in templates and in this crate's code has a message.
+    #[test]
+    fn every_used_key_is_defined() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in [root.join("../../templates"), root.join("src"), root.join("src/views"), root.join("src/api")] {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    files.push(p);
+                }
+            }
+        }
+        let en = catalogue(Lang::En);
+        let mut undefined = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for pat in ["t(\"", "t1(\"", "msg: \"", "title: \""] {
+                for piece in text.split(pat).skip(1) {
+                    let key = piece.split('"').next().unwrap();
+                    if key.contains('.') && !key.contains(' ') && !en.contains_key(key) {
+                        undefined.push(format!("{}: {key}", f.display()));
+                    }
+                }
+            }
+        }
+        assert!(undefined.is_empty(), "undefined message keys: {undefined:#?}");
+    }
+}

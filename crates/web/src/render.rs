@@ -1,0 +1,185 @@
+//! Rendering: the page frame every template extends, flash messages, and HTML responses.
+
+use crate::i18n::Lang;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use askama::Template;
+
+pub const FLASH_COOKIE: &str = "patron_flash";
+
+/// A one-shot message shown on the next page (after a redirect).
+#[derive(Debug, Clone)]
+pub struct Flash {
+    /// `ok` or `err`.
+    pub kind: &'static str,
+    /// A catalogue key under `flash.`.
+    pub key: String,
+}
+
+impl Flash {
+    pub fn parse(cookie: &str) -> Option<Flash> {
+        let decoded = urlencoding::decode(cookie).ok()?;
+        let (kind, key) = decoded.split_once('|')?;
+        let kind = match kind {
+            "ok" => "ok",
+            "err" => "err",
+            _ => return None,
+        };
+        let valid = key.starts_with("flash.")
+            && key.len() < 80
+            && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+        valid.then(|| Flash {
+            kind,
+            key: key.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantLink {
+    pub slug: String,
+    pub name: String,
+}
+
+/// The tenant being viewed, with what the viewer may open in it.
+#[derive(Debug, Clone)]
+pub struct NavTenant {
+    pub slug: String,
+    pub name: String,
+    pub can_settings: bool,
+    pub can_users: bool,
+    pub can_tokens: bool,
+}
+
+/// Everything the frame (`base.html`) needs.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub lang: Lang,
+    pub csrf: String,
+    pub title: String,
+    pub user: Option<NavUser>,
+    pub agency_admin: bool,
+    pub tenants: Vec<TenantLink>,
+    pub tenant: Option<NavTenant>,
+    pub flash: Option<Flash>,
+    /// Which navigation entry is current.
+    pub active: &'static str,
+    /// The current path, for "back here" links.
+    pub path: String,
+}
+
+impl Page {
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        self.lang.t(key)
+    }
+    pub fn t1(&self, key: &str, arg: impl std::fmt::Display) -> String {
+        self.lang.t1(key, arg)
+    }
+    pub fn asset(&self, name: &str) -> String {
+        crate::assets::url(name)
+    }
+    pub fn langs(&self) -> [crate::i18n::Lang; 2] {
+        Lang::ALL
+    }
+    pub fn is_active(&self, name: &str) -> bool {
+        self.active == name
+    }
+    pub fn is_tenant(&self, slug: &str) -> bool {
+        self.tenant.as_ref().is_some_and(|t| t.slug == slug)
+    }
+}
+
+/// Renders a template with a status.
+pub fn html<T: Template>(t: &T, status: StatusCode) -> HttpResponse {
+    match t.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            error_page(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+pub fn ok<T: Template>(t: &T) -> HttpResponse {
+    html(t, StatusCode::OK)
+}
+
+/// 303 See Other to `location`.
+pub fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+/// 303 See Other with a flash message for the next page.
+pub fn redirect_flash(location: &str, kind: &'static str, key: &'static str, secure: bool) -> HttpResponse {
+    let value = urlencoding::encode(&format!("{kind}|{key}")).into_owned();
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .cookie(
+            Cookie::build(FLASH_COOKIE, value)
+                .path("/")
+                .http_only(true)
+                .secure(secure)
+                .same_site(SameSite::Lax)
+                .finish(),
+        )
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    en: &'static str,
+    zh: &'static str,
+}
+
+/// A bilingual error page that says what happened and nothing about why.
+pub fn error_page(status: StatusCode) -> HttpResponse {
+    let (en, zh) = match status.as_u16() {
+        400 => ("The request could not be understood.", "请求无法处理。"),
+        403 => (
+            "You are not allowed to do this, or the form has expired: reload the page and try again.",
+            "您无权执行此操作，或表单已过期：请刷新页面后重试。",
+        ),
+        404 => ("This page does not exist.", "页面不存在。"),
+        413 => ("The request is too large.", "请求内容过大。"),
+        429 => ("Too many requests. Wait a moment and try again.", "请求过于频繁，请稍后再试。"),
+        _ => (
+            "Something went wrong on our side. It has been logged; please try again.",
+            "服务器出错了，已记录日志，请稍后重试。",
+        ),
+    };
+    html(
+        &ErrorPage {
+            status: status.as_u16(),
+            en,
+            zh,
+        },
+        status,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_cookie_accepts_only_catalogue_shaped_keys() {
+        assert_eq!(Flash::parse("ok%7Cflash.saved").unwrap().key, "flash.saved");
+        assert!(Flash::parse("evil|flash.saved").is_none());
+        assert!(Flash::parse("ok|<script>").is_none());
+        assert!(Flash::parse("ok|nav.home").is_none());
+    }
+}

@@ -1,0 +1,185 @@
+//! The agency's own pages: its tenants, its administrators.
+
+use crate::ctx::Ctx;
+use crate::error::UiError;
+use crate::render::{html, redirect_flash, Page};
+use crate::views::{message, messages, send_mail};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use patron_domain::validate;
+use patron_domain::wechat_settings::{AccountKind, MessageMode};
+use patron_store::tenants::{self, Tenant, TenantInput};
+use patron_store::users::{self, User};
+use patron_store::{invitations, StoreError};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "agency_tenants.html")]
+struct TenantsPage {
+    page: Page,
+    tenants: Vec<Tenant>,
+}
+
+pub async fn tenants(ctx: Ctx) -> Result<HttpResponse, UiError> {
+    let scope = ctx.agency()?;
+    let list = ctx.state.db(move |c| tenants::list_for_agency(c, &scope)).await?;
+    let page = ctx.page("agency_tenants", "agency.tenants.title", None).await?;
+    Ok(html(&TenantsPage { page, tenants: list }, StatusCode::OK))
+}
+
+/// The tenant form, shared by "new tenant" and tenant settings.
+#[derive(Template)]
+#[template(path = "tenant_form.html")]
+pub struct TenantFormPage {
+    pub page: Page,
+    pub action: String,
+    pub is_new: bool,
+    pub input: TenantInput,
+    pub secrets: Option<tenants::SecretPresence>,
+    pub webhook_url: Option<String>,
+    pub errors: Vec<String>,
+}
+
+impl TenantFormPage {
+    pub fn modes(&self) -> Vec<(&'static str, String)> {
+        MessageMode::ALL
+            .iter()
+            .map(|m| (m.as_str(), self.page.t(&format!("mode.{}", m.as_str())).to_string()))
+            .collect()
+    }
+    pub fn kinds(&self) -> Vec<(&'static str, String)> {
+        AccountKind::ALL
+            .iter()
+            .map(|k| (k.as_str(), self.page.t(&format!("kind.{}", k.as_str())).to_string()))
+            .collect()
+    }
+    pub fn mode_is(&self, m: &str) -> bool {
+        self.input.wx_message_mode == m || (self.input.wx_message_mode.is_empty() && m == "safe")
+    }
+    pub fn kind_is(&self, k: &str) -> bool {
+        self.input.wx_account_kind == k || (self.input.wx_account_kind.is_empty() && k == "subscription")
+    }
+    pub fn has(&self, which: &str) -> bool {
+        self.secrets.is_some_and(|s| match which {
+            "token" => s.token,
+            "aes_key" => s.aes_key,
+            "app_secret" => s.app_secret,
+            _ => false,
+        })
+    }
+}
+
+pub async fn new_tenant(ctx: Ctx) -> Result<HttpResponse, UiError> {
+    ctx.agency()?;
+    let page = ctx.page("agency_tenants", "agency.new_tenant", None).await?;
+    let input = TenantInput {
+        time_zone: validate::DEFAULT_TIME_ZONE.into(),
+        ..Default::default()
+    };
+    Ok(html(
+        &TenantFormPage {
+            page,
+            action: "/agency/tenants".into(),
+            is_new: true,
+            input,
+            secrets: None,
+            webhook_url: None,
+            errors: vec![],
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TenantForm {
+    pub csrf: String,
+    #[serde(flatten)]
+    pub input: TenantInput,
+}
+
+pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpResponse, UiError> {
+    let scope = ctx.agency()?;
+    ctx.check_csrf(&f.csrf)?;
+    let f = f.into_inner();
+    let errors = match tenants::validate(&f.input) {
+        Err(errs) => messages(ctx.lang, &errs),
+        Ok(valid) => {
+            let sb = ctx.state.secrets.clone();
+            match ctx.state.db(move |c| tenants::create(c, &scope, &valid, &sb)).await {
+                Ok(t) => {
+                    tracing::info!(tenant_id = t.id, slug = %t.slug, "tenant created");
+                    return Ok(redirect_flash(
+                        &format!("/t/{}", t.slug),
+                        "ok",
+                        "flash.tenant_created",
+                        ctx.state.cfg.secure_cookies,
+                    ));
+                }
+                Err(StoreError::Conflict(_)) => message(ctx.lang, "err.slug_taken"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let page = ctx.page("agency_tenants", "agency.new_tenant", None).await?;
+    Ok(html(
+        &TenantFormPage {
+            page,
+            action: "/agency/tenants".into(),
+            is_new: true,
+            input: f.input,
+            secrets: None,
+            webhook_url: None,
+            errors,
+        },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "agency_users.html")]
+struct AgencyUsersPage {
+    page: Page,
+    admins: Vec<User>,
+    errors: Vec<String>,
+}
+
+pub async fn users(ctx: Ctx) -> Result<HttpResponse, UiError> {
+    let scope = ctx.agency()?;
+    let admins = ctx.state.db(move |c| users::agency_admins(c, &scope)).await?;
+    let page = ctx.page("agency_users", "agency.users.title", None).await?;
+    Ok(html(&AgencyUsersPage { page, admins, errors: vec![] }, StatusCode::OK))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct InviteAdminForm {
+    csrf: String,
+    email: String,
+}
+
+pub async fn invite_admin(ctx: Ctx, f: web::Form<InviteAdminForm>) -> Result<HttpResponse, UiError> {
+    let scope = ctx.agency()?;
+    ctx.check_csrf(&f.csrf)?;
+    let email = match validate::email(&f.email) {
+        Ok(e) => e,
+        Err(e) => {
+            let s2 = scope.clone();
+            let admins = ctx.state.db(move |c| users::agency_admins(c, &s2)).await?;
+            let page = ctx.page("agency_users", "agency.users.title", None).await?;
+            let errors = messages(ctx.lang, &[e]);
+            return Ok(html(&AgencyUsersPage { page, admins, errors }, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+    };
+    let by = ctx.require_user()?.user.id();
+    let e2 = email.clone();
+    let (_, token) = ctx
+        .state
+        .db(move |c| invitations::create_for_agency(c, &scope, &e2, Some(by)))
+        .await?;
+    let link = format!("{}/invite/{token}", ctx.state.cfg.base_url);
+    let sent = send_mail(&ctx.state, ctx.lang, &email, "mail.invite.subject", "mail.invite.body", &link).await;
+    let (kind, key) = if sent { ("ok", "flash.invitation_sent") } else { ("err", "flash.mail_failed") };
+    Ok(redirect_flash("/agency/users", kind, key, ctx.state.cfg.secure_cookies))
+}

@@ -1,0 +1,221 @@
+//! A tenant's users: who has which role, invitations, removal.
+
+use crate::ctx::Ctx;
+use crate::error::UiError;
+use crate::i18n::Lang;
+use crate::render::{html, redirect_flash, Page};
+use crate::views::{messages, send_mail};
+use crate::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use patron_domain::validate::{self, Invalid};
+use patron_domain::{InvitationId, Permission, Role, StoreId, TenantScope, UserId};
+use patron_store::invitations::{self, Invitation};
+use patron_store::stores::{self, Store};
+use patron_store::users::{self, Member};
+use patron_store::StoreError;
+
+/// What inviting can fail on, before anything is stored.
+pub enum InviteError {
+    Invalid(Vec<Invalid>),
+    Store(StoreError),
+}
+
+/// Validates and creates a tenant invitation and mails the link. Shared by the UI and API.
+/// Returns the invitation and whether the mail went out.
+pub async fn invite_to_tenant(
+    state: &AppState,
+    lang: Lang,
+    scope: &TenantScope,
+    email: &str,
+    role: &str,
+    store_ids: &[i64],
+    by: Option<UserId>,
+) -> Result<(Invitation, bool), InviteError> {
+    let mut errs = Vec::new();
+    let email = validate::email(email).map_err(|e| errs.push(e)).ok();
+    let role = Role::parse(role)
+        .filter(|r| r.is_tenant_role())
+        .filter(|r| match scope.role() {
+            Some(mine) => mine.may_grant(*r),
+            None => true,
+        });
+    if role.is_none() {
+        errs.push(validate::invalid("role", "invalid_choice"));
+    }
+    let stores: Vec<StoreId> = store_ids.iter().copied().map(StoreId).collect();
+    if role == Some(Role::Cashier) && stores.is_empty() {
+        errs.push(validate::invalid("store_ids", "cashier_needs_store"));
+    }
+    let (Some(email), Some(role), true) = (email, role, errs.is_empty()) else {
+        return Err(InviteError::Invalid(errs));
+    };
+    let stores = if role == Role::Cashier { stores } else { vec![] };
+    let s2 = scope.clone();
+    let e2 = email.clone();
+    let (inv, token) = state
+        .db(move |c| {
+            stores::check_all_in_tenant(c, &s2, &stores)
+                .map_err(|_| StoreError::Invalid(validate::invalid("store_ids", "invalid_choice")))?;
+            invitations::create_for_tenant(c, &s2, &e2, role, &stores, by)
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Invalid(i) => InviteError::Invalid(vec![i]),
+            other => InviteError::Store(other),
+        })?;
+    let link = format!("{}/invite/{token}", state.cfg.base_url);
+    tracing::info!(invitation_id = inv.id, role = %role, "invitation created");
+    let sent = send_mail(state, lang, &email, "mail.invite.subject", "mail.invite.body", &link).await;
+    Ok((inv, sent))
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    page: Page,
+    slug: String,
+    me: i64,
+    members: Vec<Member>,
+    invitations: Vec<Invitation>,
+    stores: Vec<Store>,
+    roles: Vec<(&'static str, String)>,
+    email: String,
+    errors: Vec<String>,
+}
+
+impl MembersPage {
+    fn role_name(&self, role: &str) -> String {
+        self.page.t(&format!("role.{role}")).to_string()
+    }
+    fn store_names(&self, ids: &[i64]) -> String {
+        self.stores
+            .iter()
+            .filter(|s| ids.contains(&s.id))
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+async fn render(ctx: &Ctx, slug: &str, email: String, errors: Vec<String>) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(slug, Permission::ManageUsers).await?;
+    let s2 = scope.clone();
+    let (members, invitations, stores) = ctx
+        .state
+        .db(move |c| {
+            Ok((
+                users::tenant_members(c, &s2)?,
+                invitations::list_open_for_tenant(c, &s2)?,
+                stores::list(c, &s2)?,
+            ))
+        })
+        .await?;
+    let mine = scope.role().unwrap_or(Role::MerchantAdmin);
+    let roles = Role::ALL
+        .into_iter()
+        .filter(|r| r.is_tenant_role() && mine.may_grant(*r))
+        .map(|r| (r.as_str(), ctx.lang.t(&format!("role.{}", r.as_str())).to_string()))
+        .collect();
+    let page = ctx.page("users", "members.title", Some((&scope, &tenant))).await?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(html(
+        &MembersPage {
+            page,
+            slug: tenant.slug,
+            me: ctx.require_user()?.user.id,
+            members,
+            invitations,
+            stores,
+            roles,
+            email,
+            errors,
+        },
+        status,
+    ))
+}
+
+pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
+    render(&ctx, &slug, String::new(), vec![]).await
+}
+
+/// The invite form. `store_ids` repeats (one per checked box), so it is parsed by hand.
+pub async fn invite(ctx: Ctx, slug: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::ManageUsers).await?;
+    let mut csrf = String::new();
+    let mut email = String::new();
+    let mut role = String::new();
+    let mut store_ids = Vec::new();
+    for (k, v) in form_pairs(&body) {
+        match k.as_str() {
+            "csrf" => csrf = v,
+            "email" => email = v,
+            "role" => role = v,
+            "store_ids" => match v.parse() {
+                Ok(id) => store_ids.push(id),
+                Err(_) => return Err(UiError::BadRequest("store_ids must be numbers".into())),
+            },
+            _ => {}
+        }
+    }
+    ctx.check_csrf(&csrf)?;
+    let by = ctx.require_user()?.user.id();
+    match invite_to_tenant(&ctx.state, ctx.lang, &scope, &email, &role, &store_ids, Some(by)).await {
+        Ok((_, sent)) => {
+            let (kind, key) = if sent { ("ok", "flash.invitation_sent") } else { ("err", "flash.mail_failed") };
+            Ok(redirect_flash(&format!("/t/{}/users", tenant.slug), kind, key, ctx.state.cfg.secure_cookies))
+        }
+        Err(InviteError::Invalid(errs)) => render(&ctx, &slug, email, messages(ctx.lang, &errs)).await,
+        Err(InviteError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs, keeping repeated keys.
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                urlencoding::decode(&s.replace('+', " "))
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+pub async fn revoke_invitation(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::ManageUsers).await?;
+    ctx.check_csrf(&f.csrf)?;
+    ctx.state
+        .db(move |c| invitations::revoke_for_tenant(c, &scope, InvitationId(id)))
+        .await?;
+    Ok(redirect_flash(&format!("/t/{}/users", tenant.slug), "ok", "flash.invitation_revoked", ctx.state.cfg.secure_cookies))
+}
+
+pub async fn remove(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::ManageUsers).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let back = format!("/t/{}/users", tenant.slug);
+    if ctx.require_user()?.user.id == id {
+        return Ok(redirect_flash(&back, "err", "flash.cannot_remove_self", ctx.state.cfg.secure_cookies));
+    }
+    ctx.state
+        .db(move |c| users::remove_from_tenant(c, &scope, UserId(id)))
+        .await?;
+    Ok(redirect_flash(&back, "ok", "flash.member_removed", ctx.state.cfg.secure_cookies))
+}

@@ -1,0 +1,153 @@
+//! UI handlers, one module per area. Each handler: resolve the context and scope, check
+//! CSRF on POST before changing anything, call the store on the blocking pool, render or
+//! redirect.
+
+pub mod account;
+pub mod agency;
+pub mod auth;
+pub mod health;
+pub mod invite;
+pub mod members;
+pub mod setup;
+pub mod stores;
+pub mod tenant;
+pub mod tokens;
+
+use crate::ctx::{Ctx, SESSION_COOKIE};
+use crate::error::UiError;
+use crate::i18n::Lang;
+use crate::render::{error_page, redirect};
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use patron_domain::validate::Invalid;
+use patron_store::tenants;
+
+/// `/`: send each user where their work is.
+pub async fn home(ctx: Ctx) -> Result<HttpResponse, UiError> {
+    let Some(auth) = &ctx.auth else {
+        return Ok(redirect("/login"));
+    };
+    if !auth.principal.admin_agencies().is_empty() {
+        return Ok(redirect("/agency/tenants"));
+    }
+    let p = auth.principal.clone();
+    let visible = ctx.state.db(move |c| tenants::list_visible(c, &p)).await?;
+    match visible.first() {
+        Some(t) => Ok(redirect(&format!("/t/{}", t.slug))),
+        None => Ok(redirect("/account")),
+    }
+}
+
+pub async fn not_found() -> HttpResponse {
+    error_page(StatusCode::NOT_FOUND)
+}
+
+/// Translated, human messages for validation failures.
+pub fn messages(lang: Lang, errs: &[Invalid]) -> Vec<String> {
+    errs.iter()
+        .map(|e| {
+            let field = lang.t(&format!("field.{}", e.field)).to_string();
+            let code = lang.t(&format!("err.{}", e.code)).to_string();
+            format!("{field}: {code}")
+        })
+        .collect()
+}
+
+/// A message for a single key.
+pub fn message(lang: Lang, key: &str) -> Vec<String> {
+    vec![lang.t(key).to_string()]
+}
+
+/// Only same-site absolute paths may be redirect targets (no `//evil.example`).
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control());
+    ok.then_some(next)
+}
+
+pub fn session_cookie(value: String, secure: bool, ttl_hours: i64) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::hours(ttl_hours))
+        .finish()
+}
+
+pub fn expired_cookie(name: &'static str) -> Cookie<'static> {
+    Cookie::build(name, "")
+        .path("/")
+        .max_age(CookieDuration::ZERO)
+        .finish()
+}
+
+/// Starts a session for `user` and answers with a redirect carrying the new cookies. The
+/// CSRF cookie is replaced too, so a value planted before login is worthless after it.
+pub async fn start_session(
+    ctx: &Ctx,
+    user: patron_domain::UserId,
+    location: &str,
+    flash: Option<&'static str>,
+) -> Result<HttpResponse, UiError> {
+    let ttl = chrono::TimeDelta::hours(ctx.state.cfg.session_ttl_hours);
+    let (ip, ua) = (ctx.ip.clone(), ctx.user_agent.clone());
+    let (token, _) = ctx
+        .state
+        .db(move |c| patron_store::sessions::create(c, user, ttl, &ip, &ua))
+        .await?;
+    let secure = ctx.state.cfg.secure_cookies;
+    let mut res = match flash {
+        Some(key) => crate::render::redirect_flash(location, "ok", key, secure),
+        None => redirect(location),
+    };
+    res.add_cookie(&session_cookie(token, secure, ctx.state.cfg.session_ttl_hours))
+        .map_err(|e| UiError::Internal(e.to_string()))?;
+    let csrf = Cookie::build(crate::csrf::COOKIE, crate::csrf::new_cookie_value())
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .finish();
+    res.add_cookie(&csrf)
+        .map_err(|e| UiError::Internal(e.to_string()))?;
+    Ok(res)
+}
+
+/// Sends a mail in the user's language; failures are logged and reported to the caller.
+pub async fn send_mail(
+    state: &crate::AppState,
+    lang: Lang,
+    to: &str,
+    subject_key: &str,
+    body_key: &str,
+    arg: &str,
+) -> bool {
+    let email = patron_mail::Email {
+        to: to.to_string(),
+        subject: lang.t(subject_key).to_string(),
+        text: lang.t(body_key).replace("{}", arg).replace("\\n", "\n"),
+        html: None,
+    };
+    match state.mailer.send(email).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, to, "mail delivery failed");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        assert_eq!(super::safe_next("/t/x"), Some("/t/x"));
+        assert_eq!(super::safe_next("//evil.example"), None);
+        assert_eq!(super::safe_next("https://evil.example"), None);
+        assert_eq!(super::safe_next("/\\evil"), None);
+    }
+}

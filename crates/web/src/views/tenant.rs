@@ -1,0 +1,120 @@
+//! A tenant's dashboard and settings.
+
+use super::agency::{TenantForm, TenantFormPage};
+use crate::ctx::Ctx;
+use crate::error::UiError;
+use crate::render::{html, redirect_flash, Page};
+use crate::views::{message, messages};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use patron_domain::Permission;
+use patron_store::tenants::{self, Tenant, TenantInput};
+use patron_store::{stores, users, StoreError};
+
+#[derive(Template)]
+#[template(path = "tenant_dashboard.html")]
+struct DashboardPage {
+    page: Page,
+    tenant: Tenant,
+    stores: usize,
+    members: usize,
+    connected: bool,
+    webhook_url: String,
+}
+
+pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::View).await?;
+    let s2 = scope.clone();
+    let (n_stores, n_members) = ctx
+        .state
+        .db(move |c| Ok((stores::list(c, &s2)?.len(), users::tenant_members(c, &s2)?.len())))
+        .await?;
+    let page = ctx.page("dashboard", "tenant.dashboard", Some((&scope, &tenant))).await?;
+    let p = tenant.has_secret();
+    Ok(html(
+        &DashboardPage {
+            page,
+            connected: tenant.wx_appid.is_some() && p.token && p.aes_key,
+            webhook_url: format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug),
+            tenant,
+            stores: n_stores,
+            members: n_members,
+        },
+        StatusCode::OK,
+    ))
+}
+
+fn input_of(t: &Tenant) -> TenantInput {
+    TenantInput {
+        name: t.name.clone(),
+        slug: t.slug.clone(),
+        time_zone: t.time_zone.clone(),
+        wx_appid: t.wx_appid.clone().unwrap_or_default(),
+        wx_original_id: t.wx_original_id.clone().unwrap_or_default(),
+        wx_message_mode: t.wx_message_mode.clone(),
+        wx_account_kind: t.wx_account_kind.clone(),
+        wx_api_base: t.wx_api_base.clone(),
+        ..Default::default()
+    }
+}
+
+pub async fn settings_form(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
+    let page = ctx.page("settings", "tenant.settings", Some((&scope, &tenant))).await?;
+    Ok(html(
+        &TenantFormPage {
+            page,
+            action: format!("/t/{}/settings", tenant.slug),
+            is_new: false,
+            input: input_of(&tenant),
+            secrets: Some(tenant.has_secret()),
+            webhook_url: Some(format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug)),
+            errors: vec![],
+        },
+        StatusCode::OK,
+    ))
+}
+
+pub async fn save_settings(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<TenantForm>,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let f = f.into_inner();
+    let errors = match tenants::validate(&f.input) {
+        Err(errs) => messages(ctx.lang, &errs),
+        Ok(valid) => {
+            let sb = ctx.state.secrets.clone();
+            let s2 = scope.clone();
+            match ctx.state.db(move |c| tenants::update(c, &s2, &valid, &sb)).await {
+                Ok(t) => {
+                    tracing::info!(tenant_id = t.id, "tenant settings saved");
+                    return Ok(redirect_flash(
+                        &format!("/t/{}/settings", t.slug),
+                        "ok",
+                        "flash.saved",
+                        ctx.state.cfg.secure_cookies,
+                    ));
+                }
+                Err(StoreError::Conflict(_)) => message(ctx.lang, "err.slug_taken"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let page = ctx.page("settings", "tenant.settings", Some((&scope, &tenant))).await?;
+    Ok(html(
+        &TenantFormPage {
+            page,
+            action: format!("/t/{}/settings", tenant.slug),
+            is_new: false,
+            input: f.input,
+            secrets: Some(tenant.has_secret()),
+            webhook_url: Some(format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug)),
+            errors,
+        },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ))
+}

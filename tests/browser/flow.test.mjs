@@ -1,0 +1,564 @@
+// Patron end-to-end test in a real headless Chromium (playwright-core, node:test).
+//
+// How to run, from the repository root:
+//
+//     cargo build -p patron && (cd tests/browser && npm ci && npm test)
+//
+// What it does, once in English (locale en-US) and once in Simplified Chinese (zh-CN),
+// each against its own freshly started server and empty data directory:
+//   first-run setup link -> agency admin -> new tenant "tea-house" -> a store ->
+//   invite a cashier -> read the invitation from a real SMTP sink -> log out ->
+//   accept the invitation -> cashier sees the tenant -> log out.
+// Every page is screenshotted at 1280x800 and at 390x844 into tests/browser/screenshots/
+// (<lang>-<width>-<nn>-<name>.png); the server's output goes to tests/browser/out/.
+//
+// Needs: chromium on PATH (or /usr/bin/chromium; the test FAILS without it), python3 with
+// aiosmtpd (tests/requirements.txt) for tests/support/smtp_sink.py, and the patron binary.
+//
+// Environment:
+//   PATRON_BIN    the server binary (default <repo>/target/debug/patron), run as `serve`
+//   DATABASE_URL  optional. A postgres:// URL is used with one fresh schema per language,
+//                 created and dropped here with psql: the schema named by the URL's
+//                 `options=-csearch_path=NAME` gets suffixes (NAME_en, NAME_zh), or
+//                 patron_browser_<pid>_<lang> if the URL names none. A sqlite URL is
+//                 ignored: each run uses the SQLite default in its own data directory.
+//   PATRON_BROWSER_KEEP_TMP=1  keep the temporary data and mail directories.
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const SCREENSHOTS = path.join(HERE, 'screenshots');
+const OUT = path.join(HERE, 'out');
+const SINK = path.join(REPO, 'tests', 'support', 'smtp_sink.py');
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+
+const SETUP_LINK = /http:\/\/[^\s"'<>]+\/setup\?token=[A-Za-z0-9_\-.~%]+/;
+const INVITE_LINK = /http:\/\/[^\s"'<>]+\/invite\/[A-Za-z0-9_-]+/;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+const ADMIN_PASSWORD = 'correct horse battery staple 1';
+const CASHIER_PASSWORD = 'tea leaves and steam 2';
+const CASHIER_EMAIL = 'cashier@example.test';
+
+const LANGS = [
+  {
+    lang: 'en',
+    locale: 'en-US',
+    signIn: 'Sign in',
+    agency: 'Harbour Agency',
+    admin: 'Ada Admin',
+    tenant: 'Tea House',
+    store: 'Harbour Street Store',
+    address: '1 Harbour Street, Springfield',
+    cashier: 'Casey Cashier',
+  },
+  {
+    lang: 'zh',
+    locale: 'zh-CN',
+    signIn: '登录',
+    agency: '海港代理',
+    admin: '管理员老李',
+    tenant: '茶馆',
+    store: '南京东路店',
+    address: '上海市黄浦区南京东路1号',
+    cashier: '收银员小王',
+  },
+];
+
+// Children still alive when the process exits for any reason get SIGKILL.
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+function findChromium() {
+  try {
+    const found = execFileSync('which', ['chromium'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (found && fs.existsSync(found)) return found;
+  } catch {
+    /* not on PATH */
+  }
+  return fs.existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : null;
+}
+
+async function freePort() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Spawns a child whose combined output is kept in memory and copied to `logFile`. */
+function start(command, args, { env, logFile }) {
+  const child = spawn(command, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const log = fs.createWriteStream(logFile);
+  const proc = { child, stdout: '', stderr: '', exited: null, logFile };
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (s) => {
+    proc.stdout += s;
+    log.write(s);
+  });
+  child.stderr.on('data', (s) => {
+    proc.stderr += s;
+    log.write(s);
+  });
+  child.on('error', (e) => {
+    proc.exited = { error: e };
+  });
+  child.on('exit', (code, signal) => {
+    proc.exited = { code, signal };
+    children.delete(child);
+    log.end();
+  });
+  return proc;
+}
+
+function tail(proc, lines = 40) {
+  const all = (proc.stdout + proc.stderr).replace(ANSI, '').split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+function exitedMessage(name, proc) {
+  const how = proc.exited.error ? `failed to start: ${proc.exited.error.message}` : `exited (code ${proc.exited.code}, signal ${proc.exited.signal})`;
+  return `${name} ${how}; last output:\n${tail(proc)}`;
+}
+
+async function waitFor(what, timeoutMs, check) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function stop(proc) {
+  if (!proc || proc.exited) return;
+  proc.child.kill('SIGTERM');
+  const gone = once(proc.child, 'exit');
+  const timer = sleep(5000, 'timeout', { ref: false });
+  if ((await Promise.race([gone, timer])) === 'timeout' && !proc.exited) {
+    proc.child.kill('SIGKILL');
+    await gone;
+  }
+}
+
+async function startSink(mailDir, logFile) {
+  const sink = start('python3', [SINK, '--port', '0', '--dir', mailDir], { env: process.env, logFile });
+  const port = await waitFor('SMTP_PORT= from the SMTP sink', 15_000, () => {
+    if (sink.exited) throw new Error(exitedMessage('smtp_sink.py', sink));
+    const m = /^SMTP_PORT=(\d+)$/m.exec(sink.stdout);
+    return m && Number(m[1]);
+  });
+  return { sink, port };
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL: one fresh schema per language, when DATABASE_URL is a postgres URL
+
+function pgTarget(databaseUrl, lang) {
+  if (!databaseUrl || !/^postgres(ql)?:\/\//.test(databaseUrl)) return null;
+  const url = new URL(databaseUrl);
+  const options = url.searchParams.get('options') ?? '';
+  const m = /-c\s*search_path=([A-Za-z0-9_]+)/.exec(options);
+  const base = m ? m[1] : `patron_browser_${process.pid}`;
+  const schema = `${base}_${lang}`.toLowerCase();
+  const rest = options.replace(/-c\s*search_path=\S+/, '').trim();
+  url.searchParams.set('options', `${rest ? `${rest} ` : ''}-csearch_path=${schema}`);
+  const admin = new URL(databaseUrl);
+  admin.searchParams.delete('options');
+  return { schema, url: url.toString(), adminUrl: admin.toString() };
+}
+
+function psql(adminUrl, sql) {
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', adminUrl, '-c', sql], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Mail
+
+function readIndex(mailDir) {
+  let text;
+  try {
+    text = fs.readFileSync(path.join(mailDir, 'index.jsonl'), 'utf8');
+  } catch {
+    return [];
+  }
+  // Only complete lines: the sink may be halfway through appending the last one.
+  const lines = text.split('\n').slice(0, -1).filter((l) => l.trim());
+  return lines.map((l) => JSON.parse(l));
+}
+
+// Python's email module decodes quoted-printable, base64, charsets and encoded-word headers.
+const PARSE_EML = `
+import email, email.policy, json, sys
+with open(sys.argv[1], "rb") as f:
+    msg = email.message_from_binary_file(f, policy=email.policy.default)
+parts = []
+for part in msg.walk():
+    if part.get_content_maintype() == "text" and not part.is_multipart():
+        parts.append({"type": part.get_content_type(), "text": part.get_content()})
+print(json.dumps({
+    "subject": str(msg["subject"]) if msg["subject"] is not None else None,
+    "from": str(msg["from"]) if msg["from"] is not None else None,
+    "to": str(msg["to"]) if msg["to"] is not None else None,
+    "parts": parts,
+}))
+`;
+
+function parseEml(file) {
+  return JSON.parse(execFileSync('python3', ['-c', PARSE_EML, file], { encoding: 'utf8' }));
+}
+
+async function waitForMail(mailDir, recipient) {
+  const entry = await waitFor(`a mail to ${recipient} in ${mailDir}/index.jsonl`, 10_000, () =>
+    readIndex(mailDir).find((e) => (e.rcpt_tos ?? []).some((r) => r.toLowerCase() === recipient)),
+  );
+  return { entry, ...parseEml(path.join(mailDir, entry.file)) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages
+
+function pathOf(page) {
+  return new URL(page.url()).pathname;
+}
+
+/** The first form that contains all of `selectors`; fails clearly if there is none. */
+async function formWith(page, ...selectors) {
+  let forms = page.locator('form');
+  for (const selector of selectors) forms = forms.filter({ has: page.locator(selector) });
+  const form = forms.first();
+  await form.waitFor({ state: 'attached' }).catch(() => {
+    throw new Error(`no form containing ${selectors.join(' and ')} on ${page.url()}`);
+  });
+  return form;
+}
+
+/** Clicks `button` and waits for the page it leads to to load. */
+async function clickAndWait(page, button, what) {
+  const nav = page.waitForNavigation({ waitUntil: 'load', timeout: 30_000 });
+  await button.click();
+  let response;
+  try {
+    response = await nav;
+  } catch (e) {
+    const invalid = await page
+      .$$eval(':invalid', (els) => els.map((el) => `${el.tagName.toLowerCase()}[name=${el.getAttribute('name')}]: ${el.validationMessage}`))
+      .catch(() => []);
+    throw new Error(`${what}: no navigation after the click on ${page.url()}${invalid.length ? `; invalid fields: ${invalid.join('; ')}` : ''} (${e.message})`);
+  }
+  if (response && response.status() >= 400) {
+    const body = (await page.locator('body').innerText().catch(() => '')).slice(0, 600);
+    throw new Error(`${what}: HTTP ${response.status()} at ${page.url()}:\n${body}`);
+  }
+  return response;
+}
+
+async function goto(page, url, what) {
+  const response = await page.goto(url, { waitUntil: 'load' });
+  assert.ok(response, `${what}: no response for ${url}`);
+  assert.ok(response.status() < 400, `${what}: HTTP ${response.status()} for ${url}`);
+  return response;
+}
+
+async function bodyText(page) {
+  return page.locator('body').innerText();
+}
+
+async function expectLoginPage(page, lang, what) {
+  assert.equal(pathOf(page), '/login', `${what}: expected the login page, got ${page.url()}`);
+  const text = await bodyText(page);
+  assert.ok(text.includes(lang.signIn), `${what}: the ${lang.locale} login page should say "${lang.signIn}"; it shows:\n${text.slice(0, 400)}`);
+}
+
+async function logIn(page, email, password, what) {
+  const form = await formWith(page, 'input[name=email]', 'input[name=password]');
+  await form.locator('input[name=email]').fill(email);
+  await form.locator('input[name=password]').fill(password);
+  await clickAndWait(page, form.locator('button[type=submit]').first(), what);
+  assert.notEqual(pathOf(page), '/login', `${what}: still on the login page:\n${(await bodyText(page)).slice(0, 400)}`);
+}
+
+async function logOut(page, lang, what) {
+  const button = page.locator('button#logout');
+  await button.waitFor({ state: 'attached' });
+  // On a phone-width layout the nav may be collapsed; this test logs out at desktop width.
+  await clickAndWait(page, button, what);
+  await expectLoginPage(page, lang, what);
+}
+
+function screenshotter(lang, t) {
+  let n = 0;
+  return async (page, name) => {
+    n += 1;
+    const nn = String(n).padStart(2, '0');
+    const file = (w) => path.join(SCREENSHOTS, `${lang.lang}-${w}-${nn}-${name}.png`);
+    await page.screenshot({ path: file(DESKTOP.width), fullPage: true });
+    await page.setViewportSize(PHONE);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (overflow > PHONE.width + 1) {
+      t.diagnostic(`${lang.lang} ${nn}-${name}: page is ${overflow}px wide at ${PHONE.width}px (horizontal scrolling)`);
+    }
+    await page.screenshot({ path: file(PHONE.width), fullPage: true });
+    await page.setViewportSize(DESKTOP);
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The flow, once per language
+
+for (const lang of LANGS) {
+  describe(`Patron in ${lang.locale}`, () => {
+    const run = { tmp: null, sink: null, server: null, browser: null, pg: null };
+
+    after(async () => {
+      await run.browser?.close().catch(() => {});
+      await stop(run.server);
+      await stop(run.sink);
+      if (run.pg) {
+        try {
+          psql(run.pg.adminUrl, `DROP SCHEMA IF EXISTS "${run.pg.schema}" CASCADE`);
+        } catch (e) {
+          console.error(`could not drop schema ${run.pg.schema}: ${e.stderr ?? e.message}`);
+        }
+      }
+      if (run.tmp && !process.env.PATRON_BROWSER_KEEP_TMP) fs.rmSync(run.tmp, { recursive: true, force: true });
+    });
+
+    test(`setup, tenant, store, cashier invitation (${lang.locale})`, { timeout: 120_000 }, async (t) => {
+      // --- Prerequisites: fail, never skip, when something is missing.
+      const executablePath = findChromium();
+      assert.ok(executablePath, 'chromium not found (neither `which chromium` nor /usr/bin/chromium); install it (apt-get install chromium)');
+      const bin = path.resolve(REPO, process.env.PATRON_BIN || 'target/debug/patron');
+      assert.ok(fs.existsSync(bin), `server binary ${bin} not found; run \`cargo build -p patron\` or set PATRON_BIN`);
+
+      fs.mkdirSync(SCREENSHOTS, { recursive: true });
+      fs.mkdirSync(OUT, { recursive: true });
+      for (const f of fs.readdirSync(SCREENSHOTS)) {
+        if (f.startsWith(`${lang.lang}-`) && f.endsWith('.png')) fs.rmSync(path.join(SCREENSHOTS, f));
+      }
+      run.tmp = fs.mkdtempSync(path.join(os.tmpdir(), `patron-browser-${lang.lang}-`));
+      const dataDir = path.join(run.tmp, 'data');
+      const mailDir = path.join(run.tmp, 'mail');
+      fs.mkdirSync(dataDir);
+      t.diagnostic(`temporary directory ${run.tmp}`);
+
+      // --- SMTP sink, then the server.
+      const { sink, port: smtpPort } = await startSink(mailDir, path.join(OUT, `${lang.lang}-smtp-sink.log`));
+      run.sink = sink;
+
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PATRON_') && k !== 'DATABASE_URL'));
+      Object.assign(env, {
+        PATRON_DATA_DIR: dataDir,
+        PATRON_BIND: `127.0.0.1:${port}`,
+        PATRON_BASE_URL: base,
+        PATRON_MAIL_TRANSPORT: 'smtp',
+        PATRON_SMTP_HOST: '127.0.0.1',
+        PATRON_SMTP_PORT: String(smtpPort),
+        PATRON_SMTP_TLS: 'none',
+        PATRON_MAIL_FROM: 'patron@example.test',
+      });
+      const databaseUrl = process.env.DATABASE_URL;
+      if (databaseUrl) {
+        run.pg = pgTarget(databaseUrl, lang.lang);
+        if (run.pg) {
+          psql(run.pg.adminUrl, `DROP SCHEMA IF EXISTS "${run.pg.schema}" CASCADE; CREATE SCHEMA "${run.pg.schema}"`);
+          env.DATABASE_URL = run.pg.url;
+          t.diagnostic(`PostgreSQL schema ${run.pg.schema}`);
+        } else {
+          t.diagnostic('DATABASE_URL is not a postgres URL; using the SQLite default in the data directory');
+        }
+      }
+
+      const server = start(bin, ['serve'], { env, logFile: path.join(OUT, `${lang.lang}-server.log`) });
+      run.server = server;
+      const setupUrl = await waitFor('the setup link in the server output', 60_000, () => {
+        if (server.exited) throw new Error(exitedMessage('patron serve', server));
+        // Looked for on stdout first, as documented, then on stderr (where logs may go).
+        const m = SETUP_LINK.exec(server.stdout.replace(ANSI, '')) ?? SETUP_LINK.exec(server.stderr.replace(ANSI, ''));
+        return m && m[0];
+      });
+      await waitFor(`${base}/readyz to answer 200`, 30_000, async () => {
+        if (server.exited) throw new Error(exitedMessage('patron serve', server));
+        try {
+          const r = await fetch(`${base}/readyz`);
+          return r.status === 200;
+        } catch {
+          return false;
+        }
+      });
+      t.diagnostic(`server ready at ${base}`);
+
+      // --- Browser.
+      run.browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+      const context = await run.browser.newContext({ locale: lang.locale, viewport: DESKTOP });
+      const page = await context.newPage();
+      page.setDefaultTimeout(15_000);
+      page.setDefaultNavigationTimeout(30_000);
+      const pageErrors = [];
+      const serverErrors = [];
+      page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') t.diagnostic(`console error on ${page.url()}: ${m.text()}`);
+      });
+      page.on('response', (r) => {
+        if (r.status() >= 500) serverErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+      });
+      const shot = screenshotter(lang, t);
+
+      try {
+        // 1. First-run setup.
+        await goto(page, setupUrl, 'setup page');
+        await shot(page, 'setup');
+        const setup = await formWith(page, 'input[name=agency_name]', 'input[name=password_confirm]');
+        await setup.locator('input[name=agency_name]').fill(lang.agency);
+        await setup.locator('input[name=name]').fill(lang.admin);
+        await setup.locator('input[name=email]').fill('admin@example.test');
+        await setup.locator('input[name=password]').fill(ADMIN_PASSWORD);
+        await setup.locator('input[name=password_confirm]').fill(ADMIN_PASSWORD);
+        await clickAndWait(page, setup.locator('button[type=submit]').first(), 'submitting setup');
+        if (pathOf(page) === '/login') {
+          await expectLoginPage(page, lang, 'after setup');
+          await shot(page, 'login');
+          await logIn(page, 'admin@example.test', ADMIN_PASSWORD, 'agency admin login');
+        }
+
+        // 2. The agency admin's nav, the tenant list and a new tenant.
+        const tenantsLink = page.locator('nav a[href="/agency/tenants"]').first();
+        await tenantsLink.waitFor({ state: 'visible' }).catch(() => {
+          throw new Error(`no visible nav link a[href="/agency/tenants"] for the agency admin on ${page.url()}`);
+        });
+        if (pathOf(page) !== '/agency/tenants') {
+          await shot(page, 'agency-home');
+          await clickAndWait(page, tenantsLink, 'opening the tenant list');
+        }
+        assert.equal(pathOf(page), '/agency/tenants');
+        await shot(page, 'agency-tenants');
+
+        await goto(page, `${base}/agency/tenants/new`, 'new tenant form');
+        await shot(page, 'tenant-new');
+        const newTenant = await formWith(page, 'input[name=name]', 'input[name=slug]');
+        await newTenant.locator('input[name=name]').fill(lang.tenant);
+        await newTenant.locator('input[name=slug]').fill('tea-house');
+        await clickAndWait(page, newTenant.locator('button[type=submit]').first(), 'creating the tenant');
+        assert.match(page.url(), /\/t\/tea-house(\/|\?|#|$)/, `after creating the tenant, expected /t/tea-house, got ${page.url()}`);
+        if (pathOf(page) !== '/t/tea-house') await goto(page, `${base}/t/tea-house`, 'tenant dashboard');
+        await shot(page, 'tenant-dashboard');
+
+        // 3. A store.
+        await goto(page, `${base}/t/tea-house/stores`, 'stores page');
+        await shot(page, 'stores');
+        const storeForm = await formWith(page, 'input[name=name]', 'input[name=address]');
+        await storeForm.locator('input[name=name]').fill(lang.store);
+        await storeForm.locator('input[name=address]').fill(lang.address);
+        await clickAndWait(page, storeForm.locator('button[type=submit]').first(), 'creating the store');
+        assert.ok((await bodyText(page)).includes(lang.store), `the new store "${lang.store}" is not shown on ${page.url()}`);
+        await shot(page, 'store-created');
+
+        // 4. Invite a cashier for that store.
+        await goto(page, `${base}/t/tea-house/users`, 'users page');
+        await shot(page, 'users');
+        const invite = await formWith(page, 'input[name=email]', 'select[name=role]');
+        await invite.locator('input[name=email]').fill(CASHIER_EMAIL);
+        await invite.locator('select[name=role]').selectOption('cashier');
+        await invite.locator('input[name=store_ids]').first().check();
+        await clickAndWait(page, invite.locator('button[type=submit]').first(), 'inviting the cashier');
+        await page.locator('.flash').first().waitFor({ state: 'visible' }).catch(() => {
+          throw new Error(`no visible .flash after inviting the cashier on ${page.url()}`);
+        });
+        await shot(page, 'user-invited');
+
+        // 5. The invitation mail, through real SMTP.
+        const mail = await waitForMail(mailDir, CASHIER_EMAIL);
+        t.diagnostic(`invitation: ${mail.entry.file}, subject ${JSON.stringify(mail.subject)}`);
+        assert.ok(mail.subject && mail.subject.trim(), `the invitation mail ${mail.entry.file} has no Subject`);
+        assert.ok((mail.from ?? '').includes('patron@example.test'), `From should be patron@example.test, is ${mail.from}`);
+        const plainFirst = [...mail.parts].sort((a, b) => (b.type === 'text/plain') - (a.type === 'text/plain'));
+        const found = plainFirst.map((p) => INVITE_LINK.exec(p.text)).find(Boolean);
+        assert.ok(found, `no /invite/ link in the invitation mail ${mail.entry.file}:\n${mail.parts.map((p) => p.text).join('\n---\n').slice(0, 800)}`);
+        const inviteUrl = found[0];
+        assert.ok(inviteUrl.startsWith(`${base}/invite/`), `the invitation link ${inviteUrl} should start with PATRON_BASE_URL ${base}`);
+
+        // 6. Log out.
+        await logOut(page, lang, 'agency admin logout');
+        await shot(page, 'logged-out');
+
+        // 7. Accept the invitation and arrive as the cashier.
+        await goto(page, inviteUrl, 'invitation page');
+        await shot(page, 'invite-accept');
+        const accept = await formWith(page, 'input[name=password]', 'input[name=password_confirm]');
+        await accept.locator('input[name=name]').fill(lang.cashier);
+        await accept.locator('input[name=password]').fill(CASHIER_PASSWORD);
+        await accept.locator('input[name=password_confirm]').fill(CASHIER_PASSWORD);
+        await clickAndWait(page, accept.locator('button[type=submit]').first(), 'accepting the invitation');
+        if (pathOf(page) === '/login') {
+          await expectLoginPage(page, lang, 'after accepting the invitation');
+          await shot(page, 'cashier-login');
+          await logIn(page, CASHIER_EMAIL, CASHIER_PASSWORD, 'cashier login');
+        }
+        const landing = await bodyText(page);
+        assert.ok(landing.includes(lang.tenant), `the cashier's page ${page.url()} should show the tenant "${lang.tenant}":\n${landing.slice(0, 400)}`);
+        await shot(page, 'cashier-landing');
+
+        // 8. Log out.
+        await logOut(page, lang, 'cashier logout');
+        await shot(page, 'cashier-logged-out');
+
+        assert.deepEqual(pageErrors, [], 'uncaught JavaScript errors in the pages');
+        assert.deepEqual(serverErrors, [], 'server errors (5xx) while browsing');
+      } catch (e) {
+        await page.setViewportSize(DESKTOP).catch(() => {});
+        await page.screenshot({ path: path.join(SCREENSHOTS, `${lang.lang}-failure.png`), fullPage: true }).catch(() => {});
+        t.diagnostic(`failed on ${page.url()}; see screenshots/${lang.lang}-failure.png and out/${lang.lang}-server.log`);
+        t.diagnostic(`server output (tail):\n${tail(server)}`);
+        throw e;
+      }
+    });
+  });
+}
