@@ -1,1 +1,13 @@
+//! Patron's one integration-test binary (see tests/DO_NOT_ADD_TEST_BINARIES).
+//!
+//! Each test starts the real application on a loopback port against a fresh database:
+//! a SQLite file in a temp dir by default, or a fresh PostgreSQL schema when
+//! `PATRON_TEST_DATABASE_URL=postgres://…` is set. CI runs the whole binary once per backend.
 
+mod api;
+mod auth;
+mod cli;
+mod isolation;
+mod mail;
+mod schema;
+mod support;

@@ -103,6 +103,7 @@ pub enum ConfigError {
 
 /// Environment variables with the PATRON_ prefix that belong to tooling, not to Patron.
 fn tooling_variable(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
     key.starts_with("test_") || key.starts_with("browser_") || key == "bin" || key == "config"
 }
 

@@ -19,6 +19,8 @@ pub enum UiError {
     /// The form's CSRF token is missing or stale.
     #[error("csrf check failed")]
     Csrf,
+    #[error("payload too large")]
+    TooLarge,
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Something broke on our side; the message is logged, not shown.
@@ -52,6 +54,7 @@ impl ResponseError for UiError {
             UiError::Forbidden | UiError::Csrf => StatusCode::FORBIDDEN,
             UiError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            UiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

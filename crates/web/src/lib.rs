@@ -79,12 +79,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .app_data(
             web::FormConfig::default()
                 .limit(64 * 1024)
-                .error_handler(|err, _req| error::UiError::BadRequest(err.to_string()).into()),
+                .error_handler(|err, _req| match err {
+                    actix_web::error::UrlencodedError::Overflow { .. }
+                    | actix_web::error::UrlencodedError::Payload(
+                        actix_web::error::PayloadError::Overflow,
+                    ) => error::UiError::TooLarge.into(),
+                    other => error::UiError::BadRequest(other.to_string()).into(),
+                }),
         )
         .app_data(
             web::JsonConfig::default()
                 .limit(1024 * 1024)
-                .error_handler(|err, _req| api::ApiError::bad_request(err.to_string()).into()),
+                .error_handler(|err, _req| match err {
+                    actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
+                    | actix_web::error::JsonPayloadError::Overflow { .. } => api::ApiError::new(
+                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        "the body is larger than 1 MiB",
+                    )
+                    .into(),
+                    other => api::ApiError::bad_request(other.to_string()).into(),
+                }),
         )
         .app_data(web::PayloadConfig::default().limit(1024 * 1024));
     routes::register(cfg);

@@ -1,0 +1,458 @@
+//! The test harness: a real server on a loopback port over a fresh database, a cookie-keeping
+//! HTTP client, fixtures made through the store, and a real SMTP server process.
+
+use actix_web::web;
+use patron::config::Settings;
+use patron_domain::{AgencyId, AgencyScope, Role, StoreId, TenantScope};
+use patron_store::tenants::{self, TenantInput};
+use patron_store::{DbConn, StoreError};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh database for one test: SQLite in a temp dir, or a PostgreSQL schema.
+pub struct TestDb {
+    pub url: String,
+    schema: Option<(String, String)>,
+}
+
+fn random_suffix() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl TestDb {
+    pub fn new(dir: &Path) -> TestDb {
+        match std::env::var("PATRON_TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => {
+                assert!(base.starts_with("postgres"), "PATRON_TEST_DATABASE_URL must be a postgres:// URL");
+                let schema = format!("patron_test_{}", random_suffix());
+                let admin = patron_store::DbPool::connect(&base, 1)
+                    .unwrap_or_else(|e| panic!("PostgreSQL is required for this run and is unreachable: {e}"));
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut *admin.get().unwrap(),
+                    &format!("CREATE SCHEMA {schema}"),
+                )
+                .unwrap();
+                drop(admin);
+                let sep = if base.contains('?') { '&' } else { '?' };
+                TestDb {
+                    url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+                    schema: Some((base, schema)),
+                }
+            }
+            _ => TestDb {
+                url: format!("sqlite://{}", dir.join("patron.db").display()),
+                schema: None,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.schema.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.schema {
+            if let Ok(pool) = patron_store::DbPool::connect(base, 1) {
+                if let Ok(mut c) = pool.get() {
+                    let _ = diesel::connection::SimpleConnection::batch_execute(
+                        &mut *c,
+                        &format!("DROP SCHEMA {schema} CASCADE"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A real SMTP server (aiosmtpd) on loopback that stores every message it receives.
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl SmtpSink {
+    pub fn start(dir: &Path) -> SmtpSink {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut child = Command::new("python3")
+            .arg(root.join("tests/support/smtp_sink.py"))
+            .args(["--port", "0", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 must be installed (see tests/requirements.txt)");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("SMTP_PORT=")
+            .unwrap_or_else(|| panic!("SMTP sink did not start (is aiosmtpd installed?): {line:?}"))
+            .parse()
+            .unwrap();
+        SmtpSink { child, port, dir: dir.to_path_buf() }
+    }
+
+    /// Waits (up to 10 s) for a message to `to` and returns its decoded text.
+    pub fn wait_for(&self, to: &str, nth: usize) -> String {
+        for _ in 0..200 {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            files.sort();
+            let mine: Vec<&PathBuf> = files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .filter(|p| p.file_name().unwrap().to_string_lossy().contains(to))
+                .collect();
+            if let Some(p) = mine.get(nth) {
+                return decode_mail(&std::fs::read(p).unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no mail #{nth} to {to} arrived within 10 s");
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Headers plus the body with quoted-printable and base64 undone (enough for our mails).
+fn decode_mail(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let body = if head.to_ascii_lowercase().contains("content-transfer-encoding: base64") {
+        use base64::Engine;
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
+    } else if head.to_ascii_lowercase().contains("quoted-printable") {
+        let soft = body.replace("=\n", "");
+        let mut out = Vec::new();
+        let b = soft.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'=' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&soft[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    } else {
+        body.to_string()
+    };
+    format!("{head}\n\n{body}")
+}
+
+/// Finds the first `http…` link in a mail that contains `needle`.
+pub fn link_in(mail: &str, needle: &str) -> String {
+    mail.split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains(needle))
+        .unwrap_or_else(|| panic!("no link with {needle} in mail:\n{mail}"))
+        .to_string()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: web::Data<patron_web::AppState>,
+    pub setup_link: Option<String>,
+    pub mail: Option<SmtpSink>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn spawn() -> TestApp {
+        Self::spawn_with(false, |_| {})
+    }
+
+    pub fn with_mail() -> TestApp {
+        Self::spawn_with(true, |_| {})
+    }
+
+    pub fn spawn_with(mail: bool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(dir.path());
+        let mut s = Settings::for_test(&dir.path().join("data"), &db.url);
+        let sink = mail.then(|| {
+            let d = dir.path().join("mail");
+            std::fs::create_dir_all(&d).unwrap();
+            SmtpSink::start(&d)
+        });
+        if let Some(sink) = &sink {
+            s.mail_transport = patron_mail::Transport::Smtp;
+            s.smtp_host = "127.0.0.1".into();
+            s.smtp_port = sink.port;
+            s.smtp_tls = patron_mail::SmtpTls::None;
+            s.mail_from = "Patron <patron@example.test>".into();
+        }
+        tweak(&mut s);
+        let listener = patron::serve::listen(&s).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let prepared = patron::serve::prepare(&s, &base).unwrap();
+        let state = prepared.state.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = patron::serve::http_server(&s, prepared.state, listener).unwrap();
+                tx.send(server.handle()).unwrap();
+                let _ = server.await;
+            })
+        });
+        let handle = rx.recv().unwrap();
+        TestApp {
+            base,
+            state,
+            setup_link: prepared.setup_link,
+            mail: sink,
+            handle,
+            thread: Some(thread),
+            db,
+            _dir: dir,
+        }
+    }
+
+    pub fn conn(&self) -> r2d2::PooledConnection<patron_store::conn::Manager> {
+        self.state.pool.get().unwrap()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    pub fn mail(&self) -> &SmtpSink {
+        self.mail.as_ref().expect("this TestApp was started without mail")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        // Stop the server from outside its runtime.
+        let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(h.stop(false))).join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects, knows the CSRF token.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        }
+    }
+
+    async fn finish(r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let location = headers.get("location").map(|v| v.to_str().unwrap().to_string());
+        let body = r.text().await.unwrap();
+        Resp { status, location, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        Self::finish(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut rb = self.http.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        Self::finish(rb.send().await.unwrap()).await
+    }
+
+    /// The CSRF token this client's forms carry (read from a page like a browser would).
+    pub async fn csrf(&self) -> String {
+        let page = self.get("/password/forgot").await;
+        extract(&page.body, "name=\"csrf\" value=\"", "\"").expect("a page with a csrf field")
+    }
+
+    /// Posts a form with this client's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let token = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &token)];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields (no CSRF token unless given).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        Self::finish(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        let r = self.post("/login", &[("email", email), ("password", password)]).await;
+        assert_eq!(r.status, 303, "login of {email} failed: {}", r.body);
+        r
+    }
+
+    pub async fn api(&self, method: reqwest::Method, path: &str, token: &str, body: Option<serde_json::Value>) -> Resp {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        Self::finish(rb.send().await.unwrap()).await
+    }
+}
+
+pub fn extract(s: &str, start: &str, end: &str) -> Option<String> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(s[i..j].to_string())
+}
+
+/// One agency with a tenant, a store, users of every role, a pending invitation and an
+/// API token: what the role and isolation tests work on.
+pub struct World {
+    pub agency: AgencyId,
+    pub scope: TenantScope,
+    pub slug: String,
+    pub tenant_name: String,
+    pub store: i64,
+    pub store_name: String,
+    pub admin_email: String,
+    pub merchant_email: String,
+    pub marketer_email: String,
+    pub cashier_email: String,
+    pub cashier_id: i64,
+    pub invitation: i64,
+    pub token_id: i64,
+    pub token: String,
+}
+
+pub fn world(c: &mut DbConn, tag: &str) -> World {
+    let hash = patron_web::password::hash(PASSWORD);
+    let agency = tenants::create_agency(c, &format!("Agency {tag}")).unwrap();
+    let agency_id = AgencyId(agency.id);
+    let valid = tenants::validate(&TenantInput {
+        name: format!("Shop {tag}"),
+        slug: format!("shop-{tag}"),
+        ..Default::default()
+    })
+    .unwrap();
+    let sb = patron_store::SecretBox::from_key([9; 32]);
+    let t = tenants::create(c, &AgencyScope::system(agency_id), &valid, &sb).unwrap();
+    let scope = TenantScope::system(t.tenant_ref());
+    let store = patron_store::stores::create(c, &scope, &format!("Store {tag}"), "1 Road").unwrap();
+    let mk = |c: &mut DbConn, who: &str, role: Role, tenant: bool, stores: &[StoreId]| {
+        let email = format!("{who}-{tag}@example.test");
+        let u = patron_store::users::create(c, &email, &format!("{who} {tag}"), &hash, Some("en")).unwrap();
+        patron_store::users::add_membership(c, u.id(), agency_id, tenant.then(|| t.id()), role, stores).unwrap();
+        (email, u.id)
+    };
+    let (admin_email, _) = mk(c, "admin", Role::AgencyAdmin, false, &[]);
+    let (merchant_email, _) = mk(c, "merchant", Role::MerchantAdmin, true, &[]);
+    let (marketer_email, _) = mk(c, "marketer", Role::Marketer, true, &[]);
+    let (cashier_email, cashier_id) = mk(c, "cashier", Role::Cashier, true, &[StoreId(store.id)]);
+    let (inv, _) = patron_store::invitations::create_for_tenant(
+        c,
+        &scope,
+        &format!("invitee-{tag}@example.test"),
+        Role::Marketer,
+        &[],
+        None,
+    )
+    .unwrap();
+    let (tok, token) = patron_store::api_tokens::create(c, &scope, "tests", None).unwrap();
+    World {
+        agency: agency_id,
+        slug: t.slug.clone(),
+        tenant_name: t.name.clone(),
+        scope,
+        store: store.id,
+        store_name: store.name,
+        admin_email,
+        merchant_email,
+        marketer_email,
+        cashier_email,
+        cashier_id,
+        invitation: inv.id,
+        token_id: tok.id,
+        token,
+    }
+}
+
+/// Counts of the rows state-changing requests could touch, to prove "changes nothing".
+pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
+    use diesel::prelude::*;
+    use patron_store::schema::*;
+    let n = |r: Result<i64, diesel::result::Error>| r.unwrap();
+    vec![
+        ("agencies", n(agencies::table.count().get_result(c))),
+        ("tenants", n(tenants::table.count().get_result(c))),
+        ("stores", n(stores::table.count().get_result(c))),
+        ("users", n(users::table.count().get_result(c))),
+        ("memberships", n(memberships::table.count().get_result(c))),
+        ("invitations", n(invitations::table.count().get_result(c))),
+        ("revoked invitations", n(invitations::table.filter(invitations::revoked_at.is_not_null()).count().get_result(c))),
+        ("api_tokens", n(api_tokens::table.count().get_result(c))),
+        ("revoked api_tokens", n(api_tokens::table.filter(api_tokens::revoked_at.is_not_null()).count().get_result(c))),
+    ]
+}
+
+pub fn assert_store_error_is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(matches!(r, Err(StoreError::NotFound)), "expected NotFound, got {r:?}");
+}
