@@ -9,9 +9,16 @@ async fn tokens_are_created_in_the_ui_shown_once_and_revocable() {
     let w = world(&mut app.conn(), "a");
     let c = app.client();
     c.login(&w.merchant_email, PASSWORD).await;
-    let r = c.post(&format!("/t/{}/tokens", w.slug), &[("name", "POS")]).await;
+    let r = c
+        .post(&format!("/t/{}/tokens", w.slug), &[("name", "POS")])
+        .await;
     assert_eq!(r.status, 200);
-    let token = extract(&r.body, "<code id=\"new-token\" class=\"secret\">", "</code>").expect("the new token is shown");
+    let token = extract(
+        &r.body,
+        "<code id=\"new-token\" class=\"secret\">",
+        "</code>",
+    )
+    .expect("the new token is shown");
     assert!(token.starts_with("pat_"));
     let list = c.get(&format!("/t/{}/tokens", w.slug)).await;
     assert!(!list.body.contains(&token), "the token is shown only once");
@@ -19,7 +26,10 @@ async fn tokens_are_created_in_the_ui_shown_once_and_revocable() {
     {
         use diesel::prelude::*;
         use patron_store::schema::api_tokens::dsl as t;
-        let hashes: Vec<String> = t::api_tokens.select(t::token_hash).load(&mut *app.conn()).unwrap();
+        let hashes: Vec<String> = t::api_tokens
+            .select(t::token_hash)
+            .load(&mut *app.conn())
+            .unwrap();
         assert!(hashes.iter().all(|h| h != &token && h.len() == 64));
     }
     let api = app.client();
@@ -31,9 +41,15 @@ async fn tokens_are_created_in_the_ui_shown_once_and_revocable() {
     let id = {
         use diesel::prelude::*;
         use patron_store::schema::api_tokens::dsl as t;
-        t::api_tokens.filter(t::name.eq("POS")).select(t::id).first::<i64>(&mut *app.conn()).unwrap()
+        t::api_tokens
+            .filter(t::name.eq("POS"))
+            .select(t::id)
+            .first::<i64>(&mut *app.conn())
+            .unwrap()
     };
-    let r = c.post(&format!("/t/{}/tokens/{id}/revoke", w.slug), &[]).await;
+    let r = c
+        .post(&format!("/t/{}/tokens/{id}/revoke", w.slug), &[])
+        .await;
     assert_eq!(r.status, 303);
     let after = api.api(Method::GET, "/api/v1/tenant", &token, None).await;
     assert_eq!(after.status, 401);
@@ -51,15 +67,41 @@ async fn api_covers_tenant_stores_and_users_with_stable_errors() {
     let r = c.get("/api/v1/stores").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["code"], "unauthorized");
-    assert_eq!(c.api(Method::GET, "/api/v1/stores", "pat_nope", None).await.status, 401);
+    assert_eq!(
+        c.api(Method::GET, "/api/v1/stores", "pat_nope", None)
+            .await
+            .status,
+        401
+    );
 
-    let created = c.api(Method::POST, "/api/v1/stores", t, Some(serde_json::json!({"name": "Airport", "address": "T2"}))).await;
+    let created = c
+        .api(
+            Method::POST,
+            "/api/v1/stores",
+            t,
+            Some(serde_json::json!({"name": "Airport", "address": "T2"})),
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.json()["id"].as_i64().unwrap();
-    let dup = c.api(Method::POST, "/api/v1/stores", t, Some(serde_json::json!({"name": "Airport"}))).await;
+    let dup = c
+        .api(
+            Method::POST,
+            "/api/v1/stores",
+            t,
+            Some(serde_json::json!({"name": "Airport"})),
+        )
+        .await;
     assert_eq!(dup.status, 409);
     assert_eq!(dup.json()["error"]["code"], "conflict");
-    let invalid = c.api(Method::POST, "/api/v1/stores", t, Some(serde_json::json!({"name": ""}))).await;
+    let invalid = c
+        .api(
+            Method::POST,
+            "/api/v1/stores",
+            t,
+            Some(serde_json::json!({"name": ""})),
+        )
+        .await;
     assert_eq!(invalid.status, 422);
     assert_eq!(invalid.json()["error"]["details"][0]["field"], "name");
     let malformed = c
@@ -72,24 +114,55 @@ async fn api_covers_tenant_stores_and_users_with_stable_errors() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 400);
-    let put = c.api(Method::PUT, &format!("/api/v1/stores/{id}"), t, Some(serde_json::json!({"name": "Airport T2", "address": "Gate 5"}))).await;
+    let put = c
+        .api(
+            Method::PUT,
+            &format!("/api/v1/stores/{id}"),
+            t,
+            Some(serde_json::json!({"name": "Airport T2", "address": "Gate 5"})),
+        )
+        .await;
     assert_eq!(put.status, 200);
     assert_eq!(put.json()["name"], "Airport T2");
     let list = c.api(Method::GET, "/api/v1/stores", t, None).await;
     assert_eq!(list.json()["stores"].as_array().unwrap().len(), 2);
-    assert_eq!(c.api(Method::GET, "/api/v1/stores/999999", t, None).await.status, 404);
+    assert_eq!(
+        c.api(Method::GET, "/api/v1/stores/999999", t, None)
+            .await
+            .status,
+        404
+    );
 
     let users = c.api(Method::GET, "/api/v1/users", t, None).await;
     assert_eq!(users.json()["users"].as_array().unwrap().len(), 3);
-    let one = c.api(Method::GET, &format!("/api/v1/users/{}", w.cashier_id), t, None).await;
+    let one = c
+        .api(
+            Method::GET,
+            &format!("/api/v1/users/{}", w.cashier_id),
+            t,
+            None,
+        )
+        .await;
     assert_eq!(one.json()["role"], "cashier");
     assert_eq!(one.json()["store_ids"][0], w.store);
 
     let before = row_counts(&mut app.conn());
-    let bad = c.api(Method::POST, "/api/v1/invitations", t, Some(serde_json::json!({"email": "nope", "role": "cashier"}))).await;
+    let bad = c
+        .api(
+            Method::POST,
+            "/api/v1/invitations",
+            t,
+            Some(serde_json::json!({"email": "nope", "role": "cashier"})),
+        )
+        .await;
     assert_eq!(bad.status, 422);
     let bad = bad.json();
-    let codes: Vec<&str> = bad["error"]["details"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = bad["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["invalid_email", "cashier_needs_store"]);
     assert_eq!(row_counts(&mut app.conn()), before);
     let inv = c
@@ -105,7 +178,14 @@ async fn api_covers_tenant_stores_and_users_with_stable_errors() {
         .await;
     assert_eq!(tenant.status, 200, "{}", tenant.body);
     assert_eq!(tenant.json()["time_zone"], "Europe/Berlin");
-    let bad_tz = c.api(Method::PUT, "/api/v1/tenant", t, Some(serde_json::json!({"name": "X", "slug": w.slug, "time_zone": "Nowhere"}))).await;
+    let bad_tz = c
+        .api(
+            Method::PUT,
+            "/api/v1/tenant",
+            t,
+            Some(serde_json::json!({"name": "X", "slug": w.slug, "time_zone": "Nowhere"})),
+        )
+        .await;
     assert_eq!(bad_tz.status, 422);
 }
 

@@ -5,7 +5,10 @@ use crate::support::*;
 #[tokio::test]
 async fn first_run_setup_creates_the_agency_admin_once() {
     let app = TestApp::spawn();
-    let link = app.setup_link.clone().expect("an empty installation prints a setup link");
+    let link = app
+        .setup_link
+        .clone()
+        .expect("an empty installation prints a setup link");
     let path = link.strip_prefix(&app.base).unwrap();
     let c = app.client();
     assert_eq!(c.get("/setup?token=wrong").await.status, 404);
@@ -14,14 +17,34 @@ async fn first_run_setup_creates_the_agency_admin_once() {
 
     // Bad input: a form message, nothing stored.
     let r = c
-        .post("/setup", &[("token", token), ("agency_name", "Acme"), ("name", "Ada"), ("email", "ada@example.test"), ("password", "short"), ("password_confirm", "short")])
+        .post(
+            "/setup",
+            &[
+                ("token", token),
+                ("agency_name", "Acme"),
+                ("name", "Ada"),
+                ("email", "ada@example.test"),
+                ("password", "short"),
+                ("password_confirm", "short"),
+            ],
+        )
         .await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("at least 10 characters"), "{}", r.body);
     assert_eq!(patron_store::users::count(&mut app.conn()).unwrap(), 0);
 
     let r = c
-        .post("/setup", &[("token", token), ("agency_name", "Acme"), ("name", "Ada"), ("email", "ada@example.test"), ("password", PASSWORD), ("password_confirm", PASSWORD)])
+        .post(
+            "/setup",
+            &[
+                ("token", token),
+                ("agency_name", "Acme"),
+                ("name", "Ada"),
+                ("email", "ada@example.test"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.location.as_deref(), Some("/agency/tenants"));
@@ -31,7 +54,17 @@ async fn first_run_setup_creates_the_agency_admin_once() {
     assert_eq!(app.client().get(path).await.status, 404);
     let again = app
         .client()
-        .post("/setup", &[("token", token), ("agency_name", "Evil"), ("name", "Eve"), ("email", "eve@example.test"), ("password", PASSWORD), ("password_confirm", PASSWORD)])
+        .post(
+            "/setup",
+            &[
+                ("token", token),
+                ("agency_name", "Evil"),
+                ("name", "Eve"),
+                ("email", "eve@example.test"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(again.status, 404);
     assert_eq!(patron_store::users::count(&mut app.conn()).unwrap(), 1);
@@ -45,13 +78,30 @@ async fn login_logout_and_revoked_sessions() {
     // Not signed in: sent to the login page with a way back.
     let r = c.get("/agency/tenants").await;
     assert_eq!(r.status, 303);
-    assert_eq!(r.location.as_deref(), Some("/login?next=%2Fagency%2Ftenants"));
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/login?next=%2Fagency%2Ftenants")
+    );
 
-    let bad = c.post("/login", &[("email", &w.admin_email), ("password", "wrong password!")]).await;
+    let bad = c
+        .post(
+            "/login",
+            &[("email", &w.admin_email), ("password", "wrong password!")],
+        )
+        .await;
     assert_eq!(bad.status, 401);
     assert!(bad.body.contains("Email or password is wrong"));
 
-    let r = c.post("/login", &[("email", &w.admin_email.to_uppercase()), ("password", PASSWORD), ("next", "/agency/users")]).await;
+    let r = c
+        .post(
+            "/login",
+            &[
+                ("email", &w.admin_email.to_uppercase()),
+                ("password", PASSWORD),
+                ("next", "/agency/users"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location.as_deref(), Some("/agency/users"));
     let cookie = r
@@ -61,13 +111,25 @@ async fn login_logout_and_revoked_sessions() {
         .map(|v| v.to_str().unwrap().to_string())
         .find(|v| v.starts_with("patron_session="))
         .expect("a session cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let session_value = cookie.split(';').next().unwrap().to_string();
     assert_eq!(c.get("/agency/tenants").await.status, 200);
 
     // An open redirect is refused.
     let evil = app.client();
-    let r = evil.post("/login", &[("email", &w.admin_email), ("password", PASSWORD), ("next", "//evil.example")]).await;
+    let r = evil
+        .post(
+            "/login",
+            &[
+                ("email", &w.admin_email),
+                ("password", PASSWORD),
+                ("next", "//evil.example"),
+            ],
+        )
+        .await;
     assert_eq!(r.location.as_deref(), Some("/"));
 
     let out = c.post("/logout", &[]).await;
@@ -76,7 +138,9 @@ async fn login_logout_and_revoked_sessions() {
     assert_eq!(c.get("/agency/tenants").await.status, 303);
     // The old cookie value is dead on the server, not just forgotten by the browser.
     let replay = app.client();
-    let r = replay.get_with("/agency/tenants", &[("cookie", &session_value)]).await;
+    let r = replay
+        .get_with("/agency/tenants", &[("cookie", &session_value)])
+        .await;
     assert_eq!(r.status, 303, "a logged-out session must not work again");
 }
 
@@ -88,16 +152,51 @@ async fn password_change_signs_out_other_sessions() {
     phone.login(&w.merchant_email, PASSWORD).await;
     let desk = app.client();
     desk.login(&w.merchant_email, PASSWORD).await;
-    let wrong = desk.post("/account/password", &[("current_password", "nope nope nope"), ("password", "a new passphrase 1"), ("password_confirm", "a new passphrase 1")]).await;
+    let wrong = desk
+        .post(
+            "/account/password",
+            &[
+                ("current_password", "nope nope nope"),
+                ("password", "a new passphrase 1"),
+                ("password_confirm", "a new passphrase 1"),
+            ],
+        )
+        .await;
     assert_eq!(wrong.status, 422);
     assert!(wrong.body.contains("current password is wrong"));
-    let r = desk.post("/account/password", &[("current_password", PASSWORD), ("password", "a new passphrase 1"), ("password_confirm", "a new passphrase 1")]).await;
+    let r = desk
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "a new passphrase 1"),
+                ("password_confirm", "a new passphrase 1"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 303);
     let slug_path = format!("/t/{}", w.slug);
-    assert_eq!(desk.get(&slug_path).await.status, 200, "the session that changed it stays");
-    assert_eq!(phone.get(&slug_path).await.status, 303, "other sessions are signed out");
+    assert_eq!(
+        desk.get(&slug_path).await.status,
+        200,
+        "the session that changed it stays"
+    );
+    assert_eq!(
+        phone.get(&slug_path).await.status,
+        303,
+        "other sessions are signed out"
+    );
     let again = app.client();
-    assert_eq!(again.post("/login", &[("email", &w.merchant_email), ("password", PASSWORD)]).await.status, 401);
+    assert_eq!(
+        again
+            .post(
+                "/login",
+                &[("email", &w.merchant_email), ("password", PASSWORD)]
+            )
+            .await
+            .status,
+        401
+    );
     again.login(&w.merchant_email, "a new passphrase 1").await;
 }
 
@@ -110,7 +209,10 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
     let before = row_counts(&mut app.conn());
     // Every state-changing browser route, from the route table, so new routes are covered.
     let mut checked = 0;
-    for r in patron_web::routes::ROUTES.iter().filter(|r| r.method == "post" && r.access != patron_web::routes::Access::Token) {
+    for r in patron_web::routes::ROUTES
+        .iter()
+        .filter(|r| r.method == "post" && r.access != patron_web::routes::Access::Token)
+    {
         let path = r
             .path
             .replace("{tenant}", &w.slug)
@@ -120,20 +222,35 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
             .replace("{token_id}", &w.token_id.to_string())
             .replace("{token}", "some-token");
         let missing = c.post_raw(&path, &[("name", "x")]).await;
-        assert_eq!(missing.status, 403, "POST {path} without a CSRF token: {}", missing.body);
-        let forged = c.post_raw(&path, &[("csrf", "forged"), ("name", "x")]).await;
+        assert_eq!(
+            missing.status, 403,
+            "POST {path} without a CSRF token: {}",
+            missing.body
+        );
+        let forged = c
+            .post_raw(&path, &[("csrf", "forged"), ("name", "x")])
+            .await;
         assert_eq!(forged.status, 403, "POST {path} with a forged CSRF token");
         checked += 1;
     }
     assert!(checked >= 15, "the sweep found only {checked} routes");
-    assert_eq!(row_counts(&mut app.conn()), before, "a refused form changed data");
+    assert_eq!(
+        row_counts(&mut app.conn()),
+        before,
+        "a refused form changed data"
+    );
     // Still signed in: the refused logout did nothing.
     assert_eq!(c.get("/agency/tenants").await.status, 200);
 
     // A token from another browser's cookie does not work either.
     let other = app.client();
     let foreign = other.csrf().await;
-    let r = c.post_raw("/agency/tenants", &[("csrf", &foreign), ("name", "Stolen"), ("slug", "stolen")]).await;
+    let r = c
+        .post_raw(
+            "/agency/tenants",
+            &[("csrf", &foreign), ("name", "Stolen"), ("slug", "stolen")],
+        )
+        .await;
     assert_eq!(r.status, 403);
 }
 
@@ -146,26 +263,58 @@ async fn repeated_failures_throttle_the_account_then_the_address() {
     let w = world(&mut app.conn(), "a");
     let c = app.client();
     for _ in 0..3 {
-        assert_eq!(c.post("/login", &[("email", &w.admin_email), ("password", "not it at all")]).await.status, 401);
+        assert_eq!(
+            c.post(
+                "/login",
+                &[("email", &w.admin_email), ("password", "not it at all")]
+            )
+            .await
+            .status,
+            401
+        );
     }
     // Locked: even the right password is refused, with a clear message.
-    let r = c.post("/login", &[("email", &w.admin_email), ("password", PASSWORD)]).await;
+    let r = c
+        .post(
+            "/login",
+            &[("email", &w.admin_email), ("password", PASSWORD)],
+        )
+        .await;
     assert_eq!(r.status, 429);
-    assert!(r.body.contains("Too many failed sign-in attempts"), "{}", r.body);
+    assert!(
+        r.body.contains("Too many failed sign-in attempts"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("minutes"));
     // Another account from the same address still works until the address limit.
     c.login(&w.merchant_email, PASSWORD).await;
     let d = app.client();
     for who in ["x1", "x2"] {
         let email = format!("{who}@example.test");
-        assert_eq!(d.post("/login", &[("email", &email), ("password", "nope nope nope")]).await.status, 401);
+        assert_eq!(
+            d.post(
+                "/login",
+                &[("email", &email), ("password", "nope nope nope")]
+            )
+            .await
+            .status,
+            401
+        );
     }
     // 5 failures from 127.0.0.1 now: every account is refused from this address.
-    let r = d.post("/login", &[("email", &w.marketer_email), ("password", PASSWORD)]).await;
+    let r = d
+        .post(
+            "/login",
+            &[("email", &w.marketer_email), ("password", PASSWORD)],
+        )
+        .await;
     assert_eq!(r.status, 429);
     // In Chinese too.
     let zh = app.client();
-    let page = zh.get_with("/login", &[("accept-language", "zh-CN,zh;q=0.9")]).await;
+    let page = zh
+        .get_with("/login", &[("accept-language", "zh-CN,zh;q=0.9")])
+        .await;
     assert!(page.body.contains("登录"));
 }
 
@@ -202,13 +351,34 @@ async fn roles_decide_what_each_user_reaches() {
     let c = app.client();
     c.login(&w.cashier_email, PASSWORD).await;
     let before = row_counts(&mut app.conn());
-    assert_eq!(c.post(&format!("{t}/stores"), &[("name", "Sneaky"), ("address", "")]).await.status, 403);
-    assert_eq!(c.post(&format!("{t}/invitations"), &[("email", "x@example.test"), ("role", "merchant_admin")]).await.status, 403);
+    assert_eq!(
+        c.post(
+            &format!("{t}/stores"),
+            &[("name", "Sneaky"), ("address", "")]
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        c.post(
+            &format!("{t}/invitations"),
+            &[("email", "x@example.test"), ("role", "merchant_admin")]
+        )
+        .await
+        .status,
+        403
+    );
     assert_eq!(row_counts(&mut app.conn()), before);
     // A merchant admin cannot mint agency admins.
     let c = app.client();
     c.login(&w.merchant_email, PASSWORD).await;
-    let r = c.post(&format!("{t}/invitations"), &[("email", "boss@example.test"), ("role", "agency_admin")]).await;
+    let r = c
+        .post(
+            &format!("{t}/invitations"),
+            &[("email", "boss@example.test"), ("role", "agency_admin")],
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert_eq!(row_counts(&mut app.conn()), before);
 }
@@ -221,13 +391,33 @@ async fn tenant_forms_report_every_problem_and_store_nothing() {
     c.login(&w.admin_email, PASSWORD).await;
     let before = row_counts(&mut app.conn());
     let r = c
-        .post("/agency/tenants", &[("name", ""), ("slug", "Bad Slug"), ("time_zone", "Mars/Base"), ("wx_appid", "wx1"), ("wx_aes_key", "short")])
+        .post(
+            "/agency/tenants",
+            &[
+                ("name", ""),
+                ("slug", "Bad Slug"),
+                ("time_zone", "Mars/Base"),
+                ("wx_appid", "wx1"),
+                ("wx_aes_key", "short"),
+            ],
+        )
         .await;
     assert_eq!(r.status, 422);
-    for needle in ["required", "lowercase letters", "unknown time zone", "16 hex digits", "43 letters"] {
-        assert!(r.body.contains(needle), "missing {needle:?} in the form errors");
+    for needle in [
+        "required",
+        "lowercase letters",
+        "unknown time zone",
+        "16 hex digits",
+        "43 letters",
+    ] {
+        assert!(
+            r.body.contains(needle),
+            "missing {needle:?} in the form errors"
+        );
     }
-    let dup = c.post("/agency/tenants", &[("name", "Copy"), ("slug", &w.slug)]).await;
+    let dup = c
+        .post("/agency/tenants", &[("name", "Copy"), ("slug", &w.slug)])
+        .await;
     assert_eq!(dup.status, 422);
     assert!(dup.body.contains("already used"));
     assert_eq!(row_counts(&mut app.conn()), before);
@@ -260,19 +450,37 @@ async fn tenant_forms_report_every_problem_and_store_nothing() {
     let secrets = t.wechat_secrets(&app.state.secrets).unwrap();
     assert_eq!(secrets.token.as_deref(), Some("spamtest"));
     let page = c.get("/t/tea-house/settings").await;
-    assert!(!page.body.contains("0123456789abcdef0123456789abcdef") && !page.body.contains("spamtest"));
+    assert!(
+        !page.body.contains("0123456789abcdef0123456789abcdef") && !page.body.contains("spamtest")
+    );
 
     // Rotating the EncodingAESKey keeps the previous one.
     let new_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let r = c
-        .post("/t/tea-house/settings", &[("name", "Tea House"), ("slug", "tea-house"), ("time_zone", "Asia/Shanghai"), ("wx_appid", "wx2c2769f8efd9abc2"), ("wx_aes_key", new_key)])
+        .post(
+            "/t/tea-house/settings",
+            &[
+                ("name", "Tea House"),
+                ("slug", "tea-house"),
+                ("time_zone", "Asia/Shanghai"),
+                ("wx_appid", "wx2c2769f8efd9abc2"),
+                ("wx_aes_key", new_key),
+            ],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let t = patron_store::tenants::get(&mut app.conn(), &scope).unwrap();
     let s = t.wechat_secrets(&app.state.secrets).unwrap();
     assert_eq!(s.aes_key.as_deref(), Some(new_key));
-    assert_eq!(s.prev_aes_key.as_deref(), Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"));
-    assert_eq!(s.app_secret.as_deref(), Some("0123456789abcdef0123456789abcdef"), "blank secret fields keep the stored value");
+    assert_eq!(
+        s.prev_aes_key.as_deref(),
+        Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+    );
+    assert_eq!(
+        s.app_secret.as_deref(),
+        Some("0123456789abcdef0123456789abcdef"),
+        "blank secret fields keep the stored value"
+    );
 }
 
 #[tokio::test]
@@ -280,7 +488,12 @@ async fn pages_carry_security_headers_and_errors_leak_nothing() {
     let app = TestApp::spawn();
     let c = app.client();
     let r = c.get("/login").await;
-    let h = |k: &str| r.headers.get(k).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let h = |k: &str| {
+        r.headers
+            .get(k)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
     assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
     assert_eq!(h("x-content-type-options"), "nosniff");
     assert_eq!(h("referrer-policy"), "same-origin");
@@ -290,14 +503,22 @@ async fn pages_carry_security_headers_and_errors_leak_nothing() {
     assert!(nf.body.contains("页面不存在") && nf.body.contains("does not exist"));
     // An oversized form is refused before any handler runs.
     let big = "x".repeat(100 * 1024);
-    let r = c.post("/login", &[("email", &big), ("password", "x")]).await;
+    let r = c
+        .post("/login", &[("email", &big), ("password", "x")])
+        .await;
     assert_eq!(r.status, 413);
     assert_eq!(c.get("/healthz").await.body, "ok");
     assert_eq!(c.get("/readyz").await.status, 200);
     // Static files are embedded and cacheable.
     let css = c.get("/static/app.css").await;
     assert_eq!(css.status, 200);
-    assert!(css.headers.get("cache-control").unwrap().to_str().unwrap().contains("immutable"));
+    assert!(css
+        .headers
+        .get("cache-control")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
 }
 
 #[tokio::test]
@@ -310,10 +531,14 @@ async fn the_language_follows_the_user_then_the_browser() {
     let en = c.get_with("/login", &[("accept-language", "en-US")]).await;
     assert!(en.body.contains("Sign in"));
     c.login(&w.merchant_email, PASSWORD).await;
-    let r = c.post("/lang", &[("lang", "zh-CN"), ("back", "/account")]).await;
+    let r = c
+        .post("/lang", &[("lang", "zh-CN"), ("back", "/account")])
+        .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location.as_deref(), Some("/account"));
     // The account's setting beats the browser's header.
-    let page = c.get_with(&format!("/t/{}", w.slug), &[("accept-language", "en-US")]).await;
+    let page = c
+        .get_with(&format!("/t/{}", w.slug), &[("accept-language", "en-US")])
+        .await;
     assert!(page.body.contains("退出登录"), "{}", page.body);
 }

@@ -10,10 +10,17 @@ fn the_shipped_config_file_matches_the_built_in_defaults() {
     let file = root.join("config/default.toml");
     let text = std::fs::read_to_string(&file).unwrap();
     let loaded: Settings = figment_load(&file);
-    assert_eq!(loaded, Settings::default(), "config/default.toml drifted from Settings::default()");
+    assert_eq!(
+        loaded,
+        Settings::default(),
+        "config/default.toml drifted from Settings::default()"
+    );
     let defaults = serde_json::to_value(Settings::default()).unwrap();
     for key in defaults.as_object().unwrap().keys() {
-        assert!(text.contains(&format!("\n{key} =")), "config/default.toml does not document {key}");
+        assert!(
+            text.contains(&format!("\n{key} =")),
+            "config/default.toml does not document {key}"
+        );
     }
 }
 
@@ -31,13 +38,22 @@ fn wrong_settings_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("c.toml");
     std::fs::write(&f, "bnid = \"127.0.0.1:1\"\n").unwrap();
-    let e = Settings::load(Some(&f), &Overrides::default()).unwrap_err().to_string();
+    let e = Settings::load(Some(&f), &Overrides::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bnid"), "{e}");
     std::fs::write(&f, "bind = \"localhost\"\n").unwrap();
-    let e = Settings::load(Some(&f), &Overrides::default()).unwrap_err().to_string();
+    let e = Settings::load(Some(&f), &Overrides::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bind"), "{e}");
-    let o = Overrides { database_url: Some("mysql://x".into()), ..Default::default() };
-    let e = Settings::load(Some(&std::path::PathBuf::from("/nonexistent.toml")), &o).unwrap_err().to_string();
+    let o = Overrides {
+        database_url: Some("mysql://x".into()),
+        ..Default::default()
+    };
+    let e = Settings::load(Some(&std::path::PathBuf::from("/nonexistent.toml")), &o)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent.toml"), "{e}");
     std::fs::write(&f, "").unwrap();
     let e = Settings::load(Some(&f), &o).unwrap_err().to_string();
@@ -64,13 +80,35 @@ fn operator_commands_create_users_tenants_and_tokens() {
         &s,
     )
     .unwrap();
-    let pw = out.lines().last().unwrap().rsplit(' ').next().unwrap().to_string();
-    assert!(out.contains("password (shown once)") && pw.len() == 20, "{out}");
+    let pw = out
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        out.contains("password (shown once)") && pw.len() == 20,
+        "{out}"
+    );
     let dup = run_blocking(
-        Command::User(UserCmd::Create { email: "root@example.test".into(), name: "R".into(), role: "agency_admin".into(), agency: None, agency_name: Some("X".into()), tenant: None, stores: vec![], password_stdin: false }),
+        Command::User(UserCmd::Create {
+            email: "root@example.test".into(),
+            name: "R".into(),
+            role: "agency_admin".into(),
+            agency: None,
+            agency_name: Some("X".into()),
+            tenant: None,
+            stores: vec![],
+            password_stdin: false,
+        }),
         &s,
     );
-    assert!(dup.unwrap_err().to_string().contains("already has an account"));
+    assert!(dup
+        .unwrap_err()
+        .to_string()
+        .contains("already has an account"));
     let agencies = patron_store::tenants::agency_ids(&mut app.conn()).unwrap();
     let out = run_blocking(
         Command::Tenant(TenantCmd::Create {
@@ -109,17 +147,41 @@ fn operator_commands_create_users_tenants_and_tokens() {
     )
     .unwrap();
     assert!(ok.contains("/wx/noodle"));
-    let token = run_blocking(Command::Token(TokenCmd::Create { tenant: "noodle".into(), name: "script".into() }), &s).unwrap();
+    let token = run_blocking(
+        Command::Token(TokenCmd::Create {
+            tenant: "noodle".into(),
+            name: "script".into(),
+        }),
+        &s,
+    )
+    .unwrap();
     assert!(token.starts_with("pat_"));
-    assert!(run_blocking(Command::Token(TokenCmd::Create { tenant: "nope".into(), name: "x".into() }), &s).is_err());
+    assert!(run_blocking(
+        Command::Token(TokenCmd::Create {
+            tenant: "nope".into(),
+            name: "x".into()
+        }),
+        &s
+    )
+    .is_err());
 
     // The generated password signs in, and the token works against the running server.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         app.client().login("root@example.test", &pw).await;
-        let r = app.client().api(reqwest::Method::GET, "/api/v1/tenant", &token, None).await;
+        let r = app
+            .client()
+            .api(reqwest::Method::GET, "/api/v1/tenant", &token, None)
+            .await;
         assert_eq!(r.json()["slug"], "noodle");
     });
-    let reset = run_blocking(Command::User(UserCmd::ResetPassword { email: "root@example.test".into(), password_stdin: false }), &s).unwrap();
+    let reset = run_blocking(
+        Command::User(UserCmd::ResetPassword {
+            email: "root@example.test".into(),
+            password_stdin: false,
+        }),
+        &s,
+    )
+    .unwrap();
     assert!(reset.contains("new password (shown once)"));
 }

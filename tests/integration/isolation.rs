@@ -31,26 +31,55 @@ async fn a_user_of_tenant_a_gets_404_on_every_tenant_b_url() {
                 let theirs = fill(r.path, &b);
                 let resp = match r.method {
                     "get" => c.get(&theirs).await,
-                    _ => c.post(&theirs, &[("name", "x"), ("email", "x@example.test"), ("role", "cashier")]).await,
+                    _ => {
+                        c.post(
+                            &theirs,
+                            &[
+                                ("name", "x"),
+                                ("email", "x@example.test"),
+                                ("role", "cashier"),
+                            ],
+                        )
+                        .await
+                    }
                 };
-                assert_eq!(resp.status, 404, "{email}: {} {theirs} answered {}", r.method, resp.status);
-                assert!(!resp.body.contains(&b.tenant_name), "{theirs} leaked the tenant name");
+                assert_eq!(
+                    resp.status, 404,
+                    "{email}: {} {theirs} answered {}",
+                    r.method, resp.status
+                );
+                assert!(
+                    !resp.body.contains(&b.tenant_name),
+                    "{theirs} leaked the tenant name"
+                );
                 swept += 1;
                 // The same route with A's own values is reachable (the sweep is not vacuous).
                 if r.method == "get" && email == &a.admin_email {
                     let mine = fill(r.path, &a);
                     let ok = c.get(&mine).await;
-                    assert_eq!(ok.status, 200, "{} {mine} should work for its own tenant", r.method);
+                    assert_eq!(
+                        ok.status, 200,
+                        "{} {mine} should work for its own tenant",
+                        r.method
+                    );
                 }
             } else if r.method == "get" {
                 let resp = c.get(r.path).await;
                 for secret in [&b.tenant_name, &b.store_name, &b.merchant_email] {
-                    assert!(!resp.body.contains(secret.as_str()), "{email}: GET {} shows {secret}", r.path);
+                    assert!(
+                        !resp.body.contains(secret.as_str()),
+                        "{email}: GET {} shows {secret}",
+                        r.path
+                    );
                 }
             }
         }
         assert!(swept >= 10, "only {swept} tenant routes swept");
-        assert_eq!(row_counts(&mut app.conn()), before, "{email} changed tenant B's data");
+        assert_eq!(
+            row_counts(&mut app.conn()),
+            before,
+            "{email} changed tenant B's data"
+        );
     }
 }
 
@@ -73,20 +102,35 @@ async fn an_api_token_of_tenant_a_gets_404_on_every_tenant_b_resource() {
             swept += 1;
             if r.method == "get" {
                 let mine = c.api(method, &fill(r.path, &a), &a.token, None).await;
-                assert_eq!(mine.status, 200, "{} on its own tenant: {}", r.path, mine.body);
+                assert_eq!(
+                    mine.status, 200,
+                    "{} on its own tenant: {}",
+                    r.path, mine.body
+                );
             }
         } else if r.method == "get" {
             let resp = c.api(method, r.path, &a.token, None).await;
             assert_eq!(resp.status, 200, "{}: {}", r.path, resp.body);
             for secret in [&b.tenant_name, &b.store_name, &b.merchant_email, &b.slug] {
-                assert!(!resp.body.contains(secret.as_str()), "GET {} shows {secret}", r.path);
+                assert!(
+                    !resp.body.contains(secret.as_str()),
+                    "GET {} shows {secret}",
+                    r.path
+                );
             }
         }
     }
     assert!(swept >= 3);
     assert_eq!(row_counts(&mut app.conn()), before);
     // And B's token cannot be used to reach A's resources either.
-    let r = c.api(reqwest::Method::GET, &format!("/api/v1/stores/{}", a.store), &b.token, None).await;
+    let r = c
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/stores/{}", a.store),
+            &b.token,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 404);
 }
 
@@ -96,9 +140,33 @@ async fn store_functions_refuse_foreign_ids() {
     let a = world(&mut app.conn(), "a");
     let b = world(&mut app.conn(), "b");
     let mut c = app.conn();
-    assert_store_error_is_not_found(patron_store::stores::get(&mut c, &a.scope, patron_domain::StoreId(b.store)));
-    assert_store_error_is_not_found(patron_store::api_tokens::revoke(&mut c, &a.scope, patron_domain::ApiTokenId(b.token_id)));
-    assert_store_error_is_not_found(patron_store::users::tenant_member(&mut c, &a.scope, patron_domain::UserId(b.cashier_id)));
-    assert_store_error_is_not_found(patron_store::invitations::revoke_for_tenant(&mut c, &a.scope, patron_domain::InvitationId(b.invitation)));
-    assert!(patron_store::stores::check_all_in_tenant(&mut c, &a.scope, &[patron_domain::StoreId(a.store), patron_domain::StoreId(b.store)]).is_err());
+    assert_store_error_is_not_found(patron_store::stores::get(
+        &mut c,
+        &a.scope,
+        patron_domain::StoreId(b.store),
+    ));
+    assert_store_error_is_not_found(patron_store::api_tokens::revoke(
+        &mut c,
+        &a.scope,
+        patron_domain::ApiTokenId(b.token_id),
+    ));
+    assert_store_error_is_not_found(patron_store::users::tenant_member(
+        &mut c,
+        &a.scope,
+        patron_domain::UserId(b.cashier_id),
+    ));
+    assert_store_error_is_not_found(patron_store::invitations::revoke_for_tenant(
+        &mut c,
+        &a.scope,
+        patron_domain::InvitationId(b.invitation),
+    ));
+    assert!(patron_store::stores::check_all_in_tenant(
+        &mut c,
+        &a.scope,
+        &[
+            patron_domain::StoreId(a.store),
+            patron_domain::StoreId(b.store)
+        ]
+    )
+    .is_err());
 }

@@ -15,9 +15,25 @@ fn every_table_is_selectable_and_migrations_revert() {
                 .unwrap_or_else(|e| panic!("table {} does not match schema.rs: {e}", stringify!($t)));
         )*};
     }
-    select_all!(app_settings, agencies, tenants, stores, users, memberships, membership_stores, sessions, api_tokens, invitations, password_resets, login_failures);
+    select_all!(
+        app_settings,
+        agencies,
+        tenants,
+        stores,
+        users,
+        memberships,
+        membership_stores,
+        sessions,
+        api_tokens,
+        invitations,
+        password_resets,
+        login_failures
+    );
     patron_store::migrate::revert_all(&mut c).unwrap();
-    assert!(agencies::table.count().get_result::<i64>(&mut *c).is_err(), "down.sql left tables behind");
+    assert!(
+        agencies::table.count().get_result::<i64>(&mut *c).is_err(),
+        "down.sql left tables behind"
+    );
     let applied = patron_store::migrate::run(&mut c).unwrap();
     assert!(!applied.is_empty());
     select_all!(agencies, tenants, users);
@@ -47,5 +63,10 @@ fn concurrent_writers_do_not_fail_with_database_is_locked() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(patron_store::stores::list(&mut app.conn(), &w.scope).unwrap().len(), 81);
+    assert_eq!(
+        patron_store::stores::list(&mut app.conn(), &w.scope)
+            .unwrap()
+            .len(),
+        81
+    );
 }

@@ -30,10 +30,14 @@ impl TestDb {
     pub fn new(dir: &Path) -> TestDb {
         match std::env::var("PATRON_TEST_DATABASE_URL") {
             Ok(base) if !base.is_empty() => {
-                assert!(base.starts_with("postgres"), "PATRON_TEST_DATABASE_URL must be a postgres:// URL");
+                assert!(
+                    base.starts_with("postgres"),
+                    "PATRON_TEST_DATABASE_URL must be a postgres:// URL"
+                );
                 let schema = format!("patron_test_{}", random_suffix());
-                let admin = patron_store::DbPool::connect(&base, 1)
-                    .unwrap_or_else(|e| panic!("PostgreSQL is required for this run and is unreachable: {e}"));
+                let admin = patron_store::DbPool::connect(&base, 1).unwrap_or_else(|e| {
+                    panic!("PostgreSQL is required for this run and is unreachable: {e}")
+                });
                 diesel::connection::SimpleConnection::batch_execute(
                     &mut *admin.get().unwrap(),
                     &format!("CREATE SCHEMA {schema}"),
@@ -51,10 +55,6 @@ impl TestDb {
                 schema: None,
             },
         }
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        self.schema.is_some()
     }
 }
 
@@ -93,14 +93,20 @@ impl SmtpSink {
             .expect("python3 must be installed (see tests/requirements.txt)");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
         let port = line
             .trim()
             .strip_prefix("SMTP_PORT=")
             .unwrap_or_else(|| panic!("SMTP sink did not start (is aiosmtpd installed?): {line:?}"))
             .parse()
             .unwrap();
-        SmtpSink { child, port, dir: dir.to_path_buf() }
+        SmtpSink {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// Waits (up to 10 s) for a message to `to` and returns its decoded text.
@@ -135,10 +141,18 @@ impl Drop for SmtpSink {
 fn decode_mail(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
     let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-    let body = if head.to_ascii_lowercase().contains("content-transfer-encoding: base64") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: base64")
+    {
         use base64::Engine;
         let joined: String = body.split_whitespace().collect();
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(joined)
+                .unwrap(),
+        )
+        .unwrap()
     } else if head.to_ascii_lowercase().contains("quoted-printable") {
         let soft = body.replace("=\n", "");
         let mut out = Vec::new();
@@ -241,7 +255,9 @@ impl TestApp {
     }
 
     pub fn mail(&self) -> &SmtpSink {
-        self.mail.as_ref().expect("this TestApp was started without mail")
+        self.mail
+            .as_ref()
+            .expect("this TestApp was started without mail")
     }
 }
 
@@ -249,7 +265,8 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let h = self.handle.clone();
         // Stop the server from outside its runtime.
-        let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(h.stop(false))).join();
+        let _ =
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(h.stop(false))).join();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -290,13 +307,27 @@ impl Client {
     async fn finish(r: reqwest::Response) -> Resp {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        let location = headers.get("location").map(|v| v.to_str().unwrap().to_string());
+        let location = headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
         let body = r.text().await.unwrap();
-        Resp { status, location, headers, body }
+        Resp {
+            status,
+            location,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        Self::finish(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+        Self::finish(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -341,12 +372,20 @@ impl Client {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        let r = self.post("/login", &[("email", email), ("password", password)]).await;
+        let r = self
+            .post("/login", &[("email", email), ("password", password)])
+            .await;
         assert_eq!(r.status, 303, "login of {email} failed: {}", r.body);
         r
     }
 
-    pub async fn api(&self, method: reqwest::Method, path: &str, token: &str, body: Option<serde_json::Value>) -> Resp {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> Resp {
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -367,7 +406,6 @@ pub fn extract(s: &str, start: &str, end: &str) -> Option<String> {
 /// One agency with a tenant, a store, users of every role, a pending invitation and an
 /// API token: what the role and isolation tests work on.
 pub struct World {
-    pub agency: AgencyId,
     pub scope: TenantScope,
     pub slug: String,
     pub tenant_name: String,
@@ -399,8 +437,17 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
     let store = patron_store::stores::create(c, &scope, &format!("Store {tag}"), "1 Road").unwrap();
     let mk = |c: &mut DbConn, who: &str, role: Role, tenant: bool, stores: &[StoreId]| {
         let email = format!("{who}-{tag}@example.test");
-        let u = patron_store::users::create(c, &email, &format!("{who} {tag}"), &hash, Some("en")).unwrap();
-        patron_store::users::add_membership(c, u.id(), agency_id, tenant.then(|| t.id()), role, stores).unwrap();
+        let u = patron_store::users::create(c, &email, &format!("{who} {tag}"), &hash, Some("en"))
+            .unwrap();
+        patron_store::users::add_membership(
+            c,
+            u.id(),
+            agency_id,
+            tenant.then(|| t.id()),
+            role,
+            stores,
+        )
+        .unwrap();
         (email, u.id)
     };
     let (admin_email, _) = mk(c, "admin", Role::AgencyAdmin, false, &[]);
@@ -418,7 +465,6 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
     .unwrap();
     let (tok, token) = patron_store::api_tokens::create(c, &scope, "tests", None).unwrap();
     World {
-        agency: agency_id,
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
         scope,
@@ -447,12 +493,27 @@ pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
         ("users", n(users::table.count().get_result(c))),
         ("memberships", n(memberships::table.count().get_result(c))),
         ("invitations", n(invitations::table.count().get_result(c))),
-        ("revoked invitations", n(invitations::table.filter(invitations::revoked_at.is_not_null()).count().get_result(c))),
+        (
+            "revoked invitations",
+            n(invitations::table
+                .filter(invitations::revoked_at.is_not_null())
+                .count()
+                .get_result(c)),
+        ),
         ("api_tokens", n(api_tokens::table.count().get_result(c))),
-        ("revoked api_tokens", n(api_tokens::table.filter(api_tokens::revoked_at.is_not_null()).count().get_result(c))),
+        (
+            "revoked api_tokens",
+            n(api_tokens::table
+                .filter(api_tokens::revoked_at.is_not_null())
+                .count()
+                .get_result(c)),
+        ),
     ]
 }
 
 pub fn assert_store_error_is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) {
-    assert!(matches!(r, Err(StoreError::NotFound)), "expected NotFound, got {r:?}");
+    assert!(
+        matches!(r, Err(StoreError::NotFound)),
+        "expected NotFound, got {r:?}"
+    );
 }

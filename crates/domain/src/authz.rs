@@ -22,8 +22,14 @@ pub struct Grant {
 /// Who is asking.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    User { user_id: UserId, grants: Vec<Grant> },
-    ApiToken { token_id: ApiTokenId, tenant_id: TenantId },
+    User {
+        user_id: UserId,
+        grants: Vec<Grant>,
+    },
+    ApiToken {
+        token_id: ApiTokenId,
+        tenant_id: TenantId,
+    },
 }
 
 /// Who performed an action, for audit columns.

@@ -57,7 +57,9 @@ pub fn email(s: &str) -> Result<String, Invalid> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && s.len() <= 254
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
         && !domain.contains('@');
     if sane {
         Ok(s)
@@ -112,7 +114,16 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email(" Li@Example.COM ").unwrap(), "li@example.com");
-        for bad in ["", "li", "li@", "@x.com", "li@x", "li@@x.com", "a b@x.com", "li@x.com."] {
+        for bad in [
+            "",
+            "li",
+            "li@",
+            "@x.com",
+            "li@x",
+            "li@@x.com",
+            "a b@x.com",
+            "li@x.com.",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }
@@ -120,7 +131,10 @@ mod tests {
     #[test]
     fn passwords() {
         assert!(password("short").is_err());
-        assert_eq!(password("aaaaaaaaaaaa").unwrap_err().code, "password_too_simple");
+        assert_eq!(
+            password("aaaaaaaaaaaa").unwrap_err().code,
+            "password_too_simple"
+        );
         assert!(password(&"x".repeat(200)).is_err());
         assert!(password("correct horse battery").is_ok());
         assert!(password("长城长城长城长城长城好").is_ok());
@@ -129,7 +143,10 @@ mod tests {
     #[test]
     fn time_zones_default_to_shanghai() {
         assert_eq!(time_zone("").unwrap(), chrono_tz::Asia::Shanghai);
-        assert_eq!(time_zone("Europe/Berlin").unwrap(), chrono_tz::Europe::Berlin);
+        assert_eq!(
+            time_zone("Europe/Berlin").unwrap(),
+            chrono_tz::Europe::Berlin
+        );
         assert!(time_zone("Mars/Olympus").is_err());
     }
 

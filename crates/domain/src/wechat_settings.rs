@@ -16,7 +16,11 @@ pub enum MessageMode {
 }
 
 impl MessageMode {
-    pub const ALL: [MessageMode; 3] = [MessageMode::Plain, MessageMode::Compatible, MessageMode::Safe];
+    pub const ALL: [MessageMode; 3] = [
+        MessageMode::Plain,
+        MessageMode::Compatible,
+        MessageMode::Safe,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             MessageMode::Plain => "plain",
@@ -69,18 +73,15 @@ impl AccountKind {
 /// AppID: `wx` followed by 16 lowercase hex digits.
 pub fn appid(s: &str) -> Result<String, Invalid> {
     let s = s.trim();
-    let ok = s.len() == 18
-        && s.starts_with("wx")
-        && s[2..].bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then(|| s.to_string()).ok_or(invalid("wx_appid", "invalid_appid"))
+    let ok = s.len() == 18 && s.starts_with("wx") && s[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| s.to_string())
+        .ok_or(invalid("wx_appid", "invalid_appid"))
 }
 
 /// Original id: `gh_` followed by 12 hex digits.
 pub fn original_id(s: &str) -> Result<String, Invalid> {
     let s = s.trim();
-    let ok = s.len() == 15
-        && s.starts_with("gh_")
-        && s[3..].bytes().all(|b| b.is_ascii_hexdigit());
+    let ok = s.len() == 15 && s.starts_with("gh_") && s[3..].bytes().all(|b| b.is_ascii_hexdigit());
     ok.then(|| s.to_string())
         .ok_or(invalid("wx_original_id", "invalid_original_id"))
 }
@@ -89,14 +90,16 @@ pub fn original_id(s: &str) -> Result<String, Invalid> {
 pub fn token(s: &str) -> Result<String, Invalid> {
     let s = s.trim();
     let ok = (3..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
-    ok.then(|| s.to_string()).ok_or(invalid("wx_token", "invalid_token"))
+    ok.then(|| s.to_string())
+        .ok_or(invalid("wx_token", "invalid_token"))
 }
 
 /// EncodingAESKey: exactly 43 ASCII letters and digits.
 pub fn encoding_aes_key(field: &'static str, s: &str) -> Result<String, Invalid> {
     let s = s.trim();
     let ok = s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric());
-    ok.then(|| s.to_string()).ok_or(invalid(field, "invalid_aes_key"))
+    ok.then(|| s.to_string())
+        .ok_or(invalid(field, "invalid_aes_key"))
 }
 
 /// AppSecret: 32 hex digits.

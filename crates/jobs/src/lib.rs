@@ -21,7 +21,9 @@ pub async fn start(pool: DbPool) -> Result<JobScheduler, JobSchedulerError> {
             let pool = pool.clone();
             Box::pin(async move {
                 match tokio::task::spawn_blocking(move || housekeeping(&pool)).await {
-                    Ok(Ok((s, f))) => tracing::info!(sessions = s, failures = f, "housekeeping done"),
+                    Ok(Ok((s, f))) => {
+                        tracing::info!(sessions = s, failures = f, "housekeeping done")
+                    }
                     Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
                     Err(e) => tracing::error!(error = %e, "housekeeping task panicked"),
                 }

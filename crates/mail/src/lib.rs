@@ -2,8 +2,8 @@
 //! instead, so `patron serve` works with no mail server.
 
 use lettre::message::{header::ContentType, Mailbox, MultiPart};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -128,7 +128,9 @@ impl Mailer {
                 Ok(())
             }
             Some(t) => {
-                t.send(msg).await.map_err(|e| MailError::Smtp(e.to_string()))?;
+                t.send(msg)
+                    .await
+                    .map_err(|e| MailError::Smtp(e.to_string()))?;
                 tracing::info!(to = %email.to, subject = %email.subject, "mail sent");
                 Ok(())
             }

@@ -99,6 +99,8 @@ pub enum UserCmd {
     },
 }
 
+// Parsed once per run; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum TenantCmd {
     /// Create a merchant account in an agency.
@@ -202,12 +204,28 @@ fn hash(pw: &str) -> String {
 }
 
 pub fn user_create(s: &Settings, cmd: UserCmd) -> Result<String, CliError> {
-    let UserCmd::Create { email, name, role, agency, agency_name, tenant, stores, password_stdin } = cmd else {
+    let UserCmd::Create {
+        email,
+        name,
+        role,
+        agency,
+        agency_name,
+        tenant,
+        stores,
+        password_stdin,
+    } = cmd
+    else {
         unreachable!("called with user create")
     };
-    let email = validate::email(&email).map_err(|_| CliError::Usage(format!("--email: {email:?} is not a valid address")))?;
-    let name = validate::name("name", &name).map_err(|e| CliError::Usage(format!("--name: {}", e.code)))?;
-    let role = Role::parse(&role).ok_or_else(|| CliError::Usage(format!("--role: unknown role {role:?}; use agency_admin, merchant_admin, marketer or cashier")))?;
+    let email = validate::email(&email)
+        .map_err(|_| CliError::Usage(format!("--email: {email:?} is not a valid address")))?;
+    let name = validate::name("name", &name)
+        .map_err(|e| CliError::Usage(format!("--name: {}", e.code)))?;
+    let role = Role::parse(&role).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--role: unknown role {role:?}; use agency_admin, merchant_admin, marketer or cashier"
+        ))
+    })?;
     let (pw, generated) = read_or_generate_password(password_stdin)?;
     let pw_hash = hash(&pw);
     let (pool, _) = serve::open_database(s)?;
@@ -218,27 +236,50 @@ pub fn user_create(s: &Settings, cmd: UserCmd) -> Result<String, CliError> {
             let agency = match (agency, &agency_name) {
                 (Some(id), None) => tenants::agency(c, AgencyId(id))?.id,
                 (None, Some(n)) => tenants::create_agency(c, n)?.id,
-                _ => return Err(CliError::Usage("agency_admin needs exactly one of --agency ID or --agency-name NAME".into())),
+                _ => {
+                    return Err(CliError::Usage(
+                        "agency_admin needs exactly one of --agency ID or --agency-name NAME"
+                            .into(),
+                    ))
+                }
             };
             users::add_membership(c, u.id(), AgencyId(agency), None, role, &[])?;
         } else {
-            let slug = tenant.as_deref().ok_or_else(|| CliError::Usage(format!("{role} needs --tenant SLUG")))?;
-            let scope = tenants::system_scope_by_slug(c, slug).map_err(|_| CliError::Usage(format!("--tenant: no tenant {slug:?}")))?;
+            let slug = tenant
+                .as_deref()
+                .ok_or_else(|| CliError::Usage(format!("{role} needs --tenant SLUG")))?;
+            let scope = tenants::system_scope_by_slug(c, slug)
+                .map_err(|_| CliError::Usage(format!("--tenant: no tenant {slug:?}")))?;
             let stores: Vec<StoreId> = stores.iter().copied().map(StoreId).collect();
             if role == Role::Cashier && stores.is_empty() {
-                return Err(CliError::Usage("cashier needs at least one --store ID".into()));
+                return Err(CliError::Usage(
+                    "cashier needs at least one --store ID".into(),
+                ));
             }
-            patron_store::stores::check_all_in_tenant(c, &scope, &stores).map_err(|_| CliError::Usage("--store: not a store of this tenant".into()))?;
-            users::add_membership(c, u.id(), scope.agency_id(), Some(scope.tenant_id()), role, &stores)?;
+            patron_store::stores::check_all_in_tenant(c, &scope, &stores)
+                .map_err(|_| CliError::Usage("--store: not a store of this tenant".into()))?;
+            users::add_membership(
+                c,
+                u.id(),
+                scope.agency_id(),
+                Some(scope.tenant_id()),
+                role,
+                &stores,
+            )?;
         }
         Ok(u)
     })
     .map_err(|e| match e {
-        CliError::Store(StoreError::Conflict(_)) => CliError::Usage(format!("--email: {email} already has an account")),
+        CliError::Store(StoreError::Conflict(_)) => {
+            CliError::Usage(format!("--email: {email} already has an account"))
+        }
         other => other,
     })?;
     Ok(if generated {
-        format!("created user {} ({}) as {role}\npassword (shown once): {pw}", user.id, user.email)
+        format!(
+            "created user {} ({}) as {role}\npassword (shown once): {pw}",
+            user.id, user.email
+        )
     } else {
         format!("created user {} ({}) as {role}", user.id, user.email)
     })
@@ -252,18 +293,26 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             Ok(if applied.is_empty() {
                 "database is up to date".into()
             } else {
-                format!("applied {} migration(s): {}", applied.len(), applied.join(", "))
+                format!(
+                    "applied {} migration(s): {}",
+                    applied.len(),
+                    applied.join(", ")
+                )
             })
         }
         Command::User(cmd @ UserCmd::Create { .. }) => user_create(s, cmd),
-        Command::User(UserCmd::ResetPassword { email, password_stdin }) => {
+        Command::User(UserCmd::ResetPassword {
+            email,
+            password_stdin,
+        }) => {
             let (pw, generated) = read_or_generate_password(password_stdin)?;
             let h = hash(&pw);
             let (pool, _) = serve::open_database(s)?;
             let mut c = pool.get()?;
             let email = email.trim().to_lowercase();
             write_tx(&mut c, |c| -> Result<_, CliError> {
-                let u = users::by_email(c, &email)?.ok_or_else(|| CliError::Usage(format!("--email: no user {email}")))?;
+                let u = users::by_email(c, &email)?
+                    .ok_or_else(|| CliError::Usage(format!("--email: no user {email}")))?;
                 users::set_password(c, u.id(), &h)?;
                 sessions::revoke_all_for_user(c, u.id(), None)?;
                 patron_store::throttle::clear(c, &format!("acct:{email}"))?;
@@ -276,8 +325,18 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             })
         }
         Command::Tenant(TenantCmd::Create {
-            agency, name, slug, time_zone, wx_appid, wx_original_id, wx_token, wx_aes_key,
-            wx_app_secret, wx_message_mode, wx_account_kind, wx_api_base,
+            agency,
+            name,
+            slug,
+            time_zone,
+            wx_appid,
+            wx_original_id,
+            wx_token,
+            wx_aes_key,
+            wx_app_secret,
+            wx_message_mode,
+            wx_account_kind,
+            wx_api_base,
         }) => {
             let input = TenantInput {
                 name,
@@ -293,19 +352,26 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 wx_api_base,
             };
             let valid = tenants::validate(&input).map_err(|errs| {
-                let list: Vec<String> = errs.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code)).collect();
+                let list: Vec<String> = errs
+                    .iter()
+                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+                    .collect();
                 CliError::Usage(list.join("; "))
             })?;
             let sb = serve::secrets(s)?;
             let (pool, _) = serve::open_database(s)?;
             let mut c = pool.get()?;
-            tenants::agency(&mut c, AgencyId(agency)).map_err(|_| CliError::Usage(format!("--agency: no agency {agency}")))?;
+            tenants::agency(&mut c, AgencyId(agency))
+                .map_err(|_| CliError::Usage(format!("--agency: no agency {agency}")))?;
             let t = tenants::create(&mut c, &AgencyScope::system(AgencyId(agency)), &valid, &sb)
                 .map_err(|e| match e {
                     StoreError::Conflict(_) => CliError::Usage(format!("--slug: {slug} is taken")),
                     other => other.into(),
                 })?;
-            Ok(format!("created tenant {} ({}); webhook path /wx/{}", t.id, t.slug, t.slug))
+            Ok(format!(
+                "created tenant {} ({}); webhook path /wx/{}",
+                t.id, t.slug, t.slug
+            ))
         }
         Command::Tenant(TenantCmd::List) => {
             let (pool, _) = serve::open_database(s)?;
@@ -324,9 +390,13 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
         Command::Token(TokenCmd::Create { tenant, name }) => {
             let (pool, _) = serve::open_database(s)?;
             let mut c = pool.get()?;
-            let scope = tenants::system_scope_by_slug(&mut c, &tenant).map_err(|_| CliError::Usage(format!("--tenant: no tenant {tenant:?}")))?;
+            let scope = tenants::system_scope_by_slug(&mut c, &tenant)
+                .map_err(|_| CliError::Usage(format!("--tenant: no tenant {tenant:?}")))?;
             let (t, plain) = api_tokens::create(&mut c, &scope, &name, None)?;
-            eprintln!("created API token {} for {tenant}; it is shown only this once:", t.id);
+            eprintln!(
+                "created API token {} for {tenant}; it is shown only this once:",
+                t.id
+            );
             Ok(plain)
         }
         Command::CheckConfig => {

@@ -130,9 +130,17 @@ impl Settings {
         }
         fig = fig
             .merge(Env::prefixed("PATRON_").filter(|k| !tooling_variable(k.as_str())))
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()));
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            );
         let mut s: Settings = fig.extract().map_err(|e| {
-            let e = e.into_iter().next().map(|e| e.to_string()).unwrap_or_default();
+            let e = e
+                .into_iter()
+                .next()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             ConfigError::Invalid(e)
         })?;
         if let Some(b) = &overrides.bind {
@@ -151,15 +159,24 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
         if self.bind.parse::<std::net::SocketAddr>().is_err() {
-            return bad("bind (PATRON_BIND)", "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080");
+            return bad(
+                "bind (PATRON_BIND)",
+                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080",
+            );
         }
         if !self.database_url.is_empty() {
             if let Err(e) = patron_store::DbUrl::parse(&self.database_url) {
                 return Err(ConfigError::Invalid(e.to_string()));
             }
         }
-        if !self.base_url.is_empty() && !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return bad("base_url (PATRON_BASE_URL)", "must start with http:// or https://");
+        if !(self.base_url.is_empty()
+            || self.base_url.starts_with("http://")
+            || self.base_url.starts_with("https://"))
+        {
+            return bad(
+                "base_url (PATRON_BASE_URL)",
+                "must start with http:// or https://",
+            );
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format (PATRON_LOG_FORMAT)", "must be text or json");
@@ -167,14 +184,24 @@ impl Settings {
         if self.db_pool_size == 0 {
             return bad("db_pool_size (PATRON_DB_POOL_SIZE)", "must be at least 1");
         }
-        if self.session_ttl_hours < 1 || self.login_max_per_account < 1 || self.login_max_per_ip < 1 || self.login_window_minutes < 1 {
+        if self.session_ttl_hours < 1
+            || self.login_max_per_account < 1
+            || self.login_max_per_ip < 1
+            || self.login_window_minutes < 1
+        {
             return bad("session_ttl_hours / login_*", "must be positive");
         }
         if self.mail_transport == Transport::Smtp && self.smtp_host.is_empty() {
-            return bad("smtp_host (PATRON_SMTP_HOST)", "required when mail_transport = \"smtp\"");
+            return bad(
+                "smtp_host (PATRON_SMTP_HOST)",
+                "required when mail_transport = \"smtp\"",
+            );
         }
         if !patron_mail::valid_mailbox(&self.mail_from) {
-            return bad("mail_from (PATRON_MAIL_FROM)", "not a valid address, e.g. Patron <patron@example.com>");
+            return bad(
+                "mail_from (PATRON_MAIL_FROM)",
+                "not a valid address, e.g. Patron <patron@example.com>",
+            );
         }
         Ok(())
     }

@@ -9,7 +9,9 @@ fn init_logging(s: &Settings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&s.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if s.log_format == "json" {
         b.json().flatten_event(true).init();
     } else {

@@ -14,9 +14,15 @@ pub enum StartError {
     #[error("mail: {0}")]
     Mail(#[from] patron_mail::MailError),
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// Everything a running server needs, ready before it listens.

@@ -87,7 +87,11 @@ pub fn authenticate(conn: &mut DbConn, plain: &str) -> Result<Option<Principal>>
         .inner_join(tenants::table)
         .filter(api_tokens::token_hash.eq(tokens::hash(plain)))
         .filter(api_tokens::revoked_at.is_null())
-        .select((api_tokens::id, api_tokens::tenant_id, api_tokens::last_used_at))
+        .select((
+            api_tokens::id,
+            api_tokens::tenant_id,
+            api_tokens::last_used_at,
+        ))
         .first(conn)
         .optional()?;
     let Some((id, tenant, last_used)) = found else {

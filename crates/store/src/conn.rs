@@ -137,13 +137,19 @@ impl DbPool {
         if let DbUrl::Sqlite(path) = &parsed {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!("DATABASE_URL: cannot create {}: {e}", dir.display()))
+                    StoreError::Config(format!(
+                        "DATABASE_URL: cannot create {}: {e}",
+                        dir.display()
+                    ))
                 })?;
             }
         }
         // Try once by hand: r2d2 would retry and then report only "timed out".
         parsed.connect().map_err(|e| {
-            StoreError::Config(format!("DATABASE_URL: cannot connect to {}: {e}", redact(url)))
+            StoreError::Config(format!(
+                "DATABASE_URL: cannot connect to {}: {e}",
+                redact(url)
+            ))
         })?;
         let pool = r2d2::Pool::builder()
             .max_size(max_size)

@@ -6,7 +6,9 @@ use crate::users::{self, User};
 use crate::{now, tokens, DbConn, Result, StoreError};
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
-use patron_domain::{AgencyId, AgencyScope, InvitationId, Role, StoreId, TenantId, TenantScope, UserId};
+use patron_domain::{
+    AgencyId, AgencyScope, InvitationId, Role, StoreId, TenantId, TenantScope, UserId,
+};
 use serde::Serialize;
 
 pub const TTL_DAYS: i64 = 7;
@@ -89,7 +91,15 @@ pub fn create_for_tenant(
     if !role.is_tenant_role() {
         return Err(patron_domain::validate::invalid("role", "invalid_choice").into());
     }
-    insert(conn, scope.agency_id(), Some(scope.tenant_id()), email, role, stores, invited_by)
+    insert(
+        conn,
+        scope.agency_id(),
+        Some(scope.tenant_id()),
+        email,
+        role,
+        stores,
+        invited_by,
+    )
 }
 
 /// Invites another agency administrator.
@@ -99,7 +109,15 @@ pub fn create_for_agency(
     email: &str,
     invited_by: Option<UserId>,
 ) -> Result<(Invitation, String)> {
-    insert(conn, scope.agency_id(), None, email, Role::AgencyAdmin, &[], invited_by)
+    insert(
+        conn,
+        scope.agency_id(),
+        None,
+        email,
+        Role::AgencyAdmin,
+        &[],
+        invited_by,
+    )
 }
 
 /// A live invitation by its link token.

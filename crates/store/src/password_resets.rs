@@ -49,8 +49,12 @@ pub fn consume(conn: &mut DbConn, plain: &str) -> Result<UserId> {
         return Err(StoreError::NotFound);
     }
     // Any other outstanding links for this user die with it.
-    diesel::update(pr::table.filter(pr::user_id.eq(user.0)).filter(pr::used_at.is_null()))
-        .set(pr::used_at.eq(now()))
-        .execute(conn)?;
+    diesel::update(
+        pr::table
+            .filter(pr::user_id.eq(user.0))
+            .filter(pr::used_at.is_null()),
+    )
+    .set(pr::used_at.eq(now()))
+    .execute(conn)?;
     Ok(user)
 }

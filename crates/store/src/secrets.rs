@@ -41,18 +41,17 @@ impl SecretBox {
         let bytes = STANDARD
             .decode(b64.trim())
             .map_err(|_| StoreError::Config("secret_key: not valid base64".into()))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| StoreError::Config("secret_key: must decode to exactly 32 bytes".into()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            StoreError::Config("secret_key: must decode to exactly 32 bytes".into())
+        })?;
         Ok(Self::from_key(key))
     }
 
     /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn from_key_file(path: &Path) -> Result<Self, StoreError> {
         match std::fs::read_to_string(path) {
-            Ok(s) => Self::from_base64(&s).map_err(|e| {
-                StoreError::Config(format!("key file {}: {e}", path.display()))
-            }),
+            Ok(s) => Self::from_base64(&s)
+                .map_err(|e| StoreError::Config(format!("key file {}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
@@ -139,7 +138,10 @@ mod tests {
         let enc = b.encrypt("tenants.wx_app_secret", "s3cret");
         assert!(!enc.contains("s3cret"));
         assert_eq!(b.decrypt("tenants.wx_app_secret", &enc).unwrap(), "s3cret");
-        assert!(b.decrypt("tenants.wx_token", &enc).is_err(), "bound to its column");
+        assert!(
+            b.decrypt("tenants.wx_token", &enc).is_err(),
+            "bound to its column"
+        );
         let other = SecretBox::from_key([8; 32]);
         assert!(other.decrypt("tenants.wx_app_secret", &enc).is_err());
         let mut bad = enc.clone();

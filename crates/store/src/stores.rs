@@ -46,7 +46,11 @@ pub fn update(
 ) -> Result<Store> {
     let name = validate::name("name", name)?;
     let n = diesel::update(
-        stores::table.filter(stores::id.eq(id.0).and(stores::tenant_id.eq(scope.tenant_id().0))),
+        stores::table.filter(
+            stores::id
+                .eq(id.0)
+                .and(stores::tenant_id.eq(scope.tenant_id().0)),
+        ),
     )
     .set((stores::name.eq(&name), stores::address.eq(address.trim())))
     .execute(conn)
@@ -59,7 +63,11 @@ pub fn update(
 
 pub fn get(conn: &mut DbConn, scope: &TenantScope, id: StoreId) -> Result<Store> {
     Ok(stores::table
-        .filter(stores::id.eq(id.0).and(stores::tenant_id.eq(scope.tenant_id().0)))
+        .filter(
+            stores::id
+                .eq(id.0)
+                .and(stores::tenant_id.eq(scope.tenant_id().0)),
+        )
         .select(Store::as_select())
         .first(conn)?)
 }
@@ -76,7 +84,11 @@ pub fn list(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Store>> {
 pub fn check_all_in_tenant(conn: &mut DbConn, scope: &TenantScope, ids: &[StoreId]) -> Result<()> {
     let raw: Vec<i64> = ids.iter().map(|s| s.0).collect();
     let n: i64 = stores::table
-        .filter(stores::tenant_id.eq(scope.tenant_id().0).and(stores::id.eq_any(&raw)))
+        .filter(
+            stores::tenant_id
+                .eq(scope.tenant_id().0)
+                .and(stores::id.eq_any(&raw)),
+        )
         .count()
         .get_result(conn)?;
     let mut unique = raw.clone();

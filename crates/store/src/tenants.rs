@@ -21,7 +21,10 @@ pub fn create_agency(conn: &mut DbConn, name: &str) -> Result<Agency> {
     let name = validate::name("agency_name", name)?;
     let created_at = now();
     let id = diesel::insert_into(agencies::table)
-        .values((agencies::name.eq(&name), agencies::created_at.eq(created_at)))
+        .values((
+            agencies::name.eq(&name),
+            agencies::created_at.eq(created_at),
+        ))
         .returning(agencies::id)
         .get_result(conn)?;
     Ok(Agency {
@@ -164,9 +167,13 @@ fn optional<T>(
 /// Checks every field and reports every problem at once (for forms).
 pub fn validate(input: &TenantInput) -> std::result::Result<ValidTenant, Vec<Invalid>> {
     let mut errs = Vec::new();
-    let name = validate::name("name", &input.name).map_err(|e| errs.push(e)).ok();
+    let name = validate::name("name", &input.name)
+        .map_err(|e| errs.push(e))
+        .ok();
     let slug = validate::slug(&input.slug).map_err(|e| errs.push(e)).ok();
-    let tz = validate::time_zone(&input.time_zone).map_err(|e| errs.push(e)).ok();
+    let tz = validate::time_zone(&input.time_zone)
+        .map_err(|e| errs.push(e))
+        .ok();
     let appid = optional(&input.wx_appid, &mut errs, wx::appid);
     let original_id = optional(&input.wx_original_id, &mut errs, wx::original_id);
     let token = optional(&input.wx_token, &mut errs, wx::token);
@@ -188,25 +195,30 @@ pub fn validate(input: &TenantInput) -> std::result::Result<ValidTenant, Vec<Inv
             .map_err(|e| errs.push(e))
             .ok()
     };
-    let api_base = wx::api_base(&input.wx_api_base).map_err(|e| errs.push(e)).ok();
+    let api_base = wx::api_base(&input.wx_api_base)
+        .map_err(|e| errs.push(e))
+        .ok();
     match (name, slug, tz, message_mode, account_kind, api_base) {
-        (Some(name), Some(slug), Some(tz), Some(message_mode), Some(account_kind), Some(api_base))
-            if errs.is_empty() =>
-        {
-            Ok(ValidTenant {
-                name,
-                slug,
-                time_zone: tz.name().to_string(),
-                appid,
-                original_id,
-                token,
-                aes_key,
-                app_secret,
-                message_mode,
-                account_kind,
-                api_base,
-            })
-        }
+        (
+            Some(name),
+            Some(slug),
+            Some(tz),
+            Some(message_mode),
+            Some(account_kind),
+            Some(api_base),
+        ) if errs.is_empty() => Ok(ValidTenant {
+            name,
+            slug,
+            time_zone: tz.name().to_string(),
+            appid,
+            original_id,
+            token,
+            aes_key,
+            app_secret,
+            message_mode,
+            account_kind,
+            api_base,
+        }),
         _ => Err(errs),
     }
 }
@@ -365,5 +377,8 @@ pub fn system_scope_by_slug(conn: &mut DbConn, slug: &str) -> Result<TenantScope
 
 /// Every agency id (operator listing).
 pub fn agency_ids(conn: &mut DbConn) -> Result<Vec<i64>> {
-    Ok(agencies::table.select(agencies::id).order(agencies::id).load(conn)?)
+    Ok(agencies::table
+        .select(agencies::id)
+        .order(agencies::id)
+        .load(conn)?)
 }

@@ -72,7 +72,10 @@ pub fn count(conn: &mut DbConn) -> Result<i64> {
 
 pub fn set_password(conn: &mut DbConn, id: UserId, hash: &str) -> Result<()> {
     diesel::update(users::table.find(id.0))
-        .set((users::password_hash.eq(hash), users::password_changed_at.eq(now())))
+        .set((
+            users::password_hash.eq(hash),
+            users::password_changed_at.eq(now()),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -98,7 +101,10 @@ pub fn grants(conn: &mut DbConn, user: UserId) -> Result<Vec<Grant>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let stores: Vec<(i64, i64)> = membership_stores::table
         .filter(membership_stores::membership_id.eq_any(&ids))
-        .select((membership_stores::membership_id, membership_stores::store_id))
+        .select((
+            membership_stores::membership_id,
+            membership_stores::store_id,
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()
@@ -178,7 +184,10 @@ pub fn tenant_members(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Memb
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let stores: Vec<(i64, i64)> = membership_stores::table
         .filter(membership_stores::membership_id.eq_any(&ids))
-        .select((membership_stores::membership_id, membership_stores::store_id))
+        .select((
+            membership_stores::membership_id,
+            membership_stores::store_id,
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()
@@ -212,8 +221,10 @@ pub fn remove_from_tenant(conn: &mut DbConn, scope: &TenantScope, user: UserId) 
         if ids.is_empty() {
             return Err(StoreError::NotFound);
         }
-        diesel::delete(membership_stores::table.filter(membership_stores::membership_id.eq_any(&ids)))
-            .execute(conn)?;
+        diesel::delete(
+            membership_stores::table.filter(membership_stores::membership_id.eq_any(&ids)),
+        )
+        .execute(conn)?;
         diesel::delete(memberships::table.filter(memberships::id.eq_any(&ids))).execute(conn)?;
         Ok(())
     })

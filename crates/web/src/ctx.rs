@@ -11,9 +11,9 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use patron_domain::{authz, AgencyScope, Permission, Principal, TenantScope};
+use patron_store::sessions;
 use patron_store::tenants::{self, Tenant};
 use patron_store::users::{self, User};
-use patron_store::sessions;
 
 pub const SESSION_COOKIE: &str = "patron_session";
 pub const LANG_COOKIE: &str = "patron_lang";
@@ -84,7 +84,9 @@ impl FromRequest for Ctx {
             .and_then(|v| v.to_str().ok())
             .map(Lang::from_accept_language)
             .unwrap_or(Lang::En);
-        let flash = req.cookie(FLASH_COOKIE).and_then(|c| Flash::parse(c.value()));
+        let flash = req
+            .cookie(FLASH_COOKIE)
+            .and_then(|c| Flash::parse(c.value()));
         let ip = client_ip(req, state.cfg.trust_proxy);
         let user_agent = req
             .headers()
@@ -157,7 +159,11 @@ impl Ctx {
 
     /// Resolves `/t/{slug}` for the signed-in user: 404 for strangers, 403 for members
     /// without `perm`.
-    pub async fn tenant(&self, slug: &str, perm: Permission) -> Result<(TenantScope, Tenant), UiError> {
+    pub async fn tenant(
+        &self,
+        slug: &str,
+        perm: Permission,
+    ) -> Result<(TenantScope, Tenant), UiError> {
         let principal = self.require_user()?.principal.clone();
         let slug = slug.to_string();
         let out = self

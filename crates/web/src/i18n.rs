@@ -66,7 +66,7 @@ impl Lang {
     }
 
     /// The message for `key`, falling back to English, then to the key itself.
-    pub fn t<'a>(self, key: &'a str) -> &'a str {
+    pub fn t(self, key: &str) -> &str {
         let cat = catalogue(self);
         cat.get(key)
             .or_else(|| catalogue(Lang::En).get(key))
@@ -107,10 +107,16 @@ mod tests {
 
     #[test]
     fn accept_language_is_negotiated() {
-        assert_eq!(Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Lang::ZhCn);
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Lang::ZhCn
+        );
         assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Lang::En);
         assert_eq!(Lang::from_accept_language("fr-FR, zh;q=0.5"), Lang::ZhCn);
-        assert_eq!(Lang::from_accept_language("en;q=0.4, zh-TW;q=0.8"), Lang::ZhCn);
+        assert_eq!(
+            Lang::from_accept_language("en;q=0.4, zh-TW;q=0.8"),
+            Lang::ZhCn
+        );
         assert_eq!(Lang::from_accept_language("fr"), Lang::En);
         assert_eq!(Lang::from_accept_language(""), Lang::En);
     }
@@ -121,43 +127,82 @@ mod tests {
         let zh = catalogue(Lang::ZhCn);
         let mut missing: Vec<_> = en.keys().filter(|k| !zh.contains_key(*k)).collect();
         missing.extend(zh.keys().filter(|k| !en.contains_key(*k)));
-        assert!(missing.is_empty(), "keys in one catalogue only: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "keys in one catalogue only: {missing:?}"
+        );
         assert!(en.values().chain(zh.values()).all(|v| !v.is_empty()));
         for src in [EN, ZH_CN] {
             let lines = src
                 .lines()
                 .filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
                 .count();
-            assert_eq!(lines, parse(src).len(), "a line is malformed or a key repeats");
+            assert_eq!(
+                lines,
+                parse(src).len(),
+                "a line is malformed or a key repeats"
+            );
         }
     }
 
-    /// Every `t("key")` in templates and in this crate's code has a message.
+    /// Every message key a template or this crate's code names has a message: in templates
+    /// every `.t("…")`/`.t1("…")`; in Rust every string literal shaped like a key whose
+    /// first segment is a catalogue section (`flash.saved`, `err.slug_taken`, …).
     #[test]
     fn every_used_key_is_defined() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        for dir in [root.join("../../templates"), root.join("src"), root.join("src/views"), root.join("src/api")] {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_file() {
-                    files.push(p);
-                }
-            }
-        }
         let en = catalogue(Lang::En);
+        let sections: std::collections::HashSet<&str> =
+            en.keys().filter_map(|k| k.split('.').next()).collect();
+        let is_key = |k: &str| {
+            k.contains('.')
+                && !k.ends_with('.')
+                && !k.ends_with(".html")
+                && k.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+                && sections.contains(k.split('.').next().unwrap())
+        };
         let mut undefined = Vec::new();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap();
-            for pat in ["t(\"", "t1(\"", "msg: \"", "title: \""] {
+        let mut seen = 0;
+        let templates = root.join("../../templates");
+        for e in std::fs::read_dir(&templates).unwrap() {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            for pat in [".t(\"", ".t1(\""] {
                 for piece in text.split(pat).skip(1) {
                     let key = piece.split('"').next().unwrap();
-                    if key.contains('.') && !key.contains(' ') && !en.contains_key(key) {
-                        undefined.push(format!("{}: {key}", f.display()));
+                    seen += 1;
+                    if !en.contains_key(key) {
+                        undefined.push(format!("{}: {key}", p.display()));
                     }
                 }
             }
         }
-        assert!(undefined.is_empty(), "undefined message keys: {undefined:#?}");
+        for dir in [
+            root.join("src"),
+            root.join("src/views"),
+            root.join("src/api"),
+        ] {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.extension().is_none_or(|x| x != "rs") || p.ends_with("i18n.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, lit) in text.split('"').enumerate() {
+                    if i % 2 == 1 && is_key(lit) {
+                        seen += 1;
+                        if !en.contains_key(lit) {
+                            undefined.push(format!("{}: {lit}", p.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen > 100, "the scan found only {seen} keys");
+        assert!(
+            undefined.is_empty(),
+            "undefined message keys: {undefined:#?}"
+        );
     }
 }

@@ -76,17 +76,15 @@ impl AppState {
 /// Registers every route, the extractor limits and the error handlers.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     cfg.app_data(state)
-        .app_data(
-            web::FormConfig::default()
-                .limit(64 * 1024)
-                .error_handler(|err, _req| match err {
-                    actix_web::error::UrlencodedError::Overflow { .. }
-                    | actix_web::error::UrlencodedError::Payload(
-                        actix_web::error::PayloadError::Overflow,
-                    ) => error::UiError::TooLarge.into(),
-                    other => error::UiError::BadRequest(other.to_string()).into(),
-                }),
-        )
+        .app_data(web::FormConfig::default().limit(64 * 1024).error_handler(
+            |err, _req| match err {
+                actix_web::error::UrlencodedError::Overflow { .. }
+                | actix_web::error::UrlencodedError::Payload(
+                    actix_web::error::PayloadError::Overflow,
+                ) => error::UiError::TooLarge.into(),
+                other => error::UiError::BadRequest(other.to_string()).into(),
+            },
+        ))
         .app_data(
             web::JsonConfig::default()
                 .limit(1024 * 1024)

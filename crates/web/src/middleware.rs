@@ -52,7 +52,8 @@ pub async fn request_context(
 
     let minted_csrf = match req.cookie(csrf::COOKIE) {
         Some(c) if !c.value().is_empty() => {
-            req.extensions_mut().insert(CsrfCookie(c.value().to_string()));
+            req.extensions_mut()
+                .insert(CsrfCookie(c.value().to_string()));
             None
         }
         _ => {
@@ -83,18 +84,23 @@ pub async fn request_context(
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "same-origin");
-    set(h, "permissions-policy", "camera=(self), microphone=(), geolocation=()");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(self), microphone=(), geolocation=()",
+    );
     set(h, "cross-origin-opener-policy", "same-origin");
     if secure {
-        set(h, "strict-transport-security", "max-age=31536000; includeSubDomains");
+        set(
+            h,
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
     }
     if let Ok(v) = HeaderValue::from_str(&rid) {
         h.insert(HeaderName::from_static("x-request-id"), v);
     }
-    let response_sets_csrf = res
-        .response()
-        .cookies()
-        .any(|c| c.name() == csrf::COOKIE);
+    let response_sets_csrf = res.response().cookies().any(|c| c.name() == csrf::COOKIE);
     if let Some(v) = minted_csrf.filter(|_| !response_sets_csrf) {
         let c = Cookie::build(csrf::COOKIE, v)
             .path("/")

@@ -28,7 +28,9 @@ impl Flash {
         };
         let valid = key.starts_with("flash.")
             && key.len() < 80
-            && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
         valid.then(|| Flash {
             kind,
             key: key.to_string(),
@@ -122,7 +124,12 @@ pub fn redirect(location: &str) -> HttpResponse {
 }
 
 /// 303 See Other with a flash message for the next page.
-pub fn redirect_flash(location: &str, kind: &'static str, key: &'static str, secure: bool) -> HttpResponse {
+pub fn redirect_flash(
+    location: &str,
+    kind: &'static str,
+    key: &'static str,
+    secure: bool,
+) -> HttpResponse {
     let value = urlencoding::encode(&format!("{kind}|{key}")).into_owned();
     HttpResponse::SeeOther()
         .insert_header(("Location", location))

@@ -77,7 +77,11 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(i) => ApiError::invalid(vec![i]),
             other => {
                 tracing::error!(error = %other, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log for the request id")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log for the request id",
+                )
             }
         }
     }
@@ -87,7 +91,11 @@ impl From<AuthzError> for ApiError {
     fn from(e: AuthzError) -> Self {
         match e {
             AuthzError::NotFound => ApiError::not_found(),
-            AuthzError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not do that"),
+            AuthzError::Forbidden => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this token may not do that",
+            ),
         }
     }
 }
@@ -146,7 +154,11 @@ impl FromRequest for ApiAuth {
             .app_data::<web::Data<AppState>>()
             .cloned()
             .expect("AppState is registered in configure()");
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
         let lang = req
             .headers()
             .get("Accept-Language")

@@ -24,42 +24,69 @@ fn id_param(name: &str) -> Value {
 fn op(summary: &str, responses: Value) -> Value {
     let mut r = responses;
     let m = r.as_object_mut().expect("responses is an object");
-    m.insert("401".into(), error_response("Missing, unknown or revoked token (`unauthorized`)"));
-    m.insert("403".into(), error_response("The token may not do this (`forbidden`)"));
+    m.insert(
+        "401".into(),
+        error_response("Missing, unknown or revoked token (`unauthorized`)"),
+    );
+    m.insert(
+        "403".into(),
+        error_response("The token may not do this (`forbidden`)"),
+    );
     json!({ "summary": summary, "responses": r })
 }
 
 pub fn build() -> Value {
-    let mut get_tenant = op("The token's tenant", json!({ "200": ok("Tenant", "The tenant") }));
+    let mut get_tenant = op(
+        "The token's tenant",
+        json!({ "200": ok("Tenant", "The tenant") }),
+    );
     get_tenant["operationId"] = json!("getTenant");
-    let mut put_tenant = op("Replace the tenant's settings (omitted secrets are kept)", json!({
-        "200": ok("Tenant", "The updated tenant"),
-        "409": error_response("Slug already taken (`conflict`)"),
-        "422": error_response("Invalid fields (`invalid`, see `details`)"),
-    }));
+    let mut put_tenant = op(
+        "Replace the tenant's settings (omitted secrets are kept)",
+        json!({
+            "200": ok("Tenant", "The updated tenant"),
+            "409": error_response("Slug already taken (`conflict`)"),
+            "422": error_response("Invalid fields (`invalid`, see `details`)"),
+        }),
+    );
     put_tenant["requestBody"] = body("TenantInput");
-    let mut post_store = op("Create a store", json!({
-        "201": ok("Store", "The new store"),
-        "409": error_response("A store with this name exists (`conflict`)"),
-        "422": error_response("Invalid fields"),
-    }));
+    let mut post_store = op(
+        "Create a store",
+        json!({
+            "201": ok("Store", "The new store"),
+            "409": error_response("A store with this name exists (`conflict`)"),
+            "422": error_response("Invalid fields"),
+        }),
+    );
     post_store["requestBody"] = body("StoreInput");
-    let mut get_store = op("One store", json!({ "200": ok("Store", "The store"), "404": error_response("No such store in this tenant (`not_found`)") }));
+    let mut get_store = op(
+        "One store",
+        json!({ "200": ok("Store", "The store"), "404": error_response("No such store in this tenant (`not_found`)") }),
+    );
     get_store["parameters"] = json!([id_param("store_id")]);
-    let mut put_store = op("Rename or move a store", json!({
-        "200": ok("Store", "The updated store"),
-        "404": error_response("No such store in this tenant"),
-        "409": error_response("Name taken"),
-        "422": error_response("Invalid fields"),
-    }));
+    let mut put_store = op(
+        "Rename or move a store",
+        json!({
+            "200": ok("Store", "The updated store"),
+            "404": error_response("No such store in this tenant"),
+            "409": error_response("Name taken"),
+            "422": error_response("Invalid fields"),
+        }),
+    );
     put_store["parameters"] = json!([id_param("store_id")]);
     put_store["requestBody"] = body("StoreInput");
-    let mut get_user = op("One user of the tenant", json!({ "200": ok("User", "The user"), "404": error_response("No such user in this tenant") }));
+    let mut get_user = op(
+        "One user of the tenant",
+        json!({ "200": ok("User", "The user"), "404": error_response("No such user in this tenant") }),
+    );
     get_user["parameters"] = json!([id_param("user_id")]);
-    let mut post_inv = op("Invite a user (the link is emailed)", json!({
-        "201": ok("Invitation", "The invitation"),
-        "422": error_response("Invalid email, role or stores"),
-    }));
+    let mut post_inv = op(
+        "Invite a user (the link is emailed)",
+        json!({
+            "201": ok("Invitation", "The invitation"),
+            "422": error_response("Invalid email, role or stores"),
+        }),
+    );
     post_inv["requestBody"] = body("InvitationInput");
 
     json!({
@@ -139,7 +166,12 @@ mod tests {
         for r in ROUTES.iter().filter(|r| r.access == Access::Token) {
             let path = r.path.strip_prefix("/api/v1").unwrap();
             let op = &doc["paths"][path][r.method];
-            assert!(op.is_object(), "{} {} is missing from the OpenAPI document", r.method, r.path);
+            assert!(
+                op.is_object(),
+                "{} {} is missing from the OpenAPI document",
+                r.method,
+                r.path
+            );
         }
     }
 }

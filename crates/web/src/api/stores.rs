@@ -29,7 +29,10 @@ pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
 pub async fn create(auth: ApiAuth, body: web::Json<StoreBody>) -> ApiResult {
     let scope = auth.require(Permission::ManageSettings)?.clone();
     let b = body.into_inner();
-    let s = auth.state.db(move |c| stores::create(c, &scope, &b.name, &b.address)).await?;
+    let s = auth
+        .state
+        .db(move |c| stores::create(c, &scope, &b.name, &b.address))
+        .await?;
     Ok(HttpResponse::Created().json(s))
 }
 
@@ -37,6 +40,9 @@ pub async fn update(auth: ApiAuth, id: web::Path<i64>, body: web::Json<StoreBody
     let scope = auth.require(Permission::ManageSettings)?.clone();
     let id = StoreId(id.into_inner());
     let b = body.into_inner();
-    let s = auth.state.db(move |c| stores::update(c, &scope, id, &b.name, &b.address)).await?;
+    let s = auth
+        .state
+        .db(move |c| stores::update(c, &scope, id, &b.name, &b.address))
+        .await?;
     Ok(HttpResponse::Ok().json(s))
 }

@@ -28,7 +28,10 @@ fn json(m: Member) -> UserJson {
 
 pub async fn list(auth: ApiAuth) -> ApiResult {
     let scope = auth.require(Permission::ManageUsers)?.clone();
-    let list = auth.state.db(move |c| users::tenant_members(c, &scope)).await?;
+    let list = auth
+        .state
+        .db(move |c| users::tenant_members(c, &scope))
+        .await?;
     let users: Vec<UserJson> = list.into_iter().map(json).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "users": users })))
 }
@@ -36,7 +39,10 @@ pub async fn list(auth: ApiAuth) -> ApiResult {
 pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::ManageUsers)?.clone();
     let id = UserId(id.into_inner());
-    let m = auth.state.db(move |c| users::tenant_member(c, &scope, id)).await?;
+    let m = auth
+        .state
+        .db(move |c| users::tenant_member(c, &scope, id))
+        .await?;
     Ok(HttpResponse::Ok().json(json(m)))
 }
 
@@ -51,7 +57,17 @@ pub struct InviteBody {
 /// Invites a user into the tenant; the invitation link goes to their mailbox.
 pub async fn invite(auth: ApiAuth, body: web::Json<InviteBody>) -> ApiResult {
     let scope = auth.require(Permission::ManageUsers)?.clone();
-    match invite_to_tenant(&auth.state, auth.lang, &scope, &body.email, &body.role, &body.store_ids, None).await {
+    match invite_to_tenant(
+        &auth.state,
+        auth.lang,
+        &scope,
+        &body.email,
+        &body.role,
+        &body.store_ids,
+        None,
+    )
+    .await
+    {
         Ok((inv, sent)) => Ok(HttpResponse::Created().json(serde_json::json!({
             "id": inv.id,
             "email": inv.email,

@@ -23,7 +23,13 @@ struct AccountPage {
 pub async fn page(ctx: Ctx) -> Result<HttpResponse, UiError> {
     ctx.require_user()?;
     let page = ctx.page("account", "account.title", None).await?;
-    Ok(html(&AccountPage { page, errors: vec![] }, StatusCode::OK))
+    Ok(html(
+        &AccountPage {
+            page,
+            errors: vec![],
+        },
+        StatusCode::OK,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -36,7 +42,10 @@ pub struct PasswordForm {
 }
 
 /// Changes the password and signs out every other session of the account.
-pub async fn change_password(ctx: Ctx, f: web::Form<PasswordForm>) -> Result<HttpResponse, UiError> {
+pub async fn change_password(
+    ctx: Ctx,
+    f: web::Form<PasswordForm>,
+) -> Result<HttpResponse, UiError> {
     let auth = ctx.require_user()?;
     ctx.check_csrf(&f.csrf)?;
     let mut errors = match validate::password(&f.password) {
@@ -56,7 +65,10 @@ pub async fn change_password(ctx: Ctx, f: web::Form<PasswordForm>) -> Result<Htt
     }
     if !errors.is_empty() {
         let page = ctx.page("account", "account.title", None).await?;
-        return Ok(html(&AccountPage { page, errors }, StatusCode::UNPROCESSABLE_ENTITY));
+        return Ok(html(
+            &AccountPage { page, errors },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     }
     let pw = f.password.clone();
     let hash = web::block(move || crate::password::hash(&pw))
@@ -73,15 +85,30 @@ pub async fn change_password(ctx: Ctx, f: web::Form<PasswordForm>) -> Result<Htt
         })
         .await?;
     tracing::info!(user_id = uid.0, "password changed");
-    Ok(redirect_flash("/account", "ok", "flash.password_changed", ctx.state.cfg.secure_cookies))
+    Ok(redirect_flash(
+        "/account",
+        "ok",
+        "flash.password_changed",
+        ctx.state.cfg.secure_cookies,
+    ))
 }
 
-pub async fn revoke_other_sessions(ctx: Ctx, f: web::Form<super::auth::CsrfOnly>) -> Result<HttpResponse, UiError> {
+pub async fn revoke_other_sessions(
+    ctx: Ctx,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
     let auth = ctx.require_user()?;
     ctx.check_csrf(&f.csrf)?;
     let (uid, sid) = (auth.user.id(), auth.session_id);
-    ctx.state.db(move |c| sessions::revoke_all_for_user(c, uid, Some(sid))).await?;
-    Ok(redirect_flash("/account", "ok", "flash.sessions_revoked", ctx.state.cfg.secure_cookies))
+    ctx.state
+        .db(move |c| sessions::revoke_all_for_user(c, uid, Some(sid)))
+        .await?;
+    Ok(redirect_flash(
+        "/account",
+        "ok",
+        "flash.sessions_revoked",
+        ctx.state.cfg.secure_cookies,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -95,10 +122,13 @@ pub struct LangForm {
 /// Switches the language: remembered on the account when signed in, in a cookie always.
 pub async fn set_language(ctx: Ctx, f: web::Form<LangForm>) -> Result<HttpResponse, UiError> {
     ctx.check_csrf(&f.csrf)?;
-    let lang = Lang::parse(&f.lang).ok_or_else(|| UiError::BadRequest(format!("unknown language {:?}", f.lang)))?;
+    let lang = Lang::parse(&f.lang)
+        .ok_or_else(|| UiError::BadRequest(format!("unknown language {:?}", f.lang)))?;
     if let Some(a) = &ctx.auth {
         let uid = a.user.id();
-        ctx.state.db(move |c| users::set_locale(c, uid, Some(lang.code()))).await?;
+        ctx.state
+            .db(move |c| users::set_locale(c, uid, Some(lang.code())))
+            .await?;
     }
     let back = safe_next(&f.back).unwrap_or("/");
     let mut res = crate::render::redirect(back);

@@ -23,9 +23,20 @@ struct TenantsPage {
 
 pub async fn tenants(ctx: Ctx) -> Result<HttpResponse, UiError> {
     let scope = ctx.agency()?;
-    let list = ctx.state.db(move |c| tenants::list_for_agency(c, &scope)).await?;
-    let page = ctx.page("agency_tenants", "agency.tenants.title", None).await?;
-    Ok(html(&TenantsPage { page, tenants: list }, StatusCode::OK))
+    let list = ctx
+        .state
+        .db(move |c| tenants::list_for_agency(c, &scope))
+        .await?;
+    let page = ctx
+        .page("agency_tenants", "agency.tenants.title", None)
+        .await?;
+    Ok(html(
+        &TenantsPage {
+            page,
+            tenants: list,
+        },
+        StatusCode::OK,
+    ))
 }
 
 /// The tenant form, shared by "new tenant" and tenant settings.
@@ -45,20 +56,31 @@ impl TenantFormPage {
     pub fn modes(&self) -> Vec<(&'static str, String)> {
         MessageMode::ALL
             .iter()
-            .map(|m| (m.as_str(), self.page.t(&format!("mode.{}", m.as_str())).to_string()))
+            .map(|m| {
+                (
+                    m.as_str(),
+                    self.page.t(&format!("mode.{}", m.as_str())).to_string(),
+                )
+            })
             .collect()
     }
     pub fn kinds(&self) -> Vec<(&'static str, String)> {
         AccountKind::ALL
             .iter()
-            .map(|k| (k.as_str(), self.page.t(&format!("kind.{}", k.as_str())).to_string()))
+            .map(|k| {
+                (
+                    k.as_str(),
+                    self.page.t(&format!("kind.{}", k.as_str())).to_string(),
+                )
+            })
             .collect()
     }
     pub fn mode_is(&self, m: &str) -> bool {
         self.input.wx_message_mode == m || (self.input.wx_message_mode.is_empty() && m == "safe")
     }
     pub fn kind_is(&self, k: &str) -> bool {
-        self.input.wx_account_kind == k || (self.input.wx_account_kind.is_empty() && k == "subscription")
+        self.input.wx_account_kind == k
+            || (self.input.wx_account_kind.is_empty() && k == "subscription")
     }
     pub fn has(&self, which: &str) -> bool {
         self.secrets.is_some_and(|s| match which {
@@ -72,7 +94,9 @@ impl TenantFormPage {
 
 pub async fn new_tenant(ctx: Ctx) -> Result<HttpResponse, UiError> {
     ctx.agency()?;
-    let page = ctx.page("agency_tenants", "agency.new_tenant", None).await?;
+    let page = ctx
+        .page("agency_tenants", "agency.new_tenant", None)
+        .await?;
     let input = TenantInput {
         time_zone: validate::DEFAULT_TIME_ZONE.into(),
         ..Default::default()
@@ -107,7 +131,11 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
         Err(errs) => messages(ctx.lang, &errs),
         Ok(valid) => {
             let sb = ctx.state.secrets.clone();
-            match ctx.state.db(move |c| tenants::create(c, &scope, &valid, &sb)).await {
+            match ctx
+                .state
+                .db(move |c| tenants::create(c, &scope, &valid, &sb))
+                .await
+            {
                 Ok(t) => {
                     tracing::info!(tenant_id = t.id, slug = %t.slug, "tenant created");
                     return Ok(redirect_flash(
@@ -122,7 +150,9 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
             }
         }
     };
-    let page = ctx.page("agency_tenants", "agency.new_tenant", None).await?;
+    let page = ctx
+        .page("agency_tenants", "agency.new_tenant", None)
+        .await?;
     Ok(html(
         &TenantFormPage {
             page,
@@ -147,9 +177,19 @@ struct AgencyUsersPage {
 
 pub async fn users(ctx: Ctx) -> Result<HttpResponse, UiError> {
     let scope = ctx.agency()?;
-    let admins = ctx.state.db(move |c| users::agency_admins(c, &scope)).await?;
+    let admins = ctx
+        .state
+        .db(move |c| users::agency_admins(c, &scope))
+        .await?;
     let page = ctx.page("agency_users", "agency.users.title", None).await?;
-    Ok(html(&AgencyUsersPage { page, admins, errors: vec![] }, StatusCode::OK))
+    Ok(html(
+        &AgencyUsersPage {
+            page,
+            admins,
+            errors: vec![],
+        },
+        StatusCode::OK,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -159,7 +199,10 @@ pub struct InviteAdminForm {
     email: String,
 }
 
-pub async fn invite_admin(ctx: Ctx, f: web::Form<InviteAdminForm>) -> Result<HttpResponse, UiError> {
+pub async fn invite_admin(
+    ctx: Ctx,
+    f: web::Form<InviteAdminForm>,
+) -> Result<HttpResponse, UiError> {
     let scope = ctx.agency()?;
     ctx.check_csrf(&f.csrf)?;
     let email = match validate::email(&f.email) {
@@ -169,7 +212,14 @@ pub async fn invite_admin(ctx: Ctx, f: web::Form<InviteAdminForm>) -> Result<Htt
             let admins = ctx.state.db(move |c| users::agency_admins(c, &s2)).await?;
             let page = ctx.page("agency_users", "agency.users.title", None).await?;
             let errors = messages(ctx.lang, &[e]);
-            return Ok(html(&AgencyUsersPage { page, admins, errors }, StatusCode::UNPROCESSABLE_ENTITY));
+            return Ok(html(
+                &AgencyUsersPage {
+                    page,
+                    admins,
+                    errors,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
         }
     };
     let by = ctx.require_user()?.user.id();
@@ -179,7 +229,24 @@ pub async fn invite_admin(ctx: Ctx, f: web::Form<InviteAdminForm>) -> Result<Htt
         .db(move |c| invitations::create_for_agency(c, &scope, &e2, Some(by)))
         .await?;
     let link = format!("{}/invite/{token}", ctx.state.cfg.base_url);
-    let sent = send_mail(&ctx.state, ctx.lang, &email, "mail.invite.subject", "mail.invite.body", &link).await;
-    let (kind, key) = if sent { ("ok", "flash.invitation_sent") } else { ("err", "flash.mail_failed") };
-    Ok(redirect_flash("/agency/users", kind, key, ctx.state.cfg.secure_cookies))
+    let sent = send_mail(
+        &ctx.state,
+        ctx.lang,
+        &email,
+        "mail.invite.subject",
+        "mail.invite.body",
+        &link,
+    )
+    .await;
+    let (kind, key) = if sent {
+        ("ok", "flash.invitation_sent")
+    } else {
+        ("err", "flash.mail_failed")
+    };
+    Ok(redirect_flash(
+        "/agency/users",
+        kind,
+        key,
+        ctx.state.cfg.secure_cookies,
+    ))
 }

@@ -70,7 +70,10 @@ pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, Ui
         .db(move |c| {
             let window = TimeDelta::minutes(cfg.login_window_minutes);
             let since = patron_store::now() - window;
-            for (key, max) in [(&acct_key, cfg.login_max_per_account), (&ip_key, cfg.login_max_per_ip)] {
+            for (key, max) in [
+                (&acct_key, cfg.login_max_per_account),
+                (&ip_key, cfg.login_max_per_ip),
+            ] {
                 let (n, oldest) = throttle::failures_since(c, key, since)?;
                 if n >= max {
                     let lifts = oldest.unwrap_or(since) + window - patron_store::now();
@@ -79,7 +82,9 @@ pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, Ui
             }
             let user = users::by_email(c, &email)?;
             let ok = match &user {
-                Some(u) if u.disabled_at.is_none() => crate::password::verify(&u.password_hash, &password),
+                Some(u) if u.disabled_at.is_none() => {
+                    crate::password::verify(&u.password_hash, &password)
+                }
                 _ => {
                     crate::password::verify_dummy(&password);
                     false
@@ -106,7 +111,10 @@ pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, Ui
         }
         Outcome::Wrong => {
             tracing::info!(ip = %ctx.ip, "failed sign-in");
-            (StatusCode::UNAUTHORIZED, message(ctx.lang, "err.bad_credentials"))
+            (
+                StatusCode::UNAUTHORIZED,
+                message(ctx.lang, "err.bad_credentials"),
+            )
         }
         Outcome::Locked(minutes) => {
             tracing::warn!(ip = %ctx.ip, "sign-in throttled");
@@ -140,7 +148,12 @@ pub async fn logout(ctx: Ctx, f: web::Form<CsrfOnly>) -> Result<HttpResponse, Ui
         let id = a.session_id;
         ctx.state.db(move |c| sessions::revoke(c, id)).await?;
     }
-    let mut res = redirect_flash("/login", "ok", "flash.signed_out", ctx.state.cfg.secure_cookies);
+    let mut res = redirect_flash(
+        "/login",
+        "ok",
+        "flash.signed_out",
+        ctx.state.cfg.secure_cookies,
+    );
     res.add_cookie(&expired_cookie(SESSION_COOKIE))
         .map_err(|e| UiError::Internal(e.to_string()))?;
     Ok(res)
@@ -155,7 +168,13 @@ struct ForgotPage {
 
 pub async fn forgot_form(ctx: Ctx) -> Result<HttpResponse, UiError> {
     let page = ctx.page("login", "forgot.title", None).await?;
-    Ok(html(&ForgotPage { page, errors: vec![] }, StatusCode::OK))
+    Ok(html(
+        &ForgotPage {
+            page,
+            errors: vec![],
+        },
+        StatusCode::OK,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -171,7 +190,10 @@ pub async fn forgot(ctx: Ctx, f: web::Form<ForgotForm>) -> Result<HttpResponse, 
     let Ok(email) = validate::email(&f.email) else {
         let page = ctx.page("login", "forgot.title", None).await?;
         let errors = messages(ctx.lang, &[validate::invalid("email", "invalid_email")]);
-        return Ok(html(&ForgotPage { page, errors }, StatusCode::UNPROCESSABLE_ENTITY));
+        return Ok(html(
+            &ForgotPage { page, errors },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     };
     let ip_key = format!("reset-ip:{}", ctx.ip);
     let max = ctx.state.cfg.login_max_per_ip;
@@ -194,9 +216,22 @@ pub async fn forgot(ctx: Ctx, f: web::Form<ForgotForm>) -> Result<HttpResponse, 
         .await?;
     if let Some(token) = token {
         let link = format!("{}/password/reset/{token}", ctx.state.cfg.base_url);
-        send_mail(&ctx.state, ctx.lang, &email, "mail.reset.subject", "mail.reset.body", &link).await;
+        send_mail(
+            &ctx.state,
+            ctx.lang,
+            &email,
+            "mail.reset.subject",
+            "mail.reset.body",
+            &link,
+        )
+        .await;
     }
-    Ok(redirect_flash("/login", "ok", "flash.reset_sent", ctx.state.cfg.secure_cookies))
+    Ok(redirect_flash(
+        "/login",
+        "ok",
+        "flash.reset_sent",
+        ctx.state.cfg.secure_cookies,
+    ))
 }
 
 #[derive(Template)]
@@ -272,5 +307,10 @@ pub async fn reset(
             })
         })
         .await?;
-    Ok(redirect_flash("/login", "ok", "flash.password_reset", ctx.state.cfg.secure_cookies))
+    Ok(redirect_flash(
+        "/login",
+        "ok",
+        "flash.password_reset",
+        ctx.state.cfg.secure_cookies,
+    ))
 }

@@ -51,12 +51,24 @@ async fn load(ctx: &Ctx, token: &str) -> Result<Loaded, UiError> {
                 None => tenants::agency(c, patron_domain::AgencyId(inv.agency_id))?.name,
             };
             let existing = users::by_email(c, &inv.email)?.is_some();
-            Ok(Loaded { inv, place, existing })
+            Ok(Loaded {
+                inv,
+                place,
+                existing,
+            })
         })
         .await?)
 }
 
-fn render(ctx: &Ctx, page: Page, token: String, l: &Loaded, name: String, errors: Vec<String>, status: StatusCode) -> HttpResponse {
+fn render(
+    ctx: &Ctx,
+    page: Page,
+    token: String,
+    l: &Loaded,
+    name: String,
+    errors: Vec<String>,
+    status: StatusCode,
+) -> HttpResponse {
     let role_key = format!("role.{}", l.inv.role);
     html(
         &InvitePage {
@@ -66,7 +78,10 @@ fn render(ctx: &Ctx, page: Page, token: String, l: &Loaded, name: String, errors
             role: ctx.lang.t(&role_key).to_string(),
             place: l.place.clone(),
             existing: l.existing,
-            signed_in_as_invitee: ctx.auth.as_ref().is_some_and(|a| a.user.email == l.inv.email),
+            signed_in_as_invitee: ctx
+                .auth
+                .as_ref()
+                .is_some_and(|a| a.user.email == l.inv.email),
             name,
             errors,
         },
@@ -77,7 +92,15 @@ fn render(ctx: &Ctx, page: Page, token: String, l: &Loaded, name: String, errors
 pub async fn form(ctx: Ctx, token: web::Path<String>) -> Result<HttpResponse, UiError> {
     let l = load(&ctx, &token).await?;
     let page = ctx.page("invite", "invite.title", None).await?;
-    Ok(render(&ctx, page, token.into_inner(), &l, String::new(), vec![], StatusCode::OK))
+    Ok(render(
+        &ctx,
+        page,
+        token.into_inner(),
+        &l,
+        String::new(),
+        vec![],
+        StatusCode::OK,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -89,21 +112,36 @@ pub struct AcceptForm {
     password_confirm: String,
 }
 
-pub async fn accept(ctx: Ctx, token: web::Path<String>, f: web::Form<AcceptForm>) -> Result<HttpResponse, UiError> {
+pub async fn accept(
+    ctx: Ctx,
+    token: web::Path<String>,
+    f: web::Form<AcceptForm>,
+) -> Result<HttpResponse, UiError> {
     ctx.check_csrf(&f.csrf)?;
     let l = load(&ctx, &token).await?;
     let token = token.into_inner();
     if l.existing {
         // An existing account accepts only while signed in as itself.
         let Some(auth) = ctx.auth.as_ref().filter(|a| a.user.email == l.inv.email) else {
-            return Err(UiError::LoginRequired { next: format!("/invite/{token}") });
+            return Err(UiError::LoginRequired {
+                next: format!("/invite/{token}"),
+            });
         };
         let uid = auth.user.id();
-        ctx.state.db(move |c| invitations::accept(c, &token, Acceptor::Existing(uid))).await?;
-        return Ok(redirect_flash("/", "ok", "flash.invitation_accepted", ctx.state.cfg.secure_cookies));
+        ctx.state
+            .db(move |c| invitations::accept(c, &token, Acceptor::Existing(uid)))
+            .await?;
+        return Ok(redirect_flash(
+            "/",
+            "ok",
+            "flash.invitation_accepted",
+            ctx.state.cfg.secure_cookies,
+        ));
     }
     let mut errs = Vec::new();
-    let name = validate::name("name", &f.name).map_err(|e| errs.push(e)).ok();
+    let name = validate::name("name", &f.name)
+        .map_err(|e| errs.push(e))
+        .ok();
     let _ = validate::password(&f.password).map_err(|e| errs.push(e));
     let mut errors = messages(ctx.lang, &errs);
     if f.password != f.password_confirm {
@@ -111,7 +149,15 @@ pub async fn accept(ctx: Ctx, token: web::Path<String>, f: web::Form<AcceptForm>
     }
     let (Some(name), true) = (name, errors.is_empty()) else {
         let page = ctx.page("invite", "invite.title", None).await?;
-        return Ok(render(&ctx, page, token, &l, f.name.clone(), errors, StatusCode::UNPROCESSABLE_ENTITY));
+        return Ok(render(
+            &ctx,
+            page,
+            token,
+            &l,
+            f.name.clone(),
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     };
     let pw = f.password.clone();
     let hash = web::block(move || crate::password::hash(&pw))
@@ -124,7 +170,11 @@ pub async fn accept(ctx: Ctx, token: web::Path<String>, f: web::Form<AcceptForm>
             invitations::accept(
                 c,
                 &token,
-                Acceptor::NewUser { name: &name, password_hash: &hash, locale: Some(&locale) },
+                Acceptor::NewUser {
+                    name: &name,
+                    password_hash: &hash,
+                    locale: Some(&locale),
+                },
             )
         })
         .await?;

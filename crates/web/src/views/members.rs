@@ -51,13 +51,18 @@ pub async fn invite_to_tenant(
     let (Some(email), Some(role), true) = (email, role, errs.is_empty()) else {
         return Err(InviteError::Invalid(errs));
     };
-    let stores = if role == Role::Cashier { stores } else { vec![] };
+    let stores = if role == Role::Cashier {
+        stores
+    } else {
+        vec![]
+    };
     let s2 = scope.clone();
     let e2 = email.clone();
     let (inv, token) = state
         .db(move |c| {
-            stores::check_all_in_tenant(c, &s2, &stores)
-                .map_err(|_| StoreError::Invalid(validate::invalid("store_ids", "invalid_choice")))?;
+            stores::check_all_in_tenant(c, &s2, &stores).map_err(|_| {
+                StoreError::Invalid(validate::invalid("store_ids", "invalid_choice"))
+            })?;
             invitations::create_for_tenant(c, &s2, &e2, role, &stores, by)
         })
         .await
@@ -67,7 +72,15 @@ pub async fn invite_to_tenant(
         })?;
     let link = format!("{}/invite/{token}", state.cfg.base_url);
     tracing::info!(invitation_id = inv.id, role = %role, "invitation created");
-    let sent = send_mail(state, lang, &email, "mail.invite.subject", "mail.invite.body", &link).await;
+    let sent = send_mail(
+        state,
+        lang,
+        &email,
+        "mail.invite.subject",
+        "mail.invite.body",
+        &link,
+    )
+    .await;
     Ok((inv, sent))
 }
 
@@ -99,7 +112,12 @@ impl MembersPage {
     }
 }
 
-async fn render(ctx: &Ctx, slug: &str, email: String, errors: Vec<String>) -> Result<HttpResponse, UiError> {
+async fn render(
+    ctx: &Ctx,
+    slug: &str,
+    email: String,
+    errors: Vec<String>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::ManageUsers).await?;
     let s2 = scope.clone();
     let (members, invitations, stores) = ctx
@@ -116,10 +134,21 @@ async fn render(ctx: &Ctx, slug: &str, email: String, errors: Vec<String>) -> Re
     let roles = Role::ALL
         .into_iter()
         .filter(|r| r.is_tenant_role() && mine.may_grant(*r))
-        .map(|r| (r.as_str(), ctx.lang.t(&format!("role.{}", r.as_str())).to_string()))
+        .map(|r| {
+            (
+                r.as_str(),
+                ctx.lang.t(&format!("role.{}", r.as_str())).to_string(),
+            )
+        })
         .collect();
-    let page = ctx.page("users", "members.title", Some((&scope, &tenant))).await?;
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = ctx
+        .page("users", "members.title", Some((&scope, &tenant)))
+        .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     Ok(html(
         &MembersPage {
             page,
@@ -141,7 +170,11 @@ pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
 }
 
 /// The invite form. `store_ids` repeats (one per checked box), so it is parsed by hand.
-pub async fn invite(ctx: Ctx, slug: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, UiError> {
+pub async fn invite(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageUsers).await?;
     let mut csrf = String::new();
     let mut email = String::new();
@@ -161,12 +194,33 @@ pub async fn invite(ctx: Ctx, slug: web::Path<String>, body: web::Bytes) -> Resu
     }
     ctx.check_csrf(&csrf)?;
     let by = ctx.require_user()?.user.id();
-    match invite_to_tenant(&ctx.state, ctx.lang, &scope, &email, &role, &store_ids, Some(by)).await {
+    match invite_to_tenant(
+        &ctx.state,
+        ctx.lang,
+        &scope,
+        &email,
+        &role,
+        &store_ids,
+        Some(by),
+    )
+    .await
+    {
         Ok((_, sent)) => {
-            let (kind, key) = if sent { ("ok", "flash.invitation_sent") } else { ("err", "flash.mail_failed") };
-            Ok(redirect_flash(&format!("/t/{}/users", tenant.slug), kind, key, ctx.state.cfg.secure_cookies))
+            let (kind, key) = if sent {
+                ("ok", "flash.invitation_sent")
+            } else {
+                ("err", "flash.mail_failed")
+            };
+            Ok(redirect_flash(
+                &format!("/t/{}/users", tenant.slug),
+                kind,
+                key,
+                ctx.state.cfg.secure_cookies,
+            ))
         }
-        Err(InviteError::Invalid(errs)) => render(&ctx, &slug, email, messages(ctx.lang, &errs)).await,
+        Err(InviteError::Invalid(errs)) => {
+            render(&ctx, &slug, email, messages(ctx.lang, &errs)).await
+        }
         Err(InviteError::Store(e)) => Err(e.into()),
     }
 }
@@ -199,7 +253,12 @@ pub async fn revoke_invitation(
     ctx.state
         .db(move |c| invitations::revoke_for_tenant(c, &scope, InvitationId(id)))
         .await?;
-    Ok(redirect_flash(&format!("/t/{}/users", tenant.slug), "ok", "flash.invitation_revoked", ctx.state.cfg.secure_cookies))
+    Ok(redirect_flash(
+        &format!("/t/{}/users", tenant.slug),
+        "ok",
+        "flash.invitation_revoked",
+        ctx.state.cfg.secure_cookies,
+    ))
 }
 
 pub async fn remove(
@@ -212,10 +271,20 @@ pub async fn remove(
     ctx.check_csrf(&f.csrf)?;
     let back = format!("/t/{}/users", tenant.slug);
     if ctx.require_user()?.user.id == id {
-        return Ok(redirect_flash(&back, "err", "flash.cannot_remove_self", ctx.state.cfg.secure_cookies));
+        return Ok(redirect_flash(
+            &back,
+            "err",
+            "flash.cannot_remove_self",
+            ctx.state.cfg.secure_cookies,
+        ));
     }
     ctx.state
         .db(move |c| users::remove_from_tenant(c, &scope, UserId(id)))
         .await?;
-    Ok(redirect_flash(&back, "ok", "flash.member_removed", ctx.state.cfg.secure_cookies))
+    Ok(redirect_flash(
+        &back,
+        "ok",
+        "flash.member_removed",
+        ctx.state.cfg.secure_cookies,
+    ))
 }

@@ -104,8 +104,12 @@ pub async fn start_session(
         Some(key) => crate::render::redirect_flash(location, "ok", key, secure),
         None => redirect(location),
     };
-    res.add_cookie(&session_cookie(token, secure, ctx.state.cfg.session_ttl_hours))
-        .map_err(|e| UiError::Internal(e.to_string()))?;
+    res.add_cookie(&session_cookie(
+        token,
+        secure,
+        ctx.state.cfg.session_ttl_hours,
+    ))
+    .map_err(|e| UiError::Internal(e.to_string()))?;
     let csrf = Cookie::build(crate::csrf::COOKIE, crate::csrf::new_cookie_value())
         .path("/")
         .http_only(true)

@@ -90,8 +90,12 @@ pub async fn submit(ctx: Ctx, f: web::Form<SetupForm>) -> Result<HttpResponse, U
     ctx.check_csrf(&f.csrf)?;
     check_token(&ctx, &f.token).await?;
     let mut errs: Vec<Invalid> = Vec::new();
-    let agency = validate::name("agency_name", &f.agency_name).map_err(|e| errs.push(e)).ok();
-    let name = validate::name("name", &f.name).map_err(|e| errs.push(e)).ok();
+    let agency = validate::name("agency_name", &f.agency_name)
+        .map_err(|e| errs.push(e))
+        .ok();
+    let name = validate::name("name", &f.name)
+        .map_err(|e| errs.push(e))
+        .ok();
     let email = validate::email(&f.email).map_err(|e| errs.push(e)).ok();
     let _ = validate::password(&f.password).map_err(|e| errs.push(e));
     let mut errors = messages(ctx.lang, &errs);

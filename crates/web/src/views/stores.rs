@@ -40,12 +40,23 @@ fn store_errors(ctx: &Ctx, e: StoreError) -> Result<Vec<String>, UiError> {
     }
 }
 
-async fn render_list(ctx: &Ctx, slug: &str, form: Option<StoreForm>, errors: Vec<String>) -> Result<HttpResponse, UiError> {
+async fn render_list(
+    ctx: &Ctx,
+    slug: &str,
+    form: Option<StoreForm>,
+    errors: Vec<String>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::View).await?;
     let s2 = scope.clone();
     let list = ctx.state.db(move |c| stores::list(c, &s2)).await?;
-    let page = ctx.page("stores", "stores.title", Some((&scope, &tenant))).await?;
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = ctx
+        .page("stores", "stores.title", Some((&scope, &tenant)))
+        .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let form = form.unwrap_or_default();
     Ok(html(
         &StoresPage {
@@ -65,14 +76,27 @@ pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
     render_list(&ctx, &slug, None, vec![]).await
 }
 
-pub async fn create(ctx: Ctx, slug: web::Path<String>, f: web::Form<StoreForm>) -> Result<HttpResponse, UiError> {
+pub async fn create(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<StoreForm>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
     ctx.check_csrf(&f.csrf)?;
     let (name, address) = (f.name.clone(), f.address.clone());
-    match ctx.state.db(move |c| stores::create(c, &scope, &name, &address)).await {
+    match ctx
+        .state
+        .db(move |c| stores::create(c, &scope, &name, &address))
+        .await
+    {
         Ok(s) => {
             tracing::info!(store_id = s.id, "store created");
-            Ok(redirect_flash(&format!("/t/{}/stores", tenant.slug), "ok", "flash.store_created", ctx.state.cfg.secure_cookies))
+            Ok(redirect_flash(
+                &format!("/t/{}/stores", tenant.slug),
+                "ok",
+                "flash.store_created",
+                ctx.state.cfg.secure_cookies,
+            ))
         }
         Err(e) => {
             let errors = store_errors(&ctx, e)?;
@@ -94,27 +118,66 @@ pub async fn edit_form(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpR
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
     let s2 = scope.clone();
-    let store = ctx.state.db(move |c| stores::get(c, &s2, StoreId(id))).await?;
-    let page = ctx.page("stores", "stores.edit", Some((&scope, &tenant))).await?;
-    Ok(html(&StoreEditPage { page, slug: tenant.slug, store, errors: vec![] }, StatusCode::OK))
+    let store = ctx
+        .state
+        .db(move |c| stores::get(c, &s2, StoreId(id)))
+        .await?;
+    let page = ctx
+        .page("stores", "stores.edit", Some((&scope, &tenant)))
+        .await?;
+    Ok(html(
+        &StoreEditPage {
+            page,
+            slug: tenant.slug,
+            store,
+            errors: vec![],
+        },
+        StatusCode::OK,
+    ))
 }
 
-pub async fn update(ctx: Ctx, path: web::Path<(String, i64)>, f: web::Form<StoreForm>) -> Result<HttpResponse, UiError> {
+pub async fn update(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<StoreForm>,
+) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
     ctx.check_csrf(&f.csrf)?;
     let s2 = scope.clone();
     let (name, address) = (f.name.clone(), f.address.clone());
-    match ctx.state.db(move |c| stores::update(c, &s2, StoreId(id), &name, &address)).await {
-        Ok(_) => Ok(redirect_flash(&format!("/t/{}/stores", tenant.slug), "ok", "flash.saved", ctx.state.cfg.secure_cookies)),
+    match ctx
+        .state
+        .db(move |c| stores::update(c, &s2, StoreId(id), &name, &address))
+        .await
+    {
+        Ok(_) => Ok(redirect_flash(
+            &format!("/t/{}/stores", tenant.slug),
+            "ok",
+            "flash.saved",
+            ctx.state.cfg.secure_cookies,
+        )),
         Err(e) => {
             let errors = store_errors(&ctx, e)?;
             let s3 = scope.clone();
-            let mut store = ctx.state.db(move |c| stores::get(c, &s3, StoreId(id))).await?;
+            let mut store = ctx
+                .state
+                .db(move |c| stores::get(c, &s3, StoreId(id)))
+                .await?;
             store.name = f.name.clone();
             store.address = f.address.clone();
-            let page = ctx.page("stores", "stores.edit", Some((&scope, &tenant))).await?;
-            Ok(html(&StoreEditPage { page, slug: tenant.slug, store, errors }, StatusCode::UNPROCESSABLE_ENTITY))
+            let page = ctx
+                .page("stores", "stores.edit", Some((&scope, &tenant)))
+                .await?;
+            Ok(html(
+                &StoreEditPage {
+                    page,
+                    slug: tenant.slug,
+                    store,
+                    errors,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ))
         }
     }
 }

@@ -28,9 +28,16 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
     let s2 = scope.clone();
     let (n_stores, n_members) = ctx
         .state
-        .db(move |c| Ok((stores::list(c, &s2)?.len(), users::tenant_members(c, &s2)?.len())))
+        .db(move |c| {
+            Ok((
+                stores::list(c, &s2)?.len(),
+                users::tenant_members(c, &s2)?.len(),
+            ))
+        })
         .await?;
-    let page = ctx.page("dashboard", "tenant.dashboard", Some((&scope, &tenant))).await?;
+    let page = ctx
+        .page("dashboard", "tenant.dashboard", Some((&scope, &tenant)))
+        .await?;
     let p = tenant.has_secret();
     Ok(html(
         &DashboardPage {
@@ -61,7 +68,9 @@ fn input_of(t: &Tenant) -> TenantInput {
 
 pub async fn settings_form(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
-    let page = ctx.page("settings", "tenant.settings", Some((&scope, &tenant))).await?;
+    let page = ctx
+        .page("settings", "tenant.settings", Some((&scope, &tenant)))
+        .await?;
     Ok(html(
         &TenantFormPage {
             page,
@@ -89,7 +98,11 @@ pub async fn save_settings(
         Ok(valid) => {
             let sb = ctx.state.secrets.clone();
             let s2 = scope.clone();
-            match ctx.state.db(move |c| tenants::update(c, &s2, &valid, &sb)).await {
+            match ctx
+                .state
+                .db(move |c| tenants::update(c, &s2, &valid, &sb))
+                .await
+            {
                 Ok(t) => {
                     tracing::info!(tenant_id = t.id, "tenant settings saved");
                     return Ok(redirect_flash(
@@ -104,7 +117,9 @@ pub async fn save_settings(
             }
         }
     };
-    let page = ctx.page("settings", "tenant.settings", Some((&scope, &tenant))).await?;
+    let page = ctx
+        .page("settings", "tenant.settings", Some((&scope, &tenant)))
+        .await?;
     Ok(html(
         &TenantFormPage {
             page,

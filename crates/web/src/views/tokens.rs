@@ -23,12 +23,29 @@ struct TokensPage {
     errors: Vec<String>,
 }
 
-async fn render(ctx: &Ctx, slug: &str, created: Option<String>, errors: Vec<String>, status: StatusCode) -> Result<HttpResponse, UiError> {
+async fn render(
+    ctx: &Ctx,
+    slug: &str,
+    created: Option<String>,
+    errors: Vec<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::ManageTokens).await?;
     let s2 = scope.clone();
     let tokens = ctx.state.db(move |c| api_tokens::list(c, &s2)).await?;
-    let page = ctx.page("tokens", "tokens.title", Some((&scope, &tenant))).await?;
-    Ok(html(&TokensPage { page, slug: tenant.slug, tokens, created, errors }, status))
+    let page = ctx
+        .page("tokens", "tokens.title", Some((&scope, &tenant)))
+        .await?;
+    Ok(html(
+        &TokensPage {
+            page,
+            slug: tenant.slug,
+            tokens,
+            created,
+            errors,
+        },
+        status,
+    ))
 }
 
 pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
@@ -42,18 +59,33 @@ pub struct TokenForm {
     name: String,
 }
 
-pub async fn create(ctx: Ctx, slug: web::Path<String>, f: web::Form<TokenForm>) -> Result<HttpResponse, UiError> {
+pub async fn create(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<TokenForm>,
+) -> Result<HttpResponse, UiError> {
     let (scope, _) = ctx.tenant(&slug, Permission::ManageTokens).await?;
     ctx.check_csrf(&f.csrf)?;
     let by = ctx.require_user()?.user.id();
     let name = f.name.clone();
-    match ctx.state.db(move |c| api_tokens::create(c, &scope, &name, Some(by))).await {
+    match ctx
+        .state
+        .db(move |c| api_tokens::create(c, &scope, &name, Some(by)))
+        .await
+    {
         Ok((t, plain)) => {
             tracing::info!(token_id = t.id, "API token created");
             render(&ctx, &slug, Some(plain), vec![], StatusCode::OK).await
         }
         Err(StoreError::Invalid(i)) => {
-            render(&ctx, &slug, None, messages(ctx.lang, &[i]), StatusCode::UNPROCESSABLE_ENTITY).await
+            render(
+                &ctx,
+                &slug,
+                None,
+                messages(ctx.lang, &[i]),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -67,7 +99,14 @@ pub async fn revoke(
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageTokens).await?;
     ctx.check_csrf(&f.csrf)?;
-    ctx.state.db(move |c| api_tokens::revoke(c, &scope, ApiTokenId(id))).await?;
+    ctx.state
+        .db(move |c| api_tokens::revoke(c, &scope, ApiTokenId(id)))
+        .await?;
     tracing::info!(token_id = id, "API token revoked");
-    Ok(redirect_flash(&format!("/t/{}/tokens", tenant.slug), "ok", "flash.token_revoked", ctx.state.cfg.secure_cookies))
+    Ok(redirect_flash(
+        &format!("/t/{}/tokens", tenant.slug),
+        "ok",
+        "flash.token_revoked",
+        ctx.state.cfg.secure_cookies,
+    ))
 }
