@@ -542,3 +542,20 @@ async fn the_language_follows_the_user_then_the_browser() {
         .await;
     assert!(page.body.contains("退出登录"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn agency_admins_rename_their_agency_and_no_one_else_can() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.admin_email, PASSWORD).await;
+    assert_eq!(c.post("/agency/settings", &[("agency_name", " ")]).await.status, 422);
+    let r = c.post("/agency/settings", &[("agency_name", "Acme Digital")]).await;
+    assert_eq!(r.status, 303);
+    let agency = w.scope.agency_id();
+    assert_eq!(patron_store::tenants::agency(&mut app.conn(), agency).unwrap().name, "Acme Digital");
+    let m = app.client();
+    m.login(&w.merchant_email, PASSWORD).await;
+    assert_eq!(m.post("/agency/settings", &[("agency_name", "Hijacked")]).await.status, 404);
+    assert_eq!(patron_store::tenants::agency(&mut app.conn(), agency).unwrap().name, "Acme Digital");
+}

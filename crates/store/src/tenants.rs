@@ -34,6 +34,14 @@ pub fn create_agency(conn: &mut DbConn, name: &str) -> Result<Agency> {
     })
 }
 
+pub fn rename_agency(conn: &mut DbConn, scope: &AgencyScope, name: &str) -> Result<Agency> {
+    let name = validate::name("agency_name", name)?;
+    diesel::update(agencies::table.find(scope.agency_id().0))
+        .set(agencies::name.eq(&name))
+        .execute(conn)?;
+    agency(conn, scope.agency_id())
+}
+
 pub fn agency(conn: &mut DbConn, id: AgencyId) -> Result<Agency> {
     Ok(agencies::table
         .find(id.0)

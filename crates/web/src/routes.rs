@@ -63,6 +63,8 @@ routes! {
     post   "/agency/tenants" Session => views::agency::create_tenant;
     get    "/agency/users" Session => views::agency::users;
     post   "/agency/invitations" Session => views::agency::invite_admin;
+    get    "/agency/settings" Session => views::agency::settings;
+    post   "/agency/settings" Session => views::agency::save_settings;
 
     get    "/t/{tenant}" Session => views::tenant::dashboard;
     get    "/t/{tenant}/settings" Session => views::tenant::settings_form;

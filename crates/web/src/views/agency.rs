@@ -250,3 +250,61 @@ pub async fn invite_admin(
         ctx.state.cfg.secure_cookies,
     ))
 }
+
+#[derive(Template)]
+#[template(path = "agency_settings.html")]
+struct AgencySettingsPage {
+    page: Page,
+    name: String,
+    errors: Vec<String>,
+}
+
+pub async fn settings(ctx: Ctx) -> Result<HttpResponse, UiError> {
+    let scope = ctx.agency()?;
+    let a = ctx
+        .state
+        .db(move |c| tenants::agency(c, scope.agency_id()))
+        .await?;
+    let page = ctx.page("agency_settings", "agency.settings.title", None).await?;
+    Ok(html(
+        &AgencySettingsPage {
+            page,
+            name: a.name,
+            errors: vec![],
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AgencyForm {
+    csrf: String,
+    agency_name: String,
+}
+
+pub async fn save_settings(ctx: Ctx, f: web::Form<AgencyForm>) -> Result<HttpResponse, UiError> {
+    let scope = ctx.agency()?;
+    ctx.check_csrf(&f.csrf)?;
+    let name = f.agency_name.clone();
+    match ctx.state.db(move |c| tenants::rename_agency(c, &scope, &name)).await {
+        Ok(_) => Ok(redirect_flash(
+            "/agency/settings",
+            "ok",
+            "flash.saved",
+            ctx.state.cfg.secure_cookies,
+        )),
+        Err(StoreError::Invalid(i)) => {
+            let page = ctx.page("agency_settings", "agency.settings.title", None).await?;
+            Ok(html(
+                &AgencySettingsPage {
+                    page,
+                    name: f.agency_name.clone(),
+                    errors: messages(ctx.lang, &[i]),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
