@@ -11,3 +11,4 @@ mod isolation;
 mod mail;
 mod schema;
 mod support;
+mod webhook;

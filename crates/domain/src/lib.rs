@@ -6,6 +6,7 @@
 
 pub mod authz;
 pub mod ids;
+pub mod replies;
 pub mod role;
 pub mod validate;
 pub mod wechat_settings;

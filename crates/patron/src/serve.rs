@@ -69,6 +69,8 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
             secrets,
             mailer,
             cfg: web_cfg,
+            endpoints: Default::default(),
+            metrics: Default::default(),
         }),
         setup_link,
         applied_migrations,

@@ -10,9 +10,11 @@
 pub mod api_tokens;
 pub mod conn;
 pub mod error;
+pub mod inbox;
 pub mod invitations;
 pub mod migrate;
 pub mod password_resets;
+pub mod reply_rules;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;

@@ -164,4 +164,65 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     password_resets,
     login_failures,
+    followers,
+    messages,
+    reply_rules,
 );
+
+diesel::table! {
+    followers (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        subscribed -> Bool,
+        subscribed_at -> Nullable<Timestamp>,
+        unsubscribed_at -> Nullable<Timestamp>,
+        subscribe_count -> BigInt,
+        subscribe_scene -> Nullable<Text>,
+        qr_scene -> Nullable<Text>,
+        last_interaction_at -> Nullable<Timestamp>,
+        name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        birthday -> Nullable<Date>,
+        remark -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        follower_id -> Nullable<BigInt>,
+        direction -> Text,
+        msg_type -> Text,
+        event -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        content -> Nullable<Text>,
+        body -> Text,
+        reply -> Nullable<Text>,
+        sent_at -> Timestamp,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(followers -> tenants (tenant_id));
+diesel::joinable!(messages -> followers (follower_id));
+
+diesel::table! {
+    reply_rules (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        trigger_kind -> Text,
+        trigger_value -> Text,
+        reply_kind -> Text,
+        reply_body -> Text,
+        priority -> BigInt,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}

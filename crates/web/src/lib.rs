@@ -13,6 +13,7 @@ pub mod password;
 pub mod render;
 pub mod routes;
 pub mod views;
+pub mod webhook;
 
 use actix_web::web;
 use patron_mail::Mailer;
@@ -54,6 +55,9 @@ pub struct AppState {
     pub secrets: SecretBox,
     pub mailer: Mailer,
     pub cfg: WebConfig,
+    /// Per-tenant webhook settings and reply rules, cached for the hot path.
+    pub endpoints: webhook::EndpointCache,
+    pub metrics: webhook::Metrics,
 }
 
 impl AppState {

@@ -2,7 +2,7 @@
 //! so tests (the tenant-isolation and CSRF sweeps, the OpenAPI check) cover every route,
 //! including routes added later, without anyone remembering to list them.
 
-use crate::{api, assets, views};
+use crate::{api, assets, views, webhook};
 use actix_web::web;
 
 /// How a route is reached, for the sweeps.
@@ -14,6 +14,8 @@ pub enum Access {
     Session,
     /// A per-tenant API token (`Authorization: Bearer …`).
     Token,
+    /// WeChat's servers, authenticated by the tenant's signature.
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +41,9 @@ routes! {
     get    "/healthz" Public => views::health::healthz;
     get    "/readyz" Public => views::health::readyz;
     get    "/static/{name}" Public => assets::serve;
+    get    "/metrics" Public => webhook::metrics;
+    get    "/wx/{tenant}" Webhook => webhook::verify;
+    post   "/wx/{tenant}" Webhook => webhook::push;
 
     get    "/" Public => views::home;
     get    "/setup" Public => views::setup::form;

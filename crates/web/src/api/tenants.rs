@@ -62,5 +62,6 @@ pub async fn update(auth: ApiAuth, body: web::Json<TenantInput>) -> ApiResult {
         .state
         .db(move |c| tenants::update(c, &scope, &valid, &sb))
         .await?;
+    auth.state.endpoints.invalidate_all();
     Ok(HttpResponse::Ok().json(json(t)))
 }

@@ -265,7 +265,9 @@ pub async fn settings(ctx: Ctx) -> Result<HttpResponse, UiError> {
         .state
         .db(move |c| tenants::agency(c, scope.agency_id()))
         .await?;
-    let page = ctx.page("agency_settings", "agency.settings.title", None).await?;
+    let page = ctx
+        .page("agency_settings", "agency.settings.title", None)
+        .await?;
     Ok(html(
         &AgencySettingsPage {
             page,
@@ -287,7 +289,11 @@ pub async fn save_settings(ctx: Ctx, f: web::Form<AgencyForm>) -> Result<HttpRes
     let scope = ctx.agency()?;
     ctx.check_csrf(&f.csrf)?;
     let name = f.agency_name.clone();
-    match ctx.state.db(move |c| tenants::rename_agency(c, &scope, &name)).await {
+    match ctx
+        .state
+        .db(move |c| tenants::rename_agency(c, &scope, &name))
+        .await
+    {
         Ok(_) => Ok(redirect_flash(
             "/agency/settings",
             "ok",
@@ -295,7 +301,9 @@ pub async fn save_settings(ctx: Ctx, f: web::Form<AgencyForm>) -> Result<HttpRes
             ctx.state.cfg.secure_cookies,
         )),
         Err(StoreError::Invalid(i)) => {
-            let page = ctx.page("agency_settings", "agency.settings.title", None).await?;
+            let page = ctx
+                .page("agency_settings", "agency.settings.title", None)
+                .await?;
             Ok(html(
                 &AgencySettingsPage {
                     page,

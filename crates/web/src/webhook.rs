@@ -1,0 +1,484 @@
+//! `/wx/{tenant}`: WeChat's pushes for every tenant, in plaintext, compatible and safe mode.
+//!
+//! The request path does only bounded local work: verify, decrypt, parse, dedupe-insert,
+//! pick the passive reply from the tenant's cached rules. Every rejection is logged with the
+//! tenant and reason and counted (see `/metrics`). The protocol itself is `patron_wechat`.
+
+use crate::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use patron_domain::replies::{self, Incoming, Rule};
+use patron_domain::wechat_settings::MessageMode;
+use patron_domain::TenantScope;
+use patron_store::inbox::{self, FollowerChange, Recorded};
+use patron_store::{reply_rules, tenants};
+use patron_wechat::xml::{Event, Inbound as WxInbound, Message};
+use patron_wechat::{crypto, reply, signature, AesKey, KeyUsed};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// WeChat pushes are small; anything larger is refused before it is read further.
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long a tenant's WeChat settings and rules are reused before re-reading them. Changes
+/// made through this process invalidate at once; other processes see them within this time.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Why a push was refused, for logs and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    UnknownTenant,
+    NotConfigured,
+    BadSignature,
+    TooLarge,
+    MalformedXml,
+    DecryptFailed,
+    AppIdMismatch,
+}
+
+impl Rejection {
+    pub const ALL: [Rejection; 7] = [
+        Rejection::UnknownTenant,
+        Rejection::NotConfigured,
+        Rejection::BadSignature,
+        Rejection::TooLarge,
+        Rejection::MalformedXml,
+        Rejection::DecryptFailed,
+        Rejection::AppIdMismatch,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::UnknownTenant => "unknown_tenant",
+            Rejection::NotConfigured => "not_configured",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::TooLarge => "too_large",
+            Rejection::MalformedXml => "malformed_xml",
+            Rejection::DecryptFailed => "decrypt_failed",
+            Rejection::AppIdMismatch => "appid_mismatch",
+        }
+    }
+    fn status(self) -> StatusCode {
+        match self {
+            Rejection::UnknownTenant | Rejection::NotConfigured => StatusCode::NOT_FOUND,
+            Rejection::BadSignature => StatusCode::UNAUTHORIZED,
+            Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::MalformedXml | Rejection::DecryptFailed | Rejection::AppIdMismatch => {
+                StatusCode::BAD_REQUEST
+            }
+        }
+    }
+}
+
+/// Counters for the webhook, exported at `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    rejected: [AtomicU64; 7],
+}
+
+impl Metrics {
+    pub fn rejected(&self, r: Rejection) -> u64 {
+        self.rejected[r as usize].load(Ordering::Relaxed)
+    }
+    fn reject(&self, r: Rejection) {
+        self.rejected[r as usize].fetch_add(1, Ordering::Relaxed);
+    }
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::from(
+            "# HELP patron_webhook_pushes_total WeChat pushes by outcome.\n# TYPE patron_webhook_pushes_total counter\n",
+        );
+        s.push_str(&format!(
+            "patron_webhook_pushes_total{{outcome=\"accepted\"}} {}\n",
+            self.accepted.load(Ordering::Relaxed)
+        ));
+        s.push_str(&format!(
+            "patron_webhook_pushes_total{{outcome=\"duplicate\"}} {}\n",
+            self.duplicates.load(Ordering::Relaxed)
+        ));
+        for r in Rejection::ALL {
+            s.push_str(&format!(
+                "patron_webhook_pushes_total{{outcome=\"rejected\",reason=\"{}\"}} {}\n",
+                r.as_str(),
+                self.rejected(r)
+            ));
+        }
+        s
+    }
+}
+
+/// A tenant's webhook settings, decrypted, with its reply rules.
+pub struct Endpoint {
+    pub scope: TenantScope,
+    pub token: String,
+    pub appid: Option<String>,
+    pub key: Option<AesKey>,
+    pub prev_key: Option<AesKey>,
+    pub mode: MessageMode,
+    pub rules: Vec<Rule<String>>,
+}
+
+/// A cached lookup: when it was made, and the endpoint (`None`: no such tenant).
+type Cached = (Instant, Option<Arc<Endpoint>>);
+
+/// Per-process cache of [`Endpoint`]s by slug.
+#[derive(Default)]
+pub struct EndpointCache {
+    map: RwLock<HashMap<String, Cached>>,
+}
+
+impl EndpointCache {
+    pub fn invalidate(&self, slug: &str) {
+        self.map.write().expect("cache lock").remove(slug);
+    }
+    pub fn invalidate_all(&self) {
+        self.map.write().expect("cache lock").clear();
+    }
+    fn get(&self, slug: &str) -> Option<Option<Arc<Endpoint>>> {
+        let map = self.map.read().expect("cache lock");
+        map.get(slug)
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, e)| e.clone())
+    }
+    fn put(&self, slug: &str, e: Option<Arc<Endpoint>>) {
+        let mut map = self.map.write().expect("cache lock");
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(slug.to_string(), (Instant::now(), e));
+    }
+}
+
+enum Lookup {
+    Found(Arc<Endpoint>),
+    Unknown,
+    NotConfigured,
+}
+
+async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::StoreError> {
+    let cached = match state.endpoints.get(slug) {
+        Some(c) => c,
+        None => {
+            let s = slug.to_string();
+            let sb = state.secrets.clone();
+            let loaded = state
+                .db(move |c| {
+                    let Some(r) = tenants::find_ref_by_slug(c, &s)? else {
+                        return Ok(None);
+                    };
+                    // The webhook acts for WeChat, authenticated by the tenant's signature.
+                    let scope = TenantScope::system(r);
+                    let t = tenants::get(c, &scope)?;
+                    let secrets = t.wechat_secrets(&sb)?;
+                    let rules = reply_rules::active(c, &scope)?;
+                    Ok(Some((scope, t, secrets, rules)))
+                })
+                .await?;
+            let e = loaded.map(|(scope, t, secrets, rules)| {
+                let key = |k: &Option<String>| {
+                    k.as_deref()
+                        .and_then(|k| AesKey::from_encoding_aes_key(k).ok())
+                };
+                Arc::new(Endpoint {
+                    scope,
+                    token: secrets.token.clone().unwrap_or_default(),
+                    appid: t.wx_appid.clone(),
+                    key: key(&secrets.aes_key),
+                    prev_key: key(&secrets.prev_aes_key),
+                    mode: MessageMode::parse(&t.wx_message_mode).unwrap_or_default(),
+                    rules,
+                })
+            });
+            state.endpoints.put(slug, e.clone());
+            e
+        }
+    };
+    Ok(match cached {
+        None => Lookup::Unknown,
+        Some(e) if e.token.is_empty() => Lookup::NotConfigured,
+        Some(e) => Lookup::Found(e),
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PushQuery {
+    signature: String,
+    timestamp: String,
+    nonce: String,
+    echostr: String,
+    encrypt_type: String,
+    msg_signature: String,
+}
+
+fn reject(state: &AppState, slug: &str, r: Rejection, detail: &str) -> HttpResponse {
+    state.metrics.reject(r);
+    tracing::warn!(
+        tenant = slug,
+        reason = r.as_str(),
+        detail,
+        "webhook push rejected"
+    );
+    HttpResponse::build(r.status())
+        .content_type("text/plain")
+        .body(r.as_str())
+}
+
+/// Server-URL verification: echo `echostr` when the signature is right.
+pub async fn verify(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    q: web::Query<PushQuery>,
+) -> HttpResponse {
+    let e = match endpoint(&state, &slug).await {
+        Ok(Lookup::Found(e)) => e,
+        Ok(Lookup::Unknown) => return reject(&state, &slug, Rejection::UnknownTenant, ""),
+        Ok(Lookup::NotConfigured) => return reject(&state, &slug, Rejection::NotConfigured, ""),
+        Err(err) => return internal(&err),
+    };
+    if !signature::verify_url_signature(&q.signature, &e.token, &q.timestamp, &q.nonce) {
+        return reject(&state, &slug, Rejection::BadSignature, "url verification");
+    }
+    tracing::info!(tenant = %slug.as_str(), "WeChat server URL verified");
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .body(q.echostr.clone())
+}
+
+fn internal(err: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %err, "webhook internal error");
+    // 500 makes WeChat retry, which the dedupe makes safe.
+    HttpResponse::InternalServerError()
+        .content_type("text/plain")
+        .body("internal error")
+}
+
+/// Reads the body, refusing more than [`MAX_BODY`] bytes.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Rejection> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(Rejection::TooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_BODY));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Rejection::MalformedXml)?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(Rejection::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// What a push did: the reply to send (plaintext XML) and how to send it.
+struct Verified {
+    inbound: WxInbound,
+    plaintext: String,
+    /// The key that opened the push, when it was encrypted: the reply uses it too.
+    encrypted_with: Option<KeyUsed>,
+}
+
+fn open(e: &Endpoint, q: &PushQuery, body: &[u8]) -> Result<Verified, (Rejection, String)> {
+    let encrypted = q.encrypt_type == "aes";
+    if !encrypted {
+        if !signature::verify_url_signature(&q.signature, &e.token, &q.timestamp, &q.nonce) {
+            return Err((Rejection::BadSignature, "signature".into()));
+        }
+        let inbound = patron_wechat::xml::parse_message(body)
+            .map_err(|err| (Rejection::MalformedXml, err.to_string()))?;
+        let plaintext = String::from_utf8_lossy(body).into_owned();
+        return Ok(Verified {
+            inbound,
+            plaintext,
+            encrypted_with: None,
+        });
+    }
+    let env = patron_wechat::xml::parse_envelope(body)
+        .map_err(|err| (Rejection::MalformedXml, err.to_string()))?;
+    let encrypt = env
+        .encrypt
+        .as_deref()
+        .ok_or((Rejection::MalformedXml, "no Encrypt element".into()))?;
+    if !signature::verify_msg_signature(&q.msg_signature, &e.token, &q.timestamp, &q.nonce, encrypt)
+    {
+        return Err((Rejection::BadSignature, "msg_signature".into()));
+    }
+    let (Some(key), Some(appid)) = (&e.key, &e.appid) else {
+        return Err((
+            Rejection::DecryptFailed,
+            "tenant has no EncodingAESKey or AppID".into(),
+        ));
+    };
+    let (plain, used) = crypto::decrypt_with_rotation(key, e.prev_key.as_ref(), appid, encrypt)
+        .map_err(|err| {
+            let r = if matches!(err, patron_wechat::Error::AppIdMismatch) {
+                Rejection::AppIdMismatch
+            } else {
+                Rejection::DecryptFailed
+            };
+            (r, err.to_string())
+        })?;
+    let inbound = patron_wechat::xml::parse_message(&plain)
+        .map_err(|err| (Rejection::MalformedXml, err.to_string()))?;
+    Ok(Verified {
+        inbound,
+        plaintext: String::from_utf8_lossy(&plain).into_owned(),
+        encrypted_with: Some(used),
+    })
+}
+
+/// How the push changes its follower, and what the rules see.
+fn classify(m: &Message) -> (FollowerChange, Incoming<'_>) {
+    match m {
+        Message::Text(t) => (FollowerChange::Interaction, Incoming::Text(&t.content)),
+        Message::Event(Event::Subscribe { .. }) => {
+            let scene = match m {
+                Message::Event(e) => e.qr_scene(),
+                _ => None,
+            };
+            (
+                FollowerChange::Subscribe {
+                    qr_scene: scene.map(str::to_string),
+                },
+                Incoming::Subscribe { qr_scene: scene },
+            )
+        }
+        Message::Event(Event::Unsubscribe) => (FollowerChange::Unsubscribe, Incoming::Silent),
+        Message::Event(Event::Click { event_key }) => {
+            (FollowerChange::Interaction, Incoming::Click(event_key))
+        }
+        Message::Event(
+            Event::TemplateSendJobFinish { .. }
+            | Event::MassSendJobFinish(_)
+            | Event::Location { .. }
+            | Event::Unknown { .. },
+        ) => (FollowerChange::Interaction, Incoming::Silent),
+        Message::Event(_) => (FollowerChange::Interaction, Incoming::Silent),
+        _ => (FollowerChange::Interaction, Incoming::OtherMessage),
+    }
+}
+
+fn searchable(m: &Message) -> Option<String> {
+    match m {
+        Message::Text(t) => Some(t.content.clone()),
+        Message::Link(l) => Some(format!("{} {}", l.title, l.url)),
+        Message::Location(l) => Some(l.label.clone()),
+        Message::Event(Event::Click { event_key })
+        | Message::Event(Event::Scan { event_key, .. }) => Some(event_key.clone()),
+        Message::Event(Event::View { url, .. }) => Some(url.clone()),
+        Message::Event(Event::Subscribe {
+            event_key: Some(k), ..
+        }) => Some(k.clone()),
+        _ => None,
+    }
+}
+
+pub async fn push(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    q: web::Query<PushQuery>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let e = match endpoint(&state, &slug).await {
+        Ok(Lookup::Found(e)) => e,
+        Ok(Lookup::Unknown) => return reject(&state, &slug, Rejection::UnknownTenant, ""),
+        Ok(Lookup::NotConfigured) => return reject(&state, &slug, Rejection::NotConfigured, ""),
+        Err(err) => return internal(&err),
+    };
+    let body = match read_body(&req, payload).await {
+        Ok(b) => b,
+        Err(r) => return reject(&state, &slug, r, "body"),
+    };
+    let v = match open(&e, &q, &body) {
+        Ok(v) => v,
+        Err((r, detail)) => return reject(&state, &slug, r, &detail),
+    };
+    let m = &v.inbound;
+    let (change, incoming) = classify(&m.message);
+    let now = chrono::Utc::now().timestamp();
+    let reply_xml = replies::choose(&e.rules, &incoming).map(|rule| {
+        reply::Reply::Text {
+            content: rule.reply.clone(),
+        }
+        .answer(m, now)
+    });
+    let dedupe = m.dedupe_key();
+    let content = searchable(&m.message);
+    let sent_at = chrono::DateTime::from_timestamp(m.header.create_time, 0)
+        .map(|d| d.naive_utc())
+        .unwrap_or_else(patron_store::now);
+    let event = m.event_name().map(str::to_string);
+    let openid = m.header.from_user.clone();
+    let msg_type = m.header.msg_type.clone();
+    let scope = e.scope.clone();
+    let plaintext = v.plaintext.clone();
+    let reply_for_store = reply_xml.clone();
+    let recorded = state
+        .db(move |c| {
+            inbox::record(
+                c,
+                &scope,
+                &inbox::Inbound {
+                    openid: &openid,
+                    msg_type: &msg_type,
+                    event: event.as_deref(),
+                    dedupe_key: &dedupe,
+                    content: content.as_deref(),
+                    body: &plaintext,
+                    sent_at,
+                    change,
+                },
+                reply_for_store.as_deref(),
+            )
+        })
+        .await;
+    let reply_xml = match recorded {
+        Ok(Recorded::New { .. }) => {
+            state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+            reply_xml
+        }
+        Ok(Recorded::Duplicate { reply }) => {
+            state.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(tenant = %slug.as_str(), "repeated delivery answered from the archive");
+            reply
+        }
+        Err(err) => return internal(&err),
+    };
+    let Some(xml) = reply_xml else {
+        return HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(reply::NO_REPLY);
+    };
+    match (v.encrypted_with, &e.appid) {
+        (Some(used), Some(appid)) => {
+            let key = match used {
+                KeyUsed::Current => e.key.as_ref(),
+                KeyUsed::Previous => e.prev_key.as_ref(),
+            };
+            let Some(key) = key else {
+                return internal(&"key vanished");
+            };
+            let body = reply::encrypted_reply(key, &e.token, appid, &xml, now, &q.nonce);
+            HttpResponse::Ok()
+                .content_type("application/xml")
+                .body(body)
+        }
+        _ => HttpResponse::Ok().content_type("application/xml").body(xml),
+    }
+}
+
+/// `/metrics`: counters in Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,3 @@
+DROP TABLE reply_rules;
+DROP TABLE messages;
+DROP TABLE followers;

@@ -1,0 +1,201 @@
+//! The WeChat webhook against an independent client (wechatpy from PyPI) in all three
+//! message modes: every message and event type, retries, rejections, the archive.
+
+use crate::support::*;
+use diesel::prelude::*;
+use patron_domain::replies::Trigger;
+use patron_domain::TenantScope;
+use patron_store::schema::{followers, messages};
+use std::path::Path;
+use std::process::Command;
+
+const TOKEN: &str = "spamtest";
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const APPID: &str = "wx2c2769f8efd9abc2";
+const ORIGINAL_ID: &str = "gh_10f6c3c3ac5a";
+
+fn wechat_tenant(app: &TestApp, slug: &str) -> TenantScope {
+    let mut c = app.conn();
+    let agency = patron_store::tenants::create_agency(&mut c, "WeChat agency").unwrap();
+    let valid = patron_store::tenants::validate(&patron_store::tenants::TenantInput {
+        name: "Tea House".into(),
+        slug: slug.into(),
+        wx_appid: APPID.into(),
+        wx_original_id: ORIGINAL_ID.into(),
+        wx_token: TOKEN.into(),
+        wx_aes_key: AES_KEY.into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let t = patron_store::tenants::create(
+        &mut c,
+        &patron_domain::AgencyScope::system(patron_domain::AgencyId(agency.id)),
+        &valid,
+        &app.state.secrets,
+    )
+    .unwrap();
+    let scope = TenantScope::system(t.tenant_ref());
+    for (trigger, text) in [
+        (Trigger::Subscribe(None), "Welcome!"),
+        (
+            Trigger::Subscribe(Some("store7".into())),
+            "Welcome to store 7!",
+        ),
+        (Trigger::KeywordExact("hours".into()), "We open 9:00-21:00."),
+        (Trigger::Click("MENU_HOURS".into()), "9:00-21:00 every day."),
+        (Trigger::Default, "Thanks, we got your message."),
+    ] {
+        patron_store::reply_rules::create(&mut c, &scope, &trigger, text, 0).unwrap();
+    }
+    scope
+}
+
+fn run_client(app: &TestApp, slug: &str, mode: &str) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("python3")
+        .arg(root.join("tests/interop/wechat_client.py"))
+        .args([
+            "--base",
+            &app.base,
+            "--slug",
+            slug,
+            "--token",
+            TOKEN,
+            "--aes-key",
+            AES_KEY,
+        ])
+        .args([
+            "--appid",
+            APPID,
+            "--original-id",
+            ORIGINAL_ID,
+            "--mode",
+            mode,
+        ])
+        .output()
+        .expect("python3 with wechatpy (tests/requirements.txt) is required");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wechatpy client ({mode}) failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn wechatpy_talks_to_the_webhook_in_every_mode_and_each_push_is_stored_once() {
+    let app = TestApp::spawn();
+    let scope = wechat_tenant(&app, "tea-house");
+    for mode in ["plain", "compatible", "safe"] {
+        let report = run_client(&app, "tea-house", mode);
+        let user = report["user"].as_str().unwrap().to_string();
+        let sent = report["sent"]["messages"].as_i64().unwrap()
+            + report["sent"]["events"].as_i64().unwrap();
+        let mut c = app.conn();
+        let fid: i64 = followers::table
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::openid.eq(&user))
+            .select(followers::id)
+            .first(&mut *c)
+            .unwrap();
+        let stored: i64 = messages::table
+            .filter(messages::follower_id.eq(fid))
+            .count()
+            .get_result(&mut *c)
+            .unwrap();
+        // Every distinct push once: triple deliveries and refused pushes add nothing.
+        assert_eq!(stored, sent, "{mode}: archive rows");
+        let (subscribed, count, scene, qr): (bool, i64, Option<String>, Option<String>) =
+            followers::table
+                .find(fid)
+                .select((
+                    followers::subscribed,
+                    followers::subscribe_count,
+                    followers::subscribe_scene,
+                    followers::qr_scene,
+                ))
+                .first(&mut *c)
+                .unwrap();
+        assert!(subscribed, "{mode}: re-subscribed after the unsubscribe");
+        assert_eq!(count, 2, "{mode}: two follows");
+        // First touch: the first follow was a plain one, so no QR attribution.
+        assert_eq!(
+            (scene.as_deref(), qr),
+            (Some("ADD_SCENE_OTHERS"), None),
+            "{mode}"
+        );
+        // The passive reply is archived with the message it answered.
+        let (content, reply): (Option<String>, Option<String>) = messages::table
+            .filter(messages::follower_id.eq(fid))
+            .filter(messages::msg_type.eq("text"))
+            .order(messages::id.asc())
+            .select((messages::content, messages::reply))
+            .first(&mut *c)
+            .unwrap();
+        assert_eq!(content.as_deref(), Some("hours"));
+        assert!(reply.unwrap().contains("We open 9:00-21:00."));
+        // Unknown types and elements are kept verbatim.
+        let body: String = messages::table
+            .filter(messages::follower_id.eq(fid))
+            .filter(messages::msg_type.eq("miniprogrampage"))
+            .select(messages::body)
+            .first(&mut *c)
+            .unwrap();
+        assert!(body.contains("<NewField>kept</NewField>"));
+    }
+    let m = &app.state.metrics;
+    use patron_web::webhook::Rejection;
+    assert_eq!(
+        m.rejected(Rejection::BadSignature),
+        3 + 3,
+        "one bad push and one bad URL check per mode"
+    );
+    assert_eq!(m.rejected(Rejection::TooLarge), 3);
+    assert_eq!(m.rejected(Rejection::UnknownTenant), 3);
+    assert_eq!(m.rejected(Rejection::AppIdMismatch), 2);
+    assert_eq!(
+        m.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        3 * 4,
+        "two retries each of two pushes per mode"
+    );
+    let text = m.render();
+    assert!(text.contains("reason=\"bad_signature\"} 6"), "{text}");
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_and_unknown_tenants() {
+    let app = TestApp::spawn();
+    let c = app.client();
+    let r = c
+        .get("/wx/nobody?signature=x&timestamp=1&nonce=2&echostr=3")
+        .await;
+    assert_eq!(r.status, 404);
+    let m = c.get("/metrics").await;
+    assert!(m
+        .body
+        .contains("patron_webhook_pushes_total{outcome=\"rejected\",reason=\"unknown_tenant\"} 1"));
+}
+
+#[test]
+fn a_tenant_without_wechat_settings_is_not_an_endpoint() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let r = app
+            .client()
+            .get(&format!(
+                "/wx/{}?signature=x&timestamp=1&nonce=2&echostr=3",
+                w.slug
+            ))
+            .await;
+        assert_eq!(r.status, 404);
+    });
+    assert_eq!(
+        app.state
+            .metrics
+            .rejected(patron_web::webhook::Rejection::NotConfigured),
+        1
+    );
+}
