@@ -223,6 +223,8 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
             .replace("{user_id}", &w.cashier_id.to_string())
             .replace("{invitation_id}", &w.invitation.to_string())
             .replace("{token_id}", &w.token_id.to_string())
+            .replace("{follower_id}", &w.follower.to_string())
+            .replace("{rule_id}", &w.rule.to_string())
             .replace("{token}", "some-token");
         let missing = c.post_raw(&path, &[("name", "x")]).await;
         assert_eq!(

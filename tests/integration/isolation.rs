@@ -10,6 +10,8 @@ fn fill(path: &str, w: &World) -> String {
         .replace("{user_id}", &w.cashier_id.to_string())
         .replace("{invitation_id}", &w.invitation.to_string())
         .replace("{token_id}", &w.token_id.to_string())
+        .replace("{follower_id}", &w.follower.to_string())
+        .replace("{rule_id}", &w.rule.to_string())
 }
 
 fn has_params(path: &str) -> bool {

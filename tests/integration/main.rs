@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod cli;
+mod crm;
 mod isolation;
 mod mail;
 mod schema;

@@ -419,6 +419,8 @@ pub struct World {
     pub invitation: i64,
     pub token_id: i64,
     pub token: String,
+    pub follower: i64,
+    pub rule: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -464,6 +466,35 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
     )
     .unwrap();
     let (tok, token) = patron_store::api_tokens::create(c, &scope, "tests", None).unwrap();
+    let openid = format!("o_follower_{tag}");
+    let greeting = format!("hello from {tag}");
+    let recorded = patron_store::inbox::record(
+        c,
+        &scope,
+        &patron_store::inbox::Inbound {
+            openid: &openid,
+            msg_type: "text",
+            event: None,
+            dedupe_key: &format!("msg:{tag}1"),
+            content: Some(&greeting),
+            body: "<xml/>",
+            sent_at: patron_store::now(),
+            change: patron_store::inbox::FollowerChange::Interaction,
+        },
+        None,
+    )
+    .unwrap();
+    let patron_store::inbox::Recorded::New { follower_id, .. } = recorded else {
+        panic!("new")
+    };
+    let rule = patron_store::reply_rules::create(
+        c,
+        &scope,
+        &patron_domain::replies::Trigger::Default,
+        &format!("Default reply {tag}"),
+        0,
+    )
+    .unwrap();
     World {
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
@@ -478,6 +509,8 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         invitation: inv.id,
         token_id: tok.id,
         token,
+        follower: follower_id,
+        rule: rule.id,
     }
 }
 

@@ -199,3 +199,69 @@ fn a_tenant_without_wechat_settings_is_not_an_endpoint() {
         1
     );
 }
+
+/// A plaintext push signed as WeChat signs it, from Rust.
+async fn plain_push(app: &TestApp, slug: &str, msg_id: u64, text: &str) -> String {
+    let (ts, nonce) = ("1714037059", "486452656");
+    let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
+    let body = format!(
+        "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[o_rust]]></FromUserName>\
+         <CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    );
+    app.client()
+        .http
+        .post(format!(
+            "{}/wx/{slug}?signature={sig}&timestamp={ts}&nonce={nonce}",
+            app.base
+        ))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_rule_added_in_the_ui_answers_the_next_push() {
+    let app = TestApp::spawn();
+    let scope = wechat_tenant(&app, "noodles");
+    let hash = patron_web::password::hash(PASSWORD);
+    {
+        let mut c = app.conn();
+        let u = patron_store::users::create(&mut c, "m@noodles.test", "M", &hash, None).unwrap();
+        patron_store::users::add_membership(
+            &mut c,
+            u.id(),
+            scope.agency_id(),
+            Some(scope.tenant_id()),
+            patron_domain::Role::Marketer,
+            &[],
+        )
+        .unwrap();
+    }
+    let first = plain_push(&app, "noodles", 1, "ping").await;
+    assert!(first.contains("Thanks, we got your message."), "{first}");
+    let ui = app.client();
+    ui.login("m@noodles.test", PASSWORD).await;
+    let r = ui
+        .post(
+            "/t/noodles/replies",
+            &[
+                ("trigger_kind", "keyword_exact"),
+                ("trigger_value", "ping"),
+                ("reply_body", "pong"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let second = plain_push(&app, "noodles", 2, "ping").await;
+    assert!(
+        second.contains("<Content><![CDATA[pong]]></Content>"),
+        "the cached rules were refreshed: {second}"
+    );
+    // A retry of the first push still gets the first answer.
+    let again = plain_push(&app, "noodles", 1, "ping").await;
+    assert_eq!(again, first);
+}

@@ -10,6 +10,7 @@
 pub mod api_tokens;
 pub mod conn;
 pub mod error;
+pub mod followers;
 pub mod inbox;
 pub mod invitations;
 pub mod migrate;

@@ -233,6 +233,7 @@ impl Ctx {
                 slug: t.slug.clone(),
                 name: t.name.clone(),
                 can_settings: scope.may(Permission::ManageSettings),
+                can_market: scope.may(Permission::Market),
                 can_users: scope.may(Permission::ManageUsers),
                 can_tokens: scope.may(Permission::ManageTokens),
             }),

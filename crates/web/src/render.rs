@@ -56,6 +56,7 @@ pub struct NavTenant {
     pub slug: String,
     pub name: String,
     pub can_settings: bool,
+    pub can_market: bool,
     pub can_users: bool,
     pub can_tokens: bool,
 }

@@ -82,6 +82,12 @@ routes! {
     post   "/t/{tenant}/invitations" Session => views::members::invite;
     post   "/t/{tenant}/invitations/{invitation_id}/revoke" Session => views::members::revoke_invitation;
     post   "/t/{tenant}/users/{user_id}/remove" Session => views::members::remove;
+    get    "/t/{tenant}/followers" Session => views::followers::list;
+    get    "/t/{tenant}/followers/{follower_id}" Session => views::followers::show;
+    post   "/t/{tenant}/followers/{follower_id}" Session => views::followers::update;
+    get    "/t/{tenant}/replies" Session => views::replies::list;
+    post   "/t/{tenant}/replies" Session => views::replies::create;
+    post   "/t/{tenant}/replies/{rule_id}/delete" Session => views::replies::delete;
     get    "/t/{tenant}/tokens" Session => views::tokens::list;
     post   "/t/{tenant}/tokens" Session => views::tokens::create;
     post   "/t/{tenant}/tokens/{token_id}/revoke" Session => views::tokens::revoke;
@@ -96,4 +102,11 @@ routes! {
     get    "/api/v1/users" Token => api::users::list;
     get    "/api/v1/users/{user_id}" Token => api::users::show;
     post   "/api/v1/invitations" Token => api::users::invite;
+    get    "/api/v1/followers" Token => api::followers::list;
+    get    "/api/v1/followers/{follower_id}" Token => api::followers::show;
+    put    "/api/v1/followers/{follower_id}" Token => api::followers::update;
+    get    "/api/v1/followers/{follower_id}/messages" Token => api::followers::messages;
+    get    "/api/v1/reply-rules" Token => api::replies::list;
+    post   "/api/v1/reply-rules" Token => api::replies::create;
+    delete "/api/v1/reply-rules/{rule_id}" Token => api::replies::delete;
 }

@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1`. Authenticated by per-tenant bearer tokens; every error is
 //! `{"error": {"code", "message", "request_id", "details"?}}` with a stable `code`.
 
+pub mod followers;
 pub mod openapi;
+pub mod replies;
 pub mod stores;
 pub mod tenants;
 pub mod users;

@@ -89,6 +89,49 @@ pub fn build() -> Value {
     );
     post_inv["requestBody"] = body("InvitationInput");
 
+    let mut followers_list = op(
+        "Followers, newest first, 50 a page",
+        json!({ "200": { "description": "`followers` and `next_before` (pass as `before` for the next page)" } }),
+    );
+    followers_list["parameters"] = json!([
+        { "name": "subscribed", "in": "query", "schema": { "type": "string", "enum": ["yes", "no"] } },
+        { "name": "q", "in": "query", "description": "Exact OpenID, or a prefix of name, phone, email, remark", "schema": { "type": "string" } },
+        { "name": "qr_scene", "in": "query", "schema": { "type": "string" } },
+        { "name": "active_days", "in": "query", "schema": { "type": "integer" } },
+        { "name": "before", "in": "query", "schema": { "type": "integer" } }
+    ]);
+    let mut follower_get = op(
+        "One follower",
+        json!({ "200": { "description": "The follower" }, "404": error_response("No such follower in this tenant") }),
+    );
+    follower_get["parameters"] = json!([id_param("follower_id")]);
+    let mut follower_put = op(
+        "Set the merchant-filled profile (name, phone, email, birthday YYYY-MM-DD, remark)",
+        json!({ "200": { "description": "The follower" }, "404": error_response("No such follower"), "422": error_response("Invalid fields") }),
+    );
+    follower_put["parameters"] = json!([id_param("follower_id")]);
+    let mut follower_messages = op(
+        "The follower's archived messages and our replies, newest first",
+        json!({ "200": { "description": "`messages` and `next_before`" }, "404": error_response("No such follower") }),
+    );
+    follower_messages["parameters"] = json!([id_param("follower_id"), { "name": "before", "in": "query", "schema": { "type": "integer" } }]);
+    let rules_list = op(
+        "Auto-reply rules",
+        json!({ "200": { "description": "`rules`" } }),
+    );
+    let mut rules_post = op(
+        "Add an auto-reply rule",
+        json!({ "201": { "description": "The rule" }, "422": error_response("Invalid trigger or reply") }),
+    );
+    rules_post["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["trigger_kind", "reply_text"], "properties": {
+        "trigger_kind": { "type": "string", "enum": ["keyword_exact", "keyword_contains", "subscribe", "click", "default"] },
+        "trigger_value": { "type": "string" }, "reply_text": { "type": "string", "maxLength": 2048 }, "priority": { "type": "integer" } } } } } });
+    let mut rules_delete = op(
+        "Delete an auto-reply rule",
+        json!({ "204": { "description": "Deleted" }, "404": error_response("No such rule") }),
+    );
+    rules_delete["parameters"] = json!([id_param("rule_id")]);
+
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -109,7 +152,12 @@ pub fn build() -> Value {
                 "get": op("List the tenant's users and roles", json!({ "200": { "description": "Users", "content": { "application/json": { "schema": { "type": "object", "properties": { "users": { "type": "array", "items": { "$ref": "#/components/schemas/User" } } } } } } } }))
             },
             "/users/{user_id}": { "get": get_user },
-            "/invitations": { "post": post_inv }
+            "/invitations": { "post": post_inv },
+            "/followers": { "get": followers_list },
+            "/followers/{follower_id}": { "get": follower_get, "put": follower_put },
+            "/followers/{follower_id}/messages": { "get": follower_messages },
+            "/reply-rules": { "get": rules_list, "post": rules_post },
+            "/reply-rules/{rule_id}": { "delete": rules_delete }
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },

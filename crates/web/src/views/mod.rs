@@ -5,9 +5,11 @@
 pub mod account;
 pub mod agency;
 pub mod auth;
+pub mod followers;
 pub mod health;
 pub mod invite;
 pub mod members;
+pub mod replies;
 pub mod setup;
 pub mod stores;
 pub mod tenant;

@@ -1,0 +1,217 @@
+//! The followers CRM: listing with filters and keyset paging, the follower record, the
+//! timeline of the permanent archive.
+
+use crate::schema::{followers, messages};
+use crate::{now, DbConn, Result, StoreError};
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use patron_domain::{validate, TenantScope};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = followers)]
+pub struct Follower {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub subscribed: bool,
+    pub subscribed_at: Option<NaiveDateTime>,
+    pub unsubscribed_at: Option<NaiveDateTime>,
+    pub subscribe_count: i64,
+    pub subscribe_scene: Option<String>,
+    pub qr_scene: Option<String>,
+    pub last_interaction_at: Option<NaiveDateTime>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub remark: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Filters for the followers list. Empty fields do not filter.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Filter {
+    /// `yes`, `no` or empty.
+    pub subscribed: String,
+    /// Matches openid exactly, or name, phone, email, remark by prefix.
+    pub q: String,
+    /// The QR scene of the first follow.
+    pub qr_scene: String,
+    /// Only followers active within this many days.
+    pub active_days: Option<i64>,
+    /// Keyset paging: only followers with a smaller id.
+    pub before: Option<i64>,
+}
+
+pub const PAGE: i64 = 50;
+
+/// One page of followers, newest first, and whether there are more.
+pub fn list(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<(Vec<Follower>, bool)> {
+    let mut q = followers::table
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .into_boxed();
+    match f.subscribed.as_str() {
+        "yes" => q = q.filter(followers::subscribed.eq(true)),
+        "no" => q = q.filter(followers::subscribed.eq(false)),
+        _ => {}
+    }
+    let term = f.q.trim();
+    if !term.is_empty() {
+        // Prefix matches stay index-friendly; LIKE wildcards in the input are escaped.
+        let esc = term
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let prefix = format!("{esc}%");
+        q = q.filter(
+            followers::openid
+                .eq(term)
+                .or(followers::name.like(prefix.clone()).escape('\\'))
+                .or(followers::phone.like(prefix.clone()).escape('\\'))
+                .or(followers::email.like(prefix.clone()).escape('\\'))
+                .or(followers::remark.like(prefix).escape('\\')),
+        );
+    }
+    if !f.qr_scene.trim().is_empty() {
+        q = q.filter(followers::qr_scene.eq(f.qr_scene.trim().to_string()));
+    }
+    if let Some(days) = f.active_days.filter(|d| *d > 0) {
+        q = q.filter(followers::last_interaction_at.ge(now() - chrono::TimeDelta::days(days)));
+    }
+    if let Some(before) = f.before {
+        q = q.filter(followers::id.lt(before));
+    }
+    let mut rows: Vec<Follower> = q
+        .order(followers::id.desc())
+        .limit(PAGE + 1)
+        .select(Follower::as_select())
+        .load(conn)?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    Ok((rows, more))
+}
+
+pub fn count(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {
+    let all: i64 = followers::table
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .count()
+        .get_result(conn)?;
+    let subscribed: i64 = followers::table
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .filter(followers::subscribed.eq(true))
+        .count()
+        .get_result(conn)?;
+    Ok((all, subscribed))
+}
+
+pub fn get(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Follower> {
+    Ok(followers::table
+        .filter(followers::id.eq(id))
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .select(Follower::as_select())
+        .first(conn)?)
+}
+
+/// What merchants fill in about a follower.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Profile {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    /// `YYYY-MM-DD` or empty.
+    pub birthday: String,
+    pub remark: String,
+}
+
+pub fn update_profile(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    p: &Profile,
+) -> Result<Follower> {
+    let opt = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    };
+    let email = match opt(&p.email) {
+        Some(e) => Some(validate::email(&e)?),
+        None => None,
+    };
+    let birthday = match opt(&p.birthday) {
+        Some(b) => Some(
+            NaiveDate::parse_from_str(&b, "%Y-%m-%d")
+                .map_err(|_| validate::invalid("birthday", "invalid_date"))?,
+        ),
+        None => None,
+    };
+    for (field, v) in [
+        ("name", &p.name),
+        ("phone", &p.phone),
+        ("remark", &p.remark),
+    ] {
+        if v.chars().count() > 500 {
+            return Err(validate::invalid(field, "too_long").into());
+        }
+    }
+    let n = diesel::update(
+        followers::table
+            .filter(followers::id.eq(id))
+            .filter(followers::tenant_id.eq(scope.tenant_id().0)),
+    )
+    .set((
+        followers::name.eq(opt(&p.name)),
+        followers::phone.eq(opt(&p.phone)),
+        followers::email.eq(email),
+        followers::birthday.eq(birthday),
+        followers::remark.eq(opt(&p.remark)),
+        followers::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(conn, scope, id)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = messages)]
+pub struct ArchivedMessage {
+    pub id: i64,
+    pub direction: String,
+    pub msg_type: String,
+    pub event: Option<String>,
+    pub content: Option<String>,
+    pub body: String,
+    pub reply: Option<String>,
+    pub sent_at: NaiveDateTime,
+    pub received_at: NaiveDateTime,
+}
+
+/// A page of the follower's timeline, newest first, and whether there is more.
+pub fn timeline(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    follower: i64,
+    before: Option<i64>,
+) -> Result<(Vec<ArchivedMessage>, bool)> {
+    let mut q = messages::table
+        .filter(messages::tenant_id.eq(scope.tenant_id().0))
+        .filter(messages::follower_id.eq(follower))
+        .into_boxed();
+    if let Some(b) = before {
+        q = q.filter(messages::id.lt(b));
+    }
+    let mut rows: Vec<ArchivedMessage> = q
+        .order(messages::id.desc())
+        .limit(PAGE + 1)
+        .select(ArchivedMessage::as_select())
+        .load(conn)?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    Ok((rows, more))
+}

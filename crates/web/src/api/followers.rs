@@ -1,0 +1,72 @@
+//! `/api/v1/followers`: the followers CRM and the archive.
+
+use super::{ApiAuth, ApiError, ApiResult};
+use actix_web::{web, HttpResponse};
+use patron_domain::Permission;
+use patron_store::followers::{self, Filter, Profile};
+use serde::Deserialize;
+
+pub async fn list(auth: ApiAuth, q: web::Query<Filter>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let f = q.into_inner();
+    let (rows, more) = auth
+        .state
+        .db(move |c| followers::list(c, &scope, &f))
+        .await?;
+    let next_before = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "followers": rows, "next_before": next_before })))
+}
+
+pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let id = id.into_inner();
+    let f = auth
+        .state
+        .db(move |c| followers::get(c, &scope, id))
+        .await?;
+    Ok(HttpResponse::Ok().json(f))
+}
+
+pub async fn update(auth: ApiAuth, id: web::Path<i64>, body: web::Json<Profile>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let id = id.into_inner();
+    let p = body.into_inner();
+    let f = auth
+        .state
+        .db(move |c| followers::update_profile(c, &scope, id, &p))
+        .await?;
+    Ok(HttpResponse::Ok().json(f))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Before {
+    before: Option<i64>,
+}
+
+pub async fn messages(auth: ApiAuth, id: web::Path<i64>, q: web::Query<Before>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let (id, before) = (id.into_inner(), q.before);
+    let (rows, more) = auth
+        .state
+        .db(move |c| {
+            followers::get(c, &scope, id)?;
+            followers::timeline(c, &scope, id, before)
+        })
+        .await
+        .map_err(ApiError::from)?;
+    let next_before = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(
+        HttpResponse::Ok()
+            .json(serde_json::json!({ "messages": rows, "next_before": next_before })),
+    )
+}

@@ -1,0 +1,62 @@
+//! `/api/v1/reply-rules`: auto-reply rules.
+
+use super::{ApiAuth, ApiError, ApiResult};
+use actix_web::{web, HttpResponse};
+use patron_domain::replies::Trigger;
+use patron_domain::{validate, Permission};
+use patron_store::reply_rules;
+use serde::Deserialize;
+
+pub async fn list(auth: ApiAuth) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let rules = auth.state.db(move |c| reply_rules::list(c, &scope)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "rules": rules })))
+}
+
+#[derive(Deserialize)]
+pub struct RuleBody {
+    /// keyword_exact, keyword_contains, subscribe, click or default.
+    pub trigger_kind: String,
+    #[serde(default)]
+    pub trigger_value: String,
+    pub reply_text: String,
+    #[serde(default)]
+    pub priority: i64,
+}
+
+pub async fn create(auth: ApiAuth, body: web::Json<RuleBody>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let b = body.into_inner();
+    let trigger = Trigger::from_parts(&b.trigger_kind, &b.trigger_value)
+        .ok_or_else(|| ApiError::invalid(vec![validate::invalid("trigger", "invalid_choice")]))?;
+    let slug_scope = scope.clone();
+    let rule = auth
+        .state
+        .db(move |c| reply_rules::create(c, &scope, &trigger, &b.reply_text, b.priority))
+        .await?;
+    invalidate(&auth, &slug_scope).await;
+    Ok(HttpResponse::Created().json(rule))
+}
+
+pub async fn delete(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let id = id.into_inner();
+    let s2 = scope.clone();
+    auth.state
+        .db(move |c| reply_rules::delete(c, &s2, id))
+        .await?;
+    invalidate(&auth, &scope).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The webhook caches rules per tenant; drop this tenant's entry.
+async fn invalidate(auth: &ApiAuth, scope: &patron_domain::TenantScope) {
+    let s = scope.clone();
+    if let Ok(t) = auth
+        .state
+        .db(move |c| patron_store::tenants::get(c, &s))
+        .await
+    {
+        auth.state.endpoints.invalidate(&t.slug);
+    }
+}

@@ -1,0 +1,264 @@
+//! The followers CRM: list with filters and keyset paging, the follower page with the
+//! merchant-filled profile and the permanent timeline.
+
+use crate::ctx::Ctx;
+use crate::error::UiError;
+use crate::render::{html, redirect_flash, Page};
+use crate::views::messages as form_messages;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::NaiveDateTime;
+use patron_domain::Permission;
+use patron_store::followers::{self, ArchivedMessage, Filter, Follower, Profile};
+use patron_store::StoreError;
+use serde::Deserialize;
+
+/// A UTC timestamp shown in the tenant's time zone.
+pub fn local(t: &NaiveDateTime, tz: &str) -> String {
+    let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    t.and_utc()
+        .with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+pub fn local_opt(t: &Option<NaiveDateTime>, tz: &str) -> String {
+    t.as_ref()
+        .map(|t| local(t, tz))
+        .unwrap_or_else(|| "—".into())
+}
+
+#[derive(Template)]
+#[template(path = "followers.html")]
+struct FollowersPage {
+    page: Page,
+    slug: String,
+    tz: String,
+    rows: Vec<Follower>,
+    filter: Filter,
+    total: i64,
+    subscribed: i64,
+    next: Option<String>,
+}
+
+impl FollowersPage {
+    fn when(&self, t: &Option<NaiveDateTime>) -> String {
+        local_opt(t, &self.tz)
+    }
+    fn day_options(&self) -> [i64; 4] {
+        [1, 7, 30, 90]
+    }
+    fn active_is(&self, d: &i64) -> bool {
+        self.filter.active_days == Some(*d)
+    }
+}
+
+fn query_string(f: &Filter, before: i64) -> String {
+    let mut parts = vec![format!("before={before}")];
+    for (k, v) in [
+        ("subscribed", &f.subscribed),
+        ("q", &f.q),
+        ("qr_scene", &f.qr_scene),
+    ] {
+        if !v.is_empty() {
+            parts.push(format!("{k}={}", urlencoding::encode(v)));
+        }
+    }
+    if let Some(d) = f.active_days {
+        parts.push(format!("active_days={d}"));
+    }
+    parts.join("&")
+}
+
+pub async fn list(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    q: web::Query<Filter>,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let filter = q.into_inner();
+    let (s2, f2) = (scope.clone(), filter.clone());
+    let ((rows, more), (total, subscribed)) = ctx
+        .state
+        .db(move |c| Ok((followers::list(c, &s2, &f2)?, followers::count(c, &s2)?)))
+        .await?;
+    let next = more
+        .then(|| {
+            rows.last().map(|r| {
+                format!(
+                    "/t/{}/followers?{}",
+                    tenant.slug,
+                    query_string(&filter, r.id)
+                )
+            })
+        })
+        .flatten();
+    let page = ctx
+        .page("followers", "followers.title", Some((&scope, &tenant)))
+        .await?;
+    Ok(html(
+        &FollowersPage {
+            page,
+            slug: tenant.slug.clone(),
+            tz: tenant.time_zone.clone(),
+            rows,
+            filter,
+            total,
+            subscribed,
+            next,
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "follower.html")]
+struct FollowerPage {
+    page: Page,
+    slug: String,
+    tz: String,
+    f: Follower,
+    timeline: Vec<ArchivedMessage>,
+    next: Option<String>,
+    profile: Profile,
+    errors: Vec<String>,
+}
+
+impl FollowerPage {
+    fn when(&self, t: &NaiveDateTime) -> String {
+        local(t, &self.tz)
+    }
+    fn when_opt(&self, t: &Option<NaiveDateTime>) -> String {
+        local_opt(t, &self.tz)
+    }
+    /// What a message says, for the timeline.
+    fn summary(&self, m: &ArchivedMessage) -> String {
+        match (&m.event, &m.content) {
+            (Some(e), Some(c)) => format!("{e}: {c}"),
+            (Some(e), None) => e.clone(),
+            (None, Some(c)) => c.clone(),
+            (None, None) => format!("[{}]", m.msg_type),
+        }
+    }
+    /// The text of the passive reply we gave, if it was text.
+    fn reply_text(&self, m: &ArchivedMessage) -> Option<String> {
+        let xml = m.reply.as_ref()?;
+        let doc = patron_wechat::xml::parse_document(xml.as_bytes()).ok()?;
+        Some(match doc.child_text("Content") {
+            Some(c) => c.to_string(),
+            None => format!("[{}]", doc.child_text("MsgType").unwrap_or("reply")),
+        })
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Before {
+    before: Option<i64>,
+}
+
+fn profile_of(f: &Follower) -> Profile {
+    Profile {
+        name: f.name.clone().unwrap_or_default(),
+        phone: f.phone.clone().unwrap_or_default(),
+        email: f.email.clone().unwrap_or_default(),
+        birthday: f.birthday.map(|d| d.to_string()).unwrap_or_default(),
+        remark: f.remark.clone().unwrap_or_default(),
+    }
+}
+
+async fn render_one(
+    ctx: &Ctx,
+    slug: &str,
+    id: i64,
+    before: Option<i64>,
+    form: Option<(Profile, Vec<String>)>,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
+    let s2 = scope.clone();
+    let (f, (timeline, more)) = ctx
+        .state
+        .db(move |c| {
+            Ok((
+                followers::get(c, &s2, id)?,
+                followers::timeline(c, &s2, id, before)?,
+            ))
+        })
+        .await?;
+    let next = more
+        .then(|| {
+            timeline
+                .last()
+                .map(|m| format!("/t/{}/followers/{id}?before={}", tenant.slug, m.id))
+        })
+        .flatten();
+    let page = ctx
+        .page("followers", "followers.one", Some((&scope, &tenant)))
+        .await?;
+    let (profile, errors) = form.unwrap_or_else(|| (profile_of(&f), vec![]));
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(html(
+        &FollowerPage {
+            page,
+            slug: tenant.slug.clone(),
+            tz: tenant.time_zone.clone(),
+            f,
+            timeline,
+            next,
+            profile,
+            errors,
+        },
+        status,
+    ))
+}
+
+pub async fn show(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    q: web::Query<Before>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    render_one(&ctx, &slug, id, q.before, None).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ProfileForm {
+    csrf: String,
+    #[serde(flatten)]
+    profile: Profile,
+}
+
+pub async fn update(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<ProfileForm>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let f = f.into_inner();
+    let p = f.profile.clone();
+    match ctx
+        .state
+        .db(move |c| followers::update_profile(c, &scope, id, &p))
+        .await
+    {
+        Ok(_) => Ok(redirect_flash(
+            &format!("/t/{}/followers/{id}", tenant.slug),
+            "ok",
+            "flash.saved",
+            ctx.state.cfg.secure_cookies,
+        )),
+        Err(StoreError::Invalid(i)) => {
+            let errors = form_messages(ctx.lang, &[i]);
+            render_one(&ctx, &slug, id, None, Some((f.profile, errors))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

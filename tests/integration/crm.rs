@@ -1,0 +1,232 @@
+//! The followers CRM pages and API, and auto-reply rules editing.
+
+use crate::support::*;
+use patron_store::inbox::{self, FollowerChange, Inbound, Recorded};
+use reqwest::Method;
+
+fn follow(
+    app: &TestApp,
+    w: &World,
+    openid: &str,
+    key: &str,
+    change: FollowerChange,
+    text: Option<&str>,
+) -> i64 {
+    let r = inbox::record(
+        &mut app.conn(),
+        &w.scope,
+        &Inbound {
+            openid,
+            msg_type: if text.is_some() { "text" } else { "event" },
+            event: if text.is_some() {
+                None
+            } else {
+                Some("subscribe")
+            },
+            dedupe_key: key,
+            content: text,
+            body: "<xml/>",
+            sent_at: patron_store::now(),
+            change,
+        },
+        Some(
+            "<xml><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[Hi back]]></Content></xml>",
+        ),
+    )
+    .unwrap();
+    match r {
+        Recorded::New { follower_id, .. } => follower_id,
+        Recorded::Duplicate { .. } => panic!("duplicate"),
+    }
+}
+
+#[tokio::test]
+async fn followers_are_listed_filtered_paged_and_edited() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    for i in 0..60 {
+        let scene = (i % 2 == 0).then(|| "store7".to_string());
+        follow(
+            &app,
+            &w,
+            &format!("o_{i:03}"),
+            &format!("evt:{i}"),
+            FollowerChange::Subscribe { qr_scene: scene },
+            None,
+        );
+    }
+    let fid = follow(
+        &app,
+        &w,
+        "o_007",
+        "msg:777",
+        FollowerChange::Interaction,
+        Some("coffee please"),
+    );
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let base = format!("/t/{}/followers", w.slug);
+    let page1 = c.get(&base).await;
+    assert_eq!(page1.status, 200);
+    assert!(
+        page1.body.contains("61 followers in the archive"),
+        "{}",
+        page1.body
+    );
+    let next =
+        extract(&page1.body, "class=\"button secondary\" href=\"", "\"").expect("a next-page link");
+    let page2 = c.get(&next.replace("&amp;", "&")).await;
+    assert_eq!(page2.status, 200);
+    assert!(
+        page2.body.contains("o_000") && !page2.body.contains("o_059"),
+        "keyset page 2"
+    );
+    let scene = c.get(&format!("{base}?qr_scene=store7")).await;
+    assert!(scene.body.contains("o_058") && !scene.body.contains("o_059"));
+    let exact = c.get(&format!("{base}?q=o_007")).await;
+    assert!(exact.body.contains("o_007") && !exact.body.contains("o_008"));
+
+    // The follower page: the timeline shows the message and our reply.
+    let one = c.get(&format!("{base}/{fid}")).await;
+    assert_eq!(one.status, 200);
+    assert!(one.body.contains("coffee please") && one.body.contains("Hi back"));
+    let bad = c
+        .post(
+            &format!("{base}/{fid}"),
+            &[("name", "Li Lei"), ("birthday", "31/12/1990")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("YYYY-MM-DD"));
+    let ok = c
+        .post(
+            &format!("{base}/{fid}"),
+            &[
+                ("name", "Li Lei"),
+                ("phone", "13800000000"),
+                ("birthday", "1990-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303);
+    let found = c.get(&format!("{base}?q=Li")).await;
+    assert!(found.body.contains("Li Lei"));
+    // Search terms are not patterns.
+    let wild = c.get(&format!("{base}?q=%25")).await;
+    assert!(wild.body.contains("No followers match"));
+
+    // Cashiers do not see the CRM.
+    let cashier = app.client();
+    cashier.login(&w.cashier_email, PASSWORD).await;
+    assert_eq!(cashier.get(&base).await.status, 403);
+
+    // The same through the API.
+    let api = app.client();
+    let list = api
+        .api(
+            Method::GET,
+            "/api/v1/followers?subscribed=yes&qr_scene=store7",
+            &w.token,
+            None,
+        )
+        .await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json()["followers"].as_array().unwrap().len(), 30);
+    let msgs = api
+        .api(
+            Method::GET,
+            &format!("/api/v1/followers/{fid}/messages"),
+            &w.token,
+            None,
+        )
+        .await;
+    assert_eq!(msgs.json()["messages"][0]["content"], "coffee please");
+    let put = api
+        .api(
+            Method::PUT,
+            &format!("/api/v1/followers/{fid}"),
+            &w.token,
+            Some(serde_json::json!({"name": "Li", "email": "nope"})),
+        )
+        .await;
+    assert_eq!(put.status, 422);
+    assert_eq!(put.json()["error"]["details"][0]["field"], "email");
+}
+
+#[tokio::test]
+async fn reply_rules_are_edited_and_previewed_in_the_ui_and_the_api() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let base = format!("/t/{}/replies", w.slug);
+    let empty = c
+        .post(
+            &base,
+            &[
+                ("trigger_kind", "keyword_exact"),
+                ("trigger_value", ""),
+                ("reply_body", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, 422);
+    let r = c
+        .post(
+            &base,
+            &[
+                ("trigger_kind", "keyword_exact"),
+                ("trigger_value", "hours"),
+                ("reply_body", "9 to 9"),
+                ("priority", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let preview = c.get(&format!("{base}?sample=HOURS")).await;
+    assert!(preview.body.contains("9 to 9"), "{}", preview.body);
+    let preview = c.get(&format!("{base}?sample=anything")).await;
+    assert!(preview.body.contains("Default reply a"));
+    // Through the API as well; deleting works and a foreign id is 404.
+    let api = app.client();
+    let created = api
+        .api(Method::POST, "/api/v1/reply-rules", &w.token, Some(serde_json::json!({"trigger_kind": "click", "trigger_value": "K1", "reply_text": "clicked"})))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_i64().unwrap();
+    let bad = api
+        .api(
+            Method::POST,
+            "/api/v1/reply-rules",
+            &w.token,
+            Some(serde_json::json!({"trigger_kind": "regex", "reply_text": "x"})),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(
+        api.api(
+            Method::DELETE,
+            &format!("/api/v1/reply-rules/{id}"),
+            &w.token,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        api.api(
+            Method::DELETE,
+            &format!("/api/v1/reply-rules/{id}"),
+            &w.token,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    let list = api
+        .api(Method::GET, "/api/v1/reply-rules", &w.token, None)
+        .await;
+    assert_eq!(list.json()["rules"].as_array().unwrap().len(), 2);
+}
