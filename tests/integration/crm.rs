@@ -73,8 +73,7 @@ async fn followers_are_listed_filtered_paged_and_edited() {
         "{}",
         page1.body
     );
-    let next =
-        extract(&page1.body, "class=\"button secondary\" href=\"", "\"").expect("a next-page link");
+    let next = extract(&page1.body, "id=\"older\" href=\"", "\"").expect("a next-page link");
     let page2 = c.get(&next.replace("&amp;", "&")).await;
     assert_eq!(page2.status, 200);
     assert!(
@@ -229,4 +228,80 @@ async fn reply_rules_are_edited_and_previewed_in_the_ui_and_the_api() {
         .api(Method::GET, "/api/v1/reply-rules", &w.token, None)
         .await;
     assert_eq!(list.json()["rules"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn followers_export_as_csv_in_batches() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    for i in 0..4500 {
+        follow(
+            &app,
+            &w,
+            &format!("o_{i:05}"),
+            &format!("evt:{i}"),
+            FollowerChange::Subscribe { qr_scene: None },
+            None,
+        );
+    }
+    let fid = follow(
+        &app,
+        &w,
+        "o_00001",
+        "msg:1",
+        FollowerChange::Interaction,
+        Some("hi"),
+    );
+    patron_store::followers::update_profile(
+        &mut app.conn(),
+        &w.scope,
+        fid,
+        &patron_store::followers::Profile {
+            name: "=CMD()".into(),
+            remark: "李雷, \"VIP\"".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let r = c.get(&format!("/t/{}/followers.csv", w.slug)).await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .headers
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains(".csv"));
+    let body = r.body.trim_start_matches('\u{feff}');
+    let mut rd = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(
+        rd.headers().unwrap().iter().collect::<Vec<_>>(),
+        patron_web::views::export::HEADER
+    );
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    // 4,500 followers plus the fixture's own, across three batches of 2,000.
+    assert_eq!(rows.len(), 4501);
+    let mut openids: Vec<&str> = rows.iter().map(|r| r.get(0).unwrap()).collect();
+    openids.sort();
+    openids.dedup();
+    assert_eq!(openids.len(), 4501, "no row twice, none missing");
+    let li = rows.iter().find(|r| r.get(0) == Some("o_00001")).unwrap();
+    assert_eq!(li.get(9), Some("'=CMD()"), "formula injection defused");
+    assert_eq!(li.get(13), Some("李雷, \"VIP\""));
+    // Filters apply; other tenants never appear; cashiers cannot export.
+    let only = c
+        .get(&format!("/t/{}/followers.csv?q=o_00001", w.slug))
+        .await;
+    assert_eq!(only.body.lines().count(), 2);
+    let cashier = app.client();
+    cashier.login(&w.cashier_email, PASSWORD).await;
+    assert_eq!(
+        cashier
+            .get(&format!("/t/{}/followers.csv", w.slug))
+            .await
+            .status,
+        403
+    );
 }

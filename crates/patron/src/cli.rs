@@ -60,6 +60,26 @@ pub enum Command {
     Token(TokenCmd),
     /// Load and check the configuration and database connection, then print a summary.
     CheckConfig,
+    /// Benchmarks (need wrk on the PATH; they start their own server over a fresh database).
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Webhook ingest in safe mode beside the crypto-only baseline, with wrk on loopback.
+    /// Uses a temporary SQLite database, or a fresh schema of --database-url postgres://….
+    Webhook {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        #[arg(long, default_value_t = 2)]
+        threads: u32,
+        /// Distinct pushes to prepare (more than the run sends, or retries are measured).
+        #[arg(long, default_value_t = 150_000)]
+        requests: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -398,6 +418,21 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 t.id
             );
             Ok(plain)
+        }
+        Command::Bench(BenchCmd::Webhook {
+            seconds,
+            connections,
+            threads,
+            requests,
+        }) => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            crate::bench::webhook(&crate::bench::Options {
+                database_url,
+                seconds,
+                connections,
+                threads,
+                requests,
+            })
         }
         Command::CheckConfig => {
             let (pool, _) = serve::open_database(s)?;

@@ -52,6 +52,8 @@ pub struct Settings {
     pub smtp_tls: SmtpTls,
     pub smtp_username: String,
     pub smtp_password: String,
+    /// Serve `/wx-crypto-only/{tenant}` for `patron bench webhook`; never needed otherwise.
+    pub bench_routes: bool,
 }
 
 impl Default for Settings {
@@ -81,6 +83,7 @@ impl Default for Settings {
             smtp_tls: SmtpTls::Starttls,
             smtp_username: String::new(),
             smtp_password: String::new(),
+            bench_routes: false,
         }
     }
 }
@@ -232,6 +235,7 @@ impl Settings {
             login_max_per_account: self.login_max_per_account,
             login_max_per_ip: self.login_max_per_ip,
             login_window_minutes: self.login_window_minutes,
+            bench_routes: self.bench_routes,
         }
     }
 

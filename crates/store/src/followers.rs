@@ -51,6 +51,16 @@ pub const PAGE: i64 = 50;
 
 /// One page of followers, newest first, and whether there are more.
 pub fn list(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<(Vec<Follower>, bool)> {
+    list_page(conn, scope, f, PAGE)
+}
+
+/// Like [`list`] with a chosen page size (exports read in larger batches).
+pub fn list_page(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    page: i64,
+) -> Result<(Vec<Follower>, bool)> {
     let mut q = followers::table
         .filter(followers::tenant_id.eq(scope.tenant_id().0))
         .into_boxed();
@@ -87,11 +97,11 @@ pub fn list(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<(Vec<F
     }
     let mut rows: Vec<Follower> = q
         .order(followers::id.desc())
-        .limit(PAGE + 1)
+        .limit(page + 1)
         .select(Follower::as_select())
         .load(conn)?;
-    let more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
+    let more = rows.len() as i64 > page;
+    rows.truncate(page as usize);
     Ok((rows, more))
 }
 

@@ -189,3 +189,8 @@ fn touch_follower(
     }
     Ok(id)
 }
+
+/// Archived messages of every tenant (operations and benchmarks).
+pub fn count_messages(conn: &mut DbConn) -> Result<i64> {
+    Ok(messages::table.count().get_result(conn)?)
+}

@@ -47,3 +47,9 @@ pub fn ping(conn: &mut DbConn) -> Result<()> {
     use diesel::connection::SimpleConnection;
     Ok(conn.batch_execute("SELECT 1")?)
 }
+
+/// Runs SQL text as is (operator tooling: creating and dropping benchmark schemas).
+pub fn exec_sql(conn: &mut DbConn, sql: &str) -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    Ok(conn.batch_execute(sql)?)
+}

@@ -44,6 +44,7 @@ routes! {
     get    "/metrics" Public => webhook::metrics;
     get    "/wx/{tenant}" Webhook => webhook::verify;
     post   "/wx/{tenant}" Webhook => webhook::push;
+    post   "/wx-crypto-only/{tenant}" Webhook => webhook::crypto_only;
 
     get    "/" Public => views::home;
     get    "/setup" Public => views::setup::form;
@@ -83,6 +84,7 @@ routes! {
     post   "/t/{tenant}/invitations/{invitation_id}/revoke" Session => views::members::revoke_invitation;
     post   "/t/{tenant}/users/{user_id}/remove" Session => views::members::remove;
     get    "/t/{tenant}/followers" Session => views::followers::list;
+    get    "/t/{tenant}/followers.csv" Session => views::export::followers_csv;
     get    "/t/{tenant}/followers/{follower_id}" Session => views::followers::show;
     post   "/t/{tenant}/followers/{follower_id}" Session => views::followers::update;
     get    "/t/{tenant}/replies" Session => views::replies::list;

@@ -381,6 +381,62 @@ fn searchable(m: &Message) -> Option<String> {
     }
 }
 
+/// Looks the tenant up, reads the body and opens the push; on failure the response to send.
+async fn receive(
+    req: &HttpRequest,
+    state: &AppState,
+    slug: &str,
+    q: &PushQuery,
+    payload: web::Payload,
+) -> Result<(Arc<Endpoint>, Verified), HttpResponse> {
+    let e = match endpoint(state, slug).await {
+        Ok(Lookup::Found(e)) => e,
+        Ok(Lookup::Unknown) => return Err(reject(state, slug, Rejection::UnknownTenant, "")),
+        Ok(Lookup::NotConfigured) => return Err(reject(state, slug, Rejection::NotConfigured, "")),
+        Err(err) => return Err(internal(&err)),
+    };
+    let body = read_body(req, payload)
+        .await
+        .map_err(|r| reject(state, slug, r, "body"))?;
+    let v = open(&e, q, &body).map_err(|(r, detail)| reject(state, slug, r, &detail))?;
+    Ok((e, v))
+}
+
+/// The passive reply the tenant's rules give, rendered as plaintext XML.
+fn passive_reply(e: &Endpoint, m: &WxInbound, incoming: &Incoming<'_>, now: i64) -> Option<String> {
+    replies::choose(&e.rules, incoming).map(|rule| {
+        reply::Reply::Text {
+            content: rule.reply.clone(),
+        }
+        .answer(m, now)
+    })
+}
+
+/// Sends `xml` back the way the push came: encrypted with the key that opened it, or plain.
+fn respond(e: &Endpoint, v: &Verified, xml: Option<String>, now: i64, nonce: &str) -> HttpResponse {
+    let Some(xml) = xml else {
+        return HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(reply::NO_REPLY);
+    };
+    match (v.encrypted_with, &e.appid) {
+        (Some(used), Some(appid)) => {
+            let key = match used {
+                KeyUsed::Current => e.key.as_ref(),
+                KeyUsed::Previous => e.prev_key.as_ref(),
+            };
+            let Some(key) = key else {
+                return internal(&"key vanished");
+            };
+            let body = reply::encrypted_reply(key, &e.token, appid, &xml, now, nonce);
+            HttpResponse::Ok()
+                .content_type("application/xml")
+                .body(body)
+        }
+        _ => HttpResponse::Ok().content_type("application/xml").body(xml),
+    }
+}
+
 pub async fn push(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -388,29 +444,14 @@ pub async fn push(
     q: web::Query<PushQuery>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let e = match endpoint(&state, &slug).await {
-        Ok(Lookup::Found(e)) => e,
-        Ok(Lookup::Unknown) => return reject(&state, &slug, Rejection::UnknownTenant, ""),
-        Ok(Lookup::NotConfigured) => return reject(&state, &slug, Rejection::NotConfigured, ""),
-        Err(err) => return internal(&err),
-    };
-    let body = match read_body(&req, payload).await {
-        Ok(b) => b,
-        Err(r) => return reject(&state, &slug, r, "body"),
-    };
-    let v = match open(&e, &q, &body) {
-        Ok(v) => v,
-        Err((r, detail)) => return reject(&state, &slug, r, &detail),
+    let (e, v) = match receive(&req, &state, &slug, &q, payload).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
     };
     let m = &v.inbound;
     let (change, incoming) = classify(&m.message);
     let now = chrono::Utc::now().timestamp();
-    let reply_xml = replies::choose(&e.rules, &incoming).map(|rule| {
-        reply::Reply::Text {
-            content: rule.reply.clone(),
-        }
-        .answer(m, now)
-    });
+    let reply_xml = passive_reply(&e, m, &incoming, now);
     let dedupe = m.dedupe_key();
     let content = searchable(&m.message);
     let sent_at = chrono::DateTime::from_timestamp(m.header.create_time, 0)
@@ -453,27 +494,29 @@ pub async fn push(
         }
         Err(err) => return internal(&err),
     };
-    let Some(xml) = reply_xml else {
-        return HttpResponse::Ok()
-            .content_type("text/plain")
-            .body(reply::NO_REPLY);
-    };
-    match (v.encrypted_with, &e.appid) {
-        (Some(used), Some(appid)) => {
-            let key = match used {
-                KeyUsed::Current => e.key.as_ref(),
-                KeyUsed::Previous => e.prev_key.as_ref(),
-            };
-            let Some(key) = key else {
-                return internal(&"key vanished");
-            };
-            let body = reply::encrypted_reply(key, &e.token, appid, &xml, now, &q.nonce);
-            HttpResponse::Ok()
-                .content_type("application/xml")
-                .body(body)
-        }
-        _ => HttpResponse::Ok().content_type("application/xml").body(xml),
+    respond(&e, &v, reply_xml, now, &q.nonce)
+}
+
+/// The same work as [`push`] minus the database: verify, decrypt, parse, pick the reply,
+/// encrypt it. Only for the benchmark's side-by-side baseline; 404 unless `bench_routes`.
+pub async fn crypto_only(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    q: web::Query<PushQuery>,
+    payload: web::Payload,
+) -> HttpResponse {
+    if !state.cfg.bench_routes {
+        return crate::render::error_page(StatusCode::NOT_FOUND);
     }
+    let (e, v) = match receive(&req, &state, &slug, &q, payload).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
+    };
+    let (_, incoming) = classify(&v.inbound.message);
+    let now = chrono::Utc::now().timestamp();
+    let xml = passive_reply(&e, &v.inbound, &incoming, now);
+    respond(&e, &v, xml, now, &q.nonce)
 }
 
 /// `/metrics`: counters in Prometheus text format.

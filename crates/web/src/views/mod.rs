@@ -5,6 +5,7 @@
 pub mod account;
 pub mod agency;
 pub mod auth;
+pub mod export;
 pub mod followers;
 pub mod health;
 pub mod invite;
