@@ -8,9 +8,15 @@
 //! events with their dedupe keys ([`xml`]), and passive replies, plain or encrypted
 //! ([`reply`]).
 //!
-//! It has **no database and no HTTP** in it: the web layer hands it query values
-//! and the body, decides the status codes, bounds the body size, and stores dedupe
-//! keys; this crate only computes. Its single error type is [`Error`].
+//! The push side has **no database and no HTTP** in it: the web layer hands it
+//! query values and the body, decides the status codes, bounds the body size, and
+//! stores dedupe keys; these modules only compute. Their single error type is
+//! [`Error`].
+//!
+//! The other direction, Patron calling WeChat, is [`api`]: an async client of the
+//! OA APIs (access_token cache, followers, tags, customer-service and mass
+//! messages, menu, QR codes) over reqwest with rustls, with its own error type
+//! [`api::Error`]. It still knows no database: callers persist what it returns.
 //!
 //! A safe-mode push, end to end:
 //!
@@ -47,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod crypto;
 mod error;
 pub mod reply;

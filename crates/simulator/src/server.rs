@@ -1,0 +1,95 @@
+//! The actix-web glue: one catch-all handler in front of [`State::handle`], run on
+//! its own thread with its own actix `System`.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::TcpListener;
+use std::sync::{mpsc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+use crate::state::{Outcome, Request, State};
+
+/// The state every request and every test hook goes through.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub(crate) fn new(state: State) -> Self {
+        Shared {
+            state: Mutex::new(state),
+        }
+    }
+
+    /// The state; a panic elsewhere while holding it does not lock tests out.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let request = Request {
+        post: req.method() == Method::POST,
+        path: req.path(),
+        query,
+        body: &body,
+    };
+    let outcome = shared.lock().handle(&request);
+    match outcome {
+        // WeChat's own content type for JSON answers.
+        Outcome::Json(value) => HttpResponse::Ok()
+            .content_type("application/json; encoding=utf-8")
+            .body(value.to_string()),
+        Outcome::Status(status, text) => {
+            HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
+                .content_type("text/plain; charset=utf-8")
+                .body(text)
+        }
+    }
+}
+
+/// Serves `listener` on a new thread until the returned handle stops it.
+pub(crate) fn spawn(
+    listener: TcpListener,
+    shared: web::Data<Shared>,
+) -> io::Result<(ServerHandle, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel();
+    let thread = thread::Builder::new()
+        .name("patron-simulator".into())
+        .spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(shared.clone())
+                        .app_data(web::PayloadConfig::new(8 << 20))
+                        .default_service(web::to(dispatch))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(1)
+                .listen(listener);
+                match server {
+                    Ok(server) => {
+                        let server = server.run();
+                        let _ = tx.send(Ok(server.handle()));
+                        let _ = server.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    let handle = rx
+        .recv()
+        .map_err(|_| io::Error::other("the simulator thread ended before serving"))??;
+    Ok((handle, thread))
+}
