@@ -296,3 +296,222 @@ mod tests {
         assert!((super::ms("850.00us") - 0.85).abs() < 1e-9);
     }
 }
+
+/// `patron bench followers`: followers list and search over one tenant with `followers`
+/// followers and `messages` archived messages, timed in-process (store query only).
+pub struct FollowerOptions {
+    pub database_url: Option<String>,
+    pub followers: i64,
+    pub messages: i64,
+    pub rounds: usize,
+}
+
+fn seed_sql(
+    backend: patron_store::Backend,
+    tenant: i64,
+    followers: i64,
+    messages: i64,
+) -> Vec<String> {
+    use patron_store::Backend::*;
+    // Rows are generated inside the database: one statement each, no round trips.
+    let series = |n: i64| {
+        match backend {
+        Sqlite => format!("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s"),
+        Postgres => format!("SELECT i FROM generate_series(1, {n}) AS s(i)"),
+    }
+    };
+    let now = match backend {
+        Sqlite => "datetime('now')".to_string(),
+        Postgres => "now()::timestamp".to_string(),
+    };
+    let minus = |secs: &str| match backend {
+        Sqlite => format!("datetime('now', '-' || ({secs}) || ' seconds')"),
+        Postgres => format!("(now() - (({secs}) || ' seconds')::interval)::timestamp"),
+    };
+    let concat = |a: &str, b: &str| format!("{a} || {b}");
+    vec![
+        format!(
+            "INSERT INTO followers (tenant_id, openid, subscribed, subscribed_at, subscribe_count, subscribe_scene, qr_scene, \
+             last_interaction_at, name, phone, created_at, updated_at) \
+             SELECT {tenant}, {openid}, (i % 10) <> 0, {sub_at}, 1, 'ADD_SCENE_QR_CODE', {scene}, {last}, {name}, {phone}, {now}, {now} FROM ({series}) AS t",
+            openid = concat("'o_'", "i"),
+            sub_at = minus("i * 7"),
+            scene = concat("'store'", "(i % 50)"),
+            last = minus("(i * 13) % 7776000"),
+            name = format!("CASE WHEN i % 3 = 0 THEN {} ELSE NULL END", concat("'Name '", "i")),
+            phone = format!("CASE WHEN i % 4 = 0 THEN {} ELSE NULL END", concat("'138'", "i")),
+            series = series(followers),
+        ),
+        format!(
+            "INSERT INTO messages (tenant_id, follower_id, direction, msg_type, dedupe_key, content, body, reply, sent_at, received_at) \
+             SELECT {tenant}, (SELECT min(id) FROM followers) + (i % {followers}), 'in', 'text', {key}, {content}, '<xml/>', NULL, {at}, {at} FROM ({series}) AS t",
+            key = concat("'msg:'", "i"),
+            content = concat("'message '", "i"),
+            at = minus(&format!("{messages} - i")),
+            series = series(messages),
+        ),
+        match backend {
+            Sqlite => "ANALYZE".to_string(),
+            Postgres => "ANALYZE followers; ANALYZE messages".to_string(),
+        },
+    ]
+}
+
+pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
+    use patron_store::followers::{self as f, Filter};
+    let dir: PathBuf = std::env::temp_dir().join(format!("patron-bench-f-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (url, schema) = match &o.database_url {
+        Some(u) if u.starts_with("postgres") => {
+            let schema = format!("patron_benchf_{}", std::process::id());
+            let pool = patron_store::DbPool::connect(u, 1)?;
+            diesel_free_exec(&pool, &format!("CREATE SCHEMA {schema}"))?;
+            let sep = if u.contains('?') { '&' } else { '?' };
+            (
+                format!("{u}{sep}options=-csearch_path%3D{schema}"),
+                Some((u.clone(), schema)),
+            )
+        }
+        Some(u) => (u.clone(), None),
+        None => (format!("sqlite://{}", dir.join("bench.db").display()), None),
+    };
+    let run = || -> Result<String, crate::cli::CliError> {
+        let mut s = Settings::for_test(&dir.join("data"), &url);
+        s.db_pool_size = 2;
+        let (pool, _) = serve::open_database(&s)?;
+        let backend = pool.backend();
+        let mut c = pool.get()?;
+        let agency = tenants::create_agency(&mut c, "Bench")?;
+        let valid = tenants::validate(&TenantInput {
+            name: "Bench".into(),
+            slug: "bench".into(),
+            ..Default::default()
+        })
+        .map_err(|e| crate::cli::CliError::Usage(format!("{e:?}")))?;
+        let t = tenants::create(
+            &mut c,
+            &AgencyScope::system(AgencyId(agency.id)),
+            &valid,
+            &serve::secrets(&s)?,
+        )?;
+        let scope = TenantScope::system(t.tenant_ref());
+        let started = std::time::Instant::now();
+        for sql in seed_sql(backend, t.id, o.followers, o.messages) {
+            patron_store::exec_sql(&mut c, &sql)?;
+        }
+        let seeded = started.elapsed();
+        let (all, _) = f::count(&mut c, &scope)?;
+        let mid = f::list(&mut c, &scope, &Filter::default())?.0[0].id - o.followers / 2;
+        let busiest = f::list(&mut c, &scope, &Filter::default())?.0[0].id;
+        let cases: Vec<(&str, Filter)> = vec![
+            ("first page", Filter::default()),
+            (
+                "page deep in the list (keyset)",
+                Filter {
+                    before: Some(mid),
+                    ..Default::default()
+                },
+            ),
+            (
+                "subscribed only",
+                Filter {
+                    subscribed: "yes".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "unsubscribed only",
+                Filter {
+                    subscribed: "no".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "QR scene",
+                Filter {
+                    qr_scene: "store7".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "active in 7 days",
+                Filter {
+                    active_days: Some(7),
+                    ..Default::default()
+                },
+            ),
+            (
+                "search: common name prefix",
+                Filter {
+                    q: "Name 1".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "search: exact openid",
+                Filter {
+                    q: format!("o_{}", o.followers / 3),
+                    ..Default::default()
+                },
+            ),
+            (
+                "search: rare phone",
+                Filter {
+                    q: format!("138{}", o.followers - 4),
+                    ..Default::default()
+                },
+            ),
+        ];
+        let mut out = format!(
+            "followers list and search, {backend:?}: {all} followers, {} messages in one tenant (seeded in {:.1}s); \
+             {} rounds per case, store query time\n\n| case | p50 ms | p95 ms | max ms |\n|---|---|---|---|\n",
+            o.messages,
+            seeded.as_secs_f64(),
+            o.rounds
+        );
+        let mut time = |name: &str,
+                        mut f: Box<
+            dyn FnMut(&mut patron_store::DbConn) -> Result<(), patron_store::StoreError>,
+        >|
+         -> Result<(), crate::cli::CliError> {
+            let mut ms: Vec<f64> = Vec::with_capacity(o.rounds);
+            for _ in 0..o.rounds {
+                let t0 = std::time::Instant::now();
+                f(&mut c)?;
+                ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+            ms.sort_by(|a, b| a.total_cmp(b));
+            let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+            out.push_str(&format!(
+                "| {name} | {:.2} | {:.2} | {:.2} |\n",
+                pct(0.5),
+                pct(0.95),
+                ms[ms.len() - 1]
+            ));
+            Ok(())
+        };
+        for (name, filter) in cases {
+            let sc = scope.clone();
+            time(name, Box::new(move |c| f::list(c, &sc, &filter).map(drop)))?;
+        }
+        let sc = scope.clone();
+        time(
+            "counts (all, following)",
+            Box::new(move |c| f::count(c, &sc).map(drop)),
+        )?;
+        let sc = scope.clone();
+        time(
+            "timeline of one follower",
+            Box::new(move |c| f::timeline(c, &sc, busiest, None).map(drop)),
+        )?;
+        Ok(out)
+    };
+    let result = run();
+    if let Some((base, schema)) = schema {
+        if let Ok(pool) = patron_store::DbPool::connect(&base, 1) {
+            let _ = diesel_free_exec(&pool, &format!("DROP SCHEMA {schema} CASCADE"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

@@ -80,6 +80,15 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 150_000)]
         requests: usize,
     },
+    /// Followers list and search over one tenant with many followers and messages.
+    Followers {
+        #[arg(long, default_value_t = 1_000_000)]
+        followers: i64,
+        #[arg(long, default_value_t = 10_000_000)]
+        messages: i64,
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -432,6 +441,19 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 connections,
                 threads,
                 requests,
+            })
+        }
+        Command::Bench(BenchCmd::Followers {
+            followers,
+            messages,
+            rounds,
+        }) => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            crate::bench::followers(&crate::bench::FollowerOptions {
+                database_url,
+                followers,
+                messages,
+                rounds,
             })
         }
         Command::CheckConfig => {

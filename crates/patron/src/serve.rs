@@ -65,12 +65,21 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
     web_cfg.base_url = base_url.trim_end_matches('/').to_string();
     Ok(Prepared {
         state: web::Data::new(patron_web::AppState {
-            pool,
+            pool: pool.clone(),
             secrets,
             mailer,
             cfg: web_cfg,
             endpoints: Default::default(),
             metrics: Default::default(),
+            ingest: patron_store::inbox::Batcher::start(
+                pool.clone(),
+                match pool.backend() {
+                    // One writer at a time is all SQLite allows.
+                    patron_store::Backend::Sqlite => 1,
+                    // Several batches in flight hide PostgreSQL's round trips and flushes.
+                    patron_store::Backend::Postgres => 4,
+                },
+            ),
         }),
         setup_link,
         applied_migrations,

@@ -71,20 +71,32 @@ pub fn list_page(
     }
     let term = f.q.trim();
     if !term.is_empty() {
-        // Prefix matches stay index-friendly; LIKE wildcards in the input are escaped.
-        let esc = term
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let prefix = format!("{esc}%");
-        q = q.filter(
-            followers::openid
-                .eq(term)
-                .or(followers::name.like(prefix.clone()).escape('\\'))
-                .or(followers::phone.like(prefix.clone()).escape('\\'))
-                .or(followers::email.like(prefix.clone()).escape('\\'))
-                .or(followers::remark.like(prefix).escape('\\')),
-        );
+        // An exact OpenID is a unique-index lookup; only when none matches is the term a
+        // prefix of the merchant-filled fields (LIKE wildcards in the input escaped).
+        let exact: Option<i64> = followers::table
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::openid.eq(term))
+            .select(followers::id)
+            .first(conn)
+            .optional()?;
+        match exact {
+            Some(id) => q = q.filter(followers::id.eq(id)),
+            None => {
+                let esc = term
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let prefix = format!("{esc}%");
+                q = q.filter(
+                    followers::name
+                        .like(prefix.clone())
+                        .escape('\\')
+                        .or(followers::phone.like(prefix.clone()).escape('\\'))
+                        .or(followers::email.like(prefix.clone()).escape('\\'))
+                        .or(followers::remark.like(prefix).escape('\\')),
+                );
+            }
+        }
     }
     if !f.qr_scene.trim().is_empty() {
         q = q.filter(followers::qr_scene.eq(f.qr_scene.trim().to_string()));

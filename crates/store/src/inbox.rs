@@ -72,29 +72,7 @@ pub fn record(
     }
     // Two tries: a lost race on the follower row (two first messages at once) is retried.
     for _ in 0..2 {
-        let attempt = write_tx(conn, |c| {
-            let follower_id = touch_follower(c, scope, msg.openid, &msg.change, msg.sent_at)?;
-            let message_id: i64 = diesel::insert_into(messages::table)
-                .values((
-                    messages::tenant_id.eq(scope.tenant_id().0),
-                    messages::follower_id.eq(Some(follower_id)),
-                    messages::direction.eq("in"),
-                    messages::msg_type.eq(msg.msg_type),
-                    messages::event.eq(msg.event),
-                    messages::dedupe_key.eq(Some(msg.dedupe_key)),
-                    messages::content.eq(msg.content),
-                    messages::body.eq(msg.body),
-                    messages::reply.eq(reply),
-                    messages::sent_at.eq(msg.sent_at),
-                    messages::received_at.eq(now()),
-                ))
-                .returning(messages::id)
-                .get_result(c)?;
-            Ok(Recorded::New {
-                message_id,
-                follower_id,
-            })
-        });
+        let attempt = write_tx(conn, |c| insert_new(c, scope, msg, reply));
         match attempt {
             Err(StoreError::Conflict(_)) => {
                 if let Some(reply) = earlier_reply(conn, scope, msg.dedupe_key)? {
@@ -105,6 +83,36 @@ pub fn record(
         }
     }
     Err(StoreError::Conflict("follower"))
+}
+
+/// Touches the follower and inserts the archive row (no dedupe check).
+fn insert_new(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    msg: &Inbound<'_>,
+    reply: Option<&str>,
+) -> Result<Recorded> {
+    let follower_id = touch_follower(c, scope, msg.openid, &msg.change, msg.sent_at)?;
+    let message_id: i64 = diesel::insert_into(messages::table)
+        .values((
+            messages::tenant_id.eq(scope.tenant_id().0),
+            messages::follower_id.eq(Some(follower_id)),
+            messages::direction.eq("in"),
+            messages::msg_type.eq(msg.msg_type),
+            messages::event.eq(msg.event),
+            messages::dedupe_key.eq(Some(msg.dedupe_key)),
+            messages::content.eq(msg.content),
+            messages::body.eq(msg.body),
+            messages::reply.eq(reply),
+            messages::sent_at.eq(msg.sent_at),
+            messages::received_at.eq(now()),
+        ))
+        .returning(messages::id)
+        .get_result(c)?;
+    Ok(Recorded::New {
+        message_id,
+        follower_id,
+    })
 }
 
 /// Creates or updates the follower a push came from; returns its id.
@@ -193,4 +201,140 @@ fn touch_follower(
 /// Archived messages of every tenant (operations and benchmarks).
 pub fn count_messages(conn: &mut DbConn) -> Result<i64> {
     Ok(messages::table.count().get_result(conn)?)
+}
+
+/// A push waiting for the ingest writer.
+pub struct Pending {
+    pub scope: TenantScope,
+    pub openid: String,
+    pub msg_type: String,
+    pub event: Option<String>,
+    pub dedupe_key: String,
+    pub content: Option<String>,
+    pub body: String,
+    pub sent_at: NaiveDateTime,
+    pub change: FollowerChange,
+    pub reply: Option<String>,
+}
+
+impl Pending {
+    fn inbound(&self) -> Inbound<'_> {
+        Inbound {
+            openid: &self.openid,
+            msg_type: &self.msg_type,
+            event: self.event.as_deref(),
+            dedupe_key: &self.dedupe_key,
+            content: self.content.as_deref(),
+            body: &self.body,
+            sent_at: self.sent_at,
+            change: self.change.clone(),
+        }
+    }
+}
+
+type Reply = std::sync::mpsc::SyncSender<Result<Recorded>>;
+
+/// Group commit for the webhook: pushes are handed to a few writer threads, each of which
+/// stores everything waiting (up to [`Batcher::MAX_BATCH`]) in one transaction and then
+/// answers every caller. Nothing is acknowledged before its transaction committed. If a
+/// batch fails as a whole (a unique violation from another process on PostgreSQL aborts
+/// the transaction), its pushes are stored one by one with [`record`].
+#[derive(Clone)]
+pub struct Batcher {
+    tx: std::sync::mpsc::SyncSender<(Pending, Reply)>,
+}
+
+impl Batcher {
+    pub const MAX_BATCH: usize = 256;
+
+    /// Starts `writers` writer threads over `pool` (one is right for SQLite).
+    pub fn start(pool: crate::DbPool, writers: usize) -> Batcher {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Reply)>(4096);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..writers.max(1) {
+            let (rx, pool) = (rx.clone(), pool.clone());
+            std::thread::Builder::new()
+                .name(format!("ingest-writer-{i}"))
+                .spawn(move || writer(pool, rx))
+                .expect("spawn an ingest writer thread");
+        }
+        Batcher { tx }
+    }
+
+    /// Stores one push (blocking until its batch committed).
+    pub fn record(&self, p: Pending) -> Result<Recorded> {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        self.tx
+            .send((p, done))
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
+        wait.recv()
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
+    }
+}
+
+fn writer(
+    pool: crate::DbPool,
+    rx: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<(Pending, Reply)>>>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            // One writer at a time collects a batch; the others wait their turn.
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match rx.recv() {
+                Ok(first) => batch.push(first),
+                Err(_) => return,
+            }
+            while batch.len() < Batcher::MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let results = store_batch(&pool, &batch);
+        for ((_, done), r) in batch.into_iter().zip(results) {
+            let _ = done.send(r);
+        }
+    }
+}
+
+fn store_batch(pool: &crate::DbPool, batch: &[(Pending, Reply)]) -> Vec<Result<Recorded>> {
+    let mut conn = match pool.get() {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            return batch
+                .iter()
+                .map(|_| Err(StoreError::Config(msg.clone())))
+                .collect();
+        }
+    };
+    let together = write_tx(&mut conn, |c| {
+        batch
+            .iter()
+            .map(|(p, _)| record_in_tx(c, &p.scope, &p.inbound(), p.reply.as_deref()))
+            .collect::<Result<Vec<_>>>()
+    });
+    match together {
+        Ok(all) => all.into_iter().map(Ok).collect(),
+        Err(_) => batch
+            .iter()
+            .map(|(p, _)| record(&mut conn, &p.scope, &p.inbound(), p.reply.as_deref()))
+            .collect(),
+    }
+}
+
+/// [`record`] inside a transaction the caller owns: an earlier delivery (also one earlier
+/// in the same batch) is answered from the archive.
+fn record_in_tx(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    msg: &Inbound<'_>,
+    reply: Option<&str>,
+) -> Result<Recorded> {
+    if let Some(reply) = earlier_reply(c, scope, msg.dedupe_key)? {
+        return Ok(Recorded::Duplicate { reply });
+    }
+    insert_new(c, scope, msg, reply)
 }

@@ -61,6 +61,8 @@ pub struct AppState {
     /// Per-tenant webhook settings and reply rules, cached for the hot path.
     pub endpoints: webhook::EndpointCache,
     pub metrics: webhook::Metrics,
+    /// The webhook's group-commit writer.
+    pub ingest: patron_store::inbox::Batcher,
 }
 
 impl AppState {

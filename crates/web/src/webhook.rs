@@ -452,36 +452,27 @@ pub async fn push(
     let (change, incoming) = classify(&m.message);
     let now = chrono::Utc::now().timestamp();
     let reply_xml = passive_reply(&e, m, &incoming, now);
-    let dedupe = m.dedupe_key();
-    let content = searchable(&m.message);
-    let sent_at = chrono::DateTime::from_timestamp(m.header.create_time, 0)
-        .map(|d| d.naive_utc())
-        .unwrap_or_else(patron_store::now);
-    let event = m.event_name().map(str::to_string);
-    let openid = m.header.from_user.clone();
-    let msg_type = m.header.msg_type.clone();
-    let scope = e.scope.clone();
-    let plaintext = v.plaintext.clone();
-    let reply_for_store = reply_xml.clone();
-    let recorded = state
-        .db(move |c| {
-            inbox::record(
-                c,
-                &scope,
-                &inbox::Inbound {
-                    openid: &openid,
-                    msg_type: &msg_type,
-                    event: event.as_deref(),
-                    dedupe_key: &dedupe,
-                    content: content.as_deref(),
-                    body: &plaintext,
-                    sent_at,
-                    change,
-                },
-                reply_for_store.as_deref(),
-            )
-        })
-        .await;
+    let pending = inbox::Pending {
+        scope: e.scope.clone(),
+        openid: m.header.from_user.clone(),
+        msg_type: m.header.msg_type.clone(),
+        event: m.event_name().map(str::to_string),
+        dedupe_key: m.dedupe_key(),
+        content: searchable(&m.message),
+        body: v.plaintext.clone(),
+        sent_at: chrono::DateTime::from_timestamp(m.header.create_time, 0)
+            .map(|d| d.naive_utc())
+            .unwrap_or_else(patron_store::now),
+        change,
+        reply: reply_xml.clone(),
+    };
+    // Group commit: the push is stored by the ingest writer with others that arrived
+    // meanwhile; the answer goes out only after that transaction committed.
+    let ingest = state.ingest.clone();
+    let recorded = match web::block(move || ingest.record(pending)).await {
+        Ok(r) => r,
+        Err(err) => return internal(&err),
+    };
     let reply_xml = match recorded {
         Ok(Recorded::New { .. }) => {
             state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
