@@ -282,20 +282,8 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn wrk_reports_are_parsed() {
-        let out = "Running 10s test @ http://127.0.0.1:1\n  2 threads and 64 connections\n  Latency Distribution\n     50%    1.50ms\n     75%    2.00ms\n     90%    3.00ms\n     99%   12.34ms\n  48000 requests in 10.00s, 20.00MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:   4800.12\n";
-        let f = super::parse_wrk("x", out);
-        assert_eq!(f.requests, 48000);
-        assert!((f.rps - 4800.12).abs() < 1e-6);
-        assert!((f.p99_ms - 12.34).abs() < 1e-9);
-        assert!((f.p50_ms - 1.5).abs() < 1e-9);
-        assert_eq!(f.non_2xx, 3);
-        assert!((super::ms("850.00us") - 0.85).abs() < 1e-9);
-    }
-}
+/// One timed case of the followers benchmark.
+type Case = Box<dyn FnMut(&mut patron_store::DbConn) -> Result<(), patron_store::StoreError>>;
 
 /// `patron bench followers`: followers list and search over one tenant with `followers`
 /// followers and `messages` archived messages, timed in-process (store query only).
@@ -469,11 +457,7 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
             seeded.as_secs_f64(),
             o.rounds
         );
-        let mut time = |name: &str,
-                        mut f: Box<
-            dyn FnMut(&mut patron_store::DbConn) -> Result<(), patron_store::StoreError>,
-        >|
-         -> Result<(), crate::cli::CliError> {
+        let mut time = |name: &str, mut f: Case| -> Result<(), crate::cli::CliError> {
             let mut ms: Vec<f64> = Vec::with_capacity(o.rounds);
             for _ in 0..o.rounds {
                 let t0 = std::time::Instant::now();
@@ -514,4 +498,19 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wrk_reports_are_parsed() {
+        let out = "Running 10s test @ http://127.0.0.1:1\n  2 threads and 64 connections\n  Latency Distribution\n     50%    1.50ms\n     75%    2.00ms\n     90%    3.00ms\n     99%   12.34ms\n  48000 requests in 10.00s, 20.00MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:   4800.12\n";
+        let f = super::parse_wrk("x", out);
+        assert_eq!(f.requests, 48000);
+        assert!((f.rps - 4800.12).abs() < 1e-6);
+        assert!((f.p99_ms - 12.34).abs() < 1e-9);
+        assert!((f.p50_ms - 1.5).abs() < 1e-9);
+        assert_eq!(f.non_2xx, 3);
+        assert!((super::ms("850.00us") - 0.85).abs() < 1e-9);
+    }
 }
