@@ -73,6 +73,8 @@ const LANGS = [
     agency: 'Harbour Agency',
     admin: 'Ada Admin',
     tenant: 'Tea House',
+    keyword: 'hours',
+    keywordReply: 'We open 9:00-21:00.',
     store: 'Harbour Street Store',
     address: '1 Harbour Street, Springfield',
     cashier: 'Casey Cashier',
@@ -84,6 +86,8 @@ const LANGS = [
     agency: '海港代理',
     admin: '管理员老李',
     tenant: '茶馆',
+    keyword: '营业时间',
+    keywordReply: '每天 9:00-21:00 营业。',
     store: '南京东路店',
     address: '上海市黄浦区南京东路1号',
     cashier: '收银员小王',
@@ -500,6 +504,20 @@ for (const lang of LANGS) {
         await clickAndWait(page, storeForm.locator('button[type=submit]').first(), 'creating the store');
         assert.ok((await bodyText(page)).includes(lang.store), `the new store "${lang.store}" is not shown on ${page.url()}`);
         await shot(page, 'store-created');
+
+        // 3b. An auto-reply rule, previewed; the (still empty) followers list.
+        await goto(page, `${base}/t/tea-house/replies`, 'auto-replies page');
+        const rule = await formWith(page, 'select[name=trigger_kind]', 'textarea[name=reply_body]');
+        await rule.locator('select[name=trigger_kind]').selectOption('keyword_exact');
+        await rule.locator('input[name=trigger_value]').fill(lang.keyword);
+        await rule.locator('textarea[name=reply_body]').fill(lang.keywordReply);
+        await clickAndWait(page, rule.locator('button[type=submit]').first(), 'creating a reply rule');
+        await goto(page, `${base}/t/tea-house/replies?sample=${encodeURIComponent(lang.keyword)}`, 'reply preview');
+        assert.ok((await page.locator('.timeline .out .bubble').first().innerText()).includes(lang.keywordReply),
+          'the preview shows the rule\'s reply');
+        await shot(page, 'replies');
+        await goto(page, `${base}/t/tea-house/followers`, 'followers page');
+        await shot(page, 'followers');
 
         // 4. Invite a cashier for that store.
         await goto(page, `${base}/t/tea-house/users`, 'users page');
