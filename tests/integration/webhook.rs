@@ -265,3 +265,54 @@ async fn a_rule_added_in_the_ui_answers_the_next_push() {
     let again = plain_push(&app, "noodles", 1, "ping").await;
     assert_eq!(again, first);
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_are_stored_once_each_with_one_answer() {
+    let app = TestApp::spawn();
+    let scope = wechat_tenant(&app, "rush");
+    // 40 retries of one message and 40 distinct messages, all at once.
+    let mut tasks = Vec::new();
+    for i in 0..80u64 {
+        let msg_id = if i % 2 == 0 { 5_000 } else { 6_000 + i };
+        let app_base = app.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let (ts, nonce) = ("1714037059", "486452656");
+            let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
+            let text = if msg_id == 5_000 { "hours".to_string() } else { format!("m{msg_id}") };
+            let body = format!(
+                "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[o_{}]]></FromUserName>\
+                 <CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>",
+                i % 7
+            );
+            reqwest::Client::new()
+                .post(format!("{app_base}/wx/rush?signature={sig}&timestamp={ts}&nonce={nonce}"))
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let retried: Vec<&String> = answers.iter().step_by(2).collect();
+    assert!(retried.iter().all(|a| a.contains("We open 9:00-21:00.")));
+    assert!(retried.windows(2).all(|w| w[0] == w[1]), "every retry got the very same reply");
+    let mut c = app.conn();
+    let stored: i64 = messages::table
+        .filter(messages::tenant_id.eq(scope.tenant_id().0))
+        .count()
+        .get_result(&mut *c)
+        .unwrap();
+    assert_eq!(stored, 41);
+    let people: i64 = followers::table
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .count()
+        .get_result(&mut *c)
+        .unwrap();
+    assert_eq!(people, 7);
+}

@@ -310,12 +310,8 @@ fn store_batch(pool: &crate::DbPool, batch: &[(Pending, Reply)]) -> Vec<Result<R
                 .collect();
         }
     };
-    let together = write_tx(&mut conn, |c| {
-        batch
-            .iter()
-            .map(|(p, _)| record_in_tx(c, &p.scope, &p.inbound(), p.reply.as_deref()))
-            .collect::<Result<Vec<_>>>()
-    });
+    let pending: Vec<&Pending> = batch.iter().map(|(p, _)| p).collect();
+    let together = write_tx(&mut conn, |c| store_set(c, &pending));
     match together {
         Ok(all) => all.into_iter().map(Ok).collect(),
         Err(_) => batch
@@ -325,16 +321,192 @@ fn store_batch(pool: &crate::DbPool, batch: &[(Pending, Reply)]) -> Vec<Result<R
     }
 }
 
-/// [`record`] inside a transaction the caller owns: an earlier delivery (also one earlier
-/// in the same batch) is answered from the archive.
-fn record_in_tx(
-    c: &mut DbConn,
-    scope: &TenantScope,
-    msg: &Inbound<'_>,
-    reply: Option<&str>,
-) -> Result<Recorded> {
-    if let Some(reply) = earlier_reply(c, scope, msg.dedupe_key)? {
-        return Ok(Recorded::Duplicate { reply });
+#[derive(Insertable)]
+#[diesel(table_name = followers, treat_none_as_default_value = false)]
+struct NewFollower<'a> {
+    tenant_id: i64,
+    openid: &'a str,
+    subscribed: bool,
+    subscribe_count: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
+struct NewMessage<'a> {
+    tenant_id: i64,
+    follower_id: Option<i64>,
+    direction: &'a str,
+    msg_type: &'a str,
+    event: Option<&'a str>,
+    dedupe_key: Option<&'a str>,
+    content: Option<&'a str>,
+    body: &'a str,
+    reply: Option<&'a str>,
+    sent_at: NaiveDateTime,
+    received_at: NaiveDateTime,
+}
+
+/// Stores a batch with a handful of statements per tenant, whatever the batch size: one
+/// select of known delivery keys, one of known followers, one multi-row insert of new
+/// followers, follower updates grouped by kind and time, one multi-row archive insert.
+/// Must run inside a write transaction; any error fails the whole batch (the caller then
+/// stores the pushes one by one).
+fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut out: Vec<Option<Recorded>> = vec![None; batch.len()];
+    let mut by_tenant: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, p) in batch.iter().enumerate() {
+        by_tenant.entry(p.scope.tenant_id().0).or_default().push(i);
     }
-    insert_new(c, scope, msg, reply)
+    let t = now();
+    for (tenant, idx) in by_tenant {
+        // 1. Retries: keys stored before, or seen earlier in this batch.
+        let keys: Vec<&str> = idx.iter().map(|&i| batch[i].dedupe_key.as_str()).collect();
+        let known: HashMap<String, Option<String>> = messages::table
+            .filter(messages::tenant_id.eq(tenant))
+            .filter(messages::dedupe_key.eq_any(&keys))
+            .select((messages::dedupe_key.assume_not_null(), messages::reply))
+            .load::<(String, Option<String>)>(c)?
+            .into_iter()
+            .collect();
+        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
+        let mut fresh: Vec<usize> = Vec::new();
+        for &i in &idx {
+            let p = batch[i];
+            if let Some(reply) = known.get(&p.dedupe_key) {
+                out[i] = Some(Recorded::Duplicate {
+                    reply: reply.clone(),
+                });
+            } else if let Some(&j) = first_in_batch.get(p.dedupe_key.as_str()) {
+                out[i] = Some(Recorded::Duplicate {
+                    reply: batch[j].reply.clone(),
+                });
+            } else {
+                first_in_batch.insert(&p.dedupe_key, i);
+                fresh.push(i);
+            }
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        // 2. Followers: find, create the missing ones.
+        let openids: Vec<&str> = fresh.iter().map(|&i| batch[i].openid.as_str()).collect();
+        let find = |c: &mut DbConn| -> Result<HashMap<String, (i64, Option<String>)>> {
+            Ok(followers::table
+                .filter(followers::tenant_id.eq(tenant))
+                .filter(followers::openid.eq_any(&openids))
+                .select((followers::openid, followers::id, followers::subscribe_scene))
+                .load::<(String, i64, Option<String>)>(c)?
+                .into_iter()
+                .map(|(o, id, scene)| (o, (id, scene)))
+                .collect())
+        };
+        let mut ids = find(c)?;
+        let mut missing: Vec<NewFollower<'_>> = Vec::new();
+        for &i in &fresh {
+            let p = batch[i];
+            if !ids.contains_key(&p.openid) && !missing.iter().any(|m| m.openid == p.openid) {
+                missing.push(NewFollower {
+                    tenant_id: tenant,
+                    openid: &p.openid,
+                    subscribed: p.change != FollowerChange::Unsubscribe,
+                    subscribe_count: 0,
+                    created_at: t,
+                    updated_at: t,
+                });
+            }
+        }
+        if !missing.is_empty() {
+            match c {
+                DbConn::Postgres(pg) => diesel::insert_into(followers::table)
+                    .values(&missing)
+                    .execute(pg)?,
+                DbConn::Sqlite(lite) => diesel::insert_into(followers::table)
+                    .values(&missing)
+                    .execute(lite)?,
+            };
+            ids = find(c)?;
+        }
+        // 3. Follower changes. Interactions are grouped by time: one update per second.
+        let mut touched: BTreeMap<NaiveDateTime, Vec<i64>> = BTreeMap::new();
+        for &i in &fresh {
+            let p = batch[i];
+            let (id, _) = ids[&p.openid];
+            match &p.change {
+                FollowerChange::Interaction => touched.entry(p.sent_at).or_default().push(id),
+                other => {
+                    touch_follower(c, &p.scope, &p.openid, other, p.sent_at)?;
+                }
+            }
+        }
+        for (at, mut list) in touched {
+            list.sort_unstable();
+            list.dedup();
+            // Never move last activity backwards (a later push may have committed first).
+            diesel::update(
+                followers::table.filter(followers::id.eq_any(&list)).filter(
+                    followers::last_interaction_at
+                        .is_null()
+                        .or(followers::last_interaction_at.lt(at)),
+                ),
+            )
+            .set((
+                followers::last_interaction_at.eq(Some(at)),
+                followers::updated_at.eq(t),
+            ))
+            .execute(c)?;
+        }
+        // 4. The archive rows, in one statement.
+        let rows: Vec<NewMessage<'_>> = fresh
+            .iter()
+            .map(|&i| {
+                let p = batch[i];
+                NewMessage {
+                    tenant_id: tenant,
+                    follower_id: Some(ids[&p.openid].0),
+                    direction: "in",
+                    msg_type: &p.msg_type,
+                    event: p.event.as_deref(),
+                    dedupe_key: Some(&p.dedupe_key),
+                    content: p.content.as_deref(),
+                    body: &p.body,
+                    reply: p.reply.as_deref(),
+                    sent_at: p.sent_at,
+                    received_at: t,
+                }
+            })
+            .collect();
+        match c {
+            DbConn::Postgres(pg) => diesel::insert_into(messages::table)
+                .values(&rows)
+                .execute(pg)?,
+            DbConn::Sqlite(lite) => diesel::insert_into(messages::table)
+                .values(&rows)
+                .execute(lite)?,
+        };
+        let fresh_keys: Vec<&str> = fresh
+            .iter()
+            .map(|&i| batch[i].dedupe_key.as_str())
+            .collect();
+        let stored: HashMap<String, i64> = messages::table
+            .filter(messages::tenant_id.eq(tenant))
+            .filter(messages::dedupe_key.eq_any(&fresh_keys))
+            .select((messages::dedupe_key.assume_not_null(), messages::id))
+            .load::<(String, i64)>(c)?
+            .into_iter()
+            .collect();
+        for &i in &fresh {
+            let p = batch[i];
+            out[i] = Some(Recorded::New {
+                message_id: stored[&p.dedupe_key],
+                follower_id: ids[&p.openid].0,
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.expect("every push got an outcome"))
+        .collect())
 }
