@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod crm;
 mod isolation;
+mod jobs;
 mod mail;
 mod schema;
 mod support;

@@ -37,4 +37,6 @@ id_type!(
     ApiTokenId,
     /// An invitation to join.
     InvitationId,
+    /// A row of the durable job queue.
+    JobId,
 );

@@ -1,5 +1,14 @@
-//! Scheduled work. For now: housekeeping of sessions and sign-in failure records. Later
-//! issues add the durable job queue (broadcasts, follower sync, reconciliation) here.
+//! Background work: the durable job queue's workers ([`worker`]) and job kinds
+//! ([`follower_sync`]), and scheduled housekeeping of sessions and sign-in failure records
+//! (tokio-cron-scheduler).
+
+pub mod follower_sync;
+pub mod worker;
+
+pub use worker::{
+    run_one, spawn_workers, spawn_workers_with, Handler, Handlers, JobCtx, WorkerHandle,
+    WorkerOptions,
+};
 
 use patron_store::{sessions, throttle, DbPool};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};

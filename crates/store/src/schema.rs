@@ -167,6 +167,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     followers,
     messages,
     reply_rules,
+    jobs,
 );
 
 diesel::table! {
@@ -222,6 +223,25 @@ diesel::table! {
         reply_body -> Text,
         priority -> BigInt,
         enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> BigInt,
+        tenant_id -> Nullable<BigInt>,
+        kind -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> BigInt,
+        max_attempts -> BigInt,
+        run_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        progress_done -> BigInt,
+        progress_total -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
