@@ -301,7 +301,10 @@ async fn concurrent_deliveries_are_stored_once_each_with_one_answer() {
     }
     let retried: Vec<&String> = answers.iter().step_by(2).collect();
     assert!(retried.iter().all(|a| a.contains("We open 9:00-21:00.")));
-    assert!(retried.windows(2).all(|w| w[0] == w[1]), "every retry got the very same reply");
+    assert!(
+        retried.windows(2).all(|w| w[0] == w[1]),
+        "every retry got the very same reply"
+    );
     let mut c = app.conn();
     let stored: i64 = messages::table
         .filter(messages::tenant_id.eq(scope.tenant_id().0))

@@ -161,24 +161,30 @@ fn run_wrk(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-pub fn webhook(o: &Options) -> Result<String, crate::cli::CliError> {
-    let dir: PathBuf = std::env::temp_dir().join(format!("patron-bench-{}", std::process::id()));
+/// Runs `f` with a scratch directory and a fresh database: SQLite in the directory, or a
+/// new schema of the PostgreSQL given (dropped afterwards, whatever `f` returned).
+fn with_scratch_database(
+    tag: &str,
+    database_url: Option<&str>,
+    f: impl FnOnce(&Path, &str) -> Result<String, crate::cli::CliError>,
+) -> Result<String, crate::cli::CliError> {
+    let dir: PathBuf = std::env::temp_dir().join(format!("patron-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (url, schema) = match &o.database_url {
+    let (url, schema) = match database_url {
         Some(u) if u.starts_with("postgres") => {
-            let schema = format!("patron_bench_{}", std::process::id());
+            let schema = format!("patron_{tag}_{}", std::process::id()).replace('-', "_");
             let pool = patron_store::DbPool::connect(u, 1)?;
             diesel_free_exec(&pool, &format!("CREATE SCHEMA {schema}"))?;
             let sep = if u.contains('?') { '&' } else { '?' };
             (
                 format!("{u}{sep}options=-csearch_path%3D{schema}"),
-                Some((u.clone(), schema)),
+                Some((u.to_string(), schema)),
             )
         }
-        Some(u) => (u.clone(), None),
+        Some(u) => (u.to_string(), None),
         None => (format!("sqlite://{}", dir.join("bench.db").display()), None),
     };
-    let result = run(o, &dir, &url);
+    let result = f(&dir, &url);
     if let Some((base, schema)) = schema {
         if let Ok(pool) = patron_store::DbPool::connect(&base, 1) {
             let _ = diesel_free_exec(&pool, &format!("DROP SCHEMA {schema} CASCADE"));
@@ -186,6 +192,12 @@ pub fn webhook(o: &Options) -> Result<String, crate::cli::CliError> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+pub fn webhook(o: &Options) -> Result<String, crate::cli::CliError> {
+    with_scratch_database("bench-webhook", o.database_url.as_deref(), |dir, url| {
+        run(o, dir, url)
+    })
 }
 
 fn diesel_free_exec(
@@ -347,24 +359,8 @@ fn seed_sql(
 
 pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
     use patron_store::followers::{self as f, Filter};
-    let dir: PathBuf = std::env::temp_dir().join(format!("patron-bench-f-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, schema) = match &o.database_url {
-        Some(u) if u.starts_with("postgres") => {
-            let schema = format!("patron_benchf_{}", std::process::id());
-            let pool = patron_store::DbPool::connect(u, 1)?;
-            diesel_free_exec(&pool, &format!("CREATE SCHEMA {schema}"))?;
-            let sep = if u.contains('?') { '&' } else { '?' };
-            (
-                format!("{u}{sep}options=-csearch_path%3D{schema}"),
-                Some((u.clone(), schema)),
-            )
-        }
-        Some(u) => (u.clone(), None),
-        None => (format!("sqlite://{}", dir.join("bench.db").display()), None),
-    };
-    let run = || -> Result<String, crate::cli::CliError> {
-        let mut s = Settings::for_test(&dir.join("data"), &url);
+    with_scratch_database("bench-followers", o.database_url.as_deref(), |dir, url| {
+        let mut s = Settings::for_test(&dir.join("data"), url);
         s.db_pool_size = 2;
         let (pool, _) = serve::open_database(&s)?;
         let backend = pool.backend();
@@ -489,15 +485,7 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
             Box::new(move |c| f::timeline(c, &sc, busiest, None).map(drop)),
         )?;
         Ok(out)
-    };
-    let result = run();
-    if let Some((base, schema)) = schema {
-        if let Ok(pool) = patron_store::DbPool::connect(&base, 1) {
-            let _ = diesel_free_exec(&pool, &format!("DROP SCHEMA {schema} CASCADE"));
-        }
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,109 @@
+//! `follower_sync`: pages a tenant's followers from WeChat (`user/get`), fetches their info
+//! in batches of 100 (`user/info/batchget`) and merges them into the followers CRM.
+//!
+//! Payload: `{"tenant_id": 42}`. Idempotent: a second run changes no row.
+
+use crate::worker::{Handler, JobCtx};
+use chrono::DateTime;
+use patron_domain::{TenantId, TenantScope};
+use patron_store::sync::{self, WechatFollower};
+use patron_store::{jobs, tenants, DbConn, SecretBox};
+use patron_wechat::api::users::BATCHGET_MAX;
+use patron_wechat::api::{Client, UserInfo};
+
+pub const KIND: &str = "follower_sync";
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Payload {
+    pub tenant_id: i64,
+}
+
+/// Queues a sync of the scoped tenant's followers.
+pub fn enqueue(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+) -> Result<patron_domain::JobId, patron_store::StoreError> {
+    let payload = serde_json::json!({ "tenant_id": scope.tenant_id().0 }).to_string();
+    jobs::enqueue(conn, Some(scope), KIND, &payload, 5)
+}
+
+/// The handler; `secrets` opens the tenants' AppSecrets.
+pub fn handler(secrets: SecretBox) -> Handler {
+    Box::new(move |ctx: &mut JobCtx| run(ctx, &secrets))
+}
+
+/// Maps the API client's record to the store's.
+pub fn to_store(u: &UserInfo) -> WechatFollower {
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    WechatFollower {
+        openid: u.openid.clone(),
+        unionid: nonempty(&u.unionid),
+        subscribed: u.is_subscribed(),
+        subscribed_at: u
+            .subscribe_time
+            .filter(|t| *t > 0)
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+            .map(|t| t.naive_utc()),
+        subscribe_scene: nonempty(&u.subscribe_scene),
+        qr_scene: nonempty(&u.qr_scene_str)
+            .or_else(|| u.qr_scene.filter(|n| *n != 0).map(|n| n.to_string())),
+        remark: Some(u.remark.clone()).filter(|s| !s.is_empty()),
+    }
+}
+
+fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
+    let payload: Payload =
+        serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+    let tenant_id = TenantId(payload.tenant_id);
+    if ctx.job.tenant_id.is_some_and(|t| t != tenant_id.0) {
+        return Err("payload tenant differs from the job's tenant".into());
+    }
+    let (scope, client) = {
+        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+        let tref = tenants::find_ref_by_id(&mut c, tenant_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("tenant {tenant_id} not found"))?;
+        let scope = TenantScope::system(tref);
+        let tenant = tenants::get(&mut c, &scope).map_err(|e| e.to_string())?;
+        let appid = tenant
+            .wx_appid
+            .clone()
+            .ok_or("the tenant has no AppID configured")?;
+        let secret = tenant
+            .wechat_secrets(secrets)
+            .map_err(|e| e.to_string())?
+            .app_secret
+            .ok_or("the tenant has no AppSecret configured")?;
+        let client =
+            Client::new(tenant.wx_api_base.clone(), appid, secret).map_err(|e| e.to_string())?;
+        (scope, client)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let mut pages = client.follower_pages();
+    let mut done: i64 = 0;
+    while let Some(page) = rt
+        .block_on(pages.next_page())
+        .map_err(|e| format!("user/get: {e}"))?
+    {
+        let total = page.total as i64;
+        for chunk in page.openids.chunks(BATCHGET_MAX) {
+            let infos = rt
+                .block_on(client.user_info_batch(chunk))
+                .map_err(|e| format!("user/info/batchget: {e}"))?;
+            let batch: Vec<WechatFollower> = infos.iter().map(to_store).collect();
+            {
+                let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+                sync::upsert_from_wechat(&mut c, &scope, &batch).map_err(|e| e.to_string())?;
+            }
+            done += chunk.len() as i64;
+            ctx.progress(done, Some(total.max(done)))?;
+        }
+    }
+    // The list may have shrunk or grown while paging: the total is what was seen.
+    ctx.progress(done, Some(done))?;
+    tracing::info!(tenant = %tenant_id, followers = done, "follower sync done");
+    Ok(())
+}

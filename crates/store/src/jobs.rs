@@ -1,0 +1,277 @@
+//! The durable job queue (the crates.io worker is the model).
+//!
+//! A job is a row: `queued` until a worker claims it, `running` while a worker holds its
+//! lease (`locked_until`), then `done`, or back to `queued` with an exponential backoff
+//! after a failure, or `failed` once `max_attempts` are spent. A worker that dies leaves
+//! its job `running` with a lease that runs out; the next claim takes it again.
+//!
+//! Claiming is exactly-once per lease on both backends: PostgreSQL locks the chosen row
+//! with `FOR UPDATE SKIP LOCKED` (claimers skip each other's rows instead of queueing),
+//! SQLite runs the select and the conditional update inside `write_tx` (`BEGIN
+//! IMMEDIATE`: one claimer at a time).
+
+use crate::schema::jobs;
+use crate::{now, write_tx, DbConn, Result, StoreError};
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::prelude::*;
+use patron_domain::{JobId, TenantId, TenantScope};
+use serde::Serialize;
+use std::time::Duration;
+
+pub const QUEUED: &str = "queued";
+pub const RUNNING: &str = "running";
+pub const DONE: &str = "done";
+pub const FAILED: &str = "failed";
+
+/// The longest pause between two attempts.
+pub const MAX_BACKOFF: TimeDelta = TimeDelta::hours(1);
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = jobs)]
+pub struct Job {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub kind: String,
+    /// JSON text.
+    pub payload: String,
+    pub state: String,
+    /// Attempts started so far (a claim counts one).
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Not before this time (the backoff after a failure).
+    pub run_at: NaiveDateTime,
+    /// The lease of the worker running it.
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub progress_done: i64,
+    pub progress_total: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Job {
+    pub fn id(&self) -> JobId {
+        JobId(self.id)
+    }
+    pub fn tenant_id(&self) -> Option<TenantId> {
+        self.tenant_id.map(TenantId)
+    }
+}
+
+/// Adds a job, due now. `tenant` is `None` for system-wide work.
+pub fn enqueue(
+    conn: &mut DbConn,
+    tenant: Option<&TenantScope>,
+    kind: &str,
+    payload_json: &str,
+    max_attempts: i64,
+) -> Result<JobId> {
+    let at = now();
+    let id: i64 = diesel::insert_into(jobs::table)
+        .values((
+            jobs::tenant_id.eq(tenant.map(|s| s.tenant_id().0)),
+            jobs::kind.eq(kind),
+            jobs::payload.eq(payload_json),
+            jobs::state.eq(QUEUED),
+            jobs::attempts.eq(0i64),
+            jobs::max_attempts.eq(max_attempts.max(1)),
+            jobs::run_at.eq(at),
+            jobs::progress_done.eq(0i64),
+            jobs::created_at.eq(at),
+            jobs::updated_at.eq(at),
+        ))
+        .returning(jobs::id)
+        .get_result(conn)?;
+    Ok(JobId(id))
+}
+
+fn lease_delta(lease: Duration) -> TimeDelta {
+    TimeDelta::from_std(lease).unwrap_or(TimeDelta::hours(24))
+}
+
+/// Takes the oldest due job (queued and due, or running with an expired lease), marks it
+/// running with `locked_until = now + lease` and one more attempt, and returns it as
+/// stored after the claim. `None` when nothing is due.
+pub fn claim(conn: &mut DbConn, lease: Duration) -> Result<Option<Job>> {
+    let at = now();
+    let until = at + lease_delta(lease);
+    // The same due-condition for both backends, as a boxed-free closure over the DSL.
+    macro_rules! due {
+        () => {
+            jobs::state
+                .eq(QUEUED)
+                .and(jobs::run_at.le(at))
+                .or(jobs::state.eq(RUNNING).and(jobs::locked_until.le(at)))
+        };
+    }
+    match conn {
+        DbConn::Postgres(c) => c.transaction(|c| {
+            let id: Option<i64> = jobs::table
+                .filter(due!())
+                .order((jobs::run_at.asc(), jobs::id.asc()))
+                .select(jobs::id)
+                .limit(1)
+                .for_update()
+                .skip_locked()
+                .first(c)
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            let job = diesel::update(jobs::table.find(id))
+                .set((
+                    jobs::state.eq(RUNNING),
+                    jobs::locked_until.eq(Some(until)),
+                    jobs::attempts.eq(jobs::attempts + 1),
+                    jobs::updated_at.eq(at),
+                ))
+                .returning(Job::as_returning())
+                .get_result(c)?;
+            Ok(Some(job))
+        }),
+        DbConn::Sqlite(_) => write_tx(conn, |conn| {
+            let id: Option<i64> = jobs::table
+                .filter(due!())
+                .order((jobs::run_at.asc(), jobs::id.asc()))
+                .select(jobs::id)
+                .first(conn)
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            let n = diesel::update(jobs::table.find(id).filter(due!()))
+                .set((
+                    jobs::state.eq(RUNNING),
+                    jobs::locked_until.eq(Some(until)),
+                    jobs::attempts.eq(jobs::attempts + 1),
+                    jobs::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            if n != 1 {
+                return Ok(None);
+            }
+            Ok(Some(by_id(conn, id)?))
+        }),
+    }
+}
+
+fn by_id(conn: &mut DbConn, id: i64) -> Result<Job> {
+    Ok(jobs::table.find(id).select(Job::as_select()).first(conn)?)
+}
+
+/// Records progress of a running job (`total` when known).
+pub fn progress(conn: &mut DbConn, id: JobId, done: i64, total: Option<i64>) -> Result<()> {
+    diesel::update(jobs::table.find(id.0).filter(jobs::state.eq(RUNNING)))
+        .set((
+            jobs::progress_done.eq(done),
+            jobs::progress_total.eq(total),
+            jobs::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Extends the lease of a running job (long jobs call this as they make progress, so no
+/// other worker takes them over).
+pub fn extend_lease(conn: &mut DbConn, id: JobId, lease: Duration) -> Result<()> {
+    let at = now();
+    diesel::update(jobs::table.find(id.0).filter(jobs::state.eq(RUNNING)))
+        .set((
+            jobs::locked_until.eq(Some(at + lease_delta(lease))),
+            jobs::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks a running job done. `NotFound` if it is not running (any more).
+pub fn complete(conn: &mut DbConn, id: JobId) -> Result<()> {
+    let n = diesel::update(jobs::table.find(id.0).filter(jobs::state.eq(RUNNING)))
+        .set((
+            jobs::state.eq(DONE),
+            jobs::locked_until.eq(None::<NaiveDateTime>),
+            jobs::last_error.eq(None::<String>),
+            jobs::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// The pause after the `attempts`-th failed attempt: 2^attempts seconds, at most
+/// [`MAX_BACKOFF`].
+pub fn backoff(attempts: i64) -> TimeDelta {
+    let exp = attempts.clamp(0, 20) as u32;
+    TimeDelta::seconds(1i64 << exp).min(MAX_BACKOFF)
+}
+
+/// Records a failed attempt of a running job: back to `queued` after [`backoff`], or
+/// `failed` once its attempts are spent. Returns the state it is left in.
+pub fn fail(conn: &mut DbConn, id: JobId, error: &str) -> Result<&'static str> {
+    // Keep the message bounded: it is shown in the UI and logs.
+    let error: String = error.chars().take(2000).collect();
+    write_tx(conn, |conn| {
+        let (attempts, max_attempts): (i64, i64) = jobs::table
+            .find(id.0)
+            .filter(jobs::state.eq(RUNNING))
+            .select((jobs::attempts, jobs::max_attempts))
+            .first(conn)?;
+        let at = now();
+        let state = if attempts >= max_attempts {
+            FAILED
+        } else {
+            QUEUED
+        };
+        let run_at = if state == QUEUED {
+            at + backoff(attempts)
+        } else {
+            at
+        };
+        diesel::update(jobs::table.find(id.0).filter(jobs::state.eq(RUNNING)))
+            .set((
+                jobs::state.eq(state),
+                jobs::run_at.eq(run_at),
+                jobs::locked_until.eq(None::<NaiveDateTime>),
+                jobs::last_error.eq(Some(&error)),
+                jobs::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(state)
+    })
+}
+
+/// One job of the scoped tenant (UI and API).
+pub fn get(conn: &mut DbConn, scope: &TenantScope, id: JobId) -> Result<Job> {
+    Ok(jobs::table
+        .find(id.0)
+        .filter(jobs::tenant_id.eq(scope.tenant_id().0))
+        .select(Job::as_select())
+        .first(conn)?)
+}
+
+/// Any job, tenant-owned or not: for workers and operators only.
+pub fn get_system(conn: &mut DbConn, id: JobId) -> Result<Job> {
+    by_id(conn, id.0)
+}
+
+/// The tenant's most recent jobs, newest first.
+pub fn list_for_tenant(conn: &mut DbConn, scope: &TenantScope, limit: i64) -> Result<Vec<Job>> {
+    Ok(jobs::table
+        .filter(jobs::tenant_id.eq(scope.tenant_id().0))
+        .order(jobs::id.desc())
+        .limit(limit.clamp(1, 1000))
+        .select(Job::as_select())
+        .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), TimeDelta::seconds(2));
+        assert_eq!(backoff(2), TimeDelta::seconds(4));
+        assert_eq!(backoff(5), TimeDelta::seconds(32));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+        assert_eq!(backoff(-1), TimeDelta::seconds(1));
+    }
+}
