@@ -336,3 +336,68 @@ fn follower_sync_pages_the_simulator_and_is_idempotent() {
     let got = stored(&mut c, &special_openid);
     assert!(!got.subscribed && got.unsubscribed_at.is_some());
 }
+
+#[tokio::test]
+async fn a_marketer_syncs_followers_from_the_page_and_sees_progress() {
+    let mut app = TestApp::spawn();
+    app.start_workers();
+    let sim = Simulator::start_with(SimConfig {
+        appid: APPID.into(),
+        secret: SECRET.into(),
+        page_size: 1_000,
+        ..SimConfig::default()
+    });
+    sim.seed_followers(2_500);
+    let w = world(&mut app.conn(), "ui");
+    let scope = tenant(&mut app.conn(), &app.state.secrets, "wx", &sim.base_url());
+    let hash = patron_web::password::hash(PASSWORD);
+    {
+        let mut c = app.conn();
+        let u = patron_store::users::create(&mut c, "mk@wx.test", "Mk", &hash, None).unwrap();
+        patron_store::users::add_membership(
+            &mut c,
+            u.id(),
+            scope.agency_id(),
+            Some(scope.tenant_id()),
+            patron_domain::Role::Marketer,
+            &[],
+        )
+        .unwrap();
+    }
+    let c = app.client();
+    c.login("mk@wx.test", PASSWORD).await;
+    let r = c.post("/t/shop-wx/followers/sync", &[]).await;
+    assert_eq!(r.status, 303);
+    // Twice in a row queues one job.
+    c.post("/t/shop-wx/followers/sync", &[]).await;
+    let queued: i64 = jobs_t::table
+        .filter(jobs_t::tenant_id.eq(scope.tenant_id().0))
+        .count()
+        .get_result(&mut *app.conn())
+        .unwrap();
+    assert_eq!(queued, 1);
+    let start = Instant::now();
+    loop {
+        let page = c.get("/t/shop-wx/followers").await;
+        if page.body.contains("2500 / 2500") && page.body.contains("Done") {
+            assert!(page.body.contains("2500 followers in the archive"));
+            assert!(
+                !page.body.contains("http-equiv=\"refresh\""),
+                "no refresh once done"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "sync did not finish: {}",
+            page.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A tenant without WeChat settings is told what to set first, and nothing is queued.
+    let m = app.client();
+    m.login(&w.marketer_email, PASSWORD).await;
+    m.post(&format!("/t/{}/followers/sync", w.slug), &[]).await;
+    let page = m.get(&format!("/t/{}/followers", w.slug)).await;
+    assert!(page.body.contains("AppID and AppSecret"), "{}", page.body);
+}

@@ -192,6 +192,7 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     pub db: TestDb,
+    workers: Option<patron_jobs::WorkerHandle>,
     _dir: tempfile::TempDir,
 }
 
@@ -242,8 +243,14 @@ impl TestApp {
             handle,
             thread: Some(thread),
             db,
+            workers: None,
             _dir: dir,
         }
+    }
+
+    /// Starts the job workers `patron serve` runs (tests of the queue itself run their own).
+    pub fn start_workers(&mut self) {
+        self.workers = Some(patron::serve::start_workers(&self.state, 1));
     }
 
     pub fn conn(&self) -> r2d2::PooledConnection<patron_store::conn::Manager> {

@@ -11,7 +11,7 @@ use patron_store::{jobs, tenants, DbConn, SecretBox};
 use patron_wechat::api::users::BATCHGET_MAX;
 use patron_wechat::api::{Client, UserInfo};
 
-pub const KIND: &str = "follower_sync";
+pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_SYNC;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Payload {
@@ -23,8 +23,7 @@ pub fn enqueue(
     conn: &mut DbConn,
     scope: &TenantScope,
 ) -> Result<patron_domain::JobId, patron_store::StoreError> {
-    let payload = serde_json::json!({ "tenant_id": scope.tenant_id().0 }).to_string();
-    jobs::enqueue(conn, Some(scope), KIND, &payload, 5)
+    jobs::enqueue_follower_sync(conn, scope)
 }
 
 /// The handler; `secrets` opens the tenants' AppSecrets.

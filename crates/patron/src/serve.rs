@@ -120,3 +120,14 @@ pub fn http_server(
     }
     Ok(server.run())
 }
+
+/// Starts the job workers (follower sync, …) over the server's pool. Keep the handle for as
+/// long as jobs should run; dropping it stops them.
+pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::WorkerHandle {
+    let mut handlers = patron_jobs::Handlers::new();
+    handlers.insert(
+        patron_jobs::follower_sync::KIND,
+        patron_jobs::follower_sync::handler(state.secrets.clone()),
+    );
+    patron_jobs::spawn_workers(state.pool.clone(), handlers, n)
+}

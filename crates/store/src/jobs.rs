@@ -18,6 +18,33 @@ use patron_domain::{JobId, TenantId, TenantScope};
 use serde::Serialize;
 use std::time::Duration;
 
+/// The kinds of job, named here so the layers that queue them and the workers that run them
+/// agree.
+pub mod kinds {
+    /// Payload `{"tenant_id": N}`: page WeChat's follower list and user info into `followers`.
+    pub const FOLLOWER_SYNC: &str = "follower_sync";
+}
+
+/// Queues a follower sync for the tenant unless one is already queued or running; returns
+/// the job that will do it.
+pub fn enqueue_follower_sync(conn: &mut DbConn, scope: &TenantScope) -> Result<JobId> {
+    if let Some(j) = list_for_tenant(conn, scope, 20)?
+        .into_iter()
+        .find(|j| j.kind == kinds::FOLLOWER_SYNC && (j.state == QUEUED || j.state == RUNNING))
+    {
+        return Ok(j.id());
+    }
+    let payload = format!("{{\"tenant_id\":{}}}", scope.tenant_id().0);
+    enqueue(conn, Some(scope), kinds::FOLLOWER_SYNC, &payload, 5)
+}
+
+/// The newest job of `kind` for the tenant.
+pub fn latest(conn: &mut DbConn, scope: &TenantScope, kind: &str) -> Result<Option<Job>> {
+    Ok(list_for_tenant(conn, scope, 20)?
+        .into_iter()
+        .find(|j| j.kind == kind))
+}
+
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
 pub const DONE: &str = "done";

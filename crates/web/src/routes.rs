@@ -85,6 +85,7 @@ routes! {
     post   "/t/{tenant}/users/{user_id}/remove" Session => views::members::remove;
     get    "/t/{tenant}/followers" Session => views::followers::list;
     get    "/t/{tenant}/followers.csv" Session => views::export::followers_csv;
+    post   "/t/{tenant}/followers/sync" Session => views::followers::sync;
     get    "/t/{tenant}/followers/{follower_id}" Session => views::followers::show;
     post   "/t/{tenant}/followers/{follower_id}" Session => views::followers::update;
     get    "/t/{tenant}/replies" Session => views::replies::list;

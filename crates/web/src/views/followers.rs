@@ -40,11 +40,24 @@ struct FollowersPage {
     total: i64,
     subscribed: i64,
     next: Option<String>,
+    /// The newest follower sync from WeChat, if any.
+    sync: Option<patron_store::jobs::Job>,
 }
 
 impl FollowersPage {
     fn when(&self, t: &Option<NaiveDateTime>) -> String {
         local_opt(t, &self.tz)
+    }
+    fn sync_running(&self) -> bool {
+        self.sync.as_ref().is_some_and(|j| {
+            j.state == patron_store::jobs::QUEUED || j.state == patron_store::jobs::RUNNING
+        })
+    }
+    fn sync_state(&self) -> String {
+        self.sync
+            .as_ref()
+            .map(|j| self.page.t(&format!("job.{}", j.state)).to_string())
+            .unwrap_or_default()
     }
     fn day_options(&self) -> [i64; 4] {
         [1, 7, 30, 90]
@@ -79,9 +92,15 @@ pub async fn list(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let filter = q.into_inner();
     let (s2, f2) = (scope.clone(), filter.clone());
-    let ((rows, more), (total, subscribed)) = ctx
+    let ((rows, more), (total, subscribed), sync) = ctx
         .state
-        .db(move |c| Ok((followers::list(c, &s2, &f2)?, followers::count(c, &s2)?)))
+        .db(move |c| {
+            Ok((
+                followers::list(c, &s2, &f2)?,
+                followers::count(c, &s2)?,
+                patron_store::jobs::latest(c, &s2, patron_store::jobs::kinds::FOLLOWER_SYNC)?,
+            ))
+        })
         .await?;
     let next = more
         .then(|| {
@@ -107,6 +126,7 @@ pub async fn list(
             total,
             subscribed,
             next,
+            sync,
         },
         StatusCode::OK,
     ))
@@ -261,4 +281,33 @@ pub async fn update(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Queues a sync of the followers from WeChat (one at a time per tenant).
+pub async fn sync(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
+        return Ok(redirect_flash(
+            &format!("/t/{}/followers", tenant.slug),
+            "err",
+            "flash.sync_needs_settings",
+            ctx.state.cfg.secure_cookies,
+        ));
+    }
+    let id = ctx
+        .state
+        .db(move |c| patron_store::jobs::enqueue_follower_sync(c, &scope))
+        .await?;
+    tracing::info!(job_id = id.0, tenant = %tenant.slug, "follower sync queued");
+    Ok(redirect_flash(
+        &format!("/t/{}/followers", tenant.slug),
+        "ok",
+        "flash.sync_queued",
+        ctx.state.cfg.secure_cookies,
+    ))
 }
