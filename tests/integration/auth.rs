@@ -225,6 +225,7 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
             .replace("{token_id}", &w.token_id.to_string())
             .replace("{follower_id}", &w.follower.to_string())
             .replace("{rule_id}", &w.rule.to_string())
+            .replace("{tag_id}", &w.tag.to_string())
             .replace("{token}", "some-token");
         let missing = c.post_raw(&path, &[("name", "x")]).await;
         assert_eq!(

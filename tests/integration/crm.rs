@@ -305,3 +305,157 @@ async fn followers_export_as_csv_in_batches() {
         403
     );
 }
+
+#[tokio::test]
+async fn followers_are_tagged_in_bulk_filtered_by_tag_and_untagged() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let ids: Vec<i64> = (0..5)
+        .map(|i| {
+            follow(
+                &app,
+                &w,
+                &format!("o_t{i}"),
+                &format!("evt:t{i}"),
+                FollowerChange::Subscribe { qr_scene: None },
+                None,
+            )
+        })
+        .collect();
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let base = format!("/t/{}/followers", w.slug);
+    assert_eq!(
+        c.post(&format!("/t/{}/tags", w.slug), &[("name", "Coffee lovers")])
+            .await
+            .status,
+        303
+    );
+    let dup = c
+        .post(&format!("/t/{}/tags", w.slug), &[("name", "Coffee lovers")])
+        .await;
+    assert_eq!(dup.status, 303);
+    let long = c
+        .post(
+            &format!("/t/{}/tags", w.slug),
+            &[("name", "一二三四五六七八九十一")],
+        )
+        .await;
+    assert_eq!(long.status, 303);
+    let tags = patron_store::tags::list(&mut app.conn(), &w.scope).unwrap();
+    assert_eq!(
+        tags.len(),
+        2,
+        "the duplicate and the 33-byte name were refused: {tags:?}"
+    );
+    let coffee = tags
+        .iter()
+        .find(|(t, _)| t.name == "Coffee lovers")
+        .unwrap()
+        .0
+        .id;
+    // Bulk: three of the five, plus a follower of another tenant that must be ignored.
+    let b = world(&mut app.conn(), "b");
+    let (a0, a1, a2, foreign) = (
+        ids[0].to_string(),
+        ids[1].to_string(),
+        ids[2].to_string(),
+        b.follower.to_string(),
+    );
+    let coffee_s = coffee.to_string();
+    let r = c
+        .post(
+            &format!("{base}/tags"),
+            &[
+                ("tag_id", &coffee_s),
+                ("action", "add"),
+                ("follower_ids", &a0),
+                ("follower_ids", &a1),
+                ("follower_ids", &a2),
+                ("follower_ids", &foreign),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let tagged = c.get(&format!("{base}?tag={coffee}")).await;
+    assert!(
+        tagged.body.contains("o_t0")
+            && tagged.body.contains("o_t2")
+            && !tagged.body.contains("o_t3")
+    );
+    assert!(tagged.body.contains("Coffee lovers (3)"));
+    assert!(
+        patron_store::tags::of_follower(&mut app.conn(), &b.scope, b.follower)
+            .unwrap()
+            .iter()
+            .all(|t| t.id != coffee)
+    );
+    // One off again from the follower page form.
+    c.post(
+        &format!("{base}/tags"),
+        &[
+            ("tag_id", &coffee_s),
+            ("action", "remove"),
+            ("follower_ids", &a1),
+            ("back", &format!("{base}/{}", ids[1])),
+        ],
+    )
+    .await;
+    let page = c.get(&format!("{base}/{}", ids[1])).await;
+    assert!(page.body.contains("No tags."), "{}", page.body);
+    // The API: list with counts, apply, a foreign tag is 404.
+    let api = app.client();
+    let list = api.api(Method::GET, "/api/v1/tags", &w.token, None).await;
+    let n = list.json()["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == coffee)
+        .unwrap()["followers"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(n, 2);
+    let r = api
+        .api(
+            Method::POST,
+            &format!("/api/v1/tags/{coffee}/followers"),
+            &w.token,
+            Some(serde_json::json!({"follower_ids": ids, "action": "add"})),
+        )
+        .await;
+    assert_eq!(r.json()["changed"], 3);
+    let r = api
+        .api(
+            Method::POST,
+            &format!("/api/v1/tags/{}/followers", b.tag),
+            &w.token,
+            Some(serde_json::json!({"follower_ids": ids, "action": "add"})),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let bad = api
+        .api(
+            Method::POST,
+            &format!("/api/v1/tags/{coffee}/followers"),
+            &w.token,
+            Some(serde_json::json!({"follower_ids": [], "action": "toggle"})),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(
+        api.api(
+            Method::DELETE,
+            &format!("/api/v1/tags/{coffee}"),
+            &w.token,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert!(c
+        .get(&format!("{base}?tag={coffee}"))
+        .await
+        .body
+        .contains("No followers match"));
+}

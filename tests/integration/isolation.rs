@@ -12,6 +12,7 @@ fn fill(path: &str, w: &World) -> String {
         .replace("{token_id}", &w.token_id.to_string())
         .replace("{follower_id}", &w.follower.to_string())
         .replace("{rule_id}", &w.rule.to_string())
+        .replace("{tag_id}", &w.tag.to_string())
 }
 
 fn has_params(path: &str) -> bool {
@@ -95,7 +96,7 @@ async fn an_api_token_of_tenant_a_gets_404_on_every_tenant_b_resource() {
     let mut swept = 0;
     for r in ROUTES.iter().filter(|r| r.access == Access::Token) {
         let method = reqwest::Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
-        let body = (r.method != "get").then(|| serde_json::json!({"name": "x", "email": "x@example.test", "role": "marketer", "slug": "hijack"}));
+        let body = (r.method != "get").then(|| serde_json::json!({"name": "x", "email": "x@example.test", "role": "marketer", "slug": "hijack", "follower_ids": [1], "action": "add", "trigger_kind": "default", "reply_text": "x"}));
         if has_params(r.path) {
             let theirs = fill(r.path, &b);
             let resp = c.api(method.clone(), &theirs, &a.token, body.clone()).await;

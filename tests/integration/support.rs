@@ -428,6 +428,7 @@ pub struct World {
     pub token: String,
     pub follower: i64,
     pub rule: i64,
+    pub tag: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -502,6 +503,8 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         0,
     )
     .unwrap();
+    let tag = patron_store::tags::create(c, &scope, &format!("VIP {tag}")).unwrap();
+    patron_store::tags::apply(c, &scope, tag.id, &[follower_id], true).unwrap();
     World {
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
@@ -518,6 +521,7 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         token,
         follower: follower_id,
         rule: rule.id,
+        tag: tag.id,
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Filter {
     pub qr_scene: String,
     /// Only followers active within this many days.
     pub active_days: Option<i64>,
+    /// Only followers carrying this tag.
+    pub tag: Option<i64>,
     /// Keyset paging: only followers with a smaller id.
     pub before: Option<i64>,
 }
@@ -100,6 +102,17 @@ pub fn list_page(
     }
     if !f.qr_scene.trim().is_empty() {
         q = q.filter(followers::qr_scene.eq(f.qr_scene.trim().to_string()));
+    }
+    if let Some(tag) = f.tag {
+        use crate::schema::follower_tags as ft;
+        q = q.filter(
+            followers::id.eq_any(
+                ft::table
+                    .filter(ft::tenant_id.eq(scope.tenant_id().0))
+                    .filter(ft::tag_id.eq(tag))
+                    .select(ft::follower_id),
+            ),
+        );
     }
     if let Some(days) = f.active_days.filter(|d| *d > 0) {
         q = q.filter(followers::last_interaction_at.ge(now() - chrono::TimeDelta::days(days)));

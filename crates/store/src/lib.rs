@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stores;
 pub mod sync;
+pub mod tags;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;

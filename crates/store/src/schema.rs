@@ -167,6 +167,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     followers,
     messages,
     reply_rules,
+    tags,
+    follower_tags,
     jobs,
 );
 
@@ -244,5 +246,24 @@ diesel::table! {
         progress_total -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        wx_tag_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    follower_tags (tag_id, follower_id) {
+        tenant_id -> BigInt,
+        tag_id -> BigInt,
+        follower_id -> BigInt,
+        created_at -> Timestamp,
     }
 }

@@ -86,6 +86,9 @@ routes! {
     get    "/t/{tenant}/followers" Session => views::followers::list;
     get    "/t/{tenant}/followers.csv" Session => views::export::followers_csv;
     post   "/t/{tenant}/followers/sync" Session => views::followers::sync;
+    post   "/t/{tenant}/followers/tags" Session => views::followers::apply_tag;
+    post   "/t/{tenant}/tags" Session => views::followers::create_tag;
+    post   "/t/{tenant}/tags/{tag_id}/delete" Session => views::followers::delete_tag;
     get    "/t/{tenant}/followers/{follower_id}" Session => views::followers::show;
     post   "/t/{tenant}/followers/{follower_id}" Session => views::followers::update;
     get    "/t/{tenant}/replies" Session => views::replies::list;
@@ -112,4 +115,8 @@ routes! {
     get    "/api/v1/reply-rules" Token => api::replies::list;
     post   "/api/v1/reply-rules" Token => api::replies::create;
     delete "/api/v1/reply-rules/{rule_id}" Token => api::replies::delete;
+    get    "/api/v1/tags" Token => api::tags::list;
+    post   "/api/v1/tags" Token => api::tags::create;
+    delete "/api/v1/tags/{tag_id}" Token => api::tags::delete;
+    post   "/api/v1/tags/{tag_id}/followers" Token => api::tags::apply;
 }

@@ -5,6 +5,7 @@ pub mod followers;
 pub mod openapi;
 pub mod replies;
 pub mod stores;
+pub mod tags;
 pub mod tenants;
 pub mod users;
 

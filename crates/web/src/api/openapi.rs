@@ -132,6 +132,28 @@ pub fn build() -> Value {
     );
     rules_delete["parameters"] = json!([id_param("rule_id")]);
 
+    let tags_list = op(
+        "Tags with their follower counts",
+        json!({ "200": { "description": "`tags`" } }),
+    );
+    let mut tags_post = op(
+        "Create a tag (1 to 30 bytes, WeChat's limit)",
+        json!({ "201": { "description": "The tag" }, "409": error_response("A tag with this name exists"), "422": error_response("Invalid name") }),
+    );
+    tags_post["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } } } } });
+    let mut tags_delete = op(
+        "Delete a tag from every follower",
+        json!({ "204": { "description": "Deleted" }, "404": error_response("No such tag") }),
+    );
+    tags_delete["parameters"] = json!([id_param("tag_id")]);
+    let mut tags_apply = op(
+        "Put the tag on, or take it off, followers (other tenants' ids are ignored)",
+        json!({ "200": { "description": "`changed`: followers changed" }, "404": error_response("No such tag"), "422": error_response("Invalid action") }),
+    );
+    tags_apply["parameters"] = json!([id_param("tag_id")]);
+    tags_apply["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["follower_ids", "action"], "properties": {
+        "follower_ids": { "type": "array", "items": { "type": "integer" }, "maxItems": 10000 }, "action": { "type": "string", "enum": ["add", "remove"] } } } } } });
+
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -157,7 +179,10 @@ pub fn build() -> Value {
             "/followers/{follower_id}": { "get": follower_get, "put": follower_put },
             "/followers/{follower_id}/messages": { "get": follower_messages },
             "/reply-rules": { "get": rules_list, "post": rules_post },
-            "/reply-rules/{rule_id}": { "delete": rules_delete }
+            "/reply-rules/{rule_id}": { "delete": rules_delete },
+            "/tags": { "get": tags_list, "post": tags_post },
+            "/tags/{tag_id}": { "delete": tags_delete },
+            "/tags/{tag_id}/followers": { "post": tags_apply }
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },

@@ -42,11 +42,15 @@ struct FollowersPage {
     next: Option<String>,
     /// The newest follower sync from WeChat, if any.
     sync: Option<patron_store::jobs::Job>,
+    tags: Vec<(patron_store::tags::Tag, i64)>,
 }
 
 impl FollowersPage {
     fn when(&self, t: &Option<NaiveDateTime>) -> String {
         local_opt(t, &self.tz)
+    }
+    fn tag_is(&self, id: &i64) -> bool {
+        self.filter.tag == Some(*id)
     }
     fn sync_running(&self) -> bool {
         self.sync.as_ref().is_some_and(|j| {
@@ -81,6 +85,9 @@ fn query_string(f: &Filter, before: i64) -> String {
     if let Some(d) = f.active_days {
         parts.push(format!("active_days={d}"));
     }
+    if let Some(t) = f.tag {
+        parts.push(format!("tag={t}"));
+    }
     parts.join("&")
 }
 
@@ -92,13 +99,14 @@ pub async fn list(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let filter = q.into_inner();
     let (s2, f2) = (scope.clone(), filter.clone());
-    let ((rows, more), (total, subscribed), sync) = ctx
+    let ((rows, more), (total, subscribed), sync, tags) = ctx
         .state
         .db(move |c| {
             Ok((
                 followers::list(c, &s2, &f2)?,
                 followers::count(c, &s2)?,
                 patron_store::jobs::latest(c, &s2, patron_store::jobs::kinds::FOLLOWER_SYNC)?,
+                patron_store::tags::list(c, &s2)?,
             ))
         })
         .await?;
@@ -127,6 +135,7 @@ pub async fn list(
             subscribed,
             next,
             sync,
+            tags,
         },
         StatusCode::OK,
     ))
@@ -143,6 +152,9 @@ struct FollowerPage {
     next: Option<String>,
     profile: Profile,
     errors: Vec<String>,
+    /// The follower's tags, and the tenant's others (to add).
+    mine: Vec<patron_store::tags::Tag>,
+    others: Vec<patron_store::tags::Tag>,
 }
 
 impl FollowerPage {
@@ -197,15 +209,22 @@ async fn render_one(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (f, (timeline, more)) = ctx
+    let (f, (timeline, more), mine, all) = ctx
         .state
         .db(move |c| {
             Ok((
                 followers::get(c, &s2, id)?,
                 followers::timeline(c, &s2, id, before)?,
+                patron_store::tags::of_follower(c, &s2, id)?,
+                patron_store::tags::list(c, &s2)?,
             ))
         })
         .await?;
+    let others = all
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| !mine.iter().any(|m| m.id == t.id))
+        .collect();
     let next = more
         .then(|| {
             timeline
@@ -232,6 +251,8 @@ async fn render_one(
             next,
             profile,
             errors,
+            mine,
+            others,
         },
         status,
     ))
@@ -308,6 +329,104 @@ pub async fn sync(
         &format!("/t/{}/followers", tenant.slug),
         "ok",
         "flash.sync_queued",
+        ctx.state.cfg.secure_cookies,
+    ))
+}
+
+/// Tags on or off many followers at once (checkboxes on the list), or one (follower page).
+pub async fn apply_tag(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let (mut csrf, mut tag, mut on, mut ids, mut back) =
+        (String::new(), None, true, Vec::new(), String::new());
+    for (k, v) in super::members::form_pairs(&body) {
+        match k.as_str() {
+            "csrf" => csrf = v,
+            "tag_id" => tag = v.parse::<i64>().ok(),
+            "action" => on = v != "remove",
+            "follower_ids" => ids.push(
+                v.parse::<i64>()
+                    .map_err(|_| UiError::BadRequest("follower_ids must be numbers".into()))?,
+            ),
+            "back" => back = v,
+            _ => {}
+        }
+    }
+    ctx.check_csrf(&csrf)?;
+    let list = format!("/t/{}/followers", tenant.slug);
+    let back = super::safe_next(&back).unwrap_or(&list).to_string();
+    let (Some(tag), false) = (tag, ids.is_empty()) else {
+        return Ok(redirect_flash(
+            &back,
+            "err",
+            "flash.tag_pick",
+            ctx.state.cfg.secure_cookies,
+        ));
+    };
+    let n = ctx
+        .state
+        .db(move |c| patron_store::tags::apply(c, &scope, tag, &ids, on))
+        .await?;
+    tracing::info!(tag, changed = n, on, "tags applied");
+    Ok(redirect_flash(
+        &back,
+        "ok",
+        "flash.tags_applied",
+        ctx.state.cfg.secure_cookies,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TagForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn create_tag(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<TagForm>,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let name = f.name.clone();
+    let list = format!("/t/{}/followers", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    Ok(
+        match ctx
+            .state
+            .db(move |c| patron_store::tags::create(c, &scope, &name))
+            .await
+        {
+            Ok(_) => redirect_flash(&list, "ok", "flash.tag_created", secure),
+            Err(StoreError::Conflict(_)) => redirect_flash(&list, "err", "flash.tag_taken", secure),
+            Err(StoreError::Invalid(_)) => {
+                redirect_flash(&list, "err", "flash.tag_invalid", secure)
+            }
+            Err(e) => return Err(e.into()),
+        },
+    )
+}
+
+pub async fn delete_tag(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    ctx.state
+        .db(move |c| patron_store::tags::delete(c, &scope, id))
+        .await?;
+    Ok(redirect_flash(
+        &format!("/t/{}/followers", tenant.slug),
+        "ok",
+        "flash.tag_deleted",
         ctx.state.cfg.secure_cookies,
     ))
 }

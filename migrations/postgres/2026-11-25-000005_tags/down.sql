@@ -1,0 +1,2 @@
+DROP TABLE follower_tags;
+DROP TABLE tags;
