@@ -459,3 +459,70 @@ async fn followers_are_tagged_in_bulk_filtered_by_tag_and_untagged() {
         .body
         .contains("No followers match"));
 }
+
+#[tokio::test]
+async fn notes_are_kept_on_the_follower_with_their_author() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let page = format!("/t/{}/followers/{}", w.slug, w.follower);
+    assert_eq!(
+        c.post(&format!("{page}/notes"), &[("body", "  ")])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        c.post(
+            &format!("{page}/notes"),
+            &[("body", "Prefers oat milk.\nBirthday in May.")]
+        )
+        .await
+        .status,
+        303
+    );
+    let shown = c.get(&page).await;
+    assert!(
+        shown.body.contains("Prefers oat milk.") && shown.body.contains("marketer a"),
+        "{}",
+        shown.body
+    );
+    assert_eq!(
+        patron_store::followers::notes(&mut app.conn(), &w.scope, w.follower)
+            .unwrap()
+            .len(),
+        1,
+        "the blank note was refused"
+    );
+    let api = app.client();
+    let r = api
+        .api(
+            Method::POST,
+            &format!("/api/v1/followers/{}/notes", w.follower),
+            &w.token,
+            Some(serde_json::json!({"body": "Called about a refund."})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["author_name"], "API");
+    let list = api
+        .api(
+            Method::GET,
+            &format!("/api/v1/followers/{}/notes", w.follower),
+            &w.token,
+            None,
+        )
+        .await;
+    assert_eq!(list.json()["notes"][0]["body"], "Called about a refund.");
+    let long = "x".repeat(2001);
+    let r = api
+        .api(
+            Method::POST,
+            &format!("/api/v1/followers/{}/notes", w.follower),
+            &w.token,
+            Some(serde_json::json!({"body": long})),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+}

@@ -250,3 +250,59 @@ pub fn timeline(
     rows.truncate(PAGE as usize);
     Ok((rows, more))
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = crate::schema::follower_notes)]
+pub struct Note {
+    pub id: i64,
+    pub author_id: Option<i64>,
+    pub author_name: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// Adds a note to a follower of this tenant; `author` is who wrote it (a user, or the
+/// token's name for the API).
+pub fn add_note(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    follower: i64,
+    author: (Option<i64>, &str),
+    body: &str,
+) -> Result<Note> {
+    use crate::schema::follower_notes as n;
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(validate::invalid("note", "required").into());
+    }
+    if body.chars().count() > MAX_NOTE_CHARS {
+        return Err(validate::invalid("note", "too_long").into());
+    }
+    get(conn, scope, follower)?;
+    let id: i64 = diesel::insert_into(n::table)
+        .values((
+            n::tenant_id.eq(scope.tenant_id().0),
+            n::follower_id.eq(follower),
+            n::author_id.eq(author.0),
+            n::author_name.eq(author.1),
+            n::body.eq(body),
+            n::created_at.eq(now()),
+        ))
+        .returning(n::id)
+        .get_result(conn)?;
+    Ok(n::table.find(id).select(Note::as_select()).first(conn)?)
+}
+
+/// A follower's notes, newest first.
+pub fn notes(conn: &mut DbConn, scope: &TenantScope, follower: i64) -> Result<Vec<Note>> {
+    use crate::schema::follower_notes as n;
+    Ok(n::table
+        .filter(n::tenant_id.eq(scope.tenant_id().0))
+        .filter(n::follower_id.eq(follower))
+        .order(n::id.desc())
+        .limit(200)
+        .select(Note::as_select())
+        .load(conn)?)
+}

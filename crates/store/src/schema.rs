@@ -169,6 +169,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reply_rules,
     tags,
     follower_tags,
+    follower_notes,
     jobs,
 );
 
@@ -264,6 +265,18 @@ diesel::table! {
         tenant_id -> BigInt,
         tag_id -> BigInt,
         follower_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    follower_notes (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        follower_id -> BigInt,
+        author_id -> Nullable<BigInt>,
+        author_name -> Text,
+        body -> Text,
         created_at -> Timestamp,
     }
 }

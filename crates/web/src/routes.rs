@@ -91,6 +91,7 @@ routes! {
     post   "/t/{tenant}/tags/{tag_id}/delete" Session => views::followers::delete_tag;
     get    "/t/{tenant}/followers/{follower_id}" Session => views::followers::show;
     post   "/t/{tenant}/followers/{follower_id}" Session => views::followers::update;
+    post   "/t/{tenant}/followers/{follower_id}/notes" Session => views::followers::add_note;
     get    "/t/{tenant}/replies" Session => views::replies::list;
     post   "/t/{tenant}/replies" Session => views::replies::create;
     post   "/t/{tenant}/replies/{rule_id}/delete" Session => views::replies::delete;
@@ -112,6 +113,8 @@ routes! {
     get    "/api/v1/followers/{follower_id}" Token => api::followers::show;
     put    "/api/v1/followers/{follower_id}" Token => api::followers::update;
     get    "/api/v1/followers/{follower_id}/messages" Token => api::followers::messages;
+    get    "/api/v1/followers/{follower_id}/notes" Token => api::followers::notes;
+    post   "/api/v1/followers/{follower_id}/notes" Token => api::followers::add_note;
     get    "/api/v1/reply-rules" Token => api::replies::list;
     post   "/api/v1/reply-rules" Token => api::replies::create;
     delete "/api/v1/reply-rules/{rule_id}" Token => api::replies::delete;

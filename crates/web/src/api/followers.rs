@@ -70,3 +70,31 @@ pub async fn messages(auth: ApiAuth, id: web::Path<i64>, q: web::Query<Before>) 
             .json(serde_json::json!({ "messages": rows, "next_before": next_before })),
     )
 }
+
+pub async fn notes(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let id = id.into_inner();
+    let notes = auth
+        .state
+        .db(move |c| {
+            followers::get(c, &scope, id)?;
+            followers::notes(c, &scope, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "notes": notes })))
+}
+
+#[derive(Deserialize)]
+pub struct NoteBody {
+    pub body: String,
+}
+
+pub async fn add_note(auth: ApiAuth, id: web::Path<i64>, body: web::Json<NoteBody>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let (id, text) = (id.into_inner(), body.into_inner().body);
+    let note = auth
+        .state
+        .db(move |c| followers::add_note(c, &scope, id, (None, "API"), &text))
+        .await?;
+    Ok(HttpResponse::Created().json(note))
+}

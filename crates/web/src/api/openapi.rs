@@ -115,6 +115,17 @@ pub fn build() -> Value {
         json!({ "200": { "description": "`messages` and `next_before`" }, "404": error_response("No such follower") }),
     );
     follower_messages["parameters"] = json!([id_param("follower_id"), { "name": "before", "in": "query", "schema": { "type": "integer" } }]);
+    let mut notes_get = op(
+        "The follower's notes, newest first",
+        json!({ "200": { "description": "`notes`" }, "404": error_response("No such follower") }),
+    );
+    notes_get["parameters"] = json!([id_param("follower_id")]);
+    let mut notes_post = op(
+        "Add a note to a follower",
+        json!({ "201": { "description": "The note" }, "404": error_response("No such follower"), "422": error_response("Empty or longer than 2,000 characters") }),
+    );
+    notes_post["parameters"] = json!([id_param("follower_id")]);
+    notes_post["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["body"], "properties": { "body": { "type": "string", "maxLength": 2000 } } } } } });
     let rules_list = op(
         "Auto-reply rules",
         json!({ "200": { "description": "`rules`" } }),
@@ -178,6 +189,7 @@ pub fn build() -> Value {
             "/followers": { "get": followers_list },
             "/followers/{follower_id}": { "get": follower_get, "put": follower_put },
             "/followers/{follower_id}/messages": { "get": follower_messages },
+            "/followers/{follower_id}/notes": { "get": notes_get, "post": notes_post },
             "/reply-rules": { "get": rules_list, "post": rules_post },
             "/reply-rules/{rule_id}": { "delete": rules_delete },
             "/tags": { "get": tags_list, "post": tags_post },

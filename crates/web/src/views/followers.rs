@@ -155,6 +155,7 @@ struct FollowerPage {
     /// The follower's tags, and the tenant's others (to add).
     mine: Vec<patron_store::tags::Tag>,
     others: Vec<patron_store::tags::Tag>,
+    notes: Vec<followers::Note>,
 }
 
 impl FollowerPage {
@@ -209,7 +210,7 @@ async fn render_one(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (f, (timeline, more), mine, all) = ctx
+    let (f, (timeline, more), mine, all, notes) = ctx
         .state
         .db(move |c| {
             Ok((
@@ -217,6 +218,7 @@ async fn render_one(
                 followers::timeline(c, &s2, id, before)?,
                 patron_store::tags::of_follower(c, &s2, id)?,
                 patron_store::tags::list(c, &s2)?,
+                followers::notes(c, &s2, id)?,
             ))
         })
         .await?;
@@ -253,6 +255,7 @@ async fn render_one(
             errors,
             mine,
             others,
+            notes,
         },
         status,
     ))
@@ -429,4 +432,38 @@ pub async fn delete_tag(
         "flash.tag_deleted",
         ctx.state.cfg.secure_cookies,
     ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NoteForm {
+    csrf: String,
+    body: String,
+}
+
+pub async fn add_note(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<NoteForm>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let user = &ctx.require_user()?.user;
+    let (uid, name, body) = (user.id, user.name.clone(), f.body.clone());
+    let back = format!("/t/{}/followers/{id}", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    Ok(
+        match ctx
+            .state
+            .db(move |c| followers::add_note(c, &scope, id, (Some(uid), &name), &body))
+            .await
+        {
+            Ok(_) => redirect_flash(&back, "ok", "flash.note_added", secure),
+            Err(StoreError::Invalid(_)) => {
+                redirect_flash(&back, "err", "flash.note_invalid", secure)
+            }
+            Err(e) => return Err(e.into()),
+        },
+    )
 }

@@ -1,0 +1,1 @@
+DROP TABLE follower_notes;
