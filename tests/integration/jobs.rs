@@ -350,20 +350,7 @@ async fn a_marketer_syncs_followers_from_the_page_and_sees_progress() {
     sim.seed_followers(2_500);
     let w = world(&mut app.conn(), "ui");
     let scope = tenant(&mut app.conn(), &app.state.secrets, "wx", &sim.base_url());
-    let hash = patron_web::password::hash(PASSWORD);
-    {
-        let mut c = app.conn();
-        let u = patron_store::users::create(&mut c, "mk@wx.test", "Mk", &hash, None).unwrap();
-        patron_store::users::add_membership(
-            &mut c,
-            u.id(),
-            scope.agency_id(),
-            Some(scope.tenant_id()),
-            patron_domain::Role::Marketer,
-            &[],
-        )
-        .unwrap();
-    }
+    add_member(&app, &scope, "mk@wx.test", patron_domain::Role::Marketer);
     let c = app.client();
     c.login("mk@wx.test", PASSWORD).await;
     let r = c.post("/t/shop-wx/followers/sync", &[]).await;

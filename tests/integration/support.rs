@@ -561,3 +561,19 @@ pub fn assert_store_error_is_not_found<T: std::fmt::Debug>(r: Result<T, StoreErr
         "expected NotFound, got {r:?}"
     );
 }
+
+/// Creates a user with `role` in the scoped tenant (password [`PASSWORD`]).
+pub fn add_member(app: &TestApp, scope: &TenantScope, email: &str, role: Role) {
+    let mut c = app.conn();
+    let hash = patron_web::password::hash(PASSWORD);
+    let u = patron_store::users::create(&mut c, email, email, &hash, None).unwrap();
+    patron_store::users::add_membership(
+        &mut c,
+        u.id(),
+        scope.agency_id(),
+        Some(scope.tenant_id()),
+        role,
+        &[],
+    )
+    .unwrap();
+}

@@ -227,20 +227,12 @@ async fn plain_push(app: &TestApp, slug: &str, msg_id: u64, text: &str) -> Strin
 async fn a_rule_added_in_the_ui_answers_the_next_push() {
     let app = TestApp::spawn();
     let scope = wechat_tenant(&app, "noodles");
-    let hash = patron_web::password::hash(PASSWORD);
-    {
-        let mut c = app.conn();
-        let u = patron_store::users::create(&mut c, "m@noodles.test", "M", &hash, None).unwrap();
-        patron_store::users::add_membership(
-            &mut c,
-            u.id(),
-            scope.agency_id(),
-            Some(scope.tenant_id()),
-            patron_domain::Role::Marketer,
-            &[],
-        )
-        .unwrap();
-    }
+    add_member(
+        &app,
+        &scope,
+        "m@noodles.test",
+        patron_domain::Role::Marketer,
+    );
     let first = plain_push(&app, "noodles", 1, "ping").await;
     assert!(first.contains("Thanks, we got your message."), "{first}");
     let ui = app.client();

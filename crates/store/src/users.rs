@@ -98,14 +98,7 @@ pub fn grants(conn: &mut DbConn, user: UserId) -> Result<Vec<Grant>> {
             memberships::role,
         ))
         .load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let stores: Vec<(i64, i64)> = membership_stores::table
-        .filter(membership_stores::membership_id.eq_any(&ids))
-        .select((
-            membership_stores::membership_id,
-            membership_stores::store_id,
-        ))
-        .load(conn)?;
+    let stores = stores_of(conn, rows.iter().map(|r| r.0).collect())?;
     Ok(rows
         .into_iter()
         .filter_map(|(id, agency, tenant, role)| {
@@ -121,6 +114,17 @@ pub fn grants(conn: &mut DbConn, user: UserId) -> Result<Vec<Grant>> {
             })
         })
         .collect())
+}
+
+/// (membership id, store id) pairs of these memberships.
+fn stores_of(conn: &mut DbConn, memberships: Vec<i64>) -> Result<Vec<(i64, i64)>> {
+    Ok(membership_stores::table
+        .filter(membership_stores::membership_id.eq_any(&memberships))
+        .select((
+            membership_stores::membership_id,
+            membership_stores::store_id,
+        ))
+        .load(conn)?)
 }
 
 /// Grants `role` to a user. Agency roles have no tenant; tenant roles must name one.
@@ -181,14 +185,7 @@ pub fn tenant_members(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Memb
         .order(users::name.asc())
         .select((memberships::id, memberships::role, User::as_select()))
         .load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let stores: Vec<(i64, i64)> = membership_stores::table
-        .filter(membership_stores::membership_id.eq_any(&ids))
-        .select((
-            membership_stores::membership_id,
-            membership_stores::store_id,
-        ))
-        .load(conn)?;
+    let stores = stores_of(conn, rows.iter().map(|r| r.0).collect())?;
     Ok(rows
         .into_iter()
         .map(|(mid, role, user)| Member {
