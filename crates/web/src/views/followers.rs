@@ -99,17 +99,36 @@ pub async fn list(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let filter = q.into_inner();
     let (s2, f2) = (scope.clone(), filter.clone());
-    let ((rows, more), (total, subscribed), sync, tags) = ctx
+    let cached = ctx.state.follower_counts.get(scope.tenant_id().0);
+    let ((rows, more), (total, subscribed), sync, tags, version, counted) = ctx
         .state
         .db(move |c| {
+            let sync =
+                patron_store::jobs::latest(c, &s2, patron_store::jobs::kinds::FOLLOWER_SYNC)?;
+            // A sync that moved on changes the counts: count again then.
+            let version = sync
+                .as_ref()
+                .map(|j| format!("{}:{}:{}", j.id, j.state, j.progress_done))
+                .unwrap_or_default();
+            let (counts, counted) = match cached {
+                Some((v, counts)) if v == version => (counts, false),
+                _ => (followers::count(c, &s2)?, true),
+            };
             Ok((
                 followers::list(c, &s2, &f2)?,
-                followers::count(c, &s2)?,
-                patron_store::jobs::latest(c, &s2, patron_store::jobs::kinds::FOLLOWER_SYNC)?,
+                counts,
+                sync,
                 patron_store::tags::list(c, &s2)?,
+                version,
+                counted,
             ))
         })
         .await?;
+    if counted {
+        ctx.state
+            .follower_counts
+            .put(scope.tenant_id().0, version, (total, subscribed));
+    }
     let next = more
         .then(|| {
             rows.last().map(|r| {
