@@ -216,17 +216,7 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
                 patron_web::routes::Access::Public | patron_web::routes::Access::Session
             )
     }) {
-        let path = r
-            .path
-            .replace("{tenant}", &w.slug)
-            .replace("{store_id}", &w.store.to_string())
-            .replace("{user_id}", &w.cashier_id.to_string())
-            .replace("{invitation_id}", &w.invitation.to_string())
-            .replace("{token_id}", &w.token_id.to_string())
-            .replace("{follower_id}", &w.follower.to_string())
-            .replace("{rule_id}", &w.rule.to_string())
-            .replace("{tag_id}", &w.tag.to_string())
-            .replace("{token}", "some-token");
+        let path = fill_route(r.path, &w).replace("{token}", "some-token");
         let missing = c.post_raw(&path, &[("name", "x")]).await;
         assert_eq!(
             missing.status, 403,

@@ -4,17 +4,6 @@
 use crate::support::*;
 use patron_web::routes::{Access, ROUTES};
 
-fn fill(path: &str, w: &World) -> String {
-    path.replace("{tenant}", &w.slug)
-        .replace("{store_id}", &w.store.to_string())
-        .replace("{user_id}", &w.cashier_id.to_string())
-        .replace("{invitation_id}", &w.invitation.to_string())
-        .replace("{token_id}", &w.token_id.to_string())
-        .replace("{follower_id}", &w.follower.to_string())
-        .replace("{rule_id}", &w.rule.to_string())
-        .replace("{tag_id}", &w.tag.to_string())
-}
-
 fn has_params(path: &str) -> bool {
     path.contains('{')
 }
@@ -31,7 +20,7 @@ async fn a_user_of_tenant_a_gets_404_on_every_tenant_b_url() {
         let mut swept = 0;
         for r in ROUTES.iter().filter(|r| r.access == Access::Session) {
             if has_params(r.path) {
-                let theirs = fill(r.path, &b);
+                let theirs = fill_route(r.path, &b);
                 let resp = match r.method {
                     "get" => c.get(&theirs).await,
                     _ => {
@@ -58,7 +47,7 @@ async fn a_user_of_tenant_a_gets_404_on_every_tenant_b_url() {
                 swept += 1;
                 // The same route with A's own values is reachable (the sweep is not vacuous).
                 if r.method == "get" && email == &a.admin_email {
-                    let mine = fill(r.path, &a);
+                    let mine = fill_route(r.path, &a);
                     let ok = c.get(&mine).await;
                     assert_eq!(
                         ok.status, 200,
@@ -101,13 +90,13 @@ async fn an_api_token_of_tenant_a_gets_404_on_every_tenant_b_resource() {
         // field needs that field here.
         let body = (r.method != "get").then(|| serde_json::json!({"name": "x", "email": "x@example.test", "role": "marketer", "slug": "hijack", "follower_ids": [1], "action": "add", "trigger_kind": "default", "reply_text": "x", "body": "x"}));
         if has_params(r.path) {
-            let theirs = fill(r.path, &b);
+            let theirs = fill_route(r.path, &b);
             let resp = c.api(method.clone(), &theirs, &a.token, body.clone()).await;
             assert_eq!(resp.status, 404, "{} {theirs}: {}", r.method, resp.body);
             assert_eq!(resp.json()["error"]["code"], "not_found");
             swept += 1;
             if r.method == "get" {
-                let mine = c.api(method, &fill(r.path, &a), &a.token, None).await;
+                let mine = c.api(method, &fill_route(r.path, &a), &a.token, None).await;
                 assert_eq!(
                     mine.status, 200,
                     "{} on its own tenant: {}",

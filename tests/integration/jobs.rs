@@ -150,14 +150,16 @@ fn an_expired_lease_is_reclaimed() {
     let app = TestApp::spawn();
     let mut c = app.conn();
     let id = jobs::enqueue(&mut c, None, "slow", "{}", 5).unwrap();
-    let first = jobs::claim(&mut c, Duration::from_millis(300))
-        .unwrap()
-        .unwrap();
+    let first = jobs::claim(&mut c, LEASE).unwrap().unwrap();
     assert_eq!((first.id(), first.attempts), (id, 1));
     // Held: nobody else gets it while the lease lasts.
     assert!(jobs::claim(&mut c, LEASE).unwrap().is_none());
-    std::thread::sleep(Duration::from_millis(400));
-    // The worker died: the next claim takes it over.
+    // The worker died and its lease ran out (moved into the past rather than waited for).
+    diesel::update(jobs_t::table.find(id.0))
+        .set(jobs_t::locked_until.eq(Some(patron_store::now() - chrono::TimeDelta::seconds(1))))
+        .execute(&mut *c)
+        .unwrap();
+    // The next claim takes it over.
     let second = jobs::claim(&mut c, LEASE).unwrap().unwrap();
     assert_eq!((second.id(), second.attempts), (id, 2));
     assert_eq!(second.state, jobs::RUNNING);

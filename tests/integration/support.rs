@@ -577,3 +577,15 @@ pub fn add_member(app: &TestApp, scope: &TenantScope, email: &str, role: Role) {
     )
     .unwrap();
 }
+
+/// A route-table path with this world's ids in its parameters (the sweeps use it).
+pub fn fill_route(path: &str, w: &World) -> String {
+    path.replace("{tenant}", &w.slug)
+        .replace("{store_id}", &w.store.to_string())
+        .replace("{user_id}", &w.cashier_id.to_string())
+        .replace("{invitation_id}", &w.invitation.to_string())
+        .replace("{token_id}", &w.token_id.to_string())
+        .replace("{follower_id}", &w.follower.to_string())
+        .replace("{rule_id}", &w.rule.to_string())
+        .replace("{tag_id}", &w.tag.to_string())
+}
