@@ -4,7 +4,9 @@
 //! neither. The one way to obtain a [`authz::TenantScope`] — the value every tenant-owned
 //! query requires — is [`authz::authorize`].
 
+pub mod attributes;
 pub mod authz;
+pub mod follower_csv;
 pub mod ids;
 pub mod replies;
 pub mod role;

@@ -171,6 +171,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     follower_tags,
     follower_notes,
     jobs,
+    attributes,
+    follower_attributes,
+    segments,
+    follower_imports,
 );
 
 diesel::table! {
@@ -278,5 +282,56 @@ diesel::table! {
         author_name -> Text,
         body -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attributes (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        key -> Text,
+        label -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    follower_attributes (follower_id, attribute_id) {
+        tenant_id -> BigInt,
+        follower_id -> BigInt,
+        attribute_id -> BigInt,
+        text_value -> Nullable<Text>,
+        num_value -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        filter -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    follower_imports (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        author_name -> Text,
+        file_name -> Text,
+        body -> Text,
+        status -> Text,
+        total_rows -> BigInt,
+        new_rows -> BigInt,
+        error_rows -> BigInt,
+        errors -> Text,
+        job_id -> Nullable<BigInt>,
+        message -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
