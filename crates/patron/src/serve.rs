@@ -130,5 +130,9 @@ pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::Wor
         patron_jobs::follower_sync::KIND,
         patron_jobs::follower_sync::handler(state.secrets.clone()),
     );
+    handlers.insert(
+        patron_jobs::follower_import::KIND,
+        patron_jobs::follower_import::handler(),
+    );
     patron_jobs::spawn_workers(state.pool.clone(), handlers, n)
 }

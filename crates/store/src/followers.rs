@@ -31,40 +31,67 @@ pub struct Follower {
     pub updated_at: NaiveDateTime,
 }
 
-/// Filters for the followers list. Empty fields do not filter.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// Filters for the followers list. Empty fields do not filter. The same value is what a
+/// saved segment stores (as a query string) and evaluates again each time it is opened.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Filter {
     /// `yes`, `no` or empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub subscribed: String,
     /// Matches openid exactly, or name, phone, email, remark by prefix.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub q: String,
     /// The QR scene of the first follow.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub qr_scene: String,
     /// Only followers active within this many days.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub active_days: Option<i64>,
     /// Only followers carrying this tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<i64>,
+    /// Only followers whose custom attribute `attr` compares (`attr_op`: set, unset, eq,
+    /// lt, gt) with `attr_value`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attr: Option<i64>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub attr_op: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub attr_value: String,
+    /// Only followers first recorded on or after / before the end of this day
+    /// (`YYYY-MM-DD`, in UTC).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub created_from: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub created_to: String,
+    /// The saved segment this filter came from (shown, not filtered on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<i64>,
     /// Keyset paging: only followers with a smaller id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<i64>,
+}
+
+impl Filter {
+    /// The filter as a query string, without paging.
+    pub fn query(&self) -> String {
+        let mut f = self.clone();
+        f.before = None;
+        serde_urlencoded::to_string(&f).unwrap_or_default()
+    }
 }
 
 pub const PAGE: i64 = 50;
 
-/// One page of followers, newest first, and whether there are more.
-pub fn list(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<(Vec<Follower>, bool)> {
-    list_page(conn, scope, f, PAGE)
-}
+type Backend = <DbConn as diesel::Connection>::Backend;
+type Boxed = followers::BoxedQuery<'static, Backend>;
 
-/// Like [`list`] with a chosen page size (exports read in larger batches).
-pub fn list_page(
-    conn: &mut DbConn,
-    scope: &TenantScope,
-    f: &Filter,
-    page: i64,
-) -> Result<(Vec<Follower>, bool)> {
+/// The filter as a query over the tenant's followers (no order, no paging).
+fn filtered(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<Boxed> {
+    let tenant = scope.tenant_id().0;
     let mut q = followers::table
-        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .filter(followers::tenant_id.eq(tenant))
         .into_boxed();
     match f.subscribed.as_str() {
         "yes" => q = q.filter(followers::subscribed.eq(true)),
@@ -76,7 +103,7 @@ pub fn list_page(
         // An exact OpenID is a unique-index lookup; only when none matches is the term a
         // prefix of the merchant-filled fields (LIKE wildcards in the input escaped).
         let exact: Option<i64> = followers::table
-            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::tenant_id.eq(tenant))
             .filter(followers::openid.eq(term))
             .select(followers::id)
             .first(conn)
@@ -108,15 +135,105 @@ pub fn list_page(
         q = q.filter(
             followers::id.eq_any(
                 ft::table
-                    .filter(ft::tenant_id.eq(scope.tenant_id().0))
+                    .filter(ft::tenant_id.eq(tenant))
                     .filter(ft::tag_id.eq(tag))
                     .select(ft::follower_id),
             ),
         );
     }
+    if let Some(attr) = f.attr {
+        q = attribute_filter(conn, scope, q, attr, &f.attr_op, &f.attr_value)?;
+    }
+    let day = |s: &str, field: &'static str| -> Result<Option<NaiveDate>> {
+        match s.trim() {
+            "" => Ok(None),
+            d => Ok(Some(
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| validate::invalid(field, "invalid_date"))?,
+            )),
+        }
+    };
+    if let Some(d) = day(&f.created_from, "created_from")? {
+        q = q.filter(followers::created_at.ge(d.and_time(chrono::NaiveTime::MIN)));
+    }
+    if let Some(d) = day(&f.created_to, "created_to")? {
+        let end = d.succ_opt().unwrap_or(d).and_time(chrono::NaiveTime::MIN);
+        q = q.filter(followers::created_at.lt(end));
+    }
     if let Some(days) = f.active_days.filter(|d| *d > 0) {
         q = q.filter(followers::last_interaction_at.ge(now() - chrono::TimeDelta::days(days)));
     }
+    Ok(q)
+}
+
+fn attribute_filter(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    q: Boxed,
+    attr: i64,
+    op: &str,
+    value: &str,
+) -> Result<Boxed> {
+    use crate::schema::follower_attributes as fa;
+    use patron_domain::attributes::{Kind, Op, Value};
+    let def = crate::attributes::get(conn, scope, attr)?;
+    let op = Op::parse(op).ok_or(validate::invalid("attr_op", "invalid_op"))?;
+    let tenant = scope.tenant_id().0;
+    // Boxed subqueries do not compile through the MultiConnection backend, so each case
+    // spells its own (unboxed) subquery.
+    macro_rules! having {
+        ($($cond:expr),*) => {
+            q.filter(followers::id.eq_any(
+                fa::table
+                    .filter(fa::attribute_id.eq(attr))
+                    .filter(fa::tenant_id.eq(tenant))
+                    $(.filter($cond))*
+                    .select(fa::follower_id),
+            ))
+        };
+    }
+    Ok(match op {
+        Op::Set => having!(),
+        Op::Unset => q.filter(
+            followers::id.ne_all(
+                fa::table
+                    .filter(fa::attribute_id.eq(attr))
+                    .filter(fa::tenant_id.eq(tenant))
+                    .select(fa::follower_id),
+            ),
+        ),
+        Op::Eq | Op::Lt | Op::Gt => {
+            let v = Value::parse(def.kind(), value)?
+                .ok_or(validate::invalid("attr_value", "required"))?;
+            if def.kind() == Kind::Bool && op != Op::Eq {
+                return Err(validate::invalid("attr_op", "invalid_op").into());
+            }
+            match (v.columns(), op) {
+                ((_, Some(n)), Op::Eq) => having!(fa::num_value.eq(n)),
+                ((_, Some(n)), Op::Lt) => having!(fa::num_value.lt(n)),
+                ((_, Some(n)), _) => having!(fa::num_value.gt(n)),
+                ((Some(t), _), Op::Eq) => having!(fa::text_value.eq(t)),
+                ((Some(t), _), Op::Lt) => having!(fa::text_value.lt(t)),
+                ((Some(t), _), _) => having!(fa::text_value.gt(t)),
+                ((None, None), _) => having!(),
+            }
+        }
+    })
+}
+
+/// One page of followers, newest first, and whether there are more.
+pub fn list(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<(Vec<Follower>, bool)> {
+    list_page(conn, scope, f, PAGE)
+}
+
+/// Like [`list`] with a chosen page size (exports read in larger batches).
+pub fn list_page(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    page: i64,
+) -> Result<(Vec<Follower>, bool)> {
+    let mut q = filtered(conn, scope, f)?;
     if let Some(before) = f.before {
         q = q.filter(followers::id.lt(before));
     }
@@ -128,6 +245,31 @@ pub fn list_page(
     let more = rows.len() as i64 > page;
     rows.truncate(page as usize);
     Ok((rows, more))
+}
+
+/// The ids of a batch of matching followers below `before`, newest first: bulk work walks
+/// a whole filter result with these, never holding it all.
+pub fn ids_page(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    before: Option<i64>,
+    page: i64,
+) -> Result<Vec<i64>> {
+    let mut q = filtered(conn, scope, f)?;
+    if let Some(before) = before {
+        q = q.filter(followers::id.lt(before));
+    }
+    Ok(q
+        .order(followers::id.desc())
+        .limit(page)
+        .select(followers::id)
+        .load(conn)?)
+}
+
+/// How many followers match.
+pub fn count_matching(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<i64> {
+    Ok(filtered(conn, scope, f)?.count().get_result(conn)?)
 }
 
 pub fn count(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {

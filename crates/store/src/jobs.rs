@@ -23,6 +23,8 @@ use std::time::Duration;
 pub mod kinds {
     /// Payload `{"tenant_id": N}`: page WeChat's follower list and user info into `followers`.
     pub const FOLLOWER_SYNC: &str = "follower_sync";
+    /// Payload `{"tenant_id": N, "import_id": M}`: apply a checked followers CSV.
+    pub const FOLLOWER_IMPORT: &str = "follower_import";
 }
 
 /// Queues a follower sync for the tenant unless one is already queued or running; returns

@@ -8,10 +8,12 @@
 //! - functions are blocking: async callers run them on the blocking pool (`web::block`).
 
 pub mod api_tokens;
+pub mod attributes;
 pub mod conn;
 pub mod error;
 pub mod followers;
 pub mod inbox;
+pub mod imports;
 pub mod invitations;
 pub mod jobs;
 pub mod migrate;
@@ -19,6 +21,7 @@ pub mod password_resets;
 pub mod reply_rules;
 pub mod schema;
 pub mod secrets;
+pub mod segments;
 pub mod sessions;
 pub mod settings;
 pub mod stores;

@@ -25,6 +25,10 @@ pub fn create(conn: &mut DbConn, scope: &TenantScope, name: &str) -> Result<Tag>
     if name.len() > MAX_NAME_BYTES {
         return Err(validate::invalid("tag", "tag_too_long").into());
     }
+    if name.contains(';') {
+        // `;` separates tags in the followers CSV.
+        return Err(validate::invalid("tag", "invalid_tag").into());
+    }
     let id: i64 = diesel::insert_into(tags::table)
         .values((
             tags::tenant_id.eq(scope.tenant_id().0),
@@ -90,26 +94,65 @@ pub fn apply(
 ) -> Result<usize> {
     write_tx(conn, |c| {
         get(c, scope, tag_id)?;
+        apply_in_tx(c, scope, tag_id, follower_ids, on)
+    })
+}
+
+/// Like [`apply`], for every follower the filter matches (all pages, not just one), in one
+/// transaction: either the whole result is tagged or nothing is.
+pub fn apply_filter(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    tag_id: i64,
+    filter: &crate::followers::Filter,
+    on: bool,
+) -> Result<usize> {
+    write_tx(conn, |c| {
+        get(c, scope, tag_id)?;
+        let mut before = None;
+        let mut n = 0;
+        loop {
+            let ids = crate::followers::ids_page(c, scope, filter, before, 1000)?;
+            let Some(last) = ids.last().copied() else {
+                return Ok(n);
+            };
+            n += apply_in_tx(c, scope, tag_id, &ids, on)?;
+            before = Some(last);
+        }
+    })
+}
+
+fn apply_in_tx(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    tag_id: i64,
+    follower_ids: &[i64],
+    on: bool,
+) -> Result<usize> {
+    let mut n = 0;
+    for chunk in follower_ids.chunks(1000) {
         let mine: Vec<i64> = followers::table
             .filter(followers::tenant_id.eq(scope.tenant_id().0))
-            .filter(followers::id.eq_any(follower_ids))
+            .filter(followers::id.eq_any(chunk))
             .select(followers::id)
             .load(c)?;
         if !on {
-            return Ok(diesel::delete(
+            n += diesel::delete(
                 ft::table
                     .filter(ft::tag_id.eq(tag_id))
                     .filter(ft::follower_id.eq_any(&mine)),
             )
-            .execute(c)?);
+            .execute(c)?;
+            continue;
         }
-        let have: Vec<i64> = ft::table
+        let have: std::collections::HashSet<i64> = ft::table
             .filter(ft::tag_id.eq(tag_id))
             .filter(ft::follower_id.eq_any(&mine))
             .select(ft::follower_id)
-            .load(c)?;
+            .load::<i64>(c)?
+            .into_iter()
+            .collect();
         let t = now();
-        let mut n = 0;
         for id in mine.iter().filter(|id| !have.contains(id)) {
             n += diesel::insert_into(ft::table)
                 .values((
@@ -120,8 +163,82 @@ pub fn apply(
                 ))
                 .execute(c)?;
         }
-        Ok(n)
-    })
+    }
+    Ok(n)
+}
+
+/// Makes `names` the follower's exact set of tags, creating tags that do not exist yet.
+/// `known` caches name → id across calls (imports set tags on many followers).
+pub fn set_for_follower(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    follower_id: i64,
+    names: &[String],
+    known: &mut std::collections::HashMap<String, i64>,
+) -> Result<()> {
+    let mut ids = Vec::with_capacity(names.len());
+    for name in names {
+        let id = match known.get(name) {
+            Some(id) => *id,
+            None => {
+                let found: Option<i64> = tags::table
+                    .filter(tags::tenant_id.eq(scope.tenant_id().0))
+                    .filter(tags::name.eq(name))
+                    .select(tags::id)
+                    .first(c)
+                    .optional()?;
+                let id = match found {
+                    Some(id) => id,
+                    None => create(c, scope, name)?.id,
+                };
+                known.insert(name.clone(), id);
+                id
+            }
+        };
+        ids.push(id);
+    }
+    diesel::delete(
+        ft::table
+            .filter(ft::follower_id.eq(follower_id))
+            .filter(ft::tag_id.ne_all(&ids)),
+    )
+    .execute(c)?;
+    let have: Vec<i64> = ft::table
+        .filter(ft::follower_id.eq(follower_id))
+        .select(ft::tag_id)
+        .load(c)?;
+    let t = now();
+    for id in ids.iter().filter(|id| !have.contains(id)) {
+        diesel::insert_into(ft::table)
+            .values((
+                ft::tenant_id.eq(scope.tenant_id().0),
+                ft::tag_id.eq(id),
+                ft::follower_id.eq(follower_id),
+                ft::created_at.eq(t),
+            ))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// The names of each follower's tags, for exports.
+pub fn names_of(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    follower_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<String>>> {
+    let rows: Vec<(i64, String)> = ft::table
+        .inner_join(tags::table.on(tags::id.eq(ft::tag_id)))
+        .filter(ft::tenant_id.eq(scope.tenant_id().0))
+        .filter(ft::follower_id.eq_any(follower_ids))
+        .order((ft::follower_id, tags::name))
+        .select((ft::follower_id, tags::name))
+        .load(conn)?;
+    let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for (f, n) in rows {
+        out.entry(f).or_default().push(n);
+    }
+    Ok(out)
 }
 
 /// The tags a follower carries.

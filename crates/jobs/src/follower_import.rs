@@ -1,0 +1,79 @@
+//! `follower_import`: applies a checked followers CSV in one transaction.
+//!
+//! Payload: `{"tenant_id": 42, "import_id": 7}`. The file is checked again first (an
+//! attribute may have been deleted since the preview); if any row no longer passes, the
+//! import fails with the new errors and nothing changes.
+
+use crate::worker::{Handler, JobCtx};
+use patron_domain::follower_csv;
+use patron_domain::{TenantId, TenantScope};
+use patron_store::{attributes, imports, tenants};
+
+pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_IMPORT;
+
+/// The most rows one file may hold.
+pub const MAX_ROWS: usize = 1_000_000;
+
+#[derive(Debug, serde::Deserialize)]
+struct Payload {
+    tenant_id: i64,
+    import_id: i64,
+}
+
+pub fn handler() -> Handler {
+    Box::new(run)
+}
+
+fn run(ctx: &mut JobCtx) -> Result<(), String> {
+    let p: Payload =
+        serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+    if ctx.job.tenant_id != Some(p.tenant_id) {
+        return Err("payload tenant differs from the job's tenant".into());
+    }
+    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+    let tref = tenants::find_ref_by_id(&mut c, TenantId(p.tenant_id))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("tenant {} not found", p.tenant_id))?;
+    let scope = TenantScope::system(tref);
+    let imp = imports::get(&mut c, &scope, p.import_id).map_err(|e| e.to_string())?;
+    if imp.status == imports::DONE || imp.status == imports::FAILED {
+        return Ok(()); // a reclaimed job whose first run finished
+    }
+    imports::set_status(&mut c, &scope, imp.id, imports::RUNNING, None, None)
+        .map_err(|e| e.to_string())?;
+    let body = imports::body(&mut c, &scope, imp.id).map_err(|e| e.to_string())?;
+    let defs: Vec<_> = attributes::list(&mut c, &scope)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|a| a.def())
+        .collect();
+    drop(c);
+    ctx.progress(0, Some(imp.total_rows))?;
+    let fail = |ctx: &mut JobCtx, msg: &str, errors: Option<&[follower_csv::RowError]>| {
+        tracing::warn!(import = imp.id, reason = msg, "followers import failed");
+        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+        imports::set_status(&mut c, &scope, imp.id, imports::FAILED, Some(msg), errors)
+            .map_err(|e| e.to_string())
+    };
+    let checked = match follower_csv::check(body.as_bytes(), &defs, MAX_ROWS) {
+        Ok(ch) if ch.errors.is_empty() => ch,
+        Ok(ch) => return fail(ctx, "rows_no_longer_valid", Some(&ch.errors)),
+        Err(e) => return fail(ctx, e.code(), None),
+    };
+    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+    let applied = match imports::apply(&mut c, &scope, &checked.rows) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(import = imp.id, error = %e, "followers import rolled back");
+            drop(c);
+            return fail(ctx, "apply_failed", None);
+        }
+    };
+    let msg = format!("created={} updated={}", applied.created, applied.updated);
+    imports::set_status(&mut c, &scope, imp.id, imports::DONE, Some(&msg), None)
+        .map_err(|e| e.to_string())?;
+    drop(c);
+    ctx.progress(imp.total_rows, Some(imp.total_rows))?;
+    tracing::info!(import = imp.id, created = applied.created, updated = applied.updated, "followers imported");
+    Ok(())
+}

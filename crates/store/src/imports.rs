@@ -1,0 +1,279 @@
+//! CSV imports of followers. Upload → checked (every row, errors listed by line) → the
+//! merchant confirms → a job applies the whole file in one transaction. A file with any
+//! bad row cannot be confirmed, and a failure while applying rolls everything back, so a
+//! rejected file changes nothing.
+
+use crate::schema::{follower_imports as fi, followers};
+use crate::{now, write_tx, DbConn, Result, StoreError};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use patron_domain::follower_csv::{Checked, Row, RowError};
+use patron_domain::{JobId, TenantScope};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// Checked, waiting for the merchant to confirm.
+pub const CHECKED: &str = "checked";
+/// Some rows are bad: can only be discarded.
+pub const REJECTED: &str = "rejected";
+pub const QUEUED: &str = "queued";
+pub const RUNNING: &str = "running";
+pub const DONE: &str = "done";
+pub const FAILED: &str = "failed";
+
+/// How many row errors are kept with an import (the count is always exact).
+pub const KEEP_ERRORS: usize = 1000;
+
+/// An import without its file.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = fi)]
+pub struct Import {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub author_name: String,
+    pub file_name: String,
+    pub status: String,
+    pub total_rows: i64,
+    pub new_rows: i64,
+    pub error_rows: i64,
+    /// JSON list of [`RowError`] (the first [`KEEP_ERRORS`]).
+    #[serde(skip)]
+    pub errors: String,
+    pub job_id: Option<i64>,
+    pub message: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Import {
+    pub fn row_errors(&self) -> Vec<RowError> {
+        serde_json::from_str(&self.errors).unwrap_or_default()
+    }
+    pub fn is_open(&self) -> bool {
+        self.status == QUEUED || self.status == RUNNING
+    }
+}
+
+/// How many of these OpenIDs the tenant does not know yet.
+pub fn count_new(conn: &mut DbConn, scope: &TenantScope, rows: &[Row]) -> Result<i64> {
+    let mut known = 0i64;
+    for chunk in rows.chunks(1000) {
+        let ids: Vec<&str> = chunk.iter().map(|r| r.openid.as_str()).collect();
+        known += followers::table
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::openid.eq_any(ids))
+            .count()
+            .get_result::<i64>(conn)?;
+    }
+    Ok(rows.len() as i64 - known)
+}
+
+/// Records a checked upload (with its file, kept until applied).
+pub fn create(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    author: &str,
+    file_name: &str,
+    body: &str,
+    checked: &Checked,
+) -> Result<Import> {
+    let new_rows = count_new(conn, scope, &checked.rows)?;
+    let status = if checked.errors.is_empty() {
+        CHECKED
+    } else {
+        REJECTED
+    };
+    let keep = &checked.errors[..checked.errors.len().min(KEEP_ERRORS)];
+    let t = now();
+    let id: i64 = diesel::insert_into(fi::table)
+        .values((
+            fi::tenant_id.eq(scope.tenant_id().0),
+            fi::author_name.eq(author),
+            fi::file_name.eq(file_name),
+            // A rejected file is never applied: do not keep it.
+            fi::body.eq(if status == CHECKED { body } else { "" }),
+            fi::status.eq(status),
+            fi::total_rows.eq(checked.total as i64),
+            fi::new_rows.eq(new_rows),
+            fi::error_rows.eq(checked.errors.len() as i64),
+            fi::errors.eq(serde_json::to_string(keep).unwrap_or_else(|_| "[]".into())),
+            fi::created_at.eq(t),
+            fi::updated_at.eq(t),
+        ))
+        .returning(fi::id)
+        .get_result(conn)?;
+    get(conn, scope, id)
+}
+
+pub fn get(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Import> {
+    Ok(fi::table
+        .filter(fi::id.eq(id))
+        .filter(fi::tenant_id.eq(scope.tenant_id().0))
+        .select(Import::as_select())
+        .first(conn)?)
+}
+
+/// The uploaded file of an import that has not been applied yet.
+pub fn body(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<String> {
+    Ok(fi::table
+        .filter(fi::id.eq(id))
+        .filter(fi::tenant_id.eq(scope.tenant_id().0))
+        .select(fi::body)
+        .first(conn)?)
+}
+
+/// The tenant's latest imports, newest first.
+pub fn recent(conn: &mut DbConn, scope: &TenantScope, n: i64) -> Result<Vec<Import>> {
+    Ok(fi::table
+        .filter(fi::tenant_id.eq(scope.tenant_id().0))
+        .order(fi::id.desc())
+        .limit(n)
+        .select(Import::as_select())
+        .load(conn)?)
+}
+
+/// Queues a checked import to be applied; `Conflict` if it is not waiting for that.
+pub fn confirm(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<JobId> {
+    write_tx(conn, |c| {
+        let imp = get(c, scope, id)?;
+        if imp.status != CHECKED {
+            return Err(StoreError::Conflict("import_not_checked"));
+        }
+        let payload = format!(
+            "{{\"tenant_id\":{},\"import_id\":{id}}}",
+            scope.tenant_id().0
+        );
+        let job = crate::jobs::enqueue(c, Some(scope), crate::jobs::kinds::FOLLOWER_IMPORT, &payload, 1)?;
+        diesel::update(fi::table.filter(fi::id.eq(id)))
+            .set((
+                fi::status.eq(QUEUED),
+                fi::job_id.eq(job.0),
+                fi::updated_at.eq(now()),
+            ))
+            .execute(c)?;
+        Ok(job)
+    })
+}
+
+/// Marks an import's state; leaving the running states drops the file.
+pub fn set_status(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    status: &str,
+    message: Option<&str>,
+    errors: Option<&[RowError]>,
+) -> Result<()> {
+    let finished = status == DONE || status == FAILED;
+    let mut q = diesel::update(
+        fi::table
+            .filter(fi::id.eq(id))
+            .filter(fi::tenant_id.eq(scope.tenant_id().0)),
+    )
+    .set((
+        fi::status.eq(status),
+        fi::message.eq(message),
+        fi::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    if finished {
+        q += diesel::update(fi::table.filter(fi::id.eq(id)))
+            .set(fi::body.eq(""))
+            .execute(conn)?;
+    }
+    if let Some(errs) = errors {
+        let keep = &errs[..errs.len().min(KEEP_ERRORS)];
+        diesel::update(fi::table.filter(fi::id.eq(id)))
+            .set((
+                fi::error_rows.eq(errs.len() as i64),
+                fi::errors.eq(serde_json::to_string(keep).unwrap_or_else(|_| "[]".into())),
+            ))
+            .execute(conn)?;
+    }
+    if q == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = followers)]
+struct Changes<'a> {
+    name: Option<Option<&'a str>>,
+    phone: Option<Option<&'a str>>,
+    email: Option<Option<&'a str>>,
+    birthday: Option<Option<chrono::NaiveDate>>,
+    remark: Option<Option<&'a str>>,
+    updated_at: NaiveDateTime,
+}
+
+/// What applying did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// Applies every row in one transaction: all rows or, on any error, none.
+pub fn apply(conn: &mut DbConn, scope: &TenantScope, rows: &[Row]) -> Result<Applied> {
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |c| {
+        let mut out = Applied::default();
+        let mut tag_ids: HashMap<String, i64> = HashMap::new();
+        let t = now();
+        for chunk in rows.chunks(500) {
+            let ids: Vec<&str> = chunk.iter().map(|r| r.openid.as_str()).collect();
+            let existing: HashMap<String, i64> = followers::table
+                .filter(followers::tenant_id.eq(tenant))
+                .filter(followers::openid.eq_any(&ids))
+                .select((followers::openid, followers::id))
+                .load::<(String, i64)>(c)?
+                .into_iter()
+                .collect();
+            let mut seen = HashSet::new();
+            for r in chunk {
+                if !seen.insert(r.openid.as_str()) {
+                    continue; // the check refuses repeats; never apply one twice
+                }
+                let id = match existing.get(&r.openid) {
+                    Some(id) => {
+                        out.updated += 1;
+                        *id
+                    }
+                    None => {
+                        out.created += 1;
+                        diesel::insert_into(followers::table)
+                            .values((
+                                followers::tenant_id.eq(tenant),
+                                followers::openid.eq(&r.openid),
+                                followers::subscribed.eq(false),
+                                followers::subscribe_count.eq(0i64),
+                                followers::created_at.eq(t),
+                                followers::updated_at.eq(t),
+                            ))
+                            .returning(followers::id)
+                            .get_result::<i64>(c)?
+                    }
+                };
+                let ch = Changes {
+                    name: r.name.as_ref().map(|v| v.as_deref()),
+                    phone: r.phone.as_ref().map(|v| v.as_deref()),
+                    email: r.email.as_ref().map(|v| v.as_deref()),
+                    birthday: r.birthday,
+                    remark: r.remark.as_ref().map(|v| v.as_deref()),
+                    updated_at: t,
+                };
+                diesel::update(followers::table.filter(followers::id.eq(id)))
+                    .set(&ch)
+                    .execute(c)?;
+                if let Some(names) = &r.tags {
+                    crate::tags::set_for_follower(c, scope, id, names, &mut tag_ids)?;
+                }
+                for (attr, v) in &r.attrs {
+                    crate::attributes::put(c, scope, id, *attr, v.as_ref())?;
+                }
+            }
+        }
+        Ok(out)
+    })
+}
