@@ -49,6 +49,8 @@ const READ_ONLY: [&str; 10] = [
 ];
 
 pub const TAGS: &str = "tags";
+/// The most rows one file may hold.
+pub const MAX_ROWS: usize = 1_000_000;
 pub const ATTR_PREFIX: &str = "attr.";
 /// The longest merchant-filled field, in characters.
 pub const MAX_FIELD_CHARS: usize = 500;

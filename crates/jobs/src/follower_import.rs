@@ -11,9 +11,6 @@ use patron_store::{attributes, imports, tenants};
 
 pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_IMPORT;
 
-/// The most rows one file may hold.
-pub const MAX_ROWS: usize = 1_000_000;
-
 #[derive(Debug, serde::Deserialize)]
 struct Payload {
     tenant_id: i64,
@@ -55,7 +52,7 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
         imports::set_status(&mut c, &scope, imp.id, imports::FAILED, Some(msg), errors)
             .map_err(|e| e.to_string())
     };
-    let checked = match follower_csv::check(body.as_bytes(), &defs, MAX_ROWS) {
+    let checked = match follower_csv::check(body.as_bytes(), &defs, follower_csv::MAX_ROWS) {
         Ok(ch) if ch.errors.is_empty() => ch,
         Ok(ch) => return fail(ctx, "rows_no_longer_valid", Some(&ch.errors)),
         Err(e) => return fail(ctx, e.code(), None),

@@ -5,47 +5,30 @@ use crate::ctx::Ctx;
 use crate::error::UiError;
 use actix_web::{web, HttpResponse};
 use patron_domain::{Permission, TenantScope};
+use patron_domain::attributes::Value;
+use patron_domain::follower_csv::{self, defuse, AttrDef};
 use patron_store::followers::{self, Filter, Follower};
-use patron_store::DbPool;
+use patron_store::{attributes, tags, DbPool};
+use std::collections::HashMap;
 
 const BATCH: i64 = 2000;
-
-pub const HEADER: [&str; 15] = [
-    "openid",
-    "unionid",
-    "subscribed",
-    "subscribed_at",
-    "unsubscribed_at",
-    "subscribe_count",
-    "subscribe_scene",
-    "qr_scene",
-    "last_interaction_at",
-    "name",
-    "phone",
-    "email",
-    "birthday",
-    "remark",
-    "created_at",
-];
-
-/// Spreadsheet programs run cells starting with these as formulas; prefix them with `'`.
-fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
-}
 
 fn time(t: &Option<chrono::NaiveDateTime>) -> String {
     t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
 }
 
-fn record(f: &Follower) -> [String; 15] {
-    let o = |v: &Option<String>| cell(v.as_deref().unwrap_or(""));
-    [
-        cell(&f.openid),
+/// One batch with what the CSV needs beside the follower rows.
+struct Batch {
+    rows: Vec<Follower>,
+    tags: HashMap<i64, Vec<String>>,
+    attrs: HashMap<i64, Vec<(i64, Value)>>,
+}
+
+fn record(f: &Follower, b: &Batch, defs: &[AttrDef]) -> Vec<String> {
+    let o = |v: &Option<String>| defuse(v.as_deref().unwrap_or(""));
+    let mut r = vec![
+        defuse(&f.openid),
         o(&f.unionid),
         f.subscribed.to_string(),
         time(&f.subscribed_at),
@@ -60,18 +43,41 @@ fn record(f: &Follower) -> [String; 15] {
         f.birthday.map(|d| d.to_string()).unwrap_or_default(),
         o(&f.remark),
         time(&Some(f.created_at)),
-    ]
+        defuse(&b.tags.get(&f.id).map(|t| t.join(";")).unwrap_or_default()),
+    ];
+    let mine = b.attrs.get(&f.id);
+    for d in defs {
+        let v = mine
+            .and_then(|vs| vs.iter().find(|(id, _)| *id == d.id))
+            .map(|(_, v)| defuse(&v.display()))
+            .unwrap_or_default();
+        r.push(v);
+    }
+    r
 }
 
-fn write_rows(rows: &[Follower], header: bool) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 120));
+fn write_rows(b: &Batch, defs: &[AttrDef], header: bool) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(b.rows.len() * 140));
     if header {
-        w.write_record(HEADER)?;
+        w.write_record(follower_csv::export_header(defs))?;
     }
-    for f in rows {
-        w.write_record(record(f))?;
+    for f in &b.rows {
+        w.write_record(record(f, b, defs))?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+fn load(
+    pool: &DbPool,
+    scope: &TenantScope,
+    filter: &Filter,
+) -> Result<(Batch, bool), patron_store::StoreError> {
+    let mut c = pool.get()?;
+    let (rows, more) = followers::list_page(&mut c, scope, filter, BATCH)?;
+    let ids: Vec<i64> = rows.iter().map(|f| f.id).collect();
+    let tags = tags::names_of(&mut c, scope, &ids)?;
+    let attrs = attributes::values_of(&mut c, scope, &ids)?;
+    Ok((Batch { rows, tags, attrs }, more))
 }
 
 /// Produces the CSV batch by batch into `tx`; stops early if the client went away.
@@ -83,11 +89,19 @@ fn produce(
 ) {
     // A UTF-8 BOM so spreadsheet programs read Chinese names correctly.
     let mut first = true;
+    let defs = match pool
+        .get()
+        .and_then(|mut c| attributes::list(&mut c, &scope))
+    {
+        Ok(d) => d.iter().map(|a| a.def()).collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::error!(error = %e, "CSV export failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+            return;
+        }
+    };
     loop {
-        let batch = pool
-            .get()
-            .and_then(|mut c| followers::list_page(&mut c, &scope, &filter, BATCH));
-        let (rows, more) = match batch {
+        let (batch, more) = match load(&pool, &scope, &filter) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "CSV export failed");
@@ -100,7 +114,7 @@ fn produce(
         } else {
             Vec::new()
         };
-        match write_rows(&rows, first) {
+        match write_rows(&batch, &defs, first) {
             Ok(bytes) => chunk.extend(bytes),
             Err(e) => {
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
@@ -111,7 +125,7 @@ fn produce(
         if tx.blocking_send(Ok(web::Bytes::from(chunk))).is_err() {
             return; // the client disconnected
         }
-        match (more, rows.last()) {
+        match (more, batch.rows.last()) {
             (true, Some(last)) => filter.before = Some(last.id),
             _ => return,
         }
@@ -146,14 +160,4 @@ pub async fn followers_csv(
         ))
         .insert_header(("Cache-Control", "no-store"))
         .streaming(stream))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formula_like_cells_are_defused() {
-        assert_eq!(super::cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(super::cell("+86 138"), "'+86 138");
-        assert_eq!(super::cell("Li Lei"), "Li Lei");
-    }
 }

@@ -43,9 +43,30 @@ struct FollowersPage {
     /// The newest follower sync from WeChat, if any.
     sync: Option<patron_store::jobs::Job>,
     tags: Vec<(patron_store::tags::Tag, i64)>,
+    attrs: Vec<patron_store::attributes::Attribute>,
+    segments: Vec<patron_store::segments::Segment>,
+    /// The filter as a query string (for export, saving as a segment, bulk tagging).
+    filter_query: String,
+    /// How many followers the filter matches, when there is a filter.
+    matching: Option<i64>,
 }
 
 impl FollowersPage {
+    fn attr_is(&self, id: &i64) -> bool {
+        self.filter.attr == Some(*id)
+    }
+    fn segment_is(&self, id: &i64) -> bool {
+        self.filter.segment == Some(*id)
+    }
+    fn op_options(&self) -> [(&'static str, String); 5] {
+        ["eq", "gt", "lt", "set", "unset"].map(|o| (o, self.page.t(&format!("attrs.op_{o}")).to_string()))
+    }
+    fn kind_label(&self, k: &str) -> String {
+        self.page.t(&format!("attrs.kind_{k}")).to_string()
+    }
+    fn kind_options(&self) -> [(&'static str, String); 4] {
+        ["text", "number", "date", "bool"].map(|k| (k, self.page.t(&format!("attrs.kind_{k}")).to_string()))
+    }
     fn when(&self, t: &Option<NaiveDateTime>) -> String {
         local_opt(t, &self.tz)
     }
@@ -72,23 +93,12 @@ impl FollowersPage {
 }
 
 fn query_string(f: &Filter, before: i64) -> String {
-    let mut parts = vec![format!("before={before}")];
-    for (k, v) in [
-        ("subscribed", &f.subscribed),
-        ("q", &f.q),
-        ("qr_scene", &f.qr_scene),
-    ] {
-        if !v.is_empty() {
-            parts.push(format!("{k}={}", urlencoding::encode(v)));
-        }
+    let q = f.query();
+    if q.is_empty() {
+        format!("before={before}")
+    } else {
+        format!("{q}&before={before}")
     }
-    if let Some(d) = f.active_days {
-        parts.push(format!("active_days={d}"));
-    }
-    if let Some(t) = f.tag {
-        parts.push(format!("tag={t}"));
-    }
-    parts.join("&")
 }
 
 pub async fn list(
@@ -100,9 +110,19 @@ pub async fn list(
     let filter = q.into_inner();
     let (s2, f2) = (scope.clone(), filter.clone());
     let cached = ctx.state.follower_counts.get(scope.tenant_id().0);
-    let ((rows, more), (total, subscribed), sync, tags, version, counted) = ctx
+    let filtered = {
+        let mut f = filter.clone();
+        f.segment = None;
+        !f.query().is_empty()
+    };
+    let ((rows, more), (total, subscribed), sync, tags, version, counted, extra) = ctx
         .state
         .db(move |c| {
+            let matching = if filtered {
+                Some(followers::count_matching(c, &s2, &f2)?)
+            } else {
+                None
+            };
             let sync =
                 patron_store::jobs::latest(c, &s2, patron_store::jobs::kinds::FOLLOWER_SYNC)?;
             // A sync that moved on changes the counts: count again then.
@@ -121,9 +141,15 @@ pub async fn list(
                 patron_store::tags::list(c, &s2)?,
                 version,
                 counted,
+                (
+                    patron_store::attributes::list(c, &s2)?,
+                    patron_store::segments::list(c, &s2)?,
+                    matching,
+                ),
             ))
         })
         .await?;
+    let (attrs, segments, matching) = extra;
     if counted {
         ctx.state
             .follower_counts
@@ -149,12 +175,16 @@ pub async fn list(
             slug: tenant.slug.clone(),
             tz: tenant.time_zone.clone(),
             rows,
-            filter,
             total,
             subscribed,
             next,
             sync,
             tags,
+            attrs,
+            segments,
+            filter_query: filter.query(),
+            matching,
+            filter,
         },
         StatusCode::OK,
     ))
@@ -175,6 +205,8 @@ struct FollowerPage {
     mine: Vec<patron_store::tags::Tag>,
     others: Vec<patron_store::tags::Tag>,
     notes: Vec<followers::Note>,
+    /// Each custom attribute with the follower's value: (key, label, kind, value).
+    attrs: Vec<(String, String, String, String)>,
 }
 
 impl FollowerPage {
@@ -229,15 +261,30 @@ async fn render_one(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (f, (timeline, more), mine, all, notes) = ctx
+    let (f, (timeline, more), mine, all, notes, attrs) = ctx
         .state
         .db(move |c| {
+            let defs = patron_store::attributes::list(c, &s2)?;
+            let mut values = patron_store::attributes::values_of(c, &s2, &[id])?;
+            let values = values.remove(&id).unwrap_or_default();
+            let attrs = defs
+                .into_iter()
+                .map(|d| {
+                    let v = values
+                        .iter()
+                        .find(|(a, _)| *a == d.id)
+                        .map(|(_, v)| v.display())
+                        .unwrap_or_default();
+                    (d.key, d.label, d.kind, v)
+                })
+                .collect::<Vec<_>>();
             Ok((
                 followers::get(c, &s2, id)?,
                 followers::timeline(c, &s2, id, before)?,
                 patron_store::tags::of_follower(c, &s2, id)?,
                 patron_store::tags::list(c, &s2)?,
                 followers::notes(c, &s2, id)?,
+                attrs,
             ))
         })
         .await?;
@@ -275,6 +322,7 @@ async fn render_one(
             mine,
             others,
             notes,
+            attrs,
         },
         status,
     ))
@@ -364,6 +412,7 @@ pub async fn apply_tag(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let (mut csrf, mut tag, mut on, mut ids, mut back) =
         (String::new(), None, true, Vec::new(), String::new());
+    let (mut all, mut filter_q) = (false, String::new());
     for (k, v) in super::members::form_pairs(&body) {
         match k.as_str() {
             "csrf" => csrf = v,
@@ -374,12 +423,29 @@ pub async fn apply_tag(
                     .map_err(|_| UiError::BadRequest("follower_ids must be numbers".into()))?,
             ),
             "back" => back = v,
+            "scope" => all = v == "all",
+            "filter" => filter_q = v,
             _ => {}
         }
     }
     ctx.check_csrf(&csrf)?;
     let list = format!("/t/{}/followers", tenant.slug);
     let back = super::safe_next(&back).unwrap_or(&list).to_string();
+    if let (true, Some(tag)) = (all, tag) {
+        let filter: Filter = serde_urlencoded::from_str(&filter_q)
+            .map_err(|_| UiError::BadRequest("filter is not a followers filter".into()))?;
+        let n = ctx
+            .state
+            .db(move |c| patron_store::tags::apply_filter(c, &scope, tag, &filter, on))
+            .await?;
+        tracing::info!(tag, changed = n, on, "tags applied to a whole filter result");
+        return Ok(redirect_flash(
+            &back,
+            "ok",
+            "flash.tags_applied",
+            ctx.state.cfg.secure_cookies,
+        ));
+    }
     let (Some(tag), false) = (tag, ids.is_empty()) else {
         return Ok(redirect_flash(
             &back,

@@ -4,10 +4,12 @@
 
 pub mod account;
 pub mod agency;
+pub mod attributes;
 pub mod auth;
 pub mod export;
 pub mod followers;
 pub mod health;
+pub mod imports;
 pub mod invite;
 pub mod members;
 pub mod replies;

@@ -1,0 +1,312 @@
+//! Followers CSV import: upload (checked at once, every bad row listed by line), preview,
+//! confirm, and the job's progress. A file with a bad row cannot be confirmed.
+
+use crate::ctx::Ctx;
+use crate::error::UiError;
+use crate::render::{html, redirect_flash, Page};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use futures_util::StreamExt;
+use patron_domain::follower_csv::{self, RowError};
+use patron_domain::Permission;
+use patron_store::imports::{self, Import};
+use patron_store::{attributes, jobs, StoreError};
+
+/// The largest file accepted (about 400,000 rows of a full export).
+pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+/// Rows shown in a preview.
+const PREVIEW_ROWS: usize = 10;
+/// Row errors shown on the page (all are counted).
+const SHOW_ERRORS: usize = 200;
+
+#[derive(Template)]
+#[template(path = "import.html")]
+struct ImportPage {
+    page: Page,
+    slug: String,
+    tz: String,
+    recent: Vec<Import>,
+    attr_columns: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl ImportPage {
+    fn when(&self, t: &chrono::NaiveDateTime) -> String {
+        super::followers::local(t, &self.tz)
+    }
+    fn status(&self, s: &str) -> String {
+        self.page.t(&format!("import.status_{s}")).to_string()
+    }
+}
+
+async fn render_page(ctx: &Ctx, slug: &str, errors: Vec<String>) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
+    let s2 = scope.clone();
+    let (recent, attrs) = ctx
+        .state
+        .db(move |c| Ok((imports::recent(c, &s2, 10)?, attributes::list(c, &s2)?)))
+        .await?;
+    let page = ctx
+        .page("followers", "import.title", Some((&scope, &tenant)))
+        .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(html(
+        &ImportPage {
+            page,
+            slug: tenant.slug.clone(),
+            tz: tenant.time_zone.clone(),
+            recent,
+            attr_columns: attrs
+                .iter()
+                .map(|a| format!("{}{}", follower_csv::ATTR_PREFIX, a.key))
+                .collect(),
+            errors,
+        },
+        status,
+    ))
+}
+
+pub async fn page(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
+    render_page(&ctx, &slug, vec![]).await
+}
+
+/// The fields of the upload form.
+#[derive(Default)]
+struct Upload {
+    csrf: String,
+    file_name: String,
+    body: Vec<u8>,
+    too_large: bool,
+}
+
+async fn read_upload(req: &HttpRequest, payload: web::Payload) -> Result<Upload, String> {
+    let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut up = Upload::default();
+    while let Some(field) = mp.next().await {
+        let mut field = field.map_err(|e| e.to_string())?;
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            up.file_name = field
+                .content_disposition()
+                .and_then(|d| d.get_filename())
+                .unwrap_or("upload.csv")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            if buf.len() + chunk.len() > MAX_UPLOAD {
+                up.too_large = true;
+                break;
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "csrf" => up.csrf = String::from_utf8_lossy(&buf).into_owned(),
+            "file" => up.body = buf,
+            _ => {}
+        }
+        if up.too_large {
+            break;
+        }
+    }
+    Ok(up)
+}
+
+/// Checks the uploaded file and records it; a file refused as a whole changes nothing.
+pub async fn upload(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    // The CSRF token travels inside the multipart body: no readable token is a refusal.
+    let up = match read_upload(&req, payload).await {
+        Ok(up) => up,
+        Err(e) => {
+            tracing::info!(tenant = %tenant.slug, error = %e, "import upload unreadable");
+            Upload::default()
+        }
+    };
+    ctx.check_csrf(&up.csrf)?;
+    let fail = |key: &str, detail: Option<String>| {
+        let mut m = ctx.lang.t(key).to_string();
+        if let Some(d) = detail {
+            m = format!("{m} ({d})");
+        }
+        vec![m]
+    };
+    if up.too_large {
+        tracing::info!(tenant = %tenant.slug, "import refused: file too large");
+        return render_page(&ctx, &slug, fail("import.too_large", None)).await;
+    }
+    let author = ctx.require_user()?.user.name.clone();
+    let s2 = scope.clone();
+    let result = ctx
+        .state
+        .db(move |c| {
+            let defs: Vec<_> = attributes::list(c, &s2)?.iter().map(|a| a.def()).collect();
+            let checked =
+                match follower_csv::check(&up.body, &defs, follower_csv::MAX_ROWS) {
+                    Ok(ch) => ch,
+                    Err(e) => return Ok(Err(e)),
+                };
+            let text = String::from_utf8_lossy(&up.body);
+            Ok(Ok(imports::create(
+                c, &s2, &author, &up.file_name, &text, &checked,
+            )?))
+        })
+        .await?;
+    match result {
+        Ok(imp) => {
+            tracing::info!(tenant = %tenant.slug, import = imp.id, rows = imp.total_rows, bad = imp.error_rows, "followers file checked");
+            Ok(HttpResponse::SeeOther()
+                .insert_header((
+                    "Location",
+                    format!("/t/{}/followers/imports/{}", tenant.slug, imp.id),
+                ))
+                .finish())
+        }
+        Err(e) => {
+            tracing::info!(tenant = %tenant.slug, reason = e.code(), "import refused");
+            let detail = match &e {
+                follower_csv::FileError::UnknownColumns(c)
+                | follower_csv::FileError::DuplicateColumn(c)
+                | follower_csv::FileError::Csv(c) => Some(c.clone()),
+                follower_csv::FileError::TooManyRows(n) => Some(n.to_string()),
+                _ => None,
+            };
+            render_page(&ctx, &slug, fail(&format!("err.{}", e.code()), detail)).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "import_show.html")]
+struct ShowPage {
+    page: Page,
+    slug: String,
+    imp: Import,
+    errors: Vec<RowError>,
+    preview_head: Vec<String>,
+    preview: Vec<Vec<String>>,
+    job: Option<jobs::Job>,
+}
+
+impl ShowPage {
+    fn status(&self) -> String {
+        self.page
+            .t(&format!("import.status_{}", self.imp.status))
+            .to_string()
+    }
+    fn error_text(&self, e: &RowError) -> String {
+        self.page.t(&format!("err.{}", e.code)).to_string()
+    }
+    fn more_errors(&self) -> i64 {
+        self.imp.error_rows - self.errors.len() as i64
+    }
+    fn percent(&self) -> i64 {
+        match &self.job {
+            Some(j) if j.state == jobs::DONE => 100,
+            Some(j) => match j.progress_total {
+                Some(t) if t > 0 => j.progress_done * 100 / t,
+                _ => 0,
+            },
+            None => 0,
+        }
+    }
+}
+
+/// The first rows of a file, for the preview.
+fn preview(body: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let body = body.trim_start_matches('\u{feff}');
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let head = rd
+        .headers()
+        .map(|h| h.iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    let rows = rd
+        .records()
+        .take(PREVIEW_ROWS)
+        .filter_map(Result::ok)
+        .map(|r| r.iter().map(str::to_string).collect())
+        .collect();
+    (head, rows)
+}
+
+pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let s2 = scope.clone();
+    let (imp, body, job) = ctx
+        .state
+        .db(move |c| {
+            let imp = imports::get(c, &s2, id)?;
+            let body = if imp.status == imports::CHECKED {
+                imports::body(c, &s2, id)?
+            } else {
+                String::new()
+            };
+            let job = match imp.job_id {
+                Some(j) => jobs::get(c, &s2, patron_domain::JobId(j)).ok(),
+                None => None,
+            };
+            Ok((imp, body, job))
+        })
+        .await?;
+    let (preview_head, preview) = preview(&body);
+    let mut errors = imp.row_errors();
+    errors.truncate(SHOW_ERRORS);
+    let page = ctx
+        .page("followers", "import.title", Some((&scope, &tenant)))
+        .await?;
+    Ok(html(
+        &ShowPage {
+            page,
+            slug: tenant.slug.clone(),
+            imp,
+            errors,
+            preview_head,
+            preview,
+            job,
+        },
+        StatusCode::OK,
+    ))
+}
+
+pub async fn confirm(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let back = format!("/t/{}/followers/imports/{id}", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    match ctx
+        .state
+        .db(move |c| imports::confirm(c, &scope, id))
+        .await
+    {
+        Ok(job) => {
+            tracing::info!(tenant = %tenant.slug, import = id, job = job.0, "followers import queued");
+            Ok(redirect_flash(&back, "ok", "flash.import_queued", secure))
+        }
+        Err(StoreError::Conflict(_)) => {
+            Ok(redirect_flash(&back, "err", "flash.import_not_ready", secure))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
