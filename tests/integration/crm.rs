@@ -278,7 +278,13 @@ async fn followers_export_as_csv_in_batches() {
     let mut rd = csv::Reader::from_reader(body.as_bytes());
     assert_eq!(
         rd.headers().unwrap().iter().collect::<Vec<_>>(),
-        patron_domain::follower_csv::export_header(&[])
+        patron_domain::follower_csv::export_header(&[patron_store::attributes::get(
+            &mut app.conn(),
+            &w.scope,
+            w.attribute
+        )
+        .unwrap()
+        .def()])
     );
     let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
     // 4,500 followers plus the fixture's own, across three batches of 2,000.

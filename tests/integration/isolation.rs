@@ -49,10 +49,12 @@ async fn a_user_of_tenant_a_gets_404_on_every_tenant_b_url() {
                 if r.method == "get" && email == &a.admin_email {
                     let mine = fill_route(r.path, &a);
                     let ok = c.get(&mine).await;
-                    assert_eq!(
-                        ok.status, 200,
-                        "{} {mine} should work for its own tenant",
-                        r.method
+                    // 200, or a redirect for routes that only forward (opening a segment).
+                    assert!(
+                        ok.status == 200 || (ok.status == 303 && r.path.contains("/segments/")),
+                        "{} {mine} should work for its own tenant: {}",
+                        r.method,
+                        ok.status
                     );
                 }
             } else if r.method == "get" {

@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod cli;
 mod crm;
+mod import;
 mod isolation;
 mod jobs;
 mod mail;

@@ -378,6 +378,38 @@ impl Client {
         .await
     }
 
+    /// Uploads a file as a browser form does (`multipart/form-data`) with the CSRF token.
+    pub async fn upload(&self, path: &str, file_name: &str, bytes: &[u8]) -> Resp {
+        let token = self.csrf().await;
+        let boundary = "----patron-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        Self::finish(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Resp {
         let r = self
             .post("/login", &[("email", email), ("password", password)])
@@ -429,6 +461,10 @@ pub struct World {
     pub follower: i64,
     pub rule: i64,
     pub tag: i64,
+    pub attribute: i64,
+    pub segment: i64,
+    /// A checked followers import, waiting to be confirmed.
+    pub import: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -505,6 +541,29 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
     .unwrap();
     let tag = patron_store::tags::create(c, &scope, &format!("VIP {tag}")).unwrap();
     patron_store::tags::apply(c, &scope, tag.id, &[follower_id], true).unwrap();
+    let attribute =
+        patron_store::attributes::create(c, &scope, "level", "Level", "number").unwrap();
+    patron_store::attributes::set_from_text(
+        c,
+        &scope,
+        follower_id,
+        &[("level".into(), "2".into())],
+    )
+    .unwrap();
+    let segment = patron_store::segments::create(
+        c,
+        &scope,
+        &format!("Segment {tag_name}", tag_name = tag.name),
+        &patron_store::followers::Filter {
+            tag: Some(tag.id),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let csv = format!("openid,name\n{openid},Imported {}\n", tag.name);
+    let checked = patron_domain::follower_csv::check(csv.as_bytes(), &[], 10).unwrap();
+    let import =
+        patron_store::imports::create(c, &scope, "tests", "w.csv", &csv, &checked).unwrap();
     World {
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
@@ -522,6 +581,9 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         follower: follower_id,
         rule: rule.id,
         tag: tag.id,
+        attribute: attribute.id,
+        segment: segment.id,
+        import: import.id,
     }
 }
 
@@ -545,6 +607,23 @@ pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
                 .get_result(c)),
         ),
         ("api_tokens", n(api_tokens::table.count().get_result(c))),
+        ("followers", n(followers::table.count().get_result(c))),
+        (
+            "follower_tags",
+            n(follower_tags::table.count().get_result(c)),
+        ),
+        ("tags", n(tags::table.count().get_result(c))),
+        ("attributes", n(attributes::table.count().get_result(c))),
+        (
+            "follower_attributes",
+            n(follower_attributes::table.count().get_result(c)),
+        ),
+        ("segments", n(segments::table.count().get_result(c))),
+        (
+            "follower_imports",
+            n(follower_imports::table.count().get_result(c)),
+        ),
+        ("jobs", n(jobs::table.count().get_result(c))),
         (
             "revoked api_tokens",
             n(api_tokens::table
@@ -588,4 +667,7 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{follower_id}", &w.follower.to_string())
         .replace("{rule_id}", &w.rule.to_string())
         .replace("{tag_id}", &w.tag.to_string())
+        .replace("{attribute_id}", &w.attribute.to_string())
+        .replace("{segment_id}", &w.segment.to_string())
+        .replace("{import_id}", &w.import.to_string())
 }

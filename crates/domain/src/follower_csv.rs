@@ -201,7 +201,11 @@ pub fn openid(s: &str) -> Result<String, &'static str> {
     if s.is_empty() {
         return Err("required");
     }
-    if s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if s.len() > 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err("invalid_openid");
     }
     Ok(s.to_string())
@@ -217,9 +221,7 @@ pub fn check(bytes: &[u8], attrs: &[AttrDef], max_rows: usize) -> Result<Checked
     if std::str::from_utf8(bytes).is_err() {
         return Err(FileError::NotUtf8);
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let header: Vec<String> = rdr
         .headers()
         .map_err(|e| FileError::Csv(e.to_string()))?
@@ -348,7 +350,6 @@ pub fn export_header(attrs: &[AttrDef]) -> Vec<String> {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,7 +431,10 @@ mod tests {
         let a = attrs();
         assert_eq!(check(b"", &a, 10).unwrap_err(), FileError::Empty);
         assert_eq!(check(b"openid\n", &a, 10).unwrap_err(), FileError::Empty);
-        assert_eq!(check(b"name\nx\n", &a, 10).unwrap_err(), FileError::NoOpenid);
+        assert_eq!(
+            check(b"name\nx\n", &a, 10).unwrap_err(),
+            FileError::NoOpenid
+        );
         assert_eq!(
             check(b"openid,shoe_size\no1,4\n", &a, 10).unwrap_err(),
             FileError::UnknownColumns("shoe_size".into())

@@ -66,11 +66,20 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
             return fail(ctx, "apply_failed", None);
         }
     };
-    let msg = format!("created={} updated={}", applied.created, applied.updated);
+    let msg = format!(
+        "created={} updated={} unchanged={}",
+        applied.created, applied.updated, applied.unchanged
+    );
     imports::set_status(&mut c, &scope, imp.id, imports::DONE, Some(&msg), None)
         .map_err(|e| e.to_string())?;
     drop(c);
     ctx.progress(imp.total_rows, Some(imp.total_rows))?;
-    tracing::info!(import = imp.id, created = applied.created, updated = applied.updated, "followers imported");
+    tracing::info!(
+        import = imp.id,
+        created = applied.created,
+        updated = applied.updated,
+        unchanged = applied.unchanged,
+        "followers imported"
+    );
     Ok(())
 }

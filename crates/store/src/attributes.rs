@@ -96,24 +96,39 @@ pub fn delete(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
     })
 }
 
-/// A follower's values, keyed by attribute id.
+/// The followers' values: follower id → (attribute id, value).
 pub fn values_of(
     conn: &mut DbConn,
     scope: &TenantScope,
     follower_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<(i64, Value)>>> {
-    let defs: HashMap<i64, Kind> = list(conn, scope)?
-        .into_iter()
-        .map(|d| (d.id, d.kind()))
-        .collect();
+    let defs = list(conn, scope)?;
+    values_with(conn, scope, &defs, follower_ids)
+}
+
+/// Like [`values_of`] with the definitions already at hand.
+pub fn values_with(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    defs: &[Attribute],
+    follower_ids: &[i64],
+) -> Result<HashMap<i64, Vec<(i64, Value)>>> {
+    let defs: HashMap<i64, Kind> = defs.iter().map(|d| (d.id, d.kind())).collect();
     let rows: Vec<(i64, i64, Option<String>, Option<f64>)> = fa::table
         .filter(fa::tenant_id.eq(scope.tenant_id().0))
         .filter(fa::follower_id.eq_any(follower_ids))
-        .select((fa::follower_id, fa::attribute_id, fa::text_value, fa::num_value))
+        .select((
+            fa::follower_id,
+            fa::attribute_id,
+            fa::text_value,
+            fa::num_value,
+        ))
         .load(conn)?;
     let mut out: HashMap<i64, Vec<(i64, Value)>> = HashMap::new();
     for (f, attr, t, n) in rows {
-        let Some(kind) = defs.get(&attr) else { continue };
+        let Some(kind) = defs.get(&attr) else {
+            continue;
+        };
         if let Some(v) = Value::from_columns(*kind, t.as_deref(), n) {
             out.entry(f).or_default().push((attr, v));
         }

@@ -260,8 +260,7 @@ pub fn ids_page(
     if let Some(before) = before {
         q = q.filter(followers::id.lt(before));
     }
-    Ok(q
-        .order(followers::id.desc())
+    Ok(q.order(followers::id.desc())
         .limit(page)
         .select(followers::id)
         .load(conn)?)

@@ -31,7 +31,12 @@ impl Segment {
 }
 
 /// Saves `filter` under `name`; the filter is checked by evaluating it once.
-pub fn create(conn: &mut DbConn, scope: &TenantScope, name: &str, filter: &Filter) -> Result<Segment> {
+pub fn create(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    name: &str,
+    filter: &Filter,
+) -> Result<Segment> {
     let name = validate::name("name", name)?;
     let mut f = filter.clone();
     f.segment = None;

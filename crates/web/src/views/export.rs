@@ -4,9 +4,9 @@
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use actix_web::{web, HttpResponse};
-use patron_domain::{Permission, TenantScope};
 use patron_domain::attributes::Value;
 use patron_domain::follower_csv::{self, defuse, AttrDef};
+use patron_domain::{Permission, TenantScope};
 use patron_store::followers::{self, Filter, Follower};
 use patron_store::{attributes, tags, DbPool};
 use std::collections::HashMap;

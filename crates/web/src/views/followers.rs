@@ -59,13 +59,15 @@ impl FollowersPage {
         self.filter.segment == Some(*id)
     }
     fn op_options(&self) -> [(&'static str, String); 5] {
-        ["eq", "gt", "lt", "set", "unset"].map(|o| (o, self.page.t(&format!("attrs.op_{o}")).to_string()))
+        ["eq", "gt", "lt", "set", "unset"]
+            .map(|o| (o, self.page.t(&format!("attrs.op_{o}")).to_string()))
     }
     fn kind_label(&self, k: &str) -> String {
         self.page.t(&format!("attrs.kind_{k}")).to_string()
     }
     fn kind_options(&self) -> [(&'static str, String); 4] {
-        ["text", "number", "date", "bool"].map(|k| (k, self.page.t(&format!("attrs.kind_{k}")).to_string()))
+        ["text", "number", "date", "bool"]
+            .map(|k| (k, self.page.t(&format!("attrs.kind_{k}")).to_string()))
     }
     fn when(&self, t: &Option<NaiveDateTime>) -> String {
         local_opt(t, &self.tz)
@@ -438,7 +440,12 @@ pub async fn apply_tag(
             .state
             .db(move |c| patron_store::tags::apply_filter(c, &scope, tag, &filter, on))
             .await?;
-        tracing::info!(tag, changed = n, on, "tags applied to a whole filter result");
+        tracing::info!(
+            tag,
+            changed = n,
+            on,
+            "tags applied to a whole filter result"
+        );
         return Ok(redirect_flash(
             &back,
             "ok",

@@ -155,14 +155,18 @@ pub async fn upload(
         .state
         .db(move |c| {
             let defs: Vec<_> = attributes::list(c, &s2)?.iter().map(|a| a.def()).collect();
-            let checked =
-                match follower_csv::check(&up.body, &defs, follower_csv::MAX_ROWS) {
-                    Ok(ch) => ch,
-                    Err(e) => return Ok(Err(e)),
-                };
+            let checked = match follower_csv::check(&up.body, &defs, follower_csv::MAX_ROWS) {
+                Ok(ch) => ch,
+                Err(e) => return Ok(Err(e)),
+            };
             let text = String::from_utf8_lossy(&up.body);
             Ok(Ok(imports::create(
-                c, &s2, &author, &up.file_name, &text, &checked,
+                c,
+                &s2,
+                &author,
+                &up.file_name,
+                &text,
+                &checked,
             )?))
         })
         .await?;
@@ -295,18 +299,17 @@ pub async fn confirm(
     ctx.check_csrf(&f.csrf)?;
     let back = format!("/t/{}/followers/imports/{id}", tenant.slug);
     let secure = ctx.state.cfg.secure_cookies;
-    match ctx
-        .state
-        .db(move |c| imports::confirm(c, &scope, id))
-        .await
-    {
+    match ctx.state.db(move |c| imports::confirm(c, &scope, id)).await {
         Ok(job) => {
             tracing::info!(tenant = %tenant.slug, import = id, job = job.0, "followers import queued");
             Ok(redirect_flash(&back, "ok", "flash.import_queued", secure))
         }
-        Err(StoreError::Conflict(_)) => {
-            Ok(redirect_flash(&back, "err", "flash.import_not_ready", secure))
-        }
+        Err(StoreError::Conflict(_)) => Ok(redirect_flash(
+            &back,
+            "err",
+            "flash.import_not_ready",
+            secure,
+        )),
         Err(e) => Err(e.into()),
     }
 }
