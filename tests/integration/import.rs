@@ -409,3 +409,120 @@ async fn attributes_filter_segments_and_bulk_tagging_of_a_whole_result() {
         .await;
     assert!(to.body.contains("0 followers match"));
 }
+
+#[tokio::test]
+async fn the_api_covers_attributes_segments_imports_and_whole_result_tagging() {
+    use reqwest::Method;
+    let mut app = TestApp::spawn();
+    app.start_workers();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    let api = |m: Method, p: &str, b: Option<serde_json::Value>| {
+        let (c, t, p) = (&c, w.token.clone(), format!("/api/v1{p}"));
+        async move { c.api(m, &p, &t, b).await }
+    };
+    let r = api(
+        Method::POST,
+        "/attributes",
+        Some(serde_json::json!({"key": "spend", "label": "Spend", "kind": "number"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let values = format!("/followers/{}/attributes", w.follower);
+    let r = api(
+        Method::PUT,
+        &values,
+        Some(serde_json::json!({"values": {"spend": "12.5"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["attributes"]["spend"], "12.5");
+    assert_eq!(r.json()["attributes"]["level"], "2");
+    let bad = api(
+        Method::PUT,
+        &values,
+        Some(serde_json::json!({"values": {"spend": "lots", "level": "9"}})),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.json()["error"]["details"][0]["code"], "invalid_number");
+    let now = api(Method::GET, &values, None).await;
+    assert_eq!(now.json()["attributes"]["level"], "2", "all or nothing");
+    let spend = patron_store::attributes::list(&mut app.conn(), &w.scope)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.key == "spend")
+        .unwrap();
+    let r = api(
+        Method::POST,
+        "/segments",
+        Some(serde_json::json!({"name": "Spenders", "filter": {"attr": spend.id, "attr_op": "gt", "attr_value": "10"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let seg = r.json()["id"].as_i64().unwrap();
+    let members = api(Method::GET, &format!("/segments/{seg}/followers"), None).await;
+    assert_eq!(members.json()["count"], 1);
+    assert_eq!(members.json()["followers"][0]["id"], w.follower);
+
+    // Imports: a rejected file lists its rows and cannot be confirmed.
+    let post_csv = |csv: &'static str| {
+        let (c, t) = (&c, w.token.clone());
+        async move {
+            c.http
+                .post(format!("{}/api/v1/follower-imports", c.base))
+                .bearer_auth(t)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post_csv("openid,attr.spend\nx1,abc\nx2,3\n").await;
+    assert_eq!(r.status(), 201);
+    let rejected: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["errors"][0]["line"], 2);
+    assert_eq!(rejected["errors"][0]["code"], "invalid_number");
+    let id = rejected["id"].as_i64().unwrap();
+    let r = api(
+        Method::POST,
+        &format!("/follower-imports/{id}/confirm"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    let r = post_csv("name\nx\n").await;
+    assert_eq!(r.status(), 422);
+    // A good one is applied by the job.
+    let r =
+        post_csv("openid,name,attr.spend,tags\nx1,Api One,30,Imported\nx2,Api Two,1,Imported\n")
+            .await;
+    let checked: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(checked["status"], "checked");
+    assert_eq!(checked["new_rows"], 2);
+    let id = checked["id"].as_i64().unwrap();
+    let r = api(
+        Method::POST,
+        &format!("/follower-imports/{id}/confirm"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 202);
+    let done = wait_import(&app, &w, id);
+    assert_eq!(done.status, imports::DONE);
+    let shown = api(Method::GET, &format!("/follower-imports/{id}"), None).await;
+    assert_eq!(shown.json()["progress"]["done"], 2);
+    let members = api(Method::GET, &format!("/segments/{seg}/followers"), None).await;
+    assert_eq!(members.json()["count"], 2, "the segment re-evaluates");
+    // Tag every follower a filter matches.
+    let r = api(
+        Method::POST,
+        &format!("/tags/{}/followers", w.tag),
+        Some(serde_json::json!({"action": "add", "filter": {"q": "Api"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["changed"], 2);
+}

@@ -132,4 +132,16 @@ routes! {
     post   "/api/v1/tags" Token => api::tags::create;
     delete "/api/v1/tags/{tag_id}" Token => api::tags::delete;
     post   "/api/v1/tags/{tag_id}/followers" Token => api::tags::apply;
+    get    "/api/v1/attributes" Token => api::attributes::list;
+    post   "/api/v1/attributes" Token => api::attributes::create;
+    delete "/api/v1/attributes/{attribute_id}" Token => api::attributes::delete;
+    get    "/api/v1/followers/{follower_id}/attributes" Token => api::attributes::values;
+    put    "/api/v1/followers/{follower_id}/attributes" Token => api::attributes::set_values;
+    get    "/api/v1/segments" Token => api::attributes::segments_list;
+    post   "/api/v1/segments" Token => api::attributes::segment_create;
+    delete "/api/v1/segments/{segment_id}" Token => api::attributes::segment_delete;
+    get    "/api/v1/segments/{segment_id}/followers" Token => api::attributes::segment_followers;
+    post   "/api/v1/follower-imports" Token => api::imports::create;
+    get    "/api/v1/follower-imports/{import_id}" Token => api::imports::show;
+    post   "/api/v1/follower-imports/{import_id}/confirm" Token => api::imports::confirm;
 }

@@ -1,8 +1,11 @@
 //! The JSON API under `/api/v1`. Authenticated by per-tenant bearer tokens; every error is
 //! `{"error": {"code", "message", "request_id", "details"?}}` with a stable `code`.
 
+pub mod attributes;
 pub mod followers;
+pub mod imports;
 pub mod openapi;
+mod openapi_crm;
 pub mod replies;
 pub mod stores;
 pub mod tags;

@@ -162,10 +162,12 @@ pub fn build() -> Value {
         json!({ "200": { "description": "`changed`: followers changed" }, "404": error_response("No such tag"), "422": error_response("Invalid action") }),
     );
     tags_apply["parameters"] = json!([id_param("tag_id")]);
-    tags_apply["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["follower_ids", "action"], "properties": {
-        "follower_ids": { "type": "array", "items": { "type": "integer" }, "maxItems": 10000 }, "action": { "type": "string", "enum": ["add", "remove"] } } } } } });
+    tags_apply["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["action"], "description": "Either follower_ids or a filter (every follower it matches)", "properties": {
+        "follower_ids": { "type": "array", "items": { "type": "integer" }, "maxItems": 10000 },
+        "filter": super::openapi_crm::filter_schema(),
+        "action": { "type": "string", "enum": ["add", "remove"] } } } } } });
 
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Patron API",
@@ -231,7 +233,11 @@ pub fn build() -> Value {
                 "Invitation": { "type": "object", "properties": { "id": { "type": "integer" }, "email": { "type": "string" }, "role": { "type": "string" }, "expires_at": { "type": "string" }, "mail_sent": { "type": "boolean" } } }
             }
         }
-    })
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(super::openapi_crm::paths());
+    }
+    doc
 }
 
 pub async fn document() -> HttpResponse {

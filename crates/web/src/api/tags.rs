@@ -38,9 +38,12 @@ pub async fn delete(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct ApplyBody {
     pub follower_ids: Vec<i64>,
+    /// Instead of ids: every follower this filter matches (all pages).
+    pub filter: Option<patron_store::followers::Filter>,
     /// `add` or `remove`.
     pub action: String,
 }
@@ -68,7 +71,10 @@ pub async fn apply(auth: ApiAuth, id: web::Path<i64>, body: web::Json<ApplyBody>
     let id = id.into_inner();
     let changed = auth
         .state
-        .db(move |c| tags::apply(c, &scope, id, &b.follower_ids, on))
+        .db(move |c| match &b.filter {
+            Some(f) => tags::apply_filter(c, &scope, id, f, on),
+            None => tags::apply(c, &scope, id, &b.follower_ids, on),
+        })
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "changed": changed })))
 }

@@ -1,0 +1,97 @@
+//! `/api/v1/follower-imports`: the CSV import, as in the UI: post the file (checked at
+//! once, every bad row listed), then confirm; a job applies it in one transaction.
+
+use super::{ApiAuth, ApiError, ApiResult};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use patron_domain::follower_csv;
+use patron_domain::Permission;
+use patron_store::imports::{self, Import};
+use patron_store::{attributes, jobs};
+
+fn json(imp: &Import, job: Option<&jobs::Job>) -> serde_json::Value {
+    serde_json::json!({
+        "id": imp.id,
+        "file_name": imp.file_name,
+        "status": imp.status,
+        "total_rows": imp.total_rows,
+        "new_rows": imp.new_rows,
+        "error_rows": imp.error_rows,
+        "errors": imp.row_errors(),
+        "message": imp.message,
+        "progress": job.map(|j| serde_json::json!({ "done": j.progress_done, "total": j.progress_total })),
+        "created_at": imp.created_at,
+    })
+}
+
+/// Takes the CSV as the request body (`text/csv`, at most 64 MiB).
+pub async fn create(auth: ApiAuth, body: web::Bytes) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    if body.len() > crate::views::imports::MAX_UPLOAD {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the file is larger than 64 MiB",
+        ));
+    }
+    let author = "API".to_string();
+    let result = auth
+        .state
+        .db(move |c| {
+            let defs: Vec<_> = attributes::list(c, &scope)?
+                .iter()
+                .map(|a| a.def())
+                .collect();
+            let checked = match follower_csv::check(&body, &defs, follower_csv::MAX_ROWS) {
+                Ok(ch) => ch,
+                Err(e) => return Ok(Err(e)),
+            };
+            let text = String::from_utf8_lossy(&body);
+            Ok(Ok(imports::create(
+                c, &scope, &author, "api.csv", &text, &checked,
+            )?))
+        })
+        .await?;
+    match result {
+        Ok(imp) => Ok(HttpResponse::Created().json(json(&imp, None))),
+        Err(e) => {
+            tracing::info!(reason = e.code(), "API import refused");
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("{} ({e})", e.code()),
+            ))
+        }
+    }
+}
+
+pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let id = id.into_inner();
+    let (imp, job) = auth
+        .state
+        .db(move |c| {
+            let imp = imports::get(c, &scope, id)?;
+            let job = match imp.job_id {
+                Some(j) => jobs::get(c, &scope, patron_domain::JobId(j)).ok(),
+                None => None,
+            };
+            Ok((imp, job))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json(&imp, job.as_ref())))
+}
+
+/// Starts applying a checked import; 409 if it was rejected or already ran.
+pub async fn confirm(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let id = id.into_inner();
+    let imp = auth
+        .state
+        .db(move |c| {
+            imports::confirm(c, &scope, id)?;
+            imports::get(c, &scope, id)
+        })
+        .await?;
+    Ok(HttpResponse::Accepted().json(json(&imp, None)))
+}

@@ -1,0 +1,88 @@
+//! The OpenAPI paths of the CRM's attributes, segments and imports (merged into the
+//! document by `openapi::build`).
+
+use serde_json::{json, Map, Value};
+
+fn err(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn id(name: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } })
+}
+
+fn op(summary: &str, responses: Value, params: Value, body: Option<Value>) -> Value {
+    let mut r = responses;
+    let m = r.as_object_mut().expect("responses is an object");
+    m.insert(
+        "401".into(),
+        err("Missing, unknown or revoked token (`unauthorized`)"),
+    );
+    m.insert("403".into(), err("The token may not do this (`forbidden`)"));
+    let mut o = json!({ "summary": summary, "responses": r, "parameters": params });
+    if let Some(b) = body {
+        o["requestBody"] = b;
+    }
+    o
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+/// The filter of the followers list, as an object (segments, tagging a whole result).
+pub fn filter_schema() -> Value {
+    json!({ "type": "object", "properties": {
+        "subscribed": { "type": "string", "enum": ["yes", "no"] },
+        "q": { "type": "string" }, "qr_scene": { "type": "string" },
+        "active_days": { "type": "integer" }, "tag": { "type": "integer" },
+        "attr": { "type": "integer", "description": "An attribute id" },
+        "attr_op": { "type": "string", "enum": ["eq", "lt", "gt", "set", "unset"] },
+        "attr_value": { "type": "string" },
+        "created_from": { "type": "string", "format": "date" }, "created_to": { "type": "string", "format": "date" }
+    } })
+}
+
+pub fn paths() -> Map<String, Value> {
+    let attribute = json!({ "type": "object", "required": ["key", "label", "kind"], "properties": {
+        "key": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$" }, "label": { "type": "string" },
+        "kind": { "type": "string", "enum": ["text", "number", "date", "bool"] } } });
+    let values = json!({ "type": "object", "properties": { "values": { "type": "object", "additionalProperties": { "type": "string" },
+        "description": "key → value as text (numbers, YYYY-MM-DD dates, true/false); an empty string clears" } } });
+    let mut p = Map::new();
+    p.insert("/attributes".into(), json!({
+        "get": op("The tenant's custom attributes", json!({ "200": { "description": "`attributes`" } }), json!([]), None),
+        "post": op("Define a custom attribute", json!({ "201": { "description": "The attribute" }, "409": err("Key taken"), "422": err("Invalid key, label or kind") }), json!([]), Some(json_body(attribute))),
+    }));
+    p.insert("/attributes/{attribute_id}".into(), json!({
+        "delete": op("Delete an attribute and every follower's value of it", json!({ "204": { "description": "Deleted" }, "404": err("No such attribute") }), json!([id("attribute_id")]), None),
+    }));
+    p.insert("/followers/{follower_id}/attributes".into(), json!({
+        "get": op("A follower's attribute values (key → text)", json!({ "200": { "description": "`attributes`" }, "404": err("No such follower") }), json!([id("follower_id")]), None),
+        "put": op("Set some of a follower's attribute values (all or nothing)", json!({ "200": { "description": "`attributes` after the change" }, "404": err("No such follower"), "422": err("Unknown key or a value that does not fit its kind") }), json!([id("follower_id")]), Some(json_body(values))),
+    }));
+    p.insert("/segments".into(), json!({
+        "get": op("Saved segments", json!({ "200": { "description": "`segments` (each with its filter as a query string)" } }), json!([]), None),
+        "post": op("Save a followers filter as a segment", json!({ "201": { "description": "The segment" }, "409": err("Name taken"), "422": err("Invalid name or filter") }), json!([]),
+            Some(json_body(json!({ "type": "object", "required": ["name", "filter"], "properties": { "name": { "type": "string" }, "filter": filter_schema() } })))),
+    }));
+    p.insert("/segments/{segment_id}".into(), json!({
+        "delete": op("Delete a segment (its followers are not changed)", json!({ "204": { "description": "Deleted" }, "404": err("No such segment") }), json!([id("segment_id")]), None),
+    }));
+    p.insert("/segments/{segment_id}/followers".into(), json!({
+        "get": op("The segment's followers, evaluated now, 50 a page", json!({ "200": { "description": "`count`, `followers`, `next_before`" }, "404": err("No such segment") }),
+            json!([id("segment_id"), { "name": "before", "in": "query", "schema": { "type": "integer" } }]), None),
+    }));
+    p.insert("/follower-imports".into(), json!({
+        "post": op("Upload a followers CSV: checked at once, every bad row listed with its line; nothing changes until confirmed",
+            json!({ "201": { "description": "The import: `status` is `checked` (can be confirmed) or `rejected` (`errors` lists the rows)" }, "413": err("Larger than 64 MiB"), "422": err("The file is refused as a whole (no openid column, unknown columns, not UTF-8, not CSV, empty)") }),
+            json!([]), Some(json!({ "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } }))),
+    }));
+    p.insert("/follower-imports/{import_id}".into(), json!({
+        "get": op("An import, with its errors and progress", json!({ "200": { "description": "The import" }, "404": err("No such import") }), json!([id("import_id")]), None),
+    }));
+    p.insert("/follower-imports/{import_id}/confirm".into(), json!({
+        "post": op("Apply a checked import (one transaction, by a job)", json!({ "202": { "description": "Queued" }, "404": err("No such import"), "409": err("Rejected or already applied") }), json!([id("import_id")]), None),
+    }));
+    p
+}
