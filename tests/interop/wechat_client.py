@@ -152,7 +152,7 @@ events = [
     ("subscribe", "", "Welcome!"),
     ("unsubscribe", "", None),
     ("subscribe", "<EventKey><![CDATA[qrscene_store7]]></EventKey><Ticket><![CDATA[TICKET]]></Ticket>", "Welcome to store 7!"),
-    ("SCAN", "<EventKey><![CDATA[store7]]></EventKey><Ticket><![CDATA[TICKET]]></Ticket>", None),
+    ("SCAN", "<EventKey><![CDATA[store7]]></EventKey><Ticket><![CDATA[TICKET]]></Ticket>", "Welcome to store 7!"),
     ("LOCATION", "<Latitude>23.137466</Latitude><Longitude>113.352425</Longitude><Precision>119.385040</Precision>", None),
     ("CLICK", "<EventKey><![CDATA[MENU_HOURS]]></EventKey>", "9:00-21:00 every day."),
     ("VIEW", "<EventKey><![CDATA[http://example.com/menu]]></EventKey><MenuId>42</MenuId>", None),

@@ -5,11 +5,11 @@
 
 use crate::worker::{Handler, JobCtx};
 use chrono::DateTime;
-use patron_domain::{TenantId, TenantScope};
+use patron_domain::TenantScope;
 use patron_store::sync::{self, WechatFollower};
-use patron_store::{jobs, tenants, DbConn, SecretBox};
+use patron_store::{jobs, DbConn, SecretBox};
 use patron_wechat::api::users::BATCHGET_MAX;
-use patron_wechat::api::{Client, UserInfo};
+use patron_wechat::api::UserInfo;
 
 pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_SYNC;
 
@@ -53,34 +53,9 @@ pub fn to_store(u: &UserInfo) -> WechatFollower {
 fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
     let payload: Payload =
         serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
-    let tenant_id = TenantId(payload.tenant_id);
-    if ctx.job.tenant_id.is_some_and(|t| t != tenant_id.0) {
-        return Err("payload tenant differs from the job's tenant".into());
-    }
-    let (scope, client) = {
-        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-        let tref = tenants::find_ref_by_id(&mut c, tenant_id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("tenant {tenant_id} not found"))?;
-        let scope = TenantScope::system(tref);
-        let tenant = tenants::get(&mut c, &scope).map_err(|e| e.to_string())?;
-        let appid = tenant
-            .wx_appid
-            .clone()
-            .ok_or("the tenant has no AppID configured")?;
-        let secret = tenant
-            .wechat_secrets(secrets)
-            .map_err(|e| e.to_string())?
-            .app_secret
-            .ok_or("the tenant has no AppSecret configured")?;
-        let client =
-            Client::new(tenant.wx_api_base.clone(), appid, secret).map_err(|e| e.to_string())?;
-        (scope, client)
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let tenant_id = payload.tenant_id;
+    let (scope, client) = crate::tenant::client(ctx, secrets, tenant_id)?;
+    let rt = crate::tenant::runtime()?;
     let mut pages = client.follower_pages();
     let mut done: i64 = 0;
     while let Some(page) = rt

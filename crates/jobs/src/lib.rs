@@ -2,8 +2,12 @@
 //! ([`follower_sync`]), and scheduled housekeeping of sessions and sign-in failure records
 //! (tokio-cron-scheduler).
 
+pub mod cs_send;
 pub mod follower_import;
+pub mod follower_info;
 pub mod follower_sync;
+pub mod tag_sync;
+pub mod tenant;
 pub mod worker;
 
 pub use worker::{

@@ -134,5 +134,17 @@ pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::Wor
         patron_jobs::follower_import::KIND,
         patron_jobs::follower_import::handler(),
     );
+    handlers.insert(
+        patron_jobs::cs_send::KIND,
+        patron_jobs::cs_send::handler(state.secrets.clone()),
+    );
+    handlers.insert(
+        patron_jobs::follower_info::KIND,
+        patron_jobs::follower_info::handler(state.secrets.clone()),
+    );
+    handlers.insert(
+        patron_jobs::tag_sync::KIND,
+        patron_jobs::tag_sync::handler(state.secrets.clone()),
+    );
     patron_jobs::spawn_workers(state.pool.clone(), handlers, n)
 }

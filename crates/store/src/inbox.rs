@@ -85,6 +85,32 @@ pub fn record(
     Err(StoreError::Conflict("follower"))
 }
 
+/// [`record`] for a push from the webhook, with its follow-ups in the same transaction.
+fn record_pending(conn: &mut DbConn, p: &Pending) -> Result<Recorded> {
+    let msg = p.inbound();
+    if let Some(reply) = earlier_reply(conn, &p.scope, msg.dedupe_key)? {
+        return Ok(Recorded::Duplicate { reply });
+    }
+    for _ in 0..2 {
+        let attempt = write_tx(conn, |c| {
+            let r = insert_new(c, &p.scope, &msg, p.reply.as_deref())?;
+            if let Recorded::New { follower_id, .. } = r {
+                after_new(c, p, follower_id)?;
+            }
+            Ok(r)
+        });
+        match attempt {
+            Err(StoreError::Conflict(_)) => {
+                if let Some(reply) = earlier_reply(conn, &p.scope, msg.dedupe_key)? {
+                    return Ok(Recorded::Duplicate { reply });
+                }
+            }
+            other => return other,
+        }
+    }
+    Err(StoreError::Conflict("follower"))
+}
+
 /// Touches the follower and inserts the archive row (no dedupe check).
 fn insert_new(
     c: &mut DbConn,
@@ -198,6 +224,46 @@ fn touch_follower(
     Ok(id)
 }
 
+/// Records a message we sent (customer-service, broadcast) on the follower's timeline;
+/// `dedupe_key` makes it once only. Returns false if it was recorded before.
+pub fn record_outbound(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    openid: &str,
+    msg_type: &str,
+    summary: &str,
+    body: &str,
+    dedupe_key: &str,
+) -> Result<bool> {
+    write_tx(conn, |c| {
+        if earlier_reply(c, scope, dedupe_key)?.is_some() {
+            return Ok(false);
+        }
+        let follower_id: Option<i64> = followers::table
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::openid.eq(openid))
+            .select(followers::id)
+            .first(c)
+            .optional()?;
+        let t = now();
+        diesel::insert_into(messages::table)
+            .values((
+                messages::tenant_id.eq(scope.tenant_id().0),
+                messages::follower_id.eq(follower_id),
+                messages::direction.eq("out"),
+                messages::msg_type.eq(msg_type),
+                messages::dedupe_key.eq(Some(dedupe_key)),
+                messages::content.eq(Some(summary)),
+                messages::body.eq(body),
+                messages::reply.eq(None::<String>),
+                messages::sent_at.eq(t),
+                messages::received_at.eq(t),
+            ))
+            .execute(c)?;
+        Ok(true)
+    })
+}
+
 /// Archived messages of every tenant (operations and benchmarks).
 pub fn count_messages(conn: &mut DbConn) -> Result<i64> {
     Ok(messages::table.count().get_result(conn)?)
@@ -215,6 +281,36 @@ pub struct Pending {
     pub sent_at: NaiveDateTime,
     pub change: FollowerChange,
     pub reply: Option<String>,
+    /// Jobs to queue if (and only if) this push is new, in the same transaction that
+    /// stores it: a retry queues nothing, a crash loses nothing.
+    pub follow_ups: Vec<FollowUp>,
+    /// A scan of one of the tenant's parametric QR codes (a follow through it, or `SCAN`).
+    pub qr_hit: Option<QrHit>,
+}
+
+/// A job a push leads to (customer-service messages, a user-info fetch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    pub kind: &'static str,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrHit {
+    pub scene: String,
+    /// A follow through the code (counts as a scan and a follow).
+    pub follow: bool,
+}
+
+/// Queues the follow-ups and counts the QR hit of a push just stored.
+fn after_new(c: &mut DbConn, p: &Pending, follower_id: i64) -> Result<()> {
+    for f in &p.follow_ups {
+        crate::jobs::enqueue(c, Some(&p.scope), f.kind, &f.payload, 5)?;
+    }
+    if let Some(hit) = &p.qr_hit {
+        crate::qr_codes::count_hit(c, &p.scope, &hit.scene, hit.follow, follower_id)?;
+    }
+    Ok(())
 }
 
 impl Pending {
@@ -316,7 +412,7 @@ fn store_batch(pool: &crate::DbPool, batch: &[(Pending, Reply)]) -> Vec<Result<R
         Ok(all) => all.into_iter().map(Ok).collect(),
         Err(_) => batch
             .iter()
-            .map(|(p, _)| record(&mut conn, &p.scope, &p.inbound(), p.reply.as_deref()))
+            .map(|(p, _)| record_pending(&mut conn, p))
             .collect(),
     }
 }
@@ -499,9 +595,11 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
             .collect();
         for &i in &fresh {
             let p = batch[i];
+            let follower_id = ids[&p.openid].0;
+            after_new(c, p, follower_id)?;
             out[i] = Some(Recorded::New {
                 message_id: stored[&p.dedupe_key],
-                follower_id: ids[&p.openid].0,
+                follower_id,
             });
         }
     }

@@ -25,6 +25,12 @@ pub mod kinds {
     pub const FOLLOWER_SYNC: &str = "follower_sync";
     /// Payload `{"tenant_id": N, "import_id": M}`: apply a checked followers CSV.
     pub const FOLLOWER_IMPORT: &str = "follower_import";
+    /// Payload `{"tenant_id", "openid", "messages": [Content…]}`: customer-service messages.
+    pub const CS_SEND: &str = "cs_send";
+    /// Payload `{"tenant_id", "openid"}`: fetch one follower's info after a follow.
+    pub const FOLLOWER_INFO: &str = "follower_info";
+    /// Payload `{"tenant_id"}`: sync local tags and their followers with WeChat's tags.
+    pub const TAG_SYNC: &str = "tag_sync";
 }
 
 /// Queues a follower sync for the tenant unless one is already queued or running; returns

@@ -4,8 +4,8 @@ use crate::schema::reply_rules as rr;
 use crate::{now, DbConn, Result, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use patron_domain::replies::{Rule, Trigger};
-use patron_domain::{validate, TenantScope};
+use patron_domain::replies::{self, Content, Rule, Trigger, Window};
+use patron_domain::TenantScope;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -21,11 +21,26 @@ pub struct ReplyRule {
     pub enabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// JSON of a [`Window`]; `None`: always active.
+    pub active_window: Option<String>,
+}
+
+impl ReplyRule {
+    /// What the rule sends (`None` if the stored body cannot be read).
+    pub fn messages(&self) -> Option<Vec<Content>> {
+        replies::decode(&self.reply_kind, &self.reply_body)
+    }
+    pub fn window(&self) -> Option<Window> {
+        self.active_window
+            .as_deref()
+            .and_then(|w| serde_json::from_str(w).ok())
+    }
 }
 
 /// A text reply may be at most this long (WeChat cuts passive text at 2048 bytes).
-pub const MAX_TEXT_BYTES: usize = 2048;
+pub const MAX_TEXT_BYTES: usize = replies::MAX_TEXT_BYTES;
 
+/// A rule that answers with one text message, always active.
 pub fn create(
     conn: &mut DbConn,
     scope: &TenantScope,
@@ -33,21 +48,33 @@ pub fn create(
     text: &str,
     priority: i64,
 ) -> Result<ReplyRule> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(validate::invalid("reply_body", "required").into());
-    }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(validate::invalid("reply_body", "too_long").into());
-    }
+    let msg = [Content::Text {
+        text: text.to_string(),
+    }];
+    create_full(conn, scope, trigger, &msg, priority, None)
+}
+
+/// A rule with any messages (text, image, news; several: the first passive, the others
+/// as customer-service messages) and an optional active window.
+pub fn create_full(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    trigger: &Trigger,
+    messages: &[Content],
+    priority: i64,
+    window: Option<&Window>,
+) -> Result<ReplyRule> {
+    let (kind, body) = replies::encode(messages)?;
+    let window = window.map(|w| serde_json::to_string(w).unwrap_or_default());
     let t = now();
     let id: i64 = diesel::insert_into(rr::table)
         .values((
             rr::tenant_id.eq(scope.tenant_id().0),
             rr::trigger_kind.eq(trigger.kind()),
             rr::trigger_value.eq(trigger.value()),
-            rr::reply_kind.eq("text"),
-            rr::reply_body.eq(text),
+            rr::reply_kind.eq(kind),
+            rr::reply_body.eq(&body),
+            rr::active_window.eq(window),
             rr::priority.eq(priority),
             rr::enabled.eq(true),
             rr::created_at.eq(t),
@@ -82,8 +109,8 @@ pub fn delete(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// The enabled rules in the form the domain chooses from; the reply is the text.
-pub fn active(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Rule<String>>> {
+/// The enabled rules in the form the domain chooses from; the reply is what they send.
+pub fn active(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Rule<Vec<Content>>>> {
     Ok(list(conn, scope)?
         .into_iter()
         .filter(|r| r.enabled)
@@ -92,7 +119,8 @@ pub fn active(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Rule<String>
                 id: r.id,
                 trigger: Trigger::from_parts(&r.trigger_kind, &r.trigger_value)?,
                 priority: r.priority,
-                reply: r.reply_body,
+                window: r.window(),
+                reply: r.messages()?,
             })
         })
         .collect())

@@ -175,6 +175,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     follower_attributes,
     segments,
     follower_imports,
+    qr_codes,
+    menus,
 );
 
 diesel::table! {
@@ -232,6 +234,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        active_window -> Nullable<Text>,
     }
 }
 
@@ -332,6 +335,33 @@ diesel::table! {
         job_id -> Nullable<BigInt>,
         message -> Nullable<Text>,
         created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    qr_codes (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        scene -> Text,
+        label -> Text,
+        permanent -> Bool,
+        ticket -> Text,
+        url -> Text,
+        expires_at -> Nullable<Timestamp>,
+        scans -> BigInt,
+        follows -> BigInt,
+        tag_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    menus (tenant_id) {
+        tenant_id -> BigInt,
+        body -> Text,
+        published_at -> Nullable<Timestamp>,
+        publish_error -> Nullable<Text>,
         updated_at -> Timestamp,
     }
 }

@@ -251,3 +251,73 @@ pub fn of_follower(conn: &mut DbConn, scope: &TenantScope, follower_id: i64) -> 
         .select(Tag::as_select())
         .load(conn)?)
 }
+
+/// Links a local tag to WeChat's tag id (or unlinks it).
+pub fn link_wechat(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    wx_tag_id: Option<i64>,
+) -> Result<()> {
+    let n = diesel::update(
+        tags::table
+            .filter(tags::id.eq(id))
+            .filter(tags::tenant_id.eq(scope.tenant_id().0)),
+    )
+    .set(tags::wx_tag_id.eq(wx_tag_id))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Creates (or finds by name and links) the local tag for a WeChat tag and gives it these
+/// members; OpenIDs Patron does not know are skipped.
+pub fn import_wechat(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    wx_tag_id: i64,
+    name: &str,
+    openids: &[String],
+) -> Result<Tag> {
+    write_tx(conn, |c| {
+        let existing: Option<i64> = tags::table
+            .filter(tags::tenant_id.eq(scope.tenant_id().0))
+            .filter(tags::name.eq(name))
+            .select(tags::id)
+            .first(c)
+            .optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => diesel::insert_into(tags::table)
+                .values((
+                    tags::tenant_id.eq(scope.tenant_id().0),
+                    tags::name.eq(name),
+                    tags::created_at.eq(now()),
+                ))
+                .returning(tags::id)
+                .get_result(c)?,
+        };
+        link_wechat(c, scope, id, Some(wx_tag_id))?;
+        for chunk in openids.chunks(1000) {
+            let ids: Vec<i64> = followers::table
+                .filter(followers::tenant_id.eq(scope.tenant_id().0))
+                .filter(followers::openid.eq_any(chunk))
+                .select(followers::id)
+                .load(c)?;
+            apply_in_tx(c, scope, id, &ids, true)?;
+        }
+        get(c, scope, id)
+    })
+}
+
+/// The OpenIDs of a tag's followers.
+pub fn member_openids(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Vec<String>> {
+    Ok(ft::table
+        .inner_join(followers::table.on(followers::id.eq(ft::follower_id)))
+        .filter(ft::tenant_id.eq(scope.tenant_id().0))
+        .filter(ft::tag_id.eq(id))
+        .select(followers::openid)
+        .load(conn)?)
+}

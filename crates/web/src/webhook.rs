@@ -8,7 +8,7 @@ use crate::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use patron_domain::replies::{self, Incoming, Rule};
+use patron_domain::replies::{self, Content, Incoming, Rule};
 use patron_domain::wechat_settings::MessageMode;
 use patron_domain::TenantScope;
 use patron_store::inbox::{self, FollowerChange, Recorded};
@@ -119,7 +119,11 @@ pub struct Endpoint {
     pub key: Option<AesKey>,
     pub prev_key: Option<AesKey>,
     pub mode: MessageMode,
-    pub rules: Vec<Rule<String>>,
+    pub rules: Vec<Rule<Vec<Content>>>,
+    /// The tenant's time zone: rules' active windows are in local time.
+    pub tz: chrono_tz::Tz,
+    /// Whether jobs can call the OA API for this tenant (AppID and AppSecret set).
+    pub api_ready: bool,
 }
 
 /// A cached lookup: when it was made, and the endpoint (`None`: no such tenant).
@@ -191,6 +195,8 @@ async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::
                     prev_key: key(&secrets.prev_aes_key),
                     mode: MessageMode::parse(&t.wx_message_mode).unwrap_or_default(),
                     rules,
+                    tz: t.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
+                    api_ready: t.wx_appid.is_some() && secrets.app_secret.is_some(),
                 })
             });
             state.endpoints.put(slug, e.clone());
@@ -352,6 +358,9 @@ fn classify(m: &Message) -> (FollowerChange, Incoming<'_>) {
             )
         }
         Message::Event(Event::Unsubscribe) => (FollowerChange::Unsubscribe, Incoming::Silent),
+        Message::Event(Event::Scan { event_key, .. }) => {
+            (FollowerChange::Interaction, Incoming::Scan(event_key))
+        }
         Message::Event(Event::Click { event_key }) => {
             (FollowerChange::Interaction, Incoming::Click(event_key))
         }
@@ -402,14 +411,78 @@ async fn receive(
     Ok((e, v))
 }
 
-/// The passive reply the tenant's rules give, rendered as plaintext XML.
-fn passive_reply(e: &Endpoint, m: &WxInbound, incoming: &Incoming<'_>, now: i64) -> Option<String> {
-    replies::choose(&e.rules, incoming).map(|rule| {
-        reply::Reply::Text {
-            content: rule.reply.clone(),
-        }
-        .answer(m, now)
-    })
+/// A rule's message as a passive reply.
+fn as_reply(c: &Content) -> reply::Reply {
+    match c {
+        Content::Text { text } => reply::Reply::Text {
+            content: text.clone(),
+        },
+        Content::Image { media_id } => reply::Reply::Image {
+            media_id: media_id.clone(),
+        },
+        Content::News { articles } => reply::Reply::News {
+            articles: articles
+                .iter()
+                .map(|a| reply::Article {
+                    title: a.title.clone(),
+                    description: a.description.clone(),
+                    pic_url: a.pic_url.clone(),
+                    url: a.url.clone(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// What the tenant's rules answer: the first message as the passive reply (plaintext XML;
+/// news keeps WeChat's article limit for the kind of push), the others for a
+/// customer-service job.
+fn passive_reply(
+    e: &Endpoint,
+    m: &WxInbound,
+    incoming: &Incoming<'_>,
+    now: i64,
+) -> (Option<String>, Vec<Content>) {
+    let local = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(&e.tz)
+        .naive_local();
+    match replies::choose(&e.rules, incoming, local) {
+        Some(rule) => match rule.reply.split_first() {
+            Some((first, rest)) => (Some(as_reply(first).answer(m, now)), rest.to_vec()),
+            None => (None, vec![]),
+        },
+        None => (None, vec![]),
+    }
+}
+
+/// The jobs a new push leads to: the rule's further messages, and after a follow the
+/// follower's info (when the tenant's API credentials are set).
+fn follow_ups(
+    e: &Endpoint,
+    openid: &str,
+    change: &FollowerChange,
+    more: Vec<Content>,
+) -> Vec<inbox::FollowUp> {
+    let mut out = Vec::new();
+    if !e.api_ready {
+        return out;
+    }
+    let tenant = e.scope.tenant_id().0;
+    if !more.is_empty() {
+        out.push(inbox::FollowUp {
+            kind: patron_store::jobs::kinds::CS_SEND,
+            payload: serde_json::json!({ "tenant_id": tenant, "openid": openid, "messages": more })
+                .to_string(),
+        });
+    }
+    if matches!(change, FollowerChange::Subscribe { .. }) {
+        out.push(inbox::FollowUp {
+            kind: patron_store::jobs::kinds::FOLLOWER_INFO,
+            payload: serde_json::json!({ "tenant_id": tenant, "openid": openid }).to_string(),
+        });
+    }
+    out
 }
 
 /// Sends `xml` back the way the push came: encrypted with the key that opened it, or plain.
@@ -451,7 +524,19 @@ pub async fn push(
     let m = &v.inbound;
     let (change, incoming) = classify(&m.message);
     let now = chrono::Utc::now().timestamp();
-    let reply_xml = passive_reply(&e, m, &incoming, now);
+    let (reply_xml, more) = passive_reply(&e, m, &incoming, now);
+    let qr_hit = match &incoming {
+        Incoming::Subscribe { qr_scene: Some(s) } => Some(inbox::QrHit {
+            scene: s.to_string(),
+            follow: true,
+        }),
+        Incoming::Scan(s) => Some(inbox::QrHit {
+            scene: s.to_string(),
+            follow: false,
+        }),
+        _ => None,
+    };
+    let follow_ups = follow_ups(&e, &m.header.from_user, &change, more);
     let pending = inbox::Pending {
         scope: e.scope.clone(),
         openid: m.header.from_user.clone(),
@@ -465,6 +550,8 @@ pub async fn push(
             .unwrap_or_else(patron_store::now),
         change,
         reply: reply_xml.clone(),
+        follow_ups,
+        qr_hit,
     };
     // Group commit: the push is stored by the ingest writer with others that arrived
     // meanwhile; the answer goes out only after that transaction committed.
@@ -506,7 +593,7 @@ pub async fn crypto_only(
     };
     let (_, incoming) = classify(&v.inbound.message);
     let now = chrono::Utc::now().timestamp();
-    let xml = passive_reply(&e, &v.inbound, &incoming, now);
+    let (xml, _) = passive_reply(&e, &v.inbound, &incoming, now);
     respond(&e, &v, xml, now, &q.nonce)
 }
 

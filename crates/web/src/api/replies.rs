@@ -2,7 +2,7 @@
 
 use super::{ApiAuth, ApiError, ApiResult};
 use actix_web::{web, HttpResponse};
-use patron_domain::replies::Trigger;
+use patron_domain::replies::{Content, Trigger, Window};
 use patron_domain::{validate, Permission};
 use patron_store::reply_rules;
 use serde::Deserialize;
@@ -13,26 +13,42 @@ pub async fn list(auth: ApiAuth) -> ApiResult {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "rules": rules })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct RuleBody {
-    /// keyword_exact, keyword_contains, subscribe, click or default.
+    /// keyword_exact, keyword_contains, keyword_regex, subscribe, click or default.
     pub trigger_kind: String,
-    #[serde(default)]
     pub trigger_value: String,
-    pub reply_text: String,
-    #[serde(default)]
+    /// One text message (shorthand for `messages: [{"type":"text","text":…}]`).
+    pub reply_text: Option<String>,
+    /// What the rule sends: the first as the passive reply, the others as
+    /// customer-service messages.
+    pub messages: Option<Vec<Content>>,
+    pub window: Option<Window>,
     pub priority: i64,
 }
 
 pub async fn create(auth: ApiAuth, body: web::Json<RuleBody>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let b = body.into_inner();
-    let trigger = Trigger::from_parts(&b.trigger_kind, &b.trigger_value)
-        .ok_or_else(|| ApiError::invalid(vec![validate::invalid("trigger", "invalid_choice")]))?;
+    let trigger = Trigger::parse(&b.trigger_kind, &b.trigger_value)
+        .map_err(|i| ApiError::invalid(vec![i]))?;
+    let messages = match (b.messages, b.reply_text) {
+        (Some(m), _) => m,
+        (None, Some(text)) => vec![Content::Text { text }],
+        (None, None) => {
+            return Err(ApiError::invalid(vec![validate::invalid(
+                "messages", "required",
+            )]))
+        }
+    };
     let slug_scope = scope.clone();
+    let (window, priority) = (b.window, b.priority);
     let rule = auth
         .state
-        .db(move |c| reply_rules::create(c, &scope, &trigger, &b.reply_text, b.priority))
+        .db(move |c| {
+            reply_rules::create_full(c, &scope, &trigger, &messages, priority, window.as_ref())
+        })
         .await?;
     invalidate(&auth, &slug_scope).await;
     Ok(HttpResponse::Created().json(rule))

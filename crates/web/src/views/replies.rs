@@ -7,8 +7,8 @@ use crate::views::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use patron_domain::replies::{self, Incoming, Trigger};
-use patron_domain::{validate, Permission};
+use patron_domain::replies::{self, Article, Content, Incoming, Trigger, Window};
+use patron_domain::Permission;
 use patron_store::reply_rules::{self, ReplyRule};
 use patron_store::StoreError;
 use serde::Deserialize;
@@ -21,30 +21,173 @@ struct RepliesPage {
     rules: Vec<ReplyRule>,
     kinds: Vec<(&'static str, String)>,
     form: RuleForm,
-    preview: Option<(String, Option<String>)>,
+    /// The sample, and the summaries of the messages that would answer it.
+    preview: Option<(String, Option<Vec<String>>)>,
     errors: Vec<String>,
 }
+
+const WEEKDAYS: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 impl RepliesPage {
     fn kind_name(&self, kind: &str) -> String {
         self.page.t(&format!("trigger.{kind}")).to_string()
     }
+    /// What a rule sends, one line per message.
+    fn summaries(&self, r: &ReplyRule) -> Vec<String> {
+        r.messages()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| summary(self.page.lang, m))
+            .collect()
+    }
+    fn window_text(&self, r: &ReplyRule) -> Option<String> {
+        r.window().map(|w| window_text(self.page.lang, &w))
+    }
+    fn weekdays(&self) -> Vec<(u8, String, bool)> {
+        WEEKDAYS
+            .iter()
+            .map(|d| {
+                (
+                    *d,
+                    self.page.t(&format!("weekday.{d}")).to_string(),
+                    self.form.active_days.contains(d),
+                )
+            })
+            .collect()
+    }
 }
 
-#[derive(Deserialize, Default, Clone)]
-#[serde(default)]
+/// A line describing one message.
+fn summary(lang: crate::i18n::Lang, m: &Content) -> String {
+    match m {
+        Content::Text { text } => text.clone(),
+        Content::Image { media_id } => format!("{} {media_id}", lang.t("replies.kind_image")),
+        Content::News { articles } => format!(
+            "{} {}",
+            lang.t("replies.kind_news"),
+            articles
+                .iter()
+                .map(|a| a.title.as_str())
+                .collect::<Vec<_>>()
+                .join(" · ")
+        ),
+    }
+}
+
+fn hhmm(m: u16) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+fn window_text(lang: crate::i18n::Lang, w: &Window) -> String {
+    let days: Vec<String> = WEEKDAYS
+        .iter()
+        .filter(|d| w.days & (1 << (**d - 1)) != 0)
+        .map(|d| lang.t(&format!("weekday.{d}")).to_string())
+        .collect();
+    let mut out = if w.days == Window::ALL_DAYS {
+        lang.t("replies.every_day").to_string()
+    } else {
+        days.join(" ")
+    };
+    if w.start != w.end {
+        out.push_str(&format!(" {}–{}", hhmm(w.start), hhmm(w.end)));
+    }
+    if w.from.is_some() || w.to.is_some() {
+        let d = |d: &Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        out.push_str(&format!(" ({} – {})", d(&w.from), d(&w.to)));
+    }
+    out
+}
+
+/// The rule form. Parsed by hand: the weekdays are a repeated field.
+#[derive(Default, Clone)]
 pub struct RuleForm {
     csrf: String,
     trigger_kind: String,
     trigger_value: String,
+    /// text, image or news: the first (passive) message.
+    reply_kind: String,
     reply_body: String,
+    media_id: String,
+    article_title: String,
+    article_description: String,
+    article_url: String,
+    article_pic_url: String,
+    /// Further text messages (sent as customer-service messages), one per paragraph
+    /// separated by a line `---`.
+    more: String,
     priority: String,
+    active_days: Vec<u8>,
+    active_start: String,
+    active_end: String,
+    active_from: String,
+    active_to: String,
+}
+
+impl RuleForm {
+    fn parse(body: &[u8]) -> RuleForm {
+        let mut f = RuleForm::default();
+        for (k, v) in super::members::form_pairs(body) {
+            match k.as_str() {
+                "csrf" => f.csrf = v,
+                "trigger_kind" => f.trigger_kind = v,
+                "trigger_value" => f.trigger_value = v,
+                "reply_kind" => f.reply_kind = v,
+                "reply_body" => f.reply_body = v,
+                "media_id" => f.media_id = v,
+                "article_title" => f.article_title = v,
+                "article_description" => f.article_description = v,
+                "article_url" => f.article_url = v,
+                "article_pic_url" => f.article_pic_url = v,
+                "more" => f.more = v,
+                "priority" => f.priority = v,
+                "active_days" => f.active_days.extend(v.parse::<u8>().ok()),
+                "active_start" => f.active_start = v,
+                "active_end" => f.active_end = v,
+                "active_from" => f.active_from = v,
+                "active_to" => f.active_to = v,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// The messages the form describes.
+    fn messages(&self) -> Vec<Content> {
+        let first = match self.reply_kind.as_str() {
+            "image" => Content::Image {
+                media_id: self.media_id.trim().to_string(),
+            },
+            "news" => Content::News {
+                articles: vec![Article {
+                    title: self.article_title.trim().to_string(),
+                    description: self.article_description.trim().to_string(),
+                    url: self.article_url.trim().to_string(),
+                    pic_url: self.article_pic_url.trim().to_string(),
+                }],
+            },
+            _ => Content::Text {
+                text: self.reply_body.trim().to_string(),
+            },
+        };
+        let more = self.more.replace("\r\n", "\n");
+        std::iter::once(first)
+            .chain(
+                more.split("\n---")
+                    .map(|p| p.trim().trim_start_matches("---").trim())
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Content::Text {
+                        text: p.to_string(),
+                    }),
+            )
+            .collect()
+    }
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct PreviewQuery {
-    /// A sample message text: the page shows which rule would answer it.
+    /// A sample message text: the page shows which rule would answer it, now.
     sample: String,
 }
 
@@ -61,20 +204,20 @@ async fn render(
         .state
         .db(move |c| Ok((reply_rules::list(c, &s2)?, reply_rules::active(c, &s2)?)))
         .await?;
+    let tz: chrono_tz::Tz = tenant
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::Asia::Shanghai);
+    let local = chrono::Utc::now().with_timezone(&tz).naive_local();
     let preview = (!sample.trim().is_empty()).then(|| {
-        let chosen = replies::choose(&active, &Incoming::Text(sample)).map(|r| r.reply.clone());
+        let chosen = replies::choose(&active, &Incoming::Text(sample), local)
+            .map(|r| r.reply.iter().map(|m| summary(ctx.lang, m)).collect());
         (sample.to_string(), chosen)
     });
-    let kinds = [
-        "keyword_exact",
-        "keyword_contains",
-        "subscribe",
-        "click",
-        "default",
-    ]
-    .into_iter()
-    .map(|k| (k, ctx.lang.t(&format!("trigger.{k}")).to_string()))
-    .collect();
+    let kinds = Trigger::KINDS
+        .into_iter()
+        .map(|k| (k, ctx.lang.t(&format!("trigger.{k}")).to_string()))
+        .collect();
     let page = ctx
         .page("replies", "replies.title", Some((&scope, &tenant)))
         .await?;
@@ -108,20 +251,36 @@ pub async fn list(
 pub async fn create(
     ctx: Ctx,
     slug: web::Path<String>,
-    f: web::Form<RuleForm>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
-    ctx.check_csrf(&f.csrf)?;
-    let form = f.into_inner();
-    let Some(trigger) = Trigger::from_parts(&form.trigger_kind, &form.trigger_value) else {
-        let errors = form_messages(ctx.lang, &[validate::invalid("trigger_value", "required")]);
-        return render(&ctx, &slug, form, "", errors).await;
+    let form = RuleForm::parse(&body);
+    ctx.check_csrf(&form.csrf)?;
+    let checked = Trigger::parse(&form.trigger_kind, &form.trigger_value).and_then(|t| {
+        let w = Window::from_form(
+            &form.active_days,
+            &form.active_start,
+            &form.active_end,
+            &form.active_from,
+            &form.active_to,
+        )?;
+        Ok((t, w))
+    });
+    let (trigger, window) = match checked {
+        Ok(ok) => ok,
+        Err(i) => {
+            tracing::info!(tenant = %tenant.slug, error = %i, "reply rule refused");
+            let errors = form_messages(ctx.lang, &[i]);
+            return render(&ctx, &slug, form, "", errors).await;
+        }
     };
     let priority = form.priority.trim().parse::<i64>().unwrap_or(0);
-    let text = form.reply_body.clone();
+    let messages = form.messages();
     match ctx
         .state
-        .db(move |c| reply_rules::create(c, &scope, &trigger, &text, priority))
+        .db(move |c| {
+            reply_rules::create_full(c, &scope, &trigger, &messages, priority, window.as_ref())
+        })
         .await
     {
         Ok(_) => {
@@ -134,6 +293,7 @@ pub async fn create(
             ))
         }
         Err(StoreError::Invalid(i)) => {
+            tracing::info!(tenant = %tenant.slug, error = %i, "reply rule refused");
             let errors = form_messages(ctx.lang, &[i]);
             render(&ctx, &slug, form, "", errors).await
         }

@@ -1,0 +1,30 @@
+//! `follower_info`: fetches one follower's info (`user/info`) after a follow, so unionid,
+//! subscribe scene and remark arrive without waiting for a full sync.
+//!
+//! Payload: `{"tenant_id": 1, "openid": "o…"}`. Idempotent (a merge).
+
+use crate::worker::{Handler, JobCtx};
+use patron_store::{sync, SecretBox};
+
+pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_INFO;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Payload {
+    pub tenant_id: i64,
+    pub openid: String,
+}
+
+pub fn handler(secrets: SecretBox) -> Handler {
+    Box::new(move |ctx: &mut JobCtx| {
+        let p: Payload =
+            serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let (scope, client) = crate::tenant::client(ctx, &secrets, p.tenant_id)?;
+        let info = crate::tenant::runtime()?
+            .block_on(client.user_info(&p.openid))
+            .map_err(|e| format!("user/info: {e}"))?;
+        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+        sync::upsert_from_wechat(&mut c, &scope, &[crate::follower_sync::to_store(&info)])
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}

@@ -1,0 +1,44 @@
+//! What most jobs start with: the tenant's scope and an OA API client with its AppSecret.
+
+use crate::worker::JobCtx;
+use patron_domain::{TenantId, TenantScope};
+use patron_store::{tenants, SecretBox};
+use patron_wechat::api::Client;
+
+/// The job's tenant (checked against the payload's) and a client for its OA.
+pub fn client(
+    ctx: &JobCtx,
+    secrets: &SecretBox,
+    tenant_id: i64,
+) -> Result<(TenantScope, Client), String> {
+    if ctx.job.tenant_id.is_some_and(|t| t != tenant_id) {
+        return Err("payload tenant differs from the job's tenant".into());
+    }
+    let tenant_id = TenantId(tenant_id);
+    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+    let tref = tenants::find_ref_by_id(&mut c, tenant_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("tenant {tenant_id} not found"))?;
+    let scope = TenantScope::system(tref);
+    let tenant = tenants::get(&mut c, &scope).map_err(|e| e.to_string())?;
+    let appid = tenant
+        .wx_appid
+        .clone()
+        .ok_or("the tenant has no AppID configured")?;
+    let secret = tenant
+        .wechat_secrets(secrets)
+        .map_err(|e| e.to_string())?
+        .app_secret
+        .ok_or("the tenant has no AppSecret configured")?;
+    let client =
+        Client::new(tenant.wx_api_base.clone(), appid, secret).map_err(|e| e.to_string())?;
+    Ok((scope, client))
+}
+
+/// A current-thread runtime for the client's async calls (workers are plain threads).
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))
+}
