@@ -465,6 +465,7 @@ pub struct World {
     pub segment: i64,
     /// A checked followers import, waiting to be confirmed.
     pub import: i64,
+    pub qr: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -564,6 +565,20 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
     let checked = patron_domain::follower_csv::check(csv.as_bytes(), &[], 10).unwrap();
     let import =
         patron_store::imports::create(c, &scope, "tests", "w.csv", &csv, &checked).unwrap();
+    let qr = patron_store::qr_codes::insert(
+        c,
+        &scope,
+        &patron_store::qr_codes::Created {
+            scene: &format!("scene-{}", t.slug),
+            label: "Table cards",
+            permanent: true,
+            ticket: "TICKET",
+            url: &format!("http://weixin.qq.com/q/{}", t.slug),
+            expires_at: None,
+            tag_id: Some(tag.id),
+        },
+    )
+    .unwrap();
     World {
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
@@ -584,6 +599,7 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         attribute: attribute.id,
         segment: segment.id,
         import: import.id,
+        qr: qr.id,
     }
 }
 
@@ -624,6 +640,9 @@ pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
             n(follower_imports::table.count().get_result(c)),
         ),
         ("jobs", n(jobs::table.count().get_result(c))),
+        ("qr_codes", n(qr_codes::table.count().get_result(c))),
+        ("menus", n(menus::table.count().get_result(c))),
+        ("reply_rules", n(reply_rules::table.count().get_result(c))),
         (
             "revoked api_tokens",
             n(api_tokens::table
@@ -670,4 +689,6 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{attribute_id}", &w.attribute.to_string())
         .replace("{segment_id}", &w.segment.to_string())
         .replace("{import_id}", &w.import.to_string())
+        .replace("{qr_id}", &w.qr.to_string())
+        .replace("{qr_file}", &format!("{}.svg", w.qr))
 }

@@ -46,6 +46,19 @@ pub fn enqueue_follower_sync(conn: &mut DbConn, scope: &TenantScope) -> Result<J
     enqueue(conn, Some(scope), kinds::FOLLOWER_SYNC, &payload, 5)
 }
 
+/// Queues a job of `kind` with payload `{"tenant_id": N}` unless one is already queued or
+/// running for the tenant; returns the job that will do it.
+pub fn enqueue_once(conn: &mut DbConn, scope: &TenantScope, kind: &str) -> Result<JobId> {
+    if let Some(j) = list_for_tenant(conn, scope, 20)?
+        .into_iter()
+        .find(|j| j.kind == kind && (j.state == QUEUED || j.state == RUNNING))
+    {
+        return Ok(j.id());
+    }
+    let payload = format!("{{\"tenant_id\":{}}}", scope.tenant_id().0);
+    enqueue(conn, Some(scope), kind, &payload, 5)
+}
+
 /// The newest job of `kind` for the tenant.
 pub fn latest(conn: &mut DbConn, scope: &TenantScope, kind: &str) -> Result<Option<Job>> {
     Ok(list_for_tenant(conn, scope, 20)?

@@ -10,6 +10,7 @@ pub mod error;
 pub mod i18n;
 pub mod middleware;
 pub mod password;
+pub mod qr_image;
 pub mod render;
 pub mod routes;
 pub mod views;

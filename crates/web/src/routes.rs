@@ -102,9 +102,17 @@ routes! {
     post   "/t/{tenant}/followers/{follower_id}" Session => views::followers::update;
     post   "/t/{tenant}/followers/{follower_id}/notes" Session => views::followers::add_note;
     post   "/t/{tenant}/followers/{follower_id}/attributes" Session => views::attributes::set_values;
+    post   "/t/{tenant}/followers/{follower_id}/message" Session => views::followers::send_message;
     get    "/t/{tenant}/replies" Session => views::replies::list;
     post   "/t/{tenant}/replies" Session => views::replies::create;
     post   "/t/{tenant}/replies/{rule_id}/delete" Session => views::replies::delete;
+    get    "/t/{tenant}/menu" Session => views::menu::page;
+    post   "/t/{tenant}/menu" Session => views::menu::save;
+    get    "/t/{tenant}/qr" Session => views::qr::list;
+    post   "/t/{tenant}/qr" Session => views::qr::create;
+    post   "/t/{tenant}/qr/{qr_id}/tag" Session => views::qr::set_tag;
+    get    "/t/{tenant}/qr/{qr_file}" Session => views::qr::image;
+    post   "/t/{tenant}/tags/sync" Session => views::followers::sync_tags;
     get    "/t/{tenant}/tokens" Session => views::tokens::list;
     post   "/t/{tenant}/tokens" Session => views::tokens::create;
     post   "/t/{tenant}/tokens/{token_id}/revoke" Session => views::tokens::revoke;

@@ -559,3 +559,74 @@ pub async fn add_note(
         },
     )
 }
+
+/// Queues a sync of the tenant's tags with WeChat's (one at a time).
+pub async fn sync_tags(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let back = format!("/t/{}/followers", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
+        return Ok(redirect_flash(&back, "err", "flash.sync_needs_settings", secure));
+    }
+    let id = ctx
+        .state
+        .db(move |c| patron_store::jobs::enqueue_once(c, &scope, patron_store::jobs::kinds::TAG_SYNC))
+        .await?;
+    tracing::info!(job_id = id.0, tenant = %tenant.slug, "tag sync queued");
+    Ok(redirect_flash(&back, "ok", "flash.tag_sync_queued", secure))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct MessageForm {
+    csrf: String,
+    text: String,
+}
+
+/// Sends the follower a customer-service text message (through a job; it shows on the
+/// timeline once WeChat took it).
+pub async fn send_message(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<MessageForm>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let back = format!("/t/{}/followers/{id}", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
+        return Ok(redirect_flash(&back, "err", "flash.sync_needs_settings", secure));
+    }
+    let msg = patron_domain::replies::Content::Text {
+        text: f.text.trim().to_string(),
+    };
+    if msg.validate().is_err() {
+        return Ok(redirect_flash(&back, "err", "flash.message_invalid", secure));
+    }
+    let job = ctx
+        .state
+        .db(move |c| {
+            let fl = followers::get(c, &scope, id)?;
+            let payload = serde_json::json!({
+                "tenant_id": scope.tenant_id().0,
+                "openid": fl.openid,
+                "messages": [msg],
+            });
+            patron_store::jobs::enqueue(
+                c,
+                Some(&scope),
+                patron_store::jobs::kinds::CS_SEND,
+                &payload.to_string(),
+                5,
+            )
+        })
+        .await?;
+    tracing::info!(job_id = job.0, tenant = %tenant.slug, "customer-service message queued");
+    Ok(redirect_flash(&back, "ok", "flash.message_queued", secure))
+}

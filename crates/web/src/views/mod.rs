@@ -12,6 +12,8 @@ pub mod health;
 pub mod imports;
 pub mod invite;
 pub mod members;
+pub mod menu;
+pub mod qr;
 pub mod replies;
 pub mod setup;
 pub mod stores;
