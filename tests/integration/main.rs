@@ -12,6 +12,7 @@ mod import;
 mod isolation;
 mod jobs;
 mod mail;
+mod outbound;
 mod schema;
 mod support;
 mod webhook;

@@ -21,6 +21,8 @@ pub const KIND: &str = patron_store::jobs::kinds::TAG_SYNC;
 
 /// WeChat's limit of openids per batch (un)tagging call.
 const BATCH: usize = 50;
+/// WeChat's "invalid openid".
+const INVALID_OPENID: i64 = 40003;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Payload {
@@ -136,8 +138,23 @@ fn push_members(
     add.sort();
     remove.sort();
     for chunk in add.chunks(BATCH) {
-        rt.block_on(client.batch_tag(wx_id, chunk))
-            .map_err(|e| format!("batchtagging: {e}"))?;
+        match rt.block_on(client.batch_tag(wx_id, chunk)) {
+            Ok(()) => {}
+            // One OpenID WeChat does not know (a follower who left, an import) fails the
+            // whole batch: tag one by one and skip those.
+            Err(e) if e.errcode() == Some(INVALID_OPENID) => {
+                for one in chunk {
+                    match rt.block_on(client.batch_tag(wx_id, &[one])) {
+                        Ok(()) => {}
+                        Err(e) if e.errcode() == Some(INVALID_OPENID) => {
+                            tracing::info!(openid = %one, "tag sync skipped an OpenID WeChat does not know");
+                        }
+                        Err(e) => return Err(format!("batchtagging: {e}")),
+                    }
+                }
+            }
+            Err(e) => return Err(format!("batchtagging: {e}")),
+        }
     }
     for chunk in remove.chunks(BATCH) {
         rt.block_on(client.batch_untag(wx_id, chunk))

@@ -312,12 +312,13 @@ pub fn import_wechat(
     })
 }
 
-/// The OpenIDs of a tag's followers.
+/// The OpenIDs of a tag's subscribed followers (WeChat tags only those).
 pub fn member_openids(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Vec<String>> {
     Ok(ft::table
         .inner_join(followers::table.on(followers::id.eq(ft::follower_id)))
         .filter(ft::tenant_id.eq(scope.tenant_id().0))
         .filter(ft::tag_id.eq(id))
+        .filter(followers::subscribed.eq(true))
         .select(followers::openid)
         .load(conn)?)
 }

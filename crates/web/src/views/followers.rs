@@ -571,11 +571,18 @@ pub async fn sync_tags(
     let back = format!("/t/{}/followers", tenant.slug);
     let secure = ctx.state.cfg.secure_cookies;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
-        return Ok(redirect_flash(&back, "err", "flash.sync_needs_settings", secure));
+        return Ok(redirect_flash(
+            &back,
+            "err",
+            "flash.sync_needs_settings",
+            secure,
+        ));
     }
     let id = ctx
         .state
-        .db(move |c| patron_store::jobs::enqueue_once(c, &scope, patron_store::jobs::kinds::TAG_SYNC))
+        .db(move |c| {
+            patron_store::jobs::enqueue_once(c, &scope, patron_store::jobs::kinds::TAG_SYNC)
+        })
         .await?;
     tracing::info!(job_id = id.0, tenant = %tenant.slug, "tag sync queued");
     Ok(redirect_flash(&back, "ok", "flash.tag_sync_queued", secure))
@@ -601,13 +608,23 @@ pub async fn send_message(
     let back = format!("/t/{}/followers/{id}", tenant.slug);
     let secure = ctx.state.cfg.secure_cookies;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
-        return Ok(redirect_flash(&back, "err", "flash.sync_needs_settings", secure));
+        return Ok(redirect_flash(
+            &back,
+            "err",
+            "flash.sync_needs_settings",
+            secure,
+        ));
     }
     let msg = patron_domain::replies::Content::Text {
         text: f.text.trim().to_string(),
     };
     if msg.validate().is_err() {
-        return Ok(redirect_flash(&back, "err", "flash.message_invalid", secure));
+        return Ok(redirect_flash(
+            &back,
+            "err",
+            "flash.message_invalid",
+            secure,
+        ));
     }
     let job = ctx
         .state

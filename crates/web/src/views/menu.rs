@@ -64,9 +64,15 @@ impl ActionForm {
         let url_ok = value.starts_with("https://") || value.starts_with("http://");
         Ok(ActionButton {
             action: match self.kind.as_str() {
-                "click" if !value.is_empty() && value.len() <= 128 => ButtonAction::Click { key: value },
+                "click" if !value.is_empty() && value.len() <= 128 => {
+                    ButtonAction::Click { key: value }
+                }
                 "view" if url_ok => ButtonAction::View { url: value },
-                "miniprogram" if url_ok && !self.appid.trim().is_empty() && !self.pagepath.trim().is_empty() => {
+                "miniprogram"
+                    if url_ok
+                        && !self.appid.trim().is_empty()
+                        && !self.pagepath.trim().is_empty() =>
+                {
                     ButtonAction::Miniprogram {
                         url: value,
                         appid: self.appid.trim().to_string(),
@@ -120,8 +126,12 @@ fn parse_form(body: &[u8]) -> (String, bool, Vec<ButtonForm>) {
             publish = true;
             continue;
         }
-        let Some(rest) = k.strip_prefix('b') else { continue };
-        let Some((i, field)) = rest.split_once('_') else { continue };
+        let Some(rest) = k.strip_prefix('b') else {
+            continue;
+        };
+        let Some((i, field)) = rest.split_once('_') else {
+            continue;
+        };
         let Ok(i) = i.parse::<usize>() else { continue };
         let Some(slot) = out.get_mut(i) else { continue };
         let (target, field) = match field.strip_prefix('s').and_then(|r| r.split_once('_')) {
@@ -185,7 +195,8 @@ impl MenuPage {
         super::followers::local_opt(t, &self.tz)
     }
     fn kinds(&self) -> [(&'static str, String); 3] {
-        ["click", "view", "miniprogram"].map(|k| (k, self.page.t(&format!("menu.kind_{k}")).to_string()))
+        ["click", "view", "miniprogram"]
+            .map(|k| (k, self.page.t(&format!("menu.kind_{k}")).to_string()))
     }
 }
 
@@ -240,7 +251,11 @@ pub async fn page(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
 }
 
 /// Saves the menu; with `publish`, also sends it to WeChat and records the outcome.
-pub async fn save(ctx: Ctx, slug: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, UiError> {
+pub async fn save(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let (csrf, publish, form) = parse_form(&body);
     ctx.check_csrf(&csrf)?;
@@ -260,7 +275,12 @@ pub async fn save(ctx: Ctx, slug: web::Path<String>, body: web::Bytes) -> Result
         return Ok(redirect_flash(&back, "ok", "flash.menu_saved", secure));
     }
     let Some(client) = super::qr::client_for(&ctx, &tenant)? else {
-        return Ok(redirect_flash(&back, "err", "flash.sync_needs_settings", secure));
+        return Ok(redirect_flash(
+            &back,
+            "err",
+            "flash.sync_needs_settings",
+            secure,
+        ));
     };
     let outcome = client.create_menu(&menu).await.map_err(|e| e.to_string());
     let ok = outcome.is_ok();

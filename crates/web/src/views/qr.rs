@@ -75,7 +75,12 @@ pub struct QrForm {
     tag_id: String,
 }
 
-async fn render(ctx: &Ctx, slug: &str, form: QrForm, errors: Vec<String>) -> Result<HttpResponse, UiError> {
+async fn render(
+    ctx: &Ctx,
+    slug: &str,
+    form: QrForm,
+    errors: Vec<String>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
     let (codes, tags, permanent_used) = ctx
@@ -83,14 +88,15 @@ async fn render(ctx: &Ctx, slug: &str, form: QrForm, errors: Vec<String>) -> Res
         .db(move |c| {
             Ok((
                 qr_codes::list(c, &s2)?,
-                patron_store::tags::list(c, &s2)?.into_iter().map(|(t, _)| t).collect(),
+                patron_store::tags::list(c, &s2)?
+                    .into_iter()
+                    .map(|(t, _)| t)
+                    .collect(),
                 qr_codes::count_permanent(c, &s2)?,
             ))
         })
         .await?;
-    let page = ctx
-        .page("qr", "qr.title", Some((&scope, &tenant)))
-        .await?;
+    let page = ctx.page("qr", "qr.title", Some((&scope, &tenant))).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -117,7 +123,11 @@ pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
     render(&ctx, &slug, QrForm::default(), vec![]).await
 }
 
-pub async fn create(ctx: Ctx, slug: web::Path<String>, f: web::Form<QrForm>) -> Result<HttpResponse, UiError> {
+pub async fn create(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<QrForm>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     let form = f.into_inner();
@@ -136,7 +146,10 @@ pub async fn create(ctx: Ctx, slug: web::Path<String>, f: web::Form<QrForm>) -> 
     };
     let tag_id = form.tag_id.trim().parse::<i64>().ok();
     let Some(client) = client_for(&ctx, &tenant)? else {
-        let e = form_messages(ctx.lang, &[validate::invalid("scene", "api_not_configured")]);
+        let e = form_messages(
+            ctx.lang,
+            &[validate::invalid("scene", "api_not_configured")],
+        );
         return render(&ctx, &slug, form, e).await;
     };
     let (s2, scene_in) = (scope.clone(), form.scene.clone());
@@ -262,7 +275,10 @@ pub async fn image(
     if q.contains_key("download") {
         res.insert_header((
             "Content-Disposition",
-            format!("attachment; filename=\"qr-{}.{ext}\"", code.scene.replace(['"', '\\'], "_")),
+            format!(
+                "attachment; filename=\"qr-{}.{ext}\"",
+                code.scene.replace(['"', '\\'], "_")
+            ),
         ));
     }
     Ok(res.body(body))
