@@ -599,3 +599,75 @@ async fn tags_sync_both_ways_with_wechat_and_a_second_run_changes_nothing() {
     assert_eq!(sim.call_count("/cgi-bin/tags/members/batchuntagging"), 0);
     assert_eq!(sim.call_count("/cgi-bin/tags/create"), 0);
 }
+
+#[tokio::test]
+async fn the_api_creates_qr_codes_publishes_menus_and_queues_messages() {
+    use reqwest::Method;
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let sim = sim();
+    connect(&app, &w, &sim);
+    let c = app.client();
+    let api = |m: Method, p: &str, b: Option<serde_json::Value>| {
+        let (c, t, p) = (&c, w.token.clone(), format!("/api/v1{p}"));
+        async move { c.api(m, &p, &t, b).await }
+    };
+    let r = api(
+        Method::POST,
+        "/qr-codes",
+        Some(serde_json::json!({"scene": "api-1", "label": "API", "permanent": true})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(sim.qrcodes()[0].permanent);
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = api(
+        Method::PUT,
+        &format!("/qr-codes/{id}"),
+        Some(serde_json::json!({"tag_id": w.tag})),
+    )
+    .await;
+    assert_eq!(r.json()["tag_id"], w.tag);
+    let r = api(
+        Method::POST,
+        "/qr-codes",
+        Some(serde_json::json!({"scene": "api-1", "permanent": true})),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["details"][0]["code"], "scene_taken");
+    // Menus: WeChat's limits first, then published.
+    let too_many = serde_json::json!({"menu": {"button": [
+        {"type": "click", "name": "a", "key": "A"}, {"type": "click", "name": "b", "key": "B"},
+        {"type": "click", "name": "c", "key": "C"}, {"type": "click", "name": "d", "key": "D"}]}, "publish": true});
+    assert_eq!(api(Method::PUT, "/menu", Some(too_many)).await.status, 422);
+    assert!(sim.menu().is_none());
+    let r = api(
+        Method::PUT,
+        "/menu",
+        Some(serde_json::json!({"menu": {"button": [{"type": "click", "name": "Hours", "key": "MENU_HOURS"}]}, "publish": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["published_at"].is_string());
+    assert_eq!(sim.menu().unwrap()["button"][0]["key"], "MENU_HOURS");
+    // Messages to a follower are queued as a job; bad ones are refused.
+    let path = format!("/followers/{}/messages", w.follower);
+    let bad = api(
+        Method::POST,
+        &path,
+        Some(serde_json::json!({"messages": []})),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    let ok = api(
+        Method::POST,
+        &path,
+        Some(serde_json::json!({"messages": [{"type": "text", "text": "Hi"}]})),
+    )
+    .await;
+    assert_eq!(ok.status, 202);
+    assert_eq!(kinds(&app), vec!["cs_send"]);
+    let r = api(Method::POST, "/tags/sync", None).await;
+    assert_eq!(r.status, 202);
+}

@@ -27,7 +27,20 @@ fn every_table_is_selectable_and_migrations_revert() {
         api_tokens,
         invitations,
         password_resets,
-        login_failures
+        login_failures,
+        followers,
+        messages,
+        reply_rules,
+        jobs,
+        tags,
+        follower_tags,
+        follower_notes,
+        attributes,
+        follower_attributes,
+        segments,
+        follower_imports,
+        qr_codes,
+        menus
     );
     patron_store::migrate::revert_all(&mut c).unwrap();
     assert!(
@@ -36,7 +49,7 @@ fn every_table_is_selectable_and_migrations_revert() {
     );
     let applied = patron_store::migrate::run(&mut c).unwrap();
     assert!(!applied.is_empty());
-    select_all!(agencies, tenants, users);
+    select_all!(agencies, tenants, users, reply_rules, qr_codes, menus);
 }
 
 #[test]

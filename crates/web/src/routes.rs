@@ -152,4 +152,12 @@ routes! {
     post   "/api/v1/follower-imports" Token => api::imports::create;
     get    "/api/v1/follower-imports/{import_id}" Token => api::imports::show;
     post   "/api/v1/follower-imports/{import_id}/confirm" Token => api::imports::confirm;
+    get    "/api/v1/qr-codes" Token => api::wechat::qr_list;
+    post   "/api/v1/qr-codes" Token => api::wechat::qr_create;
+    get    "/api/v1/qr-codes/{qr_id}" Token => api::wechat::qr_show;
+    put    "/api/v1/qr-codes/{qr_id}" Token => api::wechat::qr_update;
+    get    "/api/v1/menu" Token => api::wechat::menu_show;
+    put    "/api/v1/menu" Token => api::wechat::menu_put;
+    post   "/api/v1/tags/sync" Token => api::wechat::tags_sync;
+    post   "/api/v1/followers/{follower_id}/messages" Token => api::wechat::send;
 }

@@ -11,6 +11,7 @@ pub mod stores;
 pub mod tags;
 pub mod tenants;
 pub mod users;
+pub mod wechat;
 
 use crate::middleware::RequestId;
 use crate::AppState;

@@ -110,11 +110,6 @@ pub fn build() -> Value {
         json!({ "200": { "description": "The follower" }, "404": error_response("No such follower"), "422": error_response("Invalid fields") }),
     );
     follower_put["parameters"] = json!([id_param("follower_id")]);
-    let mut follower_messages = op(
-        "The follower's archived messages and our replies, newest first",
-        json!({ "200": { "description": "`messages` and `next_before`" }, "404": error_response("No such follower") }),
-    );
-    follower_messages["parameters"] = json!([id_param("follower_id"), { "name": "before", "in": "query", "schema": { "type": "integer" } }]);
     let mut notes_get = op(
         "The follower's notes, newest first",
         json!({ "200": { "description": "`notes`" }, "404": error_response("No such follower") }),
@@ -134,9 +129,12 @@ pub fn build() -> Value {
         "Add an auto-reply rule",
         json!({ "201": { "description": "The rule" }, "422": error_response("Invalid trigger or reply") }),
     );
-    rules_post["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["trigger_kind", "reply_text"], "properties": {
-        "trigger_kind": { "type": "string", "enum": ["keyword_exact", "keyword_contains", "subscribe", "click", "default"] },
-        "trigger_value": { "type": "string" }, "reply_text": { "type": "string", "maxLength": 2048 }, "priority": { "type": "integer" } } } } } });
+    rules_post["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["trigger_kind"], "properties": {
+        "trigger_kind": { "type": "string", "enum": ["keyword_exact", "keyword_contains", "keyword_regex", "subscribe", "click", "default"] },
+        "trigger_value": { "type": "string" }, "reply_text": { "type": "string", "maxLength": 2048, "description": "Shorthand for one text message" },
+        "messages": { "type": "array", "maxItems": 5, "description": "The first is the passive reply, the others go as customer-service messages", "items": { "type": "object", "properties": { "type": { "type": "string", "enum": ["text", "image", "news"] } } } },
+        "window": { "type": "object", "description": "Active window in local time", "properties": { "days": { "type": "integer", "description": "bit 0 Monday … bit 6 Sunday" }, "start": { "type": "integer", "description": "minutes after midnight" }, "end": { "type": "integer" }, "from": { "type": "string", "format": "date" }, "to": { "type": "string", "format": "date" } } },
+        "priority": { "type": "integer" } } } } } });
     let mut rules_delete = op(
         "Delete an auto-reply rule",
         json!({ "204": { "description": "Deleted" }, "404": error_response("No such rule") }),
@@ -190,7 +188,6 @@ pub fn build() -> Value {
             "/invitations": { "post": post_inv },
             "/followers": { "get": followers_list },
             "/followers/{follower_id}": { "get": follower_get, "put": follower_put },
-            "/followers/{follower_id}/messages": { "get": follower_messages },
             "/followers/{follower_id}/notes": { "get": notes_get, "post": notes_post },
             "/reply-rules": { "get": rules_list, "post": rules_post },
             "/reply-rules/{rule_id}": { "delete": rules_delete },

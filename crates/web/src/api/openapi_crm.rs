@@ -84,5 +84,38 @@ pub fn paths() -> Map<String, Value> {
     p.insert("/follower-imports/{import_id}/confirm".into(), json!({
         "post": op("Apply a checked import (one transaction, by a job)", json!({ "202": { "description": "Queued" }, "404": err("No such import"), "409": err("Rejected or already applied") }), json!([id("import_id")]), None),
     }));
+    let content = json!({ "type": "object", "required": ["type"], "properties": {
+        "type": { "type": "string", "enum": ["text", "image", "news"] }, "text": { "type": "string" }, "media_id": { "type": "string" },
+        "articles": { "type": "array", "maxItems": 8, "items": { "type": "object", "required": ["title", "url"], "properties": {
+            "title": { "type": "string" }, "description": { "type": "string" }, "url": { "type": "string" }, "pic_url": { "type": "string" } } } } } });
+    p.insert("/qr-codes".into(), json!({
+        "get": op("Parametric QR codes with their scan and follow counts", json!({ "200": { "description": "`qr_codes`" } }), json!([]), None),
+        "post": op("Create a QR code through WeChat (temporary: `days` 1–30; permanent: at most 100,000)",
+            json!({ "201": { "description": "The code (`url` is what the image encodes)" }, "422": err("Invalid or taken scene, bad days, permanent cap, API not configured"), "502": err("WeChat refused (`wechat`)") }),
+            json!([]), Some(json_body(json!({ "type": "object", "required": ["scene"], "properties": {
+                "scene": { "type": "string", "maxLength": 64 }, "label": { "type": "string" }, "permanent": { "type": "boolean" },
+                "days": { "type": "integer", "minimum": 1, "maximum": 30 }, "tag_id": { "type": ["integer", "null"] } } })))),
+    }));
+    p.insert("/qr-codes/{qr_id}".into(), json!({
+        "get": op("One QR code", json!({ "200": { "description": "The code" }, "404": err("No such code") }), json!([id("qr_id")]), None),
+        "put": op("Set the tag a scan puts on the follower", json!({ "200": { "description": "The code" }, "404": err("No such code or tag") }), json!([id("qr_id")]),
+            Some(json_body(json!({ "type": "object", "properties": { "tag_id": { "type": ["integer", "null"] } } })))),
+    }));
+    p.insert("/menu".into(), json!({
+        "get": op("The custom menu as saved, and its last publication", json!({ "200": { "description": "`menu`, `published_at`, `publish_error`" } }), json!([]), None),
+        "put": op("Save the custom menu (WeChat's menu JSON, checked against its limits); `publish` also sends it",
+            json!({ "200": { "description": "The saved menu" }, "422": err("Breaks WeChat's limits or API not configured"), "502": err("WeChat refused (`wechat`)") }),
+            json!([]), Some(json_body(json!({ "type": "object", "required": ["menu"], "properties": { "menu": { "type": "object" }, "publish": { "type": "boolean" } } })))),
+    }));
+    p.insert("/tags/sync".into(), json!({
+        "post": op("Sync tags with WeChat (a job)", json!({ "202": { "description": "`job_id`" } }), json!([]), None),
+    }));
+    p.insert("/followers/{follower_id}/messages".into(), json!({
+        "get": op("The follower's archived messages and our replies, newest first", json!({ "200": { "description": "`messages` and `next_before`" }, "404": err("No such follower") }),
+            json!([id("follower_id"), { "name": "before", "in": "query", "schema": { "type": "integer" } }]), None),
+        "post": op("Send customer-service messages (a job; within 48 h of the follower's last message)",
+            json!({ "202": { "description": "`job_id`" }, "404": err("No such follower"), "422": err("Invalid messages") }),
+            json!([id("follower_id")]), Some(json_body(json!({ "type": "object", "required": ["messages"], "properties": { "messages": { "type": "array", "maxItems": 5, "items": content } } })))),
+    }));
     p
 }

@@ -21,11 +21,18 @@ pub fn client_for(
     ctx: &Ctx,
     tenant: &Tenant,
 ) -> Result<Option<patron_wechat::api::Client>, UiError> {
+    client_for_state(&ctx.state, tenant)
+}
+
+pub fn client_for_state(
+    state: &crate::AppState,
+    tenant: &Tenant,
+) -> Result<Option<patron_wechat::api::Client>, UiError> {
     let (Some(appid), true) = (tenant.wx_appid.clone(), tenant.has_secret().app_secret) else {
         return Ok(None);
     };
     let secret = tenant
-        .wechat_secrets(&ctx.state.secrets)?
+        .wechat_secrets(&state.secrets)?
         .app_secret
         .unwrap_or_default();
     patron_wechat::api::Client::new(tenant.wx_api_base.clone(), appid, secret)
@@ -123,6 +130,97 @@ pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
     render(&ctx, &slug, QrForm::default(), vec![]).await
 }
 
+/// What a new code needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NewCode {
+    pub scene: String,
+    pub label: String,
+    pub permanent: bool,
+    /// Days a temporary code lives (1–30).
+    pub days: u32,
+    pub tag_id: Option<i64>,
+}
+
+/// Why a code was not made.
+#[derive(Debug)]
+pub enum CreateError {
+    Invalid(validate::Invalid),
+    /// WeChat refused (its message).
+    WeChat(String),
+    Other(UiError),
+}
+
+impl From<StoreError> for CreateError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(i) => CreateError::Invalid(i),
+            StoreError::Conflict(_) => {
+                CreateError::Invalid(validate::invalid("scene", "scene_taken"))
+            }
+            other => CreateError::Other(other.into()),
+        }
+    }
+}
+
+/// Checks the request, asks WeChat for the code, records it. Shared by the page and the API.
+pub async fn create_code(
+    state: &crate::AppState,
+    scope: &patron_domain::TenantScope,
+    tenant: &Tenant,
+    n: NewCode,
+) -> Result<QrCode, CreateError> {
+    if !n.permanent && !(1..=MAX_EXPIRE_SECONDS / 86_400).contains(&n.days) {
+        return Err(CreateError::Invalid(validate::invalid(
+            "days",
+            "invalid_days",
+        )));
+    }
+    let Some(client) = client_for_state(state, tenant).map_err(CreateError::Other)? else {
+        return Err(CreateError::Invalid(validate::invalid(
+            "scene",
+            "api_not_configured",
+        )));
+    };
+    let (s2, scene_in, permanent) = (scope.clone(), n.scene.clone(), n.permanent);
+    let scene = state
+        .db(move |c| qr_codes::check_new(c, &s2, &scene_in, permanent))
+        .await?;
+    let request = if permanent {
+        QrCodeRequest::permanent(Scene::Str(scene.clone()))
+    } else {
+        QrCodeRequest::temporary(Scene::Str(scene.clone()), n.days * 86_400)
+    };
+    let made = client.create_qrcode(&request).await.map_err(|e| {
+        tracing::warn!(tenant = %tenant.slug, error = %e, "qrcode/create failed");
+        CreateError::WeChat(e.to_string())
+    })?;
+    let expires_at = (!permanent).then(|| {
+        patron_store::now()
+            + chrono::TimeDelta::seconds(made.expire_seconds.unwrap_or(n.days * 86_400) as i64)
+    });
+    let s2 = scope.clone();
+    let code = state
+        .db(move |c| {
+            qr_codes::insert(
+                c,
+                &s2,
+                &qr_codes::Created {
+                    scene: &scene,
+                    label: &n.label,
+                    permanent,
+                    ticket: &made.ticket,
+                    url: &made.url,
+                    expires_at,
+                    tag_id: n.tag_id,
+                },
+            )
+        })
+        .await?;
+    tracing::info!(tenant = %tenant.slug, scene = %code.scene, permanent, "QR code created");
+    Ok(code)
+}
+
 pub async fn create(
     ctx: Ctx,
     slug: web::Path<String>,
@@ -131,89 +229,29 @@ pub async fn create(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     let form = f.into_inner();
-    let fail = |i: validate::Invalid| form_messages(ctx.lang, &[i]);
-    let permanent = form.kind == "permanent";
-    let days: u32 = if permanent {
-        0
-    } else {
-        match form.days.trim().parse::<u32>() {
-            Ok(d) if (1..=MAX_EXPIRE_SECONDS / 86_400).contains(&d) => d,
-            _ => {
-                let e = fail(validate::invalid("days", "invalid_days"));
-                return render(&ctx, &slug, form, e).await;
-            }
+    let n = NewCode {
+        scene: form.scene.clone(),
+        label: form.label.clone(),
+        permanent: form.kind == "permanent",
+        days: form.days.trim().parse().unwrap_or(0),
+        tag_id: form.tag_id.trim().parse().ok(),
+    };
+    match create_code(&ctx.state, &scope, &tenant, n).await {
+        Ok(_) => Ok(redirect_flash(
+            &format!("/t/{}/qr", tenant.slug),
+            "ok",
+            "flash.qr_created",
+            ctx.state.cfg.secure_cookies,
+        )),
+        Err(CreateError::Invalid(i)) => {
+            let e = form_messages(ctx.lang, &[i]);
+            render(&ctx, &slug, form, e).await
         }
-    };
-    let tag_id = form.tag_id.trim().parse::<i64>().ok();
-    let Some(client) = client_for(&ctx, &tenant)? else {
-        let e = form_messages(
-            ctx.lang,
-            &[validate::invalid("scene", "api_not_configured")],
-        );
-        return render(&ctx, &slug, form, e).await;
-    };
-    let (s2, scene_in) = (scope.clone(), form.scene.clone());
-    let scene = match ctx
-        .state
-        .db(move |c| qr_codes::check_new(c, &s2, &scene_in, permanent))
-        .await
-    {
-        Ok(s) => s,
-        Err(StoreError::Invalid(i)) => return render(&ctx, &slug, form.clone(), fail(i)).await,
-        Err(StoreError::Conflict(_)) => {
-            let e = fail(validate::invalid("scene", "scene_taken"));
-            return render(&ctx, &slug, form, e).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let request = if permanent {
-        QrCodeRequest::permanent(Scene::Str(scene.clone()))
-    } else {
-        QrCodeRequest::temporary(Scene::Str(scene.clone()), days * 86_400)
-    };
-    let made = match client.create_qrcode(&request).await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(tenant = %tenant.slug, error = %e, "qrcode/create failed");
+        Err(CreateError::WeChat(e)) => {
             let msg = format!("{}: {e}", ctx.lang.t("qr.wechat_refused"));
-            return render(&ctx, &slug, form, vec![msg]).await;
+            render(&ctx, &slug, form, vec![msg]).await
         }
-    };
-    let expires_at = (!permanent).then(|| {
-        patron_store::now()
-            + chrono::TimeDelta::seconds(made.expire_seconds.unwrap_or(days * 86_400) as i64)
-    });
-    let label = form.label.clone();
-    let saved = ctx
-        .state
-        .db(move |c| {
-            qr_codes::insert(
-                c,
-                &scope,
-                &qr_codes::Created {
-                    scene: &scene,
-                    label: &label,
-                    permanent,
-                    ticket: &made.ticket,
-                    url: &made.url,
-                    expires_at,
-                    tag_id,
-                },
-            )
-        })
-        .await;
-    match saved {
-        Ok(code) => {
-            tracing::info!(tenant = %tenant.slug, scene = %code.scene, permanent, "QR code created");
-            Ok(redirect_flash(
-                &format!("/t/{}/qr", tenant.slug),
-                "ok",
-                "flash.qr_created",
-                ctx.state.cfg.secure_cookies,
-            ))
-        }
-        Err(StoreError::Invalid(i)) => render(&ctx, &slug, form, fail(i)).await,
-        Err(e) => Err(e.into()),
+        Err(CreateError::Other(e)) => Err(e),
     }
 }
 
