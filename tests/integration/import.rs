@@ -170,6 +170,15 @@ async fn a_hundred_thousand_followers_round_trip_through_export_and_import() {
         .first(&mut conn)
         .unwrap();
     assert_eq!(new_one, (false, Some("New One".to_string())));
+    // The counts kept by triggers agree with a scan after bulk inserts and imports.
+    assert_eq!(
+        patron_store::followers::count(&mut conn, &w.scope).unwrap(),
+        patron_store::followers::count_by_scan(&mut conn, &w.scope).unwrap()
+    );
+    assert_eq!(
+        patron_store::followers::count(&mut conn, &w.scope).unwrap(),
+        (100_002, 90_001)
+    );
 }
 
 #[tokio::test]

@@ -118,6 +118,12 @@ fn wechatpy_talks_to_the_webhook_in_every_mode_and_each_push_is_stored_once() {
                 .first(&mut *c)
                 .unwrap();
         assert!(subscribed, "{mode}: re-subscribed after the unsubscribe");
+        let mut conn = app.conn();
+        assert_eq!(
+            patron_store::followers::count(&mut conn, &scope).unwrap(),
+            patron_store::followers::count_by_scan(&mut conn, &scope).unwrap(),
+            "{mode}: counts kept by the triggers agree"
+        );
         assert_eq!(count, 2, "{mode}: two follows");
         // First touch: the first follow was a plain one, so no QR attribution.
         assert_eq!(

@@ -71,7 +71,6 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
             cfg: web_cfg,
             endpoints: Default::default(),
             metrics: Default::default(),
-            follower_counts: Default::default(),
             ingest: patron_store::inbox::Batcher::start(
                 pool.clone(),
                 match pool.backend() {

@@ -84,6 +84,41 @@ impl Filter {
 
 pub const PAGE: i64 = 50;
 
+/// Whether text compares in code-point order (SQLite's BINARY; PostgreSQL databases
+/// created with the C, POSIX or C.UTF-8 collation), which prefix ranges rely on. Asked once
+/// per process.
+fn bytewise_collation(conn: &mut DbConn) -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 yes, 2 no
+    match conn {
+        DbConn::Sqlite(_) => true,
+        DbConn::Postgres(_) => match KNOWN.load(Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => {
+                #[derive(QueryableByName)]
+                struct Collation {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    datcollate: String,
+                }
+                let c: Option<Collation> = diesel::sql_query(
+                    "SELECT datcollate::text AS datcollate FROM pg_database WHERE datname = current_database()",
+                )
+                .get_result(conn)
+                .ok();
+                let yes = c.is_some_and(|c| {
+                    matches!(
+                        c.datcollate.as_str(),
+                        "C" | "POSIX" | "C.UTF-8" | "C.utf8" | "ucs_basic"
+                    )
+                });
+                KNOWN.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+                yes
+            }
+        },
+    }
+}
+
 type Backend = <DbConn as diesel::Connection>::Backend;
 type Boxed = followers::BoxedQuery<'static, Backend>;
 
@@ -116,14 +151,31 @@ fn filtered(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<Boxed>
                     .replace('%', "\\%")
                     .replace('_', "\\_");
                 let prefix = format!("{esc}%");
-                q = q.filter(
-                    followers::name
-                        .like(prefix.clone())
-                        .escape('\\')
-                        .or(followers::phone.like(prefix.clone()).escape('\\'))
-                        .or(followers::email.like(prefix.clone()).escape('\\'))
-                        .or(followers::remark.like(prefix).escape('\\')),
-                );
+                let like = followers::name
+                    .like(prefix.clone())
+                    .escape('\\')
+                    .or(followers::phone.like(prefix.clone()).escape('\\'))
+                    .or(followers::email.like(prefix.clone()).escape('\\'))
+                    .or(followers::remark.like(prefix).escape('\\'));
+                if bytewise_collation(conn) {
+                    // In code-point order every string with this prefix lies in
+                    // [term, term + U+10FFFF): a range each column's index can scan. LIKE
+                    // stays as the exact test.
+                    let (lo, hi) = (term.to_string(), format!("{term}\u{10FFFF}"));
+                    q = q.filter(
+                        followers::name
+                            .ge(lo.clone())
+                            .and(followers::name.lt(hi.clone()))
+                            .or(followers::phone
+                                .ge(lo.clone())
+                                .and(followers::phone.lt(hi.clone())))
+                            .or(followers::email
+                                .ge(lo.clone())
+                                .and(followers::email.lt(hi.clone())))
+                            .or(followers::remark.ge(lo).and(followers::remark.lt(hi))),
+                    );
+                }
+                q = q.filter(like);
             }
         }
     }
@@ -266,12 +318,41 @@ pub fn ids_page(
         .load(conn)?)
 }
 
+/// How many followers match, counting at most `cap` (then `(cap, true)`).
+pub fn count_matching_capped(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    cap: i64,
+) -> Result<(i64, bool)> {
+    let ids: Vec<i64> = filtered(conn, scope, f)?
+        .select(followers::id)
+        .limit(cap + 1)
+        .load(conn)?;
+    let n = ids.len() as i64;
+    Ok((n.min(cap), n > cap))
+}
+
 /// How many followers match.
 pub fn count_matching(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<i64> {
     Ok(filtered(conn, scope, f)?.count().get_result(conn)?)
 }
 
+/// The tenant's (all, following) follower counts, kept by database triggers on every
+/// insert, delete and change of subscription (migration 9), so reading them is one row.
 pub fn count(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {
+    use crate::schema::follower_counts as fc;
+    Ok(fc::table
+        .filter(fc::tenant_id.eq(scope.tenant_id().0))
+        .select((fc::total, fc::subscribed))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+/// Counts by scanning the followers (what the triggers must agree with; for tests and
+/// repairs).
+pub fn count_by_scan(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {
     let all: i64 = followers::table
         .filter(followers::tenant_id.eq(scope.tenant_id().0))
         .count()

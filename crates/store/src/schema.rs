@@ -177,6 +177,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     follower_imports,
     qr_codes,
     menus,
+    follower_counts,
 );
 
 diesel::table! {
@@ -363,5 +364,13 @@ diesel::table! {
         published_at -> Nullable<Timestamp>,
         publish_error -> Nullable<Text>,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    follower_counts (tenant_id) {
+        tenant_id -> BigInt,
+        total -> BigInt,
+        subscribed -> BigInt,
     }
 }

@@ -64,36 +64,6 @@ pub struct AppState {
     pub metrics: webhook::Metrics,
     /// The webhook's group-commit writer.
     pub ingest: patron_store::inbox::Batcher,
-    /// Follower counts per tenant, reused for a short while (counting a million rows on
-    /// every list view costs more than the list itself).
-    pub follower_counts: CountCache,
-}
-
-/// Per-tenant (all, following) follower counts, each kept for [`CountCache::TTL`] and only
-/// while its version (what the caller knows changes the counts, e.g. a sync's progress)
-/// is unchanged.
-#[derive(Default)]
-pub struct CountCache(std::sync::Mutex<std::collections::HashMap<i64, CachedCounts>>);
-
-type CachedCounts = (std::time::Instant, String, (i64, i64));
-
-impl CountCache {
-    pub const TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-    pub fn get(&self, tenant: i64) -> Option<(String, (i64, i64))> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&tenant)
-            .filter(|(at, _, _)| at.elapsed() < Self::TTL)
-            .map(|(_, version, v)| (version.clone(), *v))
-    }
-
-    pub fn put(&self, tenant: i64, version: String, counts: (i64, i64)) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 10_000 {
-            map.clear();
-        }
-        map.insert(tenant, (std::time::Instant::now(), version, counts));
-    }
 }
 
 impl AppState {

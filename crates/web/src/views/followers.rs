@@ -47,11 +47,19 @@ struct FollowersPage {
     segments: Vec<patron_store::segments::Segment>,
     /// The filter as a query string (for export, saving as a segment, bulk tagging).
     filter_query: String,
-    /// How many followers the filter matches, when there is a filter.
-    matching: Option<i64>,
+    /// How many followers the filter matches (counted up to [`MATCH_CAP`]), when there
+    /// is a filter.
+    matching: Option<(i64, bool)>,
 }
 
 impl FollowersPage {
+    fn matching_text(&self) -> String {
+        match self.matching {
+            Some((n, false)) => n.to_string(),
+            Some((n, true)) => format!("{n}+"),
+            None => String::new(),
+        }
+    }
     fn attr_is(&self, id: &i64) -> bool {
         self.filter.attr == Some(*id)
     }
@@ -94,6 +102,10 @@ impl FollowersPage {
     }
 }
 
+/// A filtered list counts its matches up to this many ("10000+" beyond): an exact count
+/// of a broad filter over a million followers would cost more than the page.
+pub const MATCH_CAP: i64 = 10_000;
+
 fn query_string(f: &Filter, before: i64) -> String {
     let q = f.query();
     if q.is_empty() {
@@ -111,38 +123,24 @@ pub async fn list(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let filter = q.into_inner();
     let (s2, f2) = (scope.clone(), filter.clone());
-    let cached = ctx.state.follower_counts.get(scope.tenant_id().0);
     let filtered = {
         let mut f = filter.clone();
         f.segment = None;
         !f.query().is_empty()
     };
-    let ((rows, more), (total, subscribed), sync, tags, version, counted, extra) = ctx
+    let ((rows, more), (total, subscribed), sync, tags, extra) = ctx
         .state
         .db(move |c| {
             let matching = if filtered {
-                Some(followers::count_matching(c, &s2, &f2)?)
+                Some(followers::count_matching_capped(c, &s2, &f2, MATCH_CAP)?)
             } else {
                 None
             };
-            let sync =
-                patron_store::jobs::latest(c, &s2, patron_store::jobs::kinds::FOLLOWER_SYNC)?;
-            // A sync that moved on changes the counts: count again then.
-            let version = sync
-                .as_ref()
-                .map(|j| format!("{}:{}:{}", j.id, j.state, j.progress_done))
-                .unwrap_or_default();
-            let (counts, counted) = match cached {
-                Some((v, counts)) if v == version => (counts, false),
-                _ => (followers::count(c, &s2)?, true),
-            };
             Ok((
                 followers::list(c, &s2, &f2)?,
-                counts,
-                sync,
+                followers::count(c, &s2)?,
+                patron_store::jobs::latest(c, &s2, patron_store::jobs::kinds::FOLLOWER_SYNC)?,
                 patron_store::tags::list(c, &s2)?,
-                version,
-                counted,
                 (
                     patron_store::attributes::list(c, &s2)?,
                     patron_store::segments::list(c, &s2)?,
@@ -152,11 +150,6 @@ pub async fn list(
         })
         .await?;
     let (attrs, segments, matching) = extra;
-    if counted {
-        ctx.state
-            .follower_counts
-            .put(scope.tenant_id().0, version, (total, subscribed));
-    }
     let next = more
         .then(|| {
             rows.last().map(|r| {

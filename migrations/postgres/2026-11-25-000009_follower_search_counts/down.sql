@@ -1,0 +1,11 @@
+DROP TRIGGER follower_counts_update ON followers;
+DROP TRIGGER follower_counts_delete ON followers;
+DROP TRIGGER follower_counts_insert ON followers;
+DROP FUNCTION follower_counts_update();
+DROP FUNCTION follower_counts_delete();
+DROP FUNCTION follower_counts_insert();
+DROP TABLE follower_counts;
+DROP INDEX followers_remark;
+DROP INDEX followers_email;
+DROP INDEX followers_phone;
+DROP INDEX followers_name;
