@@ -75,6 +75,8 @@ const LANGS = [
     tenant: 'Tea House',
     keyword: 'hours',
     keywordReply: 'We open 9:00-21:00.',
+    follower: 'Li Lei',
+    menuButton: 'Hours',
     store: 'Harbour Street Store',
     address: '1 Harbour Street, Springfield',
     cashier: 'Casey Cashier',
@@ -88,6 +90,8 @@ const LANGS = [
     tenant: '茶馆',
     keyword: '营业时间',
     keywordReply: '每天 9:00-21:00 营业。',
+    follower: '李雷',
+    menuButton: '营业时间',
     store: '南京东路店',
     address: '上海市黄浦区南京东路1号',
     cashier: '收银员小王',
@@ -518,6 +522,36 @@ for (const lang of LANGS) {
         await shot(page, 'replies');
         await goto(page, `${base}/t/tea-house/followers`, 'followers page');
         await shot(page, 'followers');
+
+        // 3c. Import followers from a CSV: preview, confirm, progress until done.
+        await goto(page, `${base}/t/tea-house/followers/import`, 'import page');
+        const csv = `openid,name,phone,tags\no_browser_1,${lang.follower},+86 138 0000 0001,VIP\no_browser_2,${lang.follower} 2,,VIP;New\n`;
+        const upload = await formWith(page, 'input[type=file]');
+        await upload.locator('input[type=file]').setInputFiles({ name: 'followers.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+        await clickAndWait(page, upload.locator('button[type=submit]').first(), 'checking the CSV');
+        await page.locator('#confirm-import').waitFor({ state: 'visible' });
+        await shot(page, 'import-preview');
+        await clickAndWait(page, page.locator('#confirm-import'), 'confirming the import');
+        await waitFor('the import to finish', 30_000, async () => {
+          await page.reload({ waitUntil: 'load' });
+          return (await page.locator('#import-status.ok').count()) > 0;
+        });
+        await shot(page, 'import-done');
+        await goto(page, `${base}/t/tea-house/followers?q=${encodeURIComponent(lang.follower)}`, 'followers search');
+        assert.ok((await bodyText(page)).includes(`${lang.follower} 2`), 'imported followers are listed');
+        await shot(page, 'followers-imported');
+
+        // 3d. The custom menu (a draft) and the QR codes page.
+        await goto(page, `${base}/t/tea-house/menu`, 'menu editor');
+        const menu = await formWith(page, 'input[name=b0_name]');
+        await menu.locator('input[name=b0_name]').fill(lang.menuButton);
+        await menu.locator('select[name=b0_kind]').selectOption('click');
+        await menu.locator('input[name=b0_value]').fill('MENU_HOURS');
+        await clickAndWait(page, menu.locator('button[type=submit]').first(), 'saving the menu draft');
+        assert.equal(await page.locator('input[name=b0_name]').inputValue(), lang.menuButton, 'the draft is kept');
+        await shot(page, 'menu');
+        await goto(page, `${base}/t/tea-house/qr`, 'QR codes page');
+        await shot(page, 'qr-codes');
 
         // 4. Invite a cashier for that store.
         await goto(page, `${base}/t/tea-house/users`, 'users page');

@@ -40,7 +40,12 @@ fn every_table_is_selectable_and_migrations_revert() {
         segments,
         follower_imports,
         qr_codes,
-        menus
+        menus,
+        follower_counts,
+        campaigns,
+        coupons,
+        coupon_holdings,
+        coupon_events
     );
     patron_store::migrate::revert_all(&mut c).unwrap();
     assert!(

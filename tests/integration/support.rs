@@ -466,6 +466,9 @@ pub struct World {
     /// A checked followers import, waiting to be confirmed.
     pub import: i64,
     pub qr: i64,
+    pub campaign: i64,
+    /// A coupon of `campaign` issued to `follower`.
+    pub coupon_code: String,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -579,6 +582,27 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         },
     )
     .unwrap();
+    let campaign = patron_store::coupons::create(
+        c,
+        &scope,
+        &patron_store::coupons::CampaignInput {
+            name: format!("Ten off {}", t.slug),
+            benefit: patron_domain::coupons::Benefit::AmountOff { fen: 1000 },
+            min_spend_fen: 0,
+            validity: patron_domain::coupons::Validity::Relative { days: 30 },
+            total_supply: None,
+            per_follower_limit: None,
+            stores: None,
+            terms: String::new(),
+            code_prefix: String::new(),
+        },
+    )
+    .unwrap();
+    patron_store::coupons::set_status(c, &scope, campaign.id, "active").unwrap();
+    let coupon =
+        patron_store::coupons::issue(c, &scope, campaign.id, Some(follower_id), "manual", "tests")
+            .unwrap()
+            .unwrap();
     World {
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
@@ -600,6 +624,8 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         segment: segment.id,
         import: import.id,
         qr: qr.id,
+        campaign: campaign.id,
+        coupon_code: coupon.code,
     }
 }
 
@@ -643,6 +669,19 @@ pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
         ("qr_codes", n(qr_codes::table.count().get_result(c))),
         ("menus", n(menus::table.count().get_result(c))),
         ("reply_rules", n(reply_rules::table.count().get_result(c))),
+        ("campaigns", n(campaigns::table.count().get_result(c))),
+        ("coupons", n(coupons::table.count().get_result(c))),
+        (
+            "redeemed coupons",
+            n(coupons::table
+                .filter(coupons::status.eq("redeemed"))
+                .count()
+                .get_result(c)),
+        ),
+        (
+            "coupon_events",
+            n(coupon_events::table.count().get_result(c)),
+        ),
         (
             "revoked api_tokens",
             n(api_tokens::table
@@ -691,4 +730,6 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{import_id}", &w.import.to_string())
         .replace("{qr_id}", &w.qr.to_string())
         .replace("{qr_file}", &format!("{}.svg", w.qr))
+        .replace("{campaign_id}", &w.campaign.to_string())
+        .replace("{coupon_file}", &format!("{}.svg", w.coupon_code))
 }

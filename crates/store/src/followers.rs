@@ -285,18 +285,112 @@ pub fn list_page(
     f: &Filter,
     page: i64,
 ) -> Result<(Vec<Follower>, bool)> {
-    let mut q = filtered(conn, scope, f)?;
-    if let Some(before) = f.before {
-        q = q.filter(followers::id.lt(before));
-    }
-    let mut rows: Vec<Follower> = q
-        .order(followers::id.desc())
-        .limit(page + 1)
-        .select(Follower::as_select())
-        .load(conn)?;
+    let mut rows: Vec<Follower> = if f.q.trim().is_empty() {
+        page_below(conn, scope, f, f.before, page + 1)?
+    } else {
+        search_page(conn, scope, f, page + 1)?
+    };
     let more = rows.len() as i64 > page;
     rows.truncate(page as usize);
     Ok((rows, more))
+}
+
+fn page_below(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    before: Option<i64>,
+    n: i64,
+) -> Result<Vec<Follower>> {
+    let mut q = filtered(conn, scope, f)?;
+    if let Some(before) = before {
+        q = q.filter(followers::id.lt(before));
+    }
+    Ok(q.order(followers::id.desc())
+        .limit(n)
+        .select(Follower::as_select())
+        .load(conn)?)
+}
+
+/// A search by text alone (no other filter, not an exact OpenID), where text compares in
+/// code-point order: the ids come from one index-only range scan per column, merged
+/// (`UNION`) and cut to the page, and only that page's rows are read. A common prefix
+/// matching a hundred thousand followers costs a sort of their ids, not of their rows.
+fn search_page(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    n: i64,
+) -> Result<Vec<Follower>> {
+    let term = f.q.trim();
+    let only_text = {
+        let mut g = f.clone();
+        g.q.clear();
+        g.before = None;
+        g.segment = None;
+        g.query().is_empty()
+    };
+    let exact_openid = followers::table
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .filter(followers::openid.eq(term))
+        .select(followers::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some();
+    if !only_text || exact_openid || !bytewise_collation(conn) {
+        return page_below(conn, scope, f, f.before, n);
+    }
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let tenant = scope.tenant_id().0;
+    let (lo, hi) = (term.to_string(), format!("{term}\u{10FFFF}"));
+    let before = f.before.unwrap_or(i64::MAX);
+    let arm = |col: &str, p: &dyn Fn(usize) -> String| {
+        format!(
+            "SELECT id FROM followers WHERE tenant_id = {} AND {col} >= {} AND {col} < {} AND id < {}",
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        )
+    };
+    let sql = |p: &dyn Fn(usize) -> String| {
+        format!(
+            "SELECT id FROM ({}) AS m ORDER BY id DESC LIMIT {}",
+            ["name", "phone", "email", "remark"]
+                .map(|c| arm(c, p))
+                .join(" UNION "),
+            p(5)
+        )
+    };
+    let ids: Vec<i64> = match conn {
+        DbConn::Postgres(pg) => diesel::sql_query(sql(&|i| format!("${i}")))
+            .bind::<diesel::sql_types::BigInt, _>(tenant)
+            .bind::<diesel::sql_types::Text, _>(&lo)
+            .bind::<diesel::sql_types::Text, _>(&hi)
+            .bind::<diesel::sql_types::BigInt, _>(before)
+            .bind::<diesel::sql_types::BigInt, _>(n)
+            .load::<Id>(pg)?,
+        DbConn::Sqlite(lite) => diesel::sql_query(sql(&|i| format!("?{i}")))
+            .bind::<diesel::sql_types::BigInt, _>(tenant)
+            .bind::<diesel::sql_types::Text, _>(&lo)
+            .bind::<diesel::sql_types::Text, _>(&hi)
+            .bind::<diesel::sql_types::BigInt, _>(before)
+            .bind::<diesel::sql_types::BigInt, _>(n)
+            .load::<Id>(lite)?,
+    }
+    .into_iter()
+    .map(|r| r.id)
+    .collect();
+    Ok(followers::table
+        .filter(followers::tenant_id.eq(tenant))
+        .filter(followers::id.eq_any(&ids))
+        .order(followers::id.desc())
+        .select(Follower::as_select())
+        .load(conn)?)
 }
 
 /// The ids of a batch of matching followers below `before`, newest first: bulk work walks

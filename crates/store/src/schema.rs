@@ -178,6 +178,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     qr_codes,
     menus,
     follower_counts,
+    campaigns,
+    coupons,
+    coupon_holdings,
+    coupon_events,
 );
 
 diesel::table! {
@@ -372,5 +376,73 @@ diesel::table! {
         tenant_id -> BigInt,
         total -> BigInt,
         subscribed -> BigInt,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        benefit -> Text,
+        min_spend_fen -> BigInt,
+        validity -> Text,
+        total_supply -> Nullable<BigInt>,
+        per_follower_limit -> Nullable<BigInt>,
+        store_ids -> Nullable<Text>,
+        status -> Text,
+        terms -> Text,
+        code_prefix -> Text,
+        issued_count -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    coupons (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        campaign_id -> BigInt,
+        code -> Text,
+        follower_id -> Nullable<BigInt>,
+        status -> Text,
+        valid_from -> Timestamp,
+        valid_to -> Timestamp,
+        channel -> Text,
+        issued_by -> Text,
+        issued_at -> Timestamp,
+        redeemed_at -> Nullable<Timestamp>,
+        redeemed_store_id -> Nullable<BigInt>,
+        redeemed_by -> Nullable<BigInt>,
+        redeemed_by_name -> Nullable<Text>,
+        order_ref -> Nullable<Text>,
+        amount_fen -> Nullable<BigInt>,
+        discount_fen -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    coupon_holdings (campaign_id, follower_id) {
+        campaign_id -> BigInt,
+        follower_id -> BigInt,
+        held -> BigInt,
+    }
+}
+
+diesel::table! {
+    coupon_events (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        coupon_id -> BigInt,
+        action -> Text,
+        user_id -> Nullable<BigInt>,
+        user_name -> Text,
+        store_id -> Nullable<BigInt>,
+        device -> Text,
+        reason -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        result -> Text,
+        at -> Timestamp,
     }
 }

@@ -23,6 +23,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../static/app.js"),
     },
     Asset {
+        name: "cashier.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/cashier.js"),
+    },
+    Asset {
+        name: "vendor-jsQR.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/vendor/jsQR.js"),
+    },
+    Asset {
         name: "favicon.svg",
         mime: "image/svg+xml",
         body: include_bytes!("../../../static/favicon.svg"),

@@ -234,6 +234,7 @@ impl Ctx {
                 name: t.name.clone(),
                 can_settings: scope.may(Permission::ManageSettings),
                 can_market: scope.may(Permission::Market),
+                can_redeem: scope.may(Permission::Redeem),
                 can_users: scope.may(Permission::ManageUsers),
                 can_tokens: scope.may(Permission::ManageTokens),
             }),

@@ -57,6 +57,7 @@ pub struct NavTenant {
     pub name: String,
     pub can_settings: bool,
     pub can_market: bool,
+    pub can_redeem: bool,
     pub can_users: bool,
     pub can_tokens: bool,
 }

@@ -113,6 +113,16 @@ routes! {
     post   "/t/{tenant}/qr/{qr_id}/tag" Session => views::qr::set_tag;
     get    "/t/{tenant}/qr/{qr_file}" Session => views::qr::image;
     post   "/t/{tenant}/tags/sync" Session => views::followers::sync_tags;
+    get    "/t/{tenant}/campaigns" Session => views::campaigns::list;
+    post   "/t/{tenant}/campaigns" Session => views::campaigns::create;
+    get    "/t/{tenant}/campaigns/{campaign_id}" Session => views::campaigns::show;
+    post   "/t/{tenant}/campaigns/{campaign_id}/status" Session => views::campaigns::set_status;
+    post   "/t/{tenant}/followers/{follower_id}/coupons" Session => views::campaigns::issue_to_follower;
+    get    "/t/{tenant}/coupons/{coupon_file}" Session => views::campaigns::qr;
+    get    "/t/{tenant}/cashier" Session => views::cashier::page;
+    post   "/t/{tenant}/cashier/lookup" Session => views::cashier::lookup;
+    post   "/t/{tenant}/cashier/redeem" Session => views::cashier::redeem;
+    post   "/t/{tenant}/cashier/void" Session => views::cashier::void;
     get    "/t/{tenant}/tokens" Session => views::tokens::list;
     post   "/t/{tenant}/tokens" Session => views::tokens::create;
     post   "/t/{tenant}/tokens/{token_id}/revoke" Session => views::tokens::revoke;

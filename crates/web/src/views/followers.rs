@@ -202,9 +202,22 @@ struct FollowerPage {
     notes: Vec<followers::Note>,
     /// Each custom attribute with the follower's value: (key, label, kind, value).
     attrs: Vec<(String, String, String, String)>,
+    coupons: Vec<patron_store::coupons::Coupon>,
+    /// Active campaigns, to issue from.
+    campaigns: Vec<patron_store::coupons::Campaign>,
 }
 
 impl FollowerPage {
+    fn campaign_name(&self, id: &i64) -> String {
+        self.campaigns
+            .iter()
+            .find(|c| c.id == *id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| format!("#{id}"))
+    }
+    fn code(&self, c: &str) -> String {
+        patron_domain::coupons::display(c)
+    }
     fn when(&self, t: &NaiveDateTime) -> String {
         local(t, &self.tz)
     }
@@ -256,7 +269,7 @@ async fn render_one(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (f, (timeline, more), mine, all, notes, attrs) = ctx
+    let (f, (timeline, more), mine, all, notes, attrs, loyalty) = ctx
         .state
         .db(move |c| {
             let defs = patron_store::attributes::list(c, &s2)?;
@@ -280,9 +293,17 @@ async fn render_one(
                 patron_store::tags::list(c, &s2)?,
                 followers::notes(c, &s2, id)?,
                 attrs,
+                (
+                    patron_store::coupons::of_follower(c, &s2, id)?,
+                    patron_store::coupons::list(c, &s2)?
+                        .into_iter()
+                        .filter(|c| c.status == "active")
+                        .collect::<Vec<_>>(),
+                ),
             ))
         })
         .await?;
+    let (coupons, campaigns) = loyalty;
     let others = all
         .into_iter()
         .map(|(t, _)| t)
@@ -318,6 +339,8 @@ async fn render_one(
             others,
             notes,
             attrs,
+            coupons,
+            campaigns,
         },
         status,
     ))

@@ -6,6 +6,8 @@ pub mod account;
 pub mod agency;
 pub mod attributes;
 pub mod auth;
+pub mod campaigns;
+pub mod cashier;
 pub mod export;
 pub mod followers;
 pub mod health;

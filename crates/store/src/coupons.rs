@@ -1,0 +1,617 @@
+//! Coupon campaigns, coupons, issuance under supply and per-follower limits, and
+//! exactly-once redemption with the till's idempotency keys and an audit trail.
+
+use crate::schema::{campaigns as cp, coupon_events as ev, coupon_holdings as h, coupons as c};
+use crate::{now, write_tx, DbConn, Result, StoreError};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use patron_domain::coupons::{self as rules, Benefit, Refusal, Validity};
+use patron_domain::{validate, TenantScope};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = cp)]
+pub struct Campaign {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    /// JSON of [`Benefit`].
+    pub benefit: String,
+    pub min_spend_fen: i64,
+    /// JSON of [`Validity`].
+    pub validity: String,
+    pub total_supply: Option<i64>,
+    pub per_follower_limit: Option<i64>,
+    /// JSON array of store ids; `None`: every store.
+    pub store_ids: Option<String>,
+    pub status: String,
+    pub terms: String,
+    pub code_prefix: String,
+    pub issued_count: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Campaign {
+    pub fn benefit(&self) -> Option<Benefit> {
+        serde_json::from_str(&self.benefit).ok()
+    }
+    pub fn validity(&self) -> Option<Validity> {
+        serde_json::from_str(&self.validity).ok()
+    }
+    pub fn stores(&self) -> Option<Vec<i64>> {
+        self.store_ids
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+    }
+}
+
+pub const STATUSES: [&str; 4] = ["draft", "active", "paused", "ended"];
+
+/// A campaign as entered.
+#[derive(Debug, Clone)]
+pub struct CampaignInput {
+    pub name: String,
+    pub benefit: Benefit,
+    pub min_spend_fen: i64,
+    pub validity: Validity,
+    pub total_supply: Option<i64>,
+    pub per_follower_limit: Option<i64>,
+    pub stores: Option<Vec<i64>>,
+    pub terms: String,
+    pub code_prefix: String,
+}
+
+fn check(conn: &mut DbConn, scope: &TenantScope, i: &CampaignInput) -> Result<String> {
+    let name = validate::name("name", &i.name)?;
+    i.benefit
+        .validate()
+        .map_err(|code| validate::invalid("benefit", code))?;
+    if i.min_spend_fen < 0 {
+        return Err(validate::invalid("min_spend", "invalid_amount").into());
+    }
+    match &i.validity {
+        Validity::Absolute { from, to } if from >= to => {
+            return Err(validate::invalid("valid_to", "before_start").into())
+        }
+        Validity::Relative { days } if !(1..=3650).contains(days) => {
+            return Err(validate::invalid("valid_days", "invalid_days").into())
+        }
+        _ => {}
+    }
+    if i.total_supply.is_some_and(|n| n < 1) || i.per_follower_limit.is_some_and(|n| n < 1) {
+        return Err(validate::invalid("total_supply", "invalid_limit").into());
+    }
+    if !i.code_prefix.is_empty() && !rules::valid_prefix(&i.code_prefix) {
+        return Err(validate::invalid("code_prefix", "invalid_prefix").into());
+    }
+    if i.terms.chars().count() > 2000 {
+        return Err(validate::invalid("terms", "too_long").into());
+    }
+    if let Some(stores) = &i.stores {
+        let ids: Vec<patron_domain::StoreId> =
+            stores.iter().map(|s| patron_domain::StoreId(*s)).collect();
+        crate::stores::check_all_in_tenant(conn, scope, &ids)?;
+    }
+    Ok(name)
+}
+
+pub fn create(conn: &mut DbConn, scope: &TenantScope, i: &CampaignInput) -> Result<Campaign> {
+    let name = check(conn, scope, i)?;
+    let t = now();
+    let id: i64 = diesel::insert_into(cp::table)
+        .values((
+            cp::tenant_id.eq(scope.tenant_id().0),
+            cp::name.eq(&name),
+            cp::benefit.eq(serde_json::to_string(&i.benefit).unwrap_or_default()),
+            cp::min_spend_fen.eq(i.min_spend_fen),
+            cp::validity.eq(serde_json::to_string(&i.validity).unwrap_or_default()),
+            cp::total_supply.eq(i.total_supply),
+            cp::per_follower_limit.eq(i.per_follower_limit),
+            cp::store_ids.eq(i
+                .stores
+                .as_ref()
+                .map(|s| serde_json::to_string(s).unwrap_or_default())),
+            cp::status.eq("draft"),
+            cp::terms.eq(i.terms.trim()),
+            cp::code_prefix.eq(&i.code_prefix),
+            cp::issued_count.eq(0i64),
+            cp::created_at.eq(t),
+            cp::updated_at.eq(t),
+        ))
+        .returning(cp::id)
+        .get_result(conn)?;
+    get(conn, scope, id)
+}
+
+pub fn get(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Campaign> {
+    Ok(cp::table
+        .filter(cp::id.eq(id))
+        .filter(cp::tenant_id.eq(scope.tenant_id().0))
+        .select(Campaign::as_select())
+        .first(conn)?)
+}
+
+pub fn list(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Campaign>> {
+    Ok(cp::table
+        .filter(cp::tenant_id.eq(scope.tenant_id().0))
+        .order(cp::id.desc())
+        .select(Campaign::as_select())
+        .load(conn)?)
+}
+
+pub fn set_status(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    status: &str,
+) -> Result<Campaign> {
+    if !STATUSES.contains(&status) {
+        return Err(validate::invalid("status", "invalid_choice").into());
+    }
+    let n = diesel::update(
+        cp::table
+            .filter(cp::id.eq(id))
+            .filter(cp::tenant_id.eq(scope.tenant_id().0)),
+    )
+    .set((cp::status.eq(status), cp::updated_at.eq(now())))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(conn, scope, id)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = c)]
+pub struct Coupon {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub campaign_id: i64,
+    pub code: String,
+    pub follower_id: Option<i64>,
+    pub status: String,
+    pub valid_from: NaiveDateTime,
+    pub valid_to: NaiveDateTime,
+    pub channel: String,
+    pub issued_by: String,
+    pub issued_at: NaiveDateTime,
+    pub redeemed_at: Option<NaiveDateTime>,
+    pub redeemed_store_id: Option<i64>,
+    pub redeemed_by: Option<i64>,
+    pub redeemed_by_name: Option<String>,
+    pub order_ref: Option<String>,
+    pub amount_fen: Option<i64>,
+    pub discount_fen: Option<i64>,
+}
+
+/// Why a coupon was not issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotIssued {
+    /// The campaign is not active.
+    NotActive,
+    /// Its total supply is used up.
+    SupplyExhausted,
+    /// This follower holds as many as the campaign allows.
+    FollowerLimit,
+}
+
+/// Issues one coupon of the campaign (to a follower, or unassigned), recording who, when
+/// and through which channel. The supply and per-follower limits are conditional updates
+/// inside the transaction, so they hold however many issue at once.
+pub fn issue(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    campaign_id: i64,
+    follower_id: Option<i64>,
+    channel: &str,
+    issued_by: &str,
+) -> Result<std::result::Result<Coupon, NotIssued>> {
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |conn| {
+        let camp = get(conn, scope, campaign_id)?;
+        if camp.status != "active" {
+            return Ok(Err(NotIssued::NotActive));
+        }
+        if let Some(f) = follower_id {
+            crate::followers::get(conn, scope, f)?;
+        }
+        let took = diesel::update(
+            cp::table
+                .filter(cp::id.eq(campaign_id))
+                .filter(cp::tenant_id.eq(tenant))
+                .filter(
+                    cp::total_supply
+                        .is_null()
+                        .or(cp::issued_count.nullable().lt(cp::total_supply)),
+                ),
+        )
+        .set(cp::issued_count.eq(cp::issued_count + 1))
+        .execute(conn)?;
+        if took == 0 {
+            return Ok(Err(NotIssued::SupplyExhausted));
+        }
+        if let (Some(f), Some(limit)) = (follower_id, camp.per_follower_limit) {
+            match conn {
+                DbConn::Postgres(pg) => diesel::insert_into(h::table)
+                    .values((
+                        h::campaign_id.eq(campaign_id),
+                        h::follower_id.eq(f),
+                        h::held.eq(0i64),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(pg)?,
+                DbConn::Sqlite(lite) => diesel::insert_into(h::table)
+                    .values((
+                        h::campaign_id.eq(campaign_id),
+                        h::follower_id.eq(f),
+                        h::held.eq(0i64),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(lite)?,
+            };
+            // Row-locked and re-checked by PostgreSQL, serialised by SQLite: a follower
+            // never passes the limit.
+            let raised = diesel::update(
+                h::table
+                    .filter(h::campaign_id.eq(campaign_id))
+                    .filter(h::follower_id.eq(f))
+                    .filter(h::held.lt(limit)),
+            )
+            .set(h::held.eq(h::held + 1))
+            .execute(conn)?;
+            if raised == 0 {
+                return Err(StoreError::Conflict("follower_limit"));
+            }
+        }
+        let at = now();
+        let (from, to) = camp
+            .validity()
+            .ok_or(StoreError::Config("campaign validity unreadable".into()))?
+            .window(at);
+        let code = rules::generate(&mut rand::rngs::OsRng, &camp.code_prefix);
+        let id: i64 = diesel::insert_into(c::table)
+            .values((
+                c::tenant_id.eq(tenant),
+                c::campaign_id.eq(campaign_id),
+                c::code.eq(&code),
+                c::follower_id.eq(follower_id),
+                c::status.eq("issued"),
+                c::valid_from.eq(from),
+                c::valid_to.eq(to),
+                c::channel.eq(channel),
+                c::issued_by.eq(issued_by),
+                c::issued_at.eq(at),
+            ))
+            .returning(c::id)
+            .get_result(conn)?;
+        Ok(Ok(c::table
+            .find(id)
+            .select(Coupon::as_select())
+            .first(conn)?))
+    })
+    .or_else(|e| match e {
+        // The limit check rolled the supply back with the transaction.
+        StoreError::Conflict("follower_limit") => Ok(Err(NotIssued::FollowerLimit)),
+        other => Err(other),
+    })
+}
+
+pub fn by_code(conn: &mut DbConn, scope: &TenantScope, code: &str) -> Result<Coupon> {
+    Ok(c::table
+        .filter(c::tenant_id.eq(scope.tenant_id().0))
+        .filter(c::code.eq(code))
+        .select(Coupon::as_select())
+        .first(conn)?)
+}
+
+pub fn of_follower(conn: &mut DbConn, scope: &TenantScope, follower: i64) -> Result<Vec<Coupon>> {
+    Ok(c::table
+        .filter(c::tenant_id.eq(scope.tenant_id().0))
+        .filter(c::follower_id.eq(follower))
+        .order(c::id.desc())
+        .limit(200)
+        .select(Coupon::as_select())
+        .load(conn)?)
+}
+
+/// Who redeems: the cashier, at which store, on which device.
+#[derive(Debug, Clone)]
+pub struct Till<'a> {
+    pub user_id: Option<i64>,
+    pub user_name: &'a str,
+    pub store_id: i64,
+    pub device: &'a str,
+}
+
+/// The answer to a redemption, stored with its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Redeemed {
+    Ok {
+        coupon_id: i64,
+        code: String,
+        discount_fen: i64,
+        store_id: i64,
+        by: String,
+        at: NaiveDateTime,
+    },
+    /// Someone redeemed it first: where, who, when.
+    AlreadyRedeemed {
+        code: String,
+        store_id: Option<i64>,
+        by: Option<String>,
+        at: Option<NaiveDateTime>,
+    },
+    Refused {
+        code: String,
+        refusal: serde_json::Value,
+    },
+}
+
+fn refusal(code: &str, r: &Refusal) -> Redeemed {
+    Redeemed::Refused {
+        code: code.to_string(),
+        refusal: serde_json::to_value(r).unwrap_or_default(),
+    }
+}
+
+fn already(c: &Coupon) -> Redeemed {
+    Redeemed::AlreadyRedeemed {
+        code: c.code.clone(),
+        store_id: c.redeemed_store_id,
+        by: c.redeemed_by_name.clone(),
+        at: c.redeemed_at,
+    }
+}
+
+fn replay(conn: &mut DbConn, scope: &TenantScope, key: &str) -> Result<Option<Redeemed>> {
+    let stored: Option<String> = ev::table
+        .filter(ev::tenant_id.eq(scope.tenant_id().0))
+        .filter(ev::idempotency_key.eq(key))
+        .select(ev::result)
+        .first(conn)
+        .optional()?;
+    Ok(stored.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// Redeems a coupon exactly once. A retried request with the same idempotency key gets
+/// the first answer; of many cashiers racing on one code one succeeds and every other is
+/// told where, by whom and when it was redeemed.
+pub fn redeem(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    code: &str,
+    till: &Till<'_>,
+    idempotency_key: Option<&str>,
+    order_ref: Option<&str>,
+    amount_fen: Option<i64>,
+) -> Result<Redeemed> {
+    let tenant = scope.tenant_id().0;
+    if let Some(k) = idempotency_key {
+        if let Some(r) = replay(conn, scope, k)? {
+            return Ok(r);
+        }
+    }
+    let attempt = write_tx(conn, |conn| {
+        let coupon = by_code(conn, scope, code)?;
+        let camp = get(conn, scope, coupon.campaign_id)?;
+        let stores = camp.stores();
+        let check = rules::can_redeem(
+            &rules::Redeemable {
+                status: &coupon.status,
+                campaign_status: &camp.status,
+                valid_from: coupon.valid_from,
+                valid_to: coupon.valid_to,
+                stores: stores.as_deref(),
+                min_spend_fen: camp.min_spend_fen,
+            },
+            till.store_id,
+            now(),
+            amount_fen,
+        );
+        match check {
+            Err(Refusal::AlreadyRedeemed) => return Ok(already(&coupon)),
+            Err(r) => return Ok(refusal(&coupon.code, &r)),
+            Ok(()) => {}
+        }
+        let discount = camp
+            .benefit()
+            .map(|b| b.discount(amount_fen.unwrap_or(0)))
+            .unwrap_or(0);
+        let at = now();
+        let won = diesel::update(
+            c::table
+                .filter(c::id.eq(coupon.id))
+                .filter(c::status.eq("issued")),
+        )
+        .set((
+            c::status.eq("redeemed"),
+            c::redeemed_at.eq(Some(at)),
+            c::redeemed_store_id.eq(Some(till.store_id)),
+            c::redeemed_by.eq(till.user_id),
+            c::redeemed_by_name.eq(Some(till.user_name)),
+            c::order_ref.eq(order_ref),
+            c::amount_fen.eq(amount_fen),
+            c::discount_fen.eq(Some(discount)),
+        ))
+        .execute(conn)?;
+        if won == 0 {
+            let now_is = by_code(conn, scope, code)?;
+            return Ok(already(&now_is));
+        }
+        let result = Redeemed::Ok {
+            coupon_id: coupon.id,
+            code: coupon.code.clone(),
+            discount_fen: discount,
+            store_id: till.store_id,
+            by: till.user_name.to_string(),
+            at,
+        };
+        diesel::insert_into(ev::table)
+            .values((
+                ev::tenant_id.eq(tenant),
+                ev::coupon_id.eq(coupon.id),
+                ev::action.eq("redeem"),
+                ev::user_id.eq(till.user_id),
+                ev::user_name.eq(till.user_name),
+                ev::store_id.eq(Some(till.store_id)),
+                ev::device.eq(till.device),
+                ev::idempotency_key.eq(idempotency_key),
+                ev::result.eq(serde_json::to_string(&result).unwrap_or_default()),
+                ev::at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(result)
+    });
+    match attempt {
+        // A same-key retry lost the race against its own first try: answer as that did.
+        Ok(Redeemed::AlreadyRedeemed { .. }) | Err(StoreError::Conflict(_))
+            if idempotency_key.is_some() =>
+        {
+            let k = idempotency_key.unwrap_or_default();
+            match replay(conn, scope, k)? {
+                Some(r) => Ok(r),
+                None => attempt,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Voids a redemption within `window` of it, with a reason; the coupon can be used again.
+pub fn void(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    code: &str,
+    till: &Till<'_>,
+    reason: &str,
+    window: chrono::TimeDelta,
+) -> Result<std::result::Result<Coupon, &'static str>> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(validate::invalid("reason", "required").into());
+    }
+    write_tx(conn, |conn| {
+        let coupon = by_code(conn, scope, code)?;
+        if coupon.status != "redeemed" {
+            return Ok(Err("not_redeemed"));
+        }
+        if coupon.redeemed_at.is_some_and(|at| now() - at > window) {
+            return Ok(Err("void_window_passed"));
+        }
+        let n = diesel::update(
+            c::table
+                .filter(c::id.eq(coupon.id))
+                .filter(c::status.eq("redeemed")),
+        )
+        .set((
+            c::status.eq("issued"),
+            c::redeemed_at.eq(None::<NaiveDateTime>),
+            c::redeemed_store_id.eq(None::<i64>),
+            c::redeemed_by.eq(None::<i64>),
+            c::redeemed_by_name.eq(None::<String>),
+            c::order_ref.eq(None::<String>),
+            c::amount_fen.eq(None::<i64>),
+            c::discount_fen.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+        if n == 0 {
+            return Ok(Err("not_redeemed"));
+        }
+        diesel::insert_into(ev::table)
+            .values((
+                ev::tenant_id.eq(scope.tenant_id().0),
+                ev::coupon_id.eq(coupon.id),
+                ev::action.eq("void"),
+                ev::user_id.eq(till.user_id),
+                ev::user_name.eq(till.user_name),
+                ev::store_id.eq(Some(till.store_id)),
+                ev::device.eq(till.device),
+                ev::reason.eq(Some(reason)),
+                ev::result.eq("{}"),
+                ev::at.eq(now()),
+            ))
+            .execute(conn)?;
+        Ok(Ok(by_code(conn, scope, code)?))
+    })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = ev)]
+pub struct Event {
+    pub id: i64,
+    pub coupon_id: i64,
+    pub action: String,
+    pub user_id: Option<i64>,
+    pub user_name: String,
+    pub store_id: Option<i64>,
+    pub device: String,
+    pub reason: Option<String>,
+    pub at: NaiveDateTime,
+}
+
+/// A cashier's redemptions and voids since `since`, newest first.
+pub fn events_by(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    user_id: i64,
+    since: NaiveDateTime,
+) -> Result<Vec<(Event, String)>> {
+    Ok(ev::table
+        .inner_join(c::table.on(c::id.eq(ev::coupon_id)))
+        .filter(ev::tenant_id.eq(scope.tenant_id().0))
+        .filter(ev::user_id.eq(user_id))
+        .filter(ev::at.ge(since))
+        .order(ev::id.desc())
+        .limit(500)
+        .select((Event::as_select(), c::code))
+        .load(conn)?)
+}
+
+/// A campaign's coupons by status, and its redemptions by store and by cashier.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub issued: i64,
+    pub redeemed: i64,
+    pub expired: i64,
+    pub by_store: Vec<(Option<i64>, i64)>,
+    pub by_cashier: Vec<(Option<String>, i64)>,
+}
+
+pub fn stats(conn: &mut DbConn, scope: &TenantScope, campaign: i64) -> Result<Stats> {
+    let base = || {
+        c::table
+            .filter(c::tenant_id.eq(scope.tenant_id().0))
+            .filter(c::campaign_id.eq(campaign))
+    };
+    let t = now();
+    let issued: i64 = base().count().get_result(conn)?;
+    let redeemed: i64 = base()
+        .filter(c::status.eq("redeemed"))
+        .count()
+        .get_result(conn)?;
+    let expired: i64 = base()
+        .filter(c::status.eq("issued"))
+        .filter(c::valid_to.le(t))
+        .count()
+        .get_result(conn)?;
+    let by_store = base()
+        .filter(c::status.eq("redeemed"))
+        .group_by(c::redeemed_store_id)
+        .select((c::redeemed_store_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let by_cashier = base()
+        .filter(c::status.eq("redeemed"))
+        .group_by(c::redeemed_by_name)
+        .select((c::redeemed_by_name, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(Stats {
+        issued,
+        redeemed,
+        expired,
+        by_store,
+        by_cashier,
+    })
+}

@@ -1,0 +1,429 @@
+//! Coupon campaigns for merchants: the editor, the campaign page (issued / redeemed /
+//! expired, redemptions by store and by cashier, issuing to a follower, status), and a
+//! coupon's QR image.
+
+use crate::ctx::Ctx;
+use crate::error::UiError;
+use crate::render::{html, redirect_flash, Page};
+use crate::views::messages as form_messages;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use patron_domain::coupons::{self as rules, Benefit, Validity};
+use patron_domain::{validate, Permission};
+use patron_store::coupons::{self, Campaign, CampaignInput, NotIssued, Stats};
+use patron_store::stores::Store;
+use patron_store::StoreError;
+
+#[derive(Default, Clone)]
+pub struct CampaignForm {
+    csrf: String,
+    name: String,
+    /// amount_off, percent_off, gift, exchange
+    kind: String,
+    amount: String,
+    percent: String,
+    cap: String,
+    item: String,
+    min_spend: String,
+    /// relative or absolute
+    validity: String,
+    days: String,
+    from: String,
+    to: String,
+    supply: String,
+    per_follower: String,
+    store_ids: Vec<i64>,
+    terms: String,
+    prefix: String,
+}
+
+impl CampaignForm {
+    fn parse(body: &[u8]) -> CampaignForm {
+        let mut f = CampaignForm::default();
+        for (k, v) in super::members::form_pairs(body) {
+            match k.as_str() {
+                "csrf" => f.csrf = v,
+                "name" => f.name = v,
+                "kind" => f.kind = v,
+                "amount" => f.amount = v,
+                "percent" => f.percent = v,
+                "cap" => f.cap = v,
+                "item" => f.item = v,
+                "min_spend" => f.min_spend = v,
+                "validity" => f.validity = v,
+                "days" => f.days = v,
+                "from" => f.from = v,
+                "to" => f.to = v,
+                "supply" => f.supply = v,
+                "per_follower" => f.per_follower = v,
+                "store_ids" => f.store_ids.extend(v.parse::<i64>().ok()),
+                "terms" => f.terms = v,
+                "prefix" => f.prefix = v.trim().to_uppercase(),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn input(&self) -> Result<CampaignInput, validate::Invalid> {
+        let money = |s: &str, field: &'static str| -> Result<i64, validate::Invalid> {
+            match s.trim() {
+                "" => Ok(0),
+                v => rules::parse_yuan(v).ok_or(validate::invalid(field, "invalid_amount")),
+            }
+        };
+        let count = |s: &str, field: &'static str| -> Result<Option<i64>, validate::Invalid> {
+            match s.trim() {
+                "" => Ok(None),
+                v => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Some)
+                    .ok_or(validate::invalid(field, "invalid_limit")),
+            }
+        };
+        let benefit = match self.kind.as_str() {
+            "amount_off" => Benefit::AmountOff {
+                fen: money(&self.amount, "amount")?,
+            },
+            "percent_off" => Benefit::PercentOff {
+                percent: self
+                    .percent
+                    .trim()
+                    .parse()
+                    .map_err(|_| validate::invalid("percent", "invalid_percent"))?,
+                cap_fen: money(&self.cap, "cap")?,
+            },
+            "gift" => Benefit::Gift {
+                item: self.item.trim().to_string(),
+            },
+            "exchange" => Benefit::Exchange {
+                item: self.item.trim().to_string(),
+            },
+            _ => return Err(validate::invalid("kind", "invalid_choice")),
+        };
+        let validity = if self.validity == "absolute" {
+            let d = |s: &str, field: &'static str| {
+                chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                    .map_err(|_| validate::invalid(field, "invalid_date"))
+            };
+            let (from, to) = (d(&self.from, "from")?, d(&self.to, "to")?);
+            // The last day counts whole: valid until the start of the next day (UTC).
+            Validity::Absolute {
+                from: rules::day_start(from),
+                to: rules::day_start(to.succ_opt().unwrap_or(to)),
+            }
+        } else {
+            Validity::Relative {
+                days: self
+                    .days
+                    .trim()
+                    .parse()
+                    .map_err(|_| validate::invalid("days", "invalid_days"))?,
+            }
+        };
+        Ok(CampaignInput {
+            name: self.name.clone(),
+            benefit,
+            min_spend_fen: money(&self.min_spend, "min_spend")?,
+            validity,
+            total_supply: count(&self.supply, "supply")?,
+            per_follower_limit: count(&self.per_follower, "per_follower")?,
+            stores: (!self.store_ids.is_empty()).then(|| self.store_ids.clone()),
+            terms: self.terms.clone(),
+            code_prefix: self.prefix.clone(),
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "campaigns.html")]
+struct ListPage {
+    page: Page,
+    slug: String,
+    campaigns: Vec<Campaign>,
+    stores: Vec<Store>,
+    form: CampaignForm,
+    errors: Vec<String>,
+}
+
+impl ListPage {
+    fn benefit(&self, c: &Campaign) -> String {
+        super::cashier::benefit_text(self.page.lang, c)
+    }
+    fn status(&self, s: &str) -> String {
+        self.page.t(&format!("campaign.status_{s}")).to_string()
+    }
+    fn store_checked(&self, id: &i64) -> bool {
+        self.form.store_ids.contains(id)
+    }
+}
+
+async fn render_list(
+    ctx: &Ctx,
+    slug: &str,
+    form: CampaignForm,
+    errors: Vec<String>,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
+    let s2 = scope.clone();
+    let (campaigns, stores) = ctx
+        .state
+        .db(move |c| Ok((coupons::list(c, &s2)?, patron_store::stores::list(c, &s2)?)))
+        .await?;
+    let page = ctx
+        .page("campaigns", "campaign.title", Some((&scope, &tenant)))
+        .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(html(
+        &ListPage {
+            page,
+            slug: tenant.slug.clone(),
+            campaigns,
+            stores,
+            form,
+            errors,
+        },
+        status,
+    ))
+}
+
+pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
+    let form = CampaignForm {
+        kind: "amount_off".into(),
+        validity: "relative".into(),
+        days: "30".into(),
+        ..Default::default()
+    };
+    render_list(&ctx, &slug, form, vec![]).await
+}
+
+pub async fn create(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let form = CampaignForm::parse(&body);
+    ctx.check_csrf(&form.csrf)?;
+    let input = match form.input() {
+        Ok(i) => i,
+        Err(i) => {
+            let e = form_messages(ctx.lang, &[i]);
+            return render_list(&ctx, &slug, form, e).await;
+        }
+    };
+    match ctx
+        .state
+        .db(move |c| coupons::create(c, &scope, &input))
+        .await
+    {
+        Ok(c) => {
+            tracing::info!(tenant = %tenant.slug, campaign = c.id, "campaign created");
+            Ok(redirect_flash(
+                &format!("/t/{}/campaigns/{}", tenant.slug, c.id),
+                "ok",
+                "flash.campaign_created",
+                ctx.state.cfg.secure_cookies,
+            ))
+        }
+        Err(StoreError::Invalid(i)) => {
+            let e = form_messages(ctx.lang, &[i]);
+            render_list(&ctx, &slug, form, e).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "campaign.html")]
+struct ShowPage {
+    page: Page,
+    slug: String,
+    c: Campaign,
+    stats: Stats,
+    stores: Vec<Store>,
+    statuses: [&'static str; 4],
+}
+
+impl ShowPage {
+    fn min_spend(&self) -> String {
+        rules::yuan(self.c.min_spend_fen)
+    }
+    fn benefit(&self) -> String {
+        super::cashier::benefit_text(self.page.lang, &self.c)
+    }
+    fn status(&self, s: &str) -> String {
+        self.page.t(&format!("campaign.status_{s}")).to_string()
+    }
+    fn store_name(&self, id: &Option<i64>) -> String {
+        id.and_then(|id| self.stores.iter().find(|s| s.id == id))
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| "—".into())
+    }
+    fn valid_at(&self) -> String {
+        let stores = self.c.stores();
+        match stores {
+            None => self.page.t("campaign.all_stores").to_string(),
+            Some(ids) => ids
+                .iter()
+                .map(|id| self.store_name(&Some(*id)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+    fn validity(&self) -> String {
+        match self.c.validity() {
+            Some(Validity::Relative { days }) => self.page.t1("campaign.days_after_issue", days),
+            Some(Validity::Absolute { from, to }) => format!(
+                "{} – {}",
+                from.date(),
+                (to - chrono::TimeDelta::days(1)).date()
+            ),
+            None => String::new(),
+        }
+    }
+    fn supply(&self) -> String {
+        match self.c.total_supply {
+            Some(n) => format!("{} / {n}", self.c.issued_count),
+            None => self.c.issued_count.to_string(),
+        }
+    }
+}
+
+pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let s2 = scope.clone();
+    let (c, stats, stores) = ctx
+        .state
+        .db(move |c| {
+            Ok((
+                coupons::get(c, &s2, id)?,
+                coupons::stats(c, &s2, id)?,
+                patron_store::stores::list(c, &s2)?,
+            ))
+        })
+        .await?;
+    let page = ctx
+        .page("campaigns", "campaign.title", Some((&scope, &tenant)))
+        .await?;
+    Ok(html(
+        &ShowPage {
+            page,
+            slug: tenant.slug.clone(),
+            c,
+            stats,
+            stores,
+            statuses: coupons::STATUSES,
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct StatusForm {
+    csrf: String,
+    status: String,
+}
+
+pub async fn set_status(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<StatusForm>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let status = f.status.clone();
+    ctx.state
+        .db(move |c| coupons::set_status(c, &scope, id, &status))
+        .await?;
+    Ok(redirect_flash(
+        &format!("/t/{}/campaigns/{id}", tenant.slug),
+        "ok",
+        "flash.saved",
+        ctx.state.cfg.secure_cookies,
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct IssueForm {
+    csrf: String,
+    campaign_id: i64,
+    back: String,
+}
+
+/// Issues one coupon of a campaign to a follower, by hand (from the follower's page).
+pub async fn issue_to_follower(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<IssueForm>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, follower) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let who = ctx.require_user()?.user.name.clone();
+    let campaign = f.campaign_id;
+    let back = format!("/t/{}/followers/{follower}", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    let r = ctx
+        .state
+        .db(move |c| coupons::issue(c, &scope, campaign, Some(follower), "manual", &who))
+        .await?;
+    Ok(match r {
+        Ok(c) => {
+            tracing::info!(tenant = %tenant.slug, coupon = c.id, follower, "coupon issued by hand");
+            redirect_flash(&back, "ok", "flash.coupon_issued", secure)
+        }
+        Err(NotIssued::NotActive) => {
+            redirect_flash(&back, "err", "flash.campaign_not_active", secure)
+        }
+        Err(NotIssued::SupplyExhausted) => {
+            redirect_flash(&back, "err", "flash.supply_exhausted", secure)
+        }
+        Err(NotIssued::FollowerLimit) => {
+            redirect_flash(&back, "err", "flash.follower_limit", secure)
+        }
+    })
+}
+
+/// A coupon's QR image for staff (`/t/{tenant}/coupons/{code}.svg|png`): the signed payload.
+pub async fn qr(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, UiError> {
+    let (slug, file) = path.into_inner();
+    let (scope, _t) = ctx.tenant(&slug, Permission::Market).await?;
+    let (code, ext) = file.rsplit_once('.').ok_or(UiError::NotFound)?;
+    let (s2, c2) = (scope.clone(), code.to_string());
+    let coupon = ctx.state.db(move |c| coupons::by_code(c, &s2, &c2)).await?;
+    let payload = rules::qr_payload(&super::cashier::qr_key(&ctx.state, &scope), &coupon.code);
+    coupon_image(&payload, ext)
+}
+
+/// The QR image of a payload as SVG or PNG.
+pub fn coupon_image(payload: &str, ext: &str) -> Result<HttpResponse, UiError> {
+    let (body, mime) = match ext {
+        "svg" => (
+            crate::qr_image::svg(payload, 8)
+                .map_err(UiError::Internal)?
+                .into_bytes(),
+            "image/svg+xml",
+        ),
+        "png" => (
+            crate::qr_image::png(payload, 8).map_err(UiError::Internal)?,
+            "image/png",
+        ),
+        _ => return Err(UiError::NotFound),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header(("Cache-Control", "private, max-age=300"))
+        .body(body))
+}
