@@ -1,0 +1,523 @@
+//! Coupons: issuance under supply and per-follower limits, exactly-once redemption with
+//! idempotency keys (races on both backends), and the till and campaign pages.
+
+use crate::support::*;
+use patron_domain::coupons::{qr_payload, Benefit, Validity};
+use patron_store::coupons::{self, CampaignInput, NotIssued, Redeemed, Till};
+use std::sync::{Arc, Barrier};
+
+fn campaign(app: &TestApp, w: &World, supply: Option<i64>, per_follower: Option<i64>) -> i64 {
+    let mut c = app.conn();
+    let camp = coupons::create(
+        &mut c,
+        &w.scope,
+        &CampaignInput {
+            name: "Race".into(),
+            benefit: Benefit::PercentOff {
+                percent: 20,
+                cap_fen: 1000,
+            },
+            min_spend_fen: 0,
+            validity: Validity::Relative { days: 7 },
+            total_supply: supply,
+            per_follower_limit: per_follower,
+            stores: None,
+            terms: String::new(),
+            code_prefix: "RACE".into(),
+        },
+    )
+    .unwrap();
+    coupons::set_status(&mut c, &w.scope, camp.id, "active").unwrap();
+    camp.id
+}
+
+/// Runs `n` threads that start together, each with a connection of the app's pool.
+fn race<T: Send + 'static>(
+    app: &TestApp,
+    n: usize,
+    f: impl Fn(usize, &mut patron_store::DbConn) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(n));
+    let f = Arc::new(f);
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (pool, barrier, f) = (app.state.pool.clone(), barrier.clone(), f.clone());
+            std::thread::spawn(move || {
+                // Connections are taken after the start: the pool is smaller than the crowd.
+                barrier.wait();
+                let mut c = pool.get().unwrap();
+                f(i, &mut c)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn fifty_cashiers_racing_on_one_code_redeem_it_once() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let scope = w.scope.clone();
+    let code = w.coupon_code.clone();
+    let store = w.store;
+    let results = race(&app, 50, move |i, c| {
+        let name = format!("Cashier {i}");
+        coupons::redeem(
+            c,
+            &scope,
+            &code,
+            &Till {
+                user_id: None,
+                user_name: &name,
+                store_id: store,
+                device: "test",
+            },
+            Some(&format!("tap-{i}")),
+            None,
+            Some(5000),
+        )
+        .unwrap()
+    });
+    let wins: Vec<&Redeemed> = results
+        .iter()
+        .filter(|r| matches!(r, Redeemed::Ok { .. }))
+        .collect();
+    assert_eq!(wins.len(), 1, "exactly one redemption: {results:?}");
+    let Redeemed::Ok {
+        by,
+        at,
+        discount_fen,
+        ..
+    } = wins[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(*discount_fen, 1000, "¥10 off a ¥50 order");
+    for r in results.iter().filter(|r| !matches!(r, Redeemed::Ok { .. })) {
+        assert_eq!(
+            r,
+            &Redeemed::AlreadyRedeemed {
+                code: w.coupon_code.clone(),
+                store_id: Some(w.store),
+                by: Some(by.clone()),
+                at: Some(*at),
+            },
+            "every other cashier is told where, by whom and when"
+        );
+    }
+    let since = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let events = coupons::events_by(&mut app.conn(), &w.scope, 0, since).unwrap();
+    assert!(events.is_empty(), "events are per user; none for user 0");
+    // One audit row.
+    use diesel::prelude::*;
+    let audit: i64 = patron_store::schema::coupon_events::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(audit, 1);
+}
+
+#[test]
+fn a_retried_tap_gets_its_first_answer_even_when_racing_itself() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let (scope, code, store) = (w.scope.clone(), w.coupon_code.clone(), w.store);
+    let results = race(&app, 10, move |_, c| {
+        coupons::redeem(
+            c,
+            &scope,
+            &code,
+            &Till {
+                user_id: None,
+                user_name: "Till 1",
+                store_id: store,
+                device: "test",
+            },
+            Some("the-same-tap"),
+            Some("ORDER-1"),
+            None,
+        )
+        .unwrap()
+    });
+    assert!(matches!(results[0], Redeemed::Ok { .. }), "{results:?}");
+    assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
+    // And later, once more.
+    let again = coupons::redeem(
+        &mut app.conn(),
+        &w.scope,
+        &w.coupon_code,
+        &Till {
+            user_id: None,
+            user_name: "Till 1",
+            store_id: w.store,
+            device: "test",
+        },
+        Some("the-same-tap"),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(again, results[0]);
+}
+
+#[test]
+fn supply_and_per_follower_limits_hold_under_concurrency() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let camp = campaign(&app, &w, Some(20), None);
+    let scope = w.scope.clone();
+    let results = race(&app, 40, move |_, c| {
+        coupons::issue(c, &scope, camp, None, "api", "race").unwrap()
+    });
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 20);
+    assert!(results
+        .iter()
+        .filter(|r| r.is_err())
+        .all(|r| r.as_ref().unwrap_err() == &NotIssued::SupplyExhausted));
+    let c = coupons::get(&mut app.conn(), &w.scope, camp).unwrap();
+    assert_eq!(c.issued_count, 20);
+    assert_eq!(
+        coupons::stats(&mut app.conn(), &w.scope, camp)
+            .unwrap()
+            .issued,
+        20
+    );
+    // Two per follower, ten trying at once for the same follower.
+    let camp2 = campaign(&app, &w, None, Some(2));
+    let (scope, follower) = (w.scope.clone(), w.follower);
+    let results = race(&app, 10, move |_, c| {
+        coupons::issue(c, &scope, camp2, Some(follower), "api", "race").unwrap()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        2,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .filter(|r| r.is_err())
+        .all(|r| r.as_ref().unwrap_err() == &NotIssued::FollowerLimit));
+    assert_eq!(
+        coupons::get(&mut app.conn(), &w.scope, camp2)
+            .unwrap()
+            .issued_count,
+        2,
+        "a refused issue gives its supply back"
+    );
+    // A paused campaign issues nothing.
+    coupons::set_status(&mut app.conn(), &w.scope, camp, "paused").unwrap();
+    assert_eq!(
+        coupons::issue(&mut app.conn(), &w.scope, camp, None, "api", "x")
+            .unwrap()
+            .unwrap_err(),
+        NotIssued::NotActive
+    );
+}
+
+#[tokio::test]
+async fn the_till_looks_up_redeems_once_voids_and_explains_every_refusal() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.cashier_email, PASSWORD).await;
+    let till = format!("/t/{}/cashier", w.slug);
+    let page = c.get(&till).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&w.store_name));
+    let store = w.store.to_string();
+    let lookup = |scan: String| {
+        let (c, till, store) = (&c, till.clone(), store.clone());
+        async move {
+            c.post(
+                &format!("{till}/lookup"),
+                &[("store_id", &store), ("scan", &scan)],
+            )
+            .await
+        }
+    };
+    // Typed as read aloud: lower case with spaces.
+    let typed = patron_domain::coupons::display(&w.coupon_code).to_lowercase();
+    let r = lookup(typed).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"redeem-form\""), "{}", r.body);
+    assert!(r.body.contains("¥10.00 off"));
+    let key = extract(&r.body, "name=\"key\" value=\"", "\"").unwrap();
+    let before = row_counts(&mut app.conn());
+    // A typo, a forged QR, an unknown code: each its own answer, nothing touched.
+    let mut typo = w.coupon_code.clone().into_bytes();
+    typo[3] = if typo[3] == b'A' { b'B' } else { b'A' };
+    let r = lookup(String::from_utf8(typo).unwrap()).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("typo"), "{}", r.body);
+    let forged = qr_payload(&[1u8; 32], &w.coupon_code);
+    let r = lookup(forged).await;
+    assert!(r.body.contains("forged or altered"), "{}", r.body);
+    let r = lookup("NOPE-2345".into()).await;
+    assert!(r.body.contains("No coupon with this code"));
+    let counts = row_counts(&mut app.conn());
+    assert_eq!(counts, before);
+    // The real QR payload (signed with the tenant's key) redeems once.
+    let payload = qr_payload(
+        &patron_web::views::cashier::qr_key(&app.state, &w.scope),
+        &w.coupon_code,
+    );
+    let r = lookup(payload.clone()).await;
+    assert!(r.body.contains("id=\"redeem-form\""), "{}", r.body);
+    let redeem = |key: String| {
+        let (c, till, store, code) = (&c, till.clone(), store.clone(), w.coupon_code.clone());
+        async move {
+            c.post(
+                &format!("{till}/redeem"),
+                &[
+                    ("store_id", &store),
+                    ("scan", &code),
+                    ("key", &key),
+                    ("amount", "88.00"),
+                    ("order_ref", "A-17"),
+                ],
+            )
+            .await
+        }
+    };
+    let r = redeem(key.clone()).await;
+    assert!(r.body.contains("id=\"till-done\""), "{}", r.body);
+    // The same tap again: the same answer, not "already redeemed".
+    let r = redeem(key).await;
+    assert!(r.body.contains("id=\"till-done\""));
+    // Another tap: already redeemed at this store by this cashier.
+    let r = redeem("another-tap".into()).await;
+    assert!(r.body.contains("id=\"till-already\""), "{}", r.body);
+    assert!(
+        r.body.contains(&w.store_name) && r.body.contains("cashier a"),
+        "{}",
+        r.body
+    );
+    let r = lookup(payload.clone()).await;
+    assert!(r.body.contains("id=\"till-already\""));
+    // Today's list; void with a reason; the coupon is valid again.
+    let page = c.get(&till).await;
+    assert!(page.body.contains("id=\"till-today\"") && page.body.contains("Void"));
+    let r = c
+        .post(
+            &format!("{till}/void"),
+            &[
+                ("store_id", &store),
+                ("code", &w.coupon_code),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Give a reason"));
+    let r = c
+        .post(
+            &format!("{till}/void"),
+            &[
+                ("store_id", &store),
+                ("code", &w.coupon_code),
+                ("reason", "wrong customer"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("id=\"till-voided\""), "{}", r.body);
+    let coupon = coupons::by_code(&mut app.conn(), &w.scope, &w.coupon_code).unwrap();
+    assert_eq!(coupon.status, "issued");
+    // Throttled after ten failed lookups from this cashier.
+    for _ in 0..8 {
+        lookup("NOPE-2345".into()).await;
+    }
+    let r = lookup(payload).await;
+    assert!(r.body.contains("Too many failed lookups"), "{}", r.body);
+    // A marketer may not use the till.
+    let m = app.client();
+    m.login(&w.marketer_email, PASSWORD).await;
+    assert_eq!(m.get(&till).await.status, 403);
+}
+
+#[tokio::test]
+async fn refusals_at_the_till_name_their_reason() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let other =
+        patron_store::stores::create(&mut app.conn(), &w.scope, "Elsewhere", "2 Road").unwrap();
+    let mut conn = app.conn();
+    let camp = coupons::create(
+        &mut conn,
+        &w.scope,
+        &CampaignInput {
+            name: "Other store only".into(),
+            benefit: Benefit::Gift {
+                item: "Cookie".into(),
+            },
+            min_spend_fen: 3000,
+            validity: Validity::Relative { days: 1 },
+            total_supply: None,
+            per_follower_limit: None,
+            stores: Some(vec![other.id]),
+            terms: "One per visit".into(),
+            code_prefix: String::new(),
+        },
+    )
+    .unwrap();
+    coupons::set_status(&mut conn, &w.scope, camp.id, "active").unwrap();
+    let gift = coupons::issue(&mut conn, &w.scope, camp.id, None, "api", "t")
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let c = app.client();
+    c.login(&w.merchant_email, PASSWORD).await;
+    let till = format!("/t/{}/cashier", w.slug);
+    let r = c
+        .post(
+            &format!("{till}/lookup"),
+            &[("store_id", &w.store.to_string()), ("scan", &gift.code)],
+        )
+        .await;
+    assert!(r.body.contains("Not valid at this store"), "{}", r.body);
+    let r = c
+        .post(
+            &format!("{till}/redeem"),
+            &[
+                ("store_id", &other.id.to_string()),
+                ("scan", &gift.code),
+                ("key", "k1"),
+                ("amount", "20"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("id=\"till-refused\""), "{}", r.body);
+    coupons::set_status(&mut app.conn(), &w.scope, camp.id, "paused").unwrap();
+    let r = c
+        .post(
+            &format!("{till}/lookup"),
+            &[("store_id", &other.id.to_string()), ("scan", &gift.code)],
+        )
+        .await;
+    assert!(r.body.contains("The campaign is paused"), "{}", r.body);
+    assert_eq!(
+        coupons::by_code(&mut app.conn(), &w.scope, &gift.code)
+            .unwrap()
+            .status,
+        "issued"
+    );
+}
+
+#[tokio::test]
+async fn a_marketer_creates_a_campaign_and_issues_a_coupon_from_a_follower_page() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let path = format!("/t/{}/campaigns", w.slug);
+    let before = row_counts(&mut app.conn());
+    for (fields, msg) in [
+        (
+            vec![
+                ("name", "X"),
+                ("kind", "amount_off"),
+                ("amount", "abc"),
+                ("validity", "relative"),
+                ("days", "30"),
+            ],
+            "not an amount",
+        ),
+        (
+            vec![
+                ("name", "X"),
+                ("kind", "percent_off"),
+                ("percent", "120"),
+                ("validity", "relative"),
+                ("days", "30"),
+            ],
+            "check the amount",
+        ),
+        (
+            vec![
+                ("name", "X"),
+                ("kind", "gift"),
+                ("item", "Tea"),
+                ("validity", "absolute"),
+                ("from", "2026-12-31"),
+                ("to", "2026-12-01"),
+            ],
+            "must not be before",
+        ),
+        (
+            vec![
+                ("name", "X"),
+                ("kind", "gift"),
+                ("item", "Tea"),
+                ("validity", "relative"),
+                ("days", "30"),
+                ("prefix", "toolongprefix"),
+            ],
+            "up to 8 capital",
+        ),
+    ] {
+        let r = c.post(&path, &fields).await;
+        assert_eq!(r.status, 422, "{fields:?}");
+        assert!(r.body.contains(msg), "{msg}: {}", r.body);
+    }
+    assert_eq!(row_counts(&mut app.conn()), before);
+    let store = w.store.to_string();
+    let r = c
+        .post(
+            &path,
+            &[
+                ("name", "Autumn tea"),
+                ("kind", "amount_off"),
+                ("amount", "8.5"),
+                ("min_spend", "30"),
+                ("validity", "relative"),
+                ("days", "14"),
+                ("supply", "100"),
+                ("per_follower", "1"),
+                ("store_ids", &store),
+                ("terms", "Not with other offers"),
+                ("prefix", "TEA"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let show = r.location.unwrap();
+    let page = c.get(&show).await;
+    assert!(
+        page.body.contains("¥8.50 off") && page.body.contains("draft"),
+        "{}",
+        page.body
+    );
+    let id: i64 = show.rsplit('/').next().unwrap().parse().unwrap();
+    c.post(&format!("{show}/status"), &[("status", "active")])
+        .await;
+    let issue = format!("/t/{}/followers/{}/coupons", w.slug, w.follower);
+    let r = c.post(&issue, &[("campaign_id", &id.to_string())]).await;
+    assert_eq!(r.status, 303);
+    let fpage = c
+        .get(&format!("/t/{}/followers/{}", w.slug, w.follower))
+        .await;
+    assert!(fpage.body.contains("TEA-"), "{}", fpage.body);
+    // The limit of one per follower.
+    c.post(&issue, &[("campaign_id", &id.to_string())]).await;
+    let fpage = c
+        .get(&format!("/t/{}/followers/{}", w.slug, w.follower))
+        .await;
+    assert!(
+        fpage.body.contains("already holds as many"),
+        "{}",
+        fpage.body
+    );
+    let held = coupons::of_follower(&mut app.conn(), &w.scope, w.follower).unwrap();
+    assert_eq!(held.iter().filter(|c| c.campaign_id == id).count(), 1);
+    let code = held
+        .iter()
+        .find(|c| c.campaign_id == id)
+        .unwrap()
+        .code
+        .clone();
+    let svg = c.get(&format!("/t/{}/coupons/{code}.svg", w.slug)).await;
+    assert!(svg.body.contains("<svg"));
+    let page = c.get(&show).await;
+    assert!(page.body.contains("1 / 100"), "{}", page.body);
+}
