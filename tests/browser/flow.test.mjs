@@ -35,6 +35,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import { decodeGreyPng, y4mOf } from './fake_camera.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -76,6 +77,7 @@ const LANGS = [
     keyword: 'hours',
     keywordReply: 'We open 9:00-21:00.',
     follower: 'Li Lei',
+    campaign: 'Ten yuan off',
     menuButton: 'Hours',
     store: 'Harbour Street Store',
     address: '1 Harbour Street, Springfield',
@@ -91,6 +93,7 @@ const LANGS = [
     keyword: '营业时间',
     keywordReply: '每天 9:00-21:00 营业。',
     follower: '李雷',
+    campaign: '立减十元',
     menuButton: '营业时间',
     store: '南京东路店',
     address: '上海市黄浦区南京东路1号',
@@ -444,8 +447,16 @@ for (const lang of LANGS) {
       t.diagnostic(`server ready at ${base}`);
 
       // --- Browser.
-      run.browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-      const context = await run.browser.newContext({ locale: lang.locale, viewport: DESKTOP });
+      // The camera is a video written later in the flow (the coupon's QR); Chromium opens
+      // the file when the till starts its camera.
+      const cameraFile = path.join(run.tmp, 'camera.y4m');
+      run.browser = await chromium.launch({
+        executablePath,
+        headless: true,
+        args: [...CHROMIUM_ARGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${cameraFile}`],
+        timeout: 60_000,
+      });
+      const context = await run.browser.newContext({ locale: lang.locale, viewport: DESKTOP, permissions: ['camera'] });
       const page = await context.newPage();
       page.setDefaultTimeout(15_000);
       page.setDefaultNavigationTimeout(30_000);
@@ -553,6 +564,25 @@ for (const lang of LANGS) {
         await goto(page, `${base}/t/tea-house/qr`, 'QR codes page');
         await shot(page, 'qr-codes');
 
+        // 3e. A coupon campaign, a coupon for an imported follower, its QR as the camera.
+        await goto(page, `${base}/t/tea-house/campaigns`, 'campaigns page');
+        const camp = await formWith(page, 'input[name=name]', 'select[name=kind]');
+        await camp.locator('input[name=name]').fill(lang.campaign);
+        await camp.locator('select[name=kind]').selectOption('amount_off');
+        await camp.locator('input[name=amount]').fill('10');
+        await clickAndWait(page, camp.locator('button[type=submit]').first(), 'creating the campaign');
+        await clickAndWait(page, page.locator('button[name=status][value=active]'), 'activating the campaign');
+        await shot(page, 'campaign');
+        await goto(page, `${base}/t/tea-house/followers?q=${encodeURIComponent(`${lang.follower} 2`)}`, 'finding the follower');
+        await clickAndWait(page, page.locator('table a').first(), 'opening the follower');
+        await clickAndWait(page, page.locator('#issue-coupon'), 'issuing a coupon');
+        const couponLink = await page.locator('#follower-coupons a[href$=".svg"]').first().getAttribute('href');
+        const couponCode = couponLink.split('/').pop().replace(/\.svg$/, '');
+        await shot(page, 'follower-coupon');
+        const png = await page.request.get(`${base}/t/tea-house/coupons/${couponCode}.png`);
+        assert.equal(png.status(), 200, 'the coupon QR as PNG');
+        fs.writeFileSync(cameraFile, y4mOf(decodeGreyPng(await png.body())));
+
         // 4. Invite a cashier for that store.
         await goto(page, `${base}/t/tea-house/users`, 'users page');
         await shot(page, 'users');
@@ -597,6 +627,24 @@ for (const lang of LANGS) {
         const landing = await bodyText(page);
         assert.ok(landing.includes(lang.tenant), `the cashier's page ${page.url()} should show the tenant "${lang.tenant}":\n${landing.slice(0, 400)}`);
         await shot(page, 'cashier-landing');
+
+        // 7b. The till: the camera reads the coupon's QR; one tap redeems; a second scan
+        // says it was already redeemed.
+        await goto(page, `${base}/t/tea-house/cashier`, 'the till');
+        await shot(page, 'till');
+        await page.locator('#start-camera').click();
+        await page.locator('#redeem-form').waitFor({ state: 'visible', timeout: 30_000 });
+        assert.ok((await bodyText(page)).includes(lang.campaign), 'the till shows the campaign');
+        await shot(page, 'till-scanned');
+        await clickAndWait(page, page.locator('#redeem'), 'redeeming');
+        await page.locator('#till-done').waitFor({ state: 'visible' });
+        await shot(page, 'till-redeemed');
+        await goto(page, `${base}/t/tea-house/cashier`, 'the till again');
+        await page.locator('#start-camera').click();
+        await page.locator('#till-already').waitFor({ state: 'visible', timeout: 30_000 });
+        assert.ok((await page.locator('#till-already').innerText()).includes(lang.store), 'already redeemed at the store');
+        await shot(page, 'till-already');
+        assert.ok(couponCode.length > 10);
 
         // 8. Log out.
         await logOut(page, lang, 'cashier logout');

@@ -364,7 +364,8 @@ pub async fn lookup(
             key: patron_store::tokens::generate("").0,
         }))
     };
-    render(&ctx, &slug, f.store_id, answer, f.scan).await
+    // The panel shows the code; the field is cleared for the next scan.
+    render(&ctx, &slug, f.store_id, answer, String::new()).await
 }
 
 pub async fn redeem(
