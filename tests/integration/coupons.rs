@@ -521,3 +521,134 @@ async fn a_marketer_creates_a_campaign_and_issues_a_coupon_from_a_follower_page(
     let page = c.get(&show).await;
     assert!(page.body.contains("1 / 100"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_follower_opens_their_coupons_by_a_signed_expiring_link() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let b = world(&mut app.conn(), "b");
+    let tenant = w.scope.tenant_id().0;
+    let url = patron_web::views::member::link(&app.state, &w.slug, tenant, w.follower);
+    let path = url.strip_prefix(&app.base).unwrap_or(&url).to_string();
+    let anon = app.client();
+    let page = anon.get(&path).await;
+    assert_eq!(page.status, 200, "{path}: {}", page.body);
+    let shown = patron_domain::coupons::display(&w.coupon_code);
+    assert!(page.body.contains(&shown), "{}", page.body);
+    assert!(page.body.contains("¥10.00 off"));
+    let qr = anon.get(&format!("{path}/{}.svg", w.coupon_code)).await;
+    assert_eq!(qr.status, 200);
+    assert!(qr.body.contains("<svg"));
+    // Another follower's coupon (tenant B's) is not reachable through this link.
+    assert_eq!(
+        anon.get(&format!("{path}/{}.svg", b.coupon_code))
+            .await
+            .status,
+        404
+    );
+    // Altered, moved to another tenant, or expired.
+    let token = path.rsplit('/').next().unwrap().to_string();
+    let altered = token.replacen(&format!("{}.", w.follower), &format!("{}.", b.follower), 1);
+    assert_eq!(
+        anon.get(&format!("/m/{}/{altered}", w.slug)).await.status,
+        404
+    );
+    assert_eq!(
+        anon.get(&format!("/m/{}/{token}", b.slug)).await.status,
+        404
+    );
+    let old = patron_domain::links::sign(app.state.secrets.mac_key(), tenant, w.follower, 1_000);
+    let gone = anon.get(&format!("/m/{}/{old}", w.slug)).await;
+    assert_eq!(gone.status, 410);
+    assert!(gone.body.contains("expired"));
+}
+
+#[tokio::test]
+async fn the_api_runs_a_campaign_from_creation_to_redemption() {
+    use reqwest::Method;
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    let api = |m: Method, p: &str, b: Option<serde_json::Value>| {
+        let (c, t, p) = (&c, w.token.clone(), format!("/api/v1{p}"));
+        async move { c.api(m, &p, &t, b).await }
+    };
+    let r = api(
+        Method::POST,
+        "/campaigns",
+        Some(serde_json::json!({"name": "API 20%", "benefit": {"kind": "percent_off", "percent": 20, "cap_fen": 0},
+            "validity": {"kind": "relative", "days": 3}, "min_spend_fen": 1000, "total_supply": 1, "status": "active"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().unwrap();
+    let bad = api(Method::POST, "/campaigns", Some(serde_json::json!({"name": "x", "benefit": {"kind": "percent_off", "percent": 0, "cap_fen": 0}, "validity": {"kind": "relative", "days": 3}}))).await;
+    assert_eq!(bad.status, 422);
+    let r = api(
+        Method::POST,
+        &format!("/campaigns/{id}/coupons"),
+        Some(serde_json::json!({"follower_id": w.follower})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let code = r.json()["code"].as_str().unwrap().to_string();
+    let r = api(
+        Method::POST,
+        &format!("/campaigns/{id}/coupons"),
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["error"]["message"], "supply_exhausted");
+    // Validate with the QR payload, URL-encoded; the minimum spend is checked.
+    let payload = qr_payload(
+        &patron_web::views::cashier::qr_key(&app.state, &w.scope),
+        &code,
+    );
+    let enc = urlencoding::encode(&payload).into_owned();
+    let r = api(
+        Method::GET,
+        &format!("/coupons/{enc}?store_id={}&amount_fen=500", w.store),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["redeemable"], false);
+    assert_eq!(r.json()["refusal"]["reason"], "min_spend_not_met");
+    let forged = urlencoding::encode(&qr_payload(&[0u8; 32], &code)).into_owned();
+    assert_eq!(
+        api(Method::GET, &format!("/coupons/{forged}"), None)
+            .await
+            .status,
+        422
+    );
+    let body =
+        serde_json::json!({"store_id": w.store, "idempotency_key": "pos-1", "amount_fen": 5000});
+    let r = api(
+        Method::POST,
+        &format!("/coupons/{code}/redeem"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["discount_fen"], 1000);
+    let again = api(Method::POST, &format!("/coupons/{code}/redeem"), Some(body)).await;
+    assert_eq!(again.body, r.body, "the same key, the same answer");
+    let other = api(
+        Method::POST,
+        &format!("/coupons/{code}/redeem"),
+        Some(serde_json::json!({"store_id": w.store})),
+    )
+    .await;
+    assert_eq!(other.status, 409);
+    assert_eq!(other.json()["outcome"], "already_redeemed");
+    let v = api(
+        Method::POST,
+        &format!("/coupons/{code}/void"),
+        Some(serde_json::json!({"store_id": w.store, "reason": "test"})),
+    )
+    .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.json()["status"], "issued");
+    let stats = api(Method::GET, &format!("/campaigns/{id}"), None).await;
+    assert_eq!(stats.json()["stats"]["issued"], 1);
+}

@@ -732,4 +732,5 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{qr_file}", &format!("{}.svg", w.qr))
         .replace("{campaign_id}", &w.campaign.to_string())
         .replace("{coupon_file}", &format!("{}.svg", w.coupon_code))
+        .replace("{code}", &w.coupon_code)
 }

@@ -9,6 +9,7 @@ pub mod authz;
 pub mod coupons;
 pub mod follower_csv;
 pub mod ids;
+pub mod links;
 pub mod replies;
 pub mod role;
 pub mod validate;

@@ -21,6 +21,9 @@ pub enum UiError {
     Csrf,
     #[error("payload too large")]
     TooLarge,
+    /// A link that was genuine but has expired.
+    #[error("gone")]
+    Gone,
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Something broke on our side; the message is logged, not shown.
@@ -55,6 +58,7 @@ impl ResponseError for UiError {
             UiError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             UiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UiError::Gone => StatusCode::GONE,
             UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

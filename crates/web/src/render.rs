@@ -163,6 +163,10 @@ pub fn error_page(status: StatusCode) -> HttpResponse {
             "您无权执行此操作，或表单已过期：请刷新页面后重试。",
         ),
         404 => ("This page does not exist.", "页面不存在。"),
+        410 => (
+            "This link has expired. Ask the shop for a new one (send them a message).",
+            "此链接已过期。请向商家索取新链接（给公众号发条消息即可）。",
+        ),
         413 => ("The request is too large.", "请求内容过大。"),
         429 => ("Too many requests. Wait a moment and try again.", "请求过于频繁，请稍后再试。"),
         _ => (

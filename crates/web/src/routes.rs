@@ -58,6 +58,8 @@ routes! {
     get    "/password/reset/{token}" Public => views::auth::reset_form;
     post   "/password/reset/{token}" Public => views::auth::reset;
     get    "/invite/{token}" Public => views::invite::form;
+    get    "/m/{tenant}/{token}" Public => views::member::page;
+    get    "/m/{tenant}/{token}/{coupon_file}" Public => views::member::qr;
     post   "/invite/{token}" Public => views::invite::accept;
 
     get    "/account" Session => views::account::page;
@@ -118,6 +120,7 @@ routes! {
     get    "/t/{tenant}/campaigns/{campaign_id}" Session => views::campaigns::show;
     post   "/t/{tenant}/campaigns/{campaign_id}/status" Session => views::campaigns::set_status;
     post   "/t/{tenant}/followers/{follower_id}/coupons" Session => views::campaigns::issue_to_follower;
+    post   "/t/{tenant}/followers/{follower_id}/link" Session => views::member::send_link;
     get    "/t/{tenant}/coupons/{coupon_file}" Session => views::campaigns::qr;
     get    "/t/{tenant}/cashier" Session => views::cashier::page;
     post   "/t/{tenant}/cashier/lookup" Session => views::cashier::lookup;
@@ -170,4 +173,11 @@ routes! {
     put    "/api/v1/menu" Token => api::wechat::menu_put;
     post   "/api/v1/tags/sync" Token => api::wechat::tags_sync;
     post   "/api/v1/followers/{follower_id}/messages" Token => api::wechat::send;
+    get    "/api/v1/campaigns" Token => api::coupons::list;
+    post   "/api/v1/campaigns" Token => api::coupons::create;
+    get    "/api/v1/campaigns/{campaign_id}" Token => api::coupons::show;
+    post   "/api/v1/campaigns/{campaign_id}/coupons" Token => api::coupons::issue;
+    get    "/api/v1/coupons/{code}" Token => api::coupons::validate;
+    post   "/api/v1/coupons/{code}/redeem" Token => api::coupons::redeem;
+    post   "/api/v1/coupons/{code}/void" Token => api::coupons::void;
 }

@@ -117,5 +117,39 @@ pub fn paths() -> Map<String, Value> {
             json!({ "202": { "description": "`job_id`" }, "404": err("No such follower"), "422": err("Invalid messages") }),
             json!([id("follower_id")]), Some(json_body(json!({ "type": "object", "required": ["messages"], "properties": { "messages": { "type": "array", "maxItems": 5, "items": content } } })))),
     }));
+    let code = json!({ "name": "code", "in": "path", "required": true, "description": "The coupon code, or the QR payload read from the coupon (URL-encoded)", "schema": { "type": "string" } });
+    p.insert("/campaigns".into(), json!({
+        "get": op("Coupon campaigns", json!({ "200": { "description": "`campaigns`" } }), json!([]), None),
+        "post": op("Create a campaign (benefit: amount_off {fen} | percent_off {percent, cap_fen} | gift {item} | exchange {item}; validity: absolute {from, to} | relative {days})",
+            json!({ "201": { "description": "The campaign" }, "422": err("Invalid benefit, validity, limits, stores or prefix") }), json!([]),
+            Some(json_body(json!({ "type": "object", "required": ["name", "benefit", "validity"], "properties": {
+                "name": { "type": "string" }, "benefit": { "type": "object" }, "validity": { "type": "object" }, "min_spend_fen": { "type": "integer" },
+                "total_supply": { "type": ["integer", "null"] }, "per_follower_limit": { "type": ["integer", "null"] }, "store_ids": { "type": ["array", "null"], "items": { "type": "integer" } },
+                "terms": { "type": "string" }, "code_prefix": { "type": "string" }, "status": { "type": "string", "enum": ["draft", "active"] } } })))),
+    }));
+    p.insert("/campaigns/{campaign_id}".into(), json!({
+        "get": op("A campaign with issued / redeemed / expired counts and redemptions by store and cashier", json!({ "200": { "description": "The campaign and `stats`" }, "404": err("No such campaign") }), json!([id("campaign_id")]), None),
+    }));
+    p.insert("/campaigns/{campaign_id}/coupons".into(), json!({
+        "post": op("Issue a coupon (to a follower, or unassigned); supply and per-follower limits hold under concurrency",
+            json!({ "201": { "description": "The coupon" }, "404": err("No such campaign or follower"), "409": err("`campaign_not_active`, `supply_exhausted` or `follower_limit`") }),
+            json!([id("campaign_id")]), Some(json_body(json!({ "type": "object", "properties": { "follower_id": { "type": ["integer", "null"] } } })))),
+    }));
+    p.insert("/coupons/{code}".into(), json!({
+        "get": op("Validate a coupon at a store (forged QR payloads and typos are refused before any lookup)",
+            json!({ "200": { "description": "`coupon`, `campaign`, `redeemable`, `refusal`" }, "404": err("Unknown code"), "422": err("`forged_qr` or `bad_check_character`") }),
+            json!([code, { "name": "store_id", "in": "query", "schema": { "type": "integer" } }, { "name": "amount_fen", "in": "query", "schema": { "type": "integer" } }]), None),
+    }));
+    p.insert("/coupons/{code}/redeem".into(), json!({
+        "post": op("Redeem exactly once; the same idempotency_key returns the first answer",
+            json!({ "200": { "description": "`outcome: ok`" }, "409": { "description": "`outcome: already_redeemed` (where, by whom, when) or `refused` (the reason)" }, "404": err("Unknown code"), "422": err("Forged QR, typo, or unknown store") }),
+            json!([code]), Some(json_body(json!({ "type": "object", "required": ["store_id"], "properties": {
+                "store_id": { "type": "integer" }, "idempotency_key": { "type": "string" }, "order_ref": { "type": "string" }, "amount_fen": { "type": "integer" }, "device": { "type": "string" } } })))),
+    }));
+    p.insert("/coupons/{code}/void".into(), json!({
+        "post": op("Void a redemption within 30 minutes, with a reason",
+            json!({ "200": { "description": "The coupon, valid again" }, "404": err("Unknown code"), "409": err("`not_redeemed` or `void_window_passed`"), "422": err("No reason") }),
+            json!([code]), Some(json_body(json!({ "type": "object", "required": ["store_id", "reason"], "properties": { "store_id": { "type": "integer" }, "reason": { "type": "string" } } })))),
+    }));
     p
 }

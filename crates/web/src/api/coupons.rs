@@ -1,0 +1,268 @@
+//! `/api/v1/campaigns` and `/api/v1/coupons`: campaigns, issuing, validating, redeeming
+//! and voiding coupons (a POS integration's till).
+
+use super::{ApiAuth, ApiError, ApiResult};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use patron_domain::coupons::{self as rules, Benefit, Refusal, Validity};
+use patron_domain::{validate, Permission};
+use patron_store::coupons::{self, CampaignInput, NotIssued, Till};
+use serde::Deserialize;
+
+fn campaign_json(c: &coupons::Campaign) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id, "name": c.name, "benefit": c.benefit(), "min_spend_fen": c.min_spend_fen,
+        "validity": c.validity(), "total_supply": c.total_supply, "per_follower_limit": c.per_follower_limit,
+        "store_ids": c.stores(), "status": c.status, "terms": c.terms, "code_prefix": c.code_prefix,
+        "issued_count": c.issued_count, "created_at": c.created_at,
+    })
+}
+
+pub async fn list(auth: ApiAuth) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let all = auth.state.db(move |c| coupons::list(c, &scope)).await?;
+    Ok(HttpResponse::Ok().json(
+        serde_json::json!({ "campaigns": all.iter().map(campaign_json).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CampaignBody {
+    pub name: String,
+    pub benefit: Benefit,
+    #[serde(default)]
+    pub min_spend_fen: i64,
+    pub validity: Validity,
+    pub total_supply: Option<i64>,
+    pub per_follower_limit: Option<i64>,
+    pub store_ids: Option<Vec<i64>>,
+    #[serde(default)]
+    pub terms: String,
+    #[serde(default)]
+    pub code_prefix: String,
+    /// `draft` (default) or `active`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+pub async fn create(auth: ApiAuth, body: web::Json<CampaignBody>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let b = body.into_inner();
+    let input = CampaignInput {
+        name: b.name,
+        benefit: b.benefit,
+        min_spend_fen: b.min_spend_fen,
+        validity: b.validity,
+        total_supply: b.total_supply,
+        per_follower_limit: b.per_follower_limit,
+        stores: b.store_ids,
+        terms: b.terms,
+        code_prefix: b.code_prefix,
+    };
+    let status = b.status;
+    let c = auth
+        .state
+        .db(move |c| {
+            let camp = coupons::create(c, &scope, &input)?;
+            match status.as_deref() {
+                Some(s) if s != "draft" => coupons::set_status(c, &scope, camp.id, s),
+                _ => Ok(camp),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(campaign_json(&c)))
+}
+
+pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let id = id.into_inner();
+    let (c, stats) = auth
+        .state
+        .db(move |c| Ok((coupons::get(c, &scope, id)?, coupons::stats(c, &scope, id)?)))
+        .await?;
+    let mut j = campaign_json(&c);
+    j["stats"] = serde_json::to_value(stats).unwrap_or_default();
+    Ok(HttpResponse::Ok().json(j))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct IssueBody {
+    pub follower_id: Option<i64>,
+}
+
+pub async fn issue(auth: ApiAuth, id: web::Path<i64>, body: web::Json<IssueBody>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let (id, follower) = (id.into_inner(), body.follower_id);
+    let r = auth
+        .state
+        .db(move |c| coupons::issue(c, &scope, id, follower, "api", "API"))
+        .await?;
+    match r {
+        Ok(c) => Ok(HttpResponse::Created().json(c)),
+        Err(why) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            match why {
+                NotIssued::NotActive => "campaign_not_active",
+                NotIssued::SupplyExhausted => "supply_exhausted",
+                NotIssued::FollowerLimit => "follower_limit",
+            },
+        )),
+    }
+}
+
+/// Reads a scanned payload or typed code, refusing forged payloads and typos before any
+/// lookup.
+fn code_of(
+    auth: &ApiAuth,
+    scope: &patron_domain::TenantScope,
+    scanned: &str,
+) -> Result<String, ApiError> {
+    let key = crate::views::cashier::qr_key(&auth.state, scope);
+    match rules::verify_scan(&key, scanned) {
+        rules::Scanned::Signed(c) => Ok(c),
+        rules::Scanned::Forged => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "forged_qr",
+        )),
+        rules::Scanned::Typed(rules::Typed::BadCheck) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "bad_check_character",
+        )),
+        rules::Scanned::Typed(rules::Typed::Generated(c) | rules::Typed::Other(c)) => Ok(c),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ValidateQuery {
+    pub store_id: Option<i64>,
+    pub amount_fen: Option<i64>,
+}
+
+/// What a coupon is and whether it may be redeemed at a store now (`{code}` is the code or
+/// the QR payload, URL-encoded).
+pub async fn validate(
+    auth: ApiAuth,
+    code: web::Path<String>,
+    q: web::Query<ValidateQuery>,
+) -> ApiResult {
+    let scope = auth.require(Permission::Redeem)?.clone();
+    let code = code_of(&auth, &scope, &code.into_inner())?;
+    let (store, amount) = (q.store_id.unwrap_or(0), q.amount_fen);
+    let (coupon, camp) = auth
+        .state
+        .db(move |c| {
+            let cp = coupons::by_code(c, &scope, &code)?;
+            let camp = coupons::get(c, &scope, cp.campaign_id)?;
+            Ok((cp, camp))
+        })
+        .await?;
+    let stores = camp.stores();
+    let verdict: Result<(), Refusal> = rules::can_redeem(
+        &rules::Redeemable {
+            status: &coupon.status,
+            campaign_status: &camp.status,
+            valid_from: coupon.valid_from,
+            valid_to: coupon.valid_to,
+            stores: stores.as_deref(),
+            min_spend_fen: camp.min_spend_fen,
+        },
+        store,
+        patron_store::now(),
+        amount,
+    );
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "coupon": coupon,
+        "campaign": campaign_json(&camp),
+        "redeemable": verdict.is_ok(),
+        "refusal": verdict.err(),
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RedeemBody {
+    pub store_id: i64,
+    pub idempotency_key: Option<String>,
+    pub order_ref: Option<String>,
+    pub amount_fen: Option<i64>,
+    pub device: Option<String>,
+}
+
+pub async fn redeem(
+    auth: ApiAuth,
+    code: web::Path<String>,
+    body: web::Json<RedeemBody>,
+) -> ApiResult {
+    let scope = auth.require(Permission::Redeem)?.clone();
+    let code = code_of(&auth, &scope, &code.into_inner())?;
+    let b = body.into_inner();
+    let r = auth
+        .state
+        .db(move |c| {
+            // Unknown (or another tenant's) codes answer 404 before anything else.
+            coupons::by_code(c, &scope, &code)?;
+            patron_store::stores::get(c, &scope, patron_domain::StoreId(b.store_id))
+                .map_err(|_| validate::invalid("store_id", "unknown_store"))?;
+            coupons::redeem(
+                c,
+                &scope,
+                &code,
+                &Till {
+                    user_id: None,
+                    user_name: "API",
+                    store_id: b.store_id,
+                    device: b.device.as_deref().unwrap_or("api"),
+                },
+                b.idempotency_key.as_deref(),
+                b.order_ref.as_deref(),
+                b.amount_fen,
+            )
+        })
+        .await?;
+    let status = match r {
+        coupons::Redeemed::Ok { .. } => StatusCode::OK,
+        _ => StatusCode::CONFLICT,
+    };
+    Ok(HttpResponse::build(status).json(r))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct VoidBody {
+    pub store_id: i64,
+    pub reason: String,
+}
+
+pub async fn void(auth: ApiAuth, code: web::Path<String>, body: web::Json<VoidBody>) -> ApiResult {
+    let scope = auth.require(Permission::Redeem)?.clone();
+    let code = code_of(&auth, &scope, &code.into_inner())?;
+    let b = body.into_inner();
+    let r = auth
+        .state
+        .db(move |c| {
+            coupons::by_code(c, &scope, &code)?;
+            coupons::void(
+                c,
+                &scope,
+                &code,
+                &Till {
+                    user_id: None,
+                    user_name: "API",
+                    store_id: b.store_id,
+                    device: "api",
+                },
+                &b.reason,
+                crate::views::cashier::VOID_WINDOW,
+            )
+        })
+        .await?;
+    match r {
+        Ok(c) => Ok(HttpResponse::Ok().json(c)),
+        Err(why) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
+    }
+}

@@ -1,0 +1,200 @@
+//! The follower's own page, reached by a signed, expiring link sent in a WeChat message:
+//! their coupons with QR code, code, terms, validity and status. No account, mobile-first.
+
+use crate::ctx::Ctx;
+use crate::error::UiError;
+use crate::render::{html, Page};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use patron_domain::coupons as rules;
+use patron_domain::links::{self, LinkError};
+use patron_domain::TenantScope;
+use patron_store::coupons::{self, Campaign, Coupon};
+use patron_store::tenants;
+
+/// How long a link sent to a follower stays valid.
+pub const LINK_DAYS: i64 = 30;
+
+fn key(state: &crate::AppState) -> &[u8] {
+    state.secrets.mac_key()
+}
+
+/// The link to a follower's page.
+pub fn link(state: &crate::AppState, slug: &str, tenant_id: i64, follower_id: i64) -> String {
+    let expires = chrono::Utc::now().timestamp() + LINK_DAYS * 86_400;
+    let token = links::sign(key(state), tenant_id, follower_id, expires);
+    format!("{}/m/{slug}/{token}", state.cfg.base_url)
+}
+
+#[derive(Template)]
+#[template(path = "member.html")]
+struct MemberPage {
+    page: Page,
+    slug: String,
+    token: String,
+    tz: String,
+    shop: String,
+    name: Option<String>,
+    coupons: Vec<(Coupon, Option<Campaign>)>,
+}
+
+impl MemberPage {
+    fn when(&self, t: &chrono::NaiveDateTime) -> String {
+        super::followers::local(t, &self.tz)
+    }
+    fn benefit(&self, c: &Option<Campaign>) -> String {
+        c.as_ref()
+            .map(|c| super::cashier::benefit_text(self.page.lang, c))
+            .unwrap_or_default()
+    }
+    fn display(&self, code: &str) -> String {
+        rules::display(code)
+    }
+    fn usable(&self, c: &Coupon) -> bool {
+        c.status == "issued" && c.valid_to > patron_store::now()
+    }
+    fn state(&self, c: &Coupon) -> String {
+        let key = if c.status == "issued" && c.valid_to <= patron_store::now() {
+            "coupon.status_expired".to_string()
+        } else {
+            format!("coupon.status_{}", c.status)
+        };
+        self.page.t(&key).to_string()
+    }
+}
+
+/// The tenant and follower a link names; an expired link is 410, anything else 404.
+async fn open(
+    ctx: &Ctx,
+    slug: &str,
+    token: &str,
+) -> Result<(TenantScope, tenants::Tenant, i64), UiError> {
+    let s = slug.to_string();
+    let found = ctx
+        .state
+        .db(move |c| {
+            let Some(r) = tenants::find_ref_by_slug(c, &s)? else {
+                return Ok(None);
+            };
+            // The link is the follower's credential for this one tenant.
+            let scope = TenantScope::system(r);
+            let t = tenants::get(c, &scope)?;
+            Ok(Some((scope, t)))
+        })
+        .await?;
+    let Some((scope, tenant)) = found else {
+        return Err(UiError::NotFound);
+    };
+    match links::verify(
+        key(&ctx.state),
+        scope.tenant_id().0,
+        token,
+        chrono::Utc::now().timestamp(),
+    ) {
+        Ok(f) => Ok((scope, tenant, f)),
+        Err(LinkError::Expired) => Err(UiError::Gone),
+        Err(LinkError::Invalid) => {
+            tracing::info!(tenant = %slug, "follower link refused");
+            Err(UiError::NotFound)
+        }
+    }
+}
+
+pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, UiError> {
+    let (slug, token) = path.into_inner();
+    let (scope, tenant, follower) = open(&ctx, &slug, &token).await?;
+    let (name, coupons) = ctx
+        .state
+        .db(move |c| {
+            let f = patron_store::followers::get(c, &scope, follower)?;
+            let list = coupons::of_follower(c, &scope, follower)?;
+            let camps = coupons::list(c, &scope)?;
+            let with: Vec<(Coupon, Option<Campaign>)> = list
+                .into_iter()
+                .map(|cp| {
+                    let camp = camps.iter().find(|k| k.id == cp.campaign_id).cloned();
+                    (cp, camp)
+                })
+                .collect();
+            Ok((f.name, with))
+        })
+        .await?;
+    let mut page = ctx.page("member", "member.title", None).await?;
+    page.user = None;
+    Ok(html(
+        &MemberPage {
+            page,
+            slug: tenant.slug.clone(),
+            token,
+            tz: tenant.time_zone.clone(),
+            shop: tenant.name.clone(),
+            name,
+            coupons,
+        },
+        StatusCode::OK,
+    ))
+}
+
+/// A coupon's QR on the follower's page: only for a coupon the link's follower holds.
+pub async fn qr(
+    ctx: Ctx,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, token, file) = path.into_inner();
+    let (scope, _t, follower) = open(&ctx, &slug, &token).await?;
+    let (code, ext) = file.rsplit_once('.').ok_or(UiError::NotFound)?;
+    let (s2, c2) = (scope.clone(), code.to_string());
+    let coupon = ctx.state.db(move |c| coupons::by_code(c, &s2, &c2)).await?;
+    if coupon.follower_id != Some(follower) {
+        return Err(UiError::NotFound);
+    }
+    let payload = rules::qr_payload(&super::cashier::qr_key(&ctx.state, &scope), &coupon.code);
+    super::campaigns::coupon_image(&payload, ext)
+}
+
+/// Sends the follower the link to their page as a customer-service message (a job).
+pub async fn send_link(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, patron_domain::Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let back = format!("/t/{}/followers/{id}", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
+        return Ok(crate::render::redirect_flash(
+            &back,
+            "err",
+            "flash.sync_needs_settings",
+            secure,
+        ));
+    }
+    let url = link(&ctx.state, &tenant.slug, tenant.id, id);
+    let text = ctx.lang.t1("member.link_message", url);
+    ctx.state
+        .db(move |c| {
+            let fl = patron_store::followers::get(c, &scope, id)?;
+            let payload = serde_json::json!({
+                "tenant_id": scope.tenant_id().0,
+                "openid": fl.openid,
+                "messages": [{ "type": "text", "text": text }],
+            });
+            patron_store::jobs::enqueue(
+                c,
+                Some(&scope),
+                patron_store::jobs::kinds::CS_SEND,
+                &payload.to_string(),
+                5,
+            )
+        })
+        .await?;
+    Ok(crate::render::redirect_flash(
+        &back,
+        "ok",
+        "flash.message_queued",
+        secure,
+    ))
+}
