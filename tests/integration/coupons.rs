@@ -652,3 +652,67 @@ async fn the_api_runs_a_campaign_from_creation_to_redemption() {
     let stats = api(Method::GET, &format!("/campaigns/{id}"), None).await;
     assert_eq!(stats.json()["stats"]["issued"], 1);
 }
+
+#[tokio::test]
+async fn a_campaign_is_issued_to_a_whole_tag_by_a_job_within_its_supply() {
+    use diesel::prelude::*;
+    let mut app = TestApp::spawn();
+    app.start_workers();
+    let w = world(&mut app.conn(), "a");
+    let mut conn = app.conn();
+    let csv: String = std::iter::once("openid,tags\n".to_string())
+        .chain((0..3000).map(|i| format!("bulk_{i},Bulk\n")))
+        .collect();
+    let rows = patron_domain::follower_csv::check(csv.as_bytes(), &[], 5000)
+        .unwrap()
+        .rows;
+    patron_store::imports::apply(&mut conn, &w.scope, &rows).unwrap();
+    let tag = patron_store::tags::list(&mut conn, &w.scope)
+        .unwrap()
+        .into_iter()
+        .find(|(t, _)| t.name == "Bulk")
+        .unwrap()
+        .0;
+    let camp = campaign(&app, &w, Some(2500), Some(1));
+    drop(conn);
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let page = format!("/t/{}/campaigns/{camp}", w.slug);
+    let r = c
+        .post(
+            &format!("{page}/bulk"),
+            &[("target", &format!("tag:{}", tag.id))],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let start = std::time::Instant::now();
+    loop {
+        let p = c.get(&page).await;
+        if p.body.contains("id=\"bulk-state\"") && !p.body.contains("http-equiv=\"refresh\"") {
+            assert!(p.body.contains("2500 / 2500"), "{}", p.body);
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "bulk issue stuck"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let issued: i64 = patron_store::schema::coupons::table
+        .filter(patron_store::schema::coupons::campaign_id.eq(camp))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(issued, 2500, "the supply holds");
+    let camp_row = coupons::get(&mut app.conn(), &w.scope, camp).unwrap();
+    assert_eq!(camp_row.issued_count, 2500);
+    // Holdings agree with the coupons (no holding without a coupon).
+    let held: i64 = patron_store::schema::coupon_holdings::table
+        .filter(patron_store::schema::coupon_holdings::campaign_id.eq(camp))
+        .select(patron_store::schema::coupon_holdings::held)
+        .load::<i64>(&mut app.conn())
+        .unwrap()
+        .iter()
+        .sum();
+    assert_eq!(held, 2500);
+}

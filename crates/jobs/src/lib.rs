@@ -2,6 +2,7 @@
 //! ([`follower_sync`]), and scheduled housekeeping of sessions and sign-in failure records
 //! (tokio-cron-scheduler).
 
+pub mod coupon_bulk;
 pub mod cs_send;
 pub mod follower_import;
 pub mod follower_info;

@@ -142,6 +142,10 @@ pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::Wor
         patron_jobs::follower_info::handler(state.secrets.clone()),
     );
     handlers.insert(
+        patron_jobs::coupon_bulk::KIND,
+        patron_jobs::coupon_bulk::handler(),
+    );
+    handlers.insert(
         patron_jobs::tag_sync::KIND,
         patron_jobs::tag_sync::handler(state.secrets.clone()),
     );

@@ -298,6 +298,174 @@ pub fn issue(
     })
 }
 
+/// What one batch of a bulk issue did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BulkBatch {
+    pub issued: i64,
+    /// Followers skipped: they already hold as many as the campaign allows, or got one
+    /// from this same bulk run before (a retried job).
+    pub skipped: i64,
+    /// The supply ran out in this batch.
+    pub exhausted: bool,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = c, treat_none_as_default_value = false)]
+struct NewCoupon<'a> {
+    tenant_id: i64,
+    campaign_id: i64,
+    code: String,
+    follower_id: Option<i64>,
+    status: &'a str,
+    valid_from: NaiveDateTime,
+    valid_to: NaiveDateTime,
+    channel: &'a str,
+    issued_by: &'a str,
+    issued_at: NaiveDateTime,
+}
+
+/// Issues one coupon to each of `followers` in one transaction: the supply is reserved for
+/// the whole batch with one conditional update (or what is left of it), the per-follower
+/// limit is checked per follower, and the coupons go in with multi-row inserts. `channel`
+/// names the bulk run, so a retried job skips followers it already served.
+pub fn issue_batch(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    campaign_id: i64,
+    followers: &[i64],
+    channel: &str,
+    issued_by: &str,
+) -> Result<BulkBatch> {
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |conn| {
+        let camp = get(conn, scope, campaign_id)?;
+        if camp.status != "active" {
+            return Err(StoreError::Conflict("campaign_not_active"));
+        }
+        let mut out = BulkBatch::default();
+        let served: std::collections::HashSet<i64> = c::table
+            .filter(c::tenant_id.eq(tenant))
+            .filter(c::campaign_id.eq(campaign_id))
+            .filter(c::channel.eq(channel))
+            .filter(c::follower_id.eq_any(followers))
+            .select(c::follower_id.assume_not_null())
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect();
+        let mut todo: Vec<i64> = followers
+            .iter()
+            .copied()
+            .filter(|f| !served.contains(f))
+            .collect();
+        out.skipped += (followers.len() - todo.len()) as i64;
+        if let Some(limit) = camp.per_follower_limit {
+            let mut ok = Vec::with_capacity(todo.len());
+            for f in todo {
+                match conn {
+                    DbConn::Postgres(pg) => diesel::insert_into(h::table)
+                        .values((
+                            h::campaign_id.eq(campaign_id),
+                            h::follower_id.eq(f),
+                            h::held.eq(0i64),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(pg)?,
+                    DbConn::Sqlite(lite) => diesel::insert_into(h::table)
+                        .values((
+                            h::campaign_id.eq(campaign_id),
+                            h::follower_id.eq(f),
+                            h::held.eq(0i64),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(lite)?,
+                };
+                let raised = diesel::update(
+                    h::table
+                        .filter(h::campaign_id.eq(campaign_id))
+                        .filter(h::follower_id.eq(f))
+                        .filter(h::held.lt(limit)),
+                )
+                .set(h::held.eq(h::held + 1))
+                .execute(conn)?;
+                if raised == 1 {
+                    ok.push(f);
+                } else {
+                    out.skipped += 1;
+                }
+            }
+            todo = ok;
+        }
+        // Reserve the supply for the batch, or whatever is left of it.
+        let mut k = todo.len() as i64;
+        if let Some(total) = camp.total_supply {
+            let left = (total - camp.issued_count).max(0);
+            if left < k {
+                out.exhausted = true;
+                k = left;
+            }
+        }
+        if k > 0 {
+            let took = diesel::update(
+                cp::table.filter(cp::id.eq(campaign_id)).filter(
+                    cp::total_supply
+                        .is_null()
+                        .or((cp::issued_count + k).nullable().le(cp::total_supply)),
+                ),
+            )
+            .set(cp::issued_count.eq(cp::issued_count + k))
+            .execute(conn)?;
+            if took == 0 {
+                // Someone issued meanwhile: the caller retries the batch.
+                return Err(StoreError::Conflict("supply_moved"));
+            }
+        }
+        if camp.per_follower_limit.is_some() {
+            // Followers left without a coupon by the supply give their holding back.
+            for f in &todo[k as usize..] {
+                diesel::update(
+                    h::table
+                        .filter(h::campaign_id.eq(campaign_id))
+                        .filter(h::follower_id.eq(f)),
+                )
+                .set(h::held.eq(h::held - 1))
+                .execute(conn)?;
+            }
+        }
+        let at = now();
+        let (from, to) = camp
+            .validity()
+            .ok_or(StoreError::Config("campaign validity unreadable".into()))?
+            .window(at);
+        let mut rng = rand::rngs::OsRng;
+        for chunk in todo[..k as usize].chunks(1000) {
+            let rows: Vec<NewCoupon<'_>> = chunk
+                .iter()
+                .map(|f| NewCoupon {
+                    tenant_id: tenant,
+                    campaign_id,
+                    code: rules::generate(&mut rng, &camp.code_prefix),
+                    follower_id: Some(*f),
+                    status: "issued",
+                    valid_from: from,
+                    valid_to: to,
+                    channel,
+                    issued_by,
+                    issued_at: at,
+                })
+                .collect();
+            match conn {
+                DbConn::Postgres(pg) => diesel::insert_into(c::table).values(&rows).execute(pg)?,
+                DbConn::Sqlite(lite) => {
+                    diesel::insert_into(c::table).values(&rows).execute(lite)?
+                }
+            };
+        }
+        out.issued = k;
+        out.skipped += todo.len() as i64 - k;
+        Ok(out)
+    })
+}
+
 pub fn by_code(conn: &mut DbConn, scope: &TenantScope, code: &str) -> Result<Coupon> {
     Ok(c::table
         .filter(c::tenant_id.eq(scope.tenant_id().0))

@@ -31,6 +31,8 @@ pub mod kinds {
     pub const FOLLOWER_INFO: &str = "follower_info";
     /// Payload `{"tenant_id"}`: sync local tags and their followers with WeChat's tags.
     pub const TAG_SYNC: &str = "tag_sync";
+    /// Payload `{"tenant_id", "campaign_id", "segment_id" | "tag_id"}`: issue to many.
+    pub const COUPON_BULK: &str = "coupon_bulk";
 }
 
 /// Queues a follower sync for the tenant unless one is already queued or running; returns

@@ -119,6 +119,7 @@ routes! {
     post   "/t/{tenant}/campaigns" Session => views::campaigns::create;
     get    "/t/{tenant}/campaigns/{campaign_id}" Session => views::campaigns::show;
     post   "/t/{tenant}/campaigns/{campaign_id}/status" Session => views::campaigns::set_status;
+    post   "/t/{tenant}/campaigns/{campaign_id}/bulk" Session => views::campaigns::bulk;
     post   "/t/{tenant}/followers/{follower_id}/coupons" Session => views::campaigns::issue_to_follower;
     post   "/t/{tenant}/followers/{follower_id}/link" Session => views::member::send_link;
     get    "/t/{tenant}/coupons/{coupon_file}" Session => views::campaigns::qr;
@@ -177,6 +178,7 @@ routes! {
     post   "/api/v1/campaigns" Token => api::coupons::create;
     get    "/api/v1/campaigns/{campaign_id}" Token => api::coupons::show;
     post   "/api/v1/campaigns/{campaign_id}/coupons" Token => api::coupons::issue;
+    post   "/api/v1/campaigns/{campaign_id}/bulk" Token => api::coupons::bulk;
     get    "/api/v1/coupons/{code}" Token => api::coupons::validate;
     post   "/api/v1/coupons/{code}/redeem" Token => api::coupons::redeem;
     post   "/api/v1/coupons/{code}/void" Token => api::coupons::void;

@@ -266,3 +266,30 @@ pub async fn void(auth: ApiAuth, code: web::Path<String>, body: web::Json<VoidBo
         Err(why) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
     }
 }
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct BulkBody {
+    pub segment_id: Option<i64>,
+    pub tag_id: Option<i64>,
+}
+
+/// Queues issuing the campaign's coupon to every follower of a segment or tag (a job).
+pub async fn bulk(auth: ApiAuth, id: web::Path<i64>, body: web::Json<BulkBody>) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let (id, b) = (id.into_inner(), body.into_inner());
+    let r = auth
+        .state
+        .db(move |c| {
+            crate::views::campaigns::enqueue_bulk(c, &scope, id, b.segment_id, b.tag_id, "API")
+        })
+        .await?;
+    match r {
+        Ok(job) => Ok(HttpResponse::Accepted().json(serde_json::json!({ "job_id": job.0 }))),
+        Err(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "campaign_not_active",
+        )),
+    }
+}

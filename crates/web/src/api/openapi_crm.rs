@@ -135,6 +135,11 @@ pub fn paths() -> Map<String, Value> {
             json!({ "201": { "description": "The coupon" }, "404": err("No such campaign or follower"), "409": err("`campaign_not_active`, `supply_exhausted` or `follower_limit`") }),
             json!([id("campaign_id")]), Some(json_body(json!({ "type": "object", "properties": { "follower_id": { "type": ["integer", "null"] } } })))),
     }));
+    p.insert("/campaigns/{campaign_id}/bulk".into(), json!({
+        "post": op("Issue the campaign's coupon to every follower of a segment or tag (a job with progress; the supply and per-follower limits hold)",
+            json!({ "202": { "description": "`job_id`" }, "404": err("No such campaign, segment or tag"), "409": err("`campaign_not_active`") }),
+            json!([id("campaign_id")]), Some(json_body(json!({ "type": "object", "properties": { "segment_id": { "type": ["integer", "null"] }, "tag_id": { "type": ["integer", "null"] } } })))),
+    }));
     p.insert("/coupons/{code}".into(), json!({
         "get": op("Validate a coupon at a store (forged QR payloads and typos are refused before any lookup)",
             json!({ "200": { "description": "`coupon`, `campaign`, `redeemable`, `refusal`" }, "404": err("Unknown code"), "422": err("`forged_qr` or `bad_check_character`") }),

@@ -250,9 +250,24 @@ struct ShowPage {
     stats: Stats,
     stores: Vec<Store>,
     statuses: [&'static str; 4],
+    segments: Vec<patron_store::segments::Segment>,
+    tags: Vec<patron_store::tags::Tag>,
+    /// The latest bulk issue of this campaign.
+    bulk: Option<patron_store::jobs::Job>,
 }
 
 impl ShowPage {
+    fn bulk_running(&self) -> bool {
+        self.bulk.as_ref().is_some_and(|j| {
+            j.state == patron_store::jobs::QUEUED || j.state == patron_store::jobs::RUNNING
+        })
+    }
+    fn bulk_state(&self) -> String {
+        self.bulk
+            .as_ref()
+            .map(|j| self.page.t(&format!("job.{}", j.state)).to_string())
+            .unwrap_or_default()
+    }
     fn min_spend(&self) -> String {
         rules::yuan(self.c.min_spend_fen)
     }
@@ -301,16 +316,32 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (c, stats, stores) = ctx
+    let (c, stats, stores, extra) = ctx
         .state
         .db(move |c| {
+            let bulk = patron_store::jobs::list_for_tenant(c, &s2, 50)?
+                .into_iter()
+                .find(|j| {
+                    j.kind == patron_store::jobs::kinds::COUPON_BULK
+                        && serde_json::from_str::<serde_json::Value>(&j.payload)
+                            .is_ok_and(|p| p["campaign_id"] == id)
+                });
             Ok((
                 coupons::get(c, &s2, id)?,
                 coupons::stats(c, &s2, id)?,
                 patron_store::stores::list(c, &s2)?,
+                (
+                    patron_store::segments::list(c, &s2)?,
+                    patron_store::tags::list(c, &s2)?
+                        .into_iter()
+                        .map(|(t, _)| t)
+                        .collect(),
+                    bulk,
+                ),
             ))
         })
         .await?;
+    let (segments, tags, bulk) = extra;
     let page = ctx
         .page("campaigns", "campaign.title", Some((&scope, &tenant)))
         .await?;
@@ -322,6 +353,9 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
             stats,
             stores,
             statuses: coupons::STATUSES,
+            segments,
+            tags,
+            bulk,
         },
         StatusCode::OK,
     ))
@@ -426,4 +460,77 @@ pub fn coupon_image(payload: &str, ext: &str) -> Result<HttpResponse, UiError> {
         .content_type(mime)
         .insert_header(("Cache-Control", "private, max-age=300"))
         .body(body))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct BulkForm {
+    csrf: String,
+    /// `segment:<id>` or `tag:<id>`.
+    target: String,
+}
+
+/// Queues issuing the campaign's coupon to every follower of a segment or tag.
+pub async fn bulk(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    f: web::Form<BulkForm>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    ctx.check_csrf(&f.csrf)?;
+    let back = format!("/t/{}/campaigns/{id}", tenant.slug);
+    let secure = ctx.state.cfg.secure_cookies;
+    let (segment_id, tag_id) = match f.target.split_once(':') {
+        Some(("segment", n)) => (n.parse::<i64>().ok(), None),
+        Some(("tag", n)) => (None, n.parse::<i64>().ok()),
+        _ => (None, None),
+    };
+    if segment_id.is_none() && tag_id.is_none() {
+        return Ok(redirect_flash(&back, "err", "flash.bulk_pick", secure));
+    }
+    let by = ctx.require_user()?.user.name.clone();
+    let job = ctx
+        .state
+        .db(move |c| enqueue_bulk(c, &scope, id, segment_id, tag_id, &by))
+        .await?;
+    Ok(match job {
+        Ok(j) => {
+            tracing::info!(tenant = %tenant.slug, campaign = id, job = j.0, "bulk issue queued");
+            redirect_flash(&back, "ok", "flash.bulk_queued", secure)
+        }
+        Err(key) => redirect_flash(&back, "err", key, secure),
+    })
+}
+
+/// Checks the campaign and target, then queues the job (the page and the API share it).
+pub fn enqueue_bulk(
+    c: &mut patron_store::DbConn,
+    scope: &patron_domain::TenantScope,
+    campaign: i64,
+    segment_id: Option<i64>,
+    tag_id: Option<i64>,
+    by: &str,
+) -> Result<Result<patron_domain::JobId, &'static str>, StoreError> {
+    let camp = coupons::get(c, scope, campaign)?;
+    if camp.status != "active" {
+        return Ok(Err("flash.campaign_not_active"));
+    }
+    if let Some(s) = segment_id {
+        patron_store::segments::get(c, scope, s)?;
+    }
+    if let Some(t) = tag_id {
+        patron_store::tags::get(c, scope, t)?;
+    }
+    let payload = serde_json::json!({
+        "tenant_id": scope.tenant_id().0, "campaign_id": campaign,
+        "segment_id": segment_id, "tag_id": tag_id, "by": by,
+    });
+    Ok(Ok(patron_store::jobs::enqueue(
+        c,
+        Some(scope),
+        patron_store::jobs::kinds::COUPON_BULK,
+        &payload.to_string(),
+        3,
+    )?))
 }
