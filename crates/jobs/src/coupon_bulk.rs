@@ -48,7 +48,6 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
         },
         (None, None) => Filter::default(),
     };
-    let total = followers::count_matching(&mut c, &scope, &filter).map_err(err)?;
     drop(c);
     let channel = format!("bulk:{}", ctx.job.id);
     let by = if p.by.is_empty() {
@@ -56,30 +55,19 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
     } else {
         p.by.clone()
     };
-    let (mut done, mut issued) = (0i64, 0i64);
-    let mut before = None;
-    ctx.progress(0, Some(total))?;
-    loop {
-        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-        let ids = followers::ids_page(&mut c, &scope, &filter, before, BATCH).map_err(err)?;
-        let Some(last) = ids.last().copied() else {
-            break;
-        };
-        let batch = loop {
-            match coupons::issue_batch(&mut c, &scope, p.campaign_id, &ids, &channel, &by) {
-                Err(StoreError::Conflict("supply_moved")) => continue,
-                other => break other.map_err(err)?,
-            }
-        };
-        drop(c);
-        issued += batch.issued;
-        done += ids.len() as i64;
-        ctx.progress(done, Some(total.max(done)))?;
-        if batch.exhausted {
-            break;
-        }
-        before = Some(last);
-    }
+    let pool = ctx.pool.clone();
+    // A retried job (a worker died) skips the followers its first run served.
+    let resume = ctx.job.attempts > 1;
+    let (issued, done) = issue_to(
+        &pool,
+        &scope,
+        p.campaign_id,
+        &filter,
+        &channel,
+        &by,
+        resume,
+        |d, t| ctx.progress(d, Some(t)),
+    )?;
     tracing::info!(
         campaign = p.campaign_id,
         issued,
@@ -87,4 +75,47 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
         "bulk issue done"
     );
     Ok(())
+}
+
+/// Issues the campaign's coupon to every follower `filter` matches, in batches; `progress`
+/// hears (done, total) after each. Returns (issued, followers seen).
+pub fn issue_to(
+    pool: &patron_store::DbPool,
+    scope: &TenantScope,
+    campaign: i64,
+    filter: &Filter,
+    channel: &str,
+    by: &str,
+    resume: bool,
+    mut progress: impl FnMut(i64, i64) -> Result<(), String>,
+) -> Result<(i64, i64), String> {
+    let err = |e: StoreError| e.to_string();
+    let mut c = pool.get().map_err(err)?;
+    let total = followers::count_matching(&mut c, scope, filter).map_err(err)?;
+    drop(c);
+    let (mut done, mut issued) = (0i64, 0i64);
+    let mut before = None;
+    progress(0, total)?;
+    loop {
+        let mut c = pool.get().map_err(err)?;
+        let ids = followers::ids_page(&mut c, scope, filter, before, BATCH).map_err(err)?;
+        let Some(last) = ids.last().copied() else {
+            break;
+        };
+        let batch = loop {
+            match coupons::issue_batch(&mut c, scope, campaign, &ids, channel, by, resume) {
+                Err(StoreError::Conflict("supply_moved")) => continue,
+                other => break other.map_err(err)?,
+            }
+        };
+        drop(c);
+        issued += batch.issued;
+        done += ids.len() as i64;
+        progress(done, total.max(done))?;
+        if batch.exhausted {
+            break;
+        }
+        before = Some(last);
+    }
+    Ok((issued, done))
 }

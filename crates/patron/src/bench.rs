@@ -130,7 +130,7 @@ fn write_requests(path: &Path, slug_free_count: usize) -> std::io::Result<()> {
     w.flush()
 }
 
-fn run_wrk(
+pub(crate) fn run_wrk(
     o: &Options,
     base: &str,
     prefix: &str,
@@ -163,7 +163,7 @@ fn run_wrk(
 
 /// Runs `f` with a scratch directory and a fresh database: SQLite in the directory, or a
 /// new schema of the PostgreSQL given (dropped afterwards, whatever `f` returned).
-fn with_scratch_database(
+pub(crate) fn with_scratch_database(
     tag: &str,
     database_url: Option<&str>,
     f: impl FnOnce(&Path, &str) -> Result<String, crate::cli::CliError>,
@@ -306,7 +306,7 @@ pub struct FollowerOptions {
     pub rounds: usize,
 }
 
-fn seed_sql(
+pub(crate) fn seed_sql(
     backend: patron_store::Backend,
     tenant: i64,
     followers: i64,

@@ -77,8 +77,20 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         threads: u32,
         /// Distinct pushes to prepare (more than the run sends, or retries are measured).
-        #[arg(long, default_value_t = 150_000)]
+        #[arg(long, default_value_t = 400_000)]
         requests: usize,
+    },
+    /// Coupons: bulk issue to every follower, QR images per second, API redemptions
+    /// under wrk.
+    Coupons {
+        #[arg(long, default_value_t = 1_000_000)]
+        followers: i64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        #[arg(long, default_value_t = 2)]
+        threads: u32,
     },
     /// Followers list and search over one tenant with many followers and messages.
     Followers {
@@ -441,6 +453,21 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 connections,
                 threads,
                 requests,
+            })
+        }
+        Command::Bench(BenchCmd::Coupons {
+            followers,
+            seconds,
+            connections,
+            threads,
+        }) => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            crate::bench_coupons::coupons(&crate::bench_coupons::CouponOptions {
+                database_url,
+                followers,
+                seconds,
+                connections,
+                threads,
             })
         }
         Command::Bench(BenchCmd::Followers {

@@ -2,6 +2,7 @@
 //! here so the integration tests start exactly the server the binary runs.
 
 pub mod bench;
+pub mod bench_coupons;
 pub mod cli;
 pub mod config;
 pub mod serve;

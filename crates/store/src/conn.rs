@@ -73,9 +73,11 @@ impl DbUrl {
             DbUrl::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets readers run beside the writer; busy_timeout makes writers queue
-                // instead of failing with "database is locked".
+                // instead of failing with "database is locked". The timeout comes first:
+                // switching to WAL takes a lock, and a connection opened while another one
+                // writes would otherwise fail at once.
                 c.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;

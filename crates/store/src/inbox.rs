@@ -328,7 +328,9 @@ impl Pending {
     }
 }
 
-type Reply = std::sync::mpsc::SyncSender<Result<Recorded>>;
+/// The writer answers each push through a oneshot channel: a blocking caller waits on it,
+/// the webhook awaits it without holding a thread.
+type Reply = tokio::sync::oneshot::Sender<Result<Recorded>>;
 
 /// Group commit for the webhook: pushes are handed to a few writer threads, each of which
 /// stores everything waiting (up to [`Batcher::MAX_BATCH`]) in one transaction and then
@@ -357,13 +359,25 @@ impl Batcher {
         Batcher { tx }
     }
 
-    /// Stores one push (blocking until its batch committed).
+    /// Stores one push (blocking until its batch committed). Not for async code: use
+    /// [`Batcher::record_async`] there.
     pub fn record(&self, p: Pending) -> Result<Recorded> {
-        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        let (done, wait) = tokio::sync::oneshot::channel();
         self.tx
             .send((p, done))
             .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
-        wait.recv()
+        wait.blocking_recv()
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
+    }
+
+    /// Stores one push, awaiting its batch's commit without occupying a thread. Handing
+    /// the push over blocks only when 4,096 pushes are already waiting (overload).
+    pub async fn record_async(&self, p: Pending) -> Result<Recorded> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((p, done))
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
+        wait.await
             .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
     }
 }

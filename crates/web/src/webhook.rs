@@ -556,10 +556,7 @@ pub async fn push(
     // Group commit: the push is stored by the ingest writer with others that arrived
     // meanwhile; the answer goes out only after that transaction committed.
     let ingest = state.ingest.clone();
-    let recorded = match web::block(move || ingest.record(pending)).await {
-        Ok(r) => r,
-        Err(err) => return internal(&err),
-    };
+    let recorded = ingest.record_async(pending).await;
     let reply_xml = match recorded {
         Ok(Recorded::New { .. }) => {
             state.metrics.accepted.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,186 @@
+//! `patron bench coupons`: issuing a campaign to a million followers (the bulk job's code
+//! path, in-process), QR images rendered per second, and redemptions through the JSON API
+//! under wrk at 64 connections, each request a different coupon.
+
+use crate::bench::{parse_wrk, run_wrk, seed_sql, with_scratch_database, Options};
+use crate::config::Settings;
+use crate::serve;
+use patron_domain::coupons::{qr_payload, Benefit, Validity};
+use patron_domain::{AgencyId, AgencyScope, TenantScope};
+use patron_store::coupons::{self, CampaignInput};
+use patron_store::followers::Filter;
+use patron_store::tenants::{self, TenantInput};
+use std::io::Write;
+
+pub struct CouponOptions {
+    pub database_url: Option<String>,
+    pub followers: i64,
+    pub seconds: u64,
+    pub connections: u32,
+    pub threads: u32,
+}
+
+const LUA: &str = r#"
+local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+local lines, idx, step, token = {}, 0, 1, ""
+function init(args)
+  token, step = args[1], tonumber(args[3])
+  for line in io.lines(args[2]) do lines[#lines + 1] = line end
+  idx = tid
+end
+function request()
+  idx = idx + step
+  if idx > #lines then idx = ((idx - 1) % #lines) + 1 end
+  local l = lines[idx]
+  local tab = l:find("\t", 1, true)
+  return wrk.format("POST", l:sub(1, tab - 1),
+    { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }, l:sub(tab + 1))
+end
+"#;
+
+pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
+    with_scratch_database("bench-coupons", o.database_url.as_deref(), |dir, url| {
+        let mut s = Settings::for_test(&dir.join("data"), url);
+        s.workers = 0;
+        s.db_pool_size = 16;
+        s.log_level = "warn".into();
+        let listener = serve::listen(&s)?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let prepared = serve::prepare(&s, &base)?;
+        let pool = prepared.state.pool.clone();
+        let backend = format!("{:?}", pool.backend()).to_lowercase();
+        let mut c = pool.get()?;
+        let agency = tenants::create_agency(&mut c, "Bench")?;
+        let valid = tenants::validate(&TenantInput {
+            name: "Bench".into(),
+            slug: "bench".into(),
+            ..Default::default()
+        })
+        .map_err(|e| crate::cli::CliError::Usage(format!("{e:?}")))?;
+        let t = tenants::create(
+            &mut c,
+            &AgencyScope::system(AgencyId(agency.id)),
+            &valid,
+            &prepared.state.secrets,
+        )?;
+        let scope = TenantScope::system(t.tenant_ref());
+        let store = patron_store::stores::create(&mut c, &scope, "Bench store", "1 Road")?;
+        let (_, token) = patron_store::api_tokens::create(&mut c, &scope, "bench", None)?;
+        let seed = seed_sql(pool.backend(), t.id, o.followers, 1);
+        patron_store::exec_sql(&mut c, &seed[0])?;
+        patron_store::exec_sql(&mut c, "ANALYZE")?;
+        let camp = coupons::create(
+            &mut c,
+            &scope,
+            &CampaignInput {
+                name: "Bench".into(),
+                benefit: Benefit::AmountOff { fen: 500 },
+                min_spend_fen: 0,
+                validity: Validity::Relative { days: 30 },
+                total_supply: None,
+                per_follower_limit: None,
+                stores: None,
+                terms: String::new(),
+                code_prefix: String::new(),
+            },
+        )?;
+        coupons::set_status(&mut c, &scope, camp.id, "active")?;
+        drop(c);
+
+        // 1. Issue to every follower, as the bulk job does.
+        let t0 = std::time::Instant::now();
+        let (issued, _) = patron_jobs::coupon_bulk::issue_to(
+            &pool,
+            &scope,
+            camp.id,
+            &Filter::default(),
+            "bench",
+            "bench",
+            false,
+            |_, _| Ok(()),
+        )
+        .map_err(crate::cli::CliError::Usage)?;
+        let issue_secs = t0.elapsed().as_secs_f64();
+
+        // 2. QR images.
+        let codes = coupons::codes(&mut *pool.get()?, &scope, camp.id, 200_000)?;
+        let key = patron_web::views::cashier::qr_key(&prepared.state, &scope);
+        let n = 2_000.min(codes.len());
+        let t0 = std::time::Instant::now();
+        for code in &codes[..n] {
+            let _ = patron_web::qr_image::svg(&qr_payload(&key, code), 8);
+        }
+        let svg_rate = n as f64 / t0.elapsed().as_secs_f64();
+        let t0 = std::time::Instant::now();
+        for code in &codes[..n] {
+            let _ = patron_web::qr_image::png(&qr_payload(&key, code), 8);
+        }
+        let png_rate = n as f64 / t0.elapsed().as_secs_f64();
+
+        // 3. Redemptions through the API, each request a different coupon.
+        let data = dir.join("redeem.txt");
+        {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&data)?);
+            for (i, code) in codes.iter().enumerate() {
+                writeln!(
+                    w,
+                    "/api/v1/coupons/{code}/redeem\t{{\"store_id\":{},\"idempotency_key\":\"bench-{i}\",\"amount_fen\":3000}}",
+                    store.id
+                )?;
+            }
+        }
+        let script = dir.join("redeem.lua");
+        std::fs::write(&script, LUA)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let state = prepared.state.clone();
+        let server_settings = s.clone();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server =
+                    serve::http_server(&server_settings, state, listener).expect("server starts");
+                tx.send(server.handle()).expect("handle");
+                let _ = server.await;
+            })
+        });
+        let handle = rx
+            .recv()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let wrk = Options {
+            database_url: None,
+            seconds: o.seconds,
+            connections: o.connections,
+            threads: o.threads,
+            requests: codes.len(),
+        };
+        let out = run_wrk(&wrk, &base, &token, &script, &data);
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))
+            .join()
+            .ok();
+        let _ = thread.join();
+        let redeem = parse_wrk("redeem", &out?);
+        let redeemed = coupons::stats(&mut *pool.get()?, &scope, camp.id)?.redeemed;
+        Ok(format!(
+            "coupons, {backend}: {} followers\n\n\
+             | what | figure |\n|---|---|\n\
+             | issue one coupon to every follower (bulk path, batches of 5,000) | {issued} in {issue_secs:.1} s ({:.0}/s) |\n\
+             | QR images, SVG | {svg_rate:.0}/s |\n\
+             | QR images, PNG | {png_rate:.0}/s |\n\
+             | redeem through the API, wrk -t{} -c{} -d{}s, a different coupon each | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {} |\n\
+             \nredeemed coupons afterwards: {redeemed} (requests answered: {})\n",
+            o.followers,
+            issued as f64 / issue_secs,
+            o.threads,
+            o.connections,
+            o.seconds,
+            redeem.rps,
+            redeem.p50_ms,
+            redeem.p99_ms,
+            redeem.non_2xx,
+            redeem.requests,
+        ))
+    })
+}
