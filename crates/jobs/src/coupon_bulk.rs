@@ -58,16 +58,15 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
     let pool = ctx.pool.clone();
     // A retried job (a worker died) skips the followers its first run served.
     let resume = ctx.job.attempts > 1;
-    let (issued, done) = issue_to(
-        &pool,
-        &scope,
-        p.campaign_id,
-        &filter,
-        &channel,
-        &by,
+    let run = Run {
+        campaign: p.campaign_id,
+        channel: &channel,
+        by: &by,
         resume,
-        |d, t| ctx.progress(d, Some(t)),
-    )?;
+    };
+    let (issued, done) = issue_to(&pool, &scope, &filter, &run, |d, t| {
+        ctx.progress(d, Some(t))
+    })?;
     tracing::info!(
         campaign = p.campaign_id,
         issued,
@@ -77,18 +76,30 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
     Ok(())
 }
 
+/// One bulk run: which campaign, the channel its coupons carry, who started it, and
+/// whether it resumes an earlier attempt.
+pub struct Run<'a> {
+    pub campaign: i64,
+    pub channel: &'a str,
+    pub by: &'a str,
+    pub resume: bool,
+}
+
 /// Issues the campaign's coupon to every follower `filter` matches, in batches; `progress`
 /// hears (done, total) after each. Returns (issued, followers seen).
 pub fn issue_to(
     pool: &patron_store::DbPool,
     scope: &TenantScope,
-    campaign: i64,
     filter: &Filter,
-    channel: &str,
-    by: &str,
-    resume: bool,
+    run: &Run<'_>,
     mut progress: impl FnMut(i64, i64) -> Result<(), String>,
 ) -> Result<(i64, i64), String> {
+    let Run {
+        campaign,
+        channel,
+        by,
+        resume,
+    } = *run;
     let err = |e: StoreError| e.to_string();
     let mut c = pool.get().map_err(err)?;
     let total = followers::count_matching(&mut c, scope, filter).map_err(err)?;

@@ -96,11 +96,13 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
         let (issued, _) = patron_jobs::coupon_bulk::issue_to(
             &pool,
             &scope,
-            camp.id,
             &Filter::default(),
-            "bench",
-            "bench",
-            false,
+            &patron_jobs::coupon_bulk::Run {
+                campaign: camp.id,
+                channel: "bench",
+                by: "bench",
+                resume: false,
+            },
             |_, _| Ok(()),
         )
         .map_err(crate::cli::CliError::Usage)?;
