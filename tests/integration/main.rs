@@ -12,6 +12,7 @@ mod crm;
 mod import;
 mod isolation;
 mod jobs;
+mod loyalty;
 mod mail;
 mod outbound;
 mod schema;

@@ -45,7 +45,12 @@ fn every_table_is_selectable_and_migrations_revert() {
         campaigns,
         coupons,
         coupon_holdings,
-        coupon_events
+        coupon_events,
+        loyalty_programs,
+        points_ledger,
+        stamp_cards,
+        stamp_progress,
+        stamp_events
     );
     patron_store::migrate::revert_all(&mut c).unwrap();
     assert!(
@@ -54,7 +59,16 @@ fn every_table_is_selectable_and_migrations_revert() {
     );
     let applied = patron_store::migrate::run(&mut c).unwrap();
     assert!(!applied.is_empty());
-    select_all!(agencies, tenants, users, reply_rules, qr_codes, menus);
+    select_all!(
+        agencies,
+        tenants,
+        users,
+        reply_rules,
+        qr_codes,
+        menus,
+        campaigns,
+        points_ledger
+    );
 }
 
 #[test]

@@ -683,6 +683,20 @@ pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
             n(coupon_events::table.count().get_result(c)),
         ),
         (
+            "loyalty_programs",
+            n(loyalty_programs::table.count().get_result(c)),
+        ),
+        (
+            "points_ledger",
+            n(points_ledger::table.count().get_result(c)),
+        ),
+        ("stamp_cards", n(stamp_cards::table.count().get_result(c))),
+        (
+            "stamp_progress",
+            n(stamp_progress::table.count().get_result(c)),
+        ),
+        ("stamp_events", n(stamp_events::table.count().get_result(c))),
+        (
             "revoked api_tokens",
             n(api_tokens::table
                 .filter(api_tokens::revoked_at.is_not_null())

@@ -10,6 +10,7 @@ pub mod coupons;
 pub mod follower_csv;
 pub mod ids;
 pub mod links;
+pub mod loyalty;
 pub mod replies;
 pub mod role;
 pub mod validate;

@@ -7,6 +7,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+/// How long a link sent to a follower stays valid, in days.
+pub const LINK_DAYS: i64 = 30;
+
 fn mac(key: &[u8], tenant: i64, follower: i64, expires: i64) -> String {
     let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     m.update(format!("follower-link|{tenant}|{follower}|{expires}").as_bytes());

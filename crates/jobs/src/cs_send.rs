@@ -20,8 +20,47 @@ pub struct Payload {
     pub messages: Vec<Content>,
 }
 
-pub fn handler(secrets: SecretBox) -> Handler {
-    Box::new(move |ctx: &mut JobCtx| run(ctx, &secrets))
+/// `base_url` is where followers reach Patron: a text naming `{link}` gets a fresh signed
+/// link to the follower's page (and `{balance}` their points).
+pub fn handler(secrets: SecretBox, base_url: String) -> Handler {
+    Box::new(move |ctx: &mut JobCtx| run(ctx, &secrets, &base_url))
+}
+
+/// The message with its placeholders filled in for this follower.
+fn personal(
+    ctx: &JobCtx,
+    secrets: &SecretBox,
+    base_url: &str,
+    scope: &patron_domain::TenantScope,
+    openid: &str,
+    m: &Content,
+) -> Result<Content, String> {
+    use patron_domain::loyalty::{fill, has_placeholders, Values};
+    let Content::Text { text } = m else {
+        return Ok(m.clone());
+    };
+    if !has_placeholders(text) {
+        return Ok(m.clone());
+    }
+    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+    let follower =
+        patron_store::followers::id_of_openid(&mut c, scope, openid).map_err(|e| e.to_string())?;
+    let tenant = patron_store::tenants::get(&mut c, scope).map_err(|e| e.to_string())?;
+    let balance =
+        patron_store::loyalty::balance(&mut c, scope, follower).map_err(|e| e.to_string())?;
+    let links = inbox::LinkMaker {
+        key: secrets.mac_key().to_vec(),
+        base: format!("{base_url}/m/{}/", tenant.slug),
+        days: patron_domain::links::LINK_DAYS,
+    };
+    let values = Values {
+        points: 0,
+        balance,
+        link: Some(links.link(scope.tenant_id().0, follower)),
+    };
+    Ok(Content::Text {
+        text: fill(text, &values),
+    })
 }
 
 /// The customer-service form of a rule's message (a news message carries one article).
@@ -57,7 +96,7 @@ pub fn summary(c: &Content) -> String {
     }
 }
 
-fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
+fn run(ctx: &mut JobCtx, secrets: &SecretBox, base_url: &str) -> Result<(), String> {
     let p: Payload =
         serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
     let (scope, client) = crate::tenant::client(ctx, secrets, p.tenant_id)?;
@@ -74,6 +113,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
                 continue; // sent by an earlier attempt
             }
         }
+        let m = &personal(ctx, secrets, base_url, &scope, &p.openid, m)?;
         rt.block_on(client.send_custom(&p.openid, &custom(m)))
             .map_err(|e| format!("message/custom/send: {e}"))?;
         let mut c = ctx.pool.get().map_err(|e| e.to_string())?;

@@ -19,13 +19,22 @@ pub use worker::{
 use patron_store::{sessions, throttle, DbPool};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
-/// Deletes expired sessions and sign-in failures older than a day. Safe to run from several
-/// processes at once: each statement is an idempotent delete.
-pub fn housekeeping(pool: &DbPool) -> Result<(usize, usize), patron_store::StoreError> {
+/// Deletes expired sessions and sign-in failures older than a day, and writes off expired
+/// points. Safe to run from several processes at once: the deletes are idempotent and
+/// each follower's points expire under that follower's lock.
+pub fn housekeeping(pool: &DbPool) -> Result<(usize, usize, usize), patron_store::StoreError> {
     let mut c = pool.get()?;
     let s = sessions::purge(&mut c)?;
     let f = throttle::purge_before(&mut c, patron_store::now() - chrono::TimeDelta::days(1))?;
-    Ok((s, f))
+    let mut expired = 0;
+    loop {
+        let n = patron_store::loyalty::expire_due(&mut c, patron_store::now(), 500)?;
+        if n == 0 {
+            break;
+        }
+        expired += n;
+    }
+    Ok((s, f, expired))
 }
 
 /// Starts the scheduler; keep the returned value alive for as long as jobs should run.
@@ -36,8 +45,8 @@ pub async fn start(pool: DbPool) -> Result<JobScheduler, JobSchedulerError> {
             let pool = pool.clone();
             Box::pin(async move {
                 match tokio::task::spawn_blocking(move || housekeeping(&pool)).await {
-                    Ok(Ok((s, f))) => {
-                        tracing::info!(sessions = s, failures = f, "housekeeping done")
+                    Ok(Ok((s, f, p))) => {
+                        tracing::info!(sessions = s, failures = f, points = p, "housekeeping done")
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
                     Err(e) => tracing::error!(error = %e, "housekeeping task panicked"),

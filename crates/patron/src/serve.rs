@@ -135,7 +135,7 @@ pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::Wor
     );
     handlers.insert(
         patron_jobs::cs_send::KIND,
-        patron_jobs::cs_send::handler(state.secrets.clone()),
+        patron_jobs::cs_send::handler(state.secrets.clone(), state.cfg.base_url.clone()),
     );
     handlers.insert(
         patron_jobs::follower_info::KIND,

@@ -208,94 +208,107 @@ pub fn issue(
     channel: &str,
     issued_by: &str,
 ) -> Result<std::result::Result<Coupon, NotIssued>> {
-    let tenant = scope.tenant_id().0;
     write_tx(conn, |conn| {
-        let camp = get(conn, scope, campaign_id)?;
-        if camp.status != "active" {
-            return Ok(Err(NotIssued::NotActive));
-        }
-        if let Some(f) = follower_id {
-            crate::followers::get(conn, scope, f)?;
-        }
-        let took = diesel::update(
-            cp::table
-                .filter(cp::id.eq(campaign_id))
-                .filter(cp::tenant_id.eq(tenant))
-                .filter(
-                    cp::total_supply
-                        .is_null()
-                        .or(cp::issued_count.nullable().lt(cp::total_supply)),
-                ),
+        issue_in(conn, scope, campaign_id, follower_id, channel, issued_by)
+    })
+}
+
+/// [`issue`] inside the caller's write transaction (a reply rule, a stamp card's reward).
+/// A refusal changes nothing, so the caller's transaction goes on.
+pub fn issue_in(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    campaign_id: i64,
+    follower_id: Option<i64>,
+    channel: &str,
+    issued_by: &str,
+) -> Result<std::result::Result<Coupon, NotIssued>> {
+    let tenant = scope.tenant_id().0;
+    let camp = get(conn, scope, campaign_id)?;
+    if camp.status != "active" {
+        return Ok(Err(NotIssued::NotActive));
+    }
+    if let Some(f) = follower_id {
+        crate::followers::get(conn, scope, f)?;
+    }
+    // The supply, then the follower's limit (the order bulk issuance takes its locks in):
+    // each a conditional update, so neither is passed however many issue at once.
+    let took = diesel::update(
+        cp::table
+            .filter(cp::id.eq(campaign_id))
+            .filter(cp::tenant_id.eq(tenant))
+            .filter(
+                cp::total_supply
+                    .is_null()
+                    .or(cp::issued_count.nullable().lt(cp::total_supply)),
+            ),
+    )
+    .set(cp::issued_count.eq(cp::issued_count + 1))
+    .execute(conn)?;
+    if took == 0 {
+        return Ok(Err(NotIssued::SupplyExhausted));
+    }
+    if let (Some(f), Some(limit)) = (follower_id, camp.per_follower_limit) {
+        match conn {
+            DbConn::Postgres(pg) => diesel::insert_into(h::table)
+                .values((
+                    h::campaign_id.eq(campaign_id),
+                    h::follower_id.eq(f),
+                    h::held.eq(0i64),
+                ))
+                .on_conflict_do_nothing()
+                .execute(pg)?,
+            DbConn::Sqlite(lite) => diesel::insert_into(h::table)
+                .values((
+                    h::campaign_id.eq(campaign_id),
+                    h::follower_id.eq(f),
+                    h::held.eq(0i64),
+                ))
+                .on_conflict_do_nothing()
+                .execute(lite)?,
+        };
+        // Row-locked and re-checked by PostgreSQL, serialised by SQLite.
+        let raised = diesel::update(
+            h::table
+                .filter(h::campaign_id.eq(campaign_id))
+                .filter(h::follower_id.eq(f))
+                .filter(h::held.lt(limit)),
         )
-        .set(cp::issued_count.eq(cp::issued_count + 1))
+        .set(h::held.eq(h::held + 1))
         .execute(conn)?;
-        if took == 0 {
-            return Ok(Err(NotIssued::SupplyExhausted));
+        if raised == 0 {
+            // Give the supply back: nothing was issued.
+            diesel::update(cp::table.filter(cp::id.eq(campaign_id)))
+                .set(cp::issued_count.eq(cp::issued_count - 1))
+                .execute(conn)?;
+            return Ok(Err(NotIssued::FollowerLimit));
         }
-        if let (Some(f), Some(limit)) = (follower_id, camp.per_follower_limit) {
-            match conn {
-                DbConn::Postgres(pg) => diesel::insert_into(h::table)
-                    .values((
-                        h::campaign_id.eq(campaign_id),
-                        h::follower_id.eq(f),
-                        h::held.eq(0i64),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(pg)?,
-                DbConn::Sqlite(lite) => diesel::insert_into(h::table)
-                    .values((
-                        h::campaign_id.eq(campaign_id),
-                        h::follower_id.eq(f),
-                        h::held.eq(0i64),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(lite)?,
-            };
-            // Row-locked and re-checked by PostgreSQL, serialised by SQLite: a follower
-            // never passes the limit.
-            let raised = diesel::update(
-                h::table
-                    .filter(h::campaign_id.eq(campaign_id))
-                    .filter(h::follower_id.eq(f))
-                    .filter(h::held.lt(limit)),
-            )
-            .set(h::held.eq(h::held + 1))
-            .execute(conn)?;
-            if raised == 0 {
-                return Err(StoreError::Conflict("follower_limit"));
-            }
-        }
-        let at = now();
-        let (from, to) = camp
-            .validity()
-            .ok_or(StoreError::Config("campaign validity unreadable".into()))?
-            .window(at);
-        let code = rules::generate(&mut rand::rngs::OsRng, &camp.code_prefix);
-        let id: i64 = diesel::insert_into(c::table)
-            .values((
-                c::tenant_id.eq(tenant),
-                c::campaign_id.eq(campaign_id),
-                c::code.eq(&code),
-                c::follower_id.eq(follower_id),
-                c::status.eq("issued"),
-                c::valid_from.eq(from),
-                c::valid_to.eq(to),
-                c::channel.eq(channel),
-                c::issued_by.eq(issued_by),
-                c::issued_at.eq(at),
-            ))
-            .returning(c::id)
-            .get_result(conn)?;
-        Ok(Ok(c::table
-            .find(id)
-            .select(Coupon::as_select())
-            .first(conn)?))
-    })
-    .or_else(|e| match e {
-        // The limit check rolled the supply back with the transaction.
-        StoreError::Conflict("follower_limit") => Ok(Err(NotIssued::FollowerLimit)),
-        other => Err(other),
-    })
+    }
+    let at = now();
+    let (from, to) = camp
+        .validity()
+        .ok_or(StoreError::Config("campaign validity unreadable".into()))?
+        .window(at);
+    let code = rules::generate(&mut rand::rngs::OsRng, &camp.code_prefix);
+    let id: i64 = diesel::insert_into(c::table)
+        .values((
+            c::tenant_id.eq(tenant),
+            c::campaign_id.eq(campaign_id),
+            c::code.eq(&code),
+            c::follower_id.eq(follower_id),
+            c::status.eq("issued"),
+            c::valid_from.eq(from),
+            c::valid_to.eq(to),
+            c::channel.eq(channel),
+            c::issued_by.eq(issued_by),
+            c::issued_at.eq(at),
+        ))
+        .returning(c::id)
+        .get_result(conn)?;
+    Ok(Ok(c::table
+        .find(id)
+        .select(Coupon::as_select())
+        .first(conn)?))
 }
 
 /// What one batch of a bulk issue did.

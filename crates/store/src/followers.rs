@@ -459,6 +459,15 @@ pub fn count_by_scan(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64
     Ok((all, subscribed))
 }
 
+/// The id of the tenant's follower with this OpenID.
+pub fn id_of_openid(conn: &mut DbConn, scope: &TenantScope, openid: &str) -> Result<i64> {
+    Ok(followers::table
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .filter(followers::openid.eq(openid))
+        .select(followers::id)
+        .first(conn)?)
+}
+
 pub fn get(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Follower> {
     Ok(followers::table
         .filter(followers::id.eq(id))

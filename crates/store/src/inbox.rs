@@ -38,8 +38,12 @@ pub struct Inbound<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// First delivery: stored.
-    New { message_id: i64, follower_id: i64 },
+    /// First delivery: stored, with the passive reply as sent (placeholders filled in).
+    New {
+        message_id: i64,
+        follower_id: i64,
+        reply: Option<String>,
+    },
     /// A retry of a delivery already stored: answer with the reply given then.
     Duplicate { reply: Option<String> },
 }
@@ -93,11 +97,15 @@ fn record_pending(conn: &mut DbConn, p: &Pending) -> Result<Recorded> {
     }
     for _ in 0..2 {
         let attempt = write_tx(conn, |c| {
-            let r = insert_new(c, &p.scope, &msg, p.reply.as_deref())?;
-            if let Recorded::New { follower_id, .. } = r {
-                after_new(c, p, follower_id)?;
-            }
-            Ok(r)
+            let follower_id = touch_follower(c, &p.scope, msg.openid, &msg.change, msg.sent_at)?;
+            let reply = finish(c, p, follower_id)?;
+            let message_id = insert_message(c, &p.scope, &msg, follower_id, reply.as_deref())?;
+            after_new(c, p, follower_id)?;
+            Ok(Recorded::New {
+                message_id,
+                follower_id,
+                reply,
+            })
         });
         match attempt {
             Err(StoreError::Conflict(_)) => {
@@ -119,7 +127,23 @@ fn insert_new(
     reply: Option<&str>,
 ) -> Result<Recorded> {
     let follower_id = touch_follower(c, scope, msg.openid, &msg.change, msg.sent_at)?;
-    let message_id: i64 = diesel::insert_into(messages::table)
+    let message_id = insert_message(c, scope, msg, follower_id, reply)?;
+    Ok(Recorded::New {
+        message_id,
+        follower_id,
+        reply: reply.map(str::to_string),
+    })
+}
+
+/// Inserts the archive row of a push (no dedupe check: the unique key decides).
+fn insert_message(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    msg: &Inbound<'_>,
+    follower_id: i64,
+    reply: Option<&str>,
+) -> Result<i64> {
+    Ok(diesel::insert_into(messages::table)
         .values((
             messages::tenant_id.eq(scope.tenant_id().0),
             messages::follower_id.eq(Some(follower_id)),
@@ -134,11 +158,7 @@ fn insert_new(
             messages::received_at.eq(now()),
         ))
         .returning(messages::id)
-        .get_result(c)?;
-    Ok(Recorded::New {
-        message_id,
-        follower_id,
-    })
+        .get_result(c)?)
 }
 
 /// Creates or updates the follower a push came from; returns its id.
@@ -286,6 +306,44 @@ pub struct Pending {
     pub follow_ups: Vec<FollowUp>,
     /// A scan of one of the tenant's parametric QR codes (a follow through it, or `SCAN`).
     pub qr_hit: Option<QrHit>,
+    /// Points and coupons the push earns, given in its transaction if it is new.
+    pub acts: Vec<Act>,
+    /// The reply instead of `reply` when the push's check-in was already made today.
+    pub again_reply: Option<String>,
+    /// Signs `{link}` (the follower's page) when the reply names it.
+    pub links: Option<std::sync::Arc<LinkMaker>>,
+}
+
+/// Loyalty work a push leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// Points, once per follower and key (the first follow, the day's check-in). A
+    /// check-in also stamps the cards that stamp on check-in.
+    Award {
+        points: i64,
+        source: &'static str,
+        key: String,
+        expires_at: Option<NaiveDateTime>,
+        checkin: bool,
+    },
+    /// A coupon of the campaign (a reply rule's).
+    Issue { campaign_id: i64, channel: String },
+}
+
+/// Makes links to a follower's page: `{base}{token}`.
+pub struct LinkMaker {
+    pub key: Vec<u8>,
+    /// Everything before the token, e.g. `https://crm.example.com/m/shop/`.
+    pub base: String,
+    pub days: i64,
+}
+
+impl LinkMaker {
+    pub fn link(&self, tenant: i64, follower: i64) -> String {
+        let expires = chrono::Utc::now().timestamp() + self.days * 86_400;
+        let token = patron_domain::links::sign(&self.key, tenant, follower, expires);
+        format!("{}{token}", self.base)
+    }
 }
 
 /// A job a push leads to (customer-service messages, a user-info fetch).
@@ -302,15 +360,111 @@ pub struct QrHit {
     pub follow: bool,
 }
 
-/// Queues the follow-ups and counts the QR hit of a push just stored.
-fn after_new(c: &mut DbConn, p: &Pending, follower_id: i64) -> Result<()> {
+/// Queues the follow-ups of a push just stored.
+fn after_new(c: &mut DbConn, p: &Pending, _follower_id: i64) -> Result<()> {
     for f in &p.follow_ups {
         crate::jobs::enqueue(c, Some(&p.scope), f.kind, &f.payload, 5)?;
     }
-    if let Some(hit) = &p.qr_hit {
-        crate::qr_codes::count_hit(c, &p.scope, &hit.scene, hit.follow, follower_id)?;
-    }
     Ok(())
+}
+
+/// Issues a coupon from the ingest transaction. A campaign that cannot issue (paused, sold
+/// out, the follower's limit, gone) leaves the push alone: it is stored and answered.
+fn issue_quietly(
+    c: &mut DbConn,
+    p: &Pending,
+    campaign: i64,
+    follower: i64,
+    channel: &str,
+) -> Result<()> {
+    match crate::coupons::issue_in(c, &p.scope, campaign, Some(follower), channel, "WeChat") {
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Does a new push's loyalty work (QR hit, points, stamps, coupons) and returns its
+/// passive reply with the placeholders filled in.
+fn finish(c: &mut DbConn, p: &Pending, follower: i64) -> Result<Option<String>> {
+    use patron_domain::loyalty::{fill, has_placeholders, Values};
+    let scope = &p.scope;
+    if let Some(hit) = &p.qr_hit {
+        if let Some(campaign) =
+            crate::qr_codes::count_hit(c, scope, &hit.scene, hit.follow, follower)?
+        {
+            issue_quietly(c, p, campaign, follower, &format!("qr:{}", hit.scene))?;
+        }
+    }
+    let mut values = Values::default();
+    let mut balance_known = false;
+    let mut again = false;
+    for act in &p.acts {
+        match act {
+            Act::Award {
+                points,
+                source,
+                key,
+                expires_at,
+                checkin,
+            } => {
+                let post = crate::loyalty::Post {
+                    kind: crate::loyalty::Kind::Earn,
+                    points: *points,
+                    source,
+                    source_key: Some(key),
+                    reason: "",
+                    user: None,
+                    expires_at: *expires_at,
+                };
+                match crate::loyalty::post_in(c, scope, follower, &post)? {
+                    crate::loyalty::Posted::Done { balance, .. } => {
+                        values.points += points;
+                        values.balance = balance;
+                        if *checkin {
+                            for card in crate::stamps::checkin_cards(c, scope)? {
+                                crate::stamps::stamp_in(
+                                    c,
+                                    scope,
+                                    card,
+                                    follower,
+                                    "checkin",
+                                    Some(key),
+                                    crate::stamps::By::default(),
+                                )?;
+                            }
+                        }
+                    }
+                    other => {
+                        values.balance = other.balance();
+                        again |= *checkin;
+                    }
+                }
+                balance_known = true;
+            }
+            Act::Issue {
+                campaign_id,
+                channel,
+            } => issue_quietly(c, p, *campaign_id, follower, channel)?,
+        }
+    }
+    let reply = if again {
+        p.again_reply.clone().or_else(|| p.reply.clone())
+    } else {
+        p.reply.clone()
+    };
+    match reply {
+        Some(r) if has_placeholders(&r) => {
+            if !balance_known {
+                values.balance = crate::loyalty::balance_at(c, scope, follower, now())?;
+            }
+            values.link = p
+                .links
+                .as_ref()
+                .map(|l| l.link(scope.tenant_id().0, follower));
+            Ok(Some(fill(&r, &values)))
+        }
+        other => Ok(other),
+    }
 }
 
 impl Pending {
@@ -483,6 +637,8 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
             .collect();
         let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
         let mut fresh: Vec<usize> = Vec::new();
+        // A second delivery inside this batch, answered once its first has its reply.
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
         for &i in &idx {
             let p = batch[i];
             if let Some(reply) = known.get(&p.dedupe_key) {
@@ -490,9 +646,7 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
                     reply: reply.clone(),
                 });
             } else if let Some(&j) = first_in_batch.get(p.dedupe_key.as_str()) {
-                out[i] = Some(Recorded::Duplicate {
-                    reply: batch[j].reply.clone(),
-                });
+                repeats.push((i, j));
             } else {
                 first_in_batch.insert(&p.dedupe_key, i);
                 fresh.push(i);
@@ -568,7 +722,12 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
             ))
             .execute(c)?;
         }
-        // 4. The archive rows, in one statement.
+        // 4. Loyalty work and the final replies, then the archive rows in one statement.
+        let mut replies: HashMap<usize, Option<String>> = HashMap::new();
+        for &i in &fresh {
+            let p = batch[i];
+            replies.insert(i, finish(c, p, ids[&p.openid].0)?);
+        }
         let rows: Vec<NewMessage<'_>> = fresh
             .iter()
             .map(|&i| {
@@ -582,7 +741,7 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
                     dedupe_key: Some(&p.dedupe_key),
                     content: p.content.as_deref(),
                     body: &p.body,
-                    reply: p.reply.as_deref(),
+                    reply: replies[&i].as_deref(),
                     sent_at: p.sent_at,
                     received_at: t,
                 }
@@ -614,6 +773,12 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
             out[i] = Some(Recorded::New {
                 message_id: stored[&p.dedupe_key],
                 follower_id,
+                reply: replies[&i].clone(),
+            });
+        }
+        for (i, j) in repeats {
+            out[i] = Some(Recorded::Duplicate {
+                reply: replies.get(&j).cloned().flatten(),
             });
         }
     }

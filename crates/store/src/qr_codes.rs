@@ -24,6 +24,8 @@ pub struct QrCode {
     pub follows: i64,
     pub tag_id: Option<i64>,
     pub created_at: NaiveDateTime,
+    /// A campaign whose coupon a scan issues to the follower.
+    pub campaign_id: Option<i64>,
 }
 
 impl QrCode {
@@ -155,6 +157,27 @@ pub fn set_tag(
     get(conn, scope, id)
 }
 
+/// Sets (or clears) the campaign whose coupon a scan issues.
+pub fn set_campaign(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    campaign: Option<i64>,
+) -> Result<QrCode> {
+    get(conn, scope, id)?;
+    if let Some(c) = campaign {
+        crate::coupons::get(conn, scope, c)?;
+    }
+    diesel::update(
+        q::table
+            .filter(q::id.eq(id))
+            .filter(q::tenant_id.eq(scope.tenant_id().0)),
+    )
+    .set(q::campaign_id.eq(campaign))
+    .execute(conn)?;
+    get(conn, scope, id)
+}
+
 /// Counts a scan (and a follow) of the tenant's code with this scene, and puts the code's
 /// tag on the follower. A scene that is not one of the tenant's codes changes nothing.
 pub fn count_hit(
@@ -163,15 +186,15 @@ pub fn count_hit(
     scene: &str,
     follow: bool,
     follower_id: i64,
-) -> Result<()> {
-    let code: Option<(i64, Option<i64>)> = q::table
+) -> Result<Option<i64>> {
+    let code: Option<(i64, Option<i64>, Option<i64>)> = q::table
         .filter(q::tenant_id.eq(scope.tenant_id().0))
         .filter(q::scene.eq(scene))
-        .select((q::id, q::tag_id))
+        .select((q::id, q::tag_id, q::campaign_id))
         .first(conn)
         .optional()?;
-    let Some((id, tag)) = code else {
-        return Ok(());
+    let Some((id, tag, campaign)) = code else {
+        return Ok(None);
     };
     diesel::update(q::table.find(id))
         .set((
@@ -196,5 +219,5 @@ pub fn count_hit(
                 .execute(conn)?;
         }
     }
-    Ok(())
+    Ok(campaign)
 }

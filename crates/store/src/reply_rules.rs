@@ -23,6 +23,8 @@ pub struct ReplyRule {
     pub updated_at: NaiveDateTime,
     /// JSON of a [`Window`]; `None`: always active.
     pub active_window: Option<String>,
+    /// A campaign whose coupon the rule issues to the follower when it answers.
+    pub campaign_id: Option<i64>,
 }
 
 impl ReplyRule {
@@ -109,8 +111,38 @@ pub fn delete(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// The enabled rules in the form the domain chooses from; the reply is what they send.
-pub fn active(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Rule<Vec<Content>>>> {
+/// Sets (or clears) the campaign whose coupon the rule issues when it answers.
+pub fn set_campaign(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    campaign: Option<i64>,
+) -> Result<()> {
+    if let Some(c) = campaign {
+        crate::coupons::get(conn, scope, c)?;
+    }
+    let n = diesel::update(
+        rr::table
+            .filter(rr::id.eq(id))
+            .filter(rr::tenant_id.eq(scope.tenant_id().0)),
+    )
+    .set(rr::campaign_id.eq(campaign))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// What a rule does when it answers: its messages, and a coupon to issue.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub messages: Vec<Content>,
+    pub campaign_id: Option<i64>,
+}
+
+/// The enabled rules in the form the domain chooses from; the reply is what they do.
+pub fn active(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Rule<Action>>> {
     Ok(list(conn, scope)?
         .into_iter()
         .filter(|r| r.enabled)
@@ -120,7 +152,10 @@ pub fn active(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Rule<Vec<Con
                 trigger: Trigger::from_parts(&r.trigger_kind, &r.trigger_value)?,
                 priority: r.priority,
                 window: r.window(),
-                reply: r.messages()?,
+                reply: Action {
+                    messages: r.messages()?,
+                    campaign_id: r.campaign_id,
+                },
             })
         })
         .collect())

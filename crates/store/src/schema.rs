@@ -182,6 +182,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     coupons,
     coupon_holdings,
     coupon_events,
+    loyalty_programs,
+    points_ledger,
+    stamp_cards,
+    stamp_progress,
+    stamp_events,
 );
 
 diesel::table! {
@@ -240,6 +245,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         active_window -> Nullable<Text>,
+        campaign_id -> Nullable<BigInt>,
     }
 }
 
@@ -358,6 +364,7 @@ diesel::table! {
         follows -> BigInt,
         tag_id -> Nullable<BigInt>,
         created_at -> Timestamp,
+        campaign_id -> Nullable<BigInt>,
     }
 }
 
@@ -396,6 +403,7 @@ diesel::table! {
         issued_count -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        imported_codes -> BigInt,
     }
 }
 
@@ -443,6 +451,77 @@ diesel::table! {
         reason -> Nullable<Text>,
         idempotency_key -> Nullable<Text>,
         result -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    loyalty_programs (tenant_id) {
+        tenant_id -> BigInt,
+        subscribe_points -> BigInt,
+        checkin_keyword -> Text,
+        checkin_points -> BigInt,
+        checkin_reply -> Text,
+        checkin_again_reply -> Text,
+        points_per_yuan -> BigInt,
+        expiry_days -> Nullable<BigInt>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    points_ledger (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        follower_id -> BigInt,
+        kind -> Text,
+        points -> BigInt,
+        remaining -> BigInt,
+        expires_at -> Nullable<Timestamp>,
+        source -> Text,
+        source_key -> Nullable<Text>,
+        reason -> Text,
+        user_id -> Nullable<BigInt>,
+        user_name -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stamp_cards (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        stamps_required -> BigInt,
+        reward_campaign_id -> BigInt,
+        stamp_on_checkin -> Bool,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stamp_progress (card_id, follower_id) {
+        card_id -> BigInt,
+        follower_id -> BigInt,
+        stamps -> BigInt,
+    }
+}
+
+diesel::table! {
+    stamp_events (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        card_id -> BigInt,
+        follower_id -> BigInt,
+        stamps -> BigInt,
+        source -> Text,
+        source_key -> Nullable<Text>,
+        coupon_id -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
+        user_name -> Text,
+        store_id -> Nullable<BigInt>,
         at -> Timestamp,
     }
 }

@@ -123,6 +123,12 @@ routes! {
     post   "/t/{tenant}/followers/{follower_id}/coupons" Session => views::campaigns::issue_to_follower;
     post   "/t/{tenant}/followers/{follower_id}/link" Session => views::member::send_link;
     get    "/t/{tenant}/coupons/{coupon_file}" Session => views::campaigns::qr;
+    get    "/t/{tenant}/loyalty" Session => views::loyalty::page;
+    post   "/t/{tenant}/loyalty" Session => views::loyalty::save;
+    post   "/t/{tenant}/stamp-cards" Session => views::loyalty::create_card;
+    post   "/t/{tenant}/stamp-cards/{card_id}" Session => views::loyalty::update_card;
+    post   "/t/{tenant}/followers/{follower_id}/points" Session => views::loyalty::post_points;
+    post   "/t/{tenant}/followers/{follower_id}/stamps" Session => views::loyalty::give_stamp;
     get    "/t/{tenant}/cashier" Session => views::cashier::page;
     post   "/t/{tenant}/cashier/lookup" Session => views::cashier::lookup;
     post   "/t/{tenant}/cashier/redeem" Session => views::cashier::redeem;

@@ -119,7 +119,11 @@ pub struct Endpoint {
     pub key: Option<AesKey>,
     pub prev_key: Option<AesKey>,
     pub mode: MessageMode,
-    pub rules: Vec<Rule<Vec<Content>>>,
+    pub rules: Vec<Rule<reply_rules::Action>>,
+    /// The points program (check-in word, points for a first follow).
+    pub program: Option<patron_domain::loyalty::Program>,
+    /// Signs `{link}` to a follower's page in replies.
+    pub links: Arc<inbox::LinkMaker>,
     /// The tenant's time zone: rules' active windows are in local time.
     pub tz: chrono_tz::Tz,
     /// Whether jobs can call the OA API for this tenant (AppID and AppSecret set).
@@ -179,10 +183,11 @@ async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::
                     let t = tenants::get(c, &scope)?;
                     let secrets = t.wechat_secrets(&sb)?;
                     let rules = reply_rules::active(c, &scope)?;
-                    Ok(Some((scope, t, secrets, rules)))
+                    let program = patron_store::loyalty::program(c, &scope)?;
+                    Ok(Some((scope, t, secrets, rules, program)))
                 })
                 .await?;
-            let e = loaded.map(|(scope, t, secrets, rules)| {
+            let e = loaded.map(|(scope, t, secrets, rules, program)| {
                 let key = |k: &Option<String>| {
                     k.as_deref()
                         .and_then(|k| AesKey::from_encoding_aes_key(k).ok())
@@ -195,6 +200,12 @@ async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::
                     prev_key: key(&secrets.prev_aes_key),
                     mode: MessageMode::parse(&t.wx_message_mode).unwrap_or_default(),
                     rules,
+                    program,
+                    links: Arc::new(inbox::LinkMaker {
+                        key: state.secrets.mac_key().to_vec(),
+                        base: format!("{}/m/{}/", state.cfg.base_url, t.slug),
+                        days: crate::views::member::LINK_DAYS,
+                    }),
                     tz: t.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
                     api_ready: t.wx_appid.is_some() && secrets.app_secret.is_some(),
                 })
@@ -434,26 +445,73 @@ fn as_reply(c: &Content) -> reply::Reply {
     }
 }
 
-/// What the tenant's rules answer: the first message as the passive reply (plaintext XML;
-/// news keeps WeChat's article limit for the kind of push), the others for a
-/// customer-service job.
-fn passive_reply(
-    e: &Endpoint,
-    m: &WxInbound,
-    incoming: &Incoming<'_>,
-    now: i64,
-) -> (Option<String>, Vec<Content>) {
+/// What a push gets: the passive reply (plaintext XML; news keeps WeChat's article
+/// limit for the kind of push), the messages for a customer-service job, the loyalty work,
+/// and the reply to a check-in already made today.
+#[derive(Default)]
+struct Answer {
+    reply: Option<String>,
+    more: Vec<Content>,
+    acts: Vec<inbox::Act>,
+    again: Option<String>,
+}
+
+/// The tenant's check-in word answers first; otherwise its rules: the first message
+/// passive, the others for a job, and the rule's coupon. A first follow earns its points
+/// whatever answers it.
+fn answer(e: &Endpoint, m: &WxInbound, incoming: &Incoming<'_>, now: i64) -> Answer {
     let local = chrono::DateTime::from_timestamp(now, 0)
         .unwrap_or_default()
         .with_timezone(&e.tz)
         .naive_local();
-    match replies::choose(&e.rules, incoming, local) {
-        Some(rule) => match rule.reply.split_first() {
-            Some((first, rest)) => (Some(as_reply(first).answer(m, now)), rest.to_vec()),
-            None => (None, vec![]),
-        },
-        None => (None, vec![]),
+    let text = |t: &str| {
+        (!t.trim().is_empty()).then(|| {
+            reply::Reply::Text {
+                content: t.to_string(),
+            }
+            .answer(m, now)
+        })
+    };
+    let mut out = Answer::default();
+    let earned = patron_store::now();
+    if let (Some(p), Incoming::Text(t)) = (&e.program, incoming) {
+        if p.is_checkin(t) {
+            out.reply = text(&p.checkin_reply);
+            out.again = text(&p.checkin_again_reply);
+            out.acts.push(inbox::Act::Award {
+                points: p.checkin_points,
+                source: "checkin",
+                key: patron_domain::loyalty::checkin_key(local.date()),
+                expires_at: p.expiry(earned),
+                checkin: true,
+            });
+            return out;
+        }
     }
+    if let (Some(p), Incoming::Subscribe { .. }) = (&e.program, incoming) {
+        if p.subscribe_points > 0 {
+            out.acts.push(inbox::Act::Award {
+                points: p.subscribe_points,
+                source: "subscribe",
+                key: patron_domain::loyalty::SUBSCRIBE_KEY.to_string(),
+                expires_at: p.expiry(earned),
+                checkin: false,
+            });
+        }
+    }
+    if let Some(rule) = replies::choose(&e.rules, incoming, local) {
+        if let Some((first, rest)) = rule.reply.messages.split_first() {
+            out.reply = Some(as_reply(first).answer(m, now));
+            out.more = rest.to_vec();
+        }
+        if let Some(campaign_id) = rule.reply.campaign_id {
+            out.acts.push(inbox::Act::Issue {
+                campaign_id,
+                channel: format!("rule:{}", rule.id),
+            });
+        }
+    }
+    out
 }
 
 /// The jobs a new push leads to: the rule's further messages, and after a follow the
@@ -524,7 +582,12 @@ pub async fn push(
     let m = &v.inbound;
     let (change, incoming) = classify(&m.message);
     let now = chrono::Utc::now().timestamp();
-    let (reply_xml, more) = passive_reply(&e, m, &incoming, now);
+    let Answer {
+        reply: reply_xml,
+        more,
+        acts,
+        again,
+    } = answer(&e, m, &incoming, now);
     let qr_hit = match &incoming {
         Incoming::Subscribe { qr_scene: Some(s) } => Some(inbox::QrHit {
             scene: s.to_string(),
@@ -549,18 +612,21 @@ pub async fn push(
             .map(|d| d.naive_utc())
             .unwrap_or_else(patron_store::now),
         change,
-        reply: reply_xml.clone(),
+        reply: reply_xml,
         follow_ups,
         qr_hit,
+        acts,
+        again_reply: again,
+        links: Some(e.links.clone()),
     };
     // Group commit: the push is stored by the ingest writer with others that arrived
     // meanwhile; the answer goes out only after that transaction committed.
     let ingest = state.ingest.clone();
     let recorded = ingest.record_async(pending).await;
     let reply_xml = match recorded {
-        Ok(Recorded::New { .. }) => {
+        Ok(Recorded::New { reply, .. }) => {
             state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-            reply_xml
+            reply
         }
         Ok(Recorded::Duplicate { reply }) => {
             state.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -590,7 +656,7 @@ pub async fn crypto_only(
     };
     let (_, incoming) = classify(&v.inbound.message);
     let now = chrono::Utc::now().timestamp();
-    let (xml, _) = passive_reply(&e, &v.inbound, &incoming, now);
+    let xml = answer(&e, &v.inbound, &incoming, now).reply;
     respond(&e, &v, xml, now, &q.nonce)
 }
 

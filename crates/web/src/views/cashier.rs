@@ -42,9 +42,18 @@ pub struct Found {
     pub key: String,
 }
 
+/// A member card read at the till: who, their points and their stamp cards.
+pub struct Member {
+    pub follower_id: i64,
+    pub name: String,
+    pub points: i64,
+    pub cards: Vec<(patron_store::stamps::Card, i64)>,
+}
+
 /// The answer panel.
 pub enum Answer {
     None,
+    Member(Box<Member>),
     /// A message key (and detail) for a lookup that found nothing usable.
     Problem(&'static str, String),
     Found(Box<Found>),
@@ -285,7 +294,49 @@ pub async fn lookup(
                 .await;
         }
     };
-    let code = match read_scan(&qr_key(&ctx.state, &scope), &f.scan) {
+    let key = qr_key(&ctx.state, &scope);
+    match patron_domain::loyalty::verify_member(&key, &f.scan) {
+        None => {}
+        Some(Ok(follower)) => {
+            let s2 = scope.clone();
+            let m = ctx
+                .state
+                .db(move |c| {
+                    let fl = patron_store::followers::get(c, &s2, follower)?;
+                    Ok(Member {
+                        follower_id: follower,
+                        name: fl.name.unwrap_or(fl.openid),
+                        points: patron_store::loyalty::balance(c, &s2, follower)?,
+                        cards: patron_store::stamps::progress(c, &s2, follower)?
+                            .into_iter()
+                            .filter(|(card, _)| card.active)
+                            .collect(),
+                    })
+                })
+                .await?;
+            return render(
+                &ctx,
+                &slug,
+                f.store_id,
+                Answer::Member(Box::new(m)),
+                String::new(),
+            )
+            .await;
+        }
+        Some(Err(())) => {
+            tracing::info!(tenant = %tenant.slug, "till refused a forged member card");
+            fail(&ctx, keys).await;
+            return render(
+                &ctx,
+                &slug,
+                f.store_id,
+                Answer::Problem("till.forged", String::new()),
+                f.scan,
+            )
+            .await;
+        }
+    }
+    let code = match read_scan(&key, &f.scan) {
         Ok(code) => code,
         Err((problem, detail)) => {
             tracing::info!(tenant = %tenant.slug, problem, "till lookup refused before the database");

@@ -205,6 +205,11 @@ struct FollowerPage {
     coupons: Vec<patron_store::coupons::Coupon>,
     /// Active campaigns, to issue from.
     campaigns: Vec<patron_store::coupons::Campaign>,
+    /// The points balance and the latest ledger entries.
+    points: i64,
+    ledger: Vec<patron_store::loyalty::Entry>,
+    /// Stamp cards with the follower's stamps on them.
+    cards: Vec<(patron_store::stamps::Card, i64)>,
 }
 
 impl FollowerPage {
@@ -299,11 +304,14 @@ async fn render_one(
                         .into_iter()
                         .filter(|c| c.status == "active")
                         .collect::<Vec<_>>(),
+                    patron_store::loyalty::balance(c, &s2, id)?,
+                    patron_store::loyalty::entries(c, &s2, id, 20)?,
+                    patron_store::stamps::progress(c, &s2, id)?,
                 ),
             ))
         })
         .await?;
-    let (coupons, campaigns) = loyalty;
+    let (coupons, campaigns, points, ledger, cards) = loyalty;
     let others = all
         .into_iter()
         .map(|(t, _)| t)
@@ -337,6 +345,9 @@ async fn render_one(
             errors,
             mine,
             others,
+            points,
+            ledger,
+            cards,
             notes,
             attrs,
             coupons,

@@ -14,7 +14,7 @@ use patron_store::coupons::{self, Campaign, Coupon};
 use patron_store::tenants;
 
 /// How long a link sent to a follower stays valid.
-pub const LINK_DAYS: i64 = 30;
+pub use patron_domain::links::LINK_DAYS;
 
 fn key(state: &crate::AppState) -> &[u8] {
     state.secrets.mac_key()
@@ -37,9 +37,16 @@ struct MemberPage {
     shop: String,
     name: Option<String>,
     coupons: Vec<(Coupon, Option<Campaign>)>,
+    points: i64,
+    ledger: Vec<patron_store::loyalty::Entry>,
+    cards: Vec<(patron_store::stamps::Card, i64)>,
 }
 
 impl MemberPage {
+    /// A stamp card's slots: `true` for each stamp held.
+    fn slots(&self, card: &patron_store::stamps::Card, n: &i64) -> Vec<bool> {
+        (0..card.stamps_required).map(|i| i < *n).collect()
+    }
     fn when(&self, t: &chrono::NaiveDateTime) -> String {
         super::followers::local(t, &self.tz)
     }
@@ -104,7 +111,7 @@ async fn open(
 pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, UiError> {
     let (slug, token) = path.into_inner();
     let (scope, tenant, follower) = open(&ctx, &slug, &token).await?;
-    let (name, coupons) = ctx
+    let (name, coupons, loyalty) = ctx
         .state
         .db(move |c| {
             let f = patron_store::followers::get(c, &scope, follower)?;
@@ -117,9 +124,18 @@ pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRes
                     (cp, camp)
                 })
                 .collect();
-            Ok((f.name, with))
+            let loyalty = (
+                patron_store::loyalty::balance(c, &scope, follower)?,
+                patron_store::loyalty::entries(c, &scope, follower, 5)?,
+                patron_store::stamps::progress(c, &scope, follower)?
+                    .into_iter()
+                    .filter(|(card, _)| card.active)
+                    .collect::<Vec<_>>(),
+            );
+            Ok((f.name, with, loyalty))
         })
         .await?;
+    let (points, ledger, cards) = loyalty;
     let mut page = ctx.page("member", "member.title", None).await?;
     page.user = None;
     Ok(html(
@@ -131,10 +147,17 @@ pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRes
             shop: tenant.name.clone(),
             name,
             coupons,
+            points,
+            ledger,
+            cards,
         },
         StatusCode::OK,
     ))
 }
+
+/// The file name of the member card's QR (no coupon code has a hyphen before a lowercase
+/// word, so it never names a coupon).
+pub const MEMBER_CARD: &str = "member-card";
 
 /// A coupon's QR on the follower's page: only for a coupon the link's follower holds.
 pub async fn qr(
@@ -144,12 +167,18 @@ pub async fn qr(
     let (slug, token, file) = path.into_inner();
     let (scope, _t, follower) = open(&ctx, &slug, &token).await?;
     let (code, ext) = file.rsplit_once('.').ok_or(UiError::NotFound)?;
+    let key = super::cashier::qr_key(&ctx.state, &scope);
+    if code == MEMBER_CARD {
+        // The member card: the till reads the follower from it (stamps, points).
+        let payload = patron_domain::loyalty::member_payload(&key, follower);
+        return super::campaigns::coupon_image(&payload, ext);
+    }
     let (s2, c2) = (scope.clone(), code.to_string());
     let coupon = ctx.state.db(move |c| coupons::by_code(c, &s2, &c2)).await?;
     if coupon.follower_id != Some(follower) {
         return Err(UiError::NotFound);
     }
-    let payload = rules::qr_payload(&super::cashier::qr_key(&ctx.state, &scope), &coupon.code);
+    let payload = rules::qr_payload(&key, &coupon.code);
     super::campaigns::coupon_image(&payload, ext)
 }
 

@@ -13,6 +13,7 @@ pub mod followers;
 pub mod health;
 pub mod imports;
 pub mod invite;
+pub mod loyalty;
 pub mod member;
 pub mod members;
 pub mod menu;

@@ -48,6 +48,8 @@ struct QrPage {
     tz: String,
     codes: Vec<QrCode>,
     tags: Vec<Tag>,
+    /// Campaigns a scan can issue a coupon of.
+    campaigns: Vec<patron_store::coupons::Campaign>,
     form: QrForm,
     errors: Vec<String>,
     api_ready: bool,
@@ -63,6 +65,9 @@ impl QrPage {
     }
     fn tag_is(&self, tag: &Option<i64>, id: &i64) -> bool {
         *tag == Some(*id)
+    }
+    fn campaign_is(&self, c: &Option<i64>, id: &i64) -> bool {
+        *c == Some(*id)
     }
     fn cap(&self) -> i64 {
         qr_codes::MAX_PERMANENT
@@ -90,7 +95,7 @@ async fn render(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (codes, tags, permanent_used) = ctx
+    let (codes, tags, permanent_used, campaigns) = ctx
         .state
         .db(move |c| {
             Ok((
@@ -100,6 +105,7 @@ async fn render(
                     .map(|(t, _)| t)
                     .collect(),
                 qr_codes::count_permanent(c, &s2)?,
+                patron_store::coupons::list(c, &s2)?,
             ))
         })
         .await?;
@@ -117,6 +123,7 @@ async fn render(
             tz: tenant.time_zone.clone(),
             codes,
             tags,
+            campaigns,
             form,
             errors,
             api_ready,
@@ -260,6 +267,8 @@ pub async fn create(
 pub struct TagForm {
     csrf: String,
     tag_id: String,
+    /// Absent: left as it is; empty: none.
+    campaign_id: Option<String>,
 }
 
 /// Sets the tag a scan of the code puts on the follower (empty: none).
@@ -272,8 +281,20 @@ pub async fn set_tag(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     let tag = f.tag_id.trim().parse::<i64>().ok();
+    let campaign = f
+        .campaign_id
+        .as_deref()
+        .map(|v| v.trim().parse::<i64>().ok());
     ctx.state
-        .db(move |c| qr_codes::set_tag(c, &scope, id, tag))
+        .db(move |c| {
+            patron_store::write_tx(c, |c| {
+                qr_codes::set_tag(c, &scope, id, tag)?;
+                if let Some(campaign) = campaign {
+                    qr_codes::set_campaign(c, &scope, id, campaign)?;
+                }
+                Ok(())
+            })
+        })
         .await?;
     Ok(redirect_flash(
         &format!("/t/{}/qr", tenant.slug),

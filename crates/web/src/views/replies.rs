@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_domain::replies::{self, Article, Content, Incoming, Trigger, Window};
-use patron_domain::Permission;
+use patron_domain::{validate, Permission};
 use patron_store::reply_rules::{self, ReplyRule};
 use patron_store::StoreError;
 use serde::Deserialize;
@@ -24,11 +24,23 @@ struct RepliesPage {
     /// The sample, and the summaries of the messages that would answer it.
     preview: Option<(String, Option<Vec<String>>)>,
     errors: Vec<String>,
+    /// The tenant's campaigns (a rule may issue a coupon of one).
+    campaigns: Vec<patron_store::coupons::Campaign>,
 }
 
 const WEEKDAYS: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 impl RepliesPage {
+    fn campaign_name(&self, id: &i64) -> String {
+        self.campaigns
+            .iter()
+            .find(|c| c.id == *id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| format!("#{id}"))
+    }
+    fn campaign_chosen(&self, id: &i64) -> bool {
+        self.form.campaign_id.trim() == id.to_string()
+    }
     fn kind_name(&self, kind: &str) -> String {
         self.page.t(&format!("trigger.{kind}")).to_string()
     }
@@ -116,6 +128,8 @@ pub struct RuleForm {
     /// Further text messages (sent as customer-service messages), one per paragraph
     /// separated by a line `---`.
     more: String,
+    /// A campaign whose coupon the rule issues (empty: none).
+    campaign_id: String,
     priority: String,
     active_days: Vec<u8>,
     active_start: String,
@@ -140,6 +154,7 @@ impl RuleForm {
                 "article_url" => f.article_url = v,
                 "article_pic_url" => f.article_pic_url = v,
                 "more" => f.more = v,
+                "campaign_id" => f.campaign_id = v,
                 "priority" => f.priority = v,
                 "active_days" => f.active_days.extend(v.parse::<u8>().ok()),
                 "active_start" => f.active_start = v,
@@ -200,9 +215,15 @@ async fn render(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (rules, active) = ctx
+    let (rules, active, campaigns) = ctx
         .state
-        .db(move |c| Ok((reply_rules::list(c, &s2)?, reply_rules::active(c, &s2)?)))
+        .db(move |c| {
+            Ok((
+                reply_rules::list(c, &s2)?,
+                reply_rules::active(c, &s2)?,
+                patron_store::coupons::list(c, &s2)?,
+            ))
+        })
         .await?;
     let tz: chrono_tz::Tz = tenant
         .time_zone
@@ -210,8 +231,13 @@ async fn render(
         .unwrap_or(chrono_tz::Asia::Shanghai);
     let local = chrono::Utc::now().with_timezone(&tz).naive_local();
     let preview = (!sample.trim().is_empty()).then(|| {
-        let chosen = replies::choose(&active, &Incoming::Text(sample), local)
-            .map(|r| r.reply.iter().map(|m| summary(ctx.lang, m)).collect());
+        let chosen = replies::choose(&active, &Incoming::Text(sample), local).map(|r| {
+            r.reply
+                .messages
+                .iter()
+                .map(|m| summary(ctx.lang, m))
+                .collect()
+        });
         (sample.to_string(), chosen)
     });
     let kinds = Trigger::KINDS
@@ -235,6 +261,7 @@ async fn render(
             form,
             preview,
             errors,
+            campaigns,
         },
         status,
     ))
@@ -276,10 +303,42 @@ pub async fn create(
     };
     let priority = form.priority.trim().parse::<i64>().unwrap_or(0);
     let messages = form.messages();
+    let campaign = match form.campaign_id.trim() {
+        "" => None,
+        v => match v.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                let errors =
+                    form_messages(ctx.lang, &[validate::invalid("campaign_id", "unknown")]);
+                return render(&ctx, &slug, form, "", errors).await;
+            }
+        },
+    };
     match ctx
         .state
         .db(move |c| {
-            reply_rules::create_full(c, &scope, &trigger, &messages, priority, window.as_ref())
+            patron_store::write_tx(c, |c| {
+                let rule = reply_rules::create_full(
+                    c,
+                    &scope,
+                    &trigger,
+                    &messages,
+                    priority,
+                    window.as_ref(),
+                )?;
+                if campaign.is_some() {
+                    // Another tenant's campaign reads as unknown, and nothing is created.
+                    reply_rules::set_campaign(c, &scope, rule.id, campaign).map_err(
+                        |e| match e {
+                            StoreError::NotFound => {
+                                validate::invalid("campaign_id", "unknown").into()
+                            }
+                            other => other,
+                        },
+                    )?;
+                }
+                Ok(rule)
+            })
         })
         .await
     {

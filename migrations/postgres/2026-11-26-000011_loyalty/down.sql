@@ -1,0 +1,10 @@
+DROP INDEX coupons_redeemed;
+CREATE INDEX coupons_redeemed ON coupons(tenant_id, redeemed_by, redeemed_at);
+ALTER TABLE campaigns DROP COLUMN imported_codes;
+ALTER TABLE reply_rules DROP COLUMN campaign_id;
+ALTER TABLE qr_codes DROP COLUMN campaign_id;
+DROP TABLE stamp_events;
+DROP TABLE stamp_progress;
+DROP TABLE stamp_cards;
+DROP TABLE points_ledger;
+DROP TABLE loyalty_programs;
