@@ -79,6 +79,8 @@ const LANGS = [
     follower: 'Li Lei',
     campaign: 'Ten yuan off',
     menuButton: 'Hours',
+    stampCard: 'Tea card',
+    pointsReason: 'Welcome gift',
     store: 'Harbour Street Store',
     address: '1 Harbour Street, Springfield',
     cashier: 'Casey Cashier',
@@ -95,6 +97,8 @@ const LANGS = [
     follower: '李雷',
     campaign: '立减十元',
     menuButton: '营业时间',
+    stampCard: '茶饮集章卡',
+    pointsReason: '新会员礼',
     store: '南京东路店',
     address: '上海市黄浦区南京东路1号',
     cashier: '收银员小王',
@@ -583,6 +587,40 @@ for (const lang of LANGS) {
         assert.equal(png.status(), 200, 'the coupon QR as PNG');
         fs.writeFileSync(cameraFile, y4mOf(decodeGreyPng(await png.body())));
 
+        // 3f. Points and stamps: the program, a stamp card rewarding with the campaign,
+        // points and a stamp by hand, the follower's own page, and the coupon lookup.
+        const followerUrl = page.url();
+        await goto(page, `${base}/t/tea-house/loyalty`, 'points and stamps page');
+        await clickAndWait(page, page.locator('#program-form button[type=submit]'), 'saving the points program');
+        await page.locator('#card-form input[name=name]').fill(lang.stampCard);
+        await page.locator('#card-form input[name=stamps_required]').fill('3');
+        await clickAndWait(page, page.locator('#card-form button[type=submit]'), 'creating the stamp card');
+        assert.ok((await page.locator('#cards').innerText()).includes(lang.stampCard), 'the stamp card is listed');
+        await shot(page, 'loyalty');
+        await goto(page, followerUrl, 'the follower again');
+        const pts = await formWith(page, '#points-form input[name=points]');
+        await pts.locator('input[name=points]').fill('30');
+        await pts.locator('input[name=reason]').fill(lang.pointsReason);
+        await clickAndWait(page, pts.locator('button[type=submit]'), 'posting points');
+        assert.equal((await page.locator('#points-balance').innerText()).trim(), '30', 'the balance shows the points');
+        await clickAndWait(page, page.locator('#follower-stamps button[type=submit]').first(), 'giving a stamp');
+        assert.ok((await page.locator('#follower-stamps').innerText()).includes('1 / 3'), 'one stamp of three');
+        await shot(page, 'follower-points');
+        const memberHref = await page.locator('#member-preview').getAttribute('href');
+        await goto(page, `${base}${memberHref}`, "the follower's own page");
+        assert.match(pathOf(page), /^\/m\/tea-house\//, 'the preview lands on the signed follower page');
+        assert.equal((await page.locator('#member-points').innerText()).trim(), '30');
+        assert.equal(await page.locator('.stamp-slots .slot.on').count(), 1, 'one stamp slot filled');
+        const memberPage = page.url();
+        await page.setViewportSize(PHONE);
+        await page.locator('#member-card summary').click();
+        await page.screenshot({ path: path.join(SCREENSHOTS, `${lang.lang}-member-phone-open.png`), fullPage: true });
+        await page.setViewportSize(DESKTOP);
+        await shot(page, 'member');
+        await goto(page, `${base}/t/tea-house/coupons?code=${encodeURIComponent(couponCode.toLowerCase())}`, 'coupon lookup');
+        assert.ok((await page.locator('#lookup-coupon').innerText()).includes(lang.campaign), 'the lookup finds the coupon, typed in lower case');
+        await shot(page, 'coupon-lookup');
+
         // 4. Invite a cashier for that store.
         await goto(page, `${base}/t/tea-house/users`, 'users page');
         await shot(page, 'users');
@@ -644,6 +682,19 @@ for (const lang of LANGS) {
         await page.locator('#till-already').waitFor({ state: 'visible', timeout: 30_000 });
         assert.ok((await page.locator('#till-already').innerText()).includes(lang.store), 'already redeemed at the store');
         await shot(page, 'till-already');
+
+        // 7c. The follower's member card at the till: the camera reads it, one tap stamps.
+        const cardPng = await page.request.get(`${memberPage}/member-card.png`);
+        assert.equal(cardPng.status(), 200, 'the member card QR as PNG');
+        fs.writeFileSync(cameraFile, y4mOf(decodeGreyPng(await cardPng.body())));
+        await goto(page, `${base}/t/tea-house/cashier`, 'the till for a member card');
+        await page.locator('#start-camera').click();
+        await page.locator('#till-member').waitFor({ state: 'visible', timeout: 30_000 });
+        assert.ok((await page.locator('#till-member').innerText()).includes('30'), 'the till shows the points');
+        await shot(page, 'till-member');
+        await clickAndWait(page, page.locator('#till-member .stamp-button').first(), 'stamping at the till');
+        await page.locator('.flash').first().waitFor({ state: 'visible' });
+        await shot(page, 'till-stamped');
         assert.ok(couponCode.length > 10);
 
         // 8. Log out.

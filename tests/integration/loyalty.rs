@@ -176,6 +176,25 @@ fn the_ledger_earns_spends_adjusts_and_expires_oldest_first() {
         invalid(loyalty::post(c, s, f, &post_of(Kind::Spend, -5, None, ""))).1,
         "invalid_points"
     );
+    assert_eq!(
+        invalid(loyalty::post(
+            c,
+            s,
+            f,
+            &post_of(Kind::Adjust, 1, None, &"x".repeat(201))
+        )),
+        ("reason", "too_long")
+    );
+    assert_eq!(
+        invalid(loyalty::post(
+            c,
+            s,
+            f,
+            &post_of(Kind::Earn, 1_000_001, None, "")
+        ))
+        .1,
+        "invalid_points"
+    );
     assert_eq!(loyalty::entries(c, s, f, 1000).unwrap().len(), n_before);
     let (plus, bal) =
         done(loyalty::post(c, s, f, &post_of(Kind::Adjust, 15, None, "goodwill")).unwrap());
@@ -431,6 +450,15 @@ fn added(st: Stamped) -> (i64, Option<coupons::Coupon>, Option<NotIssued>) {
     }
 }
 
+/// The follower's stamps on `card` as `progress` lists them (`None`: not listed).
+fn on_card(c: &mut DbConn, s: &TenantScope, f: i64, card: i64) -> Option<i64> {
+    stamps::progress(c, s, f)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k.id == card)
+        .map(|(_, n)| n)
+}
+
 fn stamp_coupons(c: &mut DbConn, s: &TenantScope, f: i64, card: i64) -> Vec<coupons::Coupon> {
     coupons::of_follower(c, s, f)
         .unwrap()
@@ -493,11 +521,7 @@ fn a_full_stamp_card_issues_its_reward_and_a_paused_campaign_keeps_the_stamps() 
     assert_eq!(coupon.campaign_id, reward);
     assert_eq!(coupon.follower_id, Some(f));
     assert_eq!(coupon.status, "issued");
-    let progress = stamps::progress(c, s, f).unwrap();
-    assert_eq!(
-        progress.iter().map(|(k, n)| (k.id, *n)).collect::<Vec<_>>(),
-        vec![(card, 0)]
-    );
+    assert_eq!(on_card(c, s, f, card), Some(0), "the card is back to zero");
     let events = stamps::events_of(c, s, f, 10).unwrap();
     assert_eq!(events[0].source, "reward");
     assert_eq!(events[0].stamps, -3);
@@ -514,7 +538,7 @@ fn a_full_stamp_card_issues_its_reward_and_a_paused_campaign_keeps_the_stamps() 
         (n, r.is_none(), refused),
         (3, true, Some(NotIssued::NotActive))
     );
-    assert_eq!(stamps::progress(c, s, f).unwrap()[0].1, 3);
+    assert_eq!(on_card(c, s, f, card).unwrap(), 3);
     assert_eq!(stamp_coupons(c, s, f, card).len(), 1);
     assert_eq!(coupons::get(c, s, reward).unwrap().issued_count, 1);
 
@@ -524,7 +548,7 @@ fn a_full_stamp_card_issues_its_reward_and_a_paused_campaign_keeps_the_stamps() 
     assert_eq!((n, refused), (1, None));
     let second = r.expect("the next stamp after reactivation rewards");
     assert_ne!(second.id, coupon.id);
-    assert_eq!(stamps::progress(c, s, f).unwrap()[0].1, 1);
+    assert_eq!(on_card(c, s, f, card).unwrap(), 1);
     assert_eq!(stamp_coupons(c, s, f, card).len(), 2);
 
     // A switched-off card takes no stamps.
@@ -539,10 +563,35 @@ fn a_full_stamp_card_issues_its_reward_and_a_paused_campaign_keeps_the_stamps() 
     )
     .unwrap();
     assert!(matches!(stamp(c, s, card, f, None), Stamped::Inactive));
-    assert_eq!(stamps::progress(c, s, f).unwrap()[0].1, 1);
+    assert_eq!(on_card(c, s, f, card).unwrap(), 1);
 
-    // Tenant B's follower, and A's card through B's scope, are not found.
+    // Tenant B's follower, and A's card through B's scope, are not found; a rule or a QR
+    // code cannot be given another tenant's campaign.
     let before = row_counts(c);
+    assert_store_error_is_not_found(patron_store::reply_rules::set_campaign(
+        c,
+        s,
+        a.rule,
+        Some(b.campaign),
+    ));
+    assert_store_error_is_not_found(patron_store::reply_rules::set_campaign(
+        c,
+        s,
+        b.rule,
+        Some(a.campaign),
+    ));
+    assert_store_error_is_not_found(patron_store::qr_codes::set_campaign(
+        c,
+        s,
+        a.qr,
+        Some(b.campaign),
+    ));
+    assert_store_error_is_not_found(patron_store::qr_codes::set_campaign(
+        c,
+        s,
+        b.qr,
+        Some(a.campaign),
+    ));
     assert_store_error_is_not_found(stamps::stamp(
         c,
         s,
@@ -561,6 +610,16 @@ fn a_full_stamp_card_issues_its_reward_and_a_paused_campaign_keeps_the_stamps() 
         None,
         By::default(),
     ));
+    assert_store_error_is_not_found(stamps::stamp(
+        c,
+        s,
+        b.card,
+        f,
+        "manual",
+        None,
+        By::default(),
+    ));
+    assert_store_error_is_not_found(stamps::get(c, s, b.card));
     assert_eq!(row_counts(c), before);
 }
 
@@ -583,6 +642,8 @@ fn wechat_tenant(app: &TestApp) -> TenantScope {
         wx_original_id: ORIGINAL_ID.into(),
         wx_token: TOKEN.into(),
         wx_aes_key: AES_KEY.into(),
+        // UTC+14 all year: the local day differs from the UTC day 14 hours out of 24.
+        time_zone: "Pacific/Kiritimati".into(),
         ..Default::default()
     })
     .unwrap();
@@ -597,7 +658,7 @@ fn wechat_tenant(app: &TestApp) -> TenantScope {
 }
 
 /// Posts a plaintext push signed as WeChat signs it; returns the response body.
-async fn push(app: &TestApp, inner: &str, create_time: i64) -> String {
+async fn push_to(base: &str, inner: &str, create_time: i64) -> String {
     let (ts, nonce) = ("1714037059", "486452656");
     let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
     let body = format!(
@@ -605,12 +666,9 @@ async fn push(app: &TestApp, inner: &str, create_time: i64) -> String {
          <FromUserName><![CDATA[{OPENID}]]></FromUserName>\
          <CreateTime>{create_time}</CreateTime>{inner}</xml>"
     );
-    let r = app
-        .client()
-        .http
+    let r = reqwest::Client::new()
         .post(format!(
-            "{}/wx/{SLUG}?signature={sig}&timestamp={ts}&nonce={nonce}",
-            app.base
+            "{base}/wx/{SLUG}?signature={sig}&timestamp={ts}&nonce={nonce}"
         ))
         .body(body)
         .send()
@@ -620,15 +678,18 @@ async fn push(app: &TestApp, inner: &str, create_time: i64) -> String {
     r.text().await.unwrap()
 }
 
-async fn text(app: &TestApp, msg_id: u64, content: &str) -> String {
-    push(
-        app,
-        &format!(
-            "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId>"
-        ),
-        1714037059 + msg_id as i64,
+async fn push(app: &TestApp, inner: &str, create_time: i64) -> String {
+    push_to(&app.base, inner, create_time).await
+}
+
+fn text_xml(msg_id: u64, content: &str) -> String {
+    format!(
+        "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId>"
     )
-    .await
+}
+
+async fn text(app: &TestApp, msg_id: u64, content: &str) -> String {
+    push(app, &text_xml(msg_id, content), 1714037059 + msg_id as i64).await
 }
 
 async fn event(app: &TestApp, event: &str, key: Option<&str>, create_time: i64) -> String {
@@ -641,6 +702,11 @@ async fn event(app: &TestApp, event: &str, key: Option<&str>, create_time: i64) 
         create_time,
     )
     .await
+}
+
+/// Today in the tenant's time zone (Kiritimati, UTC+14, no daylight saving).
+fn local_day() -> chrono::NaiveDate {
+    (chrono::Utc::now() + Duration::hours(14)).date_naive()
 }
 
 /// The text of a passive text reply.
@@ -725,7 +791,9 @@ async fn the_webhook_awards_points_stamps_and_coupons_and_fills_the_reply() {
     };
 
     // The check-in word: points, the filled reply, a stamp.
+    let day_before = local_day();
     let first = text(&app, 1, "签到").await;
+    let day_after = local_day();
     assert_eq!(content(&first), "+10 → 10", "{first}");
     let follower: i64 = patron_store::schema::followers::table
         .filter(patron_store::schema::followers::tenant_id.eq(s.tenant_id().0))
@@ -739,6 +807,11 @@ async fn the_webhook_awards_points_stamps_and_coupons_and_fills_the_reply() {
     assert_eq!(
         (e[0].kind.as_str(), e[0].points, e[0].source.as_str()),
         ("earn", 10, "checkin")
+    );
+    let key = e[0].source_key.clone().unwrap();
+    assert!(
+        key == format!("checkin:{day_before}") || key == format!("checkin:{day_after}"),
+        "once per day of the tenant's time zone: {key}, {day_before}"
     );
     let expires = e[0].expires_at.expect("the program's points expire");
     let days = (expires - e[0].at).num_days();
@@ -833,4 +906,170 @@ async fn the_webhook_awards_points_stamps_and_coupons_and_fills_the_reply() {
 
     let (p, r) = loyalty::sums(&mut app.conn(), &s, follower).unwrap();
     assert_eq!((p, r), (60, 60));
+}
+
+#[tokio::test]
+async fn concurrent_check_ins_earn_once_and_each_retry_gets_its_first_answer() {
+    let app = TestApp::spawn();
+    let s = wechat_tenant(&app);
+    loyalty::save_program(
+        &mut app.conn(),
+        &s,
+        &Program {
+            subscribe_points: 0,
+            checkin_keyword: "Check In".into(),
+            checkin_points: 10,
+            checkin_reply: "+{points} → {balance}".into(),
+            checkin_again_reply: "Already, balance {balance}".into(),
+            points_per_yuan: 0,
+            expiry_days: None,
+        },
+    )
+    .unwrap();
+    // Twenty check-ins at once (ten messages, each delivered twice), so that the ingest
+    // writer takes several in one batch.
+    let mut tasks = Vec::new();
+    for i in 0..20u64 {
+        let base = app.base.clone();
+        let msg_id = 100 + i / 2;
+        tasks.push(tokio::spawn(async move {
+            let r = push_to(
+                &base,
+                &text_xml(msg_id, " check in "),
+                1714037059 + msg_id as i64,
+            )
+            .await;
+            (msg_id, content(&r))
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let earned: Vec<&(u64, String)> = answers.iter().filter(|(_, a)| a == "+10 → 10").collect();
+    assert_eq!(
+        earned.len(),
+        2,
+        "one message earns, and both its deliveries say so: {answers:?}"
+    );
+    assert_eq!(earned[0].0, earned[1].0);
+    assert!(
+        answers
+            .iter()
+            .filter(|(id, _)| *id != earned[0].0)
+            .all(|(_, a)| a == "Already, balance 10"),
+        "{answers:?}"
+    );
+    let follower: i64 = patron_store::schema::followers::table
+        .filter(patron_store::schema::followers::tenant_id.eq(s.tenant_id().0))
+        .filter(patron_store::schema::followers::openid.eq(OPENID))
+        .select(patron_store::schema::followers::id)
+        .first(&mut *app.conn())
+        .unwrap();
+    let mut c = app.conn();
+    assert_eq!(
+        loyalty::entries(&mut c, &s, follower, 100).unwrap().len(),
+        1
+    );
+    assert_eq!(loyalty::sums(&mut c, &s, follower).unwrap(), (10, 10));
+    let stored: i64 = patron_store::schema::messages::table
+        .filter(patron_store::schema::messages::tenant_id.eq(s.tenant_id().0))
+        .count()
+        .get_result(&mut *c)
+        .unwrap();
+    assert_eq!(stored, 10, "each message archived once");
+}
+
+#[test]
+fn concurrent_stamps_fill_the_card_exactly() {
+    let app = TestApp::spawn_with(false, |s| s.db_pool_size = 16);
+    let w = world(&mut app.conn(), "a");
+    let (s, f) = (w.scope.clone(), w.follower);
+    let (card, reward) = {
+        let mut c = app.conn();
+        let reward = campaign(&mut c, &s, "Free coffee");
+        let card = stamps::create(
+            &mut c,
+            &s,
+            &CardInput {
+                name: "Coffee card".into(),
+                stamps_required: 3,
+                reward_campaign_id: reward,
+                stamp_on_checkin: false,
+                active: true,
+            },
+        )
+        .unwrap();
+        (card.id, reward)
+    };
+    // Twenty stamps at once on a card of three: six rewards, two stamps left over.
+    let scope = s.clone();
+    let results = race(&app, 20, move |_, c| {
+        stamps::stamp(c, &scope, card, f, "till", None, By::default()).unwrap()
+    });
+    let rewards = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Stamped::Added {
+                    reward: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(rewards, 6, "{results:?}");
+    let mut c = app.conn();
+    assert_eq!(on_card(&mut c, &s, f, card).unwrap(), 2);
+    assert_eq!(stamp_coupons(&mut c, &s, f, card).len(), 6);
+    assert_eq!(coupons::get(&mut c, &s, reward).unwrap().issued_count, 6);
+    let events = stamps::events_of(&mut c, &s, f, 100).unwrap();
+    assert_eq!(events.len(), 26, "twenty stamps and six rewards");
+    assert_eq!(events.iter().map(|e| e.stamps).sum::<i64>(), 2);
+}
+
+#[test]
+fn concurrent_stamps_with_one_key_stamp_once_and_tell_the_others() {
+    let app = TestApp::spawn_with(false, |s| s.db_pool_size = 16);
+    let w = world(&mut app.conn(), "a");
+    let (s, f) = (w.scope.clone(), w.follower);
+    let card = {
+        let mut c = app.conn();
+        let reward = campaign(&mut c, &s, "Free coffee");
+        stamps::create(
+            &mut c,
+            &s,
+            &CardInput {
+                name: "Coffee card".into(),
+                stamps_required: 3,
+                reward_campaign_id: reward,
+                stamp_on_checkin: false,
+                active: true,
+            },
+        )
+        .unwrap()
+        .id
+    };
+    // Ten taps with one key at once (a till retrying): one stamp, and the others are
+    // answered Duplicate (as `loyalty::post` answers a key raced by its twins).
+    let scope = s.clone();
+    let results = race(&app, 10, move |_, c| {
+        stamps::stamp(c, &scope, card, f, "till", Some("tap-1"), By::default())
+    });
+    let added = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Stamped::Added { .. })))
+        .count();
+    assert_eq!(added, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| !matches!(r, Ok(Stamped::Added { .. })))
+            .all(|r| matches!(r, Ok(Stamped::Duplicate { stamps: 1 }))),
+        "the others are told it was stamped already: {results:?}"
+    );
+    let mut c = app.conn();
+    assert_eq!(on_card(&mut c, &s, f, card).unwrap(), 1);
+    assert_eq!(stamps::events_of(&mut c, &s, f, 100).unwrap().len(), 1);
 }

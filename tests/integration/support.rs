@@ -469,6 +469,8 @@ pub struct World {
     pub campaign: i64,
     /// A coupon of `campaign` issued to `follower`.
     pub coupon_code: String,
+    /// A stamp card rewarding with `campaign`.
+    pub card: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -603,6 +605,18 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         patron_store::coupons::issue(c, &scope, campaign.id, Some(follower_id), "manual", "tests")
             .unwrap()
             .unwrap();
+    let card = patron_store::stamps::create(
+        c,
+        &scope,
+        &patron_store::stamps::CardInput {
+            name: "Coffee card".into(),
+            stamps_required: 5,
+            reward_campaign_id: campaign.id,
+            stamp_on_checkin: false,
+            active: true,
+        },
+    )
+    .unwrap();
     World {
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
@@ -626,6 +640,7 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         qr: qr.id,
         campaign: campaign.id,
         coupon_code: coupon.code,
+        card: card.id,
     }
 }
 
@@ -747,4 +762,5 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{campaign_id}", &w.campaign.to_string())
         .replace("{coupon_file}", &format!("{}.svg", w.coupon_code))
         .replace("{code}", &w.coupon_code)
+        .replace("{card_id}", &w.card.to_string())
 }

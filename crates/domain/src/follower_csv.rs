@@ -92,6 +92,8 @@ pub enum FileError {
     NotUtf8,
     #[error("the header has no openid column")]
     NoOpenid,
+    #[error("the header has no code column")]
+    NoCode,
     #[error("unknown columns: {0}")]
     UnknownColumns(String),
     #[error("the column {0} appears twice")]
@@ -109,6 +111,7 @@ impl FileError {
             FileError::Empty => "import_empty",
             FileError::NotUtf8 => "import_not_utf8",
             FileError::NoOpenid => "import_no_openid",
+            FileError::NoCode => "import_no_code",
             FileError::UnknownColumns(_) => "import_unknown_columns",
             FileError::DuplicateColumn(_) => "import_duplicate_column",
             FileError::TooManyRows(_) => "import_too_many_rows",

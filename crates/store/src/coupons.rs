@@ -30,6 +30,8 @@ pub struct Campaign {
     pub issued_count: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Coupons brought in with their own codes (CSV import).
+    pub imported_codes: i64,
 }
 
 impl Campaign {
@@ -823,4 +825,130 @@ pub fn stats(conn: &mut DbConn, scope: &TenantScope, campaign: i64) -> Result<St
         by_store,
         by_cashier,
     })
+}
+
+/// Imports existing codes into a campaign in one transaction: every code is new to the
+/// tenant and every OpenID one of its followers, or nothing is stored and the rows that
+/// failed come back. Imported coupons count towards the campaign's supply (the file is
+/// refused when it would pass it) but not towards per-follower limits; they carry the
+/// channel `import`.
+pub fn import_codes(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    campaign_id: i64,
+    rows: &[patron_domain::coupon_csv::Row],
+    issued_by: &str,
+) -> Result<std::result::Result<usize, Vec<patron_domain::follower_csv::RowError>>> {
+    use crate::schema::followers as fl;
+    use patron_domain::follower_csv::RowError;
+    use std::collections::HashMap;
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |conn| {
+        let camp = get(conn, scope, campaign_id)?;
+        let mut errors = Vec::new();
+        if camp.status == "ended" {
+            errors.push(RowError {
+                line: 0,
+                column: String::new(),
+                code: "campaign_ended".into(),
+            });
+            return Ok(Err(errors));
+        }
+        if let Some(supply) = camp.total_supply {
+            if camp.issued_count + rows.len() as i64 > supply {
+                errors.push(RowError {
+                    line: 0,
+                    column: String::new(),
+                    code: "supply_exceeded".into(),
+                });
+                return Ok(Err(errors));
+            }
+        }
+        let mut taken = std::collections::HashSet::new();
+        let mut followers: HashMap<String, i64> = HashMap::new();
+        for chunk in rows.chunks(500) {
+            let codes: Vec<&str> = chunk.iter().map(|r| r.code.as_str()).collect();
+            taken.extend(
+                c::table
+                    .filter(c::tenant_id.eq(tenant))
+                    .filter(c::code.eq_any(&codes))
+                    .select(c::code)
+                    .load::<String>(conn)?,
+            );
+            let openids: Vec<&str> = chunk.iter().filter_map(|r| r.openid.as_deref()).collect();
+            if !openids.is_empty() {
+                followers.extend(
+                    fl::table
+                        .filter(fl::tenant_id.eq(tenant))
+                        .filter(fl::openid.eq_any(&openids))
+                        .select((fl::openid, fl::id))
+                        .load::<(String, i64)>(conn)?,
+                );
+            }
+        }
+        for r in rows {
+            let err = |column: &str, code: &str| RowError {
+                line: r.line,
+                column: column.into(),
+                code: code.into(),
+            };
+            if taken.contains(&r.code) {
+                errors.push(err("code", "code_taken"));
+            } else if r
+                .openid
+                .as_ref()
+                .is_some_and(|o| !followers.contains_key(o))
+            {
+                errors.push(err("openid", "unknown_openid"));
+            }
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        let at = now();
+        let (from, to) = camp
+            .validity()
+            .ok_or(StoreError::Config("campaign validity unreadable".into()))?
+            .window(at);
+        for chunk in rows.chunks(1000) {
+            let new: Vec<NewCoupon<'_>> = chunk
+                .iter()
+                .map(|r| NewCoupon {
+                    tenant_id: tenant,
+                    campaign_id,
+                    code: r.code.clone(),
+                    follower_id: r.openid.as_ref().map(|o| followers[o]),
+                    status: "issued",
+                    valid_from: from,
+                    valid_to: to,
+                    channel: "import",
+                    issued_by,
+                    issued_at: at,
+                })
+                .collect();
+            match conn {
+                DbConn::Postgres(pg) => diesel::insert_into(c::table).values(&new).execute(pg)?,
+                DbConn::Sqlite(lite) => diesel::insert_into(c::table).values(&new).execute(lite)?,
+            };
+        }
+        let n = rows.len() as i64;
+        diesel::update(cp::table.filter(cp::id.eq(campaign_id)))
+            .set((
+                cp::issued_count.eq(cp::issued_count + n),
+                cp::imported_codes.eq(cp::imported_codes + n),
+                cp::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(Ok(rows.len()))
+    })
+}
+
+/// A coupon's audit trail (redemptions, voids), oldest first.
+pub fn events_of(conn: &mut DbConn, scope: &TenantScope, coupon: i64) -> Result<Vec<Event>> {
+    Ok(ev::table
+        .filter(ev::tenant_id.eq(scope.tenant_id().0))
+        .filter(ev::coupon_id.eq(coupon))
+        .order(ev::id)
+        .select(Event::as_select())
+        .load(conn)?)
 }

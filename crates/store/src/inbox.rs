@@ -447,8 +447,9 @@ fn finish(c: &mut DbConn, p: &Pending, follower: i64) -> Result<Option<String>> 
             } => issue_quietly(c, p, *campaign_id, follower, channel)?,
         }
     }
+    // A second check-in gets the "again" reply (none if the merchant left it blank).
     let reply = if again {
-        p.again_reply.clone().or_else(|| p.reply.clone())
+        p.again_reply.clone()
     } else {
         p.reply.clone()
     };

@@ -160,7 +160,7 @@ impl Posted {
 
 /// Locks the follower's ledger for this transaction (PostgreSQL: the follower row;
 /// SQLite: write transactions are serial already), checking it is the tenant's.
-fn lock_follower(c: &mut DbConn, scope: &TenantScope, follower: i64) -> Result<()> {
+pub(crate) fn lock_follower(c: &mut DbConn, scope: &TenantScope, follower: i64) -> Result<()> {
     let q = followers::table
         .filter(followers::id.eq(follower))
         .filter(followers::tenant_id.eq(scope.tenant_id().0))

@@ -147,7 +147,9 @@ pub fn stamp_in(
     by: By<'_>,
 ) -> Result<Stamped> {
     let card = get(c, scope, card_id)?;
-    crate::followers::get(c, scope, follower)?;
+    // The follower's row lock (PostgreSQL; SQLite's writers are serial) makes the key check
+    // and the stamp one step: racing stamps with one key see each other.
+    crate::loyalty::lock_follower(c, scope, follower)?;
     if !card.active {
         return Ok(Stamped::Inactive);
     }

@@ -122,6 +122,9 @@ routes! {
     post   "/t/{tenant}/campaigns/{campaign_id}/bulk" Session => views::campaigns::bulk;
     post   "/t/{tenant}/followers/{follower_id}/coupons" Session => views::campaigns::issue_to_follower;
     post   "/t/{tenant}/followers/{follower_id}/link" Session => views::member::send_link;
+    get    "/t/{tenant}/followers/{follower_id}/page" Session => views::member::preview;
+    get    "/t/{tenant}/coupons" Session => views::coupon_lookup::lookup;
+    post   "/t/{tenant}/campaigns/{campaign_id}/import" Session => views::coupon_lookup::import;
     get    "/t/{tenant}/coupons/{coupon_file}" Session => views::campaigns::qr;
     get    "/t/{tenant}/loyalty" Session => views::loyalty::page;
     post   "/t/{tenant}/loyalty" Session => views::loyalty::save;
@@ -180,6 +183,13 @@ routes! {
     put    "/api/v1/menu" Token => api::wechat::menu_put;
     post   "/api/v1/tags/sync" Token => api::wechat::tags_sync;
     post   "/api/v1/followers/{follower_id}/messages" Token => api::wechat::send;
+    get    "/api/v1/loyalty/program" Token => api::loyalty::program;
+    put    "/api/v1/loyalty/program" Token => api::loyalty::save_program;
+    get    "/api/v1/followers/{follower_id}/points" Token => api::loyalty::balance;
+    post   "/api/v1/followers/{follower_id}/points" Token => api::loyalty::post;
+    get    "/api/v1/stamp-cards" Token => api::loyalty::cards;
+    post   "/api/v1/stamp-cards" Token => api::loyalty::create_card;
+    post   "/api/v1/followers/{follower_id}/stamps" Token => api::loyalty::stamp;
     get    "/api/v1/campaigns" Token => api::coupons::list;
     post   "/api/v1/campaigns" Token => api::coupons::create;
     get    "/api/v1/campaigns/{campaign_id}" Token => api::coupons::show;

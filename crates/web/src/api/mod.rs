@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod coupons;
 pub mod followers;
 pub mod imports;
+pub mod loyalty;
 pub mod openapi;
 mod openapi_crm;
 pub mod replies;

@@ -233,6 +233,7 @@ pub fn build() -> Value {
     });
     if let Some(paths) = doc["paths"].as_object_mut() {
         paths.extend(super::openapi_crm::paths());
+        paths.extend(super::openapi_crm::loyalty_paths());
     }
     doc
 }

@@ -158,3 +158,43 @@ pub fn paths() -> Map<String, Value> {
     }));
     p
 }
+
+/// The points and stamps paths.
+pub fn loyalty_paths() -> Map<String, Value> {
+    let program = json!({ "type": "object", "required": ["subscribe_points", "checkin_keyword", "checkin_points", "checkin_reply", "checkin_again_reply", "points_per_yuan"], "properties": {
+        "subscribe_points": { "type": "integer", "minimum": 0 }, "checkin_keyword": { "type": "string", "maxLength": 30 },
+        "checkin_points": { "type": "integer", "minimum": 0 }, "checkin_reply": { "type": "string", "description": "Placeholders: {points}, {balance}, {link}" },
+        "checkin_again_reply": { "type": "string" }, "points_per_yuan": { "type": "integer", "minimum": 0 },
+        "expiry_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 3650 } } });
+    let post = json!({ "type": "object", "required": ["kind", "points"], "properties": {
+        "kind": { "type": "string", "enum": ["earn", "spend", "adjust"] },
+        "points": { "type": "integer", "description": "Positive for earn and spend; signed for adjust" },
+        "reason": { "type": "string", "description": "Required for adjust" },
+        "idempotency_key": { "type": "string", "maxLength": 100 } } });
+    let card = json!({ "type": "object", "required": ["name", "stamps_required", "reward_campaign_id"], "properties": {
+        "name": { "type": "string" }, "stamps_required": { "type": "integer", "minimum": 1, "maximum": 100 },
+        "reward_campaign_id": { "type": "integer" }, "stamp_on_checkin": { "type": "boolean" }, "active": { "type": "boolean" } } });
+    let stamp = json!({ "type": "object", "required": ["card_id"], "properties": {
+        "card_id": { "type": "integer" }, "idempotency_key": { "type": "string" } } });
+    let mut p = Map::new();
+    p.insert("/loyalty/program".into(), json!({
+        "get": op("The points program (null until set)", json!({ "200": { "description": "`program`" } }), json!([]), None),
+        "put": op("Set the points program", json!({ "200": { "description": "`program`" }, "422": err("Invalid program") }), json!([]), Some(json_body(program))),
+    }));
+    p.insert("/followers/{follower_id}/points".into(), json!({
+        "get": op("A follower's points balance, latest ledger entries and stamp cards", json!({ "200": { "description": "`balance`, `entries`, `stamp_cards`" }, "404": err("No such follower") }), json!([id("follower_id")]), None),
+        "post": op("Post points (earn, spend, adjust); debits take the oldest-expiring points first", json!({
+            "201": { "description": "`result: done`, `entry_id`, `balance`" }, "200": { "description": "`result: duplicate` (the key was used before; nothing changed)" },
+            "404": err("No such follower"), "409": err("`insufficient`: the debit exceeds the balance; nothing changed"), "422": err("Invalid kind, points or reason") }),
+            json!([id("follower_id")]), Some(json_body(post))),
+    }));
+    p.insert("/stamp-cards".into(), json!({
+        "get": op("The stamp cards", json!({ "200": { "description": "`stamp_cards`" } }), json!([]), None),
+        "post": op("Create a stamp card", json!({ "201": { "description": "The card" }, "422": err("Invalid card or unknown campaign") }), json!([]), Some(json_body(card))),
+    }));
+    p.insert("/followers/{follower_id}/stamps".into(), json!({
+        "post": op("Give a stamp; a full card issues its reward coupon", json!({ "200": { "description": "`result: added` with `stamps`, `reward`; or `duplicate`, `inactive`" }, "404": err("No such follower or card") }),
+            json!([id("follower_id")]), Some(json_body(stamp))),
+    }));
+    p
+}

@@ -77,14 +77,18 @@ pub async fn page(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
 
 /// The fields of the upload form.
 #[derive(Default)]
-struct Upload {
-    csrf: String,
-    file_name: String,
-    body: Vec<u8>,
-    too_large: bool,
+pub(crate) struct Upload {
+    pub csrf: String,
+    pub file_name: String,
+    pub body: Vec<u8>,
+    pub too_large: bool,
 }
 
-async fn read_upload(req: &HttpRequest, payload: web::Payload) -> Result<Upload, String> {
+/// Reads a multipart form with a `csrf` field and a `file` (at most 64 MiB).
+pub(crate) async fn read_upload(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Upload, String> {
     let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
     let mut up = Upload::default();
     while let Some(field) = mp.next().await {

@@ -182,6 +182,20 @@ pub async fn qr(
     super::campaigns::coupon_image(&payload, ext)
 }
 
+/// Opens the follower's own page as they would see it (a fresh signed link), so a merchant
+/// can check what a follower is sent.
+pub async fn preview(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, patron_domain::Permission::Market).await?;
+    ctx.state
+        .db(move |c| patron_store::followers::get(c, &scope, id))
+        .await?;
+    let url = link(&ctx.state, &tenant.slug, tenant.id, id);
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, url))
+        .finish())
+}
+
 /// Sends the follower the link to their page as a customer-service message (a job).
 pub async fn send_link(
     ctx: Ctx,

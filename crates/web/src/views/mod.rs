@@ -8,6 +8,7 @@ pub mod attributes;
 pub mod auth;
 pub mod campaigns;
 pub mod cashier;
+pub mod coupon_lookup;
 pub mod export;
 pub mod followers;
 pub mod health;
