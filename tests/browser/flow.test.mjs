@@ -598,7 +598,7 @@ for (const lang of LANGS) {
         assert.ok((await page.locator('#cards').innerText()).includes(lang.stampCard), 'the stamp card is listed');
         await shot(page, 'loyalty');
         await goto(page, followerUrl, 'the follower again');
-        const pts = await formWith(page, '#points-form input[name=points]');
+        const pts = await formWith(page, 'input[name=points]', 'input[name=reason]');
         await pts.locator('input[name=points]').fill('30');
         await pts.locator('input[name=reason]').fill(lang.pointsReason);
         await clickAndWait(page, pts.locator('button[type=submit]'), 'posting points');
