@@ -445,7 +445,7 @@ fn added(st: Stamped) -> (i64, Option<coupons::Coupon>, Option<NotIssued>) {
             reward,
             reward_refused,
             ..
-        } => (stamps, reward, reward_refused),
+        } => (stamps, reward.map(|c| *c), reward_refused),
         other => panic!("expected Added, got {other:?}"),
     }
 }

@@ -13,6 +13,7 @@ mod import;
 mod isolation;
 mod jobs;
 mod loyalty;
+mod loyalty_web;
 mod mail;
 mod outbound;
 mod schema;

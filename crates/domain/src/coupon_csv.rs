@@ -96,6 +96,12 @@ pub fn check(bytes: &[u8]) -> Result<Checked, FileError> {
             out.errors.push(err("code", "invalid_code"));
             continue;
         }
+        // The till reads a code in Patron's own shape by its check character first: one
+        // whose check character does not match could never be typed in, only scanned.
+        if crate::coupons::parse_typed(&code) == crate::coupons::Typed::BadCheck {
+            out.errors.push(err("code", "reads_as_typo"));
+            continue;
+        }
         if !seen.insert(code.clone()) {
             out.errors.push(err("code", "duplicate"));
             continue;
@@ -120,7 +126,7 @@ mod tests {
 
     #[test]
     fn codes_are_normalised_and_checked_row_by_row() {
-        let f = "code,openid\nabc-123 x,o1\nABC-123X,\nab,\nGOOD1,\n\"bad code\u{7}\",\n";
+        let f = "code,openid\nabc-123 x,o1\nABC-123X,\nab,\nGOOD1,\n\"bad code\u{7}\",\nABCDEFGHJKMNP2,\n";
         let c = check(f.as_bytes()).unwrap();
         assert_eq!(
             c.rows,
@@ -140,7 +146,13 @@ mod tests {
         let errs: Vec<(u64, &str)> = c.errors.iter().map(|e| (e.line, e.code.as_str())).collect();
         assert_eq!(
             errs,
-            vec![(3, "duplicate"), (4, "invalid_code"), (6, "invalid_code")]
+            vec![
+                (3, "duplicate"),
+                (4, "invalid_code"),
+                (6, "invalid_code"),
+                // Patron's shape with a wrong check character: never typeable at the till.
+                (7, "reads_as_typo")
+            ]
         );
     }
 

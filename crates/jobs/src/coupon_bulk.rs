@@ -1,5 +1,5 @@
 //! `coupon_bulk`: issues a campaign's coupon to every follower a segment (or tag) holds,
-//! in batches of 5,000 (one transaction each), with progress.
+//! in batches of 20,000 (one transaction each), with progress.
 //!
 //! Payload: `{"tenant_id", "campaign_id", "segment_id" | "tag_id", "by"}`. A retried job
 //! skips the followers it already served (their coupons carry `bulk:<job id>`).
@@ -10,7 +10,7 @@ use patron_store::followers::{self, Filter};
 use patron_store::{coupons, segments, tenants, StoreError};
 
 pub const KIND: &str = patron_store::jobs::kinds::COUPON_BULK;
-const BATCH: i64 = 5_000;
+pub const BATCH: i64 = 20_000;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Payload {

@@ -49,6 +49,10 @@ pub struct Options {
     pub connections: u32,
     pub threads: u32,
     pub requests: usize,
+    /// Archived messages seeded first (with 100,000 followers); 0: an empty database.
+    pub archive: i64,
+    /// Ingest writer threads (0: the default for the backend).
+    pub writers: usize,
 }
 
 #[derive(Debug)]
@@ -110,11 +114,17 @@ fn write_requests(path: &Path, slug_free_count: usize) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     let ts = chrono::Utc::now().timestamp();
     for i in 0..slug_free_count {
+        // Nine pushes in ten come from 5,000 followers of the seeded archive; one in ten
+        // from someone new (a follower row to create).
+        let from = if i % 10 == 9 {
+            format!("o_new_{i}")
+        } else {
+            format!("o_{}", (i % 5000) * 17 + 1)
+        };
         let xml = format!(
-            "<xml><ToUserName><![CDATA[{GH}]]></ToUserName><FromUserName><![CDATA[o_bench_{:05}]]></FromUserName>\
+            "<xml><ToUserName><![CDATA[{GH}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
              <CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hello {i}]]></Content>\
              <MsgId>{}</MsgId></xml>",
-            i % 5000,
             9_000_000_000u64 + i as u64
         );
         let enc = crypto::encrypt_fresh(&key, APPID, xml.as_bytes());
@@ -210,6 +220,7 @@ fn diesel_free_exec(
 fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliError> {
     let mut s = Settings::for_test(&dir.join("data"), url);
     s.bench_routes = true;
+    s.ingest_writers = o.writers;
     s.workers = 0;
     s.db_pool_size = 16;
     s.log_level = "warn".into();
@@ -243,6 +254,13 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
             "Thanks, we got it.",
             0,
         )?;
+        // An archive with history, as a tenant in use has (and as the planner's
+        // statistics then describe): 100,000 followers, `archive` messages.
+        if o.archive > 0 {
+            for sql in seed_sql(prepared.state.pool.backend(), t.id, 100_000, o.archive) {
+                patron_store::exec_sql(&mut c, &sql)?;
+            }
+        }
     }
     let data = dir.join("requests.txt");
     write_requests(&data, o.requests)?;
@@ -271,10 +289,15 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
     let _ = thread.join();
     let crypto = parse_wrk("crypto only", &crypto_out?);
     let full = parse_wrk("full ingest", &full_out?);
+    let writers = if o.writers > 0 {
+        format!(", {} ingest writers", o.writers)
+    } else {
+        String::new()
+    };
     let mut out = format!(
-        "webhook ingest, safe mode, {backend}: wrk -t{} -c{} -d{}s on loopback, {} distinct pushes prepared\n\n\
+        "webhook ingest, safe mode, {backend}{writers}: wrk -t{} -c{} -d{}s on loopback, {} distinct pushes prepared, {} messages archived before\n\n\
          | route | requests | req/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|---|\n",
-        o.threads, o.connections, o.seconds, o.requests
+        o.threads, o.connections, o.seconds, o.requests, o.archive
     );
     for f in [&crypto, &full] {
         out.push_str(&format!(

@@ -157,6 +157,8 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
             connections: o.connections,
             threads: o.threads,
             requests: codes.len(),
+            archive: 0,
+            writers: 0,
         };
         let out = run_wrk(&wrk, &base, &token, &script, &data);
         std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))
@@ -165,10 +167,11 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
         let _ = thread.join();
         let redeem = parse_wrk("redeem", &out?);
         let redeemed = coupons::stats(&mut *pool.get()?, &scope, camp.id)?.redeemed;
+        let batch = patron_jobs::coupon_bulk::BATCH;
         Ok(format!(
             "coupons, {backend}: {} followers\n\n\
              | what | figure |\n|---|---|\n\
-             | issue one coupon to every follower (bulk path, batches of 5,000) | {issued} in {issue_secs:.1} s ({:.0}/s) |\n\
+             | issue one coupon to every follower (bulk path, batches of {batch}) | {issued} in {issue_secs:.1} s ({:.0}/s) |\n\
              | QR images, SVG | {svg_rate:.0}/s |\n\
              | QR images, PNG | {png_rate:.0}/s |\n\
              | redeem through the API, wrk -t{} -c{} -d{}s, a different coupon each | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {} |\n\

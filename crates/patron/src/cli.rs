@@ -79,6 +79,12 @@ pub enum BenchCmd {
         /// Distinct pushes to prepare (more than the run sends, or retries are measured).
         #[arg(long, default_value_t = 400_000)]
         requests: usize,
+        /// Archived messages to seed first, with 100,000 followers (0: start empty).
+        #[arg(long, default_value_t = 1_000_000)]
+        archive: i64,
+        /// Ingest writer threads (0: the backend's default).
+        #[arg(long, default_value_t = 0)]
+        writers: usize,
     },
     /// Coupons: bulk issue to every follower, QR images per second, API redemptions
     /// under wrk.
@@ -445,6 +451,8 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             connections,
             threads,
             requests,
+            archive,
+            writers,
         }) => {
             let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
             crate::bench::webhook(&crate::bench::Options {
@@ -453,6 +461,8 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 connections,
                 threads,
                 requests,
+                archive,
+                writers,
             })
         }
         Command::Bench(BenchCmd::Coupons {

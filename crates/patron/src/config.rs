@@ -54,6 +54,9 @@ pub struct Settings {
     pub smtp_password: String,
     /// Serve `/wx-crypto-only/{tenant}` for `patron bench webhook`; never needed otherwise.
     pub bench_routes: bool,
+    /// Threads that store WeChat pushes (group commit); 0: one (SQLite allows one writer;
+    /// on PostgreSQL more writers contend for the same follower rows, measured slower).
+    pub ingest_writers: usize,
 }
 
 impl Default for Settings {
@@ -84,6 +87,7 @@ impl Default for Settings {
             smtp_username: String::new(),
             smtp_password: String::new(),
             bench_routes: false,
+            ingest_writers: 0,
         }
     }
 }

@@ -73,12 +73,9 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
             metrics: Default::default(),
             ingest: patron_store::inbox::Batcher::start(
                 pool.clone(),
-                match pool.backend() {
-                    // One writer at a time is all SQLite allows.
-                    patron_store::Backend::Sqlite => 1,
-                    // Several batches in flight hide PostgreSQL's round trips and flushes.
-                    patron_store::Backend::Postgres => 4,
-                },
+                // One writer: all SQLite allows; on PostgreSQL several writers wait on
+                // each other's follower rows (docs/benchmarks.md: 1 > 2 > 4 > 8).
+                s.ingest_writers.max(1),
             ),
         }),
         setup_link,

@@ -75,10 +75,14 @@ impl DbUrl {
                 // WAL lets readers run beside the writer; busy_timeout makes writers queue
                 // instead of failing with "database is locked". The timeout comes first:
                 // switching to WAL takes a lock, and a connection opened while another one
-                // writes would otherwise fail at once.
+                // writes would otherwise fail at once. Pages are read through a 256 MiB
+                // memory map rather than a read() system call each. (A larger page cache
+                // was measured slower: a connection drops its whole cache whenever another
+                // one has written, and the ingest writer takes whichever is free.)
                 c.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA mmap_size = 268435456;",
                 )
                 .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConn::Sqlite(c))

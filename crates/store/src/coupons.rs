@@ -324,6 +324,10 @@ pub struct BulkBatch {
     pub exhausted: bool,
 }
 
+/// Rows per multi-row insert of coupons: 10 values each stay under SQLite's 32,766 bound
+/// parameters.
+const INSERT_ROWS: usize = 3_000;
+
 #[derive(Insertable)]
 #[diesel(table_name = c, treat_none_as_default_value = false)]
 struct NewCoupon<'a> {
@@ -464,7 +468,7 @@ pub fn issue_batch(
             rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
                 .map_err(|e| StoreError::Config(format!("random: {e}")))?
         };
-        for chunk in todo[..k as usize].chunks(1000) {
+        for chunk in todo[..k as usize].chunks(INSERT_ROWS) {
             let rows: Vec<NewCoupon<'_>> = chunk
                 .iter()
                 .map(|f| NewCoupon {

@@ -289,6 +289,9 @@ pub fn count_messages(conn: &mut DbConn) -> Result<i64> {
     Ok(messages::table.count().get_result(conn)?)
 }
 
+/// How fresh a follower's last activity is kept by the ingest writer.
+pub const LAST_ACTIVE_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// A push waiting for the ingest writer.
 pub struct Pending {
     pub scope: TenantScope,
@@ -541,6 +544,7 @@ fn writer(
     pool: crate::DbPool,
     rx: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<(Pending, Reply)>>>,
 ) {
+    let mut held = None;
     loop {
         let mut batch = Vec::new();
         {
@@ -557,32 +561,49 @@ fn writer(
                 }
             }
         }
-        let results = store_batch(&pool, &batch);
+        // The writer keeps its connection between batches: a SQLite connection whose
+        // snapshot another one has moved must drop its page cache, and its own writes
+        // never make it do so. A batch that failed gives the connection back.
+        let c = match held.take() {
+            Some(c) => Ok(c),
+            None => pool.get(),
+        };
+        let results = match c {
+            Ok(mut c) => {
+                let (results, healthy) = store_batch(&mut c, &batch);
+                if healthy {
+                    held = Some(c);
+                }
+                results
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::Config(msg.clone())))
+                    .collect()
+            }
+        };
         for ((_, done), r) in batch.into_iter().zip(results) {
             let _ = done.send(r);
         }
     }
 }
 
-fn store_batch(pool: &crate::DbPool, batch: &[(Pending, Reply)]) -> Vec<Result<Recorded>> {
-    let mut conn = match pool.get() {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = e.to_string();
-            return batch
-                .iter()
-                .map(|_| Err(StoreError::Config(msg.clone())))
-                .collect();
-        }
-    };
+/// Stores a batch; the flag says whether it went through as a whole.
+fn store_batch(
+    conn: &mut r2d2::PooledConnection<crate::conn::Manager>,
+    batch: &[(Pending, Reply)],
+) -> (Vec<Result<Recorded>>, bool) {
     let pending: Vec<&Pending> = batch.iter().map(|(p, _)| p).collect();
-    let together = write_tx(&mut conn, |c| store_set(c, &pending));
+    let together = write_tx(conn, |c| store_set(c, &pending));
     match together {
-        Ok(all) => all.into_iter().map(Ok).collect(),
-        Err(_) => batch
-            .iter()
-            .map(|(p, _)| record_pending(&mut conn, p))
-            .collect(),
+        Ok(all) => (all.into_iter().map(Ok).collect(), true),
+        Err(e) => {
+            tracing::info!(error = %e, pushes = batch.len(), "ingest batch failed as a whole; storing its pushes one by one");
+            let one_by_one = batch.iter().map(|(p, _)| record_pending(conn, p)).collect();
+            (one_by_one, false)
+        }
     }
 }
 
@@ -684,12 +705,17 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
             }
         }
         if !missing.is_empty() {
+            // Another writer may be creating the same follower right now: on PostgreSQL
+            // the unique key then waits for its commit and skips the row, instead of
+            // failing this whole batch (which would fall back to one push at a time).
             match c {
                 DbConn::Postgres(pg) => diesel::insert_into(followers::table)
                     .values(&missing)
+                    .on_conflict_do_nothing()
                     .execute(pg)?,
                 DbConn::Sqlite(lite) => diesel::insert_into(followers::table)
                     .values(&missing)
+                    .on_conflict_do_nothing()
                     .execute(lite)?,
             };
             ids = find(c)?;
@@ -709,12 +735,16 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
         for (at, mut list) in touched {
             list.sort_unstable();
             list.dedup();
-            // Never move last activity backwards (a later push may have committed first).
+            // Never move last activity backwards (a later push may have committed first),
+            // and keep it to the minute: a follower chatting away rewrites their row (and
+            // on PostgreSQL every index of it) once a minute, not once a message. The
+            // archive keeps every message's exact time.
+            let cutoff = at - LAST_ACTIVE_STEP;
             diesel::update(
                 followers::table.filter(followers::id.eq_any(&list)).filter(
                     followers::last_interaction_at
                         .is_null()
-                        .or(followers::last_interaction_at.lt(at)),
+                        .or(followers::last_interaction_at.lt(cutoff)),
                 ),
             )
             .set((

@@ -56,7 +56,7 @@ pub fn save_program(conn: &mut DbConn, scope: &TenantScope, p: &Program) -> Resu
     );
     write_tx(conn, |c| {
         let n = diesel::update(lp::table.filter(lp::tenant_id.eq(tenant)))
-            .set(values.clone())
+            .set(values)
             .execute(c)?;
         if n == 0 {
             diesel::insert_into(lp::table)

@@ -46,11 +46,14 @@ fn check(conn: &mut DbConn, scope: &TenantScope, i: &CardInput) -> Result<String
     if !(1..=MAX_STAMPS).contains(&i.stamps_required) {
         return Err(validate::invalid("stamps_required", "out_of_range").into());
     }
-    // The reward must be one of this tenant's campaigns.
-    crate::coupons::get(conn, scope, i.reward_campaign_id).map_err(|e| match e {
+    // The reward must be one of this tenant's campaigns, and one that can still issue.
+    let reward = crate::coupons::get(conn, scope, i.reward_campaign_id).map_err(|e| match e {
         StoreError::NotFound => validate::invalid("reward_campaign_id", "unknown").into(),
         other => other,
     })?;
+    if reward.status == "ended" {
+        return Err(validate::invalid("reward_campaign_id", "campaign_ended").into());
+    }
     Ok(name)
 }
 
@@ -124,7 +127,7 @@ pub enum Stamped {
     Added {
         stamps: i64,
         required: i64,
-        reward: Option<crate::coupons::Coupon>,
+        reward: Option<Box<crate::coupons::Coupon>>,
         /// The card filled up but its campaign could not issue (paused, sold out…): the
         /// stamps stay and the next stamp tries again.
         reward_refused: Option<crate::coupons::NotIssued>,
@@ -238,7 +241,7 @@ pub fn stamp_in(
                     ))
                     .execute(c)?;
                 stamps -= card.stamps_required;
-                reward = Some(coupon);
+                reward = Some(Box::new(coupon));
             }
             Err(why) => refused = Some(why),
         }

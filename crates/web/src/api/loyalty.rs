@@ -19,12 +19,14 @@ pub async fn program(auth: ApiAuth) -> ApiResult {
 pub async fn save_program(auth: ApiAuth, body: web::Json<Program>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let p = body.into_inner();
-    let saved = p.clone();
-    let slug = auth
+    let (saved, slug) = auth
         .state
         .db(move |c| {
             loyalty::save_program(c, &scope, &p)?;
-            Ok(patron_store::tenants::get(c, &scope)?.slug)
+            Ok((
+                loyalty::program(c, &scope)?,
+                patron_store::tenants::get(c, &scope)?.slug,
+            ))
         })
         .await?;
     // The webhook answers check-ins from its cache of the tenant's settings.
@@ -126,6 +128,14 @@ pub async fn post(auth: ApiAuth, id: web::Path<i64>, body: web::Json<PointsBody>
     })
 }
 
+/// An idempotency key is 1 to 100 bytes.
+fn check_key(key: &Option<String>) -> Result<(), patron_store::StoreError> {
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 100) {
+        return Err(validate::invalid("idempotency_key", "too_long").into());
+    }
+    Ok(())
+}
+
 pub async fn cards(auth: ApiAuth) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let all = auth.state.db(move |c| stamps::list(c, &scope)).await?;
@@ -162,6 +172,7 @@ pub async fn stamp(auth: ApiAuth, id: web::Path<i64>, body: web::Json<StampBody>
             stamps::get(c, &s2, card)
         })
         .await?;
+    check_key(&b.idempotency_key)?;
     let key = b.idempotency_key.map(|k| format!("api:{k}"));
     let r = auth
         .state

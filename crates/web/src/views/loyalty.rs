@@ -372,7 +372,14 @@ pub async fn give_stamp(
     f: web::Form<StampForm>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, follower) = path.into_inner();
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Redeem).await?;
+    // At the till (a store given) it is the cashier's work; by hand, the marketer's.
+    let at_till = f.store_id.is_some_and(|s| s > 0);
+    let needed = if at_till {
+        Permission::Redeem
+    } else {
+        Permission::Market
+    };
+    let (scope, tenant) = ctx.tenant(&slug, needed).await?;
     ctx.check_csrf(&f.csrf)?;
     let user = ctx.require_user()?.user.clone();
     let back = super::safe_next(&f.back)
@@ -387,6 +394,10 @@ pub async fn give_stamp(
             .stores()
             .is_none_or(|mine| mine.iter().any(|m| m.0 == *s))
     });
+    if at_till && store.is_none() {
+        tracing::info!(tenant = %tenant.slug, follower, "stamp refused: not one of the cashier's stores");
+        return Err(UiError::Forbidden);
+    }
     let source = if store.is_some() { "till" } else { "manual" };
     let r = ctx
         .state
