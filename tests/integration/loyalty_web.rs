@@ -1983,3 +1983,57 @@ async fn the_follower_page_shows_points_and_stamps_and_its_member_card_opens_the
     assert!(r.body.contains("Too many failed lookups"), "{}", r.body);
     assert!(!r.body.contains("id=\"till-member\""));
 }
+
+#[tokio::test]
+async fn the_timeline_shows_points_coupons_and_stamps_between_the_messages() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    {
+        let mut c = app.conn();
+        let post = loyalty::Post {
+            kind: loyalty::Kind::Earn,
+            points: 30,
+            source: "manual",
+            source_key: None,
+            reason: "Opening gift",
+            user: None,
+            expires_at: None,
+        };
+        loyalty::post(&mut c, &w.scope, w.follower, &post).unwrap();
+        stamps::stamp(
+            &mut c,
+            &w.scope,
+            w.card,
+            w.follower,
+            "manual",
+            None,
+            Default::default(),
+        )
+        .unwrap();
+    }
+    let c = app.client();
+    c.login(&w.merchant_email, PASSWORD).await;
+    let page = c
+        .get(&format!("/t/{}/followers/{}", w.slug, w.follower))
+        .await;
+    assert_eq!(page.status, 200);
+    let timeline = page
+        .body
+        .split("<ol class=\"timeline\">")
+        .nth(1)
+        .unwrap_or("");
+    assert_eq!(
+        timeline.matches("class=\"msg loyalty\"").count(),
+        3,
+        "the points, the world's coupon and the stamp: {timeline}"
+    );
+    assert!(timeline.contains("+30 points") && timeline.contains("Opening gift"));
+    assert!(timeline.contains("Coupon issued: "), "{timeline}");
+    assert!(timeline.contains("Stamp on Coffee card"), "{timeline}");
+    // Another tenant's follower shows none of it.
+    let b = world(&mut app.conn(), "b");
+    let theirs = c
+        .get(&format!("/t/{}/followers/{}", b.slug, b.follower))
+        .await;
+    assert_eq!(theirs.status, 404);
+}

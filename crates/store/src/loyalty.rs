@@ -352,6 +352,32 @@ pub fn entries(
         .load(conn)?)
 }
 
+/// The follower's entries posted after `after` and up to `until` (either open), newest
+/// first: the points beside a page of the timeline.
+pub fn entries_between(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    follower: i64,
+    after: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<Entry>> {
+    let mut q = pl::table
+        .filter(pl::tenant_id.eq(scope.tenant_id().0))
+        .filter(pl::follower_id.eq(follower))
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(pl::at.gt(a));
+    }
+    if let Some(u) = until {
+        q = q.filter(pl::at.le(u));
+    }
+    Ok(q.order(pl::id.desc())
+        .limit(limit)
+        .select(Entry::as_select())
+        .load(conn)?)
+}
+
 /// Writes off every expired credit of every tenant, a follower per transaction, at most
 /// `max_followers` of them per call (the housekeeping job calls it until it returns 0).
 pub fn expire_due(conn: &mut DbConn, at: NaiveDateTime, max_followers: i64) -> Result<usize> {

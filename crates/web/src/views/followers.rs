@@ -192,7 +192,6 @@ struct FollowerPage {
     slug: String,
     tz: String,
     f: Follower,
-    timeline: Vec<ArchivedMessage>,
     next: Option<String>,
     profile: Profile,
     errors: Vec<String>,
@@ -205,11 +204,103 @@ struct FollowerPage {
     coupons: Vec<patron_store::coupons::Coupon>,
     /// Active campaigns, to issue from.
     campaigns: Vec<patron_store::coupons::Campaign>,
+    /// The timeline page: messages with the points, coupons and stamps of the same span.
+    items: Vec<Item>,
     /// The points balance and the latest ledger entries.
     points: i64,
     ledger: Vec<patron_store::loyalty::Entry>,
     /// Stamp cards with the follower's stamps on them.
     cards: Vec<(patron_store::stamps::Card, i64)>,
+}
+
+/// One line of the timeline.
+pub enum Item {
+    Message(Box<ArchivedMessage>),
+    /// Points, a coupon or a stamp, in the follower's language of events.
+    Loyalty {
+        at: NaiveDateTime,
+        text: String,
+    },
+}
+
+impl Item {
+    fn at(&self) -> NaiveDateTime {
+        match self {
+            Item::Message(m) => m.sent_at,
+            Item::Loyalty { at, .. } => *at,
+        }
+    }
+}
+
+/// What happened in loyalty terms between `after` and `until` (open ends allowed).
+#[allow(clippy::too_many_arguments)]
+fn loyalty_items(
+    lang: crate::i18n::Lang,
+    after: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+    entries: &[patron_store::loyalty::Entry],
+    coupons: &[patron_store::coupons::Coupon],
+    campaigns: &[patron_store::coupons::Campaign],
+    stamps: &[patron_store::stamps::Event],
+    cards: &[(patron_store::stamps::Card, i64)],
+) -> Vec<Item> {
+    let within = |t: &NaiveDateTime| after.is_none_or(|a| *t > a) && until.is_none_or(|u| *t <= u);
+    let campaign = |id: i64| {
+        campaigns
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| format!("#{id}"))
+    };
+    let mut out = Vec::new();
+    for e in entries.iter().filter(|e| within(&e.at)) {
+        let sign = if e.points > 0 { "+" } else { "" };
+        let mut text = format!(
+            "{} {sign}{} {} {}",
+            lang.t(&format!("points.kind_{}", e.kind)),
+            e.points,
+            lang.t("points.unit"),
+            lang.t(&format!("points.source_{}", e.source))
+        );
+        if !e.reason.is_empty() {
+            text.push_str(&format!(" · {}", e.reason));
+        }
+        out.push(Item::Loyalty { at: e.at, text });
+    }
+    for c in coupons {
+        if within(&c.issued_at) {
+            out.push(Item::Loyalty {
+                at: c.issued_at,
+                text: lang.t1(
+                    "timeline.coupon_issued",
+                    format!("{} ({})", campaign(c.campaign_id), c.channel),
+                ),
+            });
+        }
+        if let Some(r) = c.redeemed_at.filter(|r| within(r)) {
+            out.push(Item::Loyalty {
+                at: r,
+                text: lang.t1("timeline.coupon_redeemed", campaign(c.campaign_id)),
+            });
+        }
+    }
+    for s in stamps.iter().filter(|s| within(&s.at)) {
+        let card = cards
+            .iter()
+            .find(|(c, _)| c.id == s.card_id)
+            .map(|(c, _)| c.name.clone())
+            .unwrap_or_else(|| format!("#{}", s.card_id));
+        let key = if s.coupon_id.is_some() {
+            "timeline.stamp_reward"
+        } else {
+            "timeline.stamp"
+        };
+        out.push(Item::Loyalty {
+            at: s.at,
+            text: lang.t1(key, card),
+        });
+    }
+    out
 }
 
 impl FollowerPage {
@@ -291,9 +382,21 @@ async fn render_one(
                     (d.key, d.label, d.kind, v)
                 })
                 .collect::<Vec<_>>();
+            let follower = followers::get(c, &s2, id)?;
+            let (tl, more) = followers::timeline(c, &s2, id, before)?;
+            // This page's span of time: newer pages end at its first message, older
+            // ones begin at its last.
+            let span = (
+                if more {
+                    tl.last().map(|m| m.sent_at)
+                } else {
+                    None
+                },
+                before.and(tl.first().map(|m| m.sent_at)),
+            );
             Ok((
-                followers::get(c, &s2, id)?,
-                followers::timeline(c, &s2, id, before)?,
+                follower,
+                (tl, more),
                 patron_store::tags::of_follower(c, &s2, id)?,
                 patron_store::tags::list(c, &s2)?,
                 followers::notes(c, &s2, id)?,
@@ -307,11 +410,38 @@ async fn render_one(
                     patron_store::loyalty::balance(c, &s2, id)?,
                     patron_store::loyalty::entries(c, &s2, id, 20)?,
                     patron_store::stamps::progress(c, &s2, id)?,
+                    patron_store::loyalty::entries_between(c, &s2, id, span.0, span.1, 200)?,
+                    patron_store::stamps::events_of(c, &s2, id, 200)?,
+                    patron_store::coupons::list(c, &s2)?,
                 ),
             ))
         })
         .await?;
-    let (coupons, campaigns, points, ledger, cards) = loyalty;
+    let (coupons, campaigns, points, ledger, cards, span_entries, stamp_events, all_campaigns) =
+        loyalty;
+    // The loyalty events of this page's span of time go between its messages.
+    let until = before.and(timeline.first().map(|m| m.sent_at));
+    let after = if more {
+        timeline.last().map(|m| m.sent_at)
+    } else {
+        None
+    };
+    let mut items: Vec<Item> = timeline
+        .iter()
+        .cloned()
+        .map(|m| Item::Message(Box::new(m)))
+        .chain(loyalty_items(
+            ctx.lang,
+            after,
+            until,
+            &span_entries,
+            &coupons,
+            &all_campaigns,
+            &stamp_events,
+            &cards,
+        ))
+        .collect();
+    items.sort_by_key(|i| std::cmp::Reverse(i.at()));
     let others = all
         .into_iter()
         .map(|(t, _)| t)
@@ -339,7 +469,6 @@ async fn render_one(
             slug: tenant.slug.clone(),
             tz: tenant.time_zone.clone(),
             f,
-            timeline,
             next,
             profile,
             errors,
@@ -348,6 +477,7 @@ async fn render_one(
             points,
             ledger,
             cards,
+            items,
             notes,
             attrs,
             coupons,
