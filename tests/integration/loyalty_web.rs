@@ -805,7 +805,7 @@ async fn stamp_cards_are_created_and_switched_off_on_the_loyalty_page() {
                 ("stamps_required", "3"),
                 ("reward_campaign_id", theirs.as_str()),
             ],
-            "Reward: not one of yours",
+            "Reward: not a campaign of this account: choose one from the list",
         ),
         (
             vec![
@@ -1609,7 +1609,12 @@ async fn a_reply_rule_issues_only_a_campaign_of_its_own_tenant() {
     for campaign in [b.campaign.to_string(), "987654321".into(), "ten".into()] {
         let r = c.post(&path, &fields(&rule(&campaign, "coupon"))).await;
         assert_eq!(r.status, 422, "{campaign}: {}", r.body);
-        assert!(r.body.contains("Coupon: not one of yours"), "{}", r.body);
+        assert!(
+            r.body
+                .contains("Coupon: not a campaign of this account: choose one from the list"),
+            "{}",
+            r.body
+        );
         assert_eq!(row_counts(&mut app.conn()), before, "{campaign}");
     }
     // A refused rule keeps the chosen campaign selected.

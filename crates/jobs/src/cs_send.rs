@@ -48,11 +48,7 @@ fn personal(
     let tenant = patron_store::tenants::get(&mut c, scope).map_err(|e| e.to_string())?;
     let balance =
         patron_store::loyalty::balance(&mut c, scope, follower).map_err(|e| e.to_string())?;
-    let links = inbox::LinkMaker {
-        key: secrets.mac_key().to_vec(),
-        base: format!("{base_url}/m/{}/", tenant.slug),
-        days: patron_domain::links::LINK_DAYS,
-    };
+    let links = inbox::LinkMaker::new(secrets.mac_key(), base_url, &tenant.slug);
     let values = Values {
         points: 0,
         balance,

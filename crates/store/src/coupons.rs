@@ -199,6 +199,37 @@ pub enum NotIssued {
     FollowerLimit,
 }
 
+/// Counts one more coupon of the campaign held by the follower, only while below `limit`
+/// (false: the follower already holds `limit`). The holding row is created at zero first;
+/// the raise is a conditional update, row-locked and re-checked by PostgreSQL and
+/// serialised by SQLite, so concurrent issuers never pass the limit.
+fn raise_holding(conn: &mut DbConn, campaign: i64, follower: i64, limit: i64) -> Result<bool> {
+    let zero = (
+        h::campaign_id.eq(campaign),
+        h::follower_id.eq(follower),
+        h::held.eq(0i64),
+    );
+    match conn {
+        DbConn::Postgres(pg) => diesel::insert_into(h::table)
+            .values(zero)
+            .on_conflict_do_nothing()
+            .execute(pg)?,
+        DbConn::Sqlite(lite) => diesel::insert_into(h::table)
+            .values(zero)
+            .on_conflict_do_nothing()
+            .execute(lite)?,
+    };
+    let raised = diesel::update(
+        h::table
+            .filter(h::campaign_id.eq(campaign))
+            .filter(h::follower_id.eq(follower))
+            .filter(h::held.lt(limit)),
+    )
+    .set(h::held.eq(h::held + 1))
+    .execute(conn)?;
+    Ok(raised == 1)
+}
+
 /// Issues one coupon of the campaign (to a follower, or unassigned), recording who, when
 /// and through which channel. The supply and per-follower limits are conditional updates
 /// inside the transaction, so they hold however many issue at once.
@@ -251,34 +282,7 @@ pub fn issue_in(
         return Ok(Err(NotIssued::SupplyExhausted));
     }
     if let (Some(f), Some(limit)) = (follower_id, camp.per_follower_limit) {
-        match conn {
-            DbConn::Postgres(pg) => diesel::insert_into(h::table)
-                .values((
-                    h::campaign_id.eq(campaign_id),
-                    h::follower_id.eq(f),
-                    h::held.eq(0i64),
-                ))
-                .on_conflict_do_nothing()
-                .execute(pg)?,
-            DbConn::Sqlite(lite) => diesel::insert_into(h::table)
-                .values((
-                    h::campaign_id.eq(campaign_id),
-                    h::follower_id.eq(f),
-                    h::held.eq(0i64),
-                ))
-                .on_conflict_do_nothing()
-                .execute(lite)?,
-        };
-        // Row-locked and re-checked by PostgreSQL, serialised by SQLite.
-        let raised = diesel::update(
-            h::table
-                .filter(h::campaign_id.eq(campaign_id))
-                .filter(h::follower_id.eq(f))
-                .filter(h::held.lt(limit)),
-        )
-        .set(h::held.eq(h::held + 1))
-        .execute(conn)?;
-        if raised == 0 {
+        if !raise_holding(conn, campaign_id, f, limit)? {
             // Give the supply back: nothing was issued.
             diesel::update(cp::table.filter(cp::id.eq(campaign_id)))
                 .set(cp::issued_count.eq(cp::issued_count - 1))
@@ -386,33 +390,7 @@ pub fn issue_batch(
         if let Some(limit) = camp.per_follower_limit {
             let mut ok = Vec::with_capacity(todo.len());
             for f in todo {
-                match conn {
-                    DbConn::Postgres(pg) => diesel::insert_into(h::table)
-                        .values((
-                            h::campaign_id.eq(campaign_id),
-                            h::follower_id.eq(f),
-                            h::held.eq(0i64),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(pg)?,
-                    DbConn::Sqlite(lite) => diesel::insert_into(h::table)
-                        .values((
-                            h::campaign_id.eq(campaign_id),
-                            h::follower_id.eq(f),
-                            h::held.eq(0i64),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(lite)?,
-                };
-                let raised = diesel::update(
-                    h::table
-                        .filter(h::campaign_id.eq(campaign_id))
-                        .filter(h::follower_id.eq(f))
-                        .filter(h::held.lt(limit)),
-                )
-                .set(h::held.eq(h::held + 1))
-                .execute(conn)?;
-                if raised == 1 {
+                if raise_holding(conn, campaign_id, f, limit)? {
                     ok.push(f);
                 } else {
                     out.skipped += 1;

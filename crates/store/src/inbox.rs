@@ -100,7 +100,7 @@ fn record_pending(conn: &mut DbConn, p: &Pending) -> Result<Recorded> {
             let follower_id = touch_follower(c, &p.scope, msg.openid, &msg.change, msg.sent_at)?;
             let reply = finish(c, p, follower_id)?;
             let message_id = insert_message(c, &p.scope, &msg, follower_id, reply.as_deref())?;
-            after_new(c, p, follower_id)?;
+            after_new(c, p)?;
             Ok(Recorded::New {
                 message_id,
                 follower_id,
@@ -342,6 +342,16 @@ pub struct LinkMaker {
 }
 
 impl LinkMaker {
+    /// Links to `slug`'s follower pages under `base_url`, valid for
+    /// [`patron_domain::links::LINK_DAYS`].
+    pub fn new(key: &[u8], base_url: &str, slug: &str) -> LinkMaker {
+        LinkMaker {
+            key: key.to_vec(),
+            base: format!("{base_url}/m/{slug}/"),
+            days: patron_domain::links::LINK_DAYS,
+        }
+    }
+
     pub fn link(&self, tenant: i64, follower: i64) -> String {
         let expires = chrono::Utc::now().timestamp() + self.days * 86_400;
         let token = patron_domain::links::sign(&self.key, tenant, follower, expires);
@@ -364,7 +374,7 @@ pub struct QrHit {
 }
 
 /// Queues the follow-ups of a push just stored.
-fn after_new(c: &mut DbConn, p: &Pending, _follower_id: i64) -> Result<()> {
+fn after_new(c: &mut DbConn, p: &Pending) -> Result<()> {
     for f in &p.follow_ups {
         crate::jobs::enqueue(c, Some(&p.scope), f.kind, &f.payload, 5)?;
     }
@@ -800,7 +810,7 @@ fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
         for &i in &fresh {
             let p = batch[i];
             let follower_id = ids[&p.openid].0;
-            after_new(c, p, follower_id)?;
+            after_new(c, p)?;
             out[i] = Some(Recorded::New {
                 message_id: stored[&p.dedupe_key],
                 follower_id,

@@ -282,14 +282,22 @@ fn stamps_of(c: &mut DbConn, card: i64, follower: i64) -> Result<i64> {
 /// Every card of the tenant with the follower's stamps on it.
 pub fn progress(conn: &mut DbConn, scope: &TenantScope, follower: i64) -> Result<Vec<(Card, i64)>> {
     let cards = list(conn, scope)?;
-    let mut out = Vec::with_capacity(cards.len());
-    for card in cards {
-        let n = stamps_of(conn, card.id, follower)?;
-        if card.active || n > 0 {
-            out.push((card, n));
-        }
-    }
-    Ok(out)
+    let ids: Vec<i64> = cards.iter().map(|c| c.id).collect();
+    let held: std::collections::HashMap<i64, i64> = sp::table
+        .filter(sp::follower_id.eq(follower))
+        .filter(sp::card_id.eq_any(&ids))
+        .select((sp::card_id, sp::stamps))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    Ok(cards
+        .into_iter()
+        .map(|card| {
+            let n = held.get(&card.id).copied().unwrap_or(0);
+            (card, n)
+        })
+        .filter(|(card, n)| card.active || *n > 0)
+        .collect())
 }
 
 /// Cards that stamp with each daily check-in.

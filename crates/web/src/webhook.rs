@@ -201,11 +201,11 @@ async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::
                     mode: MessageMode::parse(&t.wx_message_mode).unwrap_or_default(),
                     rules,
                     program,
-                    links: Arc::new(inbox::LinkMaker {
-                        key: state.secrets.mac_key().to_vec(),
-                        base: format!("{}/m/{}/", state.cfg.base_url, t.slug),
-                        days: crate::views::member::LINK_DAYS,
-                    }),
+                    links: Arc::new(inbox::LinkMaker::new(
+                        state.secrets.mac_key(),
+                        &state.cfg.base_url,
+                        &t.slug,
+                    )),
                     tz: t.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
                     api_ready: t.wx_appid.is_some() && secrets.app_secret.is_some(),
                 })

@@ -403,29 +403,26 @@ async fn render_one(
                 attrs,
                 (
                     patron_store::coupons::of_follower(c, &s2, id)?,
-                    patron_store::coupons::list(c, &s2)?
-                        .into_iter()
-                        .filter(|c| c.status == "active")
-                        .collect::<Vec<_>>(),
                     patron_store::loyalty::balance(c, &s2, id)?,
                     patron_store::loyalty::entries(c, &s2, id, 20)?,
                     patron_store::stamps::progress(c, &s2, id)?,
                     patron_store::loyalty::entries_between(c, &s2, id, span.0, span.1, 200)?,
                     patron_store::stamps::events_of(c, &s2, id, 200)?,
                     patron_store::coupons::list(c, &s2)?,
+                    span,
                 ),
             ))
         })
         .await?;
-    let (coupons, campaigns, points, ledger, cards, span_entries, stamp_events, all_campaigns) =
+    let (coupons, points, ledger, cards, span_entries, stamp_events, all_campaigns, (after, until)) =
         loyalty;
+    // Active campaigns, to issue from; all of them name the follower's coupons.
+    let campaigns = all_campaigns
+        .iter()
+        .filter(|c| c.status == "active")
+        .cloned()
+        .collect();
     // The loyalty events of this page's span of time go between its messages.
-    let until = before.and(timeline.first().map(|m| m.sent_at));
-    let after = if more {
-        timeline.last().map(|m| m.sent_at)
-    } else {
-        None
-    };
     let mut items: Vec<Item> = timeline
         .iter()
         .cloned()

@@ -219,27 +219,39 @@ impl CardForm {
     }
 }
 
-pub async fn create_card(
-    ctx: Ctx,
-    slug: web::Path<String>,
-    f: web::Form<CardForm>,
+/// Creates a card (`id` None) or updates one: form errors and refusals re-render the
+/// page with 422, success goes back to it with a flash.
+async fn save_card(
+    ctx: &Ctx,
+    slug: &str,
+    id: Option<i64>,
+    f: &CardForm,
 ) -> Result<HttpResponse, UiError> {
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
-    let input = match f.input(true) {
+    if let Some(id) = id {
+        // The card must be the tenant's before anything in the form is judged.
+        let s2 = scope.clone();
+        ctx.state.db(move |c| stamps::get(c, &s2, id)).await?;
+    }
+    // A new card starts switched on; an update says what it wants.
+    let input = match f.input(id.is_none()) {
         Ok(i) => i,
         Err(i) => {
             let e = form_messages(ctx.lang, &[i]);
-            return render(&ctx, &slug, None, vec![], e).await;
+            return render(ctx, slug, None, vec![], e).await;
         }
     };
-    match ctx
+    let saved = ctx
         .state
-        .db(move |c| stamps::create(c, &scope, &input))
-        .await
-    {
+        .db(move |c| match id {
+            Some(id) => stamps::update(c, &scope, id, &input),
+            None => stamps::create(c, &scope, &input),
+        })
+        .await;
+    match saved {
         Ok(card) => {
-            tracing::info!(tenant = %tenant.slug, card = card.id, "stamp card created");
+            tracing::info!(tenant = %tenant.slug, card = card.id, "stamp card saved");
             Ok(redirect_flash(
                 &format!("/t/{}/loyalty", tenant.slug),
                 "ok",
@@ -249,10 +261,18 @@ pub async fn create_card(
         }
         Err(StoreError::Invalid(i)) => {
             let e = form_messages(ctx.lang, &[i]);
-            render(&ctx, &slug, None, vec![], e).await
+            render(ctx, slug, None, vec![], e).await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+pub async fn create_card(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    f: web::Form<CardForm>,
+) -> Result<HttpResponse, UiError> {
+    save_card(&ctx, &slug, None, &f).await
 }
 
 pub async fn update_card(
@@ -261,35 +281,7 @@ pub async fn update_card(
     f: web::Form<CardForm>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
-    ctx.check_csrf(&f.csrf)?;
-    // The card must be the tenant's before anything in the form is judged.
-    let s2 = scope.clone();
-    ctx.state.db(move |c| stamps::get(c, &s2, id)).await?;
-    let input = match f.input(false) {
-        Ok(i) => i,
-        Err(i) => {
-            let e = form_messages(ctx.lang, &[i]);
-            return render(&ctx, &slug, None, vec![], e).await;
-        }
-    };
-    match ctx
-        .state
-        .db(move |c| stamps::update(c, &scope, id, &input))
-        .await
-    {
-        Ok(_) => Ok(redirect_flash(
-            &format!("/t/{}/loyalty", tenant.slug),
-            "ok",
-            "flash.saved",
-            ctx.state.cfg.secure_cookies,
-        )),
-        Err(StoreError::Invalid(i)) => {
-            let e = form_messages(ctx.lang, &[i]);
-            render(&ctx, &slug, None, vec![], e).await
-        }
-        Err(e) => Err(e.into()),
-    }
+    save_card(&ctx, &slug, Some(id), &f).await
 }
 
 #[derive(Deserialize, Default)]

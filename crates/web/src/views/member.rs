@@ -13,18 +13,14 @@ use patron_domain::TenantScope;
 use patron_store::coupons::{self, Campaign, Coupon};
 use patron_store::tenants;
 
-/// How long a link sent to a follower stays valid.
-pub use patron_domain::links::LINK_DAYS;
-
 fn key(state: &crate::AppState) -> &[u8] {
     state.secrets.mac_key()
 }
 
 /// The link to a follower's page.
 pub fn link(state: &crate::AppState, slug: &str, tenant_id: i64, follower_id: i64) -> String {
-    let expires = chrono::Utc::now().timestamp() + LINK_DAYS * 86_400;
-    let token = links::sign(key(state), tenant_id, follower_id, expires);
-    format!("{}/m/{slug}/{token}", state.cfg.base_url)
+    patron_store::inbox::LinkMaker::new(key(state), &state.cfg.base_url, slug)
+        .link(tenant_id, follower_id)
 }
 
 #[derive(Template)]
