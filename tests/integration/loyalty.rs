@@ -659,11 +659,16 @@ fn wechat_tenant(app: &TestApp) -> TenantScope {
 
 /// Posts a plaintext push signed as WeChat signs it; returns the response body.
 async fn push_to(base: &str, inner: &str, create_time: i64) -> String {
+    push_from(base, OPENID, inner, create_time).await
+}
+
+/// [`push_to`] from any follower.
+async fn push_from(base: &str, openid: &str, inner: &str, create_time: i64) -> String {
     let (ts, nonce) = ("1714037059", "486452656");
     let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
     let body = format!(
         "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>\
-         <FromUserName><![CDATA[{OPENID}]]></FromUserName>\
+         <FromUserName><![CDATA[{openid}]]></FromUserName>\
          <CreateTime>{create_time}</CreateTime>{inner}</xml>"
     );
     let r = reqwest::Client::new()
@@ -978,6 +983,75 @@ async fn concurrent_check_ins_earn_once_and_each_retry_gets_its_first_answer() {
         .get_result(&mut *c)
         .unwrap();
     assert_eq!(stored, 10, "each message archived once");
+}
+
+#[tokio::test]
+async fn plain_pushes_are_stored_once_and_every_delivery_gets_the_same_reply() {
+    // Plain pushes (no points, no coupons, no placeholders) are inserted without a lookup
+    // first: the delivery key turns retries away. Thirty messages from ten followers, new
+    // to the tenant, each delivered twice at once, then a third time in later batches.
+    let app = TestApp::spawn();
+    let s = wechat_tenant(&app);
+    patron_store::reply_rules::create(&mut app.conn(), &s, &Trigger::Default, "Noted.", 0).unwrap();
+    let send = |_round: u64| {
+        let mut tasks = Vec::new();
+        for i in 0..60u64 {
+            let base = app.base.clone();
+            let msg_id = 500 + i / 2;
+            let openid = format!("o_plain_{}", (i / 2) % 10);
+            tasks.push(tokio::spawn(async move {
+                let r = push_from(&base, &openid, &text_xml(msg_id, "hi"), 1714037059).await;
+                (msg_id, content(&r))
+            }));
+        }
+        tasks
+    };
+    for round in 0..2 {
+        for t in send(round) {
+            let (msg_id, answer) = t.await.unwrap();
+            assert_eq!(answer, "Noted.", "message {msg_id}, round {round}");
+        }
+    }
+    use patron_store::schema::{followers, messages};
+    let mut c = app.conn();
+    let stored: Vec<(String, Option<i64>)> = messages::table
+        .filter(messages::tenant_id.eq(s.tenant_id().0))
+        .select((
+            messages::dedupe_key.assume_not_null(),
+            messages::follower_id,
+        ))
+        .load(&mut *c)
+        .unwrap();
+    assert_eq!(stored.len(), 30, "each message archived once");
+    let mut keys: Vec<&String> = stored.iter().map(|(k, _)| k).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), 30);
+    let people: Vec<(i64, String, Option<NaiveDateTime>)> = followers::table
+        .filter(followers::tenant_id.eq(s.tenant_id().0))
+        .select((
+            followers::id,
+            followers::openid,
+            followers::last_interaction_at,
+        ))
+        .load(&mut *c)
+        .unwrap();
+    assert_eq!(people.len(), 10, "one follower each: {people:?}");
+    assert!(
+        people.iter().all(|(_, _, last)| last.is_some()),
+        "{people:?}"
+    );
+    for (id, _, _) in &people {
+        let theirs = stored.iter().filter(|(_, f)| *f == Some(*id)).count();
+        assert_eq!(theirs, 3, "follower {id} sent three messages");
+    }
+    assert_eq!(
+        patron_store::followers::count(&mut c, &s).unwrap(),
+        patron_store::followers::count_by_scan(&mut c, &s).unwrap()
+    );
+    assert_eq!(
+        patron_store::followers::count(&mut c, &s).unwrap(),
+        (10, 10)
+    );
 }
 
 #[test]

@@ -54,8 +54,8 @@ pub struct Settings {
     pub smtp_password: String,
     /// Serve `/wx-crypto-only/{tenant}` for `patron bench webhook`; never needed otherwise.
     pub bench_routes: bool,
-    /// Threads that store WeChat pushes (group commit); 0: one (SQLite allows one writer;
-    /// on PostgreSQL more writers contend for the same follower rows, measured slower).
+    /// Threads that store WeChat pushes (group commit); 0: the backend's default (one on
+    /// SQLite, two on PostgreSQL).
     pub ingest_writers: usize,
 }
 

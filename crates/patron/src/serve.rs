@@ -73,9 +73,8 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
             metrics: Default::default(),
             ingest: patron_store::inbox::Batcher::start(
                 pool.clone(),
-                // One writer: all SQLite allows; on PostgreSQL several writers wait on
-                // each other's follower rows (docs/benchmarks.md: 1 > 2 > 4 > 8).
-                s.ingest_writers.max(1),
+                // 0: the backend's default (Batcher::default_writers).
+                s.ingest_writers,
             ),
         }),
         setup_link,

@@ -78,11 +78,12 @@ impl DbUrl {
                 // writes would otherwise fail at once. Pages are read through a 256 MiB
                 // memory map rather than a read() system call each. (A larger page cache
                 // was measured slower: a connection drops its whole cache whenever another
-                // one has written, and the ingest writer takes whichever is free.)
+                // one has written, and the ingest writer takes whichever is free.) Statement
+                // journals and temporary tables stay in memory rather than in temp files.
                 c.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA mmap_size = 268435456;",
+                     PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConn::Sqlite(c))

@@ -433,15 +433,16 @@ pub fn count_matching(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Res
 }
 
 /// The tenant's (all, following) follower counts, kept by database triggers on every
-/// insert, delete and change of subscription (migration 9), so reading them is one row.
+/// insert, delete and change of subscription (migrations 9 and 12), so reading them is a
+/// few rows: one per stripe the tenant's writers used.
 pub fn count(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {
     use crate::schema::follower_counts as fc;
     Ok(fc::table
         .filter(fc::tenant_id.eq(scope.tenant_id().0))
         .select((fc::total, fc::subscribed))
-        .first(conn)
-        .optional()?
-        .unwrap_or((0, 0)))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .fold((0, 0), |(t, s), (dt, ds)| (t + dt, s + ds)))
 }
 
 /// Counts by scanning the followers (what the triggers must agree with; for tests and

@@ -379,8 +379,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    follower_counts (tenant_id) {
+    follower_counts (tenant_id, slot) {
         tenant_id -> BigInt,
+        slot -> Integer,
         total -> BigInt,
         subscribed -> BigInt,
     }

@@ -107,6 +107,15 @@ impl Metrics {
                 self.rejected(r)
             ));
         }
+        let (batches, pushes, busy) = inbox::STATS.read();
+        s.push_str(&format!(
+            "# HELP patron_ingest_batches_total Transactions of the webhook's ingest writers.\n\
+             # TYPE patron_ingest_batches_total counter\npatron_ingest_batches_total {batches}\n\
+             # HELP patron_ingest_pushes_total Pushes stored by the ingest writers, retries included.\n\
+             # TYPE patron_ingest_pushes_total counter\npatron_ingest_pushes_total {pushes}\n\
+             # HELP patron_ingest_busy_seconds_total Time the ingest writers spent storing batches.\n\
+             # TYPE patron_ingest_busy_seconds_total counter\npatron_ingest_busy_seconds_total {busy:.6}\n"
+        ));
         s
     }
 }

@@ -481,7 +481,28 @@ fn finish(c: &mut DbConn, p: &Pending, follower: i64) -> Result<Option<String>> 
     }
 }
 
+/// The reply an outcome answers with.
+fn out_reply(r: &Option<Recorded>) -> Option<String> {
+    match r {
+        Some(Recorded::New { reply, .. } | Recorded::Duplicate { reply }) => reply.clone(),
+        None => None,
+    }
+}
+
 impl Pending {
+    /// A push whose only effects are its archive row and its follower's last activity:
+    /// storing it a second time is what the unique delivery key refuses.
+    fn is_plain(&self) -> bool {
+        self.change == FollowerChange::Interaction
+            && self.follow_ups.is_empty()
+            && self.qr_hit.is_none()
+            && self.acts.is_empty()
+            && !self
+                .reply
+                .as_deref()
+                .is_some_and(patron_domain::loyalty::has_placeholders)
+    }
+
     fn inbound(&self) -> Inbound<'_> {
         Inbound {
             openid: &self.openid,
@@ -496,335 +517,7 @@ impl Pending {
     }
 }
 
-/// The writer answers each push through a oneshot channel: a blocking caller waits on it,
-/// the webhook awaits it without holding a thread.
-type Reply = tokio::sync::oneshot::Sender<Result<Recorded>>;
+mod batch;
+mod statements;
 
-/// Group commit for the webhook: pushes are handed to a few writer threads, each of which
-/// stores everything waiting (up to [`Batcher::MAX_BATCH`]) in one transaction and then
-/// answers every caller. Nothing is acknowledged before its transaction committed. If a
-/// batch fails as a whole (a unique violation from another process on PostgreSQL aborts
-/// the transaction), its pushes are stored one by one with [`record`].
-#[derive(Clone)]
-pub struct Batcher {
-    tx: std::sync::mpsc::SyncSender<(Pending, Reply)>,
-}
-
-impl Batcher {
-    pub const MAX_BATCH: usize = 256;
-
-    /// Starts `writers` writer threads over `pool` (one is right for SQLite).
-    pub fn start(pool: crate::DbPool, writers: usize) -> Batcher {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Reply)>(4096);
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        for i in 0..writers.max(1) {
-            let (rx, pool) = (rx.clone(), pool.clone());
-            std::thread::Builder::new()
-                .name(format!("ingest-writer-{i}"))
-                .spawn(move || writer(pool, rx))
-                .expect("spawn an ingest writer thread");
-        }
-        Batcher { tx }
-    }
-
-    /// Stores one push (blocking until its batch committed). Not for async code: use
-    /// [`Batcher::record_async`] there.
-    pub fn record(&self, p: Pending) -> Result<Recorded> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((p, done))
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
-        wait.blocking_recv()
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
-    }
-
-    /// Stores one push, awaiting its batch's commit without occupying a thread. Handing
-    /// the push over blocks only when 4,096 pushes are already waiting (overload).
-    pub async fn record_async(&self, p: Pending) -> Result<Recorded> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((p, done))
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
-        wait.await
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
-    }
-}
-
-fn writer(
-    pool: crate::DbPool,
-    rx: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<(Pending, Reply)>>>,
-) {
-    let mut held = None;
-    loop {
-        let mut batch = Vec::new();
-        {
-            // One writer at a time collects a batch; the others wait their turn.
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            match rx.recv() {
-                Ok(first) => batch.push(first),
-                Err(_) => return,
-            }
-            while batch.len() < Batcher::MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
-        // The writer keeps its connection between batches: a SQLite connection whose
-        // snapshot another one has moved must drop its page cache, and its own writes
-        // never make it do so. A batch that failed gives the connection back.
-        let c = match held.take() {
-            Some(c) => Ok(c),
-            None => pool.get(),
-        };
-        let results = match c {
-            Ok(mut c) => {
-                let (results, healthy) = store_batch(&mut c, &batch);
-                if healthy {
-                    held = Some(c);
-                }
-                results
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                batch
-                    .iter()
-                    .map(|_| Err(StoreError::Config(msg.clone())))
-                    .collect()
-            }
-        };
-        for ((_, done), r) in batch.into_iter().zip(results) {
-            let _ = done.send(r);
-        }
-    }
-}
-
-/// Stores a batch; the flag says whether it went through as a whole.
-fn store_batch(
-    conn: &mut r2d2::PooledConnection<crate::conn::Manager>,
-    batch: &[(Pending, Reply)],
-) -> (Vec<Result<Recorded>>, bool) {
-    let pending: Vec<&Pending> = batch.iter().map(|(p, _)| p).collect();
-    let together = write_tx(conn, |c| store_set(c, &pending));
-    match together {
-        Ok(all) => (all.into_iter().map(Ok).collect(), true),
-        Err(e) => {
-            tracing::info!(error = %e, pushes = batch.len(), "ingest batch failed as a whole; storing its pushes one by one");
-            let one_by_one = batch.iter().map(|(p, _)| record_pending(conn, p)).collect();
-            (one_by_one, false)
-        }
-    }
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = followers, treat_none_as_default_value = false)]
-struct NewFollower<'a> {
-    tenant_id: i64,
-    openid: &'a str,
-    subscribed: bool,
-    subscribe_count: i64,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = messages, treat_none_as_default_value = false)]
-struct NewMessage<'a> {
-    tenant_id: i64,
-    follower_id: Option<i64>,
-    direction: &'a str,
-    msg_type: &'a str,
-    event: Option<&'a str>,
-    dedupe_key: Option<&'a str>,
-    content: Option<&'a str>,
-    body: &'a str,
-    reply: Option<&'a str>,
-    sent_at: NaiveDateTime,
-    received_at: NaiveDateTime,
-}
-
-/// Stores a batch with a handful of statements per tenant, whatever the batch size: one
-/// select of known delivery keys, one of known followers, one multi-row insert of new
-/// followers, follower updates grouped by kind and time, one multi-row archive insert.
-/// Must run inside a write transaction; any error fails the whole batch (the caller then
-/// stores the pushes one by one).
-fn store_set(c: &mut DbConn, batch: &[&Pending]) -> Result<Vec<Recorded>> {
-    use std::collections::{BTreeMap, HashMap};
-    let mut out: Vec<Option<Recorded>> = vec![None; batch.len()];
-    let mut by_tenant: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    for (i, p) in batch.iter().enumerate() {
-        by_tenant.entry(p.scope.tenant_id().0).or_default().push(i);
-    }
-    let t = now();
-    for (tenant, idx) in by_tenant {
-        // 1. Retries: keys stored before, or seen earlier in this batch.
-        let keys: Vec<&str> = idx.iter().map(|&i| batch[i].dedupe_key.as_str()).collect();
-        let known: HashMap<String, Option<String>> = messages::table
-            .filter(messages::tenant_id.eq(tenant))
-            .filter(messages::dedupe_key.eq_any(&keys))
-            .select((messages::dedupe_key.assume_not_null(), messages::reply))
-            .load::<(String, Option<String>)>(c)?
-            .into_iter()
-            .collect();
-        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
-        let mut fresh: Vec<usize> = Vec::new();
-        // A second delivery inside this batch, answered once its first has its reply.
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
-        for &i in &idx {
-            let p = batch[i];
-            if let Some(reply) = known.get(&p.dedupe_key) {
-                out[i] = Some(Recorded::Duplicate {
-                    reply: reply.clone(),
-                });
-            } else if let Some(&j) = first_in_batch.get(p.dedupe_key.as_str()) {
-                repeats.push((i, j));
-            } else {
-                first_in_batch.insert(&p.dedupe_key, i);
-                fresh.push(i);
-            }
-        }
-        if fresh.is_empty() {
-            continue;
-        }
-        // 2. Followers: find, create the missing ones.
-        let openids: Vec<&str> = fresh.iter().map(|&i| batch[i].openid.as_str()).collect();
-        let find = |c: &mut DbConn| -> Result<HashMap<String, (i64, Option<String>)>> {
-            Ok(followers::table
-                .filter(followers::tenant_id.eq(tenant))
-                .filter(followers::openid.eq_any(&openids))
-                .select((followers::openid, followers::id, followers::subscribe_scene))
-                .load::<(String, i64, Option<String>)>(c)?
-                .into_iter()
-                .map(|(o, id, scene)| (o, (id, scene)))
-                .collect())
-        };
-        let mut ids = find(c)?;
-        let mut missing: Vec<NewFollower<'_>> = Vec::new();
-        for &i in &fresh {
-            let p = batch[i];
-            if !ids.contains_key(&p.openid) && !missing.iter().any(|m| m.openid == p.openid) {
-                missing.push(NewFollower {
-                    tenant_id: tenant,
-                    openid: &p.openid,
-                    subscribed: p.change != FollowerChange::Unsubscribe,
-                    subscribe_count: 0,
-                    created_at: t,
-                    updated_at: t,
-                });
-            }
-        }
-        if !missing.is_empty() {
-            // Another writer may be creating the same follower right now: on PostgreSQL
-            // the unique key then waits for its commit and skips the row, instead of
-            // failing this whole batch (which would fall back to one push at a time).
-            match c {
-                DbConn::Postgres(pg) => diesel::insert_into(followers::table)
-                    .values(&missing)
-                    .on_conflict_do_nothing()
-                    .execute(pg)?,
-                DbConn::Sqlite(lite) => diesel::insert_into(followers::table)
-                    .values(&missing)
-                    .on_conflict_do_nothing()
-                    .execute(lite)?,
-            };
-            ids = find(c)?;
-        }
-        // 3. Follower changes. Interactions are grouped by time: one update per second.
-        let mut touched: BTreeMap<NaiveDateTime, Vec<i64>> = BTreeMap::new();
-        for &i in &fresh {
-            let p = batch[i];
-            let (id, _) = ids[&p.openid];
-            match &p.change {
-                FollowerChange::Interaction => touched.entry(p.sent_at).or_default().push(id),
-                other => {
-                    touch_follower(c, &p.scope, &p.openid, other, p.sent_at)?;
-                }
-            }
-        }
-        for (at, mut list) in touched {
-            list.sort_unstable();
-            list.dedup();
-            // Never move last activity backwards (a later push may have committed first),
-            // and keep it to the minute: a follower chatting away rewrites their row (and
-            // on PostgreSQL every index of it) once a minute, not once a message. The
-            // archive keeps every message's exact time.
-            let cutoff = at - LAST_ACTIVE_STEP;
-            diesel::update(
-                followers::table.filter(followers::id.eq_any(&list)).filter(
-                    followers::last_interaction_at
-                        .is_null()
-                        .or(followers::last_interaction_at.lt(cutoff)),
-                ),
-            )
-            .set((
-                followers::last_interaction_at.eq(Some(at)),
-                followers::updated_at.eq(t),
-            ))
-            .execute(c)?;
-        }
-        // 4. Loyalty work and the final replies, then the archive rows in one statement.
-        let mut replies: HashMap<usize, Option<String>> = HashMap::new();
-        for &i in &fresh {
-            let p = batch[i];
-            replies.insert(i, finish(c, p, ids[&p.openid].0)?);
-        }
-        let rows: Vec<NewMessage<'_>> = fresh
-            .iter()
-            .map(|&i| {
-                let p = batch[i];
-                NewMessage {
-                    tenant_id: tenant,
-                    follower_id: Some(ids[&p.openid].0),
-                    direction: "in",
-                    msg_type: &p.msg_type,
-                    event: p.event.as_deref(),
-                    dedupe_key: Some(&p.dedupe_key),
-                    content: p.content.as_deref(),
-                    body: &p.body,
-                    reply: replies[&i].as_deref(),
-                    sent_at: p.sent_at,
-                    received_at: t,
-                }
-            })
-            .collect();
-        match c {
-            DbConn::Postgres(pg) => diesel::insert_into(messages::table)
-                .values(&rows)
-                .execute(pg)?,
-            DbConn::Sqlite(lite) => diesel::insert_into(messages::table)
-                .values(&rows)
-                .execute(lite)?,
-        };
-        let fresh_keys: Vec<&str> = fresh
-            .iter()
-            .map(|&i| batch[i].dedupe_key.as_str())
-            .collect();
-        let stored: HashMap<String, i64> = messages::table
-            .filter(messages::tenant_id.eq(tenant))
-            .filter(messages::dedupe_key.eq_any(&fresh_keys))
-            .select((messages::dedupe_key.assume_not_null(), messages::id))
-            .load::<(String, i64)>(c)?
-            .into_iter()
-            .collect();
-        for &i in &fresh {
-            let p = batch[i];
-            let follower_id = ids[&p.openid].0;
-            after_new(c, p)?;
-            out[i] = Some(Recorded::New {
-                message_id: stored[&p.dedupe_key],
-                follower_id,
-                reply: replies[&i].clone(),
-            });
-        }
-        for (i, j) in repeats {
-            out[i] = Some(Recorded::Duplicate {
-                reply: replies.get(&j).cloned().flatten(),
-            });
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|r| r.expect("every push got an outcome"))
-        .collect())
-}
+pub use batch::{Batcher, IngestStats, STATS};

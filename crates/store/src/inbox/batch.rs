@@ -1,0 +1,515 @@
+//! The ingest writers: group commit for the webhook. Pushes wait in a channel; a writer
+//! takes everything waiting, stores it in one transaction and answers each push.
+
+use super::statements::{
+    insert_followers, insert_messages, known_followers, known_keys, Known, NewFollower, NewMessage,
+};
+use super::LAST_ACTIVE_STEP;
+use super::{
+    after_new, finish, out_reply, record_pending, touch_follower, FollowerChange, Pending, Recorded,
+};
+use crate::schema::followers;
+use crate::{now, write_tx, DbConn, Result, StoreError};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+/// What the ingest writers have done since the process started (for `/metrics` and the
+/// benchmark): batches committed or failed, pushes in them, time spent storing them.
+pub struct IngestStats {
+    batches: std::sync::atomic::AtomicU64,
+    pushes: std::sync::atomic::AtomicU64,
+    busy_ns: std::sync::atomic::AtomicU64,
+}
+
+pub static STATS: IngestStats = IngestStats {
+    batches: std::sync::atomic::AtomicU64::new(0),
+    pushes: std::sync::atomic::AtomicU64::new(0),
+    busy_ns: std::sync::atomic::AtomicU64::new(0),
+};
+
+impl IngestStats {
+    fn record(&self, pushes: usize, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.batches.fetch_add(1, Relaxed);
+        self.pushes.fetch_add(pushes as u64, Relaxed);
+        self.busy_ns.fetch_add(took.as_nanos() as u64, Relaxed);
+    }
+
+    /// (batches, pushes, seconds spent storing them).
+    pub fn read(&self) -> (u64, u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.batches.load(Relaxed),
+            self.pushes.load(Relaxed),
+            self.busy_ns.load(Relaxed) as f64 / 1e9,
+        )
+    }
+}
+
+/// The writer answers each push through a oneshot channel: a blocking caller waits on it,
+/// the webhook awaits it without holding a thread.
+type Reply = tokio::sync::oneshot::Sender<Result<Recorded>>;
+
+/// Group commit for the webhook: pushes are handed to a few writer threads, each of which
+/// stores everything waiting (up to [`Batcher::MAX_BATCH`]) in one transaction and then
+/// answers every caller. Nothing is acknowledged before its transaction committed. If a
+/// batch fails as a whole (a unique violation from another process on PostgreSQL aborts
+/// the transaction), its pushes are stored one by one with [`record`].
+#[derive(Clone)]
+pub struct Batcher {
+    tx: std::sync::mpsc::SyncSender<(Pending, Reply)>,
+}
+
+impl Batcher {
+    pub const MAX_BATCH: usize = 256;
+
+    /// Writer threads when the configuration says 0. SQLite allows one writer at a time.
+    /// On PostgreSQL two let one batch be read and written while the other commits; more
+    /// only split the pushes into smaller batches (docs/benchmarks.md).
+    pub fn default_writers(backend: crate::Backend) -> usize {
+        match backend {
+            crate::Backend::Sqlite => 1,
+            crate::Backend::Postgres => 2,
+        }
+    }
+
+    /// Starts `writers` writer threads over `pool` (0: [`Batcher::default_writers`]).
+    pub fn start(pool: crate::DbPool, writers: usize) -> Batcher {
+        let writers = match writers {
+            0 => Self::default_writers(pool.backend()),
+            n => n,
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Reply)>(4096);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        // On SQLite the writers leave checkpointing (copying the write-ahead log back into
+        // the database file, with its two fsyncs) to a thread of its own, poked after
+        // each commit, so that it runs beside the next batch instead of inside a commit.
+        let (poke, poked) = std::sync::mpsc::sync_channel::<()>(1);
+        let checkpoints = pool.backend() == crate::Backend::Sqlite;
+        if checkpoints {
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name("sqlite-checkpointer".into())
+                .spawn(move || checkpointer(pool, poked))
+                .expect("spawn the checkpointer thread");
+        }
+        for i in 0..writers {
+            let (rx, pool) = (rx.clone(), pool.clone());
+            let poke = checkpoints.then(|| poke.clone());
+            std::thread::Builder::new()
+                .name(format!("ingest-writer-{i}"))
+                .spawn(move || writer(pool, rx, poke))
+                .expect("spawn an ingest writer thread");
+        }
+        Batcher { tx }
+    }
+
+    /// Stores one push (blocking until its batch committed). Not for async code: use
+    /// [`Batcher::record_async`] there.
+    pub fn record(&self, p: Pending) -> Result<Recorded> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((p, done))
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
+        wait.blocking_recv()
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
+    }
+
+    /// Stores one push, awaiting its batch's commit without occupying a thread. Handing
+    /// the push over blocks only when 4,096 pushes are already waiting (overload).
+    pub async fn record_async(&self, p: Pending) -> Result<Recorded> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((p, done))
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
+        wait.await
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
+    }
+}
+
+/// Rest between checkpoints. Frames written to the same page meanwhile (the ends of the
+/// archive and its indexes) are copied back once; 10 ms was measured slower than 250 ms,
+/// and 1 s no faster, with a longer log for readers to search.
+const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checkpoints the SQLite write-ahead log after writers committed (at most every
+/// [`CHECKPOINT_PAUSE`]), without blocking them (PASSIVE). Ends with the writers.
+fn checkpointer(pool: crate::DbPool, poked: std::sync::mpsc::Receiver<()>) {
+    while poked.recv().is_ok() {
+        let done = pool
+            .get()
+            .and_then(|mut c| crate::exec_sql(&mut c, "PRAGMA wal_checkpoint(PASSIVE)"));
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "write-ahead log checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_PAUSE);
+    }
+}
+
+fn writer(
+    pool: crate::DbPool,
+    rx: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<(Pending, Reply)>>>,
+    poke: Option<std::sync::mpsc::SyncSender<()>>,
+) {
+    let mut held = None;
+    let mut seen = Seen::default();
+    loop {
+        let mut batch = Vec::new();
+        {
+            // One writer at a time collects a batch; the others wait their turn.
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match rx.recv() {
+                Ok(first) => batch.push(first),
+                Err(_) => return,
+            }
+            while batch.len() < Batcher::MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        // The writer keeps its connection between batches: a SQLite connection whose
+        // snapshot another one has moved must drop its page cache, and its own writes
+        // never make it do so. A batch that failed gives the connection back.
+        let c = match held.take() {
+            Some(c) => Ok(c),
+            None => pool.get().and_then(|mut c| {
+                if poke.is_some() {
+                    crate::exec_sql(&mut c, "PRAGMA wal_autocheckpoint = 0")?;
+                }
+                Ok(c)
+            }),
+        };
+        let results = match c {
+            Ok(mut c) => {
+                let (results, healthy) = store_batch(&mut c, &batch, &mut seen);
+                if healthy {
+                    held = Some(c);
+                } else if poke.is_some() {
+                    // Back to the pool as other connections are: checkpointing on commit.
+                    let _ = crate::exec_sql(&mut c, "PRAGMA wal_autocheckpoint = 1000");
+                }
+                results
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::Config(msg.clone())))
+                    .collect()
+            }
+        };
+        for ((_, done), r) in batch.into_iter().zip(results) {
+            let _ = done.send(r);
+        }
+        if let Some(poke) = &poke {
+            let _ = poke.try_send(());
+        }
+    }
+}
+
+/// Stores a batch; the flag says whether it went through as a whole.
+fn store_batch(
+    conn: &mut r2d2::PooledConnection<crate::conn::Manager>,
+    batch: &[(Pending, Reply)],
+    seen: &mut Seen,
+) -> (Vec<Result<Recorded>>, bool) {
+    let pending: Vec<&Pending> = batch.iter().map(|(p, _)| p).collect();
+    let started = std::time::Instant::now();
+    let together = write_tx(conn, |c| store_set(c, &pending, seen));
+    STATS.record(batch.len(), started.elapsed());
+    match together {
+        Ok((all, learned)) => {
+            seen.learn(learned);
+            (all.into_iter().map(Ok).collect(), true)
+        }
+        Err(e) => {
+            seen.forget();
+            tracing::info!(error = %e, pushes = batch.len(), "ingest batch failed as a whole; storing its pushes one by one");
+            let one_by_one = batch.iter().map(|(p, _)| record_pending(conn, p)).collect();
+            (one_by_one, false)
+        }
+    }
+}
+
+/// Stores a batch with a handful of statements per tenant whatever its size (on SQLite,
+/// a cached statement per row; see `inbox::statements`). Must run inside a write transaction;
+/// any error fails the whole batch (the caller then stores the pushes one by one).
+fn store_set(
+    c: &mut DbConn,
+    batch: &[&Pending],
+    seen: &Seen,
+) -> Result<(Vec<Recorded>, Vec<Learned>)> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut out: Vec<Option<Recorded>> = vec![None; batch.len()];
+    let mut learned: Vec<Learned> = Vec::new();
+    let mut by_tenant: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, p) in batch.iter().enumerate() {
+        by_tenant.entry(p.scope.tenant_id().0).or_default().push(i);
+    }
+    let t = now();
+    for (tenant, idx) in by_tenant {
+        // 1. Retries. A second delivery inside this batch is answered once its first has
+        // its reply. A push with work beyond storing itself (points, coupons, jobs, a
+        // follow, a QR scan, a reply naming the balance or a link) is checked against the
+        // archive first, so that a retry does none of it again. A plain push is simply
+        // inserted: the unique delivery key turns a retry away, and only then is the
+        // earlier reply read.
+        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let (mut plain, mut checked) = (Vec::new(), Vec::new());
+        for &i in &idx {
+            let p = batch[i];
+            if let Some(&j) = first_in_batch.get(p.dedupe_key.as_str()) {
+                repeats.push((i, j));
+                continue;
+            }
+            first_in_batch.insert(&p.dedupe_key, i);
+            if p.is_plain() {
+                plain.push(i);
+            } else {
+                checked.push(i);
+            }
+        }
+        let mut fresh: Vec<usize> = plain;
+        if !checked.is_empty() {
+            let keys: Vec<&str> = checked
+                .iter()
+                .map(|&i| batch[i].dedupe_key.as_str())
+                .collect();
+            let known = known_keys(c, tenant, &keys)?;
+            for i in checked {
+                match known.get(&batch[i].dedupe_key) {
+                    Some(reply) => {
+                        out[i] = Some(Recorded::Duplicate {
+                            reply: reply.clone(),
+                        })
+                    }
+                    None => fresh.push(i),
+                }
+            }
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        // 2. Followers: find, create the missing ones (with their activity, so a new
+        // follower is written once).
+        let openids: Vec<&str> = fresh.iter().map(|&i| batch[i].openid.as_str()).collect();
+        let mut ids: HashMap<String, Known> = HashMap::new();
+        let mut unseen: Vec<&str> = Vec::new();
+        for &openid in &openids {
+            match seen.get(tenant, openid) {
+                Some(known) => {
+                    ids.insert(openid.to_string(), known);
+                }
+                None if !unseen.contains(&openid) => unseen.push(openid),
+                None => {}
+            }
+        }
+        if !unseen.is_empty() {
+            ids.extend(known_followers(c, tenant, &unseen)?);
+        }
+        let mut missing: Vec<NewFollower<'_>> = Vec::new();
+        for &i in &fresh {
+            let p = batch[i];
+            if ids.contains_key(&p.openid) {
+                continue;
+            }
+            let active = (p.change == FollowerChange::Interaction).then_some(p.sent_at);
+            match missing.iter_mut().find(|m| m.openid == p.openid) {
+                Some(m) => m.last_interaction_at = m.last_interaction_at.max(active),
+                None => missing.push(NewFollower {
+                    tenant_id: tenant,
+                    openid: &p.openid,
+                    subscribed: p.change != FollowerChange::Unsubscribe,
+                    subscribe_count: 0,
+                    last_interaction_at: active,
+                    created_at: t,
+                    updated_at: t,
+                }),
+            }
+        }
+        if !missing.is_empty() {
+            // Another writer may be creating the same follower right now: on PostgreSQL
+            // the unique key then waits for its commit and skips the row, instead of
+            // failing this whole batch (which would fall back to one push at a time).
+            // Skipped rows are looked up afterwards.
+            let created = insert_followers(c, &missing)?;
+            for (openid, id) in created {
+                let last = missing
+                    .iter()
+                    .find(|m| m.openid == openid)
+                    .and_then(|m| m.last_interaction_at);
+                ids.insert(openid, (id, last));
+            }
+            let skipped: Vec<&str> = missing
+                .iter()
+                .map(|m| m.openid)
+                .filter(|o| !ids.contains_key(*o))
+                .collect();
+            if !skipped.is_empty() {
+                ids.extend(known_followers(c, tenant, &skipped)?);
+            }
+        }
+        // 3. Follower changes. Last activity is kept to the minute: a follower chatting
+        // away rewrites their row (and on PostgreSQL every index of it) once a minute, not
+        // once a message; the archive keeps every message's exact time. Interactions that
+        // are due are grouped by time: one update per second.
+        let mut due: HashMap<i64, NaiveDateTime> = HashMap::new();
+        for &i in &fresh {
+            let p = batch[i];
+            let (id, last) = ids[&p.openid];
+            match &p.change {
+                FollowerChange::Interaction => {
+                    if last.is_none_or(|l| l < p.sent_at - LAST_ACTIVE_STEP) {
+                        let at = due.entry(id).or_insert(p.sent_at);
+                        *at = (*at).max(p.sent_at);
+                    }
+                }
+                other => {
+                    touch_follower(c, &p.scope, &p.openid, other, p.sent_at)?;
+                }
+            }
+        }
+        let mut touched: BTreeMap<NaiveDateTime, Vec<i64>> = BTreeMap::new();
+        for (&id, &at) in &due {
+            touched.entry(at).or_default().push(id);
+        }
+        for (at, list) in touched {
+            // The guard again in SQL: another writer may have moved it meanwhile, and
+            // last activity never moves backwards.
+            diesel::update(
+                followers::table.filter(followers::id.eq_any(&list)).filter(
+                    followers::last_interaction_at
+                        .is_null()
+                        .or(followers::last_interaction_at.lt(at - LAST_ACTIVE_STEP)),
+                ),
+            )
+            .set((
+                followers::last_interaction_at.eq(Some(at)),
+                followers::updated_at.eq(t),
+            ))
+            .execute(c)?;
+        }
+        // What the writer now knows of these followers, kept once this batch committed.
+        for &i in &fresh {
+            let p = batch[i];
+            let (id, last) = ids[&p.openid];
+            let known = match &p.change {
+                FollowerChange::Interaction => Some((id, due.get(&id).copied().or(last))),
+                _ => None,
+            };
+            learned.push(((tenant, p.openid.clone()), known));
+        }
+        // 4. Loyalty work and the final replies, then the archive rows in one statement.
+        let mut replies: HashMap<usize, Option<String>> = HashMap::new();
+        for &i in &fresh {
+            let p = batch[i];
+            replies.insert(i, finish(c, p, ids[&p.openid].0)?);
+        }
+        let rows: Vec<NewMessage<'_>> = fresh
+            .iter()
+            .map(|&i| {
+                let p = batch[i];
+                NewMessage {
+                    tenant_id: tenant,
+                    follower_id: Some(ids[&p.openid].0),
+                    direction: "in",
+                    msg_type: &p.msg_type,
+                    event: p.event.as_deref(),
+                    dedupe_key: Some(&p.dedupe_key),
+                    content: p.content.as_deref(),
+                    body: &p.body,
+                    reply: replies[&i].as_deref(),
+                    sent_at: p.sent_at,
+                    received_at: t,
+                }
+            })
+            .collect();
+        let stored = insert_messages(c, &rows)?;
+        // Plain pushes the archive turned away are retries: answer with the reply then.
+        let turned_away: Vec<&str> = fresh
+            .iter()
+            .map(|&i| batch[i].dedupe_key.as_str())
+            .filter(|k| !stored.contains_key(*k))
+            .collect();
+        let earlier = if turned_away.is_empty() {
+            HashMap::new()
+        } else {
+            known_keys(c, tenant, &turned_away)?
+        };
+        for &i in &fresh {
+            let p = batch[i];
+            let Some(&message_id) = stored.get(&p.dedupe_key) else {
+                if !p.is_plain() {
+                    // Stored by another process since the check: its work was done here
+                    // too, so the batch must not commit.
+                    return Err(StoreError::Conflict("delivery"));
+                }
+                out[i] = Some(Recorded::Duplicate {
+                    reply: earlier.get(&p.dedupe_key).cloned().flatten(),
+                });
+                replies.insert(i, out_reply(&out[i]));
+                continue;
+            };
+            after_new(c, p)?;
+            out[i] = Some(Recorded::New {
+                message_id,
+                follower_id: ids[&p.openid].0,
+                reply: replies[&i].clone(),
+            });
+        }
+        for (i, j) in repeats {
+            out[i] = Some(Recorded::Duplicate {
+                reply: replies.get(&j).cloned().flatten(),
+            });
+        }
+    }
+    let out = out
+        .into_iter()
+        .map(|r| r.expect("every push got an outcome"))
+        .collect();
+    Ok((out, learned))
+}
+
+/// What a batch taught the writer about a follower: their id and last activity, or
+/// `None` to forget them (a follow or unfollow changed more than the writer keeps).
+type Learned = ((i64, String), Option<Known>);
+
+/// The followers the ingest writer has met lately, by (tenant, openid): their id and last
+/// activity as it last knew them. This spares the follower lookup for most pushes. Ids
+/// never change and followers are never deleted; last activity only moves forward, so a
+/// value older than the truth makes the writer attempt an update that the SQL guard then
+/// skips. Entries are learned only from committed batches, and a failed batch forgets
+/// everything.
+#[derive(Default)]
+struct Seen {
+    followers: std::collections::HashMap<(i64, String), Known>,
+}
+
+impl Seen {
+    /// About 100 bytes an entry.
+    const MAX: usize = 200_000;
+
+    fn get(&self, tenant: i64, openid: &str) -> Option<Known> {
+        // Keyed by an owned String: the lookup builds one (cheaper than a miss's query).
+        self.followers.get(&(tenant, openid.to_string())).copied()
+    }
+
+    fn learn(&mut self, learned: Vec<Learned>) {
+        if self.followers.len() + learned.len() > Self::MAX {
+            self.followers.clear();
+        }
+        for (key, known) in learned {
+            match known {
+                Some(k) => self.followers.insert(key, k),
+                None => self.followers.remove(&key),
+            };
+        }
+    }
+
+    fn forget(&mut self) {
+        self.followers.clear();
+    }
+}

@@ -1,0 +1,268 @@
+//! The statements of an ingest batch, in the shape each backend runs fastest.
+
+use crate::schema::{followers, messages};
+use crate::{DbConn, Result};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Insertable)]
+#[diesel(table_name = followers, treat_none_as_default_value = false)]
+pub(super) struct NewFollower<'a> {
+    pub(super) tenant_id: i64,
+    pub(super) openid: &'a str,
+    pub(super) subscribed: bool,
+    pub(super) subscribe_count: i64,
+    pub(super) last_interaction_at: Option<NaiveDateTime>,
+    pub(super) created_at: NaiveDateTime,
+    pub(super) updated_at: NaiveDateTime,
+}
+
+/// A follower's id and last activity.
+pub(super) type Known = (i64, Option<NaiveDateTime>);
+
+// The batch's statements come in two shapes. PostgreSQL gets one statement per step for
+// the whole batch (a round trip each, and `= ANY($1)` is one prepared statement whatever
+// the batch size). SQLite, in-process, gets one cached statement per row instead: a
+// statement whose text changes with the batch size (an IN list, a multi-row VALUES) is
+// parsed and planned again every batch, and a multi-row insert also writes every page it
+// touches to a statement journal first.
+
+/// The replies stored with those of `keys` already in a tenant's archive.
+pub(super) fn known_keys(
+    c: &mut DbConn,
+    tenant: i64,
+    keys: &[&str],
+) -> Result<std::collections::HashMap<String, Option<String>>> {
+    let by_key = messages::table
+        .filter(messages::tenant_id.eq(tenant))
+        .select((messages::dedupe_key.assume_not_null(), messages::reply));
+    Ok(match c {
+        DbConn::Postgres(pg) => by_key
+            .filter(messages::dedupe_key.eq_any(keys))
+            .load::<(String, Option<String>)>(pg)?
+            .into_iter()
+            .collect(),
+        DbConn::Sqlite(lite) => {
+            let mut known = std::collections::HashMap::new();
+            for &key in keys {
+                known.extend(
+                    by_key
+                        .filter(messages::dedupe_key.eq(key))
+                        .load::<(String, Option<String>)>(lite)?,
+                );
+            }
+            known
+        }
+    })
+}
+
+/// Ids and last activity of a tenant's followers among `openids`.
+pub(super) fn known_followers(
+    c: &mut DbConn,
+    tenant: i64,
+    openids: &[&str],
+) -> Result<std::collections::HashMap<String, Known>> {
+    let by_openid = followers::table
+        .filter(followers::tenant_id.eq(tenant))
+        .select((
+            followers::openid,
+            followers::id,
+            followers::last_interaction_at,
+        ));
+    let rows: Vec<(String, i64, Option<NaiveDateTime>)> = match c {
+        DbConn::Postgres(pg) => by_openid
+            .filter(followers::openid.eq_any(openids))
+            .load(pg)?,
+        DbConn::Sqlite(lite) => {
+            let mut rows = Vec::with_capacity(openids.len());
+            for &openid in openids {
+                rows.extend(by_openid.filter(followers::openid.eq(openid)).load::<(
+                    String,
+                    i64,
+                    Option<NaiveDateTime>,
+                )>(
+                    lite
+                )?);
+            }
+            rows
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(o, id, last)| (o, (id, last)))
+        .collect())
+}
+
+/// Creates followers, skipping any that exist (another writer may be creating the same
+/// follower right now: on PostgreSQL the unique key then waits for its commit and skips
+/// the row, instead of failing the whole batch). Returns (openid, id) of those created.
+pub(super) fn insert_followers(
+    c: &mut DbConn,
+    rows: &[NewFollower<'_>],
+) -> Result<Vec<(String, i64)>> {
+    let returned = (followers::openid, followers::id);
+    Ok(match c {
+        DbConn::Postgres(pg) => diesel::insert_into(followers::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(returned)
+            .get_results(pg)?,
+        DbConn::Sqlite(lite) => {
+            let mut created = Vec::with_capacity(rows.len());
+            for row in rows {
+                let inserted = diesel::insert_into(followers::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(lite)?;
+                if inserted == 1 {
+                    created.push((row.openid.to_string(), last_insert_rowid(lite)?));
+                }
+            }
+            created
+        }
+    })
+}
+
+/// The rowid of the connection's last insert. SQLite runs `RETURNING` as a trigger, and a
+/// statement with a trigger writes each page it touches to a statement journal first.
+fn last_insert_rowid(lite: &mut diesel::SqliteConnection) -> Result<i64> {
+    Ok(
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "last_insert_rowid()",
+        ))
+        .get_result(lite)?,
+    )
+}
+
+/// Appends archive rows, skipping any whose delivery key is stored already; returns the
+/// id of each row stored by its delivery key.
+pub(super) fn insert_messages(
+    c: &mut DbConn,
+    rows: &[NewMessage<'_>],
+) -> Result<std::collections::HashMap<String, i64>> {
+    let stored: Vec<(Option<String>, i64)> = match c {
+        DbConn::Postgres(pg) => diesel::RunQueryDsl::load(unnest::InsertMessages::new(rows), pg)?,
+        DbConn::Sqlite(lite) => {
+            let mut stored = Vec::with_capacity(rows.len());
+            for row in rows {
+                let inserted = diesel::insert_into(messages::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(lite)?;
+                if inserted == 1 {
+                    stored.push((row.dedupe_key.map(str::to_string), last_insert_rowid(lite)?));
+                }
+            }
+            stored
+        }
+    };
+    Ok(stored
+        .into_iter()
+        .filter_map(|(k, id)| Some((k?, id)))
+        .collect())
+}
+
+/// The archive insert for PostgreSQL as one statement of fixed text, whatever the batch
+/// size: the rows travel as arrays and `unnest` turns them back into rows. Its text never
+/// changes, so the connection prepares and plans it once (a multi-row VALUES list is a new
+/// statement for every batch size, parsed and planned each time).
+mod unnest {
+    use super::NewMessage;
+    use chrono::NaiveDateTime;
+    use diesel::pg::Pg;
+    use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+    use diesel::QueryResult;
+
+    pub struct InsertMessages<'a> {
+        tenant: Vec<i64>,
+        follower: Vec<Option<i64>>,
+        direction: Vec<&'a str>,
+        msg_type: Vec<&'a str>,
+        event: Vec<Option<&'a str>>,
+        key: Vec<Option<&'a str>>,
+        content: Vec<Option<&'a str>>,
+        body: Vec<&'a str>,
+        reply: Vec<Option<&'a str>>,
+        sent_at: Vec<NaiveDateTime>,
+        received_at: Vec<NaiveDateTime>,
+    }
+
+    impl<'a> InsertMessages<'a> {
+        pub fn new(rows: &[NewMessage<'a>]) -> InsertMessages<'a> {
+            InsertMessages {
+                tenant: rows.iter().map(|r| r.tenant_id).collect(),
+                follower: rows.iter().map(|r| r.follower_id).collect(),
+                direction: rows.iter().map(|r| r.direction).collect(),
+                msg_type: rows.iter().map(|r| r.msg_type).collect(),
+                event: rows.iter().map(|r| r.event).collect(),
+                key: rows.iter().map(|r| r.dedupe_key).collect(),
+                content: rows.iter().map(|r| r.content).collect(),
+                body: rows.iter().map(|r| r.body).collect(),
+                reply: rows.iter().map(|r| r.reply).collect(),
+                sent_at: rows.iter().map(|r| r.sent_at).collect(),
+                received_at: rows.iter().map(|r| r.received_at).collect(),
+            }
+        }
+    }
+
+    impl QueryId for InsertMessages<'_> {
+        type QueryId = InsertMessages<'static>;
+        const HAS_STATIC_QUERY_ID: bool = true;
+    }
+
+    impl Query for InsertMessages<'_> {
+        type SqlType = (Nullable<Text>, BigInt);
+    }
+
+    impl diesel::RunQueryDsl<diesel::PgConnection> for InsertMessages<'_> {}
+
+    impl QueryFragment<Pg> for InsertMessages<'_> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql(
+                "INSERT INTO messages (tenant_id, follower_id, direction, msg_type, event, \
+                 dedupe_key, content, body, reply, sent_at, received_at) \
+                 SELECT * FROM unnest(",
+            );
+            out.push_bind_param::<Array<BigInt>, _>(&self.tenant)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.follower)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(&self.direction)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(&self.msg_type)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Text>>, _>(&self.event)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Text>>, _>(&self.key)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Text>>, _>(&self.content)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(&self.body)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Text>>, _>(&self.reply)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Timestamp>, _>(&self.sent_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Timestamp>, _>(&self.received_at)?;
+            out.push_sql(") ON CONFLICT DO NOTHING RETURNING dedupe_key, id");
+            Ok(())
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
+pub(super) struct NewMessage<'a> {
+    pub(super) tenant_id: i64,
+    pub(super) follower_id: Option<i64>,
+    pub(super) direction: &'a str,
+    pub(super) msg_type: &'a str,
+    pub(super) event: Option<&'a str>,
+    pub(super) dedupe_key: Option<&'a str>,
+    pub(super) content: Option<&'a str>,
+    pub(super) body: &'a str,
+    pub(super) reply: Option<&'a str>,
+    pub(super) sent_at: NaiveDateTime,
+    pub(super) received_at: NaiveDateTime,
+}
