@@ -989,10 +989,11 @@ async fn concurrent_check_ins_earn_once_and_each_retry_gets_its_first_answer() {
 async fn plain_pushes_are_stored_once_and_every_delivery_gets_the_same_reply() {
     // Plain pushes (no points, no coupons, no placeholders) are inserted without a lookup
     // first: the delivery key turns retries away. Thirty messages from ten followers, new
-    // to the tenant, each delivered twice at once, then a third time in later batches.
+    // to the tenant, each delivered twice at once, then twice more in a second round.
     let app = TestApp::spawn();
     let s = wechat_tenant(&app);
     patron_store::reply_rules::create(&mut app.conn(), &s, &Trigger::Default, "Noted.", 0).unwrap();
+    let before = app.state.ingest.stats();
     let send = |_round: u64| {
         let mut tasks = Vec::new();
         for i in 0..60u64 {
@@ -1052,6 +1053,10 @@ async fn plain_pushes_are_stored_once_and_every_delivery_gets_the_same_reply() {
         patron_store::followers::count(&mut c, &s).unwrap(),
         (10, 10)
     );
+    // All of it in batches: none failed over to storing its pushes one by one.
+    let after = app.state.ingest.stats();
+    assert_eq!(after.pushes - before.pushes, 120);
+    assert_eq!(after.failed, before.failed, "{after:?}");
 }
 
 #[test]

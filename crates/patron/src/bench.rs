@@ -281,9 +281,9 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
         .recv()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let crypto_out = run_wrk(o, &base, "/wx-crypto-only/bench", &script, &data);
-    let before = patron_store::inbox::STATS.read();
+    let before = prepared.state.ingest.stats();
     let full_out = run_wrk(o, &base, "/wx/bench", &script, &data);
-    let after = patron_store::inbox::STATS.read();
+    let after = prepared.state.ingest.stats();
     let stored = patron_store::inbox::count_messages(&mut *prepared.state.pool.get()?)?;
     std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))
         .join()
@@ -307,9 +307,14 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
             f.route, f.requests, f.rps, f.p50_ms, f.p99_ms, f.non_2xx
         ));
     }
-    let (batches, pushes, busy) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+    let (batches, pushes, busy) = (
+        after.batches - before.batches,
+        after.pushes - before.pushes,
+        after.busy_seconds - before.busy_seconds,
+    );
     out.push_str(&format!(
-        "\ningest writers: {batches} batches, {:.1} pushes a batch, {:.1} µs of writer time a push\n",
+        "\ningest writers: {batches} batches ({} failed as a whole), {:.1} pushes a batch, {:.1} µs of writer time a push\n",
+        after.failed - before.failed,
         pushes as f64 / batches.max(1) as f64,
         busy * 1e6 / pushes.max(1) as f64
     ));

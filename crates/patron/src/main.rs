@@ -4,6 +4,12 @@ use patron::config::Settings;
 use patron::serve;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: the webhook allocates a push on an HTTP worker and
+/// the ingest writer frees it, and glibc takes a lock on the allocating thread's arena for
+/// each such free (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(s: &Settings) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()

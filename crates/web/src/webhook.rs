@@ -107,15 +107,6 @@ impl Metrics {
                 self.rejected(r)
             ));
         }
-        let (batches, pushes, busy) = inbox::STATS.read();
-        s.push_str(&format!(
-            "# HELP patron_ingest_batches_total Transactions of the webhook's ingest writers.\n\
-             # TYPE patron_ingest_batches_total counter\npatron_ingest_batches_total {batches}\n\
-             # HELP patron_ingest_pushes_total Pushes stored by the ingest writers, retries included.\n\
-             # TYPE patron_ingest_pushes_total counter\npatron_ingest_pushes_total {pushes}\n\
-             # HELP patron_ingest_busy_seconds_total Time the ingest writers spent storing batches.\n\
-             # TYPE patron_ingest_busy_seconds_total counter\npatron_ingest_busy_seconds_total {busy:.6}\n"
-        ));
         s
     }
 }
@@ -671,7 +662,19 @@ pub async fn crypto_only(
 
 /// `/metrics`: counters in Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let w = state.ingest.stats();
+    let ingest = format!(
+        "# HELP patron_ingest_batches_total Transactions of the webhook's ingest writers.\n\
+         # TYPE patron_ingest_batches_total counter\npatron_ingest_batches_total {}\n\
+         # HELP patron_ingest_failed_batches_total Batches that failed as a whole (stored one by one).\n\
+         # TYPE patron_ingest_failed_batches_total counter\npatron_ingest_failed_batches_total {}\n\
+         # HELP patron_ingest_pushes_total Pushes handed to the ingest writers, retries included.\n\
+         # TYPE patron_ingest_pushes_total counter\npatron_ingest_pushes_total {}\n\
+         # HELP patron_ingest_busy_seconds_total Time the ingest writers spent storing pushes.\n\
+         # TYPE patron_ingest_busy_seconds_total counter\npatron_ingest_busy_seconds_total {:.6}\n",
+        w.batches, w.failed, w.pushes, w.busy_seconds
+    );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render() + &ingest)
 }

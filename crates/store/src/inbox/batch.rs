@@ -12,37 +12,47 @@ use crate::schema::followers;
 use crate::{now, write_tx, DbConn, Result, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
-/// What the ingest writers have done since the process started (for `/metrics` and the
-/// benchmark): batches committed or failed, pushes in them, time spent storing them.
+/// What a [`Batcher`]'s writers have done since it started (for `/metrics` and the
+/// benchmark).
+#[derive(Default)]
 pub struct IngestStats {
-    batches: std::sync::atomic::AtomicU64,
-    pushes: std::sync::atomic::AtomicU64,
-    busy_ns: std::sync::atomic::AtomicU64,
+    batches: AtomicU64,
+    failed: AtomicU64,
+    pushes: AtomicU64,
+    busy_ns: AtomicU64,
 }
 
-pub static STATS: IngestStats = IngestStats {
-    batches: std::sync::atomic::AtomicU64::new(0),
-    pushes: std::sync::atomic::AtomicU64::new(0),
-    busy_ns: std::sync::atomic::AtomicU64::new(0),
-};
+/// A reading of [`IngestStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IngestReading {
+    /// Transactions attempted.
+    pub batches: u64,
+    /// Batches that failed as a whole, their pushes then stored one by one.
+    pub failed: u64,
+    /// Pushes handed to the writers, retries included.
+    pub pushes: u64,
+    /// Time spent storing them, one by one after a failed batch included.
+    pub busy_seconds: f64,
+}
 
 impl IngestStats {
-    fn record(&self, pushes: usize, took: std::time::Duration) {
-        use std::sync::atomic::Ordering::Relaxed;
+    fn record(&self, pushes: usize, failed: bool, took: std::time::Duration) {
         self.batches.fetch_add(1, Relaxed);
+        self.failed.fetch_add(u64::from(failed), Relaxed);
         self.pushes.fetch_add(pushes as u64, Relaxed);
         self.busy_ns.fetch_add(took.as_nanos() as u64, Relaxed);
     }
 
-    /// (batches, pushes, seconds spent storing them).
-    pub fn read(&self) -> (u64, u64, f64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.batches.load(Relaxed),
-            self.pushes.load(Relaxed),
-            self.busy_ns.load(Relaxed) as f64 / 1e9,
-        )
+    pub fn read(&self) -> IngestReading {
+        IngestReading {
+            batches: self.batches.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            pushes: self.pushes.load(Relaxed),
+            busy_seconds: self.busy_ns.load(Relaxed) as f64 / 1e9,
+        }
     }
 }
 
@@ -58,6 +68,7 @@ type Reply = tokio::sync::oneshot::Sender<Result<Recorded>>;
 #[derive(Clone)]
 pub struct Batcher {
     tx: std::sync::mpsc::SyncSender<(Pending, Reply)>,
+    stats: Arc<IngestStats>,
 }
 
 impl Batcher {
@@ -85,6 +96,7 @@ impl Batcher {
         // the database file, with its two fsyncs) to a thread of its own, poked after
         // each commit, so that it runs beside the next batch instead of inside a commit.
         let (poke, poked) = std::sync::mpsc::sync_channel::<()>(1);
+        let stats = Arc::new(IngestStats::default());
         let checkpoints = pool.backend() == crate::Backend::Sqlite;
         if checkpoints {
             let pool = pool.clone();
@@ -96,12 +108,18 @@ impl Batcher {
         for i in 0..writers {
             let (rx, pool) = (rx.clone(), pool.clone());
             let poke = checkpoints.then(|| poke.clone());
+            let stats = stats.clone();
             std::thread::Builder::new()
                 .name(format!("ingest-writer-{i}"))
-                .spawn(move || writer(pool, rx, poke))
+                .spawn(move || writer(pool, rx, poke, stats))
                 .expect("spawn an ingest writer thread");
         }
-        Batcher { tx }
+        Batcher { tx, stats }
+    }
+
+    /// What the writers have done so far.
+    pub fn stats(&self) -> IngestReading {
+        self.stats.read()
     }
 
     /// Stores one push (blocking until its batch committed). Not for async code: use
@@ -150,6 +168,7 @@ fn writer(
     pool: crate::DbPool,
     rx: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<(Pending, Reply)>>>,
     poke: Option<std::sync::mpsc::SyncSender<()>>,
+    stats: Arc<IngestStats>,
 ) {
     let mut held = None;
     let mut seen = Seen::default();
@@ -183,7 +202,9 @@ fn writer(
         };
         let results = match c {
             Ok(mut c) => {
+                let started = std::time::Instant::now();
                 let (results, healthy) = store_batch(&mut c, &batch, &mut seen);
+                stats.record(batch.len(), !healthy, started.elapsed());
                 if healthy {
                     held = Some(c);
                 } else if poke.is_some() {
@@ -216,9 +237,7 @@ fn store_batch(
     seen: &mut Seen,
 ) -> (Vec<Result<Recorded>>, bool) {
     let pending: Vec<&Pending> = batch.iter().map(|(p, _)| p).collect();
-    let started = std::time::Instant::now();
     let together = write_tx(conn, |c| store_set(c, &pending, seen));
-    STATS.record(batch.len(), started.elapsed());
     match together {
         Ok((all, learned)) => {
             seen.learn(learned);
@@ -226,7 +245,7 @@ fn store_batch(
         }
         Err(e) => {
             seen.forget();
-            tracing::info!(error = %e, pushes = batch.len(), "ingest batch failed as a whole; storing its pushes one by one");
+            tracing::warn!(error = %e, pushes = batch.len(), "ingest batch failed as a whole; storing its pushes one by one");
             let one_by_one = batch.iter().map(|(p, _)| record_pending(conn, p)).collect();
             (one_by_one, false)
         }

@@ -520,4 +520,4 @@ impl Pending {
 mod batch;
 mod statements;
 
-pub use batch::{Batcher, IngestStats, STATS};
+pub use batch::{Batcher, IngestReading};

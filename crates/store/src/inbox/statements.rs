@@ -4,6 +4,9 @@ use crate::schema::{followers, messages};
 use crate::{DbConn, Result};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sqlite::Sqlite;
+use diesel::QueryResult;
 
 #[derive(Insertable)]
 #[diesel(table_name = followers, treat_none_as_default_value = false)]
@@ -145,10 +148,7 @@ pub(super) fn insert_messages(
         DbConn::Sqlite(lite) => {
             let mut stored = Vec::with_capacity(rows.len());
             for row in rows {
-                let inserted = diesel::insert_into(messages::table)
-                    .values(row)
-                    .on_conflict_do_nothing()
-                    .execute(lite)?;
+                let inserted = diesel::RunQueryDsl::execute(InsertMessage(row), lite)?;
                 if inserted == 1 {
                     stored.push((row.dedupe_key.map(str::to_string), last_insert_rowid(lite)?));
                 }
@@ -160,6 +160,53 @@ pub(super) fn insert_messages(
         .into_iter()
         .filter_map(|(k, id)| Some((k?, id)))
         .collect())
+}
+
+/// One archive row for SQLite, `ON CONFLICT DO NOTHING`, as a query of fixed text that
+/// diesel caches by its type: the same insert through the query builder rebuilt its SQL
+/// text on every execution to look the statement up in the cache (a tenth of the writer's
+/// time).
+struct InsertMessage<'r, 'a>(&'r NewMessage<'a>);
+
+impl QueryId for InsertMessage<'_, '_> {
+    type QueryId = InsertMessage<'static, 'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::RunQueryDsl<diesel::SqliteConnection> for InsertMessage<'_, '_> {}
+
+impl QueryFragment<Sqlite> for InsertMessage<'_, '_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+        let r = self.0;
+        out.push_sql(
+            "INSERT INTO messages (tenant_id, follower_id, direction, msg_type, event, \
+             dedupe_key, content, body, reply, sent_at, received_at) VALUES (",
+        );
+        out.push_bind_param::<BigInt, _>(&r.tenant_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&r.follower_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.direction)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.msg_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.event)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.dedupe_key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.content)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.body)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.reply)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&r.sent_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&r.received_at)?;
+        out.push_sql(") ON CONFLICT DO NOTHING");
+        Ok(())
+    }
 }
 
 /// The archive insert for PostgreSQL as one statement of fixed text, whatever the batch
