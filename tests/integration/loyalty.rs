@@ -983,6 +983,36 @@ async fn concurrent_check_ins_earn_once_and_each_retry_gets_its_first_answer() {
         .get_result(&mut *c)
         .unwrap();
     assert_eq!(stored, 10, "each message archived once");
+    drop(c);
+
+    // The same twenty deliveries again, all retries of stored check-ins (each twice in
+    // the same batch): every one answered as it was the first time, nothing earned.
+    let mut again = Vec::new();
+    for i in 0..20u64 {
+        let base = app.base.clone();
+        let msg_id = 100 + i / 2;
+        again.push(tokio::spawn(async move {
+            let r = push_to(
+                &base,
+                &text_xml(msg_id, " check in "),
+                1714037059 + msg_id as i64,
+            )
+            .await;
+            (msg_id, content(&r))
+        }));
+    }
+    for t in again {
+        let (msg_id, answer) = t.await.unwrap();
+        let first = &answers.iter().find(|(id, _)| *id == msg_id).unwrap().1;
+        assert_eq!(
+            &answer, first,
+            "message {msg_id} answered as the first time"
+        );
+    }
+    assert_eq!(
+        loyalty::sums(&mut app.conn(), &s, follower).unwrap(),
+        (10, 10)
+    );
 }
 
 #[tokio::test]

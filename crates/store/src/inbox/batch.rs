@@ -263,6 +263,8 @@ fn store_set(
     use std::collections::{BTreeMap, HashMap};
     let mut out: Vec<Option<Recorded>> = vec![None; batch.len()];
     let mut learned: Vec<Learned> = Vec::new();
+    // (a second delivery in this batch, its first)
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
     let mut by_tenant: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     for (i, p) in batch.iter().enumerate() {
         by_tenant.entry(p.scope.tenant_id().0).or_default().push(i);
@@ -276,7 +278,6 @@ fn store_set(
         // inserted: the unique delivery key turns a retry away, and only then is the
         // earlier reply read.
         let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
         let (mut plain, mut checked) = (Vec::new(), Vec::new());
         for &i in &idx {
             let p = batch[i];
@@ -469,7 +470,6 @@ fn store_set(
                 out[i] = Some(Recorded::Duplicate {
                     reply: earlier.get(&p.dedupe_key).cloned().flatten(),
                 });
-                replies.insert(i, out_reply(&out[i]));
                 continue;
             };
             after_new(c, p)?;
@@ -479,11 +479,12 @@ fn store_set(
                 reply: replies[&i].clone(),
             });
         }
-        for (i, j) in repeats {
-            out[i] = Some(Recorded::Duplicate {
-                reply: replies.get(&j).cloned().flatten(),
-            });
-        }
+    }
+    // Second deliveries inside the batch get the answer of their first, whatever it was.
+    for (i, j) in repeats {
+        out[i] = Some(Recorded::Duplicate {
+            reply: out_reply(&out[j]),
+        });
     }
     let out = out
         .into_iter()
