@@ -683,6 +683,30 @@ async fn push_from(base: &str, openid: &str, inner: &str, create_time: i64) -> S
     r.text().await.unwrap()
 }
 
+/// Sends text pushes (openid, MsgId, CreateTime) all at once, so that the ingest writer
+/// takes several in one batch; returns (MsgId, reply text) in the order given.
+async fn texts_at_once(
+    base: &str,
+    pushes: &[(String, u64, i64)],
+    text: &str,
+) -> Vec<(u64, String)> {
+    let tasks: Vec<_> = pushes
+        .iter()
+        .map(|(openid, msg_id, at)| {
+            let (base, openid, xml) = (base.to_string(), openid.clone(), text_xml(*msg_id, text));
+            let (msg_id, at) = (*msg_id, *at);
+            tokio::spawn(
+                async move { (msg_id, content(&push_from(&base, &openid, &xml, at).await)) },
+            )
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
 async fn push(app: &TestApp, inner: &str, create_time: i64) -> String {
     push_to(&app.base, inner, create_time).await
 }
@@ -933,24 +957,16 @@ async fn concurrent_check_ins_earn_once_and_each_retry_gets_its_first_answer() {
     .unwrap();
     // Twenty check-ins at once (ten messages, each delivered twice), so that the ingest
     // writer takes several in one batch.
-    let mut tasks = Vec::new();
-    for i in 0..20u64 {
-        let base = app.base.clone();
-        let msg_id = 100 + i / 2;
-        tasks.push(tokio::spawn(async move {
-            let r = push_to(
-                &base,
-                &text_xml(msg_id, " check in "),
-                1714037059 + msg_id as i64,
+    let checkins: Vec<(String, u64, i64)> = (0..20u64)
+        .map(|i| {
+            (
+                OPENID.to_string(),
+                100 + i / 2,
+                1714037059 + (100 + i / 2) as i64,
             )
-            .await;
-            (msg_id, content(&r))
-        }));
-    }
-    let mut answers = Vec::new();
-    for t in tasks {
-        answers.push(t.await.unwrap());
-    }
+        })
+        .collect();
+    let answers = texts_at_once(&app.base, &checkins, " check in ").await;
     let earned: Vec<&(u64, String)> = answers.iter().filter(|(_, a)| a == "+10 → 10").collect();
     assert_eq!(
         earned.len(),
@@ -987,27 +1003,9 @@ async fn concurrent_check_ins_earn_once_and_each_retry_gets_its_first_answer() {
 
     // The same twenty deliveries again, all retries of stored check-ins (each twice in
     // the same batch): every one answered as it was the first time, nothing earned.
-    let mut again = Vec::new();
-    for i in 0..20u64 {
-        let base = app.base.clone();
-        let msg_id = 100 + i / 2;
-        again.push(tokio::spawn(async move {
-            let r = push_to(
-                &base,
-                &text_xml(msg_id, " check in "),
-                1714037059 + msg_id as i64,
-            )
-            .await;
-            (msg_id, content(&r))
-        }));
-    }
-    for t in again {
-        let (msg_id, answer) = t.await.unwrap();
-        let first = &answers.iter().find(|(id, _)| *id == msg_id).unwrap().1;
-        assert_eq!(
-            &answer, first,
-            "message {msg_id} answered as the first time"
-        );
+    let again = texts_at_once(&app.base, &checkins, " check in ").await;
+    for ((msg_id, answer), (_, first)) in again.iter().zip(&answers) {
+        assert_eq!(answer, first, "message {msg_id} answered as the first time");
     }
     assert_eq!(
         loyalty::sums(&mut app.conn(), &s, follower).unwrap(),
@@ -1024,22 +1022,11 @@ async fn plain_pushes_are_stored_once_and_every_delivery_gets_the_same_reply() {
     let s = wechat_tenant(&app);
     patron_store::reply_rules::create(&mut app.conn(), &s, &Trigger::Default, "Noted.", 0).unwrap();
     let before = app.state.ingest.stats();
-    let send = |_round: u64| {
-        let mut tasks = Vec::new();
-        for i in 0..60u64 {
-            let base = app.base.clone();
-            let msg_id = 500 + i / 2;
-            let openid = format!("o_plain_{}", (i / 2) % 10);
-            tasks.push(tokio::spawn(async move {
-                let r = push_from(&base, &openid, &text_xml(msg_id, "hi"), 1714037059).await;
-                (msg_id, content(&r))
-            }));
-        }
-        tasks
-    };
+    let pushes: Vec<(String, u64, i64)> = (0..60u64)
+        .map(|i| (format!("o_plain_{}", (i / 2) % 10), 500 + i / 2, 1714037059))
+        .collect();
     for round in 0..2 {
-        for t in send(round) {
-            let (msg_id, answer) = t.await.unwrap();
+        for (msg_id, answer) in texts_at_once(&app.base, &pushes, "hi").await {
             assert_eq!(answer, "Noted.", "message {msg_id}, round {round}");
         }
     }

@@ -181,6 +181,13 @@ async fn the_metrics_endpoint_and_unknown_tenants() {
     assert!(m
         .body
         .contains("patron_webhook_pushes_total{outcome=\"rejected\",reason=\"unknown_tenant\"} 1"));
+    // A refused push never reaches the ingest writers.
+    assert!(
+        m.body.contains("\npatron_ingest_pushes_total 0\n"),
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("\npatron_ingest_failed_batches_total 0\n"));
 }
 
 #[test]
