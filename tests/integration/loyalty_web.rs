@@ -1720,36 +1720,39 @@ async fn a_qr_code_takes_a_campaign_with_its_tag_and_a_foreign_one_changes_nothi
 
 // ---- The follower's page, the member card and the till ----------------------------------
 
+/// Gives the world's follower `points` by hand and `stamps` on the world's card.
+fn earn_and_stamp(app: &TestApp, w: &World, points: i64, reason: &str, stamps: usize) {
+    let mut c = app.conn();
+    let post = loyalty::Post {
+        kind: loyalty::Kind::Earn,
+        points,
+        source: "manual",
+        source_key: None,
+        reason,
+        user: None,
+        expires_at: None,
+    };
+    loyalty::post(&mut c, &w.scope, w.follower, &post).unwrap();
+    for _ in 0..stamps {
+        stamps::stamp(
+            &mut c,
+            &w.scope,
+            w.card,
+            w.follower,
+            "manual",
+            None,
+            Default::default(),
+        )
+        .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_follower_page_shows_points_and_stamps_and_its_member_card_opens_the_till() {
     let app = TestApp::spawn();
     let w = world(&mut app.conn(), "a");
     let b = world(&mut app.conn(), "b");
-    {
-        let mut conn = app.conn();
-        let post = loyalty::Post {
-            kind: loyalty::Kind::Earn,
-            points: 120,
-            source: "manual",
-            source_key: None,
-            reason: "opening",
-            user: None,
-            expires_at: None,
-        };
-        loyalty::post(&mut conn, &w.scope, w.follower, &post).unwrap();
-        for _ in 0..2 {
-            stamps::stamp(
-                &mut conn,
-                &w.scope,
-                w.card,
-                w.follower,
-                "manual",
-                None,
-                Default::default(),
-            )
-            .unwrap();
-        }
-    }
+    earn_and_stamp(&app, &w, 120, "opening", 2);
 
     // The merchant's preview: a 303 to a fresh signed link.
     let m = app.client();
@@ -1993,29 +1996,7 @@ async fn the_follower_page_shows_points_and_stamps_and_its_member_card_opens_the
 async fn the_timeline_shows_points_coupons_and_stamps_between_the_messages() {
     let app = TestApp::spawn();
     let w = world(&mut app.conn(), "a");
-    {
-        let mut c = app.conn();
-        let post = loyalty::Post {
-            kind: loyalty::Kind::Earn,
-            points: 30,
-            source: "manual",
-            source_key: None,
-            reason: "Opening gift",
-            user: None,
-            expires_at: None,
-        };
-        loyalty::post(&mut c, &w.scope, w.follower, &post).unwrap();
-        stamps::stamp(
-            &mut c,
-            &w.scope,
-            w.card,
-            w.follower,
-            "manual",
-            None,
-            Default::default(),
-        )
-        .unwrap();
-    }
+    earn_and_stamp(&app, &w, 30, "Opening gift", 1);
     let c = app.client();
     c.login(&w.merchant_email, PASSWORD).await;
     let page = c

@@ -64,7 +64,7 @@ type Reply = tokio::sync::oneshot::Sender<Result<Recorded>>;
 /// stores everything waiting (up to [`Batcher::MAX_BATCH`]) in one transaction and then
 /// answers every caller. Nothing is acknowledged before its transaction committed. If a
 /// batch fails as a whole (a unique violation from another process on PostgreSQL aborts
-/// the transaction), its pushes are stored one by one with [`record`].
+/// the transaction), its pushes are stored one by one (`record_pending`).
 #[derive(Clone)]
 pub struct Batcher {
     tx: std::sync::mpsc::SyncSender<(Pending, Reply)>,
