@@ -103,13 +103,8 @@ pub(super) fn insert_followers(
     c: &mut DbConn,
     rows: &[NewFollower<'_>],
 ) -> Result<Vec<(String, i64)>> {
-    let returned = (followers::openid, followers::id);
     Ok(match c {
-        DbConn::Postgres(pg) => diesel::insert_into(followers::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(returned)
-            .get_results(pg)?,
+        DbConn::Postgres(pg) => diesel::RunQueryDsl::load(unnest::InsertFollowers::new(rows), pg)?,
         DbConn::Sqlite(lite) => {
             let mut created = Vec::with_capacity(rows.len());
             for row in rows {
@@ -204,22 +199,84 @@ impl QueryFragment<Sqlite> for InsertMessage<'_, '_> {
         out.push_bind_param::<Timestamp, _>(&r.sent_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&r.received_at)?;
-        out.push_sql(") ON CONFLICT DO NOTHING");
+        // Only the delivery key is an arbiter: without a target every unique index is,
+        // and each is probed before the row goes in.
+        out.push_sql(") ON CONFLICT (tenant_id, dedupe_key) DO NOTHING");
         Ok(())
     }
 }
 
-/// The archive insert for PostgreSQL as one statement of fixed text, whatever the batch
-/// size: the rows travel as arrays and `unnest` turns them back into rows. Its text never
-/// changes, so the connection prepares and plans it once (a multi-row VALUES list is a new
-/// statement for every batch size, parsed and planned each time).
+/// The batch's inserts for PostgreSQL as statements of fixed text, whatever the batch
+/// size: the rows travel as arrays and `unnest` turns them back into rows. Their text never
+/// changes, so the connection prepares and plans each once (a multi-row VALUES list is a
+/// new statement for every batch size, parsed and planned each time).
 mod unnest {
-    use super::NewMessage;
+    use super::{NewFollower, NewMessage};
     use chrono::NaiveDateTime;
     use diesel::pg::Pg;
     use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamp};
     use diesel::QueryResult;
+
+    /// New followers, `ON CONFLICT (tenant_id, openid) DO NOTHING RETURNING openid, id`.
+    pub struct InsertFollowers<'a> {
+        tenant: Vec<i64>,
+        openid: Vec<&'a str>,
+        subscribed: Vec<bool>,
+        subscribe_count: Vec<i64>,
+        last_interaction_at: Vec<Option<NaiveDateTime>>,
+        created_at: Vec<NaiveDateTime>,
+        updated_at: Vec<NaiveDateTime>,
+    }
+
+    impl<'a> InsertFollowers<'a> {
+        pub fn new(rows: &[NewFollower<'a>]) -> InsertFollowers<'a> {
+            InsertFollowers {
+                tenant: rows.iter().map(|r| r.tenant_id).collect(),
+                openid: rows.iter().map(|r| r.openid).collect(),
+                subscribed: rows.iter().map(|r| r.subscribed).collect(),
+                subscribe_count: rows.iter().map(|r| r.subscribe_count).collect(),
+                last_interaction_at: rows.iter().map(|r| r.last_interaction_at).collect(),
+                created_at: rows.iter().map(|r| r.created_at).collect(),
+                updated_at: rows.iter().map(|r| r.updated_at).collect(),
+            }
+        }
+    }
+
+    impl QueryId for InsertFollowers<'_> {
+        type QueryId = InsertFollowers<'static>;
+        const HAS_STATIC_QUERY_ID: bool = true;
+    }
+
+    impl Query for InsertFollowers<'_> {
+        type SqlType = (Text, BigInt);
+    }
+
+    impl diesel::RunQueryDsl<diesel::PgConnection> for InsertFollowers<'_> {}
+
+    impl QueryFragment<Pg> for InsertFollowers<'_> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql(
+                "INSERT INTO followers (tenant_id, openid, subscribed, subscribe_count, \
+                 last_interaction_at, created_at, updated_at) SELECT * FROM unnest(",
+            );
+            out.push_bind_param::<Array<BigInt>, _>(&self.tenant)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(&self.openid)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Bool>, _>(&self.subscribed)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<BigInt>, _>(&self.subscribe_count)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Timestamp>>, _>(&self.last_interaction_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Timestamp>, _>(&self.created_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Timestamp>, _>(&self.updated_at)?;
+            out.push_sql(") ON CONFLICT (tenant_id, openid) DO NOTHING RETURNING openid, id");
+            Ok(())
+        }
+    }
 
     pub struct InsertMessages<'a> {
         tenant: Vec<i64>,
@@ -292,7 +349,9 @@ mod unnest {
             out.push_bind_param::<Array<Timestamp>, _>(&self.sent_at)?;
             out.push_sql(", ");
             out.push_bind_param::<Array<Timestamp>, _>(&self.received_at)?;
-            out.push_sql(") ON CONFLICT DO NOTHING RETURNING dedupe_key, id");
+            out.push_sql(
+                ") ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key, id",
+            );
             Ok(())
         }
     }
