@@ -110,7 +110,8 @@ pub(super) fn insert_followers(
             for row in rows {
                 let inserted = diesel::insert_into(followers::table)
                     .values(row)
-                    .on_conflict_do_nothing()
+                    .on_conflict((followers::tenant_id, followers::openid))
+                    .do_nothing()
                     .execute(lite)?;
                 if inserted == 1 {
                     created.push((row.openid.to_string(), last_insert_rowid(lite)?));
@@ -199,8 +200,8 @@ impl QueryFragment<Sqlite> for InsertMessage<'_, '_> {
         out.push_bind_param::<Timestamp, _>(&r.sent_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&r.received_at)?;
-        // Only the delivery key is an arbiter: without a target every unique index is,
-        // and each is probed before the row goes in.
+        // Only the delivery key turns a row away (as on PostgreSQL, where without a target
+        // every unique index is an arbiter, probed before each row goes in).
         out.push_sql(") ON CONFLICT (tenant_id, dedupe_key) DO NOTHING");
         Ok(())
     }
