@@ -280,10 +280,14 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
     let handle = rx
         .recv()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let local_db = backend == "postgres" && cpu::is_loopback(o.database_url.as_deref().unwrap_or(""));
+    let cpu0 = cpu::Sample::take(local_db);
     let crypto_out = run_wrk(o, &base, "/wx-crypto-only/bench", &script, &data);
+    let cpu1 = cpu::Sample::take(local_db);
     let before = prepared.state.ingest.stats();
     let full_out = run_wrk(o, &base, "/wx/bench", &script, &data);
     let after = prepared.state.ingest.stats();
+    let cpu2 = cpu::Sample::take(local_db);
     let stored = patron_store::inbox::count_messages(&mut *prepared.state.pool.get()?)?;
     std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))
         .join()
@@ -307,6 +311,10 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
             f.route, f.requests, f.rps, f.p50_ms, f.p99_ms, f.non_2xx
         ));
     }
+    out.push_str(&cpu::table(&[
+        (crypto.route, crypto.requests, cpu1.since(&cpu0)),
+        (full.route, full.requests, cpu2.since(&cpu1)),
+    ]));
     let (batches, pushes, busy) = (
         after.batches - before.batches,
         after.pushes - before.pushes,
@@ -328,6 +336,135 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
         }
     ));
     Ok(out)
+}
+
+/// CPU time per request, by process: steadier than requests per second on a shared
+/// machine, and it says which side a change made cheaper. Read from `/proc` (Linux).
+mod cpu {
+    use std::collections::HashMap;
+
+    /// Clock ticks per second of `/proc/*/stat` times (USER_HZ, 100 on every Linux
+    /// architecture Patron runs on).
+    const TICKS: f64 = 100.0;
+
+    /// CPU seconds spent in one phase, by process.
+    pub struct Spent {
+        patron: f64,
+        writers: f64,
+        wrk: f64,
+        /// Every local PostgreSQL process, when measured.
+        db: Option<f64>,
+    }
+
+    #[derive(Default)]
+    pub struct Sample {
+        /// This process (HTTP, crypto, ingest writers) and its waited-for children (wrk).
+        own: u64,
+        /// Of `own`, the ingest writer threads.
+        writers: u64,
+        children: u64,
+        /// Every local `postgres` process by pid, when the database is on this machine.
+        postgres: Option<HashMap<u32, u64>>,
+    }
+
+    /// Whether the database URL names this machine (its processes can be measured):
+    /// loopback, or a Unix socket directory.
+    pub fn is_loopback(url: &str) -> bool {
+        let rest = url.split("://").nth(1).unwrap_or("");
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        let host = host.rsplit('@').next().unwrap_or("");
+        host.is_empty()
+            || host.starts_with("%2F")
+            || ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| host.starts_with(h))
+    }
+
+    /// utime + stime and cutime + cstime of one `/proc/<pid>/stat`, and its command.
+    fn stat(path: &str) -> Option<(String, u64, u64)> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let (head, rest) = text.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        // Fields after the command: state is field 3; utime 14, stime 15, cutime 16, cstime 17.
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Some((comm, n(14) + n(15), n(16) + n(17)))
+    }
+
+    impl Sample {
+        pub fn take(postgres: bool) -> Sample {
+            let (_, own, children) = stat("/proc/self/stat").unwrap_or_default();
+            let writers = std::fs::read_dir("/proc/self/task")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|t| stat(&format!("{}/stat", t.path().display())))
+                .filter(|(comm, _, _)| comm.starts_with("ingest-writer"))
+                .map(|(_, t, _)| t)
+                .sum();
+            let postgres = postgres.then(|| {
+                let mut m = HashMap::new();
+                for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Some(pid) = e.file_name().to_str().and_then(|p| p.parse().ok()) else {
+                        continue;
+                    };
+                    if let Some((comm, t, _)) = stat(&format!("/proc/{pid}/stat")) {
+                        if comm == "postgres" {
+                            m.insert(pid, t);
+                        }
+                    }
+                }
+                m
+            });
+            Sample {
+                own,
+                writers,
+                children,
+                postgres,
+            }
+        }
+
+        /// Seconds of CPU since `earlier`. A
+        /// database process that started in between counts from zero; one that ended
+        /// is not counted.
+        pub fn since(&self, earlier: &Sample) -> Spent {
+            let secs = |t: u64| t as f64 / TICKS;
+            let db = self.postgres.as_ref().map(|now| {
+                let before = earlier.postgres.as_ref();
+                now.iter()
+                    .map(|(pid, t)| t - before.and_then(|b| b.get(pid)).copied().unwrap_or(0).min(*t))
+                    .map(secs)
+                    .sum()
+            });
+            Spent {
+                patron: secs(self.own - earlier.own),
+                writers: secs(self.writers - earlier.writers),
+                wrk: secs(self.children - earlier.children),
+                db,
+            }
+        }
+    }
+
+    /// A table of CPU microseconds per request for each phase.
+    pub fn table(rows: &[(&str, u64, Spent)]) -> String {
+        let db_measured = rows.iter().any(|r| r.2.db.is_some());
+        let mut out = format!(
+            "\nCPU per request (µs, from /proc){}\n\n| route | patron | of which ingest writers | wrk | {}total |\n|---|---|---|---|{}---|\n",
+            if db_measured { "" } else { "; the database is not on this machine and is not measured" },
+            if db_measured { "postgres | " } else { "" },
+            if db_measured { "---|" } else { "" },
+        );
+        for (route, requests, spent) in rows {
+            let per = |s: f64| s * 1e6 / (*requests).max(1) as f64;
+            let db_cell = spent.db.map(|d| format!("{:.1} | ", per(d))).unwrap_or_default();
+            out.push_str(&format!(
+                "| {route} | {:.1} | {:.1} | {:.1} | {db_cell}{:.1} |\n",
+                per(spent.patron),
+                per(spent.writers),
+                per(spent.wrk),
+                per(spent.patron + spent.wrk + spent.db.unwrap_or(0.0))
+            ));
+        }
+        out
+    }
 }
 
 /// One timed case of the followers benchmark.

@@ -34,7 +34,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&settings);
+    // A benchmark logs warnings only (unless RUST_LOG says otherwise): an access-log line
+    // per request would be measured along with the request.
+    let mut log_settings = settings.clone();
+    if matches!(cli.command, Command::Bench(_)) {
+        log_settings.log_level = "warn".into();
+    }
+    init_logging(&log_settings);
     let result = match cli.command {
         Command::Serve => serve_forever(&settings),
         other => run_blocking(other, &settings).map(|out| {
