@@ -311,10 +311,18 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
             f.route, f.requests, f.rps, f.p50_ms, f.p99_ms, f.non_2xx
         ));
     }
-    out.push_str(&cpu::table(&[
-        (crypto.route, crypto.requests, cpu1.since(&cpu0)),
-        (full.route, full.requests, cpu2.since(&cpu1)),
-    ]));
+    let note = match (backend.as_str(), local_db) {
+        ("sqlite", _) => "; SQLite works inside Patron, in its ingest writers",
+        (_, false) => "; the database is on another machine and is not measured",
+        _ => "",
+    };
+    out.push_str(&cpu::table(
+        &[
+            (crypto.route, crypto.requests, cpu1.since(&cpu0)),
+            (full.route, full.requests, cpu2.since(&cpu1)),
+        ],
+        note,
+    ));
     let (batches, pushes, busy) = (
         after.batches - before.batches,
         after.pushes - before.pushes,
@@ -349,11 +357,13 @@ mod cpu {
 
     /// CPU seconds spent in one phase, by process.
     pub struct Spent {
-        patron: f64,
-        writers: f64,
-        wrk: f64,
+        /// The share of the machine's CPU time left idle.
+        pub(super) idle_share: f64,
+        pub(super) patron: f64,
+        pub(super) writers: f64,
+        pub(super) wrk: f64,
         /// Every local PostgreSQL process, when measured.
-        db: Option<f64>,
+        pub(super) db: Option<f64>,
     }
 
     #[derive(Default)]
@@ -365,6 +375,25 @@ mod cpu {
         children: u64,
         /// Every local `postgres` process by pid, when the database is on this machine.
         postgres: Option<HashMap<u32, u64>>,
+        /// The machine's (busy, idle) ticks over all CPUs, from `/proc/stat`.
+        machine: (u64, u64),
+    }
+
+    /// (busy, idle) ticks of all CPUs since boot; idle includes waiting for I/O.
+    fn machine() -> (u64, u64) {
+        let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let Some(cpu) = text.lines().find(|l| l.starts_with("cpu ")) else {
+            return (0, 0);
+        };
+        let f: Vec<u64> = cpu
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+        let busy = f.iter().take(8).sum::<u64>() - idle;
+        (busy, idle)
     }
 
     /// Whether the database URL names this machine (its processes can be measured):
@@ -419,6 +448,7 @@ mod cpu {
                 writers,
                 children,
                 postgres,
+                machine: machine(),
             }
         }
 
@@ -434,7 +464,12 @@ mod cpu {
                     .map(secs)
                     .sum()
             });
+            let (busy, idle) = (
+                self.machine.0 - earlier.machine.0,
+                self.machine.1 - earlier.machine.1,
+            );
             Spent {
+                idle_share: idle as f64 / (busy + idle).max(1) as f64,
                 patron: secs(self.own - earlier.own),
                 writers: secs(self.writers - earlier.writers),
                 wrk: secs(self.children - earlier.children),
@@ -444,11 +479,10 @@ mod cpu {
     }
 
     /// A table of CPU microseconds per request for each phase.
-    pub fn table(rows: &[(&str, u64, Spent)]) -> String {
+    pub fn table(rows: &[(&str, u64, Spent)], note: &str) -> String {
         let db_measured = rows.iter().any(|r| r.2.db.is_some());
         let mut out = format!(
-            "\nCPU per request (µs, from /proc){}\n\n| route | patron | of which ingest writers | wrk | {}total |\n|---|---|---|---|{}---|\n",
-            if db_measured { "" } else { "; the database is not on this machine and is not measured" },
+            "\nCPU per request (µs, from /proc){note}\n\n| route | patron | of which ingest writers | wrk | {}total | machine idle |\n|---|---|---|---|{}---|---|\n",
             if db_measured { "postgres | " } else { "" },
             if db_measured { "---|" } else { "" },
         );
@@ -456,11 +490,12 @@ mod cpu {
             let per = |s: f64| s * 1e6 / (*requests).max(1) as f64;
             let db_cell = spent.db.map(|d| format!("{:.1} | ", per(d))).unwrap_or_default();
             out.push_str(&format!(
-                "| {route} | {:.1} | {:.1} | {:.1} | {db_cell}{:.1} |\n",
+                "| {route} | {:.1} | {:.1} | {:.1} | {db_cell}{:.1} | {:.0}% |\n",
                 per(spent.patron),
                 per(spent.writers),
                 per(spent.wrk),
-                per(spent.patron + spent.wrk + spent.db.unwrap_or(0.0))
+                per(spent.patron + spent.wrk + spent.db.unwrap_or(0.0)),
+                spent.idle_share * 100.0
             ));
         }
         out
@@ -676,5 +711,33 @@ mod tests {
         assert!((f.p50_ms - 1.5).abs() < 1e-9);
         assert_eq!(f.non_2xx, 3);
         assert!((super::ms("850.00us") - 0.85).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_a_database_on_this_machine_is_measured() {
+        use super::cpu::is_loopback;
+        assert!(is_loopback("postgres://postgres@127.0.0.1:5432/test?sslmode=disable"));
+        assert!(is_loopback("postgres://u:p@localhost/db"));
+        assert!(is_loopback("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/test"));
+        assert!(is_loopback("postgres:///test"));
+        assert!(!is_loopback("postgres://postgres@db.internal:5432/test"));
+        assert!(!is_loopback("postgres://postgres@10.0.0.5/test?host=127.0.0.1"));
+    }
+
+    #[test]
+    fn cpu_samples_count_this_process() {
+        let before = super::cpu::Sample::take(false);
+        // Burn a little CPU so at least one clock tick passes in this process.
+        let mut x = 0u64;
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(60);
+        while std::time::Instant::now() < until {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let spent = super::cpu::Sample::take(false).since(&before);
+        assert!(spent.patron > 0.0, "60 ms of work took no CPU time");
+        assert!(spent.db.is_none());
+        let table = super::cpu::table(&[("r", 100, spent)], "");
+        assert!(table.contains("| r | "), "{table}");
     }
 }
