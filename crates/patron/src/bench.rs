@@ -280,7 +280,8 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
     let handle = rx
         .recv()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let local_db = backend == "postgres" && cpu::is_loopback(o.database_url.as_deref().unwrap_or(""));
+    let local_db =
+        backend == "postgres" && cpu::is_loopback(o.database_url.as_deref().unwrap_or(""));
     let cpu0 = cpu::Sample::take(local_db);
     let crypto_out = run_wrk(o, &base, "/wx-crypto-only/bench", &script, &data);
     let cpu1 = cpu::Sample::take(local_db);
@@ -366,7 +367,6 @@ mod cpu {
         pub(super) db: Option<f64>,
     }
 
-    #[derive(Default)]
     pub struct Sample {
         /// This process (HTTP, crypto, ingest writers) and its waited-for children (wrk).
         own: u64,
@@ -385,9 +385,9 @@ mod cpu {
         let Some(cpu) = text.lines().find(|l| l.starts_with("cpu ")) else {
             return (0, 0);
         };
+        // The label ("cpu") is not a number and drops out.
         let f: Vec<u64> = cpu
             .split_whitespace()
-            .skip(1)
             .filter_map(|v| v.parse().ok())
             .collect();
         // user nice system idle iowait irq softirq steal (guest time is inside user).
@@ -404,7 +404,9 @@ mod cpu {
         let host = host.rsplit('@').next().unwrap_or("");
         host.is_empty()
             || host.starts_with("%2F")
-            || ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| host.starts_with(h))
+            || ["127.0.0.1", "localhost", "[::1]"]
+                .iter()
+                .any(|h| host.starts_with(h))
     }
 
     /// utime + stime and cutime + cstime of one `/proc/<pid>/stat`, and its command.
@@ -414,7 +416,11 @@ mod cpu {
         let comm = head.split_once('(')?.1.to_string();
         // Fields after the command: state is field 3; utime 14, stime 15, cutime 16, cstime 17.
         let f: Vec<&str> = rest.split_whitespace().collect();
-        let n = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let n = |i: usize| {
+            f.get(i - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         Some((comm, n(14) + n(15), n(16) + n(17)))
     }
 
@@ -452,15 +458,20 @@ mod cpu {
             }
         }
 
-        /// Seconds of CPU since `earlier`. A
-        /// database process that started in between counts from zero; one that ended
-        /// is not counted.
+        /// CPU seconds since `earlier`. A database process that started in between
+        /// counts from zero; one that ended is not counted.
         pub fn since(&self, earlier: &Sample) -> Spent {
             let secs = |t: u64| t as f64 / TICKS;
             let db = self.postgres.as_ref().map(|now| {
                 let before = earlier.postgres.as_ref();
                 now.iter()
-                    .map(|(pid, t)| t - before.and_then(|b| b.get(pid)).copied().unwrap_or(0).min(*t))
+                    .map(|(pid, t)| {
+                        t - before
+                            .and_then(|b| b.get(pid))
+                            .copied()
+                            .unwrap_or(0)
+                            .min(*t)
+                    })
                     .map(secs)
                     .sum()
             });
@@ -488,7 +499,10 @@ mod cpu {
         );
         for (route, requests, spent) in rows {
             let per = |s: f64| s * 1e6 / (*requests).max(1) as f64;
-            let db_cell = spent.db.map(|d| format!("{:.1} | ", per(d))).unwrap_or_default();
+            let db_cell = spent
+                .db
+                .map(|d| format!("{:.1} | ", per(d)))
+                .unwrap_or_default();
             out.push_str(&format!(
                 "| {route} | {:.1} | {:.1} | {:.1} | {db_cell}{:.1} | {:.0}% |\n",
                 per(spent.patron),
@@ -716,26 +730,32 @@ mod tests {
     #[test]
     fn only_a_database_on_this_machine_is_measured() {
         use super::cpu::is_loopback;
-        assert!(is_loopback("postgres://postgres@127.0.0.1:5432/test?sslmode=disable"));
+        assert!(is_loopback(
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+        ));
         assert!(is_loopback("postgres://u:p@localhost/db"));
-        assert!(is_loopback("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/test"));
+        assert!(is_loopback(
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/test"
+        ));
         assert!(is_loopback("postgres:///test"));
         assert!(!is_loopback("postgres://postgres@db.internal:5432/test"));
-        assert!(!is_loopback("postgres://postgres@10.0.0.5/test?host=127.0.0.1"));
+        assert!(!is_loopback(
+            "postgres://postgres@10.0.0.5/test?host=127.0.0.1"
+        ));
     }
 
     #[test]
     fn cpu_samples_count_this_process() {
         let before = super::cpu::Sample::take(false);
-        // Burn a little CPU so at least one clock tick passes in this process.
+        // Work long enough for several clock ticks (10 ms each) to land in this process.
         let mut x = 0u64;
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(60);
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
         while std::time::Instant::now() < until {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
         }
         std::hint::black_box(x);
         let spent = super::cpu::Sample::take(false).since(&before);
-        assert!(spent.patron > 0.0, "60 ms of work took no CPU time");
+        assert!(spent.patron > 0.0, "200 ms of work took no CPU time");
         assert!(spent.db.is_none());
         let table = super::cpu::table(&[("r", 100, spent)], "");
         assert!(table.contains("| r | "), "{table}");
