@@ -532,3 +532,81 @@ async fn notes_are_kept_on_the_follower_with_their_author() {
         .await;
     assert_eq!(r.status, 422);
 }
+
+/// The number a dashboard tile shows under its label (`+` when capped).
+fn tile(body: &str, label: &str) -> i64 {
+    let n = extract(body, &format!("{label}</div><div class=\"stat\">"), "<")
+        .unwrap_or_else(|| panic!("no {label:?} tile: {body}"));
+    n.trim_end_matches('+').parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let other = world(&mut app.conn(), "b");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let home = format!("/t/{}", w.slug);
+    let before = c.get(&home).await;
+    assert_eq!(before.status, 200);
+    let (following, active, new) = (
+        tile(&before.body, "Following now"),
+        tile(&before.body, "Active in the last 7 days"),
+        tile(&before.body, "New in the last 7 days"),
+    );
+    for i in 0..3 {
+        let change = FollowerChange::Subscribe { qr_scene: None };
+        follow(
+            &app,
+            &w,
+            &format!("o_dash{i}"),
+            &format!("evt:d{i}"),
+            change,
+            None,
+        );
+    }
+    follow(
+        &app,
+        &w,
+        "o_chat",
+        "msg:d1",
+        FollowerChange::Interaction,
+        Some("hi"),
+    );
+    // Another tenant's followers count there, not here.
+    for i in 0..2 {
+        let change = FollowerChange::Subscribe { qr_scene: None };
+        follow(
+            &app,
+            &other,
+            &format!("o_b{i}"),
+            &format!("evt:b{i}"),
+            change,
+            None,
+        );
+    }
+    let after = c.get(&home).await;
+    assert_eq!(after.status, 200);
+    assert_eq!(tile(&after.body, "Following now"), following + 4);
+    assert_eq!(tile(&after.body, "New in the last 7 days"), new + 4);
+    let active_now = tile(&after.body, "Active in the last 7 days");
+    assert!(
+        (active + 1..=active + 4).contains(&active_now),
+        "active {active} -> {active_now}"
+    );
+    assert!(after
+        .body
+        .contains(&format!("{home}/followers?active_days=7")));
+    // The tiles lead to the followers they count.
+    let listed = c.get(&format!("{home}/followers?active_days=7")).await;
+    assert_eq!(listed.status, 200);
+    assert!(listed.body.contains("o_chat"), "{}", listed.body);
+
+    // A cashier sees the dashboard without the followers.
+    let cashier = app.client();
+    cashier.login(&w.cashier_email, PASSWORD).await;
+    let theirs = cashier.get(&home).await;
+    assert_eq!(theirs.status, 200);
+    assert!(!theirs.body.contains("Following now"), "{}", theirs.body);
+}
