@@ -603,6 +603,25 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
     assert_eq!(listed.status, 200);
     assert!(listed.body.contains("o_chat"), "{}", listed.body);
 
+    // The same counts through the API, for this tenant only.
+    let summary = app
+        .client()
+        .api(Method::GET, "/api/v1/followers/summary", &w.token, None)
+        .await;
+    assert_eq!(summary.status, 200);
+    let g = summary.json();
+    assert_eq!(g["following"], following + 4);
+    assert_eq!(g["new_7_days"]["count"], new + 4);
+    assert_eq!(g["active_7_days"]["count"], active_now);
+    assert_eq!(g["active_7_days"]["more"], false);
+    let theirs = app
+        .client()
+        .api(Method::GET, "/api/v1/followers/summary", &other.token, None)
+        .await
+        .json();
+    // Both worlds started alike; tenant b got 2 new followers, not a's 4.
+    assert_eq!(theirs["following"], following + 2);
+    assert_eq!(theirs["new_7_days"]["count"], new + 2);
     // A cashier sees the dashboard without the followers.
     let cashier = app.client();
     cashier.login(&w.cashier_email, PASSWORD).await;

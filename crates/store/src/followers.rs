@@ -445,6 +445,58 @@ pub fn count(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {
         .fold((0, 0), |(t, s), (dt, ds)| (t + dt, s + ds)))
 }
 
+/// A count that stopped at a cap: `more` when there were more.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Capped {
+    pub count: i64,
+    pub more: bool,
+}
+
+/// Followers at a glance (the dashboard, `GET /api/v1/followers/summary`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Glance {
+    pub total: i64,
+    pub following: i64,
+    /// Active in the last 7 days (today and the 6 days before).
+    pub active_7_days: Capped,
+    /// First recorded in the last 7 days.
+    pub new_7_days: Capped,
+    /// The first of those 7 days (UTC, `YYYY-MM-DD`).
+    pub since: String,
+}
+
+/// The kept counts and two counts capped at `cap` over indexed columns (last activity,
+/// creation), so a tenant with a million followers is summed up quickly.
+pub fn glance(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    today: NaiveDate,
+    cap: i64,
+) -> Result<Glance> {
+    let (total, following) = count(conn, scope)?;
+    let capped = |(count, more): (i64, bool)| Capped { count, more };
+    let week = Filter {
+        active_days: Some(7),
+        ..Default::default()
+    };
+    let active_7_days = capped(count_matching_capped(conn, scope, &week, cap)?);
+    let since = (today - chrono::Days::new(6))
+        .format("%Y-%m-%d")
+        .to_string();
+    let joined = Filter {
+        created_from: since.clone(),
+        ..Default::default()
+    };
+    let new_7_days = capped(count_matching_capped(conn, scope, &joined, cap)?);
+    Ok(Glance {
+        total,
+        following,
+        active_7_days,
+        new_7_days,
+        since,
+    })
+}
+
 /// Counts by scanning the followers (what the triggers must agree with; for tests and
 /// repairs).
 pub fn count_by_scan(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {

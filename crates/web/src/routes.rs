@@ -151,6 +151,7 @@ routes! {
     get    "/api/v1/users/{user_id}" Token => api::users::show;
     post   "/api/v1/invitations" Token => api::users::invite;
     get    "/api/v1/followers" Token => api::followers::list;
+    get    "/api/v1/followers/summary" Token => api::followers::summary;
     get    "/api/v1/followers/{follower_id}" Token => api::followers::show;
     put    "/api/v1/followers/{follower_id}" Token => api::followers::update;
     get    "/api/v1/followers/{follower_id}/messages" Token => api::followers::messages;

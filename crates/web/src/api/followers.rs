@@ -22,6 +22,18 @@ pub async fn list(auth: ApiAuth, q: web::Query<Filter>) -> ApiResult {
         .json(serde_json::json!({ "followers": rows, "next_before": next_before })))
 }
 
+/// Followers at a glance: the counts the dashboard shows.
+pub async fn summary(auth: ApiAuth) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let today = chrono::Utc::now().date_naive();
+    let cap = crate::views::followers::MATCH_CAP;
+    let g = auth
+        .state
+        .db(move |c| followers::glance(c, &scope, today, cap))
+        .await?;
+    Ok(HttpResponse::Ok().json(g))
+}
+
 pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();

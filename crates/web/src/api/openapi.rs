@@ -100,6 +100,10 @@ pub fn build() -> Value {
         { "name": "active_days", "in": "query", "schema": { "type": "integer" } },
         { "name": "before", "in": "query", "schema": { "type": "integer" } }
     ]);
+    let followers_summary = op(
+        "Followers at a glance: `total`, `following`, `active_7_days` and `new_7_days` (each `count`, and `more` when counting stopped at 10,000), `since` (the first of the 7 days, UTC)",
+        json!({ "200": { "description": "The counts" } }),
+    );
     let mut follower_get = op(
         "One follower",
         json!({ "200": { "description": "The follower" }, "404": error_response("No such follower in this tenant") }),
@@ -187,6 +191,7 @@ pub fn build() -> Value {
             "/users/{user_id}": { "get": get_user },
             "/invitations": { "post": post_inv },
             "/followers": { "get": followers_list },
+            "/followers/summary": { "get": followers_summary },
             "/followers/{follower_id}": { "get": follower_get, "put": follower_put },
             "/followers/{follower_id}/notes": { "get": notes_get, "post": notes_post },
             "/reply-rules": { "get": rules_list, "post": rules_post },

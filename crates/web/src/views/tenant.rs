@@ -4,13 +4,13 @@ use super::agency::{TenantForm, TenantFormPage};
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::render::{html, redirect_flash, Page};
+use crate::views::followers::MATCH_CAP;
 use crate::views::{message, messages};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_domain::Permission;
-use patron_domain::TenantScope;
-use patron_store::followers::{self, Filter};
+use patron_store::followers::{self, Capped, Glance};
 use patron_store::tenants::{self, Tenant, TenantInput};
 use patron_store::{stores, users, StoreError};
 
@@ -24,56 +24,18 @@ struct DashboardPage {
     connected: bool,
     webhook_url: String,
     /// Followers at a glance, for those who may work on them.
-    audience: Option<Audience>,
+    audience: Option<Glance>,
 }
 
-/// The follower tiles of the dashboard.
-struct Audience {
-    total: i64,
-    following: i64,
-    /// Active in the last 7 days and first recorded in the last 7 days (counted up to
-    /// the followers page's cap: `true` when there are more).
-    active: (i64, bool),
-    new: (i64, bool),
-    /// The first day of the 7 (UTC, `YYYY-MM-DD`), for the link to those followers.
-    since: String,
-}
-
-impl Audience {
-    fn capped(n: &(i64, bool)) -> String {
-        if n.1 {
-            format!("{}+", n.0)
+impl DashboardPage {
+    /// A capped count as shown: `10000+` when there were more.
+    fn capped(&self, n: &Capped) -> String {
+        if n.more {
+            format!("{}+", n.count)
         } else {
-            n.0.to_string()
+            n.count.to_string()
         }
     }
-}
-
-/// Followers at a glance: the kept counts, and two capped counts over indexed columns
-/// (last activity, creation), so the dashboard stays quick with a million followers.
-fn audience(c: &mut patron_store::DbConn, scope: &TenantScope) -> Result<Audience, StoreError> {
-    use crate::views::followers::MATCH_CAP;
-    let (total, following) = followers::count(c, scope)?;
-    let week = Filter {
-        active_days: Some(7),
-        ..Default::default()
-    };
-    let active = followers::count_matching_capped(c, scope, &week, MATCH_CAP)?;
-    let since = (chrono::Utc::now().date_naive() - chrono::Days::new(6))
-        .format("%Y-%m-%d")
-        .to_string();
-    let joined = Filter {
-        created_from: since.clone(),
-        ..Default::default()
-    };
-    let new = followers::count_matching_capped(c, scope, &joined, MATCH_CAP)?;
-    Ok(Audience {
-        total,
-        following,
-        active,
-        new,
-        since,
-    })
 }
 
 pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
@@ -87,7 +49,8 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
                 stores::list(c, &s2)?.len(),
                 users::tenant_members(c, &s2)?.len(),
                 if marketer {
-                    Some(audience(c, &s2)?)
+                    let today = chrono::Utc::now().date_naive();
+                    Some(followers::glance(c, &s2, today, MATCH_CAP)?)
                 } else {
                     None
                 },
