@@ -709,6 +709,14 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
             "timeline of one follower",
             Box::new(move |c| f::timeline(c, &sc, busiest, None).map(drop)),
         )?;
+        let sc = scope.clone();
+        time(
+            "dashboard: counts, active and new in 7 days",
+            Box::new(move |c| {
+                let today = chrono::Utc::now().date_naive();
+                f::glance(c, &sc, today, patron_web::views::followers::MATCH_CAP).map(drop)
+            }),
+        )?;
         Ok(out)
     })
 }
