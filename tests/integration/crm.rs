@@ -629,3 +629,66 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
     assert_eq!(theirs.status, 200);
     assert!(!theirs.body.contains("Following now"), "{}", theirs.body);
 }
+
+#[tokio::test]
+async fn last_active_pages_are_right_wherever_the_active_followers_lie_among_the_ids() {
+    use patron_store::followers::{self, Filter, ACTIVE_WALK};
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let tenant = w.scope.tenant_id().0;
+    let now = patron_store::now().format("%Y-%m-%d %H:%M:%S");
+    // More followers than a page walks by id: the oldest 60 and the newest 5 active, none
+    // in between (so the page needs both the walk and the last-activity index on SQLite).
+    let n = ACTIVE_WALK + 100;
+    let mut c = app.conn();
+    patron_store::exec_sql(
+        &mut c,
+        &format!("UPDATE followers SET last_interaction_at = NULL WHERE tenant_id = {tenant}"),
+    )
+    .unwrap();
+    patron_store::exec_sql(
+        &mut c,
+        &format!(
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) \
+             INSERT INTO followers (tenant_id, openid, subscribed, subscribe_count, \
+             last_interaction_at, created_at, updated_at) \
+             SELECT {tenant}, 'o_w' || i, TRUE, 1, NULL, '{now}', '{now}' FROM s"
+        ),
+    )
+    .unwrap();
+    let active: Vec<String> = (1..=60)
+        .chain(n - 4..=n)
+        .map(|i| format!("'o_w{i}'"))
+        .collect();
+    patron_store::exec_sql(
+        &mut c,
+        &format!(
+            "UPDATE followers SET last_interaction_at = '{now}' \
+             WHERE tenant_id = {tenant} AND openid IN ({})",
+            active.join(", ")
+        ),
+    )
+    .unwrap();
+    let week = Filter {
+        active_days: Some(7),
+        ..Default::default()
+    };
+    let (page1, more) = followers::list(&mut c, &w.scope, &week).unwrap();
+    let names: Vec<String> = page1.iter().map(|f| f.openid.clone()).collect();
+    let mut want: Vec<String> = (n - 4..=n).rev().map(|i| format!("o_w{i}")).collect();
+    want.extend((16..=60).rev().map(|i| format!("o_w{i}")));
+    assert_eq!(names, want);
+    assert!(more);
+    let next = Filter {
+        before: page1.last().map(|f| f.id),
+        ..week.clone()
+    };
+    let (page2, more) = followers::list(&mut c, &w.scope, &next).unwrap();
+    let names: Vec<String> = page2.iter().map(|f| f.openid.clone()).collect();
+    let want: Vec<String> = (1..=15).rev().map(|i| format!("o_w{i}")).collect();
+    assert_eq!(names, want);
+    assert!(!more);
+    // The filtered count agrees.
+    let (count, _) = followers::count_matching_capped(&mut c, &w.scope, &week, 1000).unwrap();
+    assert_eq!(count, 65);
+}

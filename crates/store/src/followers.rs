@@ -302,6 +302,9 @@ fn page_below(
     before: Option<i64>,
     n: i64,
 ) -> Result<Vec<Follower>> {
+    if f.active_days.is_some() && matches!(conn, DbConn::Sqlite(_)) {
+        return active_page_below(conn, scope, f, before, n);
+    }
     let mut q = filtered(conn, scope, f)?;
     if let Some(before) = before {
         q = q.filter(followers::id.lt(before));
@@ -311,6 +314,70 @@ fn page_below(
         .select(Follower::as_select())
         .load(conn)?)
 }
+
+/// Followers the "last active" filter keeps are found two ways on SQLite, whose planner
+/// cannot tell how they lie among the ids: walking the newest ids (quick when they are
+/// many or recent) or the last-activity index, then the newest of its matches (quick
+/// when they are few). Each alone can read a large part of the table (docs/benchmarks.md,
+/// followers, 2026-11-26 evening). So the page walks the newest [`ACTIVE_WALK`] ids first,
+/// and only if that does not fill it takes the rest from the index below them.
+/// PostgreSQL's statistics choose between the two by themselves.
+fn active_page_below(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    before: Option<i64>,
+    n: i64,
+) -> Result<Vec<Follower>> {
+    let tenant = scope.tenant_id().0;
+    let mut ids = followers::table
+        .filter(followers::tenant_id.eq(tenant))
+        .into_boxed();
+    if let Some(before) = before {
+        ids = ids.filter(followers::id.lt(before));
+    }
+    // The id ACTIVE_WALK ids down (from the `(tenant_id, id)` index alone).
+    let floor: Option<i64> = ids
+        .order(followers::id.desc())
+        .offset(ACTIVE_WALK)
+        .select(followers::id)
+        .first(conn)
+        .optional()?;
+    let mut q = filtered(conn, scope, f)?;
+    if let Some(before) = before {
+        q = q.filter(followers::id.lt(before));
+    }
+    let Some(floor) = floor else {
+        // Fewer followers than the walk: walk them all.
+        return Ok(q
+            .order(followers::id.desc())
+            .limit(n)
+            .select(Follower::as_select())
+            .load(conn)?);
+    };
+    let mut rows: Vec<Follower> = q
+        .filter(followers::id.gt(floor))
+        .order(followers::id.desc())
+        .limit(n)
+        .select(Follower::as_select())
+        .load(conn)?;
+    if (rows.len() as i64) < n {
+        // `+id` keeps SQLite from ordering by the id index, so it ranges over last
+        // activity and sorts just the matches.
+        let rest: Vec<Follower> = filtered(conn, scope, f)?
+            .filter(followers::id.le(floor))
+            .order(diesel::dsl::sql::<diesel::sql_types::BigInt>("+followers.id").desc())
+            .limit(n - rows.len() as i64)
+            .select(Follower::as_select())
+            .load(conn)?;
+        rows.extend(rest);
+    }
+    Ok(rows)
+}
+
+/// How many of the newest ids a "last active" page walks before it turns to the
+/// last-activity index (SQLite).
+pub const ACTIVE_WALK: i64 = 20_000;
 
 /// A search by text alone (no other filter, not an exact OpenID), where text compares in
 /// code-point order: the ids come from one index-only range scan per column, merged
