@@ -650,6 +650,20 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
                 },
             ),
             (
+                "active in 30 days",
+                Filter {
+                    active_days: Some(30),
+                    ..Default::default()
+                },
+            ),
+            (
+                "active in 90 days",
+                Filter {
+                    active_days: Some(90),
+                    ..Default::default()
+                },
+            ),
+            (
                 "search: common name prefix",
                 Filter {
                     q: "Name 1".into(),

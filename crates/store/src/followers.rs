@@ -363,11 +363,17 @@ fn active_page_below(
         .load(conn)?;
     if (rows.len() as i64) < n {
         // `+id` keeps SQLite from ordering by the id index, so it ranges over last
-        // activity and sorts just the matches.
-        let rest: Vec<Follower> = filtered(conn, scope, f)?
+        // activity and sorts just the matches' ids (from the index alone when last
+        // activity is the only filter); then only the page's rows are read.
+        let ids: Vec<i64> = filtered(conn, scope, f)?
             .filter(followers::id.le(floor))
             .order(diesel::dsl::sql::<diesel::sql_types::BigInt>("+followers.id").desc())
             .limit(n - rows.len() as i64)
+            .select(followers::id)
+            .load(conn)?;
+        let rest: Vec<Follower> = followers::table
+            .filter(followers::id.eq_any(&ids))
+            .order(followers::id.desc())
             .select(Follower::as_select())
             .load(conn)?;
         rows.extend(rest);
