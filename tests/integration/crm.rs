@@ -555,17 +555,14 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
         tile(&before.body, "Active in the last 7 days"),
         tile(&before.body, "New in the last 7 days"),
     );
-    for i in 0..3 {
-        let change = FollowerChange::Subscribe { qr_scene: None };
-        follow(
-            &app,
-            &w,
-            &format!("o_dash{i}"),
-            &format!("evt:d{i}"),
-            change,
-            None,
-        );
-    }
+    let subscribe = |w: &World, tag: &str, n: usize| {
+        for i in 0..n {
+            let change = FollowerChange::Subscribe { qr_scene: None };
+            let (openid, key) = (format!("o_{tag}{i}"), format!("evt:{tag}{i}"));
+            follow(&app, w, &openid, &key, change, None);
+        }
+    };
+    subscribe(&w, "dash", 3);
     follow(
         &app,
         &w,
@@ -575,17 +572,7 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
         Some("hi"),
     );
     // Another tenant's followers count there, not here.
-    for i in 0..2 {
-        let change = FollowerChange::Subscribe { qr_scene: None };
-        follow(
-            &app,
-            &other,
-            &format!("o_b{i}"),
-            &format!("evt:b{i}"),
-            change,
-            None,
-        );
-    }
+    subscribe(&other, "b", 2);
     let after = c.get(&home).await;
     assert_eq!(after.status, 200);
     assert_eq!(tile(&after.body, "Following now"), following + 4);
@@ -625,9 +612,13 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
     // A cashier sees the dashboard without the followers.
     let cashier = app.client();
     cashier.login(&w.cashier_email, PASSWORD).await;
-    let theirs = cashier.get(&home).await;
-    assert_eq!(theirs.status, 200);
-    assert!(!theirs.body.contains("Following now"), "{}", theirs.body);
+    let cashier_home = cashier.get(&home).await;
+    assert_eq!(cashier_home.status, 200);
+    assert!(
+        !cashier_home.body.contains("Following now"),
+        "{}",
+        cashier_home.body
+    );
 }
 
 #[tokio::test]

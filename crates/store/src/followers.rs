@@ -305,9 +305,24 @@ fn page_below(
     if f.active_days.is_some() && matches!(conn, DbConn::Sqlite(_)) {
         return active_page_below(conn, scope, f, before, n);
     }
+    newest(conn, scope, f, before, None, n)
+}
+
+/// The newest `n` matches with an id below `before` and above `above`, walking the ids.
+fn newest(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    before: Option<i64>,
+    above: Option<i64>,
+    n: i64,
+) -> Result<Vec<Follower>> {
     let mut q = filtered(conn, scope, f)?;
     if let Some(before) = before {
         q = q.filter(followers::id.lt(before));
+    }
+    if let Some(above) = above {
+        q = q.filter(followers::id.gt(above));
     }
     Ok(q.order(followers::id.desc())
         .limit(n)
@@ -343,24 +358,11 @@ fn active_page_below(
         .select(followers::id)
         .first(conn)
         .optional()?;
-    let mut q = filtered(conn, scope, f)?;
-    if let Some(before) = before {
-        q = q.filter(followers::id.lt(before));
-    }
+    // Fewer followers than the walk: walk them all.
     let Some(floor) = floor else {
-        // Fewer followers than the walk: walk them all.
-        return Ok(q
-            .order(followers::id.desc())
-            .limit(n)
-            .select(Follower::as_select())
-            .load(conn)?);
+        return newest(conn, scope, f, before, None, n);
     };
-    let mut rows: Vec<Follower> = q
-        .filter(followers::id.gt(floor))
-        .order(followers::id.desc())
-        .limit(n)
-        .select(Follower::as_select())
-        .load(conn)?;
+    let mut rows = newest(conn, scope, f, before, Some(floor), n)?;
     if (rows.len() as i64) < n {
         // `+id` keeps SQLite from ordering by the id index, so it ranges over last
         // activity and sorts just the matches' ids (from the index alone when last
@@ -523,6 +525,13 @@ pub fn count(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {
 pub struct Capped {
     pub count: i64,
     pub more: bool,
+}
+
+/// Shown as the count, with `+` when there were more.
+impl std::fmt::Display for Capped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.count, if self.more { "+" } else { "" })
+    }
 }
 
 /// Followers at a glance (the dashboard, `GET /api/v1/followers/summary`).

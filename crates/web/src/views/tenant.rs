@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_domain::Permission;
-use patron_store::followers::{self, Capped, Glance};
+use patron_store::followers::{self, Glance};
 use patron_store::tenants::{self, Tenant, TenantInput};
 use patron_store::{stores, users, StoreError};
 
@@ -25,17 +25,6 @@ struct DashboardPage {
     webhook_url: String,
     /// Followers at a glance, for those who may work on them.
     audience: Option<Glance>,
-}
-
-impl DashboardPage {
-    /// A capped count as shown: `10000+` when there were more.
-    fn capped(&self, n: &Capped) -> String {
-        if n.more {
-            format!("{}+", n.count)
-        } else {
-            n.count.to_string()
-        }
-    }
 }
 
 pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
