@@ -622,64 +622,127 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
 }
 
 #[tokio::test]
-async fn last_active_pages_are_right_wherever_the_active_followers_lie_among_the_ids() {
-    use patron_store::followers::{self, Filter, ACTIVE_WALK};
+async fn last_active_pages_are_right_whatever_days_the_followers_were_active_on() {
+    use patron_store::followers::{self, Filter, ACTIVE_DAYS_MERGED};
     let app = TestApp::spawn();
     let w = world(&mut app.conn(), "a");
+    let other = world(&mut app.conn(), "b");
     let tenant = w.scope.tenant_id().0;
-    let now = patron_store::now().format("%Y-%m-%d %H:%M:%S");
-    // More followers than a page walks by id: the oldest 60 and the newest 5 active, none
-    // in between (so the page needs both the walk and the last-activity index on SQLite).
-    let n = ACTIVE_WALK + 100;
+    let now = patron_store::now();
     let mut c = app.conn();
     patron_store::exec_sql(
         &mut c,
         &format!("UPDATE followers SET last_interaction_at = NULL WHERE tenant_id = {tenant}"),
     )
     .unwrap();
-    patron_store::exec_sql(
-        &mut c,
-        &format!(
-            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) \
-             INSERT INTO followers (tenant_id, openid, subscribed, subscribe_count, \
-             last_interaction_at, created_at, updated_at) \
-             SELECT {tenant}, 'o_w' || i, TRUE, 1, NULL, '{now}', '{now}' FROM s"
-        ),
-    )
-    .unwrap();
-    let active: Vec<String> = (1..=60)
-        .chain(n - 4..=n)
-        .map(|i| format!("'o_w{i}'"))
+    // Activity spread over ten days and interleaved among the ids (so every day holds
+    // old and new ids), none for some, one a minute inside and one outside the week's
+    // first moment, one in the future (a clock ahead of ours), one long ago.
+    let minute = chrono::TimeDelta::minutes(1);
+    let week = chrono::TimeDelta::days(7);
+    let when = |i: i64| -> Option<chrono::NaiveDateTime> {
+        match i {
+            1 => Some(now - week + minute * 5),
+            2 => Some(now - week - minute * 5),
+            3 => Some(now + chrono::TimeDelta::days(2)),
+            4 => Some(now - chrono::TimeDelta::days(ACTIVE_DAYS_MERGED + 100)),
+            _ if i % 13 == 0 => None,
+            // Half a minute off whole minutes: never on a day's boundary.
+            _ => Some(now - chrono::TimeDelta::seconds((i * 37) % (10 * 24 * 60) * 60 + 30)),
+        }
+    };
+    let n = 400;
+    let rows: Vec<String> = (1..=n)
+        .map(|i| {
+            let at = when(i).map_or("NULL".into(), |t| {
+                format!("'{}'", t.format("%Y-%m-%d %H:%M:%S"))
+            });
+            format!(
+                "({tenant}, 'o_d{i}', {}, 1, {at}, '{n_}', '{n_}')",
+                if i % 3 == 0 { "FALSE" } else { "TRUE" },
+                n_ = now.format("%Y-%m-%d %H:%M:%S")
+            )
+        })
         .collect();
     patron_store::exec_sql(
         &mut c,
         &format!(
-            "UPDATE followers SET last_interaction_at = '{now}' \
-             WHERE tenant_id = {tenant} AND openid IN ({})",
-            active.join(", ")
+            "INSERT INTO followers (tenant_id, openid, subscribed, subscribe_count, \
+             last_interaction_at, created_at, updated_at) VALUES {}",
+            rows.join(", ")
         ),
     )
     .unwrap();
-    let week = Filter {
-        active_days: Some(7),
-        ..Default::default()
+    // Another tenant's active followers, newer ids than all of a's.
+    patron_store::exec_sql(
+        &mut c,
+        &format!(
+            "UPDATE followers SET last_interaction_at = '{}' WHERE tenant_id = {}",
+            now.format("%Y-%m-%d %H:%M:%S"),
+            other.scope.tenant_id().0
+        ),
+    )
+    .unwrap();
+    let id_of: std::collections::HashMap<String, i64> =
+        followers::list_page(&mut c, &w.scope, &Filter::default(), 10_000)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|f| (f.openid, f.id))
+            .collect();
+    let mut check = |filter: Filter, keep: &dyn Fn(i64) -> bool| {
+        let mut want: Vec<i64> = (1..=n)
+            .filter(|i| keep(*i))
+            .map(|i| id_of[&format!("o_d{i}")])
+            .collect();
+        want.sort_unstable_by(|a, b| b.cmp(a));
+        let mut got = Vec::new();
+        let mut page = filter.clone();
+        loop {
+            let (rows, more) = followers::list(&mut c, &w.scope, &page).unwrap();
+            assert!(rows.iter().all(|f| f.tenant_id == tenant));
+            got.extend(rows.iter().map(|f| f.id));
+            if !more {
+                break;
+            }
+            page.before = rows.last().map(|f| f.id);
+        }
+        assert_eq!(got, want, "{filter:?}");
+        let (count, _) =
+            followers::count_matching_capped(&mut c, &w.scope, &filter, 10_000).unwrap();
+        assert_eq!(count, want.len() as i64, "{filter:?}");
     };
-    let (page1, more) = followers::list(&mut c, &w.scope, &week).unwrap();
-    let names: Vec<String> = page1.iter().map(|f| f.openid.clone()).collect();
-    let mut want: Vec<String> = (n - 4..=n).rev().map(|i| format!("o_w{i}")).collect();
-    want.extend((16..=60).rev().map(|i| format!("o_w{i}")));
-    assert_eq!(names, want);
-    assert!(more);
-    let next = Filter {
-        before: page1.last().map(|f| f.id),
-        ..week.clone()
-    };
-    let (page2, more) = followers::list(&mut c, &w.scope, &next).unwrap();
-    let names: Vec<String> = page2.iter().map(|f| f.openid.clone()).collect();
-    let want: Vec<String> = (1..=15).rev().map(|i| format!("o_w{i}")).collect();
-    assert_eq!(names, want);
-    assert!(!more);
-    // The filtered count agrees.
-    let (count, _) = followers::count_matching_capped(&mut c, &w.scope, &week, 1000).unwrap();
-    assert_eq!(count, 65);
+    let since = |days: i64| now - chrono::TimeDelta::days(days);
+    let active = |i: i64, days: i64| when(i).is_some_and(|t| t >= since(days));
+    check(
+        Filter {
+            active_days: Some(7),
+            ..Default::default()
+        },
+        &|i| active(i, 7),
+    );
+    check(
+        Filter {
+            active_days: Some(1),
+            ..Default::default()
+        },
+        &|i| active(i, 1),
+    );
+    check(
+        Filter {
+            active_days: Some(7),
+            subscribed: "no".into(),
+            ..Default::default()
+        },
+        &|i| active(i, 7) && i % 3 == 0,
+    );
+    // A span of activity longer than the days a page merges: the ids are walked instead.
+    check(
+        Filter {
+            active_days: Some(10 * ACTIVE_DAYS_MERGED),
+            ..Default::default()
+        },
+        &|i| when(i).is_some(),
+    );
+    assert!(active(1, 7) && !active(2, 7) && active(3, 7));
 }

@@ -664,6 +664,22 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
                 },
             ),
             (
+                "active in 30 days, deep in the list (keyset)",
+                Filter {
+                    active_days: Some(30),
+                    before: Some(mid),
+                    ..Default::default()
+                },
+            ),
+            (
+                "active in 30 days and unsubscribed",
+                Filter {
+                    active_days: Some(30),
+                    subscribed: "no".into(),
+                    ..Default::default()
+                },
+            ),
+            (
                 "search: common name prefix",
                 Filter {
                     q: "Name 1".into(),

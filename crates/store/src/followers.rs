@@ -302,27 +302,25 @@ fn page_below(
     before: Option<i64>,
     n: i64,
 ) -> Result<Vec<Follower>> {
-    if f.active_days.is_some() && matches!(conn, DbConn::Sqlite(_)) {
-        return active_page_below(conn, scope, f, before, n);
+    if let Some(days) = f.active_days.filter(|d| *d > 0) {
+        if matches!(conn, DbConn::Sqlite(_)) {
+            return active_page_below(conn, scope, f, days, before, n);
+        }
     }
-    newest(conn, scope, f, before, None, n)
+    newest(conn, scope, f, before, n)
 }
 
-/// The newest `n` matches with an id below `before` and above `above`, walking the ids.
+/// The newest `n` matches with an id below `before`, walking the ids.
 fn newest(
     conn: &mut DbConn,
     scope: &TenantScope,
     f: &Filter,
     before: Option<i64>,
-    above: Option<i64>,
     n: i64,
 ) -> Result<Vec<Follower>> {
     let mut q = filtered(conn, scope, f)?;
     if let Some(before) = before {
         q = q.filter(followers::id.lt(before));
-    }
-    if let Some(above) = above {
-        q = q.filter(followers::id.gt(above));
     }
     Ok(q.order(followers::id.desc())
         .limit(n)
@@ -330,62 +328,86 @@ fn newest(
         .load(conn)?)
 }
 
-/// Followers the "last active" filter keeps are found two ways on SQLite, whose planner
-/// cannot tell how they lie among the ids: walking the newest ids (quick when they are
-/// many or recent) or the last-activity index, then the newest of its matches (quick
-/// when they are few). Each alone can read a large part of the table (docs/benchmarks.md,
-/// followers, 2026-11-26 evening). So the page walks the newest [`ACTIVE_WALK`] ids first,
-/// and only if that does not fill it takes the rest from the index below them.
-/// PostgreSQL's statistics choose between the two by themselves.
+/// The day a last activity falls on, as SQLite's `followers_active_day` index keys it
+/// (`YYYY-MM-DD`, UTC: the text form diesel stores timestamps in begins with it).
+const ACTIVE_DAY: &str = "substr(followers.last_interaction_at, 1, 10)";
+
+/// Most days of activity a "last active" page merges on SQLite; a longer span walks ids.
+pub const ACTIVE_DAYS_MERGED: i64 = 400;
+
+/// The "last active" filter on SQLite, whose planner can only range over last activity
+/// and sort every match (300,000 of a million followers for "30 days": 130–190 ms) or
+/// walk the ids and test each (as slow when the active followers are not the newest;
+/// docs/benchmarks.md, followers). The `followers_active_day` index keeps each day's
+/// followers in id order, so the page takes the newest `n` ids of every day in the span
+/// (fewer as the page fills: only ids above the `n`th best so far) and keeps the newest
+/// `n` of them. A day costs one short index range, whatever the spread of its followers
+/// among the ids. PostgreSQL's statistics choose between its two plans well enough.
 fn active_page_below(
     conn: &mut DbConn,
     scope: &TenantScope,
     f: &Filter,
+    days: i64,
     before: Option<i64>,
     n: i64,
 ) -> Result<Vec<Follower>> {
+    use diesel::dsl::{max, min, sql};
+    let since = now() - chrono::TimeDelta::days(days);
     let tenant = scope.tenant_id().0;
-    let mut ids = followers::table
-        .filter(followers::tenant_id.eq(tenant))
-        .into_boxed();
-    if let Some(before) = before {
-        ids = ids.filter(followers::id.lt(before));
-    }
-    // The id ACTIVE_WALK ids down (from the `(tenant_id, id)` index alone).
-    let floor: Option<i64> = ids
-        .order(followers::id.desc())
-        .offset(ACTIVE_WALK)
-        .select(followers::id)
-        .first(conn)
-        .optional()?;
-    // Fewer followers than the walk: walk them all.
-    let Some(floor) = floor else {
-        return newest(conn, scope, f, before, None, n);
+    // The first and last day holding any activity (each one end of an index).
+    let ends = followers::table.filter(followers::tenant_id.eq(tenant));
+    let first: Option<NaiveDateTime> = ends
+        .select(min(followers::last_interaction_at))
+        .get_result(conn)?;
+    let last: Option<NaiveDateTime> = ends
+        .select(max(followers::last_interaction_at))
+        .get_result(conn)?;
+    let (Some(first), Some(last)) = (first.map(|t| t.date()), last.map(|t| t.date())) else {
+        return Ok(Vec::new());
     };
-    let mut rows = newest(conn, scope, f, before, Some(floor), n)?;
-    if (rows.len() as i64) < n {
-        // `+id` keeps SQLite from ordering by the id index, so it ranges over last
-        // activity and sorts just the matches' ids (from the index alone when last
-        // activity is the only filter); then only the page's rows are read.
-        let ids: Vec<i64> = filtered(conn, scope, f)?
-            .filter(followers::id.le(floor))
-            .order(diesel::dsl::sql::<diesel::sql_types::BigInt>("+followers.id").desc())
-            .limit(n - rows.len() as i64)
+    let first = first.max(since.date());
+    if last < first {
+        return Ok(Vec::new());
+    }
+    if (last - first).num_days() >= ACTIVE_DAYS_MERGED {
+        return newest(conn, scope, f, before, n);
+    }
+    // The other filters, for each day; last activity is the day (and, on the first day,
+    // the time it starts at).
+    let rest = Filter {
+        active_days: None,
+        before: None,
+        ..f.clone()
+    };
+    let mut ids: Vec<i64> = Vec::with_capacity(2 * n as usize);
+    for day in first.iter_days().take_while(|d| *d <= last) {
+        let mut q = filtered(conn, scope, &rest)?.filter(
+            sql::<diesel::sql_types::Text>(ACTIVE_DAY).eq(day.format("%Y-%m-%d").to_string()),
+        );
+        if day == since.date() {
+            q = q.filter(followers::last_interaction_at.ge(since));
+        }
+        if let Some(before) = before {
+            q = q.filter(followers::id.lt(before));
+        }
+        if ids.len() as i64 == n {
+            q = q.filter(followers::id.gt(ids[ids.len() - 1]));
+        }
+        let got: Vec<i64> = q
+            .order(followers::id.desc())
+            .limit(n)
             .select(followers::id)
             .load(conn)?;
-        let rest: Vec<Follower> = followers::table
-            .filter(followers::id.eq_any(&ids))
-            .order(followers::id.desc())
-            .select(Follower::as_select())
-            .load(conn)?;
-        rows.extend(rest);
+        ids.extend(got);
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.truncate(n as usize);
     }
-    Ok(rows)
+    Ok(followers::table
+        .filter(followers::id.eq_any(&ids))
+        .order(followers::id.desc())
+        .select(Follower::as_select())
+        .load(conn)?)
 }
-
-/// How many of the newest ids a "last active" page walks before it turns to the
-/// last-activity index (SQLite).
-pub const ACTIVE_WALK: i64 = 20_000;
 
 /// A search by text alone (no other filter, not an exact OpenID), where text compares in
 /// code-point order: the ids come from one index-only range scan per column, merged
