@@ -82,10 +82,12 @@ impl DbUrl {
                 // was measured slower: a connection drops its whole cache whenever another
                 // one has written, and the ingest writer takes whichever is free.) Statement
                 // journals and temporary tables stay in memory rather than in temp files.
+                // A log grown long (a bulk load) is cut back to 128 MiB when it restarts.
                 c.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA mmap_size = 2147418112; PRAGMA temp_store = MEMORY;",
+                     PRAGMA mmap_size = 2147418112; PRAGMA temp_store = MEMORY; \
+                     PRAGMA journal_size_limit = 134217728;",
                 )
                 .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConn::Sqlite(c))
