@@ -403,6 +403,7 @@ fn active_page_below(
         ids.truncate(n as usize);
     }
     Ok(followers::table
+        .filter(followers::tenant_id.eq(tenant))
         .filter(followers::id.eq_any(&ids))
         .order(followers::id.desc())
         .select(Follower::as_select())
