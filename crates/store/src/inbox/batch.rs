@@ -159,6 +159,9 @@ const CHECKPOINT_PAUSE: std::time::Duration =
 /// A log longer than this many frames (4 KiB pages, ~68 MB) is made to start again.
 const RESTART_FRAMES: i64 = if cfg!(test) { 1_024 } else { 16_384 };
 
+/// Frames the writer may have left to copy back when it restarts the log.
+const RESTART_TAIL: i64 = 256;
+
 /// The writers' side of checkpointing (SQLite): they poke the checkpointer after each
 /// commit, and finish a checkpoint themselves when it asks for the log to restart.
 #[derive(Clone)]
@@ -260,9 +263,6 @@ impl DbFile {
         Ok(DbFile(std::mem::ManuallyDrop::new(f)))
     }
 }
-
-/// Frames the writer may have left to copy back when it restarts the log.
-const RESTART_TAIL: i64 = 256;
 
 /// Runs a PASSIVE checkpoint; returns the frames in the log before it.
 fn checkpoint(c: &mut DbConn) -> Result<i64> {
