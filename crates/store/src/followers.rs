@@ -391,6 +391,7 @@ fn active_page_below(
             q = q.filter(followers::id.lt(before));
         }
         if ids.len() as i64 == n {
+            // Full: only ids newer than the page's oldest can still make it.
             q = q.filter(followers::id.gt(ids[ids.len() - 1]));
         }
         let got: Vec<i64> = q
@@ -402,9 +403,15 @@ fn active_page_below(
         ids.sort_unstable_by(|a, b| b.cmp(a));
         ids.truncate(n as usize);
     }
+    rows_of(conn, tenant, &ids)
+}
+
+/// The tenant's followers with these ids, newest first (a page whose ids were found
+/// from an index alone).
+fn rows_of(conn: &mut DbConn, tenant: i64, ids: &[i64]) -> Result<Vec<Follower>> {
     Ok(followers::table
         .filter(followers::tenant_id.eq(tenant))
-        .filter(followers::id.eq_any(&ids))
+        .filter(followers::id.eq_any(ids))
         .order(followers::id.desc())
         .select(Follower::as_select())
         .load(conn)?)
@@ -483,12 +490,7 @@ fn search_page(
     .into_iter()
     .map(|r| r.id)
     .collect();
-    Ok(followers::table
-        .filter(followers::tenant_id.eq(tenant))
-        .filter(followers::id.eq_any(&ids))
-        .order(followers::id.desc())
-        .select(Follower::as_select())
-        .load(conn)?)
+    rows_of(conn, tenant, &ids)
 }
 
 /// The ids of a batch of matching followers below `before`, newest first: bulk work walks
@@ -562,7 +564,7 @@ impl std::fmt::Display for Capped {
 pub struct Glance {
     pub total: i64,
     pub following: i64,
-    /// Active in the last 7 days (today and the 6 days before).
+    /// Active in the last 7 × 24 hours (the followers filter's "active in 7 days").
     pub active_7_days: Capped,
     /// First recorded in the last 7 days.
     pub new_7_days: Capped,
