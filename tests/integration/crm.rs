@@ -37,6 +37,7 @@ fn follow(
     match r {
         Recorded::New { follower_id, .. } => follower_id,
         Recorded::Duplicate { .. } => panic!("duplicate"),
+        Recorded::Accepted { .. } => panic!("only the ingest journal answers Accepted"),
     }
 }
 

@@ -257,7 +257,7 @@ fn follower_sync_pages_the_simulator_and_is_idempotent() {
     let j = wait_done(&mut c, &scope, id);
     assert_eq!(j.progress_done, 25_000);
     assert_eq!(j.progress_total, Some(25_000));
-    assert_eq!(j.attempts, 1);
+    assert_eq!(j.attempts, 1, "last error: {:?}", j.last_error);
 
     assert_eq!(
         patron_store::followers::count(&mut c, &scope).unwrap(),

@@ -1072,7 +1072,15 @@ async fn plain_pushes_are_stored_once_and_every_delivery_gets_the_same_reply() {
     );
     // All of it in batches: none failed over to storing its pushes one by one.
     let after = app.state.ingest.stats();
-    assert_eq!(after.pushes - before.pushes, 120);
+    if app.state.ingest.journaled() {
+        // PostgreSQL: the journal answered the 90 retries from memory, and handed each
+        // message to the writers once.
+        assert_eq!(after.journaled - before.journaled, 30);
+        assert_eq!(after.pushes - before.pushes, 30);
+    } else {
+        assert_eq!(after.journaled, 0);
+        assert_eq!(after.pushes - before.pushes, 120);
+    }
     assert_eq!(after.failed, before.failed, "{after:?}");
 }
 

@@ -253,8 +253,20 @@ impl TestApp {
         self.workers = Some(patron::serve::start_workers(&self.state, 1));
     }
 
+    /// A connection to the app's database, once every push acknowledged so far is in it:
+    /// on PostgreSQL plain pushes are acknowledged from the ingest journal and stored a
+    /// few milliseconds later.
     pub fn conn(&self) -> r2d2::PooledConnection<patron_store::conn::Manager> {
+        self.settle();
         self.state.pool.get().unwrap()
+    }
+
+    /// Waits until every push acknowledged so far is in the database.
+    pub fn settle(&self) {
+        assert!(
+            self.state.ingest.settle(std::time::Duration::from_secs(30)),
+            "the ingest journal did not drain into the database"
+        );
     }
 
     pub fn client(&self) -> Client {

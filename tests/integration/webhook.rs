@@ -150,6 +150,15 @@ fn wechatpy_talks_to_the_webhook_in_every_mode_and_each_push_is_stored_once() {
             .unwrap();
         assert!(body.contains("<NewField>kept</NewField>"));
     }
+    // On PostgreSQL the plain pushes (messages, clicks) were answered from the ingest
+    // journal, and every one of them reached the database; SQLite has no journal.
+    let w = app.state.ingest.stats();
+    if app.state.pool.backend() == patron_store::Backend::Postgres {
+        assert!(w.journaled > 0, "plain pushes go through the journal");
+        assert_eq!(w.journal_applied, w.journaled);
+    } else {
+        assert_eq!((w.journaled, w.journal_applied), (0, 0));
+    }
     let m = &app.state.metrics;
     use patron_web::webhook::Rejection;
     assert_eq!(
@@ -188,6 +197,7 @@ async fn the_metrics_endpoint_and_unknown_tenants() {
         m.body
     );
     assert!(m.body.contains("\npatron_ingest_failed_batches_total 0\n"));
+    assert!(m.body.contains("\npatron_ingest_journaled_total 0\n"));
 }
 
 #[test]

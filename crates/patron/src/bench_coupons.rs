@@ -159,6 +159,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
             requests: codes.len(),
             archive: 0,
             writers: 0,
+            journal: true,
         };
         let out = run_wrk(&wrk, &base, &token, &script, &data);
         std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))

@@ -85,6 +85,9 @@ pub enum BenchCmd {
         /// Ingest writer threads (0: the backend's default).
         #[arg(long, default_value_t = 0)]
         writers: usize,
+        /// Store every push before answering it (`ingest_journal = false`), to compare.
+        #[arg(long)]
+        no_journal: bool,
     },
     /// Coupons: bulk issue to every follower, QR images per second, API redemptions
     /// under wrk.
@@ -453,6 +456,7 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             requests,
             archive,
             writers,
+            no_journal,
         }) => {
             let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
             crate::bench::webhook(&crate::bench::Options {
@@ -463,6 +467,7 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 requests,
                 archive,
                 writers,
+                journal: !no_journal,
             })
         }
         Command::Bench(BenchCmd::Coupons {

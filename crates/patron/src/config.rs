@@ -57,6 +57,11 @@ pub struct Settings {
     /// Threads that store WeChat pushes (group commit); 0: the backend's default (one on
     /// SQLite, two on PostgreSQL).
     pub ingest_writers: usize,
+    /// PostgreSQL: acknowledge plain pushes (messages and clicks that only need storing)
+    /// once they are durable in `data_dir/ingest-journal`, and store them in the database
+    /// right behind (ARCHITECTURE.md, "Ingest journal"). Needs a data directory of its own
+    /// per process, on a disk that survives restarts. Not used on SQLite.
+    pub ingest_journal: bool,
 }
 
 impl Default for Settings {
@@ -88,6 +93,7 @@ impl Default for Settings {
             smtp_password: String::new(),
             bench_routes: false,
             ingest_writers: 0,
+            ingest_journal: true,
         }
     }
 }

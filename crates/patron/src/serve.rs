@@ -75,7 +75,10 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
                 pool.clone(),
                 // 0: the backend's default (Batcher::default_writers).
                 s.ingest_writers,
-            ),
+                s.ingest_journal
+                    .then(|| s.data_dir.join("ingest-journal"))
+                    .as_deref(),
+            )?,
         }),
         setup_link,
         applied_migrations,

@@ -624,7 +624,7 @@ pub async fn push(
     let ingest = state.ingest.clone();
     let recorded = ingest.record_async(pending).await;
     let reply_xml = match recorded {
-        Ok(Recorded::New { reply, .. }) => {
+        Ok(Recorded::New { reply, .. } | Recorded::Accepted { reply }) => {
             state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
             reply
         }
@@ -671,8 +671,12 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
          # HELP patron_ingest_pushes_total Pushes handed to the ingest writers, retries included.\n\
          # TYPE patron_ingest_pushes_total counter\npatron_ingest_pushes_total {}\n\
          # HELP patron_ingest_busy_seconds_total Time the ingest writers spent storing pushes.\n\
-         # TYPE patron_ingest_busy_seconds_total counter\npatron_ingest_busy_seconds_total {:.6}\n",
-        w.batches, w.failed, w.pushes, w.busy_seconds
+         # TYPE patron_ingest_busy_seconds_total counter\npatron_ingest_busy_seconds_total {:.6}\n\
+         # HELP patron_ingest_journaled_total Pushes answered from the ingest journal (PostgreSQL).\n\
+         # TYPE patron_ingest_journaled_total counter\npatron_ingest_journaled_total {}\n\
+         # HELP patron_ingest_journal_applied_total Journaled pushes stored in the database since.\n\
+         # TYPE patron_ingest_journal_applied_total counter\npatron_ingest_journal_applied_total {}\n",
+        w.batches, w.failed, w.pushes, w.busy_seconds, w.journaled, w.journal_applied
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

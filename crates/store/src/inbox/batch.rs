@@ -1,6 +1,7 @@
 //! The ingest writers: group commit for the webhook. Pushes wait in a channel; a writer
 //! takes everything waiting, stores it in one transaction and answers each push.
 
+use super::journal::{Journal, Progress, Unapplied};
 use super::statements::{
     insert_followers, insert_messages, known_followers, known_keys, Known, NewFollower, NewMessage,
 };
@@ -12,6 +13,7 @@ use crate::schema::followers;
 use crate::{now, write_tx, DbConn, Result, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -36,6 +38,10 @@ pub struct IngestReading {
     pub pushes: u64,
     /// Time spent storing them, one by one after a failed batch included.
     pub busy_seconds: f64,
+    /// Pushes acknowledged from the ingest journal (replayed ones included).
+    pub journaled: u64,
+    /// Of those, stored in the database so far.
+    pub journal_applied: u64,
 }
 
 impl IngestStats {
@@ -52,6 +58,8 @@ impl IngestStats {
             failed: self.failed.load(Relaxed),
             pushes: self.pushes.load(Relaxed),
             busy_seconds: self.busy_ns.load(Relaxed) as f64 / 1e9,
+            journaled: 0,
+            journal_applied: 0,
         }
     }
 }
@@ -60,6 +68,17 @@ impl IngestStats {
 /// the webhook awaits it without holding a thread.
 type Reply = tokio::sync::oneshot::Sender<Result<Recorded>>;
 
+/// Whom a writer tells when a push is stored.
+enum Answer {
+    /// The caller, waiting for its push's commit.
+    Caller(Reply),
+    /// Nobody waits (the journal acknowledged the push): its segment counts it applied.
+    Journaled(Arc<Unapplied>),
+}
+
+/// A push waiting for a writer.
+type Item = (Pending, Answer);
+
 /// Group commit for the webhook: pushes are handed to a few writer threads, each of which
 /// stores everything waiting (up to [`Batcher::MAX_BATCH`]) in one transaction and then
 /// answers every caller. Nothing is acknowledged before its transaction committed. If a
@@ -67,12 +86,15 @@ type Reply = tokio::sync::oneshot::Sender<Result<Recorded>>;
 /// the transaction), its pushes are stored one by one (`record_pending`).
 #[derive(Clone)]
 pub struct Batcher {
-    tx: std::sync::mpsc::SyncSender<(Pending, Reply)>,
+    tx: std::sync::mpsc::SyncSender<Item>,
     stats: Arc<IngestStats>,
+    /// PostgreSQL with an ingest journal: plain pushes are acknowledged once journaled.
+    journal: Option<Journal>,
+    progress: Arc<Progress>,
 }
 
 impl Batcher {
-    pub const MAX_BATCH: usize = 256;
+    pub const MAX_BATCH: usize = 1024;
 
     /// Writer threads when the configuration says 0. SQLite allows one writer at a time.
     /// On PostgreSQL two let one batch be read and written while the other commits; more
@@ -84,19 +106,22 @@ impl Batcher {
         }
     }
 
-    /// Starts `writers` writer threads over `pool` (0: [`Batcher::default_writers`]).
-    pub fn start(pool: crate::DbPool, writers: usize) -> Batcher {
+    /// Starts `writers` writer threads over `pool` (0: [`Batcher::default_writers`]),
+    /// with an ingest journal in `journal` on PostgreSQL (see `inbox::journal`; SQLite's
+    /// own write-ahead log already does what it does, so there it is not used).
+    pub fn start(pool: crate::DbPool, writers: usize, journal: Option<&Path>) -> Result<Batcher> {
         let writers = match writers {
             0 => Self::default_writers(pool.backend()),
             n => n,
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Reply)>(4096);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(4096);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         // On SQLite the writers leave checkpointing (copying the write-ahead log back into
         // the database file, with its two fsyncs) to a thread of its own, poked after
         // each commit, so that it runs beside the next batch instead of inside a commit.
         let (poke, poked) = std::sync::mpsc::sync_channel::<()>(1);
         let stats = Arc::new(IngestStats::default());
+        let progress = Arc::new(Progress::default());
         let checkpoints = pool.backend() == crate::Backend::Sqlite;
         let log = Checkpoints {
             poke,
@@ -112,27 +137,44 @@ impl Batcher {
         for i in 0..writers {
             let (rx, pool) = (rx.clone(), pool.clone());
             let poke = checkpoints.then(|| log.clone());
-            let stats = stats.clone();
+            let (stats, progress) = (stats.clone(), progress.clone());
             std::thread::Builder::new()
                 .name(format!("ingest-writer-{i}"))
-                .spawn(move || writer(pool, rx, poke, stats))
+                .spawn(move || writer(pool, rx, poke, stats, progress))
                 .expect("spawn an ingest writer thread");
         }
-        Batcher { tx, stats }
+        let journal = match journal {
+            Some(dir) if !checkpoints => {
+                let to_writers = tx.clone();
+                Some(Journal::open(
+                    dir,
+                    move |(p, seg)| to_writers.send((p, Answer::Journaled(seg))).is_ok(),
+                    progress.clone(),
+                )?)
+            }
+            _ => None,
+        };
+        Ok(Batcher {
+            tx,
+            stats,
+            journal,
+            progress,
+        })
     }
 
     /// What the writers have done so far.
     pub fn stats(&self) -> IngestReading {
-        self.stats.read()
+        IngestReading {
+            journaled: self.progress.journaled.load(Relaxed),
+            journal_applied: self.progress.applied.load(Relaxed),
+            ..self.stats.read()
+        }
     }
 
     /// Stores one push (blocking until its batch committed). Not for async code: use
     /// [`Batcher::record_async`] there.
     pub fn record(&self, p: Pending) -> Result<Recorded> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((p, done))
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
+        let wait = self.hand_over(p)?;
         wait.blocking_recv()
             .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
     }
@@ -140,12 +182,41 @@ impl Batcher {
     /// Stores one push, awaiting its batch's commit without occupying a thread. Handing
     /// the push over blocks only when 4,096 pushes are already waiting (overload).
     pub async fn record_async(&self, p: Pending) -> Result<Recorded> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((p, done))
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?;
+        let wait = self.hand_over(p)?;
         wait.await
             .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
+    }
+
+    /// Gives a push to the journal (a plain one, when there is a journal) or the writers.
+    fn hand_over(&self, p: Pending) -> Result<tokio::sync::oneshot::Receiver<Result<Recorded>>> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        match &self.journal {
+            Some(j) if p.is_plain() => j.send(p, done)?,
+            _ => self
+                .tx
+                .send((p, Answer::Caller(done)))
+                .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?,
+        }
+        Ok(wait)
+    }
+
+    /// Whether plain pushes are acknowledged from the ingest journal.
+    pub fn journaled(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// Waits until every push journaled so far is in the database (at most `limit`);
+    /// returns whether it is. Without a journal everything acknowledged already is.
+    pub fn settle(&self, limit: std::time::Duration) -> bool {
+        let target = self.progress.journaled.load(Relaxed);
+        let deadline = std::time::Instant::now() + limit;
+        while self.progress.applied.load(Relaxed) < target {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
     }
 }
 
@@ -277,25 +348,56 @@ fn checkpoint(c: &mut DbConn) -> Result<i64> {
 
 fn writer(
     pool: crate::DbPool,
-    rx: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<(Pending, Reply)>>>,
+    rx: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Item>>>,
     log: Option<Checkpoints>,
     stats: Arc<IngestStats>,
+    progress: Arc<Progress>,
 ) {
     let mut held = None;
     let mut seen = Seen::default();
+    // Journaled pushes the last batch could not store (they are acknowledged already, so
+    // they are tried again), with their attempts so far.
+    let mut again: Vec<(Pending, Arc<Unapplied>, u32)> = Vec::new();
+    let mut attempts: Vec<u32> = Vec::new();
     loop {
         let mut batch = Vec::new();
+        attempts.clear();
+        if !again.is_empty() {
+            std::thread::sleep(retry_pause(again.iter().map(|a| a.2).min().unwrap_or(0)));
+            for (p, seg, n) in again.drain(..) {
+                batch.push((p, Answer::Journaled(seg)));
+                attempts.push(n);
+            }
+        }
         {
             // One writer at a time collects a batch; the others wait their turn.
             let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            match rx.recv() {
-                Ok(first) => batch.push(first),
-                Err(_) => return,
+            if batch.is_empty() {
+                match rx.recv() {
+                    Ok(first) => batch.push(first),
+                    Err(_) => return,
+                }
             }
             while batch.len() < Batcher::MAX_BATCH {
                 match rx.try_recv() {
                     Ok(next) => batch.push(next),
                     Err(_) => break,
+                }
+            }
+            // Nobody waits for journaled pushes: a few milliseconds more make a batch
+            // that costs the database far less a push. The writer sleeps in steps rather
+            // than being woken by every push; a push someone waits for ends it.
+            let until = std::time::Instant::now() + JOURNAL_LINGER;
+            while batch.len() < Batcher::MAX_BATCH
+                && batch.iter().all(|(_, a)| matches!(a, Answer::Journaled(_)))
+                && std::time::Instant::now() < until
+            {
+                std::thread::sleep(JOURNAL_LINGER / 5);
+                while batch.len() < Batcher::MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
                 }
             }
         }
@@ -332,8 +434,26 @@ fn writer(
                     .collect()
             }
         };
-        for ((_, done), r) in batch.into_iter().zip(results) {
-            let _ = done.send(r);
+        for (k, ((p, answer), r)) in batch.into_iter().zip(results).enumerate() {
+            match (answer, r) {
+                (Answer::Caller(done), r) => {
+                    let _ = done.send(r);
+                }
+                (Answer::Journaled(seg), Ok(_)) => {
+                    seg.applied();
+                    progress.applied.fetch_add(1, Relaxed);
+                }
+                (Answer::Journaled(seg), Err(e)) => {
+                    let n = attempts.get(k).copied().unwrap_or(0) + 1;
+                    if n < JOURNAL_ATTEMPTS {
+                        tracing::warn!(error = %e, attempt = n, key = %p.dedupe_key, "ingest journal: a push could not be applied yet; trying again");
+                        again.push((p, seg, n));
+                    } else {
+                        // Still in its segment, which is kept: the next start replays it.
+                        tracing::error!(error = %e, key = %p.dedupe_key, "ingest journal: a push could not be applied; it stays in the journal until the next start");
+                    }
+                }
+            }
         }
         if let Some(log) = &log {
             if log.restart.swap(false, Relaxed) {
@@ -348,10 +468,24 @@ fn writer(
     }
 }
 
+/// How long a writer holding only journaled pushes waits for more to fill its batch.
+const JOURNAL_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Attempts at applying a journaled push before it is left for the next start (about
+/// two minutes with [`retry_pause`]).
+const JOURNAL_ATTEMPTS: u32 = if cfg!(test) { 3 } else { 30 };
+
+/// The pause before attempt `n + 1` of journaled pushes that failed: 100 ms, doubling to
+/// 5 s (a database that is down or restarting).
+fn retry_pause(n: u32) -> std::time::Duration {
+    let ms = 100u64.saturating_mul(1 << n.min(6)).min(5_000);
+    std::time::Duration::from_millis(if cfg!(test) { ms / 10 } else { ms })
+}
+
 /// Stores a batch; the flag says whether it went through as a whole.
 fn store_batch(
     conn: &mut r2d2::PooledConnection<crate::conn::Manager>,
-    batch: &[(Pending, Reply)],
+    batch: &[Item],
     seen: &mut Seen,
 ) -> (Vec<Result<Recorded>>, bool) {
     let pending: Vec<&Pending> = batch.iter().map(|(p, _)| p).collect();
@@ -687,15 +821,18 @@ mod tests {
                 agency_id: AgencyId(agency.id),
             })
         };
-        let ingest = Batcher::start(pool.clone(), 0);
-        // 24 KB bodies: about six frames a push, so 2,400 pushes write ~14,000 frames,
-        // over ten times RESTART_FRAMES (as the tests build it), from eight threads.
+        let ingest = Batcher::start(pool.clone(), 0, None).unwrap();
+        // 24 KB bodies: about six frames a push, so 7,200 pushes write ~43,000 frames,
+        // forty times RESTART_FRAMES (as the tests build it), from eight threads. How far
+        // the log grows between two restarts depends on how fast the machine checkpoints
+        // (up to ~10,000 frames on a slow one), so the run is several times longer.
+        const PER_THREAD: usize = 900;
         let body = "x".repeat(24_000);
         std::thread::scope(|s| {
             for t in 0..8 {
                 let (ingest, scope, body) = (ingest.clone(), scope.clone(), body.clone());
                 s.spawn(move || {
-                    for i in 0..300 {
+                    for i in 0..PER_THREAD {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                         let r = ingest.record(Pending {
                             scope: scope.clone(),
@@ -721,15 +858,15 @@ mod tests {
         });
         assert_eq!(
             crate::inbox::count_messages(&mut pool.get().unwrap()).unwrap(),
-            2_400
+            8 * PER_THREAD as i64
         );
         // The log's header counts its restarts (the checkpoint sequence number, bytes
         // 12..16, big-endian); a log that never restarted holds every frame.
         let wal = std::fs::read(dir.path().join("t.db-wal")).unwrap();
         let restarts = u32::from_be_bytes(wal[12..16].try_into().unwrap());
-        assert!(restarts >= 3, "the log restarted {restarts} times");
+        assert!(restarts >= 5, "the log restarted {restarts} times");
         assert!(
-            wal.len() < 14_000 * 4_120 / 2,
+            wal.len() < 8 * PER_THREAD * 6 * 4_120 / 2,
             "the log grew to {} bytes",
             wal.len()
         );

@@ -46,6 +46,9 @@ pub enum Recorded {
     },
     /// A retry of a delivery already stored: answer with the reply given then.
     Duplicate { reply: Option<String> },
+    /// A first delivery of a plain push, durable in the ingest journal and stored in the
+    /// database shortly after (PostgreSQL with a journal; see `Batcher::start`).
+    Accepted { reply: Option<String> },
 }
 
 /// The reply stored with an earlier delivery of `dedupe_key`, if there was one.
@@ -484,7 +487,11 @@ fn finish(c: &mut DbConn, p: &Pending, follower: i64) -> Result<Option<String>> 
 /// The reply an outcome answers with.
 fn out_reply(r: &Option<Recorded>) -> Option<String> {
     match r {
-        Some(Recorded::New { reply, .. } | Recorded::Duplicate { reply }) => reply.clone(),
+        Some(
+            Recorded::New { reply, .. }
+            | Recorded::Duplicate { reply }
+            | Recorded::Accepted { reply },
+        ) => reply.clone(),
         None => None,
     }
 }
@@ -518,6 +525,7 @@ impl Pending {
 }
 
 mod batch;
+mod journal;
 mod statements;
 
 pub use batch::{Batcher, IngestReading};

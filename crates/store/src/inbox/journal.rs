@@ -1,0 +1,740 @@
+//! The ingest journal (PostgreSQL): a plain push is acknowledged once it is durable in a
+//! local append-only file, and applied to the database by the ingest writers behind it,
+//! in batches far larger than the webhook's closed loop of callers would ever form.
+//!
+//! Why, and what it costs, is in ARCHITECTURE.md ("Ingest journal"). In short: a
+//! PostgreSQL transaction per dozen pushes spends most of its CPU on the transaction (the
+//! commit's WAL flush, executor start-up, waking the backend), not on the rows; a local
+//! `fdatasync` per group is what SQLite's write-ahead log does. Only *plain* pushes (their
+//! only effects are the archive row and the follower's last activity, and their reply is
+//! the rule's, fixed before storing) go through the journal; everything else is stored
+//! before it is answered, as before.
+//!
+//! Layout: `dir/NNNNNNNNNNNNNNNNNNNN.journal` segments named by the number of their first
+//! record, each a run of records `[payload length: u32 LE][CRC-32 of payload: u32 LE]
+//! [payload]`. A crash can leave a torn record at the end of the newest segment: nothing
+//! in it was acknowledged (an answer goes out only after its group's `fdatasync`), and
+//! reading stops there. Applying a record twice changes nothing (the archive's unique
+//! delivery key, the follower upsert, last activity that never moves back), so segments
+//! are simply replayed whole at start-up and deleted once applied and older than
+//! [`RECENT`].
+
+use super::{FollowerChange, Pending, Recorded};
+use crate::{Result, StoreError};
+use chrono::NaiveDateTime;
+use patron_domain::{AgencyId, TenantId, TenantRef, TenantScope};
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a delivery key is remembered after its push was journaled, so that WeChat's
+/// retries (three deliveries within about 15 s) get the first reply without a database
+/// read. Segments are kept as long, so a restart remembers them too.
+const RECENT: Duration = Duration::from_secs(if cfg!(test) { 1 } else { 120 });
+
+/// Remembered keys at most (~150 bytes each).
+const RECENT_MAX: usize = 500_000;
+
+/// A segment is closed and a new one started past this size.
+const SEGMENT_BYTES: u64 = if cfg!(test) {
+    64 * 1024
+} else {
+    64 * 1024 * 1024
+};
+
+/// Pushes one group takes at most (one write and one `fdatasync`).
+const GROUP_MAX: usize = 1024;
+
+/// A journal segment's records not yet applied to the database.
+#[derive(Default)]
+pub(super) struct Unapplied(AtomicU64);
+
+impl Unapplied {
+    pub(super) fn applied(&self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// What the journal hands to the ingest writers: a push it has acknowledged, and the
+/// segment to tell once it is applied.
+pub(super) type Journaled = (Pending, Arc<Unapplied>);
+
+/// Counts for `settle` and the benchmark.
+#[derive(Default)]
+pub(super) struct Progress {
+    pub(super) journaled: AtomicU64,
+    pub(super) applied: AtomicU64,
+}
+
+type Caller = tokio::sync::oneshot::Sender<Result<Recorded>>;
+
+/// The journal's handle: plain pushes go in here.
+#[derive(Clone)]
+pub(super) struct Journal {
+    tx: SyncSender<(Pending, Caller)>,
+}
+
+impl Journal {
+    /// Opens (creating) the journal in `dir`, locks it for this process, and starts its
+    /// thread, which first hands every record left from an earlier run to `apply`.
+    pub(super) fn open(
+        dir: &Path,
+        apply: impl Fn(Journaled) -> bool + Send + 'static,
+        progress: Arc<Progress>,
+    ) -> Result<Journal> {
+        let mut state = State::open(dir)?;
+        let old = state
+            .replay(&apply)
+            .map_err(|e| io_error(dir, "replaying", e))?;
+        if old > 0 {
+            progress.journaled.fetch_add(old, Relaxed);
+            tracing::info!(
+                records = old,
+                "ingest journal: replaying records from the last run"
+            );
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Caller)>(4096);
+        std::thread::Builder::new()
+            .name("ingest-journal".into())
+            .spawn(move || state.run(rx, &apply, &progress))
+            .map(drop)
+            .map_err(|e| io_error(dir, "starting its thread", e))?;
+        Ok(Journal { tx })
+    }
+
+    /// Journals a plain push; the answer comes once it is durable (or a retry's, at once).
+    pub(super) fn send(&self, p: Pending, caller: Caller) -> Result<()> {
+        self.tx
+            .send((p, caller))
+            .map_err(|_| StoreError::Config("the ingest journal stopped".into()))
+    }
+}
+
+struct Segment {
+    path: PathBuf,
+    file: File,
+    bytes: u64,
+    unapplied: Arc<Unapplied>,
+}
+
+struct Closed {
+    path: PathBuf,
+    unapplied: Arc<Unapplied>,
+    at: Instant,
+}
+
+struct State {
+    dir: PathBuf,
+    /// Held (locked) for the life of the thread.
+    #[allow(dead_code)]
+    lock: File,
+    current: Option<Segment>,
+    closed: Vec<Closed>,
+    recent: Recent,
+    next_seq: u64,
+}
+
+fn io_error(dir: &Path, what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Config(format!("ingest journal {}: {what}: {e}", dir.display()))
+}
+
+impl State {
+    /// Creates `dir` if need be and locks it for this process.
+    fn open(dir: &Path) -> Result<State> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "creating it", e))?;
+        // Two processes on one journal would each replay and delete the other's records.
+        let lock = File::create(dir.join("LOCK")).map_err(|e| io_error(dir, "LOCK", e))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Config(format!(
+                "ingest journal {} is in use by another process (each Patron process needs \
+                 a data directory of its own)",
+                dir.display()
+            ))
+        })?;
+        Ok(State {
+            dir: dir.to_path_buf(),
+            lock,
+            current: None,
+            closed: Vec::new(),
+            recent: Recent::default(),
+            next_seq: 0,
+        })
+    }
+
+    /// Hands every record of the segments found to `apply`; returns how many.
+    fn replay(&mut self, apply: &impl Fn(Journaled) -> bool) -> std::io::Result<u64> {
+        let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let p = e.path();
+                let seq = p
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".journal")?
+                    .parse()
+                    .ok()?;
+                Some((seq, p))
+            })
+            .collect();
+        names.sort();
+        let mut count = 0;
+        for (seq, path) in names {
+            let bytes = std::fs::read(&path)?;
+            let unapplied = Arc::new(Unapplied::default());
+            let (records, torn) = decode_all(&bytes);
+            if torn {
+                tracing::warn!(segment = %path.display(), records = records.len(), "ingest journal: a torn record at the end (never acknowledged) is ignored");
+            }
+            self.next_seq = self.next_seq.max(seq + records.len() as u64 + 1);
+            unapplied.0.fetch_add(records.len() as u64, Relaxed);
+            count += records.len() as u64;
+            for p in records {
+                self.recent.learn(&p, Instant::now());
+                if !apply((p, unapplied.clone())) {
+                    return Err(std::io::Error::other("the ingest writers stopped"));
+                }
+            }
+            self.closed.push(Closed {
+                path,
+                unapplied,
+                at: Instant::now(),
+            });
+        }
+        Ok(count)
+    }
+
+    /// Journals what comes in `rx` until every sender is gone.
+    fn run(
+        &mut self,
+        rx: Receiver<(Pending, Caller)>,
+        apply: &impl Fn(Journaled) -> bool,
+        progress: &Progress,
+    ) {
+        let mut buf = Vec::new();
+        loop {
+            let mut group = Vec::new();
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(first) => group.push(first),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.tidy(Instant::now());
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            while group.len() < GROUP_MAX {
+                match rx.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            self.recent.forget_before(now - RECENT);
+            // Retries of pushes journaled lately get the first reply; the rest are written.
+            buf.clear();
+            let mut fresh = Vec::with_capacity(group.len());
+            for (p, caller) in group {
+                if let Some(reply) = self.recent.get(&p) {
+                    let _ = caller.send(Ok(Recorded::Duplicate { reply }));
+                    continue;
+                }
+                self.recent.learn(&p, now);
+                encode(&p, &mut buf);
+                fresh.push((p, caller));
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            let written = self.append(&buf, fresh.len() as u64);
+            let unapplied = match written {
+                Ok(u) => u,
+                Err(e) => {
+                    // Nothing of this group is acknowledged; WeChat delivers it again.
+                    tracing::error!(error = %e, pushes = fresh.len(), "ingest journal: write failed");
+                    for (p, caller) in fresh {
+                        self.recent.unlearn(&p);
+                        let _ = caller.send(Err(StoreError::Config(format!(
+                            "ingest journal write failed: {e}"
+                        ))));
+                    }
+                    self.current = None;
+                    continue;
+                }
+            };
+            progress.journaled.fetch_add(fresh.len() as u64, Relaxed);
+            for (p, caller) in fresh {
+                let reply = p.reply.clone();
+                // Blocks while the writers are behind by their queue's length: the
+                // journal runs at most that far ahead of the database.
+                if !apply((p, unapplied.clone())) {
+                    return;
+                }
+                let _ = caller.send(Ok(Recorded::Accepted { reply }));
+            }
+            if self
+                .current
+                .as_ref()
+                .is_some_and(|s| s.bytes >= SEGMENT_BYTES)
+            {
+                self.close_current();
+            }
+            self.tidy(Instant::now());
+        }
+    }
+
+    /// Writes a group and makes it durable; returns its segment's counter.
+    fn append(&mut self, buf: &[u8], records: u64) -> std::io::Result<Arc<Unapplied>> {
+        if self.current.is_none() {
+            let path = self.dir.join(format!("{:020}.journal", self.next_seq));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .open(&path)?;
+            // The new name must survive a crash too.
+            File::open(&self.dir)?.sync_all()?;
+            self.current = Some(Segment {
+                path,
+                file,
+                bytes: 0,
+                unapplied: Arc::new(Unapplied::default()),
+            });
+        }
+        let seg = self.current.as_mut().expect("opened above");
+        seg.file.write_all(buf)?;
+        seg.file.sync_data()?;
+        seg.bytes += buf.len() as u64;
+        seg.unapplied.0.fetch_add(records, Relaxed);
+        self.next_seq += records;
+        Ok(seg.unapplied.clone())
+    }
+
+    fn close_current(&mut self) {
+        if let Some(seg) = self.current.take() {
+            self.closed.push(Closed {
+                path: seg.path,
+                unapplied: seg.unapplied,
+                at: Instant::now(),
+            });
+        }
+    }
+
+    /// Deletes closed segments whose records are all applied and no longer recent.
+    fn tidy(&mut self, now: Instant) {
+        self.closed.retain(|c| {
+            let done = c.unapplied.0.load(Relaxed) == 0 && now.duration_since(c.at) >= RECENT;
+            if done {
+                if let Err(e) = std::fs::remove_file(&c.path) {
+                    tracing::warn!(error = %e, segment = %c.path.display(), "ingest journal: could not delete an applied segment");
+                    return true;
+                }
+            }
+            !done
+        });
+    }
+}
+
+/// Delivery keys journaled lately, with their replies, by tenant.
+#[derive(Default)]
+struct Recent {
+    replies: HashMap<(i64, String), Option<String>>,
+    order: VecDeque<(Instant, (i64, String))>,
+}
+
+impl Recent {
+    fn key(p: &Pending) -> (i64, String) {
+        (p.scope.tenant_id().0, p.dedupe_key.clone())
+    }
+
+    fn get(&self, p: &Pending) -> Option<Option<String>> {
+        self.replies.get(&Self::key(p)).cloned()
+    }
+
+    fn learn(&mut self, p: &Pending, at: Instant) {
+        if self.order.len() >= RECENT_MAX {
+            if let Some((_, k)) = self.order.pop_front() {
+                self.replies.remove(&k);
+            }
+        }
+        let k = Self::key(p);
+        self.replies.insert(k.clone(), p.reply.clone());
+        self.order.push_back((at, k));
+    }
+
+    fn unlearn(&mut self, p: &Pending) {
+        self.replies.remove(&Self::key(p));
+    }
+
+    fn forget_before(&mut self, t: Instant) {
+        while self.order.front().is_some_and(|(at, _)| *at < t) {
+            let (_, k) = self.order.pop_front().expect("checked");
+            self.replies.remove(&k);
+        }
+    }
+}
+
+const VERSION: u8 = 1;
+
+/// Appends one record (header and payload) for a plain push.
+fn encode(p: &Pending, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    out.push(VERSION);
+    out.extend_from_slice(&p.scope.tenant_id().0.to_le_bytes());
+    out.extend_from_slice(&p.scope.agency_id().0.to_le_bytes());
+    let at = p.sent_at.and_utc();
+    out.extend_from_slice(&at.timestamp().to_le_bytes());
+    out.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
+    for s in [
+        Some(&p.openid),
+        Some(&p.msg_type),
+        p.event.as_ref(),
+        Some(&p.dedupe_key),
+        p.content.as_ref(),
+        Some(&p.body),
+        p.reply.as_ref(),
+    ] {
+        match s {
+            Some(s) => {
+                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+            None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
+        }
+    }
+    let payload = &out[start + 8..];
+    let len = payload.len() as u32;
+    let crc = crc32fast::hash(payload);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Every whole record of a segment, and whether it ended in a torn or corrupt one.
+fn decode_all(mut bytes: &[u8]) -> (Vec<Pending>, bool) {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let Some(header) = bytes.get(..8) else {
+            return (out, true);
+        };
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        let Some(payload) = bytes.get(8..8 + len) else {
+            return (out, true);
+        };
+        if crc32fast::hash(payload) != crc {
+            return (out, true);
+        }
+        match decode(payload) {
+            Some(p) => out.push(p),
+            None => return (out, true),
+        }
+        bytes = &bytes[8 + len..];
+    }
+    (out, false)
+}
+
+fn decode(payload: &[u8]) -> Option<Pending> {
+    let mut r = Reader(payload);
+    if r.take(1)?[0] != VERSION {
+        return None;
+    }
+    let tenant = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let agency = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let secs = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let nanos = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+    let sent_at: NaiveDateTime = chrono::DateTime::from_timestamp(secs, nanos)?.naive_utc();
+    let openid = r.string()??;
+    let msg_type = r.string()??;
+    let event = r.string()?;
+    let dedupe_key = r.string()??;
+    let content = r.string()?;
+    let body = r.string()??;
+    let reply = r.string()?;
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(Pending {
+        scope: TenantScope::system(TenantRef {
+            id: TenantId(tenant),
+            agency_id: AgencyId(agency),
+        }),
+        openid,
+        msg_type,
+        event,
+        dedupe_key,
+        content,
+        body,
+        sent_at,
+        change: FollowerChange::Interaction,
+        reply,
+        follow_ups: vec![],
+        qr_hit: None,
+        acts: vec![],
+        again_reply: None,
+        links: None,
+    })
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = rest;
+        Some(head)
+    }
+
+    /// `None`: the payload is short; `Some(None)`: an absent value.
+    fn string(&mut self) -> Option<Option<String>> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        if len == u32::MAX {
+            return Some(None);
+        }
+        let s = std::str::from_utf8(self.take(len as usize)?).ok()?;
+        Some(Some(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn push(tenant: i64, key: &str, reply: Option<&str>, body: &str) -> Pending {
+        Pending {
+            scope: TenantScope::system(TenantRef {
+                id: TenantId(tenant),
+                agency_id: AgencyId(7),
+            }),
+            openid: "o-first".into(),
+            msg_type: "text".into(),
+            event: None,
+            dedupe_key: key.into(),
+            content: Some("营业时间 hours".into()),
+            body: body.into(),
+            sent_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_000_000)
+                .unwrap()
+                .naive_utc(),
+            change: FollowerChange::Interaction,
+            reply: reply.map(Into::into),
+            follow_ups: vec![],
+            qr_hit: None,
+            acts: vec![],
+            again_reply: None,
+            links: None,
+        }
+    }
+
+    type Fields = (i64, i64, String, String, Option<String>, String);
+    type Texts = (Option<String>, String, Option<String>, NaiveDateTime);
+
+    fn fields(p: &Pending) -> (Fields, Texts) {
+        (
+            (
+                p.scope.tenant_id().0,
+                p.scope.agency_id().0,
+                p.openid.clone(),
+                p.msg_type.clone(),
+                p.event.clone(),
+                p.dedupe_key.clone(),
+            ),
+            (
+                p.content.clone(),
+                p.body.clone(),
+                p.reply.clone(),
+                p.sent_at,
+            ),
+        )
+    }
+
+    #[test]
+    fn records_read_back_as_written_and_a_torn_or_corrupt_tail_is_where_reading_stops() {
+        let mut event = push(2, "o-first|1700000000|CLICK", None, "<xml>click</xml>");
+        event.msg_type = "event".into();
+        event.event = Some("CLICK".into());
+        event.content = None;
+        let pushes = [
+            push(1, "m-1", Some("<xml>reply</xml>"), "<xml>a</xml>"),
+            event,
+            push(1, "m-3", Some(""), ""),
+        ];
+        let mut bytes = Vec::new();
+        for p in &pushes {
+            encode(p, &mut bytes);
+        }
+        let (back, torn) = decode_all(&bytes);
+        assert!(!torn);
+        assert_eq!(
+            back.iter().map(fields).collect::<Vec<_>>(),
+            pushes.iter().map(fields).collect::<Vec<_>>()
+        );
+
+        // A crash in the middle of the last write.
+        let (back, torn) = decode_all(&bytes[..bytes.len() - 1]);
+        assert!(torn);
+        assert_eq!(back.len(), 2);
+        let (back, torn) = decode_all(&bytes[..3]);
+        assert!(torn && back.is_empty());
+
+        // A flipped bit in the second record: its checksum stops reading there.
+        let mut one = Vec::new();
+        encode(&pushes[0], &mut one);
+        let mut bad = bytes.clone();
+        bad[one.len() + 20] ^= 0x10;
+        let (back, torn) = decode_all(&bad);
+        assert!(torn);
+        assert_eq!(
+            back.iter().map(fields).collect::<Vec<_>>(),
+            [fields(&pushes[0])]
+        );
+    }
+
+    type Answer = tokio::sync::oneshot::Receiver<Result<Recorded>>;
+
+    /// Runs `state` over `pushes` on this thread; returns the answers and what it applied.
+    fn journal(state: &mut State, pushes: Vec<Pending>) -> (Vec<Recorded>, Vec<Journaled>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(pushes.len());
+        let answers: Vec<Answer> = pushes
+            .into_iter()
+            .map(|p| {
+                let (caller, answer) = tokio::sync::oneshot::channel();
+                tx.send((p, caller)).unwrap();
+                answer
+            })
+            .collect();
+        drop(tx);
+        let applied = Mutex::new(Vec::new());
+        let progress = Progress::default();
+        let apply = |j| {
+            applied.lock().unwrap().push(j);
+            true
+        };
+        state.run(rx, &apply, &progress);
+        let applied = applied.into_inner().unwrap();
+        assert_eq!(progress.journaled.load(Relaxed), applied.len() as u64);
+        let answers = answers
+            .into_iter()
+            .map(|a| a.blocking_recv().unwrap().unwrap())
+            .collect();
+        (answers, applied)
+    }
+
+    fn reply_of(r: &Recorded) -> (&'static str, Option<&str>) {
+        match r {
+            Recorded::Accepted { reply } => ("accepted", reply.as_deref()),
+            Recorded::Duplicate { reply } => ("duplicate", reply.as_deref()),
+            Recorded::New { .. } => ("new", None),
+        }
+    }
+
+    #[test]
+    fn a_retry_gets_the_first_reply_and_a_restart_replays_what_was_journaled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(dir.path()).unwrap();
+        let (answers, applied) = journal(
+            &mut state,
+            vec![
+                push(1, "m-1", Some("hello"), "<xml>1</xml>"),
+                push(1, "m-2", None, "<xml>2</xml>"),
+                // The same key in another tenant is another push.
+                push(2, "m-1", Some("other"), "<xml>1</xml>"),
+                push(1, "m-1", Some("hello"), "<xml>1</xml>"),
+            ],
+        );
+        assert_eq!(
+            answers.iter().map(reply_of).collect::<Vec<_>>(),
+            [
+                ("accepted", Some("hello")),
+                ("accepted", None),
+                ("accepted", Some("other")),
+                ("duplicate", Some("hello")),
+            ]
+        );
+        assert_eq!(applied.len(), 3);
+        // A second process cannot open the journal while this one has it.
+        let Err(e) = State::open(dir.path()) else {
+            panic!("a second open succeeded")
+        };
+        assert!(e.to_string().contains("in use"), "{e}");
+        drop(state);
+
+        // Restart: everything journaled is handed to the writers again, in order (applying
+        // twice changes nothing), and a retry is still answered from memory.
+        let mut state = State::open(dir.path()).unwrap();
+        let replayed = Mutex::new(Vec::new());
+        let n = state
+            .replay(&|(p, _): Journaled| {
+                replayed.lock().unwrap().push(fields(&p));
+                true
+            })
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            replayed.into_inner().unwrap(),
+            applied.iter().map(|(p, _)| fields(p)).collect::<Vec<_>>()
+        );
+        let (answers, applied) = journal(
+            &mut state,
+            vec![
+                push(1, "m-2", None, "<xml>2</xml>"),
+                push(1, "m-4", Some("new"), "<xml>4</xml>"),
+            ],
+        );
+        assert_eq!(
+            answers.iter().map(reply_of).collect::<Vec<_>>(),
+            [("duplicate", None), ("accepted", Some("new"))]
+        );
+        assert_eq!(applied.len(), 1);
+    }
+
+    fn segments(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".journal")
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_full_segment_is_deleted_once_applied_and_no_longer_recent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(dir.path()).unwrap();
+        let body = "x".repeat(8 * 1024);
+        let first: Vec<Pending> = (0..10)
+            .map(|i| push(1, &format!("big-{i}"), None, &body))
+            .collect();
+        let (_, applied) = journal(&mut state, first);
+        // 80 KiB is past the (test) segment size: the segment is closed.
+        assert_eq!(state.closed.len(), 1);
+        let (_, later) = journal(&mut state, vec![push(1, "small", None, "<xml/>")]);
+        assert_eq!(segments(dir.path()), 2);
+
+        let now = Instant::now();
+        state.tidy(now + 2 * RECENT);
+        assert_eq!(segments(dir.path()), 2, "records not applied yet are kept");
+        for (_, seg) in &applied {
+            seg.applied();
+        }
+        state.tidy(now);
+        assert_eq!(
+            segments(dir.path()),
+            2,
+            "applied but recent: kept for retries"
+        );
+        state.tidy(now + 2 * RECENT);
+        assert_eq!(segments(dir.path()), 1, "the closed segment is gone");
+        assert!(state.closed.is_empty());
+        // The open segment stays, applied or not.
+        later[0].1.applied();
+        state.tidy(now + 2 * RECENT);
+        assert_eq!(segments(dir.path()), 1);
+    }
+}
