@@ -249,7 +249,8 @@ impl State {
             if fresh.is_empty() {
                 continue;
             }
-            let written = self.append(&buf, fresh.len() as u64);
+            let fresh_count = fresh.len() as u64;
+            let written = self.append(&buf, fresh_count);
             let unapplied = match written {
                 Ok(u) => u,
                 Err(e) => {
@@ -261,7 +262,11 @@ impl State {
                             "ingest journal write failed: {e}"
                         ))));
                     }
-                    self.current = None;
+                    // The segment may end in part of this group now: nothing more is
+                    // written to it (it is deleted once its earlier records are applied),
+                    // and the next one gets a name of its own.
+                    self.close_current();
+                    self.next_seq += fresh_count;
                     continue;
                 }
             };
@@ -290,9 +295,10 @@ impl State {
     fn append(&mut self, buf: &[u8], records: u64) -> std::io::Result<Arc<Unapplied>> {
         if self.current.is_none() {
             let path = self.dir.join(format!("{:020}.journal", self.next_seq));
+            // A name never used before (see the write error in `run`).
             let file = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
+                .create_new(true)
+                .append(true)
                 .open(&path)?;
             // The new name must survive a crash too.
             File::open(&self.dir)?.sync_all()?;
