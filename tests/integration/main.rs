@@ -12,6 +12,7 @@ mod crm;
 mod import;
 mod isolation;
 mod jobs;
+mod journal;
 mod loyalty;
 mod loyalty_web;
 mod mail;

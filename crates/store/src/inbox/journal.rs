@@ -81,27 +81,26 @@ pub(super) struct Journal {
 
 impl Journal {
     /// Opens (creating) the journal in `dir`, locks it for this process, and starts its
-    /// thread, which first hands every record left from an earlier run to `apply`.
+    /// thread, which first hands every record left from an earlier run to `apply` (in the
+    /// background: new pushes wait behind it, but the server starts at once).
     pub(super) fn open(
         dir: &Path,
         apply: impl Fn(Journaled) -> bool + Send + 'static,
         progress: Arc<Progress>,
     ) -> Result<Journal> {
         let mut state = State::open(dir)?;
-        let old = state
-            .replay(&apply)
-            .map_err(|e| io_error(dir, "replaying", e))?;
-        if old > 0 {
-            progress.journaled.fetch_add(old, Relaxed);
-            tracing::info!(
-                records = old,
-                "ingest journal: replaying records from the last run"
-            );
-        }
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Caller)>(4096);
         std::thread::Builder::new()
             .name("ingest-journal".into())
-            .spawn(move || state.run(rx, &apply, &progress))
+            .spawn(move || {
+                match state.replay(&apply, &progress) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(records = n, "ingest journal: replayed the last run's records"),
+                    // What could not be read stays on disk for the next start.
+                    Err(e) => tracing::error!(error = %e, dir = %state.dir.display(), "ingest journal: replaying failed"),
+                }
+                state.run(rx, &apply, &progress)
+            })
             .map(drop)
             .map_err(|e| io_error(dir, "starting its thread", e))?;
         Ok(Journal { tx })
@@ -167,7 +166,11 @@ impl State {
     }
 
     /// Hands every record of the segments found to `apply`; returns how many.
-    fn replay(&mut self, apply: &impl Fn(Journaled) -> bool) -> std::io::Result<u64> {
+    fn replay(
+        &mut self,
+        apply: &impl Fn(Journaled) -> bool,
+        progress: &Progress,
+    ) -> std::io::Result<u64> {
         let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -184,7 +187,15 @@ impl State {
         names.sort();
         let mut count = 0;
         for (seq, path) in names {
-            let bytes = std::fs::read(&path)?;
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    // Left where it is for the next start; the others are replayed.
+                    tracing::error!(error = %e, segment = %path.display(), "ingest journal: a segment could not be read");
+                    self.next_seq = self.next_seq.max(seq + 1);
+                    continue;
+                }
+            };
             let unapplied = Arc::new(Unapplied::default());
             let (records, torn) = decode_all(&bytes);
             if torn {
@@ -192,6 +203,7 @@ impl State {
             }
             self.next_seq = self.next_seq.max(seq + records.len() as u64 + 1);
             unapplied.0.fetch_add(records.len() as u64, Relaxed);
+            progress.journaled.fetch_add(records.len() as u64, Relaxed);
             count += records.len() as u64;
             for p in records {
                 self.recent.learn(&p, Instant::now());
@@ -671,13 +683,18 @@ mod tests {
         // twice changes nothing), and a retry is still answered from memory.
         let mut state = State::open(dir.path()).unwrap();
         let replayed = Mutex::new(Vec::new());
+        let progress = Progress::default();
         let n = state
-            .replay(&|(p, _): Journaled| {
-                replayed.lock().unwrap().push(fields(&p));
-                true
-            })
+            .replay(
+                &|(p, _): Journaled| {
+                    replayed.lock().unwrap().push(fields(&p));
+                    true
+                },
+                &progress,
+            )
             .unwrap();
         assert_eq!(n, 3);
+        assert_eq!(progress.journaled.load(Relaxed), 3);
         assert_eq!(
             replayed.into_inner().unwrap(),
             applied.iter().map(|(p, _)| fields(p)).collect::<Vec<_>>()

@@ -1,0 +1,203 @@
+//! The ingest journal across a crash. On PostgreSQL a plain push is answered once it is
+//! durable in the journal: a `patron serve` process killed before the push reached the
+//! database stores it at its next start, once. On SQLite every push is stored before it
+//! is answered.
+
+use crate::support::*;
+use diesel::prelude::*;
+use patron_store::schema::messages;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "journaltoken";
+const SLUG: &str = "journal-tea";
+const GH: &str = "gh_0a1b2c3d4e5f";
+
+/// A real `patron serve` process, killed (SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(data: &Path, url: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_patron"))
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data)
+            .args(["--database-url", url])
+            .env("PATRON_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = reqwest::get(format!("{}/readyz", server.base)).await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "patron serve did not get ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends a plaintext text push signed as WeChat signs it; returns the answer.
+    async fn push(&self, msg_id: u64) -> (u16, String) {
+        let (ts, nonce) = ("1714037059", "486452656");
+        let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
+        let body = format!(
+            "<xml><ToUserName><![CDATA[{GH}]]></ToUserName>\
+             <FromUserName><![CDATA[o_journal]]></FromUserName>\
+             <CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+             <Content><![CDATA[hello {msg_id}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        );
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/wx/{SLUG}?signature={sig}&timestamp={ts}&nonce={nonce}",
+                self.base
+            ))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The tenant, made through the store with the data directory's key (as `patron serve`
+/// will read it), and a connection to the same database.
+fn tenant(data: &Path, url: &str) -> patron_store::DbPool {
+    let mut s = patron::config::Settings::for_test(data, url);
+    s.ingest_journal = false;
+    let prepared = patron::serve::prepare(&s, "http://127.0.0.1").unwrap();
+    let state = prepared.state;
+    let mut c = state.pool.get().unwrap();
+    let agency = patron_store::tenants::create_agency(&mut c, "Journal agency").unwrap();
+    let valid = patron_store::tenants::validate(&patron_store::tenants::TenantInput {
+        name: "Journal Tea".into(),
+        slug: SLUG.into(),
+        wx_appid: "wx00112233445566aa".into(),
+        wx_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
+        wx_original_id: GH.into(),
+        wx_token: TOKEN.into(),
+        ..Default::default()
+    })
+    .unwrap();
+    patron_store::tenants::create(
+        &mut c,
+        &patron_domain::AgencyScope::system(patron_domain::AgencyId(agency.id)),
+        &valid,
+        &state.secrets,
+    )
+    .unwrap();
+    drop(c);
+    state.pool.clone()
+}
+
+fn stored(c: &mut patron_store::DbConn) -> Vec<String> {
+    messages::table
+        .select(messages::dedupe_key.assume_not_null())
+        .order(messages::dedupe_key.asc())
+        .load(c)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_answered_from_the_journal_survives_a_kill_and_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path());
+    let data = dir.path().join("data");
+    let pool = tenant(&data, &db.url);
+    let mut c = pool.get().unwrap();
+    let keys: Vec<String> = (1..=3).map(|i| format!("msg:{}", 9_000 + i)).collect();
+
+    if pool.backend() != patron_store::Backend::Postgres {
+        // SQLite: stored before answered, no journal.
+        let server = Server::start(&data, &db.url).await;
+        for i in 1..=3 {
+            assert_eq!(server.push(9_000 + i).await, (200, "success".into()));
+        }
+        assert_eq!(stored(&mut c), keys);
+        assert!(!data.join("ingest-journal").exists());
+        return;
+    }
+
+    // The archive is locked against writes: nothing can reach it, yet each push is
+    // answered, because the journal holds it.
+    let mut lock = pool.get().unwrap();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut *lock,
+        "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
+    )
+    .unwrap();
+    let server = Server::start(&data, &db.url).await;
+    for i in 1..=3 {
+        assert_eq!(server.push(9_000 + i).await, (200, "success".into()));
+    }
+    assert!(
+        stored(&mut c).is_empty(),
+        "nothing reached the database yet"
+    );
+    // The process dies before its writers could store anything: its waiting statements
+    // are ended with it, and their transactions never commit.
+    drop(server);
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND wait_event_type = 'Lock'",
+    )
+    .execute(&mut *c)
+    .unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut *lock, "ROLLBACK").unwrap();
+    assert!(
+        stored(&mut c).is_empty(),
+        "the killed process stored nothing"
+    );
+
+    // The next start replays the journal: every answered push is stored, once.
+    let server = Server::start(&data, &db.url).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored(&mut c).len() < 3 {
+        assert!(Instant::now() < deadline, "the journal was not replayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored(&mut c), keys);
+    // A retry after the restart is answered as the first delivery was, and adds nothing.
+    assert_eq!(server.push(9_001).await, (200, "success".into()));
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\npatron_webhook_pushes_total{outcome=\"duplicate\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\npatron_ingest_journaled_total 3\n"),
+        "{metrics}"
+    );
+    assert_eq!(stored(&mut c), keys);
+}
