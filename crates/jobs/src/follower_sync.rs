@@ -31,6 +31,32 @@ pub fn handler(secrets: SecretBox) -> Handler {
     Box::new(move |ctx: &mut JobCtx| run(ctx, &secrets))
 }
 
+/// Tries of one read before the job's attempt fails.
+const READ_TRIES: u32 = 4;
+
+/// Runs a read of WeChat's, again after a pause (0.2, 0.4, 0.8 s) while it fails in a way
+/// a repeat may not (a dropped connection, a 5xx, WeChat's −1 or minute quota): reads are
+/// safe to repeat, and a failed attempt would start the whole sync over from page one.
+fn read_again<T>(
+    what: &str,
+    mut read: impl FnMut() -> Result<T, patron_wechat::api::Error>,
+) -> Result<T, String> {
+    let mut pause = std::time::Duration::from_millis(200);
+    let mut tries = 1;
+    loop {
+        match read() {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && tries < READ_TRIES => {
+                tracing::warn!(error = %e, tries, "{what} failed; trying again");
+                std::thread::sleep(pause);
+                pause *= 2;
+                tries += 1;
+            }
+            Err(e) => return Err(format!("{what}: {e}")),
+        }
+    }
+}
+
 /// Maps the API client's record to the store's.
 pub fn to_store(u: &UserInfo) -> WechatFollower {
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
@@ -58,15 +84,12 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
     let rt = crate::tenant::runtime()?;
     let mut pages = client.follower_pages();
     let mut done: i64 = 0;
-    while let Some(page) = rt
-        .block_on(pages.next_page())
-        .map_err(|e| format!("user/get: {e}"))?
-    {
+    while let Some(page) = read_again("user/get", || rt.block_on(pages.next_page()))? {
         let total = page.total as i64;
         for chunk in page.openids.chunks(BATCHGET_MAX) {
-            let infos = rt
-                .block_on(client.user_info_batch(chunk))
-                .map_err(|e| format!("user/info/batchget: {e}"))?;
+            let infos = read_again("user/info/batchget", || {
+                rt.block_on(client.user_info_batch(chunk))
+            })?;
             let batch: Vec<WechatFollower> = infos.iter().map(to_store).collect();
             {
                 let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
