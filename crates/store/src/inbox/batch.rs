@@ -73,7 +73,8 @@ enum Answer {
     /// The caller, waiting for its push's commit.
     Caller(Reply),
     /// Nobody waits (the journal acknowledged the push): its segment counts it applied.
-    Journaled(Arc<Unapplied>),
+    /// With the attempts at storing it that failed so far.
+    Journaled(Arc<Unapplied>, u32),
 }
 
 /// A push waiting for a writer.
@@ -148,7 +149,7 @@ impl Batcher {
                 let to_writers = tx.clone();
                 Some(Journal::open(
                     dir,
-                    move |(p, seg)| to_writers.send((p, Answer::Journaled(seg))).is_ok(),
+                    move |(p, seg)| to_writers.send((p, Answer::Journaled(seg, 0))).is_ok(),
                     progress.clone(),
                 )?)
             }
@@ -209,14 +210,8 @@ impl Batcher {
     /// returns whether it is. Without a journal everything acknowledged already is.
     pub fn settle(&self, limit: std::time::Duration) -> bool {
         let target = self.progress.journaled.load(Relaxed);
-        let deadline = std::time::Instant::now() + limit;
-        while self.progress.applied.load(Relaxed) < target {
-            if std::time::Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        true
+        self.progress
+            .wait_applied(target, std::time::Instant::now() + limit)
     }
 }
 
@@ -356,18 +351,17 @@ fn writer(
     let mut held = None;
     let mut seen = Seen::default();
     // Journaled pushes the last batch could not store (they are acknowledged already, so
-    // they are tried again), with their attempts so far.
-    let mut again: Vec<(Pending, Arc<Unapplied>, u32)> = Vec::new();
-    let mut attempts: Vec<u32> = Vec::new();
+    // they are tried again).
+    let mut again: Vec<Item> = Vec::new();
     loop {
         let mut batch = Vec::new();
-        attempts.clear();
         if !again.is_empty() {
-            std::thread::sleep(retry_pause(again.iter().map(|a| a.2).min().unwrap_or(0)));
-            for (p, seg, n) in again.drain(..) {
-                batch.push((p, Answer::Journaled(seg)));
-                attempts.push(n);
-            }
+            let tries = again.iter().filter_map(|(_, a)| match a {
+                Answer::Journaled(_, n) => Some(*n),
+                Answer::Caller(_) => None,
+            });
+            std::thread::sleep(retry_pause(tries.min().unwrap_or(0)));
+            batch.append(&mut again);
         }
         {
             // One writer at a time collects a batch; the others wait their turn.
@@ -389,7 +383,9 @@ fn writer(
             // than being woken by every push; a push someone waits for ends it.
             let until = std::time::Instant::now() + JOURNAL_LINGER;
             while batch.len() < Batcher::MAX_BATCH
-                && batch.iter().all(|(_, a)| matches!(a, Answer::Journaled(_)))
+                && batch
+                    .iter()
+                    .all(|(_, a)| matches!(a, Answer::Journaled(..)))
                 && std::time::Instant::now() < until
             {
                 std::thread::sleep(JOURNAL_LINGER / 5);
@@ -434,26 +430,30 @@ fn writer(
                     .collect()
             }
         };
-        for (k, ((p, answer), r)) in batch.into_iter().zip(results).enumerate() {
+        let mut applied = 0;
+        for ((p, answer), r) in batch.into_iter().zip(results) {
             match (answer, r) {
                 (Answer::Caller(done), r) => {
                     let _ = done.send(r);
                 }
-                (Answer::Journaled(seg), Ok(_)) => {
+                (Answer::Journaled(seg, _), Ok(_)) => {
                     seg.applied();
-                    progress.applied.fetch_add(1, Relaxed);
+                    applied += 1;
                 }
-                (Answer::Journaled(seg), Err(e)) => {
-                    let n = attempts.get(k).copied().unwrap_or(0) + 1;
+                (Answer::Journaled(seg, tries), Err(e)) => {
+                    let n = tries + 1;
                     if n < JOURNAL_ATTEMPTS {
                         tracing::warn!(error = %e, attempt = n, key = %p.dedupe_key, "ingest journal: a push could not be applied yet; trying again");
-                        again.push((p, seg, n));
+                        again.push((p, Answer::Journaled(seg, n)));
                     } else {
                         // Still in its segment, which is kept: the next start replays it.
                         tracing::error!(error = %e, key = %p.dedupe_key, "ingest journal: a push could not be applied; it stays in the journal until the next start");
                     }
                 }
             }
+        }
+        if applied > 0 {
+            progress.add_applied(applied);
         }
         if let Some(log) = &log {
             if log.restart.swap(false, Relaxed) {
@@ -473,13 +473,12 @@ const JOURNAL_LINGER: std::time::Duration = std::time::Duration::from_millis(10)
 
 /// Attempts at applying a journaled push before it is left for the next start (about
 /// two minutes with [`retry_pause`]).
-const JOURNAL_ATTEMPTS: u32 = if cfg!(test) { 3 } else { 30 };
+const JOURNAL_ATTEMPTS: u32 = 30;
 
 /// The pause before attempt `n + 1` of journaled pushes that failed: 100 ms, doubling to
 /// 5 s (a database that is down or restarting).
 fn retry_pause(n: u32) -> std::time::Duration {
-    let ms = 100u64.saturating_mul(1 << n.min(6)).min(5_000);
-    std::time::Duration::from_millis(if cfg!(test) { ms / 10 } else { ms })
+    std::time::Duration::from_millis(100u64.saturating_mul(1 << n.min(6)).min(5_000))
 }
 
 /// Stores a batch; the flag says whether it went through as a whole.

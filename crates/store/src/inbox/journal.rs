@@ -29,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a delivery key is remembered after its push was journaled, so that WeChat's
@@ -64,11 +64,38 @@ impl Unapplied {
 /// segment to tell once it is applied.
 pub(super) type Journaled = (Pending, Arc<Unapplied>);
 
-/// Counts for `settle` and the benchmark.
+/// Counts for `settle`, `/metrics` and the benchmark.
 #[derive(Default)]
 pub(super) struct Progress {
     pub(super) journaled: AtomicU64,
     pub(super) applied: AtomicU64,
+    /// Signalled when `applied` moves (for [`Progress::wait_applied`]).
+    moved: (Mutex<()>, Condvar),
+}
+
+impl Progress {
+    /// Counts `n` journaled pushes stored, and wakes whoever waits for them.
+    pub(super) fn add_applied(&self, n: u64) {
+        self.applied.fetch_add(n, Relaxed);
+        let _held = self.moved.0.lock().unwrap_or_else(|p| p.into_inner());
+        self.moved.1.notify_all();
+    }
+
+    /// Waits until `applied` reaches `target` or `deadline` passes; returns whether it did.
+    pub(super) fn wait_applied(&self, target: u64, deadline: Instant) -> bool {
+        let mut held = self.moved.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock `add_applied` takes to signal: no wake-up is missed.
+        while self.applied.load(Relaxed) < target {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            held = match self.moved.1.wait_timeout(held, left) {
+                Ok((h, _)) => h,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        true
+    }
 }
 
 type Caller = tokio::sync::oneshot::Sender<Result<Recorded>>;
@@ -711,6 +738,23 @@ mod tests {
             [("duplicate", None), ("accepted", Some("new"))]
         );
         assert_eq!(applied.len(), 1);
+    }
+
+    #[test]
+    fn a_wait_for_applied_pushes_ends_when_they_are_applied_or_at_its_deadline() {
+        let progress = Arc::new(Progress::default());
+        let writer = {
+            let progress = progress.clone();
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    progress.add_applied(1);
+                }
+            })
+        };
+        assert!(progress.wait_applied(3, Instant::now() + Duration::from_secs(30)));
+        writer.join().unwrap();
+        assert!(!progress.wait_applied(4, Instant::now() + Duration::from_millis(20)));
+        assert_eq!(progress.applied.load(Relaxed), 3);
     }
 
     fn segments(dir: &Path) -> usize {
