@@ -223,15 +223,21 @@ fn a_tenant_without_wechat_settings_is_not_an_endpoint() {
     );
 }
 
-/// A plaintext push signed as WeChat signs it, from Rust.
+/// A plaintext push signed as WeChat signs it, from Rust; returns the answer's body.
 async fn plain_push(app: &TestApp, slug: &str, msg_id: u64, text: &str) -> String {
+    push_answer(app, slug, msg_id, text).await.1
+}
+
+/// The same push; returns the answer's status and body.
+async fn push_answer(app: &TestApp, slug: &str, msg_id: u64, text: &str) -> (u16, String) {
     let (ts, nonce) = ("1714037059", "486452656");
     let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
     let body = format!(
         "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[o_rust]]></FromUserName>\
          <CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>"
     );
-    app.client()
+    let r = app
+        .client()
         .http
         .post(format!(
             "{}/wx/{slug}?signature={sig}&timestamp={ts}&nonce={nonce}",
@@ -240,10 +246,8 @@ async fn plain_push(app: &TestApp, slug: &str, msg_id: u64, text: &str) -> Strin
         .body(body)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -333,4 +337,101 @@ async fn concurrent_deliveries_are_stored_once_each_with_one_answer() {
         .get_result(&mut *c)
         .unwrap();
     assert_eq!(people, 7);
+}
+
+/// The messages stored for one tenant, by delivery key (read without waiting for the
+/// ingest journal to drain).
+fn stored_keys(app: &TestApp, scope: &TenantScope) -> Vec<String> {
+    messages::table
+        .filter(messages::tenant_id.eq(scope.tenant_id().0))
+        .select(messages::dedupe_key.assume_not_null())
+        .order(messages::dedupe_key.asc())
+        .load(&mut app.state.pool.get().unwrap())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_the_database_refuses_is_stored_once_it_accepts_again() {
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn();
+    let scope = wechat_tenant(&app, "refusing");
+    let mut c = app.state.pool.get().unwrap();
+    let postgres = app.state.pool.backend() == patron_store::Backend::Postgres;
+    // The archive refuses every row until the trigger is dropped (the test's own schema
+    // or database). On PostgreSQL a sequence, which no rollback undoes, counts refusals.
+    c.batch_execute(if postgres {
+        "CREATE SEQUENCE refusals;
+         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM nextval('refusals'); RAISE EXCEPTION 'refused for the test'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse();"
+    } else {
+        "CREATE TRIGGER refuse BEFORE INSERT ON messages
+         BEGIN SELECT RAISE(ABORT, 'refused for the test'); END;"
+    })
+    .unwrap();
+
+    let first = push_answer(&app, "refusing", 1, "hours").await;
+    if postgres {
+        // Answered from the journal, and tried again while the database refuses it.
+        assert_eq!(first.0, 200);
+        assert!(first.1.contains("We open 9:00-21:00."), "{}", first.1);
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let refused: Count = diesel::sql_query(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM refusals",
+            )
+            .get_result(&mut *c)
+            .unwrap();
+            if refused.n >= 3 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writers did not try again: {} refusals",
+                refused.n
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(stored_keys(&app, &scope).is_empty());
+        assert!(!app.state.ingest.settle(std::time::Duration::from_millis(1)));
+    } else {
+        // Stored before answered: refused, not acknowledged, so WeChat will deliver again.
+        assert_eq!(first.0, 500, "{}", first.1);
+        assert!(stored_keys(&app, &scope).is_empty());
+    }
+
+    if postgres {
+        c.batch_execute("DROP TRIGGER refuse ON messages").unwrap();
+    } else {
+        c.batch_execute("DROP TRIGGER refuse").unwrap();
+        // WeChat's retry of the push nobody acknowledged.
+        let again = push_answer(&app, "refusing", 1, "hours").await;
+        assert_eq!(again.0, 200);
+        assert!(again.1.contains("We open 9:00-21:00."), "{}", again.1);
+    }
+    app.settle();
+    assert_eq!(stored_keys(&app, &scope), vec!["msg:1".to_string()]);
+    // A retry now is a duplicate with the same answer, and adds nothing.
+    let retry = push_answer(&app, "refusing", 1, "hours").await;
+    assert_eq!(retry.0, 200);
+    assert!(retry.1.contains("We open 9:00-21:00."), "{}", retry.1);
+    app.settle();
+    assert_eq!(stored_keys(&app, &scope), vec!["msg:1".to_string()]);
+    let m = app.client().get("/metrics").await.body;
+    let journaled = if postgres { 1 } else { 0 };
+    assert!(
+        m.contains(&format!("\npatron_ingest_journaled_total {journaled}\n")),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!(
+            "\npatron_ingest_journal_applied_total {journaled}\n"
+        )),
+        "{m}"
+    );
 }

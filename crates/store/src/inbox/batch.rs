@@ -363,9 +363,19 @@ fn writer(
             std::thread::sleep(retry_pause(tries.min().unwrap_or(0)));
             batch.append(&mut again);
         }
-        {
-            // One writer at a time collects a batch; the others wait their turn.
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+        // One writer at a time collects a batch; the others wait their turn. A writer
+        // with pushes to try again takes the queue only if it is free: another writer may
+        // hold it for as long as no push arrives.
+        let queue = if batch.is_empty() {
+            Some(rx.lock().unwrap_or_else(|p| p.into_inner()))
+        } else {
+            match rx.try_lock() {
+                Ok(q) => Some(q),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        };
+        if let Some(rx) = queue {
             if batch.is_empty() {
                 match rx.recv() {
                     Ok(first) => batch.push(first),
