@@ -310,14 +310,20 @@ impl State {
                 }
             };
             progress.journaled.fetch_add(fresh.len() as u64, Relaxed);
+            // The group is durable: answer it first, then hand it to the writers.
+            let mut durable = Vec::with_capacity(fresh.len());
             for (p, caller) in fresh {
-                let reply = p.reply.clone();
+                let _ = caller.send(Ok(Recorded::Accepted {
+                    reply: p.reply.clone(),
+                }));
+                durable.push(p);
+            }
+            for p in durable {
                 // Blocks while the writers are behind by their queue's length: the
                 // journal runs at most that far ahead of the database.
                 if !apply((p, unapplied.clone())) {
                     return;
                 }
-                let _ = caller.send(Ok(Recorded::Accepted { reply }));
             }
             if self
                 .current
