@@ -160,6 +160,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
             archive: 0,
             writers: 0,
             journal: true,
+            rounds: 1,
         };
         let out = run_wrk(&wrk, &base, &token, &script, &data);
         std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))

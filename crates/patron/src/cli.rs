@@ -88,6 +88,10 @@ pub enum BenchCmd {
         /// Store every push before answering it (`ingest_journal = false`), to compare.
         #[arg(long)]
         no_journal: bool,
+        /// Rounds of a crypto-only phase then a full-ingest phase, in one run: the
+        /// median ratio holds better than one pair on a noisy machine.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Coupons: bulk issue to every follower, QR images per second, API redemptions
     /// under wrk.
@@ -457,6 +461,7 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             archive,
             writers,
             no_journal,
+            rounds,
         }) => {
             let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
             crate::bench::webhook(&crate::bench::Options {
@@ -468,6 +473,7 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 archive,
                 writers,
                 journal: !no_journal,
+                rounds,
             })
         }
         Command::Bench(BenchCmd::Coupons {
