@@ -21,7 +21,8 @@ struct Server {
 }
 
 impl Server {
-    async fn start(data: &Path, url: &str) -> Server {
+    /// Starts `patron serve` with `ingest_journal_sync = sync`.
+    async fn start(data: &Path, url: &str, sync: &str) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,6 +38,7 @@ impl Server {
             .arg(data)
             .args(["--database-url", url])
             .env("PATRON_LOG_LEVEL", "warn")
+            .env("PATRON_INGEST_JOURNAL_SYNC", sync)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -125,6 +127,18 @@ fn stored(c: &mut patron_store::DbConn) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_answered_from_the_journal_survives_a_kill_and_is_stored_once() {
+    survives_a_kill("interval").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_answered_from_a_journal_flushed_before_answering_survives_a_kill_too() {
+    survives_a_kill("group").await
+}
+
+/// Answered pushes a killed process never stored are stored once by the next start, with
+/// the journal flushed as `sync` says (a killed process leaves its written pages to the
+/// kernel: both ways keep them).
+async fn survives_a_kill(sync: &str) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(dir.path());
     let data = dir.path().join("data");
@@ -134,7 +148,7 @@ async fn a_push_answered_from_the_journal_survives_a_kill_and_is_stored_once() {
 
     if pool.backend() != patron_store::Backend::Postgres {
         // SQLite: stored before answered, no journal.
-        let server = Server::start(&data, &db.url).await;
+        let server = Server::start(&data, &db.url, sync).await;
         for i in 1..=3 {
             assert_eq!(server.push(9_000 + i).await, (200, "success".into()));
         }
@@ -151,7 +165,7 @@ async fn a_push_answered_from_the_journal_survives_a_kill_and_is_stored_once() {
         "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
     )
     .unwrap();
-    let server = Server::start(&data, &db.url).await;
+    let server = Server::start(&data, &db.url, sync).await;
     for i in 1..=3 {
         assert_eq!(server.push(9_000 + i).await, (200, "success".into()));
     }
@@ -176,7 +190,7 @@ async fn a_push_answered_from_the_journal_survives_a_kill_and_is_stored_once() {
     );
 
     // The next start replays the journal: every answered push is stored, once.
-    let server = Server::start(&data, &db.url).await;
+    let server = Server::start(&data, &db.url, sync).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while stored(&mut c).len() < 3 {
         assert!(Instant::now() < deadline, "the journal was not replayed");

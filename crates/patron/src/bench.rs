@@ -55,6 +55,8 @@ pub struct Options {
     pub writers: usize,
     /// The ingest journal (PostgreSQL), as `ingest_journal` in the configuration.
     pub journal: bool,
+    /// When the journal flushes, as `ingest_journal_sync`.
+    pub journal_sync: patron_store::inbox::JournalSync,
     /// Crypto-only and full-ingest phases, alternating, in one run.
     pub rounds: usize,
 }
@@ -228,6 +230,7 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
     s.bench_routes = true;
     s.ingest_writers = o.writers;
     s.ingest_journal = o.journal;
+    s.ingest_journal_sync = o.journal_sync;
     s.workers = 0;
     s.db_pool_size = 16;
     s.log_level = "warn".into();
@@ -348,11 +351,14 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
         String::new()
     };
     if backend == "postgres" {
-        writers.push_str(if prepared.state.ingest.journaled() {
-            ", ingest journal"
+        if prepared.state.ingest.journaled() {
+            writers.push_str(&format!(
+                ", ingest journal (ingest_journal_sync = \"{}\")",
+                o.journal_sync.as_str()
+            ));
         } else {
-            ", no ingest journal"
-        });
+            writers.push_str(", no ingest journal");
+        }
     }
     let mut out = format!(
         "webhook ingest, safe mode, {backend}{writers}: wrk -t{} -c{} -d{}s on loopback, {rounds} round(s) of crypto-only then full ingest, {} distinct pushes prepared a round, {} messages archived before\n\n\
@@ -412,13 +418,16 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
     if prepared.state.ingest.journaled() {
         let slowest = phases.iter().map(|p| p.drain).max().unwrap_or_default();
         out.push_str(&format!(
-            "\ningest journal: plain pushes acknowledged once journaled; {} at most {:.0} ms after each load ended\n",
+            "\ningest journal: plain pushes acknowledged once journaled; {} at most {:.0} ms after each load ended; {} flushes ({:.1} pushes a flush)\n",
             if phases.iter().all(|p| p.settled) {
                 "all of them were in the database"
             } else {
                 "NOT all of them were in the database"
             },
-            slowest.as_secs_f64() * 1e3
+            slowest.as_secs_f64() * 1e3,
+            after.journal_flushes - before.journal_flushes,
+            (after.journaled - before.journaled) as f64
+                / (after.journal_flushes - before.journal_flushes).max(1) as f64
         ));
     }
     let mut ratios: Vec<f64> = phases.iter().map(Phase::ratio).collect();

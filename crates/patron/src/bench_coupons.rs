@@ -160,6 +160,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
             archive: 0,
             writers: 0,
             journal: true,
+            journal_sync: Default::default(),
             rounds: 1,
         };
         let out = run_wrk(&wrk, &base, &token, &script, &data);

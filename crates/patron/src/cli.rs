@@ -88,6 +88,10 @@ pub enum BenchCmd {
         /// Store every push before answering it (`ingest_journal = false`), to compare.
         #[arg(long)]
         no_journal: bool,
+        /// When the ingest journal flushes (`ingest_journal_sync`): every 100 ms, or
+        /// before answering each group.
+        #[arg(long, default_value = "interval", value_parser = ["interval", "group"])]
+        journal_sync: String,
         /// Rounds of a crypto-only phase then a full-ingest phase, in one run: the
         /// median ratio holds better than one pair on a noisy machine.
         #[arg(long, default_value_t = 3)]
@@ -461,6 +465,7 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             archive,
             writers,
             no_journal,
+            journal_sync,
             rounds,
         }) => {
             let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
@@ -473,6 +478,11 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 archive,
                 writers,
                 journal: !no_journal,
+                journal_sync: if journal_sync == "group" {
+                    patron_store::inbox::JournalSync::Group
+                } else {
+                    patron_store::inbox::JournalSync::Interval
+                },
                 rounds,
             })
         }

@@ -62,6 +62,10 @@ pub struct Settings {
     /// right behind (ARCHITECTURE.md, "Ingest journal"). Needs a data directory of its own
     /// per process, on a disk that survives restarts. Not used on SQLite.
     pub ingest_journal: bool,
+    /// When the ingest journal flushes to disk: `interval` (every 100 ms; an answered
+    /// push survives a crash of Patron, an OS crash or power cut can lose the last
+    /// ~0.1 s, as with SQLite) or `group` (before answering: survives both).
+    pub ingest_journal_sync: patron_store::inbox::JournalSync,
 }
 
 impl Default for Settings {
@@ -94,6 +98,7 @@ impl Default for Settings {
             bench_routes: false,
             ingest_writers: 0,
             ingest_journal: true,
+            ingest_journal_sync: Default::default(),
         }
     }
 }

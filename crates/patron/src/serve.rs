@@ -77,7 +77,8 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
                 s.ingest_writers,
                 s.ingest_journal
                     .then(|| s.data_dir.join("ingest-journal"))
-                    .as_deref(),
+                    .as_deref()
+                    .map(|dir| (dir, s.ingest_journal_sync)),
             )?,
         }),
         setup_link,

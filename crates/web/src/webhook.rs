@@ -675,8 +675,16 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
          # HELP patron_ingest_journaled_total Pushes answered from the ingest journal (PostgreSQL).\n\
          # TYPE patron_ingest_journaled_total counter\npatron_ingest_journaled_total {}\n\
          # HELP patron_ingest_journal_applied_total Journaled pushes stored in the database since.\n\
-         # TYPE patron_ingest_journal_applied_total counter\npatron_ingest_journal_applied_total {}\n",
-        w.batches, w.failed, w.pushes, w.busy_seconds, w.journaled, w.journal_applied
+         # TYPE patron_ingest_journal_applied_total counter\npatron_ingest_journal_applied_total {}\n\
+         # HELP patron_ingest_journal_flushes_total fdatasync calls of the ingest journal.\n\
+         # TYPE patron_ingest_journal_flushes_total counter\npatron_ingest_journal_flushes_total {}\n",
+        w.batches,
+        w.failed,
+        w.pushes,
+        w.busy_seconds,
+        w.journaled,
+        w.journal_applied,
+        w.journal_flushes
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

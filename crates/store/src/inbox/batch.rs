@@ -1,7 +1,7 @@
 //! The ingest writers: group commit for the webhook. Pushes wait in a channel; a writer
 //! takes everything waiting, stores it in one transaction and answers each push.
 
-use super::journal::{Journal, Progress, Unapplied};
+use super::journal::{Journal, JournalSync, Progress, Unapplied, Written};
 use super::statements::{
     insert_followers, insert_messages, known_followers, known_keys, Known, NewFollower, NewMessage,
 };
@@ -42,6 +42,8 @@ pub struct IngestReading {
     pub journaled: u64,
     /// Of those, stored in the database so far.
     pub journal_applied: u64,
+    /// The journal's `fdatasync`s.
+    pub journal_flushes: u64,
 }
 
 impl IngestStats {
@@ -60,6 +62,7 @@ impl IngestStats {
             busy_seconds: self.busy_ns.load(Relaxed) as f64 / 1e9,
             journaled: 0,
             journal_applied: 0,
+            journal_flushes: 0,
         }
     }
 }
@@ -79,6 +82,12 @@ enum Answer {
 
 /// A push waiting for a writer.
 type Item = (Pending, Answer);
+
+/// A push handed over: answered already, or to be answered once stored.
+enum Handed {
+    Done(Recorded),
+    Wait(tokio::sync::oneshot::Receiver<Result<Recorded>>),
+}
 
 /// Group commit for the webhook: pushes are handed to a few writer threads, each of which
 /// stores everything waiting (up to [`Batcher::MAX_BATCH`]) in one transaction and then
@@ -108,9 +117,14 @@ impl Batcher {
     }
 
     /// Starts `writers` writer threads over `pool` (0: [`Batcher::default_writers`]),
-    /// with an ingest journal in `journal` on PostgreSQL (see `inbox::journal`; SQLite's
-    /// own write-ahead log already does what it does, so there it is not used).
-    pub fn start(pool: crate::DbPool, writers: usize, journal: Option<&Path>) -> Result<Batcher> {
+    /// with an ingest journal in `journal`'s directory, flushed as it says, on PostgreSQL
+    /// (see `inbox::journal`; SQLite's own write-ahead log already does what it does, so
+    /// there it is not used).
+    pub fn start(
+        pool: crate::DbPool,
+        writers: usize,
+        journal: Option<(&Path, JournalSync)>,
+    ) -> Result<Batcher> {
         let writers = match writers {
             0 => Self::default_writers(pool.backend()),
             n => n,
@@ -145,10 +159,11 @@ impl Batcher {
                 .expect("spawn an ingest writer thread");
         }
         let journal = match journal {
-            Some(dir) if !checkpoints => {
+            Some((dir, sync)) if !checkpoints => {
                 let to_writers = tx.clone();
                 Some(Journal::open(
                     dir,
+                    sync,
                     move |(p, seg)| to_writers.send((p, Answer::Journaled(seg, 0))).is_ok(),
                     progress.clone(),
                 )?)
@@ -168,6 +183,7 @@ impl Batcher {
         IngestReading {
             journaled: self.progress.journaled.load(Relaxed),
             journal_applied: self.progress.applied.load(Relaxed),
+            journal_flushes: self.progress.flushes.load(Relaxed),
             ..self.stats.read()
         }
     }
@@ -175,30 +191,53 @@ impl Batcher {
     /// Stores one push (blocking until its batch committed). Not for async code: use
     /// [`Batcher::record_async`] there.
     pub fn record(&self, p: Pending) -> Result<Recorded> {
-        let wait = self.hand_over(p)?;
-        wait.blocking_recv()
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
+        match self.hand_over(p)? {
+            Handed::Done(r) => Ok(r),
+            Handed::Wait(wait) => wait
+                .blocking_recv()
+                .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?,
+        }
     }
 
     /// Stores one push, awaiting its batch's commit without occupying a thread. Handing
     /// the push over blocks only when 4,096 pushes are already waiting (overload).
     pub async fn record_async(&self, p: Pending) -> Result<Recorded> {
-        let wait = self.hand_over(p)?;
-        wait.await
-            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?
+        match self.hand_over(p)? {
+            Handed::Done(r) => Ok(r),
+            Handed::Wait(wait) => wait
+                .await
+                .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?,
+        }
     }
 
     /// Gives a push to the journal (a plain one, when there is a journal) or the writers.
-    fn hand_over(&self, p: Pending) -> Result<tokio::sync::oneshot::Receiver<Result<Recorded>>> {
+    fn hand_over(&self, p: Pending) -> Result<Handed> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        match &self.journal {
-            Some(j) if p.is_plain() => j.send(p, done)?,
-            _ => self
-                .tx
-                .send((p, Answer::Caller(done)))
-                .map_err(|_| StoreError::Config("the ingest writer stopped".into()))?,
-        }
-        Ok(wait)
+        let p = match &self.journal {
+            Some(Journal::Thread(j)) if p.is_plain() => {
+                j.send((p, done))
+                    .map_err(|_| StoreError::Config("the ingest journal stopped".into()))?;
+                return Ok(Handed::Wait(wait));
+            }
+            Some(Journal::Inline(j)) if p.is_plain() => match j.write(p)? {
+                Written::Fresh((p, seg)) => {
+                    let reply = p.reply.clone();
+                    self.to_writers(p, Answer::Journaled(seg, 0))?;
+                    return Ok(Handed::Done(Recorded::Accepted { reply }));
+                }
+                Written::Retry(reply) => return Ok(Handed::Done(Recorded::Duplicate { reply })),
+                Written::NotNow(p) => p,
+            },
+            _ => p,
+        };
+        self.to_writers(p, Answer::Caller(done))?;
+        Ok(Handed::Wait(wait))
+    }
+
+    fn to_writers(&self, p: Pending, answer: Answer) -> Result<()> {
+        self.tx
+            .send((p, answer))
+            .map_err(|_| StoreError::Config("the ingest writer stopped".into()))
     }
 
     /// Whether plain pushes are acknowledged from the ingest journal.

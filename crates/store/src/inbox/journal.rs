@@ -1,14 +1,19 @@
-//! The ingest journal (PostgreSQL): a plain push is acknowledged once it is durable in a
+//! The ingest journal (PostgreSQL): a plain push is acknowledged once it is written to a
 //! local append-only file, and applied to the database by the ingest writers behind it,
 //! in batches far larger than the webhook's closed loop of callers would ever form.
 //!
 //! Why, and what it costs, is in ARCHITECTURE.md ("Ingest journal"). In short: a
 //! PostgreSQL transaction per dozen pushes spends most of its CPU on the transaction (the
-//! commit's WAL flush, executor start-up, waking the backend), not on the rows; a local
-//! `fdatasync` per group is what SQLite's write-ahead log does. Only *plain* pushes (their
-//! only effects are the archive row and the follower's last activity, and their reply is
-//! the rule's, fixed before storing) go through the journal; everything else is stored
-//! before it is answered, as before.
+//! commit's WAL flush, executor start-up, waking the backend), not on the rows. Only
+//! *plain* pushes (their only effects are the archive row and the follower's last
+//! activity, and their reply is the rule's, fixed before storing) go through the journal;
+//! everything else is stored before it is answered, as before.
+//!
+//! Two ways to flush ([`JournalSync`]): by default the caller writes its own record under a
+//! lock and a thread flushes the file every [`SYNC_INTERVAL`] (an answered push survives a
+//! crash of Patron, as a SQLite commit with `synchronous = NORMAL` does); or a thread
+//! takes the pushes waiting as a group, writes and `fdatasync`s them, then answers them
+//! (an answered push survives an OS crash too).
 //!
 //! Layout: `dir/NNNNNNNNNNNNNNNNNNNN.journal` segments named by the number of their first
 //! record, each a run of records `[payload length: u32 LE][CRC-32 of payload: u32 LE]
@@ -27,7 +32,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -47,8 +54,38 @@ const SEGMENT_BYTES: u64 = if cfg!(test) {
     64 * 1024 * 1024
 };
 
-/// Pushes one group takes at most (one write and one `fdatasync`).
+/// Pushes one group takes at most (one write, and with [`JournalSync::Group`] one
+/// `fdatasync`).
 const GROUP_MAX: usize = 1024;
+
+/// How often [`JournalSync::Interval`] flushes what was written.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// When the journal flushes what it wrote to the disk (`ingest_journal_sync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalSync {
+    /// Every [`SYNC_INTERVAL`], on a thread of its own; a push is answered once it is
+    /// written to the journal file. It then survives a crash of Patron (the kernel holds
+    /// the file's pages); an OS crash or a power cut can lose what was answered in the
+    /// last ~0.1 s. The same trade-off as SQLite's `synchronous = NORMAL`.
+    #[default]
+    Interval,
+    /// Before each group is answered: an answered push survives an OS crash or a power
+    /// cut. On a virtual disk a flush costs 60–90 µs of CPU (the device's doorbell, the
+    /// context switches around the wait), and the journal flushes back to back under load
+    /// (docs/benchmarks.md).
+    Group,
+}
+
+impl JournalSync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalSync::Interval => "interval",
+            JournalSync::Group => "group",
+        }
+    }
+}
 
 /// A journal segment's records not yet applied to the database.
 #[derive(Default)]
@@ -69,6 +106,8 @@ pub(super) type Journaled = (Pending, Arc<Unapplied>);
 pub(super) struct Progress {
     pub(super) journaled: AtomicU64,
     pub(super) applied: AtomicU64,
+    /// `fdatasync`s of the journal's segments.
+    pub(super) flushes: AtomicU64,
     /// Signalled when `applied` moves (for [`Progress::wait_applied`]).
     moved: (Mutex<()>, Condvar),
 }
@@ -102,50 +141,152 @@ type Caller = tokio::sync::oneshot::Sender<Result<Recorded>>;
 
 /// The journal's handle: plain pushes go in here.
 #[derive(Clone)]
-pub(super) struct Journal {
-    tx: SyncSender<(Pending, Caller)>,
+pub(super) enum Journal {
+    /// [`JournalSync::Group`]: the journal's thread takes the pushes waiting, writes and
+    /// flushes them as one group, then answers each.
+    Thread(SyncSender<(Pending, Caller)>),
+    /// [`JournalSync::Interval`]: the caller writes its own push (one `write` under a
+    /// lock), so no thread is woken and no answer awaited: that hand-off cost about a
+    /// sixth of the webhook's rate (docs/benchmarks.md).
+    Inline(Arc<Inline>),
+}
+
+/// The journal written by its callers ([`JournalSync::Interval`]).
+pub(super) struct Inline {
+    state: Mutex<State>,
+    /// Set while the last run's records are replayed (the state is locked meanwhile).
+    replaying: AtomicBool,
+    progress: Arc<Progress>,
+}
+
+/// What [`Inline::write`] did with a push.
+pub(super) enum Written {
+    /// Journaled: answer it, and hand it to the writers.
+    Fresh(Journaled),
+    /// A retry of a push journaled lately: answer it with the first one's reply.
+    Retry(Option<String>),
+    /// The last run's records are being replayed: store this one before answering it,
+    /// as without a journal (the archive's unique key turns a retry away).
+    NotNow(Pending),
 }
 
 impl Journal {
-    /// Opens (creating) the journal in `dir`, locks it for this process, and starts its
-    /// thread, which first hands every record left from an earlier run to `apply` (in the
-    /// background: new pushes wait behind it, but the server starts at once).
+    /// Opens (creating) the journal in `dir` and locks it for this process. Every record
+    /// left from an earlier run is handed to `apply` in the background (the server starts
+    /// at once): with [`JournalSync::Group`] new pushes wait behind the replay on the
+    /// journal's thread; with [`JournalSync::Interval`] they are stored before they are
+    /// answered until it is done ([`Written::NotNow`]).
     pub(super) fn open(
         dir: &Path,
+        sync: JournalSync,
         apply: impl Fn(Journaled) -> bool + Send + 'static,
         progress: Arc<Progress>,
     ) -> Result<Journal> {
-        let mut state = State::open(dir)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Caller)>(4096);
-        std::thread::Builder::new()
-            .name("ingest-journal".into())
-            .spawn(move || {
-                match state.replay(&apply, &progress) {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(records = n, "ingest journal: replayed the last run's records"),
-                    // What could not be read stays on disk for the next start.
-                    Err(e) => tracing::error!(error = %e, dir = %state.dir.display(), "ingest journal: replaying failed"),
+        let mut state = State::open(dir, sync)?;
+        let replay = |state: &mut State, apply: &dyn Fn(Journaled) -> bool, progress: &Progress| {
+            match state.replay(apply, progress) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    records = n,
+                    "ingest journal: replayed the last run's records"
+                ),
+                // What could not be read stays on disk for the next start.
+                Err(e) => {
+                    tracing::error!(error = %e, dir = %state.dir.display(), "ingest journal: replaying failed")
                 }
-                state.run(rx, &apply, &progress)
-            })
-            .map(drop)
-            .map_err(|e| io_error(dir, "starting its thread", e))?;
-        Ok(Journal { tx })
+            }
+        };
+        match sync {
+            JournalSync::Group => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Caller)>(4096);
+                std::thread::Builder::new()
+                    .name("ingest-journal".into())
+                    .spawn(move || {
+                        replay(&mut state, &apply, &progress);
+                        state.run(rx, &apply, &progress)
+                    })
+                    .map(drop)
+                    .map_err(|e| io_error(dir, "starting its thread", e))?;
+                Ok(Journal::Thread(tx))
+            }
+            JournalSync::Interval => {
+                state.start_syncer(progress.clone())?;
+                let inline = Arc::new(Inline {
+                    state: Mutex::new(state),
+                    replaying: AtomicBool::new(true),
+                    progress: progress.clone(),
+                });
+                let replaying = inline.clone();
+                std::thread::Builder::new()
+                    .name("ingest-journal-replay".into())
+                    .spawn(move || {
+                        let mut state = replaying.state.lock().unwrap_or_else(|p| p.into_inner());
+                        replay(&mut state, &apply, &progress);
+                        replaying.replaying.store(false, Release);
+                    })
+                    .map(drop)
+                    .map_err(|e| io_error(dir, "starting its replay thread", e))?;
+                Ok(Journal::Inline(inline))
+            }
+        }
     }
+}
 
-    /// Journals a plain push; the answer comes once it is durable (or a retry's, at once).
-    pub(super) fn send(&self, p: Pending, caller: Caller) -> Result<()> {
-        self.tx
-            .send((p, caller))
-            .map_err(|_| StoreError::Config("the ingest journal stopped".into()))
+impl Inline {
+    /// Journals a plain push: written to the journal file (flushed within
+    /// [`SYNC_INTERVAL`]) unless it is a retry of one journaled lately.
+    pub(super) fn write(&self, p: Pending) -> Result<Written> {
+        if self.replaying.load(Acquire) {
+            return Ok(Written::NotNow(p));
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.write_one(p, &self.progress)
     }
 }
 
 struct Segment {
     path: PathBuf,
-    file: File,
+    /// Shared with the syncer ([`JournalSync::Interval`]).
+    file: Arc<File>,
     bytes: u64,
     unapplied: Arc<Unapplied>,
+}
+
+/// What the syncer of [`JournalSync::Interval`] flushes: the segment being written, and
+/// whether anything was written to it since the last flush.
+#[derive(Default)]
+struct ToSync {
+    file: Mutex<Option<Arc<File>>>,
+    written: AtomicBool,
+}
+
+/// Flushes the journal's current segment every [`SYNC_INTERVAL`] if anything was written;
+/// ends with the journal's thread (which holds the only strong reference to `to_sync`).
+fn syncer(to_sync: std::sync::Weak<ToSync>, progress: Arc<Progress>) {
+    loop {
+        std::thread::sleep(SYNC_INTERVAL);
+        let Some(to_sync) = to_sync.upgrade() else {
+            return;
+        };
+        if !to_sync.written.swap(false, Relaxed) {
+            continue;
+        }
+        let file = to_sync
+            .file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(file) = file {
+            match file.sync_data() {
+                Ok(()) => {
+                    progress.flushes.fetch_add(1, Relaxed);
+                }
+                // The pushes are with the writers, who store them in the database: they
+                // are lost only if Patron and the OS both go down before that.
+                Err(e) => tracing::error!(error = %e, "ingest journal: flushing a segment failed"),
+            }
+        }
+    }
 }
 
 struct Closed {
@@ -163,6 +304,11 @@ struct State {
     closed: Vec<Closed>,
     recent: Recent,
     next_seq: u64,
+    sync: JournalSync,
+    to_sync: Arc<ToSync>,
+    /// [`JournalSync::Interval`]: one push's record, its buffer kept between pushes.
+    buf: Vec<u8>,
+    last_tidy: Option<Instant>,
 }
 
 fn io_error(dir: &Path, what: &str, e: std::io::Error) -> StoreError {
@@ -171,7 +317,7 @@ fn io_error(dir: &Path, what: &str, e: std::io::Error) -> StoreError {
 
 impl State {
     /// Creates `dir` if need be and locks it for this process.
-    fn open(dir: &Path) -> Result<State> {
+    fn open(dir: &Path, sync: JournalSync) -> Result<State> {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "creating it", e))?;
         // Two processes on one journal would each replay and delete the other's records.
         let lock = File::create(dir.join("LOCK")).map_err(|e| io_error(dir, "LOCK", e))?;
@@ -189,13 +335,28 @@ impl State {
             closed: Vec::new(),
             recent: Recent::default(),
             next_seq: 0,
+            sync,
+            to_sync: Arc::default(),
+            buf: Vec::new(),
+            last_tidy: None,
         })
+    }
+
+    /// Starts the thread that flushes the journal every [`SYNC_INTERVAL`]
+    /// ([`JournalSync::Interval`]); it ends when this state is dropped.
+    fn start_syncer(&self, progress: Arc<Progress>) -> Result<()> {
+        let to_sync = Arc::downgrade(&self.to_sync);
+        std::thread::Builder::new()
+            .name("ingest-journal-sync".into())
+            .spawn(move || syncer(to_sync, progress))
+            .map(drop)
+            .map_err(|e| io_error(&self.dir, "starting its flush thread", e))
     }
 
     /// Hands every record of the segments found to `apply`; returns how many.
     fn replay(
         &mut self,
-        apply: &impl Fn(Journaled) -> bool,
+        apply: &dyn Fn(Journaled) -> bool,
         progress: &Progress,
     ) -> std::io::Result<u64> {
         let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.dir)?
@@ -263,7 +424,12 @@ impl State {
                     self.tidy(Instant::now());
                     continue;
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    if let Some(seg) = &self.current {
+                        self.flush_written(seg);
+                    }
+                    return;
+                }
             }
             while group.len() < GROUP_MAX {
                 match rx.try_recv() {
@@ -289,7 +455,7 @@ impl State {
                 continue;
             }
             let fresh_count = fresh.len() as u64;
-            let written = self.append(&buf, fresh_count);
+            let written = self.append(&buf, fresh_count, progress);
             let unapplied = match written {
                 Ok(u) => u,
                 Err(e) => {
@@ -310,7 +476,8 @@ impl State {
                 }
             };
             progress.journaled.fetch_add(fresh.len() as u64, Relaxed);
-            // The group is durable: answer it first, then hand it to the writers.
+            // The group is written (and with `JournalSync::Group` flushed): answer it
+            // first, then hand it to the writers.
             let mut durable = Vec::with_capacity(fresh.len());
             for (p, caller) in fresh {
                 let _ = caller.send(Ok(Recorded::Accepted {
@@ -336,8 +503,58 @@ impl State {
         }
     }
 
-    /// Writes a group and makes it durable; returns its segment's counter.
-    fn append(&mut self, buf: &[u8], records: u64) -> std::io::Result<Arc<Unapplied>> {
+    /// Journals one push ([`JournalSync::Interval`], see [`Inline::write`]).
+    fn write_one(&mut self, p: Pending, progress: &Progress) -> Result<Written> {
+        let now = Instant::now();
+        self.recent.forget_old(now);
+        if let Some(reply) = self.recent.get(&p) {
+            return Ok(Written::Retry(reply));
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        encode(&p, &mut buf);
+        let written = self.append(&buf, 1, progress);
+        self.buf = buf;
+        let unapplied = match written {
+            Ok(u) => u,
+            Err(e) => {
+                // Not acknowledged; WeChat delivers it again. The segment may end in part
+                // of this record: nothing more goes into it (see `run`).
+                tracing::error!(error = %e, "ingest journal: write failed");
+                self.close_current();
+                self.next_seq += 1;
+                return Err(StoreError::Config(format!(
+                    "ingest journal write failed: {e}"
+                )));
+            }
+        };
+        self.recent.learn(&p, now);
+        progress.journaled.fetch_add(1, Relaxed);
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|s| s.bytes >= SEGMENT_BYTES)
+        {
+            self.close_current();
+        }
+        if self
+            .last_tidy
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_tidy = Some(now);
+            self.tidy(now);
+        }
+        Ok(Written::Fresh((p, unapplied)))
+    }
+
+    /// Writes a group (and with [`JournalSync::Group`] flushes it); returns its segment's
+    /// counter.
+    fn append(
+        &mut self,
+        buf: &[u8],
+        records: u64,
+        progress: &Progress,
+    ) -> std::io::Result<Arc<Unapplied>> {
         if self.current.is_none() {
             let path = self.dir.join(format!("{:020}.journal", self.next_seq));
             // A name never used before (see the write error in `run`).
@@ -347,6 +564,8 @@ impl State {
                 .open(&path)?;
             // The new name must survive a crash too.
             File::open(&self.dir)?.sync_all()?;
+            let file = Arc::new(file);
+            *self.to_sync.file.lock().unwrap_or_else(|p| p.into_inner()) = Some(file.clone());
             self.current = Some(Segment {
                 path,
                 file,
@@ -355,16 +574,34 @@ impl State {
             });
         }
         let seg = self.current.as_mut().expect("opened above");
-        seg.file.write_all(buf)?;
-        seg.file.sync_data()?;
+        (&*seg.file).write_all(buf)?;
+        match self.sync {
+            JournalSync::Group => {
+                seg.file.sync_data()?;
+                progress.flushes.fetch_add(1, Relaxed);
+            }
+            JournalSync::Interval => self.to_sync.written.store(true, Relaxed),
+        }
         seg.bytes += buf.len() as u64;
         seg.unapplied.0.fetch_add(records, Relaxed);
         self.next_seq += records;
         Ok(seg.unapplied.clone())
     }
 
+    /// Flushes what was written to `seg` and not flushed yet ([`JournalSync::Interval`]).
+    fn flush_written(&self, seg: &Segment) {
+        if self.sync == JournalSync::Interval {
+            if let Err(e) = seg.file.sync_data() {
+                tracing::error!(error = %e, segment = %seg.path.display(), "ingest journal: flushing a segment failed");
+            }
+        }
+    }
+
+    /// Closes the segment being written, flushed.
     fn close_current(&mut self) {
         if let Some(seg) = self.current.take() {
+            *self.to_sync.file.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            self.flush_written(&seg);
             self.closed.push(Closed {
                 path: seg.path,
                 unapplied: seg.unapplied,
@@ -751,7 +988,7 @@ mod tests {
     #[test]
     fn a_retry_gets_the_first_reply_and_a_restart_replays_what_was_journaled() {
         let dir = tempfile::tempdir().unwrap();
-        let mut state = State::open(dir.path()).unwrap();
+        let mut state = State::open(dir.path(), JournalSync::Group).unwrap();
         let (answers, applied) = journal(
             &mut state,
             vec![
@@ -773,7 +1010,7 @@ mod tests {
         );
         assert_eq!(applied.len(), 3);
         // A second process cannot open the journal while this one has it.
-        let Err(e) = State::open(dir.path()) else {
+        let Err(e) = State::open(dir.path(), JournalSync::Group) else {
             panic!("a second open succeeded")
         };
         assert!(e.to_string().contains("in use"), "{e}");
@@ -781,7 +1018,7 @@ mod tests {
 
         // Restart: everything journaled is handed to the writers again, in order (applying
         // twice changes nothing), and a retry is still answered from memory.
-        let mut state = State::open(dir.path()).unwrap();
+        let mut state = State::open(dir.path(), JournalSync::Group).unwrap();
         let replayed = Mutex::new(Vec::new());
         let progress = Progress::default();
         let n = state
@@ -811,6 +1048,85 @@ mod tests {
             [("duplicate", None), ("accepted", Some("new"))]
         );
         assert_eq!(applied.len(), 1);
+    }
+
+    /// Waits (at most 10 s) until `inline` has replayed the last run's records.
+    fn wait_replayed(inline: &Inline) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while inline.replaying.load(Acquire) {
+            assert!(Instant::now() < deadline, "the replay did not end");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn an_inline_journal_answers_at_once_flushes_within_its_interval_and_stores_before_answering_while_it_replays(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let progress = Arc::new(Progress::default());
+        let journal = Journal::open(
+            dir.path(),
+            JournalSync::Interval,
+            |_| true,
+            progress.clone(),
+        )
+        .unwrap();
+        let Journal::Inline(inline) = &journal else {
+            panic!("an interval journal is written by its callers")
+        };
+        wait_replayed(inline);
+        let first = inline
+            .write(push(1, "m-1", Some("hello"), "<xml>1</xml>"))
+            .unwrap();
+        let second = inline.write(push(1, "m-2", None, "<xml>2</xml>")).unwrap();
+        let retry = inline
+            .write(push(1, "m-1", Some("hello"), "<xml>1</xml>"))
+            .unwrap();
+        let Written::Fresh((p, _)) = &first else {
+            panic!("a new push is journaled")
+        };
+        assert_eq!(p.dedupe_key, "m-1");
+        assert!(matches!(second, Written::Fresh(_)));
+        assert!(matches!(retry, Written::Retry(Some(ref r)) if r == "hello"));
+        assert_eq!(progress.journaled.load(Relaxed), 2);
+        assert_eq!(
+            progress.flushes.load(Relaxed),
+            0,
+            "answered before any flush"
+        );
+        // The flush thread flushes what was written within its interval.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while progress.flushes.load(Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "nothing flushed");
+            std::thread::sleep(SYNC_INTERVAL / 4);
+        }
+        drop((first, second, journal));
+
+        // Next start: until the replay is done, pushes are stored before they are answered.
+        let (open_gate, gate) = std::sync::mpsc::sync_channel::<()>(0);
+        let gate = Mutex::new(gate);
+        let replayed = Arc::new(Mutex::new(Vec::new()));
+        let journal = {
+            let replayed = replayed.clone();
+            let apply = move |(p, _): Journaled| {
+                gate.lock().unwrap().recv().unwrap();
+                replayed.lock().unwrap().push(p.dedupe_key);
+                true
+            };
+            Journal::open(dir.path(), JournalSync::Interval, apply, Arc::default()).unwrap()
+        };
+        let Journal::Inline(inline) = &journal else {
+            panic!("an interval journal is written by its callers")
+        };
+        let during = inline.write(push(1, "m-3", None, "<xml>3</xml>")).unwrap();
+        assert!(matches!(during, Written::NotNow(ref p) if p.dedupe_key == "m-3"));
+        open_gate.send(()).unwrap();
+        open_gate.send(()).unwrap();
+        wait_replayed(inline);
+        assert_eq!(*replayed.lock().unwrap(), ["m-1", "m-2"]);
+        // A retry of a replayed push is answered from memory.
+        let retry = inline.write(push(1, "m-2", None, "<xml>2</xml>")).unwrap();
+        assert!(matches!(retry, Written::Retry(None)));
     }
 
     #[test]
@@ -846,7 +1162,7 @@ mod tests {
     #[test]
     fn a_full_segment_is_deleted_once_applied_and_no_longer_recent() {
         let dir = tempfile::tempdir().unwrap();
-        let mut state = State::open(dir.path()).unwrap();
+        let mut state = State::open(dir.path(), JournalSync::Group).unwrap();
         let body = "x".repeat(8 * 1024);
         let first: Vec<Pending> = (0..10)
             .map(|i| push(1, &format!("big-{i}"), None, &body))

@@ -529,3 +529,4 @@ mod journal;
 mod statements;
 
 pub use batch::{Batcher, IngestReading};
+pub use journal::{JournalSync, SYNC_INTERVAL};
