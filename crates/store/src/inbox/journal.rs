@@ -17,9 +17,11 @@
 //!
 //! Layout: `dir/NNNNNNNNNNNNNNNNNNNN.journal` segments named by the number of their first
 //! record, each a run of records `[payload length: u32 LE][CRC-32 of payload: u32 LE]
-//! [payload]`. A crash can leave a torn record at the end of the newest segment: nothing
-//! in it was acknowledged (an answer goes out only after its group's `fdatasync`), and
-//! reading stops there. Applying a record twice changes nothing (the archive's unique
+//! [payload]`. A crash can leave a torn record at the end of the newest segment, and
+//! reading stops there: with [`JournalSync::Group`] it was never acknowledged (an answer
+//! goes out only after its group's `fdatasync`); with [`JournalSync::Interval`] only an
+//! OS crash or power cut tears one (a killed process leaves its written pages to the
+//! kernel), and it is among the last ~0.1 s of pushes that such a crash can lose. Applying a record twice changes nothing (the archive's unique
 //! delivery key, the follower upsert, last activity that never moves back), so segments
 //! are simply replayed whole at start-up and deleted once applied and older than
 //! [`RECENT`].
