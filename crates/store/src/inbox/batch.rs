@@ -212,9 +212,9 @@ impl Batcher {
 
     /// Gives a push to the journal (a plain one, when there is a journal) or the writers.
     fn hand_over(&self, p: Pending) -> Result<Handed> {
-        let (done, wait) = tokio::sync::oneshot::channel();
         let p = match &self.journal {
             Some(Journal::Thread(j)) if p.is_plain() => {
+                let (done, wait) = tokio::sync::oneshot::channel();
                 j.send((p, done))
                     .map_err(|_| StoreError::Config("the ingest journal stopped".into()))?;
                 return Ok(Handed::Wait(wait));
@@ -230,6 +230,7 @@ impl Batcher {
             },
             _ => p,
         };
+        let (done, wait) = tokio::sync::oneshot::channel();
         self.to_writers(p, Answer::Caller(done))?;
         Ok(Handed::Wait(wait))
     }

@@ -263,7 +263,8 @@ struct ToSync {
 }
 
 /// Flushes the journal's current segment every [`SYNC_INTERVAL`] if anything was written;
-/// ends with the journal's thread (which holds the only strong reference to `to_sync`).
+/// ends once the journal's state (which holds the only strong reference to `to_sync`) is
+/// dropped.
 fn syncer(to_sync: std::sync::Weak<ToSync>, progress: Arc<Progress>) {
     loop {
         std::thread::sleep(SYNC_INTERVAL);
