@@ -90,8 +90,8 @@ pub enum BenchCmd {
         no_journal: bool,
         /// When the ingest journal flushes (`ingest_journal_sync`): every 100 ms, or
         /// before answering each group.
-        #[arg(long, default_value = "interval", value_parser = ["interval", "group"])]
-        journal_sync: String,
+        #[arg(long, default_value = "interval")]
+        journal_sync: patron_store::inbox::JournalSync,
         /// Rounds of a crypto-only phase then a full-ingest phase, in one run: the
         /// median ratio holds better than one pair on a noisy machine.
         #[arg(long, default_value_t = 3)]
@@ -478,11 +478,7 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 archive,
                 writers,
                 journal: !no_journal,
-                journal_sync: if journal_sync == "group" {
-                    patron_store::inbox::JournalSync::Group
-                } else {
-                    patron_store::inbox::JournalSync::Interval
-                },
+                journal_sync,
                 rounds,
             })
         }

@@ -21,10 +21,10 @@
 //! reading stops there: with [`JournalSync::Group`] it was never acknowledged (an answer
 //! goes out only after its group's `fdatasync`); with [`JournalSync::Interval`] only an
 //! OS crash or power cut tears one (a killed process leaves its written pages to the
-//! kernel), and it is among the last ~0.1 s of pushes that such a crash can lose. Applying a record twice changes nothing (the archive's unique
-//! delivery key, the follower upsert, last activity that never moves back), so segments
-//! are simply replayed whole at start-up and deleted once applied and older than
-//! [`RECENT`].
+//! kernel), and it is among the last ~0.1 s of pushes that such a crash can lose.
+//! Applying a record twice changes nothing (the archive's unique delivery key, the
+//! follower upsert, last activity that never moves back), so segments are simply replayed
+//! whole at start-up and deleted once applied and older than [`RECENT`].
 
 use super::{FollowerChange, Pending, Recorded};
 use crate::{Result, StoreError};
@@ -86,6 +86,17 @@ impl JournalSync {
             JournalSync::Interval => "interval",
             JournalSync::Group => "group",
         }
+    }
+}
+
+impl std::str::FromStr for JournalSync {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<JournalSync, String> {
+        [JournalSync::Interval, JournalSync::Group]
+            .into_iter()
+            .find(|j| j.as_str() == s)
+            .ok_or_else(|| format!("\"{s}\" is not a journal flush mode: use interval or group"))
     }
 }
 
@@ -411,7 +422,7 @@ impl State {
         Ok(count)
     }
 
-    /// Journals what comes in `rx` until every sender is gone.
+    /// Journals what comes in `rx` until every sender is gone ([`JournalSync::Group`]).
     fn run(
         &mut self,
         rx: Receiver<(Pending, Caller)>,
@@ -427,12 +438,7 @@ impl State {
                     self.tidy(Instant::now());
                     continue;
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    if let Some(seg) = &self.current {
-                        self.flush_written(seg);
-                    }
-                    return;
-                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
             }
             while group.len() < GROUP_MAX {
                 match rx.try_recv() {
@@ -470,17 +476,12 @@ impl State {
                             "ingest journal write failed: {e}"
                         ))));
                     }
-                    // The segment may end in part of this group now: nothing more is
-                    // written to it (it is deleted once its earlier records are applied),
-                    // and the next one gets a name of its own.
-                    self.close_current();
-                    self.next_seq += fresh_count;
+                    self.abandon_current(fresh_count);
                     continue;
                 }
             };
             progress.journaled.fetch_add(fresh.len() as u64, Relaxed);
-            // The group is written (and with `JournalSync::Group` flushed): answer it
-            // first, then hand it to the writers.
+            // The group is durable: answer it first, then hand it to the writers.
             let mut durable = Vec::with_capacity(fresh.len());
             for (p, caller) in fresh {
                 let _ = caller.send(Ok(Recorded::Accepted {
@@ -495,13 +496,7 @@ impl State {
                     return;
                 }
             }
-            if self
-                .current
-                .as_ref()
-                .is_some_and(|s| s.bytes >= SEGMENT_BYTES)
-            {
-                self.close_current();
-            }
+            self.close_if_full();
             self.tidy(Instant::now());
         }
     }
@@ -521,11 +516,9 @@ impl State {
         let unapplied = match written {
             Ok(u) => u,
             Err(e) => {
-                // Not acknowledged; WeChat delivers it again. The segment may end in part
-                // of this record: nothing more goes into it (see `run`).
+                // Not acknowledged; WeChat delivers it again.
                 tracing::error!(error = %e, "ingest journal: write failed");
-                self.close_current();
-                self.next_seq += 1;
+                self.abandon_current(1);
                 return Err(StoreError::Config(format!(
                     "ingest journal write failed: {e}"
                 )));
@@ -533,13 +526,7 @@ impl State {
         };
         self.recent.learn(&p, now);
         progress.journaled.fetch_add(1, Relaxed);
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|s| s.bytes >= SEGMENT_BYTES)
-        {
-            self.close_current();
-        }
+        self.close_if_full();
         if self
             .last_tidy
             .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
@@ -591,20 +578,35 @@ impl State {
         Ok(seg.unapplied.clone())
     }
 
-    /// Flushes what was written to `seg` and not flushed yet ([`JournalSync::Interval`]).
-    fn flush_written(&self, seg: &Segment) {
-        if self.sync == JournalSync::Interval {
-            if let Err(e) = seg.file.sync_data() {
-                tracing::error!(error = %e, segment = %seg.path.display(), "ingest journal: flushing a segment failed");
-            }
+    /// Closes the segment being written once it has reached [`SEGMENT_BYTES`].
+    fn close_if_full(&mut self) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|s| s.bytes >= SEGMENT_BYTES)
+        {
+            self.close_current();
         }
     }
 
-    /// Closes the segment being written, flushed.
+    /// After a failed write of `records` records: the segment may end in part of them now,
+    /// so nothing more is written to it (it is deleted once its earlier records are
+    /// applied), and the next one gets a name of its own.
+    fn abandon_current(&mut self, records: u64) {
+        self.close_current();
+        self.next_seq += records;
+    }
+
+    /// Closes the segment being written, flushed (with [`JournalSync::Interval`] what was
+    /// written since the flush thread's last tick is flushed here).
     fn close_current(&mut self) {
         if let Some(seg) = self.current.take() {
             *self.to_sync.file.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            self.flush_written(&seg);
+            if self.sync == JournalSync::Interval {
+                if let Err(e) = seg.file.sync_data() {
+                    tracing::error!(error = %e, segment = %seg.path.display(), "ingest journal: flushing a closed segment failed");
+                }
+            }
             self.closed.push(Closed {
                 path: seg.path,
                 unapplied: seg.unapplied,
@@ -1065,6 +1067,24 @@ mod tests {
     #[test]
     fn an_inline_journal_answers_at_once_flushes_within_its_interval_and_stores_before_answering_while_it_replays(
     ) {
+        // Writing a push never flushes it (the flush thread does): seen on a state with no
+        // flush thread, so no tick can come between.
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let mut state = State::open(dir.path(), JournalSync::Interval).unwrap();
+            let progress = Progress::default();
+            let written = state.write_one(push(1, "m-0", None, "<xml>0</xml>"), &progress);
+            assert!(matches!(written, Ok(Written::Fresh(_))));
+            assert_eq!(
+                progress.flushes.load(Relaxed),
+                0,
+                "answered before any flush"
+            );
+            assert!(
+                state.to_sync.written.load(Relaxed),
+                "left for the flush thread"
+            );
+        }
         let dir = tempfile::tempdir().unwrap();
         let progress = Arc::new(Progress::default());
         let journal = Journal::open(
@@ -1092,11 +1112,6 @@ mod tests {
         assert!(matches!(second, Written::Fresh(_)));
         assert!(matches!(retry, Written::Retry(Some(ref r)) if r == "hello"));
         assert_eq!(progress.journaled.load(Relaxed), 2);
-        assert_eq!(
-            progress.flushes.load(Relaxed),
-            0,
-            "answered before any flush"
-        );
         // The flush thread flushes what was written within its interval.
         let deadline = Instant::now() + Duration::from_secs(10);
         while progress.flushes.load(Relaxed) == 0 {
