@@ -54,10 +54,11 @@ def post(xml, params, path=None):
         return e.code, e.read().decode("utf-8", "replace")
 
 
-def push(xml, mode=None, tamper=None):
-    """Sends one push as WeChat would in `mode`; returns (status, reply plaintext or body)."""
+def push(xml, mode=None, tamper=None, age=0):
+    """Sends one push as WeChat would in `mode`, signed `age` seconds ago; returns (status,
+    reply plaintext or body)."""
     mode = mode or args.mode
-    ts, nonce = str(int(time.time())), "n%d" % int(time.time() * 1000 % 1000000)
+    ts, nonce = str(int(time.time()) - age), "n%d" % int(time.time() * 1000 % 1000000)
     params = {"signature": sign(args.token, ts, nonce), "timestamp": ts, "nonce": nonce,
               "openid": USER}
     if mode == "plain":
@@ -186,8 +187,11 @@ sent["events"] += 1
 # Bad input: each refused with its own status.
 status, _ = push(xml_of("text", "<Content>x</Content>", msg_id=next_id()), tamper="signature")
 check(status == 401, "a wrong signature gets 401, got %s" % status)
-ts, nonce = "1714037059", "486452656"
+ts, nonce = str(int(time.time())), "486452656"
 good = {"signature": sign(args.token, ts, nonce), "timestamp": ts, "nonce": nonce}
+if args.mode != "plain":
+    # What this tenant accepts: the refusals below must come from the body, not the mode.
+    good = dict(good, encrypt_type="aes", msg_signature=sign(args.token, ts, nonce, ""))
 status, _ = post("<xml><ToUserName>oops", good)
 check(status == 400, "malformed XML gets 400, got %s" % status)
 status, _ = post('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><xml><A>&a;</A></xml>', good)
@@ -199,9 +203,21 @@ check(status == 404, "an unknown tenant gets 404, got %s" % status)
 if args.mode != "plain":
     status, _ = push(xml_of("text", "<Content>x</Content>", msg_id=next_id()), tamper="appid")
     check(status == 400, "a foreign appid gets 400, got %s" % status)
-    good_enc = dict(good, encrypt_type="aes", msg_signature=sign(args.token, ts, nonce, "!!notbase64!!"))
+    good_enc = dict(good, msg_signature=sign(args.token, ts, nonce, "!!notbase64!!"))
     status, _ = post("<xml><ToUserName>x</ToUserName><Encrypt>!!notbase64!!</Encrypt></xml>", good_enc)
     check(status == 400, "undecryptable Encrypt gets 400, got %s" % status)
+
+# A captured push replayed later: its signature is right, its timestamp too old.
+status, body = push(xml_of("text", "<Content>x</Content>", msg_id=next_id()), age=400)
+check(status == 401 and "stale_timestamp" in body, "a push signed 400 s ago gets 401, got %s %r" % (status, body))
+# The tenant's message mode decides what it accepts.
+other_mode = {"safe": "plain", "plain": "safe", "compatible": "plain"}[args.mode]
+status, _ = push(xml_of("text", "<Content><![CDATA[hours]]></Content>", msg_id=next_id()), mode=other_mode)
+if args.mode == "compatible":
+    check(status == 200, "compatible mode takes a plaintext push too, got %s" % status)
+    sent["messages"] += 1
+else:
+    check(status == 403, "a %s push to a %s-mode tenant gets 403, got %s" % (other_mode, args.mode, status))
 
 # Server URL verification (GET), as when the merchant saves the server config.
 q = urllib.parse.urlencode({"signature": sign(args.token, ts, nonce), "timestamp": ts, "nonce": nonce, "echostr": "4375120948345356249"})

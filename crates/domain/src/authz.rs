@@ -103,6 +103,33 @@ impl TenantScope {
             (Actor::User(_), None) => false,
         }
     }
+    /// May this scope hand `role` out inside its tenant (invitations)? Users follow
+    /// [`Role::may_grant`]; an API token may invite only the roles below merchant admin
+    /// (a merchant admin could mint tokens, and a token must not make one); the system
+    /// (CLI) may grant any tenant role.
+    pub fn may_grant(&self, role: Role) -> bool {
+        if !role.is_tenant_role() {
+            return false;
+        }
+        match (self.actor, self.role) {
+            (Actor::System, _) => true,
+            (Actor::ApiToken(_), _) => matches!(role, Role::Marketer | Role::Cashier),
+            (Actor::User(_), Some(mine)) => mine.may_grant(role),
+            (Actor::User(_), None) => false,
+        }
+    }
+
+    /// May this scope point the tenant at another OA API base URL? Only the agency admin
+    /// (and the operator through the CLI): the jobs send the tenant's decrypted AppSecret
+    /// there, so whoever sets it could read a write-only secret.
+    pub fn may_change_api_base(&self) -> bool {
+        match (self.actor, self.role) {
+            (Actor::System, _) => true,
+            (Actor::User(_), Some(Role::AgencyAdmin)) => true,
+            _ => false,
+        }
+    }
+
     pub fn require(&self, p: Permission) -> Result<(), AuthzError> {
         if self.may(p) {
             Ok(())
@@ -322,5 +349,56 @@ mod tests {
             authorize(&p, B, Permission::View).unwrap_err(),
             AuthzError::NotFound
         );
+    }
+
+    #[test]
+    fn an_api_token_invites_only_roles_below_merchant_admin() {
+        let token = authorize(
+            &Principal::ApiToken {
+                token_id: ApiTokenId(1),
+                tenant_id: A.id,
+            },
+            A,
+            Permission::ManageUsers,
+        )
+        .unwrap();
+        assert!(token.may_grant(Role::Marketer));
+        assert!(token.may_grant(Role::Cashier));
+        assert!(!token.may_grant(Role::MerchantAdmin));
+        assert!(!token.may_grant(Role::AgencyAdmin));
+        let merchant = authorize(
+            &user(vec![tenant_grant(Role::MerchantAdmin, A)]),
+            A,
+            Permission::ManageUsers,
+        )
+        .unwrap();
+        assert!(merchant.may_grant(Role::MerchantAdmin));
+        assert!(!merchant.may_grant(Role::AgencyAdmin));
+        assert!(TenantScope::system(A).may_grant(Role::MerchantAdmin));
+    }
+
+    #[test]
+    fn only_the_agency_admin_and_the_system_change_the_api_base() {
+        let admin = user(vec![Grant {
+            role: Role::AgencyAdmin,
+            agency_id: A.agency_id,
+            tenant_id: None,
+            store_ids: vec![],
+        }]);
+        assert!(authorize(&admin, A, Permission::ManageSettings)
+            .unwrap()
+            .may_change_api_base());
+        let merchant = user(vec![tenant_grant(Role::MerchantAdmin, A)]);
+        assert!(!authorize(&merchant, A, Permission::ManageSettings)
+            .unwrap()
+            .may_change_api_base());
+        let token = Principal::ApiToken {
+            token_id: ApiTokenId(1),
+            tenant_id: A.id,
+        };
+        assert!(!authorize(&token, A, Permission::ManageSettings)
+            .unwrap()
+            .may_change_api_base());
+        assert!(TenantScope::system(A).may_change_api_base());
     }
 }

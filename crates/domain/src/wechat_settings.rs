@@ -110,22 +110,106 @@ pub fn app_secret(s: &str) -> Result<String, Invalid> {
         .ok_or(invalid("wx_app_secret", "invalid_app_secret"))
 }
 
-/// The OA API base URL; a loopback simulator in tests.
-pub fn api_base(s: &str) -> Result<String, Invalid> {
+/// Tokens shorter than this are accepted (WeChat allows 3–32 characters and an existing
+/// account may keep its own) but the settings form warns and offers a strong one.
+pub const STRONG_TOKEN_LEN: usize = 16;
+
+/// A strong Token: 32 letters and digits (WeChat's longest), ~190 bits from `rng`.
+pub fn generate_token(rng: &mut (impl rand::RngCore + rand::CryptoRng)) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..32)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Is this Token short enough to warn about?
+pub fn token_is_weak(token: &str) -> bool {
+    token.trim().len() < STRONG_TOKEN_LEN
+}
+
+/// The OA API base URL, or `None` when blank (keep the current one; the default for a new
+/// tenant). `https://` anywhere, or plain `http://` to a loopback address only (a local
+/// simulator: nothing secret crosses a network in the clear). Whether loopback is allowed
+/// from the web at all is the server's configuration, checked at the edge.
+pub fn api_base(s: &str) -> Result<Option<String>, Invalid> {
     let s = s.trim().trim_end_matches('/');
     if s.is_empty() {
-        return Ok(DEFAULT_API_BASE.to_string());
+        return Ok(None);
     }
-    let ok = (s.starts_with("https://") || s.starts_with("http://"))
+    let plain_ok = s.strip_prefix("http://").is_some_and(|rest| is_loopback_authority(rest));
+    let ok = (s.starts_with("https://") && s.len() > "https://".len() || plain_ok)
         && s.len() <= 200
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then(|| s.to_string())
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@');
+    ok.then(|| Some(s.to_string()))
         .ok_or(invalid("wx_api_base", "invalid_url"))
+}
+
+/// Does this `http://`/`https://` URL point at this machine (127.0.0.0/8, `localhost`, `[::1]`)?
+pub fn is_loopback_url(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .is_some_and(is_loopback_authority)
+}
+
+fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, _)) => return h == "::1",
+            None => return false,
+        }
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_base_is_https_or_plain_http_to_loopback_only() {
+        assert_eq!(api_base(" ").unwrap(), None);
+        assert_eq!(
+            api_base("https://api.weixin.qq.com/").unwrap().as_deref(),
+            Some("https://api.weixin.qq.com")
+        );
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1/x",
+            "http://[::1]:99",
+        ] {
+            assert!(api_base(ok).unwrap().is_some(), "{ok}");
+            assert!(is_loopback_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://api.weixin.qq.com",
+            "http://10.0.0.1",
+            "http://127.0.0.1.evil.test",
+            "http://localhost.evil.test",
+            "http://user@127.0.0.1",
+            "ftp://x",
+            "https://",
+            "https://a b",
+        ] {
+            assert!(api_base(bad).is_err(), "{bad}");
+        }
+        assert!(!is_loopback_url("https://api.weixin.qq.com"));
+    }
+
+    #[test]
+    fn short_tokens_are_weak() {
+        assert!(token_is_weak("spamtest"));
+        assert!(!token_is_weak("0123456789abcdef"));
+        let t = generate_token(&mut rand::rngs::OsRng);
+        assert!(token(&t).is_ok() && !token_is_weak(&t), "{t}");
+    }
 
     #[test]
     fn official_sample_values_are_accepted() {
@@ -142,7 +226,7 @@ mod tests {
         assert!(encoding_aes_key("k", "short").is_err());
         assert!(token("no spaces").is_err());
         assert!(api_base("ftp://x").is_err());
-        assert_eq!(api_base("").unwrap(), DEFAULT_API_BASE);
+        assert_eq!(api_base("").unwrap(), None);
         assert_eq!(MessageMode::parse("safe").unwrap(), MessageMode::Safe);
         assert!(AccountKind::parse("vip").is_err());
     }

@@ -28,6 +28,17 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Take the client address from X-Forwarded-For (only behind your own proxy).
     pub trust_proxy: bool,
+    /// With `trust_proxy`: the proxies (addresses or networks) whose X-Forwarded-For hops
+    /// are believed; the client is the rightmost hop not in this list.
+    pub trusted_proxies: Vec<String>,
+    /// Let the UI and API point a tenant at a plain-http WeChat API on loopback (a local
+    /// simulator). Off in production: only https bases are accepted there.
+    pub allow_loopback_api_base: bool,
+    /// Failed webhook signatures allowed per client address, and per tenant, inside the
+    /// window before /wx answers 429.
+    pub webhook_max_failures_per_ip: u32,
+    pub webhook_max_failures_per_tenant: u32,
+    pub webhook_failure_window_minutes: u32,
     /// `text` or `json`.
     pub log_format: String,
     /// A tracing filter such as `info` or `patron_web=debug,info` (RUST_LOG wins if set).
@@ -78,6 +89,11 @@ impl Default for Settings {
             secret_key: String::new(),
             secure_cookies: false,
             trust_proxy: false,
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            allow_loopback_api_base: false,
+            webhook_max_failures_per_ip: 20,
+            webhook_max_failures_per_tenant: 100,
+            webhook_failure_window_minutes: 10,
             log_format: "text".into(),
             log_level: "info".into(),
             db_pool_size: 10,
@@ -196,6 +212,18 @@ impl Settings {
                 "must start with http:// or https://",
             );
         }
+        if let Err(bad_net) = self.trusted_proxy_nets() {
+            return bad(
+                "trusted_proxies (PATRON_TRUSTED_PROXIES)",
+                &format!("{bad_net:?} is not an address or network such as 10.0.0.0/8"),
+            );
+        }
+        if self.webhook_max_failures_per_ip == 0
+            || self.webhook_max_failures_per_tenant == 0
+            || self.webhook_failure_window_minutes == 0
+        {
+            return bad("webhook_max_failures_* / webhook_failure_window_minutes", "must be positive");
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format (PATRON_LOG_FORMAT)", "must be text or json");
         }
@@ -241,11 +269,29 @@ impl Settings {
         }
     }
 
+    /// `trusted_proxies` parsed; a plain address is a network of one. Err: the bad entry.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| s.to_string())
+            })
+            .collect()
+    }
+
     pub fn web(&self) -> patron_web::WebConfig {
         patron_web::WebConfig {
             base_url: self.effective_base_url(),
             secure_cookies: self.secure_cookies,
             trust_proxy: self.trust_proxy,
+            trusted_proxies: self.trusted_proxy_nets().unwrap_or_default(),
+            allow_loopback_api_base: self.allow_loopback_api_base,
+            webhook_max_failures_per_ip: self.webhook_max_failures_per_ip,
+            webhook_max_failures_per_tenant: self.webhook_max_failures_per_tenant,
+            webhook_failure_window_minutes: self.webhook_failure_window_minutes,
             session_ttl_hours: self.session_ttl_hours,
             login_max_per_account: self.login_max_per_account,
             login_max_per_ip: self.login_max_per_ip,
@@ -275,6 +321,8 @@ impl Settings {
             database_url: database_url.to_string(),
             db_pool_size: 4,
             workers: 2,
+            // Tests point tenants at the simulator on loopback.
+            allow_loopback_api_base: true,
             ..Settings::default()
         }
     }

@@ -68,6 +68,7 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
             pool: pool.clone(),
             secrets,
             mailer,
+            webhook_guard: patron_web::webhook::Guard::new(web_cfg.webhook_limits()),
             cfg: web_cfg,
             endpoints: Default::default(),
             metrics: Default::default(),

@@ -158,7 +158,19 @@ pub struct ValidTenant {
     app_secret: Option<String>,
     message_mode: MessageMode,
     account_kind: AccountKind,
-    api_base: String,
+    /// `None`: keep the current base (a new tenant gets WeChat's).
+    api_base: Option<String>,
+}
+
+impl ValidTenant {
+    /// The OA API base URL this input asks for, if it names one.
+    pub fn api_base(&self) -> Option<&str> {
+        self.api_base.as_deref()
+    }
+    /// Whether this input supplies a new AppSecret.
+    pub fn sets_app_secret(&self) -> bool {
+        self.app_secret.is_some()
+    }
 }
 
 fn optional<T>(
@@ -252,7 +264,7 @@ pub fn create(
             tenants::wx_app_secret_enc.eq(seal(COL_SECRET, &t.app_secret)),
             tenants::wx_message_mode.eq(t.message_mode.as_str()),
             tenants::wx_account_kind.eq(t.account_kind.as_str()),
-            tenants::wx_api_base.eq(&t.api_base),
+            tenants::wx_api_base.eq(t.api_base.as_deref().unwrap_or(wx::DEFAULT_API_BASE)),
             tenants::created_at.eq(at),
             tenants::updated_at.eq(at),
         ))
@@ -263,7 +275,10 @@ pub fn create(
 }
 
 /// Updates a tenant. A new EncodingAESKey moves the current one to "previous", so pushes
-/// encrypted with the old key keep working while WeChat switches over.
+/// encrypted with the old key keep working while WeChat switches over. A new OA API base
+/// clears the stored AppSecret unless the same input supplies one: the secret was given
+/// for the old base, and the jobs would send it to the new one.
+/// (Who may change the base at all is the caller's check: `TenantScope::may_change_api_base`.)
 pub fn update(
     conn: &mut DbConn,
     scope: &TenantScope,
@@ -277,6 +292,12 @@ pub fn update(
         let keep_or = |col: &str, new: &Option<String>, old: &Option<String>| match new {
             Some(v) => Some(sb.encrypt(col, v)),
             None => old.clone(),
+        };
+        let api_base = t.api_base.clone().unwrap_or_else(|| cur.wx_api_base.clone());
+        let secret = if api_base != cur.wx_api_base && t.app_secret.is_none() {
+            None
+        } else {
+            keep_or(COL_SECRET, &t.app_secret, &cur.wx_app_secret_enc)
         };
         let prev = if rotate {
             old_aes.as_ref().map(|k| sb.encrypt(COL_PREV_AES, k))
@@ -293,14 +314,10 @@ pub fn update(
                 tenants::wx_token_enc.eq(keep_or(COL_TOKEN, &t.token, &cur.wx_token_enc)),
                 tenants::wx_aes_key_enc.eq(keep_or(COL_AES, &t.aes_key, &cur.wx_aes_key_enc)),
                 tenants::wx_prev_aes_key_enc.eq(prev),
-                tenants::wx_app_secret_enc.eq(keep_or(
-                    COL_SECRET,
-                    &t.app_secret,
-                    &cur.wx_app_secret_enc,
-                )),
+                tenants::wx_app_secret_enc.eq(secret),
                 tenants::wx_message_mode.eq(t.message_mode.as_str()),
                 tenants::wx_account_kind.eq(t.account_kind.as_str()),
-                tenants::wx_api_base.eq(&t.api_base),
+                tenants::wx_api_base.eq(&api_base),
                 tenants::updated_at.eq(now()),
             ))
             .execute(conn)

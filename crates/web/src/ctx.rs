@@ -37,24 +37,81 @@ pub struct Ctx {
     csrf_cookie: String,
 }
 
-/// The client address: the peer, or the first `X-Forwarded-For` hop when configured to
-/// trust a proxy.
-pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
-    if trust_proxy {
-        if let Some(ip) = req
-            .headers()
-            .get("X-Forwarded-For")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-        {
-            return ip;
+/// The client address. Without `trust_proxy`, the TCP peer. With it, and when the peer
+/// is one of `trusted_proxies`, the `X-Forwarded-For` hops are read from the right (each
+/// proxy appends the address it saw) and the first hop that is not a trusted proxy is the
+/// client: hops to its left were written by the client itself and are never believed.
+pub fn client_ip(req: &HttpRequest, cfg: &crate::WebConfig) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    forwarded_client(
+        peer,
+        req.headers()
+            .get_all("X-Forwarded-For")
+            .filter_map(|v| v.to_str().ok()),
+        cfg,
+    )
+    .to_string()
+}
+
+fn forwarded_client<'a>(
+    peer: std::net::IpAddr,
+    headers: impl Iterator<Item = &'a str>,
+    cfg: &crate::WebConfig,
+) -> std::net::IpAddr {
+    let trusted = |ip: &std::net::IpAddr| cfg.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !cfg.trust_proxy || !trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers.flat_map(|h| h.split(',')).map(str::trim).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted(&ip) => client = ip,
+            Ok(ip) => return ip,
+            // A hop our own proxy would never write: believe nothing further left.
+            Err(_) => return client,
         }
     }
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use std::net::IpAddr;
+
+    fn cfg(trust: bool) -> crate::WebConfig {
+        let mut c = crate::WebConfig::for_test("http://x");
+        c.trust_proxy = trust;
+        c.trusted_proxies.push("10.0.0.0/8".parse().unwrap());
+        c
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+    fn client(peer: &str, xff: &[&str], trust: bool) -> String {
+        forwarded_client(ip(peer), xff.iter().copied(), &cfg(trust)).to_string()
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
+        // The client wrote "6.6.6.6" itself; our proxy appended what it saw.
+        assert_eq!(client("127.0.0.1", &["6.6.6.6, 203.0.113.9"], true), "203.0.113.9");
+        // Two proxies of ours, and hops split over two header lines.
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6, 203.0.113.9", "10.1.2.3"], true),
+            "203.0.113.9"
+        );
+        // Not configured to trust a proxy, or the peer is not one: the peer.
+        assert_eq!(client("127.0.0.1", &["6.6.6.6"], false), "127.0.0.1");
+        assert_eq!(client("198.51.100.7", &["6.6.6.6"], true), "198.51.100.7");
+        // Garbage from the right: nothing further left is believed.
+        assert_eq!(client("127.0.0.1", &["6.6.6.6, junk"], true), "127.0.0.1");
+        // No header: the peer.
+        assert_eq!(client("127.0.0.1", &[], true), "127.0.0.1");
+    }
 }
 
 impl FromRequest for Ctx {
@@ -87,7 +144,7 @@ impl FromRequest for Ctx {
         let flash = req
             .cookie(FLASH_COOKIE)
             .and_then(|c| Flash::parse(c.value()));
-        let ip = client_ip(req, state.cfg.trust_proxy);
+        let ip = client_ip(req, &state.cfg);
         let user_agent = req
             .headers()
             .get("User-Agent")

@@ -10,6 +10,7 @@ pub mod error;
 pub mod i18n;
 pub mod middleware;
 pub mod password;
+pub mod policy;
 pub mod qr_image;
 pub mod render;
 pub mod routes;
@@ -29,6 +30,17 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Trust `X-Forwarded-For` for the client address (only behind a proxy you run).
     pub trust_proxy: bool,
+    /// The proxies whose `X-Forwarded-For` hops are believed: the client is the rightmost
+    /// hop that is not one of them (see [`ctx::client_ip`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Let the UI and the API point a tenant's OA API at plain `http://` on loopback (a
+    /// local simulator). Off in production: only `https://` bases are accepted there.
+    pub allow_loopback_api_base: bool,
+    /// Failed webhook verifications allowed per client address, and per tenant, inside
+    /// the window before the webhook answers 429 (see `webhook::Guard`).
+    pub webhook_max_failures_per_ip: u32,
+    pub webhook_max_failures_per_tenant: u32,
+    pub webhook_failure_window_minutes: u32,
     pub session_ttl_hours: i64,
     /// Failed logins per account, and per client address, inside the window before refusing.
     pub login_max_per_account: i64,
@@ -44,6 +56,11 @@ impl WebConfig {
             base_url: base_url.trim_end_matches('/').to_string(),
             secure_cookies: false,
             trust_proxy: false,
+            trusted_proxies: default_trusted_proxies(),
+            allow_loopback_api_base: true,
+            webhook_max_failures_per_ip: 20,
+            webhook_max_failures_per_tenant: 100,
+            webhook_failure_window_minutes: 10,
             session_ttl_hours: 12,
             login_max_per_account: 5,
             login_max_per_ip: 20,
@@ -51,6 +68,26 @@ impl WebConfig {
             bench_routes: false,
         }
     }
+}
+
+impl WebConfig {
+    pub fn webhook_limits(&self) -> webhook::guard::Limits {
+        webhook::guard::Limits {
+            per_ip: self.webhook_max_failures_per_ip,
+            per_tenant: self.webhook_max_failures_per_tenant,
+            window: std::time::Duration::from_secs(
+                60 * u64::from(self.webhook_failure_window_minutes),
+            ),
+        }
+    }
+}
+
+/// Loopback, IPv4 and IPv6: a proxy on the same machine.
+pub fn default_trusted_proxies() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .map(|s| s.parse().expect("a valid network"))
+        .collect()
 }
 
 /// Shared state of every worker.
@@ -62,6 +99,8 @@ pub struct AppState {
     /// Per-tenant webhook settings and reply rules, cached for the hot path.
     pub endpoints: webhook::EndpointCache,
     pub metrics: webhook::Metrics,
+    /// Failed webhook verifications, per address and per tenant (this process).
+    pub webhook_guard: webhook::Guard,
     /// The webhook's group-commit writer.
     pub ingest: patron_store::inbox::Batcher,
 }

@@ -57,6 +57,25 @@ pub async fn show(auth: ApiAuth) -> ApiResult {
 pub async fn update(auth: ApiAuth, body: web::Json<TenantInput>) -> ApiResult {
     let scope = auth.require(Permission::ManageSettings)?.clone();
     let valid = tenants::validate(&body).map_err(ApiError::invalid)?;
+    let s2 = scope.clone();
+    let current = auth.state.db(move |c| tenants::get(c, &s2)).await?;
+    crate::policy::check_api_base(
+        &auth.state.cfg,
+        Some(&scope),
+        Some(&current.wx_api_base),
+        &valid,
+    )
+    .map_err(|e| {
+        if e.code == "api_base_agency_only" {
+            ApiError::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "only the agency admin may change the WeChat API base",
+            )
+        } else {
+            ApiError::invalid(vec![e])
+        }
+    })?;
     let sb = auth.state.secrets.clone();
     let t = auth
         .state

@@ -50,6 +50,16 @@ pub struct TenantFormPage {
     pub secrets: Option<tenants::SecretPresence>,
     pub webhook_url: Option<String>,
     pub errors: Vec<String>,
+    /// The stored Token is shorter than WeChat's best (warn, and offer `suggested_token`).
+    pub weak_token: bool,
+    /// A fresh strong Token the form offers.
+    pub suggested_token: String,
+    /// Whether this user may change the OA API base (agency admins only).
+    pub may_change_api_base: bool,
+}
+
+pub fn suggested_token() -> String {
+    patron_domain::wechat_settings::generate_token(&mut rand::rngs::OsRng)
 }
 
 impl TenantFormPage {
@@ -110,6 +120,9 @@ pub async fn new_tenant(ctx: Ctx) -> Result<HttpResponse, UiError> {
             secrets: None,
             webhook_url: None,
             errors: vec![],
+            weak_token: false,
+            suggested_token: suggested_token(),
+            may_change_api_base: true,
         },
         StatusCode::OK,
     ))
@@ -127,7 +140,12 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
     let scope = ctx.agency()?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
-    let errors = match tenants::validate(&f.input) {
+    let checked = tenants::validate(&f.input).and_then(|valid| {
+        crate::policy::check_api_base(&ctx.state.cfg, None, None, &valid)
+            .map(|()| valid)
+            .map_err(|e| vec![e])
+    });
+    let errors = match checked {
         Err(errs) => messages(ctx.lang, &errs),
         Ok(valid) => {
             let sb = ctx.state.secrets.clone();
@@ -162,6 +180,9 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
             secrets: None,
             webhook_url: None,
             errors,
+            weak_token: false,
+            suggested_token: suggested_token(),
+            may_change_api_base: true,
         },
         StatusCode::UNPROCESSABLE_ENTITY,
     ))

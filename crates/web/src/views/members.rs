@@ -35,12 +35,8 @@ pub async fn invite_to_tenant(
 ) -> Result<(Invitation, bool), InviteError> {
     let mut errs = Vec::new();
     let email = validate::email(email).map_err(|e| errs.push(e)).ok();
-    let role = Role::parse(role)
-        .filter(|r| r.is_tenant_role())
-        .filter(|r| match scope.role() {
-            Some(mine) => mine.may_grant(*r),
-            None => true,
-        });
+    // The scope decides: an API token invites only roles below merchant admin.
+    let role = Role::parse(role).filter(|r| scope.may_grant(*r));
     if role.is_none() {
         errs.push(validate::invalid("role", "invalid_choice"));
     }
@@ -130,10 +126,9 @@ async fn render(
             ))
         })
         .await?;
-    let mine = scope.role().unwrap_or(Role::MerchantAdmin);
     let roles = Role::ALL
         .into_iter()
-        .filter(|r| r.is_tenant_role() && mine.may_grant(*r))
+        .filter(|r| scope.may_grant(*r))
         .map(|r| {
             (
                 r.as_str(),

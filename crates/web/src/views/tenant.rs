@@ -78,23 +78,44 @@ fn input_of(t: &Tenant) -> TenantInput {
     }
 }
 
+/// Is the tenant's stored Token shorter than a strong one?
+fn weak_token(ctx: &Ctx, tenant: &Tenant) -> Result<bool, UiError> {
+    let secrets = tenant.wechat_secrets(&ctx.state.secrets)?;
+    Ok(secrets
+        .token
+        .as_deref()
+        .is_some_and(patron_domain::wechat_settings::token_is_weak))
+}
+
+fn form_page(
+    ctx: &Ctx,
+    page: Page,
+    scope: &patron_domain::TenantScope,
+    tenant: &Tenant,
+    input: TenantInput,
+    errors: Vec<String>,
+) -> Result<TenantFormPage, UiError> {
+    Ok(TenantFormPage {
+        page,
+        action: format!("/t/{}/settings", tenant.slug),
+        is_new: false,
+        input,
+        secrets: Some(tenant.has_secret()),
+        webhook_url: Some(format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug)),
+        errors,
+        weak_token: weak_token(ctx, tenant)?,
+        suggested_token: super::agency::suggested_token(),
+        may_change_api_base: scope.may_change_api_base(),
+    })
+}
+
 pub async fn settings_form(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
     let page = ctx
         .page("settings", "tenant.settings", Some((&scope, &tenant)))
         .await?;
-    Ok(html(
-        &TenantFormPage {
-            page,
-            action: format!("/t/{}/settings", tenant.slug),
-            is_new: false,
-            input: input_of(&tenant),
-            secrets: Some(tenant.has_secret()),
-            webhook_url: Some(format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug)),
-            errors: vec![],
-        },
-        StatusCode::OK,
-    ))
+    let form = form_page(&ctx, page, &scope, &tenant, input_of(&tenant), vec![])?;
+    Ok(html(&form, StatusCode::OK))
 }
 
 pub async fn save_settings(
@@ -105,7 +126,17 @@ pub async fn save_settings(
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
-    let errors = match tenants::validate(&f.input) {
+    let checked = tenants::validate(&f.input).and_then(|valid| {
+        crate::policy::check_api_base(
+            &ctx.state.cfg,
+            Some(&scope),
+            Some(&tenant.wx_api_base),
+            &valid,
+        )
+        .map(|()| valid)
+        .map_err(|e| vec![e])
+    });
+    let errors = match checked {
         Err(errs) => messages(ctx.lang, &errs),
         Ok(valid) => {
             let sb = ctx.state.secrets.clone();
@@ -133,16 +164,6 @@ pub async fn save_settings(
     let page = ctx
         .page("settings", "tenant.settings", Some((&scope, &tenant)))
         .await?;
-    Ok(html(
-        &TenantFormPage {
-            page,
-            action: format!("/t/{}/settings", tenant.slug),
-            is_new: false,
-            input: f.input,
-            secrets: Some(tenant.has_secret()),
-            webhook_url: Some(format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug)),
-            errors,
-        },
-        StatusCode::UNPROCESSABLE_ENTITY,
-    ))
+    let form = form_page(&ctx, page, &scope, &tenant, f.input, errors)?;
+    Ok(html(&form, StatusCode::UNPROCESSABLE_ENTITY))
 }

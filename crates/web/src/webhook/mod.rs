@@ -4,6 +4,10 @@
 //! pick the passive reply from the tenant's cached rules. Every rejection is logged with the
 //! tenant and reason and counted (see `/metrics`). The protocol itself is `patron_wechat`.
 
+pub mod guard;
+
+pub use guard::Guard;
+
 use crate::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -23,6 +27,9 @@ use std::time::{Duration, Instant};
 
 /// WeChat pushes are small; anything larger is refused before it is read further.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Pushes and URL checks signed further than this from our clock are refused: a captured
+/// signature cannot be replayed later. WeChat's three deliveries come within about 15 s.
+pub const REPLAY_WINDOW_SECS: i64 = 300;
 /// How long a tenant's WeChat settings and rules are reused before re-reading them. Changes
 /// made through this process invalidate at once; other processes see them within this time.
 const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -37,10 +44,16 @@ pub enum Rejection {
     MalformedXml,
     DecryptFailed,
     AppIdMismatch,
+    /// Plaintext to a tenant in safe mode, or encrypted to one in plaintext mode.
+    WrongMode,
+    /// Signed more than [`REPLAY_WINDOW_SECS`] from our clock (a replay, or a bad clock).
+    StaleTimestamp,
+    /// Too many failed verifications from this address or for this tenant.
+    Throttled,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 7] = [
+    pub const ALL: [Rejection; 10] = [
         Rejection::UnknownTenant,
         Rejection::NotConfigured,
         Rejection::BadSignature,
@@ -48,6 +61,9 @@ impl Rejection {
         Rejection::MalformedXml,
         Rejection::DecryptFailed,
         Rejection::AppIdMismatch,
+        Rejection::WrongMode,
+        Rejection::StaleTimestamp,
+        Rejection::Throttled,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,12 +74,17 @@ impl Rejection {
             Rejection::MalformedXml => "malformed_xml",
             Rejection::DecryptFailed => "decrypt_failed",
             Rejection::AppIdMismatch => "appid_mismatch",
+            Rejection::WrongMode => "wrong_mode",
+            Rejection::StaleTimestamp => "stale_timestamp",
+            Rejection::Throttled => "throttled",
         }
     }
     fn status(self) -> StatusCode {
         match self {
             Rejection::UnknownTenant | Rejection::NotConfigured => StatusCode::NOT_FOUND,
-            Rejection::BadSignature => StatusCode::UNAUTHORIZED,
+            Rejection::BadSignature | Rejection::StaleTimestamp => StatusCode::UNAUTHORIZED,
+            Rejection::WrongMode => StatusCode::FORBIDDEN,
+            Rejection::Throttled => StatusCode::TOO_MANY_REQUESTS,
             Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::MalformedXml | Rejection::DecryptFailed | Rejection::AppIdMismatch => {
                 StatusCode::BAD_REQUEST
@@ -77,7 +98,7 @@ impl Rejection {
 pub struct Metrics {
     pub accepted: AtomicU64,
     pub duplicates: AtomicU64,
-    rejected: [AtomicU64; 7],
+    rejected: [AtomicU64; 10],
 }
 
 impl Metrics {
@@ -245,8 +266,33 @@ fn reject(state: &AppState, slug: &str, r: Rejection, detail: &str) -> HttpRespo
         .body(r.as_str())
 }
 
+/// Is `timestamp` (seconds, as WeChat signs it) within the replay window of `now`?
+fn fresh(timestamp: &str, now: i64) -> bool {
+    timestamp
+        .parse::<i64>()
+        .is_ok_and(|t| (now - t).abs() <= REPLAY_WINDOW_SECS)
+}
+
+/// A verification that failed: counted by the guard (unless the sender is known), and
+/// answered 429 once the sender is past a limit.
+fn refuse(
+    state: &AppState,
+    slug: &str,
+    ip: &str,
+    gate: guard::Gate,
+    r: Rejection,
+    detail: &str,
+) -> HttpResponse {
+    if gate != guard::Gate::Known && state.webhook_guard.failed(slug, ip) {
+        tracing::warn!(tenant = slug, ip, "webhook verification throttled");
+        return reject(state, slug, Rejection::Throttled, detail);
+    }
+    reject(state, slug, r, detail)
+}
+
 /// Server-URL verification: echo `echostr` when the signature is right.
 pub async fn verify(
+    req: HttpRequest,
     state: web::Data<AppState>,
     slug: web::Path<String>,
     q: web::Query<PushQuery>,
@@ -257,9 +303,18 @@ pub async fn verify(
         Ok(Lookup::NotConfigured) => return reject(&state, &slug, Rejection::NotConfigured, ""),
         Err(err) => return internal(&err),
     };
-    if !signature::verify_url_signature(&q.signature, &e.token, &q.timestamp, &q.nonce) {
-        return reject(&state, &slug, Rejection::BadSignature, "url verification");
+    let ip = crate::ctx::client_ip(&req, &state.cfg);
+    let gate = state.webhook_guard.gate(&slug, &ip);
+    if gate == guard::Gate::Locked {
+        return reject(&state, &slug, Rejection::Throttled, "url verification");
     }
+    if !signature::verify_url_signature(&q.signature, &e.token, &q.timestamp, &q.nonce) {
+        return refuse(&state, &slug, &ip, gate, Rejection::BadSignature, "url verification");
+    }
+    if !fresh(&q.timestamp, chrono::Utc::now().timestamp()) {
+        return refuse(&state, &slug, &ip, gate, Rejection::StaleTimestamp, "url verification");
+    }
+    state.webhook_guard.passed(&slug, &ip);
     tracing::info!(tenant = %slug.as_str(), "WeChat server URL verified");
     HttpResponse::Ok()
         .content_type("text/plain")
@@ -303,11 +358,25 @@ struct Verified {
     encrypted_with: Option<KeyUsed>,
 }
 
+/// Does the tenant's message mode take a push sent this way? Safe mode takes only
+/// encrypted pushes (a plaintext push's signature covers the token, timestamp and nonce,
+/// not the body), plaintext mode only plaintext, compatible mode both.
+fn mode_accepts(mode: MessageMode, encrypted: bool) -> bool {
+    match mode {
+        MessageMode::Safe => encrypted,
+        MessageMode::Plain => !encrypted,
+        MessageMode::Compatible => true,
+    }
+}
+
 fn open(e: &Endpoint, q: &PushQuery, body: &[u8]) -> Result<Verified, (Rejection, String)> {
     let encrypted = q.encrypt_type == "aes";
     if !encrypted {
         if !signature::verify_url_signature(&q.signature, &e.token, &q.timestamp, &q.nonce) {
             return Err((Rejection::BadSignature, "signature".into()));
+        }
+        if !fresh(&q.timestamp, chrono::Utc::now().timestamp()) {
+            return Err((Rejection::StaleTimestamp, "timestamp".into()));
         }
         let inbound = patron_wechat::xml::parse_message(body)
             .map_err(|err| (Rejection::MalformedXml, err.to_string()))?;
@@ -327,6 +396,9 @@ fn open(e: &Endpoint, q: &PushQuery, body: &[u8]) -> Result<Verified, (Rejection
     if !signature::verify_msg_signature(&q.msg_signature, &e.token, &q.timestamp, &q.nonce, encrypt)
     {
         return Err((Rejection::BadSignature, "msg_signature".into()));
+    }
+    if !fresh(&q.timestamp, chrono::Utc::now().timestamp()) {
+        return Err((Rejection::StaleTimestamp, "timestamp".into()));
     }
     let (Some(key), Some(appid)) = (&e.key, &e.appid) else {
         return Err((
@@ -415,10 +487,32 @@ async fn receive(
         Ok(Lookup::NotConfigured) => return Err(reject(state, slug, Rejection::NotConfigured, "")),
         Err(err) => return Err(internal(&err)),
     };
+    let ip = crate::ctx::client_ip(req, &state.cfg);
+    let gate = state.webhook_guard.gate(slug, &ip);
+    if gate == guard::Gate::Locked {
+        return Err(reject(state, slug, Rejection::Throttled, "push"));
+    }
+    let encrypted = q.encrypt_type == "aes";
+    if !mode_accepts(e.mode, encrypted) {
+        let detail = format!(
+            "{} push to a tenant in {} mode",
+            if encrypted { "an encrypted" } else { "a plaintext" },
+            e.mode.as_str()
+        );
+        return Err(reject(state, slug, Rejection::WrongMode, &detail));
+    }
     let body = read_body(req, payload)
         .await
         .map_err(|r| reject(state, slug, r, "body"))?;
-    let v = open(&e, q, &body).map_err(|(r, detail)| reject(state, slug, r, &detail))?;
+    let v = open(&e, q, &body).map_err(|(r, detail)| match r {
+        Rejection::BadSignature | Rejection::StaleTimestamp => {
+            refuse(state, slug, &ip, gate, r, &detail)
+        }
+        _ => reject(state, slug, r, &detail),
+    })?;
+    if gate != guard::Gate::Known {
+        state.webhook_guard.passed(slug, &ip);
+    }
     Ok((e, v))
 }
 
