@@ -24,6 +24,7 @@ fn campaign(app: &TestApp, w: &World, supply: Option<i64>, per_follower: Option<
             stores: None,
             terms: String::new(),
             code_prefix: "RACE".into(),
+            accepts_short_codes: false,
         },
     )
     .unwrap();
@@ -358,6 +359,7 @@ async fn refusals_at_the_till_name_their_reason() {
             stores: Some(vec![other.id]),
             terms: "One per visit".into(),
             code_prefix: String::new(),
+            accepts_short_codes: false,
         },
     )
     .unwrap();

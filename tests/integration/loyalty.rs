@@ -83,6 +83,7 @@ fn campaign(c: &mut DbConn, scope: &TenantScope, name: &str) -> i64 {
             stores: None,
             terms: String::new(),
             code_prefix: String::new(),
+            accepts_short_codes: false,
         },
     )
     .unwrap();

@@ -58,6 +58,7 @@ fn campaign(app: &TestApp, w: &World, name: &str, supply: Option<i64>) -> i64 {
             stores: None,
             terms: String::new(),
             code_prefix: String::new(),
+            accepts_short_codes: false,
         },
     )
     .unwrap();

@@ -609,6 +609,7 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
             stores: None,
             terms: String::new(),
             code_prefix: String::new(),
+            accepts_short_codes: false,
         },
     )
     .unwrap();

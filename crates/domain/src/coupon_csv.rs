@@ -8,6 +8,9 @@ use crate::follower_csv::{FileError, RowError};
 pub const MAX_ROWS: usize = 100_000;
 /// The longest imported code.
 pub const MAX_CODE: usize = 64;
+/// The shortest imported code, unless the campaign accepts short external codes (4).
+/// Shorter codes can be guessed at the till within its failed-lookup limit.
+pub const MIN_CODE: usize = 8;
 
 /// One code to import.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +40,9 @@ fn code_ok(code: &str) -> bool {
 }
 
 /// Checks a file: whole-file refusals first, then every row (bad codes, codes twice in
-/// the file); codes already in the database are the caller's to find.
-pub fn check(bytes: &[u8]) -> Result<Checked, FileError> {
+/// the file, codes under [`MIN_CODE`] unless `short_ok`); codes already in the database
+/// are the caller's to find.
+pub fn check(bytes: &[u8], short_ok: bool) -> Result<Checked, FileError> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(FileError::Empty);
@@ -96,6 +100,10 @@ pub fn check(bytes: &[u8]) -> Result<Checked, FileError> {
             out.errors.push(err("code", "invalid_code"));
             continue;
         }
+        if !short_ok && code.len() < MIN_CODE {
+            out.errors.push(err("code", "code_too_short"));
+            continue;
+        }
         // The till reads a code in Patron's own shape by its check character first: one
         // whose check character does not match could never be typed in, only scanned.
         if crate::coupons::parse_typed(&code) == crate::coupons::Typed::BadCheck {
@@ -127,7 +135,7 @@ mod tests {
     #[test]
     fn codes_are_normalised_and_checked_row_by_row() {
         let f = "code,openid\nabc-123 x,o1\nABC-123X,\nab,\nGOOD1,\n\"bad code\u{7}\",\nABCDEFGHJKMNP2,\n";
-        let c = check(f.as_bytes()).unwrap();
+        let c = check(f.as_bytes(), true).unwrap();
         assert_eq!(
             c.rows,
             vec![
@@ -157,27 +165,41 @@ mod tests {
     }
 
     #[test]
-    fn whole_file_refusals() {
-        assert_eq!(check(b"  \n"), Err(FileError::Empty));
-        assert_eq!(check(&[0xff, 0xfe]), Err(FileError::NotUtf8));
-        assert_eq!(check(b"openid\no1\n"), Err(FileError::NoCode));
+    fn codes_under_eight_characters_need_a_campaign_that_accepts_them() {
+        let f = "code\nGOOD1\nLONGER12\n";
+        let strict = check(f.as_bytes(), false).unwrap();
+        assert_eq!(strict.rows.len(), 1);
+        assert_eq!(strict.rows[0].code, "LONGER12");
+        assert_eq!(strict.errors.len(), 1);
         assert_eq!(
-            check(b"code,extra\nX1234,\n"),
+            (strict.errors[0].line, strict.errors[0].code.as_str()),
+            (2, "code_too_short")
+        );
+        assert_eq!(check(f.as_bytes(), true).unwrap().rows.len(), 2);
+    }
+
+    #[test]
+    fn whole_file_refusals() {
+        assert_eq!(check(b"  \n", true), Err(FileError::Empty));
+        assert_eq!(check(&[0xff, 0xfe], true), Err(FileError::NotUtf8));
+        assert_eq!(check(b"openid\no1\n", true), Err(FileError::NoCode));
+        assert_eq!(
+            check(b"code,extra\nX1234,\n", true),
             Err(FileError::UnknownColumns("extra".into()))
         );
         assert_eq!(
-            check(b"code,code\nA,B\n"),
+            check(b"code,code\nA,B\n", true),
             Err(FileError::DuplicateColumn("code".into()))
         );
         assert!(matches!(
-            check(b"code,openid\nAAAA,o1,extra\n"),
+            check(b"code,openid\nAAAA,o1,extra\n", true),
             Err(FileError::Csv(_))
         ));
     }
 
     #[test]
     fn a_bom_and_only_a_code_column_are_fine() {
-        let c = check("\u{feff}Code\nVIP-0001\n".as_bytes()).unwrap();
+        let c = check("\u{feff}Code\nVIP-0001\n".as_bytes(), true).unwrap();
         assert_eq!(c.rows.len(), 1);
         assert!(c.errors.is_empty());
     }

@@ -86,6 +86,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
                 stores: None,
                 terms: String::new(),
                 code_prefix: String::new(),
+                accepts_short_codes: false,
             },
         )?;
         coupons::set_status(&mut c, &scope, camp.id, "active")?;

@@ -32,6 +32,9 @@ pub struct Campaign {
     pub updated_at: NaiveDateTime,
     /// Coupons brought in with their own codes (CSV import).
     pub imported_codes: i64,
+    /// Imports may bring codes of 4–7 characters (else at least 8: shorter ones can be
+    /// guessed at the till).
+    pub accepts_short_codes: bool,
 }
 
 impl Campaign {
@@ -62,6 +65,7 @@ pub struct CampaignInput {
     pub stores: Option<Vec<i64>>,
     pub terms: String,
     pub code_prefix: String,
+    pub accepts_short_codes: bool,
 }
 
 fn check(conn: &mut DbConn, scope: &TenantScope, i: &CampaignInput) -> Result<String> {
@@ -110,6 +114,7 @@ pub fn create(conn: &mut DbConn, scope: &TenantScope, i: &CampaignInput) -> Resu
             cp::validity.eq(serde_json::to_string(&i.validity).unwrap_or_default()),
             cp::total_supply.eq(i.total_supply),
             cp::per_follower_limit.eq(i.per_follower_limit),
+            cp::accepts_short_codes.eq(i.accepts_short_codes),
             cp::store_ids.eq(i
                 .stores
                 .as_ref()
@@ -572,6 +577,23 @@ fn replay(conn: &mut DbConn, scope: &TenantScope, key: &str) -> Result<Option<Re
 /// Redeems a coupon exactly once. A retried request with the same idempotency key gets
 /// the first answer; of many cashiers racing on one code one succeeds and every other is
 /// told where, by whom and when it was redeemed.
+/// The till's store must be one of the tenant's, and one the scope works at (a cashier's
+/// own stores). Invalid `store_id` otherwise.
+fn check_till_store(conn: &mut DbConn, scope: &TenantScope, store_id: i64) -> Result<()> {
+    let id = patron_domain::StoreId(store_id);
+    match crate::stores::get(conn, scope, id) {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => {
+            return Err(validate::invalid("store_id", "unknown_store").into())
+        }
+        Err(e) => return Err(e),
+    }
+    if scope.stores().is_some_and(|mine| !mine.contains(&id)) {
+        return Err(validate::invalid("store_id", "not_your_store").into());
+    }
+    Ok(())
+}
+
 pub fn redeem(
     conn: &mut DbConn,
     scope: &TenantScope,
@@ -582,6 +604,7 @@ pub fn redeem(
     amount_fen: Option<i64>,
 ) -> Result<Redeemed> {
     let tenant = scope.tenant_id().0;
+    check_till_store(conn, scope, till.store_id)?;
     if let Some(k) = idempotency_key {
         if let Some(r) = replay(conn, scope, k)? {
             return Ok(r);
@@ -686,10 +709,17 @@ pub fn void(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(validate::invalid("reason", "required").into());
     }
+    check_till_store(conn, scope, till.store_id)?;
     write_tx(conn, |conn| {
         let coupon = by_code(conn, scope, code)?;
         if coupon.status != "redeemed" {
             return Ok(Err("not_redeemed"));
+        }
+        // A cashier voids only what was redeemed at a store they work at.
+        if let (Some(mine), Some(at)) = (scope.stores(), coupon.redeemed_store_id) {
+            if !mine.contains(&patron_domain::StoreId(at)) {
+                return Ok(Err("other_store"));
+            }
         }
         if coupon.redeemed_at.is_some_and(|at| now() - at > window) {
             return Ok(Err("void_window_passed"));

@@ -405,6 +405,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         imported_codes -> BigInt,
+        accepts_short_codes -> Bool,
     }
 }
 

@@ -35,3 +35,48 @@ pub fn check_api_base(
     }
     Ok(())
 }
+
+/// Guessing coupon codes: failed lookups (a forged QR, a typo, an unknown code) on every
+/// path that takes a code (the till's lookup, redeem and void pages, the API's validate,
+/// redeem and void) are counted per cashier or API token and per client address, in the
+/// sign-in throttle table so every process sees the same counts. Past the limit every
+/// code-taking request of that cashier, token or address is refused until the window
+/// has passed.
+pub mod till {
+    use patron_domain::authz::Actor;
+    use patron_domain::TenantScope;
+    use patron_store::{throttle, DbConn, StoreError};
+
+    /// Failed code lookups allowed per cashier/token and per address in [`WINDOW`].
+    pub const MAX_FAILURES: i64 = 10;
+    pub const WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+    /// The throttle keys of whoever acts through `scope`, from `ip`.
+    pub fn keys(scope: &TenantScope, ip: &str) -> [String; 2] {
+        let who = match scope.actor() {
+            Actor::User(u) => format!("user:{}", u.0),
+            Actor::ApiToken(t) => format!("token:{}", t.0),
+            Actor::System => "system".to_string(),
+        };
+        [format!("till:{who}"), format!("till:ip:{ip}")]
+    }
+
+    /// Is any of `keys` past the limit?
+    pub fn locked(c: &mut DbConn, keys: &[String; 2]) -> Result<bool, StoreError> {
+        let since = patron_store::now() - WINDOW;
+        for k in keys {
+            if throttle::failures_since(c, k, since)?.0 >= MAX_FAILURES {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Counts one failed lookup against every key.
+    pub fn failed(c: &mut DbConn, keys: &[String; 2]) -> Result<(), StoreError> {
+        for k in keys {
+            throttle::record_failure(c, k)?;
+        }
+        Ok(())
+    }
+}

@@ -6,14 +6,16 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use patron_domain::coupons::{self as rules, Benefit, Refusal, Validity};
 use patron_domain::{validate, Permission};
+use crate::policy::till;
 use patron_store::coupons::{self, CampaignInput, NotIssued, Till};
+use patron_store::StoreError;
 use serde::Deserialize;
 
 fn campaign_json(c: &coupons::Campaign) -> serde_json::Value {
     serde_json::json!({
         "id": c.id, "name": c.name, "benefit": c.benefit(), "min_spend_fen": c.min_spend_fen,
         "validity": c.validity(), "total_supply": c.total_supply, "per_follower_limit": c.per_follower_limit,
-        "store_ids": c.stores(), "status": c.status, "terms": c.terms, "code_prefix": c.code_prefix,
+        "store_ids": c.stores(), "status": c.status, "terms": c.terms, "code_prefix": c.code_prefix, "accepts_short_codes": c.accepts_short_codes,
         "issued_count": c.issued_count, "created_at": c.created_at,
     })
 }
@@ -40,6 +42,9 @@ pub struct CampaignBody {
     pub terms: String,
     #[serde(default)]
     pub code_prefix: String,
+    /// Imported codes may be 4–7 characters (a system whose codes are that short);
+    /// otherwise an import refuses codes under 8 characters, which are guessable.
+    pub accepts_short_codes: bool,
     /// `draft` (default) or `active`.
     #[serde(default)]
     pub status: Option<String>,
@@ -58,6 +63,7 @@ pub async fn create(auth: ApiAuth, body: web::Json<CampaignBody>) -> ApiResult {
         stores: b.store_ids,
         terms: b.terms,
         code_prefix: b.code_prefix,
+        accepts_short_codes: b.accepts_short_codes,
     };
     let status = b.status;
     let c = auth
@@ -136,6 +142,50 @@ fn code_of(
     }
 }
 
+/// [`code_of`] behind the till's throttle (`policy::till`): refused with 429 while this
+/// token or address is past the limit, and a forged payload or typo counts as a failure.
+/// Returns the code and the throttle keys, for counting an unknown code too.
+async fn guarded_code(
+    auth: &ApiAuth,
+    scope: &patron_domain::TenantScope,
+    scanned: &str,
+) -> Result<(String, [String; 2]), ApiError> {
+    let keys = till::keys(scope, &auth.ip);
+    let k = keys.clone();
+    if auth.state.db(move |c| till::locked(c, &k)).await? {
+        tracing::warn!(ip = %auth.ip, "API code lookups throttled");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many unknown or mistyped codes; try again in a few minutes",
+        ));
+    }
+    match code_of(auth, scope, scanned) {
+        Ok(code) => Ok((code, keys)),
+        Err(e) => {
+            count_failure(auth, &keys).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn count_failure(auth: &ApiAuth, keys: &[String; 2]) -> Result<(), ApiError> {
+    let k = keys.clone();
+    Ok(auth.state.db(move |c| till::failed(c, &k)).await?)
+}
+
+/// A lookup's result, counting "no such code" as a failed attempt.
+async fn counted<T>(
+    auth: &ApiAuth,
+    keys: &[String; 2],
+    r: Result<T, StoreError>,
+) -> Result<T, ApiError> {
+    if matches!(r, Err(StoreError::NotFound)) {
+        count_failure(auth, keys).await?;
+    }
+    Ok(r?)
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct ValidateQuery {
@@ -151,16 +201,17 @@ pub async fn validate(
     q: web::Query<ValidateQuery>,
 ) -> ApiResult {
     let scope = auth.require(Permission::Redeem)?.clone();
-    let code = code_of(&auth, &scope, &code.into_inner())?;
+    let (code, keys) = guarded_code(&auth, &scope, &code.into_inner()).await?;
     let (store, amount) = (q.store_id.unwrap_or(0), q.amount_fen);
-    let (coupon, camp) = auth
+    let found = auth
         .state
         .db(move |c| {
             let cp = coupons::by_code(c, &scope, &code)?;
             let camp = coupons::get(c, &scope, cp.campaign_id)?;
             Ok((cp, camp))
         })
-        .await?;
+        .await;
+    let (coupon, camp) = counted(&auth, &keys, found).await?;
     let stores = camp.stores();
     let verdict: Result<(), Refusal> = rules::can_redeem(
         &rules::Redeemable {
@@ -199,7 +250,7 @@ pub async fn redeem(
     body: web::Json<RedeemBody>,
 ) -> ApiResult {
     let scope = auth.require(Permission::Redeem)?.clone();
-    let code = code_of(&auth, &scope, &code.into_inner())?;
+    let (code, keys) = guarded_code(&auth, &scope, &code.into_inner()).await?;
     let b = body.into_inner();
     let r = auth
         .state
@@ -223,7 +274,8 @@ pub async fn redeem(
                 b.amount_fen,
             )
         })
-        .await?;
+        .await;
+    let r = counted(&auth, &keys, r).await?;
     let status = match r {
         coupons::Redeemed::Ok { .. } => StatusCode::OK,
         _ => StatusCode::CONFLICT,
@@ -240,7 +292,7 @@ pub struct VoidBody {
 
 pub async fn void(auth: ApiAuth, code: web::Path<String>, body: web::Json<VoidBody>) -> ApiResult {
     let scope = auth.require(Permission::Redeem)?.clone();
-    let code = code_of(&auth, &scope, &code.into_inner())?;
+    let (code, keys) = guarded_code(&auth, &scope, &code.into_inner()).await?;
     let b = body.into_inner();
     let r = auth
         .state
@@ -260,7 +312,8 @@ pub async fn void(auth: ApiAuth, code: web::Path<String>, body: web::Json<VoidBo
                 crate::views::cashier::VOID_WINDOW,
             )
         })
-        .await?;
+        .await;
+    let r = counted(&auth, &keys, r).await?;
     match r {
         Ok(c) => Ok(HttpResponse::Ok().json(c)),
         Err(why) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),

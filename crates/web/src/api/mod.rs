@@ -145,6 +145,8 @@ pub struct ApiAuth {
     pub scope: TenantScope,
     pub request_id: String,
     pub lang: crate::i18n::Lang,
+    /// The client address (for throttles).
+    pub ip: String,
 }
 
 impl ApiAuth {
@@ -174,6 +176,7 @@ impl FromRequest for ApiAuth {
             .and_then(|v| v.to_str().ok())
             .map(crate::i18n::Lang::from_accept_language)
             .unwrap_or(crate::i18n::Lang::En);
+        let ip = crate::ctx::client_ip(req, &state.cfg);
         let token = req
             .headers()
             .get("Authorization")
@@ -209,6 +212,7 @@ impl FromRequest for ApiAuth {
                 scope,
                 request_id,
                 lang,
+                ip,
             })
         })
     }

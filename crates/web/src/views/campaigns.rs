@@ -36,6 +36,7 @@ pub struct CampaignForm {
     store_ids: Vec<i64>,
     terms: String,
     prefix: String,
+    short_codes: bool,
 }
 
 impl CampaignForm {
@@ -60,6 +61,7 @@ impl CampaignForm {
                 "store_ids" => f.store_ids.extend(v.parse::<i64>().ok()),
                 "terms" => f.terms = v,
                 "prefix" => f.prefix = v.trim().to_uppercase(),
+                "short_codes" => f.short_codes = v == "1",
                 _ => {}
             }
         }
@@ -134,6 +136,7 @@ impl CampaignForm {
             stores: (!self.store_ids.is_empty()).then(|| self.store_ids.clone()),
             terms: self.terms.clone(),
             code_prefix: self.prefix.clone(),
+            accepts_short_codes: self.short_codes,
         })
     }
 }

@@ -13,12 +13,10 @@ use patron_domain::coupons::{self as rules, Refusal, Scanned, Typed};
 use patron_domain::{Permission, TenantScope};
 use patron_store::coupons::{self, Campaign, Coupon, Redeemed, Till};
 use patron_store::stores::Store;
-use patron_store::{throttle, StoreError};
+use crate::policy::till;
+use patron_store::StoreError;
 use serde::Deserialize;
 
-/// Failed lookups allowed per cashier and per device in [`THROTTLE_WINDOW`].
-const MAX_FAILED_LOOKUPS: i64 = 10;
-const THROTTLE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// How long after a redemption it may be voided.
 pub const VOID_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
 
@@ -240,12 +238,21 @@ fn read_scan(key: &[u8], scan: &str) -> Result<String, (&'static str, String)> {
     }
 }
 
-/// Throttle keys for this cashier and this device.
-fn throttle_keys(ctx: &Ctx, user_id: i64) -> [String; 2] {
-    [
-        format!("till:user:{user_id}"),
-        format!("till:ip:{}", ctx.ip),
-    ]
+/// Whether this cashier or device is past the failed-lookup limit (`policy::till`).
+async fn throttled(ctx: &Ctx, keys: &[String; 2]) -> Result<bool, UiError> {
+    let k = keys.clone();
+    Ok(ctx.state.db(move |c| till::locked(c, &k)).await?)
+}
+
+/// Counts a failed lookup (a forged QR, a typo, an unknown code).
+async fn fail(ctx: &Ctx, keys: &[String; 2]) -> Result<(), UiError> {
+    let k = keys.clone();
+    Ok(ctx.state.db(move |c| till::failed(c, &k)).await?)
+}
+
+fn throttled_answer(ctx: &Ctx, slug: &str) -> Answer {
+    tracing::warn!(tenant = slug, ip = %ctx.ip, "till lookups throttled");
+    Answer::Problem("till.throttled", String::new())
 }
 
 pub async fn lookup(
@@ -256,44 +263,11 @@ pub async fn lookup(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Redeem).await?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
-    let user_id = ctx.require_user()?.user.id;
-    let keys = throttle_keys(&ctx, user_id);
-    let since = patron_store::now() - THROTTLE_WINDOW;
-    let k2 = keys.clone();
-    let throttled = ctx
-        .state
-        .db(move |c| {
-            let mut worst = 0;
-            for k in &k2 {
-                worst = worst.max(throttle::failures_since(c, k, since)?.0);
-            }
-            Ok(worst >= MAX_FAILED_LOOKUPS)
-        })
-        .await?;
-    if throttled {
-        tracing::warn!(tenant = %tenant.slug, user = user_id, ip = %ctx.ip, "till lookups throttled");
-        return render(
-            &ctx,
-            &slug,
-            f.store_id,
-            Answer::Problem("till.throttled", String::new()),
-            f.scan,
-        )
-        .await;
+    let keys = till::keys(&scope, &ctx.ip);
+    if throttled(&ctx, &keys).await? {
+        let answer = throttled_answer(&ctx, &tenant.slug);
+        return render(&ctx, &slug, f.store_id, answer, f.scan).await;
     }
-    let fail = |ctx: &Ctx, keys: [String; 2]| {
-        let state = ctx.state.clone();
-        async move {
-            let _ = state
-                .db(move |c| {
-                    for k in &keys {
-                        throttle::record_failure(c, k)?;
-                    }
-                    Ok(())
-                })
-                .await;
-        }
-    };
     let key = qr_key(&ctx.state, &scope);
     match patron_domain::loyalty::verify_member(&key, &f.scan) {
         None => {}
@@ -325,7 +299,7 @@ pub async fn lookup(
         }
         Some(Err(())) => {
             tracing::info!(tenant = %tenant.slug, "till refused a forged member card");
-            fail(&ctx, keys).await;
+            fail(&ctx, &keys).await?;
             return render(
                 &ctx,
                 &slug,
@@ -340,7 +314,7 @@ pub async fn lookup(
         Ok(code) => code,
         Err((problem, detail)) => {
             tracing::info!(tenant = %tenant.slug, problem, "till lookup refused before the database");
-            fail(&ctx, keys).await;
+            fail(&ctx, &keys).await?;
             return render(
                 &ctx,
                 &slug,
@@ -372,7 +346,7 @@ pub async fn lookup(
     let (coupon, campaign, follower) = match found {
         Ok(x) => x,
         Err(StoreError::NotFound) => {
-            fail(&ctx, keys).await;
+            fail(&ctx, &keys).await?;
             return render(
                 &ctx,
                 &slug,
@@ -439,10 +413,16 @@ pub async fn redeem(
         )
         .await;
     };
+    let keys = till::keys(&scope, &ctx.ip);
+    if throttled(&ctx, &keys).await? {
+        let answer = throttled_answer(&ctx, &tenant.slug);
+        return render(&ctx, &slug, Some(store_id), answer, f.scan).await;
+    }
     let code = match read_scan(&qr_key(&ctx.state, &scope), &f.scan) {
         Ok(c) => c,
         Err((p, d)) => {
-            return render(&ctx, &slug, Some(store_id), Answer::Problem(p, d), f.scan).await
+            fail(&ctx, &keys).await?;
+            return render(&ctx, &slug, Some(store_id), Answer::Problem(p, d), f.scan).await;
         }
     };
     let amount = match f.amount.trim() {
@@ -489,7 +469,10 @@ pub async fn redeem(
             tracing::info!(tenant = %tenant.slug, code = %code, outcome = ?r, "till redemption");
             Answer::Redeemed(r)
         }
-        Err(StoreError::NotFound) => Answer::Problem("till.unknown", code),
+        Err(StoreError::NotFound) => {
+            fail(&ctx, &keys).await?;
+            Answer::Problem("till.unknown", code)
+        }
         Err(e) => return Err(e.into()),
     };
     render(&ctx, &slug, Some(store_id), answer, String::new()).await
@@ -515,6 +498,11 @@ pub async fn void(
         )
         .await;
     };
+    let keys = till::keys(&scope, &ctx.ip);
+    if throttled(&ctx, &keys).await? {
+        let answer = throttled_answer(&ctx, &tenant.slug);
+        return render(&ctx, &slug, Some(store_id), answer, String::new()).await;
+    }
     let device = ctx.user_agent.chars().take(200).collect::<String>();
     let (code, reason) = (f.code.clone(), f.reason.clone());
     let result = ctx
@@ -541,15 +529,18 @@ pub async fn void(
             Answer::Voided(c.code)
         }
         Ok(Err(why)) => Answer::Problem(
-            if why == "void_window_passed" {
-                "till.void_too_late"
-            } else {
-                "till.not_redeemed"
+            match why {
+                "void_window_passed" => "till.void_too_late",
+                "other_store" => "till.void_other_store",
+                _ => "till.not_redeemed",
             },
             f.code,
         ),
         Err(StoreError::Invalid(_)) => Answer::Problem("till.void_reason", f.code),
-        Err(StoreError::NotFound) => Answer::Problem("till.unknown", f.code),
+        Err(StoreError::NotFound) => {
+            fail(&ctx, &keys).await?;
+            Answer::Problem("till.unknown", f.code)
+        }
         Err(e) => return Err(e.into()),
     };
     render(&ctx, &slug, Some(store_id), answer, String::new()).await

@@ -10,6 +10,7 @@ use askama::Template;
 use patron_domain::coupons::{self as rules, Typed};
 use patron_domain::{coupon_csv, Permission};
 use patron_store::coupons::{self, Campaign, Coupon, Event};
+use crate::policy::till;
 use patron_store::StoreError;
 use serde::Deserialize;
 
@@ -71,8 +72,14 @@ pub async fn lookup(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let typed = q.code.trim().to_string();
     let key = super::cashier::qr_key(&ctx.state, &scope);
+    let keys = till::keys(&scope, &ctx.ip);
+    let k = keys.clone();
+    let locked = !typed.is_empty() && ctx.state.db(move |c| till::locked(c, &k)).await?;
     let code = if typed.is_empty() {
         Err(None)
+    } else if locked {
+        tracing::warn!(tenant = %tenant.slug, ip = %ctx.ip, "coupon lookups throttled");
+        Err(Some("till.throttled"))
     } else {
         match rules::verify_scan(&key, &typed) {
             rules::Scanned::Signed(c) => Ok(c),
@@ -116,6 +123,11 @@ pub async fn lookup(
             }
         }
     };
+    // A forged payload, a typo or an unknown code counts against the till's limit.
+    if !locked && matches!(problem, Some("till.forged" | "till.bad_check" | "till.unknown")) {
+        let k = keys.clone();
+        ctx.state.db(move |c| till::failed(c, &k)).await?;
+    }
     let page = ctx
         .page("coupons", "lookup.title", Some((&scope, &tenant)))
         .await?;
@@ -175,7 +187,7 @@ pub async fn import(
     let (imported, errors) = if up.too_large {
         (None, vec![lang.t("import.too_large").to_string()])
     } else {
-        match coupon_csv::check(&up.body) {
+        match coupon_csv::check(&up.body, campaign.accepts_short_codes) {
             Err(e) => (None, vec![lang.t(&format!("err.{}", e.code())).to_string()]),
             Ok(checked) if !checked.errors.is_empty() => {
                 (None, checked.errors.iter().take(50).map(row_msg).collect())
