@@ -79,6 +79,76 @@ async fn a_user_of_tenant_a_gets_404_on_every_tenant_b_url() {
     }
 }
 
+/// "My slug, their id": every UI route that takes an object id, with tenant A's slug (so
+/// the tenant check passes) and tenant B's ids, answers 404 to A's admins and changes
+/// nothing. The slug-level sweep above never reaches the object lookups.
+#[tokio::test]
+async fn a_user_of_tenant_a_gets_404_for_tenant_b_ids_under_its_own_slug() {
+    let app = TestApp::spawn();
+    let a = world(&mut app.conn(), "a");
+    let b = world(&mut app.conn(), "b");
+    for email in [&a.admin_email, &a.merchant_email] {
+        let c = app.client();
+        c.login(email, PASSWORD).await;
+        let before = row_counts(&mut app.conn());
+        let mut swept = 0;
+        for r in ROUTES.iter().filter(|r| r.access == Access::Session) {
+            let takes_id = r.path.contains('{') && r.path.replace("{tenant}", "").contains('{');
+            if !r.path.starts_with("/t/{tenant}") || !takes_id {
+                continue;
+            }
+            let mixed = fill_route(&r.path.replace("{tenant}", &a.slug), &b);
+            assert!(mixed.starts_with(&format!("/t/{}/", a.slug)), "{mixed}");
+            let resp = match r.method {
+                "get" => c.get(&mixed).await,
+                _ => {
+                    // Valid fields for every form (a superset), naming A's own objects
+                    // where a form refers to one, so only the id in the path is foreign.
+                    let (seg, tag, camp) = (a.segment.to_string(), a.tag.to_string(), a.campaign.to_string());
+                    let target = format!("segment:{}", a.segment);
+                    c.post(
+                        &mixed,
+                        &[
+                            ("name", "x"),
+                            ("address", "1 Road"),
+                            ("email", "x@example.test"),
+                            ("role", "cashier"),
+                            ("reason", "sweep"),
+                            ("points", "1"),
+                            ("kind", "earn"),
+                            ("body", "x"),
+                            ("text", "x"),
+                            ("status", "paused"),
+                            ("stamps_required", "5"),
+                            ("reward_campaign_id", &camp),
+                            ("campaign_id", &camp),
+                            ("segment_id", &seg),
+                            ("tag_id", &tag),
+                            ("target", &target),
+                        ],
+                    )
+                    .await
+                }
+            };
+            assert_eq!(
+                resp.status, 404,
+                "{email}: {} {mixed} (A's slug, B's ids) answered {}",
+                r.method, resp.status
+            );
+            for secret in [&b.tenant_name, &b.store_name, &b.merchant_email] {
+                assert!(!resp.body.contains(secret.as_str()), "{mixed} shows {secret}");
+            }
+            swept += 1;
+        }
+        assert!(swept >= 20, "only {swept} routes with ids swept");
+        assert_eq!(
+            row_counts(&mut app.conn()),
+            before,
+            "{email} changed something through tenant B's ids"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_api_token_of_tenant_a_gets_404_on_every_tenant_b_resource() {
     let app = TestApp::spawn();

@@ -59,7 +59,7 @@ impl Server {
 
     /// Sends a plaintext text push signed as WeChat signs it; returns the answer.
     async fn push(&self, msg_id: u64) -> (u16, String) {
-        let (ts, nonce) = ("1714037059", "486452656");
+        let (ts, nonce) = (&wx_timestamp(), "486452656");
         let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
         let body = format!(
             "<xml><ToUserName><![CDATA[{GH}]]></ToUserName>\
@@ -103,6 +103,7 @@ fn tenant(data: &Path, url: &str) -> patron_store::DbPool {
         wx_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
         wx_original_id: GH.into(),
         wx_token: TOKEN.into(),
+        wx_message_mode: "plain".into(),
         ..Default::default()
     })
     .unwrap();

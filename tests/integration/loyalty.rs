@@ -645,6 +645,8 @@ fn wechat_tenant(app: &TestApp) -> TenantScope {
         wx_aes_key: AES_KEY.into(),
         // UTC+14 all year: the local day differs from the UTC day 14 hours out of 24.
         time_zone: "Pacific/Kiritimati".into(),
+        // The tests push plaintext.
+        wx_message_mode: "plain".into(),
         ..Default::default()
     })
     .unwrap();
@@ -665,7 +667,7 @@ async fn push_to(base: &str, inner: &str, create_time: i64) -> String {
 
 /// [`push_to`] from any follower.
 async fn push_from(base: &str, openid: &str, inner: &str, create_time: i64) -> String {
-    let (ts, nonce) = ("1714037059", "486452656");
+    let (ts, nonce) = (&wx_timestamp(), "486452656");
     let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
     let body = format!(
         "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>\

@@ -26,8 +26,31 @@ fn random_suffix() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The backend this run uses: PostgreSQL when `PATRON_TEST_DATABASE_URL` is set.
+pub fn backend_under_test() -> patron_store::Backend {
+    match std::env::var("PATRON_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => patron_store::Backend::Postgres,
+        _ => patron_store::Backend::Sqlite,
+    }
+}
+
+/// Says once, in the test output itself (written past the test harness's capture), which
+/// backend the integration tests run on.
+fn announce_backend() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "integration tests: database backend = {:?}",
+            backend_under_test()
+        );
+    });
+}
+
 impl TestDb {
     pub fn new(dir: &Path) -> TestDb {
+        announce_backend();
         match std::env::var("PATRON_TEST_DATABASE_URL") {
             Ok(base) if !base.is_empty() => {
                 assert!(
@@ -446,6 +469,12 @@ impl Client {
         }
         Self::finish(rb.send().await.unwrap()).await
     }
+}
+
+/// A push timestamp as WeChat signs it: now (the webhook refuses ones more than five
+/// minutes off).
+pub fn wx_timestamp() -> String {
+    chrono::Utc::now().timestamp().to_string()
 }
 
 pub fn extract(s: &str, start: &str, end: &str) -> Option<String> {

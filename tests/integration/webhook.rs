@@ -14,12 +14,19 @@ const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const APPID: &str = "wx2c2769f8efd9abc2";
 const ORIGINAL_ID: &str = "gh_10f6c3c3ac5a";
 
+/// A tenant in plaintext mode, for the tests that push plaintext.
 fn wechat_tenant(app: &TestApp, slug: &str) -> TenantScope {
+    wechat_tenant_in(app, slug, "plain")
+}
+
+/// A tenant connected to WeChat in message mode `mode` (plain, compatible or safe).
+fn wechat_tenant_in(app: &TestApp, slug: &str, mode: &str) -> TenantScope {
     let mut c = app.conn();
     let agency = patron_store::tenants::create_agency(&mut c, "WeChat agency").unwrap();
     let valid = patron_store::tenants::validate(&patron_store::tenants::TenantInput {
         name: "Tea House".into(),
         slug: slug.into(),
+        wx_message_mode: mode.into(),
         wx_appid: APPID.into(),
         wx_original_id: ORIGINAL_ID.into(),
         wx_token: TOKEN.into(),
@@ -83,12 +90,15 @@ fn run_client(app: &TestApp, slug: &str, mode: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
+/// Each mode against a tenant configured for it; the client also checks the refusals:
+/// a push in the other mode (403; compatible takes plaintext too), a replayed timestamp.
 #[test]
 fn wechatpy_talks_to_the_webhook_in_every_mode_and_each_push_is_stored_once() {
     let app = TestApp::spawn();
-    let scope = wechat_tenant(&app, "tea-house");
     for mode in ["plain", "compatible", "safe"] {
-        let report = run_client(&app, "tea-house", mode);
+        let slug = format!("tea-{mode}");
+        let scope = wechat_tenant_in(&app, &slug, mode);
+        let report = run_client(&app, &slug, mode);
         let user = report["user"].as_str().unwrap().to_string();
         let sent = report["sent"]["messages"].as_i64().unwrap()
             + report["sent"]["events"].as_i64().unwrap();
@@ -170,6 +180,19 @@ fn wechatpy_talks_to_the_webhook_in_every_mode_and_each_push_is_stored_once() {
     assert_eq!(m.rejected(Rejection::UnknownTenant), 3);
     assert_eq!(m.rejected(Rejection::AppIdMismatch), 2);
     assert_eq!(
+        m.rejected(Rejection::WrongMode),
+        2,
+        "plaintext to the safe tenant, encrypted to the plain one"
+    );
+    assert_eq!(
+        m.rejected(Rejection::StaleTimestamp),
+        3,
+        "one replayed push per mode"
+    );
+    // The client made good requests first, so its address is known: no failure of its
+    // was counted towards a lock.
+    assert_eq!(m.rejected(Rejection::Throttled), 0);
+    assert_eq!(
         m.duplicates.load(std::sync::atomic::Ordering::Relaxed),
         3 * 4,
         "two retries each of two pushes per mode"
@@ -230,7 +253,7 @@ async fn plain_push(app: &TestApp, slug: &str, msg_id: u64, text: &str) -> Strin
 
 /// The same push; returns the answer's status and body.
 async fn push_answer(app: &TestApp, slug: &str, msg_id: u64, text: &str) -> (u16, String) {
-    let (ts, nonce) = ("1714037059", "486452656");
+    let (ts, nonce) = (&wx_timestamp(), "486452656");
     let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
     let body = format!(
         "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[o_rust]]></FromUserName>\
@@ -295,7 +318,7 @@ async fn concurrent_deliveries_are_stored_once_each_with_one_answer() {
         let msg_id = if i % 2 == 0 { 5_000 } else { 6_000 + i };
         let app_base = app.base.clone();
         tasks.push(tokio::spawn(async move {
-            let (ts, nonce) = ("1714037059", "486452656");
+            let (ts, nonce) = (&wx_timestamp(), "486452656");
             let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
             let text = if msg_id == 5_000 { "hours".to_string() } else { format!("m{msg_id}") };
             let body = format!(

@@ -146,6 +146,7 @@ pub fn put(
 ) -> Result<()> {
     diesel::delete(
         fa::table
+            .filter(fa::tenant_id.eq(scope.tenant_id().0))
             .filter(fa::follower_id.eq(follower_id))
             .filter(fa::attribute_id.eq(attribute_id)),
     )

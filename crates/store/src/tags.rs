@@ -197,13 +197,16 @@ pub fn set_for_follower(
         };
         ids.push(id);
     }
+    let tenant = scope.tenant_id().0;
     diesel::delete(
         ft::table
+            .filter(ft::tenant_id.eq(tenant))
             .filter(ft::follower_id.eq(follower_id))
             .filter(ft::tag_id.ne_all(&ids)),
     )
     .execute(c)?;
     let have: Vec<i64> = ft::table
+        .filter(ft::tenant_id.eq(tenant))
         .filter(ft::follower_id.eq(follower_id))
         .select(ft::tag_id)
         .load(c)?;

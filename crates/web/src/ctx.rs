@@ -35,6 +35,8 @@ pub struct Ctx {
     pub user_agent: String,
     pub path: String,
     csrf_cookie: String,
+    /// The raw session cookie (empty when none): CSRF tokens are bound to it.
+    session_cookie: String,
 }
 
 /// The client address. Without `trust_proxy`, the TCP peer. With it, and when the peer
@@ -124,6 +126,7 @@ impl FromRequest for Ctx {
             .cloned()
             .expect("AppState is registered in configure()");
         let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+        let session_cookie = session.clone().unwrap_or_default();
         let csrf_cookie = req
             .extensions()
             .get::<CsrfCookie>()
@@ -189,6 +192,7 @@ impl FromRequest for Ctx {
                 user_agent,
                 path,
                 csrf_cookie,
+                session_cookie,
             })
         })
     }
@@ -196,12 +200,21 @@ impl FromRequest for Ctx {
 
 impl Ctx {
     pub fn csrf_token(&self) -> String {
-        csrf::token_for(self.state.secrets.mac_key(), &self.csrf_cookie)
+        csrf::token_for(
+            self.state.secrets.mac_key(),
+            &self.csrf_cookie,
+            &self.session_cookie,
+        )
     }
 
     /// Every state-changing form handler calls this before it changes anything.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), UiError> {
-        if csrf::check(self.state.secrets.mac_key(), &self.csrf_cookie, submitted) {
+        if csrf::check(
+            self.state.secrets.mac_key(),
+            &self.csrf_cookie,
+            &self.session_cookie,
+            submitted,
+        ) {
             Ok(())
         } else {
             Err(UiError::Csrf)

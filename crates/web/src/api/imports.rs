@@ -24,15 +24,27 @@ fn json(imp: &Import, job: Option<&jobs::Job>) -> serde_json::Value {
     })
 }
 
-/// Takes the CSV as the request body (`text/csv`, at most 64 MiB).
-pub async fn create(auth: ApiAuth, body: web::Bytes) -> ApiResult {
+/// Takes the CSV as the request body (`text/csv`, at most 64 MiB). The token is checked
+/// before the body is read; the body is streamed in up to that limit (the server's 1 MiB
+/// limit for other JSON bodies does not apply here).
+pub async fn create(auth: ApiAuth, mut payload: web::Payload) -> ApiResult {
+    use futures_util::StreamExt;
     let scope = auth.require(Permission::Market)?.clone();
-    if body.len() > crate::views::imports::MAX_UPLOAD {
-        return Err(ApiError::new(
+    let too_large = || {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             "the file is larger than 64 MiB",
-        ));
+        )
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > crate::views::imports::MAX_UPLOAD {
+            tracing::info!("API import refused: body over 64 MiB");
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
     }
     let author = "API".to_string();
     let result = auth

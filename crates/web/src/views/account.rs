@@ -55,20 +55,45 @@ pub async fn change_password(
     if f.password != f.password_confirm {
         errors.extend(message(ctx.lang, "err.password_mismatch"));
     }
+    // The current-password check spends from the sign-in throttle (account and address):
+    // a stolen session cannot be used to guess the password at argon2's pace.
+    let keys = super::auth::throttle_keys(&auth.user.email, &ctx.ip);
     let stored = auth.user.password_hash.clone();
     let current = f.current_password.clone();
-    let current_ok = web::block(move || crate::password::verify(&stored, &current))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))?;
-    if !current_ok {
-        errors.extend(message(ctx.lang, "err.current_password_wrong"));
-    }
+    let cfg = ctx.state.cfg.clone();
+    let check = ctx
+        .state
+        .db(move |c| {
+            if let Some(minutes) = super::auth::locked_for(c, &cfg, &keys)? {
+                return Ok(Err(minutes));
+            }
+            let ok = crate::password::verify(&stored, &current);
+            if ok {
+                patron_store::throttle::clear(c, &keys[0])?;
+            } else {
+                for k in &keys {
+                    patron_store::throttle::record_failure(c, k)?;
+                }
+            }
+            Ok(Ok(ok))
+        })
+        .await?;
+    let status = match check {
+        Err(minutes) => {
+            tracing::warn!(user_id = auth.user.id, ip = %ctx.ip, "password change throttled");
+            errors = vec![ctx.lang.t1("err.too_many_attempts", minutes)];
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Ok(false) => {
+            tracing::info!(user_id = auth.user.id, ip = %ctx.ip, "wrong current password");
+            errors.extend(message(ctx.lang, "err.current_password_wrong"));
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Ok(true) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
     if !errors.is_empty() {
         let page = ctx.page("account", "account.title", None).await?;
-        return Ok(html(
-            &AccountPage { page, errors },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ));
+        return Ok(html(&AccountPage { page, errors }, status));
     }
     let pw = f.password.clone();
     let hash = web::block(move || crate::password::hash(&pw))

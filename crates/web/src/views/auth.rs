@@ -58,28 +58,46 @@ enum Outcome {
     Locked(i64),
 }
 
+/// The sign-in throttle's keys: the account and the client address. Sign-in, the
+/// current-password check and reset requests all spend from the same budgets.
+pub(crate) fn throttle_keys(email: &str, ip: &str) -> [String; 2] {
+    [format!("acct:{}", email.trim().to_lowercase()), format!("ip:{ip}")]
+}
+
+/// If any of `keys` is past its limit, the minutes until it lifts.
+pub(crate) fn locked_for(
+    c: &mut patron_store::DbConn,
+    cfg: &crate::WebConfig,
+    keys: &[String; 2],
+) -> Result<Option<i64>, patron_store::StoreError> {
+    let window = TimeDelta::minutes(cfg.login_window_minutes);
+    let since = patron_store::now() - window;
+    for (key, max) in keys
+        .iter()
+        .zip([cfg.login_max_per_account, cfg.login_max_per_ip])
+    {
+        let (n, oldest) = throttle::failures_since(c, key, since)?;
+        if n >= max {
+            let lifts = oldest.unwrap_or(since) + window - patron_store::now();
+            return Ok(Some((lifts.num_seconds() + 59).max(60) / 60));
+        }
+    }
+    Ok(None)
+}
+
 pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, UiError> {
     ctx.check_csrf(&f.csrf)?;
     let email = f.email.trim().to_lowercase();
-    let acct_key = format!("acct:{email}");
-    let ip_key = format!("ip:{}", ctx.ip);
+    let keys = throttle_keys(&email, &ctx.ip);
     let cfg = ctx.state.cfg.clone();
     let password = f.password.clone();
     let outcome = ctx
         .state
         .db(move |c| {
-            let window = TimeDelta::minutes(cfg.login_window_minutes);
-            let since = patron_store::now() - window;
-            for (key, max) in [
-                (&acct_key, cfg.login_max_per_account),
-                (&ip_key, cfg.login_max_per_ip),
-            ] {
-                let (n, oldest) = throttle::failures_since(c, key, since)?;
-                if n >= max {
-                    let lifts = oldest.unwrap_or(since) + window - patron_store::now();
-                    return Ok(Outcome::Locked((lifts.num_seconds() + 59).max(60) / 60));
-                }
+            if let Some(minutes) = locked_for(c, &cfg, &keys)? {
+                return Ok(Outcome::Locked(minutes));
             }
+            let [acct_key, ip_key] = &keys;
             let user = users::by_email(c, &email)?;
             let ok = match &user {
                 Some(u) if u.disabled_at.is_none() => {
@@ -92,12 +110,12 @@ pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, Ui
             };
             match (ok, user) {
                 (true, Some(u)) => {
-                    throttle::clear(c, &acct_key)?;
+                    throttle::clear(c, acct_key)?;
                     Ok(Outcome::Ok(u.id()))
                 }
                 _ => {
-                    throttle::record_failure(c, &acct_key)?;
-                    throttle::record_failure(c, &ip_key)?;
+                    throttle::record_failure(c, acct_key)?;
+                    throttle::record_failure(c, ip_key)?;
                     Ok(Outcome::Wrong)
                 }
             }
@@ -184,7 +202,10 @@ pub struct ForgotForm {
     email: String,
 }
 
-/// Always answers the same way, so the form cannot be used to learn who has an account.
+/// Always answers the same way and in the same time, so the form cannot be used to learn
+/// who has an account: the mail is sent after the answer, from a task of its own. Each
+/// request spends from the sign-in throttle's per-address budget, so the form cannot be
+/// used to flood inboxes either.
 pub async fn forgot(ctx: Ctx, f: web::Form<ForgotForm>) -> Result<HttpResponse, UiError> {
     ctx.check_csrf(&f.csrf)?;
     let Ok(email) = validate::email(&f.email) else {
@@ -195,19 +216,17 @@ pub async fn forgot(ctx: Ctx, f: web::Form<ForgotForm>) -> Result<HttpResponse, 
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     };
-    let ip_key = format!("reset-ip:{}", ctx.ip);
-    let max = ctx.state.cfg.login_max_per_ip;
-    let window = TimeDelta::minutes(ctx.state.cfg.login_window_minutes);
+    let keys = throttle_keys(&email, &ctx.ip);
+    let cfg = ctx.state.cfg.clone();
     let lookup = email.clone();
     let token = ctx
         .state
         .db(move |c| {
-            // Reset requests share the per-address budget so the form cannot spam inboxes.
-            let (n, _) = throttle::failures_since(c, &ip_key, patron_store::now() - window)?;
-            if n >= max {
+            if locked_for(c, &cfg, &keys)?.is_some() {
                 return Ok(None);
             }
-            throttle::record_failure(c, &ip_key)?;
+            // Only the address pays: a reset request is no failed sign-in of the account.
+            throttle::record_failure(c, &keys[1])?;
             match users::by_email(c, &lookup)? {
                 Some(u) if u.disabled_at.is_none() => Ok(Some(password_resets::create(c, u.id())?)),
                 _ => Ok(None),
@@ -216,15 +235,18 @@ pub async fn forgot(ctx: Ctx, f: web::Form<ForgotForm>) -> Result<HttpResponse, 
         .await?;
     if let Some(token) = token {
         let link = format!("{}/password/reset/{token}", ctx.state.cfg.base_url);
-        send_mail(
-            &ctx.state,
-            ctx.lang,
-            &email,
-            "mail.reset.subject",
-            "mail.reset.body",
-            &link,
-        )
-        .await;
+        let (state, lang) = (ctx.state.clone(), ctx.lang);
+        actix_web::rt::spawn(async move {
+            send_mail(
+                &state,
+                lang,
+                &email,
+                "mail.reset.subject",
+                "mail.reset.body",
+                &link,
+            )
+            .await;
+        });
     }
     Ok(redirect_flash(
         "/login",

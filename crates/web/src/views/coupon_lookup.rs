@@ -168,12 +168,10 @@ pub async fn import(
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
-    let up = super::imports::read_upload(&req, payload)
-        .await
-        .unwrap_or_default();
-    ctx.check_csrf(&up.csrf)?;
+    // An unknown (or another tenant's) campaign is 404 before the upload is read.
     let s2 = scope.clone();
     let campaign = ctx.state.db(move |c| coupons::get(c, &s2, id)).await?;
+    let up = super::imports::read_upload(&ctx, &req, payload).await?;
     let who = ctx.require_user()?.user.name.clone();
     let lang = ctx.lang;
     let row_msg = move |e: &patron_domain::follower_csv::RowError| {

@@ -761,6 +761,12 @@ pub async fn send_message(
     ctx.check_csrf(&f.csrf)?;
     let back = format!("/t/{}/followers/{id}", tenant.slug);
     let secure = ctx.state.cfg.secure_cookies;
+    // Another tenant's (or no) follower is 404 before anything else is said about it.
+    let s2 = scope.clone();
+    let openid = ctx
+        .state
+        .db(move |c| Ok(followers::get(c, &s2, id)?.openid))
+        .await?;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
         return Ok(redirect_flash(
             &back,
@@ -783,10 +789,9 @@ pub async fn send_message(
     let job = ctx
         .state
         .db(move |c| {
-            let fl = followers::get(c, &scope, id)?;
             let payload = serde_json::json!({
                 "tenant_id": scope.tenant_id().0,
-                "openid": fl.openid,
+                "openid": openid,
                 "messages": [msg],
             });
             patron_store::jobs::enqueue(

@@ -203,6 +203,12 @@ pub async fn send_link(
     ctx.check_csrf(&f.csrf)?;
     let back = format!("/t/{}/followers/{id}", tenant.slug);
     let secure = ctx.state.cfg.secure_cookies;
+    // Another tenant's (or no) follower is 404 before anything else is said about it.
+    let s2 = scope.clone();
+    let openid = ctx
+        .state
+        .db(move |c| Ok(patron_store::followers::get(c, &s2, id)?.openid))
+        .await?;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
         return Ok(crate::render::redirect_flash(
             &back,
@@ -215,10 +221,9 @@ pub async fn send_link(
     let text = ctx.lang.t1("member.link_message", url);
     ctx.state
         .db(move |c| {
-            let fl = patron_store::followers::get(c, &scope, id)?;
             let payload = serde_json::json!({
                 "tenant_id": scope.tenant_id().0,
-                "openid": fl.openid,
+                "openid": openid,
                 "messages": [{ "type": "text", "text": text }],
             });
             patron_store::jobs::enqueue(
