@@ -104,7 +104,11 @@ async fn a_user_of_tenant_a_gets_404_for_tenant_b_ids_under_its_own_slug() {
                 _ => {
                     // Valid fields for every form (a superset), naming A's own objects
                     // where a form refers to one, so only the id in the path is foreign.
-                    let (seg, tag, camp) = (a.segment.to_string(), a.tag.to_string(), a.campaign.to_string());
+                    let (seg, tag, camp) = (
+                        a.segment.to_string(),
+                        a.tag.to_string(),
+                        a.campaign.to_string(),
+                    );
                     let target = format!("segment:{}", a.segment);
                     c.post(
                         &mixed,
@@ -136,7 +140,10 @@ async fn a_user_of_tenant_a_gets_404_for_tenant_b_ids_under_its_own_slug() {
                 r.method, resp.status
             );
             for secret in [&b.tenant_name, &b.store_name, &b.merchant_email] {
-                assert!(!resp.body.contains(secret.as_str()), "{mixed} shows {secret}");
+                assert!(
+                    !resp.body.contains(secret.as_str()),
+                    "{mixed} shows {secret}"
+                );
             }
             swept += 1;
         }

@@ -18,5 +18,6 @@ mod loyalty_web;
 mod mail;
 mod outbound;
 mod schema;
+mod security;
 mod support;
 mod webhook;

@@ -137,10 +137,14 @@ pub fn api_base(s: &str) -> Result<Option<String>, Invalid> {
     if s.is_empty() {
         return Ok(None);
     }
-    let plain_ok = s.strip_prefix("http://").is_some_and(|rest| is_loopback_authority(rest));
+    let plain_ok = s
+        .strip_prefix("http://")
+        .is_some_and(|rest| is_loopback_authority(rest));
     let ok = (s.starts_with("https://") && s.len() > "https://".len() || plain_ok)
         && s.len() <= 200
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@');
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@');
     ok.then(|| Some(s.to_string()))
         .ok_or(invalid("wx_api_base", "invalid_url"))
 }

@@ -222,7 +222,10 @@ impl Settings {
             || self.webhook_max_failures_per_tenant == 0
             || self.webhook_failure_window_minutes == 0
         {
-            return bad("webhook_max_failures_* / webhook_failure_window_minutes", "must be positive");
+            return bad(
+                "webhook_max_failures_* / webhook_failure_window_minutes",
+                "must be positive",
+            );
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format (PATRON_LOG_FORMAT)", "must be text or json");

@@ -90,8 +90,19 @@ pub fn list(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Attribute>> {
 pub fn delete(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
     write_tx(conn, |c| {
         get(c, scope, id)?;
-        diesel::delete(fa::table.filter(fa::attribute_id.eq(id))).execute(c)?;
-        diesel::delete(a::table.filter(a::id.eq(id))).execute(c)?;
+        let tenant = scope.tenant_id().0;
+        diesel::delete(
+            fa::table
+                .filter(fa::tenant_id.eq(tenant))
+                .filter(fa::attribute_id.eq(id)),
+        )
+        .execute(c)?;
+        diesel::delete(
+            a::table
+                .filter(a::tenant_id.eq(tenant))
+                .filter(a::id.eq(id)),
+        )
+        .execute(c)?;
         Ok(())
     })
 }

@@ -289,9 +289,13 @@ pub fn issue_in(
     if let (Some(f), Some(limit)) = (follower_id, camp.per_follower_limit) {
         if !raise_holding(conn, campaign_id, f, limit)? {
             // Give the supply back: nothing was issued.
-            diesel::update(cp::table.filter(cp::id.eq(campaign_id)))
-                .set(cp::issued_count.eq(cp::issued_count - 1))
-                .execute(conn)?;
+            diesel::update(
+                cp::table
+                    .filter(cp::tenant_id.eq(scope.tenant_id().0))
+                    .filter(cp::id.eq(campaign_id)),
+            )
+            .set(cp::issued_count.eq(cp::issued_count - 1))
+            .execute(conn)?;
             return Ok(Err(NotIssued::FollowerLimit));
         }
     }
@@ -414,11 +418,14 @@ pub fn issue_batch(
         }
         if k > 0 {
             let took = diesel::update(
-                cp::table.filter(cp::id.eq(campaign_id)).filter(
-                    cp::total_supply
-                        .is_null()
-                        .or((cp::issued_count + k).nullable().le(cp::total_supply)),
-                ),
+                cp::table
+                    .filter(cp::tenant_id.eq(scope.tenant_id().0))
+                    .filter(cp::id.eq(campaign_id))
+                    .filter(
+                        cp::total_supply
+                            .is_null()
+                            .or((cp::issued_count + k).nullable().le(cp::total_supply)),
+                    ),
             )
             .set(cp::issued_count.eq(cp::issued_count + k))
             .execute(conn)?;
@@ -639,6 +646,7 @@ pub fn redeem(
         let at = now();
         let won = diesel::update(
             c::table
+                .filter(c::tenant_id.eq(tenant))
                 .filter(c::id.eq(coupon.id))
                 .filter(c::status.eq("issued")),
         )
@@ -726,6 +734,7 @@ pub fn void(
         }
         let n = diesel::update(
             c::table
+                .filter(c::tenant_id.eq(scope.tenant_id().0))
                 .filter(c::id.eq(coupon.id))
                 .filter(c::status.eq("redeemed")),
         )
@@ -944,13 +953,17 @@ pub fn import_codes(
             };
         }
         let n = rows.len() as i64;
-        diesel::update(cp::table.filter(cp::id.eq(campaign_id)))
-            .set((
-                cp::issued_count.eq(cp::issued_count + n),
-                cp::imported_codes.eq(cp::imported_codes + n),
-                cp::updated_at.eq(at),
-            ))
-            .execute(conn)?;
+        diesel::update(
+            cp::table
+                .filter(cp::tenant_id.eq(scope.tenant_id().0))
+                .filter(cp::id.eq(campaign_id)),
+        )
+        .set((
+            cp::issued_count.eq(cp::issued_count + n),
+            cp::imported_codes.eq(cp::imported_codes + n),
+            cp::updated_at.eq(at),
+        ))
+        .execute(conn)?;
         Ok(Ok(rows.len()))
     })
 }

@@ -151,13 +151,17 @@ pub fn confirm(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<JobId>
             &payload,
             1,
         )?;
-        diesel::update(fi::table.filter(fi::id.eq(id)))
-            .set((
-                fi::status.eq(QUEUED),
-                fi::job_id.eq(job.0),
-                fi::updated_at.eq(now()),
-            ))
-            .execute(c)?;
+        diesel::update(
+            fi::table
+                .filter(fi::tenant_id.eq(scope.tenant_id().0))
+                .filter(fi::id.eq(id)),
+        )
+        .set((
+            fi::status.eq(QUEUED),
+            fi::job_id.eq(job.0),
+            fi::updated_at.eq(now()),
+        ))
+        .execute(c)?;
         Ok(job)
     })
 }
@@ -184,18 +188,26 @@ pub fn set_status(
     ))
     .execute(conn)?;
     if finished {
-        q += diesel::update(fi::table.filter(fi::id.eq(id)))
-            .set(fi::body.eq(""))
-            .execute(conn)?;
+        q += diesel::update(
+            fi::table
+                .filter(fi::tenant_id.eq(scope.tenant_id().0))
+                .filter(fi::id.eq(id)),
+        )
+        .set(fi::body.eq(""))
+        .execute(conn)?;
     }
     if let Some(errs) = errors {
         let keep = &errs[..errs.len().min(KEEP_ERRORS)];
-        diesel::update(fi::table.filter(fi::id.eq(id)))
-            .set((
-                fi::error_rows.eq(errs.len() as i64),
-                fi::errors.eq(serde_json::to_string(keep).unwrap_or_else(|_| "[]".into())),
-            ))
-            .execute(conn)?;
+        diesel::update(
+            fi::table
+                .filter(fi::tenant_id.eq(scope.tenant_id().0))
+                .filter(fi::id.eq(id)),
+        )
+        .set((
+            fi::error_rows.eq(errs.len() as i64),
+            fi::errors.eq(serde_json::to_string(keep).unwrap_or_else(|_| "[]".into())),
+        ))
+        .execute(conn)?;
     }
     if q == 0 {
         return Err(StoreError::NotFound);
@@ -308,9 +320,13 @@ pub fn apply(conn: &mut DbConn, scope: &TenantScope, rows: &[Row]) -> Result<App
                 let mut changed = false;
                 let ch = changes(r, f);
                 if !ch.is_empty() {
-                    diesel::update(followers::table.filter(followers::id.eq(id)))
-                        .set((&ch, followers::updated_at.eq(t)))
-                        .execute(c)?;
+                    diesel::update(
+                        followers::table
+                            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+                            .filter(followers::id.eq(id)),
+                    )
+                    .set((&ch, followers::updated_at.eq(t)))
+                    .execute(c)?;
                     changed = true;
                 }
                 if let Some(names) = &r.tags {

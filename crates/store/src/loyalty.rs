@@ -303,9 +303,13 @@ pub fn post_in(c: &mut DbConn, scope: &TenantScope, follower: i64, p: &Post<'_>)
             });
         };
         for (id, take) in takes {
-            diesel::update(pl::table.find(id))
-                .set(pl::remaining.eq(pl::remaining - take))
-                .execute(c)?;
+            diesel::update(
+                pl::table
+                    .filter(pl::tenant_id.eq(scope.tenant_id().0))
+                    .filter(pl::id.eq(id)),
+            )
+            .set(pl::remaining.eq(pl::remaining - take))
+            .execute(c)?;
         }
     }
     let entry_id: i64 = diesel::insert_into(pl::table)

@@ -196,12 +196,16 @@ pub fn count_hit(
     let Some((id, tag, campaign)) = code else {
         return Ok(None);
     };
-    diesel::update(q::table.find(id))
-        .set((
-            q::scans.eq(q::scans + 1),
-            q::follows.eq(q::follows + if follow { 1 } else { 0 }),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        q::table
+            .filter(q::tenant_id.eq(scope.tenant_id().0))
+            .filter(q::id.eq(id)),
+    )
+    .set((
+        q::scans.eq(q::scans + 1),
+        q::follows.eq(q::follows + if follow { 1 } else { 0 }),
+    ))
+    .execute(conn)?;
     if let Some(tag) = tag {
         let has: i64 = ft::table
             .filter(ft::tag_id.eq(tag))

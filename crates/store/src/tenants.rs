@@ -293,7 +293,10 @@ pub fn update(
             Some(v) => Some(sb.encrypt(col, v)),
             None => old.clone(),
         };
-        let api_base = t.api_base.clone().unwrap_or_else(|| cur.wx_api_base.clone());
+        let api_base = t
+            .api_base
+            .clone()
+            .unwrap_or_else(|| cur.wx_api_base.clone());
         let secret = if api_base != cur.wx_api_base && t.app_secret.is_none() {
             None
         } else {

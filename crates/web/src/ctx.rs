@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn the_client_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
         // The client wrote "6.6.6.6" itself; our proxy appended what it saw.
-        assert_eq!(client("127.0.0.1", &["6.6.6.6, 203.0.113.9"], true), "203.0.113.9");
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6, 203.0.113.9"], true),
+            "203.0.113.9"
+        );
         // Two proxies of ours, and hops split over two header lines.
         assert_eq!(
             client("127.0.0.1", &["6.6.6.6, 203.0.113.9", "10.1.2.3"], true),

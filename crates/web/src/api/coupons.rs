@@ -2,11 +2,11 @@
 //! and voiding coupons (a POS integration's till).
 
 use super::{ApiAuth, ApiError, ApiResult};
+use crate::policy::till;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use patron_domain::coupons::{self as rules, Benefit, Refusal, Validity};
 use patron_domain::{validate, Permission};
-use crate::policy::till;
 use patron_store::coupons::{self, CampaignInput, NotIssued, Till};
 use patron_store::StoreError;
 use serde::Deserialize;
@@ -44,6 +44,7 @@ pub struct CampaignBody {
     pub code_prefix: String,
     /// Imported codes may be 4–7 characters (a system whose codes are that short);
     /// otherwise an import refuses codes under 8 characters, which are guessable.
+    #[serde(default)]
     pub accepts_short_codes: bool,
     /// `draft` (default) or `active`.
     #[serde(default)]

@@ -125,7 +125,7 @@ pub fn paths() -> Map<String, Value> {
             Some(json_body(json!({ "type": "object", "required": ["name", "benefit", "validity"], "properties": {
                 "name": { "type": "string" }, "benefit": { "type": "object" }, "validity": { "type": "object" }, "min_spend_fen": { "type": "integer" },
                 "total_supply": { "type": ["integer", "null"] }, "per_follower_limit": { "type": ["integer", "null"] }, "store_ids": { "type": ["array", "null"], "items": { "type": "integer" } },
-                "terms": { "type": "string" }, "code_prefix": { "type": "string" }, "status": { "type": "string", "enum": ["draft", "active"] } } })))),
+                "terms": { "type": "string" }, "code_prefix": { "type": "string" }, "accepts_short_codes": { "type": "boolean", "description": "imported codes may be 4-7 characters (otherwise at least 8)" }, "status": { "type": "string", "enum": ["draft", "active"] } } })))),
     }));
     p.insert("/campaigns/{campaign_id}".into(), json!({
         "get": op("A campaign with issued / redeemed / expired counts and redemptions by store and cashier", json!({ "200": { "description": "The campaign and `stats`" }, "404": err("No such campaign") }), json!([id("campaign_id")]), None),

@@ -61,7 +61,10 @@ enum Outcome {
 /// The sign-in throttle's keys: the account and the client address. Sign-in, the
 /// current-password check and reset requests all spend from the same budgets.
 pub(crate) fn throttle_keys(email: &str, ip: &str) -> [String; 2] {
-    [format!("acct:{}", email.trim().to_lowercase()), format!("ip:{ip}")]
+    [
+        format!("acct:{}", email.trim().to_lowercase()),
+        format!("ip:{ip}"),
+    ]
 }
 
 /// If any of `keys` is past its limit, the minutes until it lifts.

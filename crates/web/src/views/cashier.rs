@@ -5,6 +5,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::policy::till;
 use crate::render::{html, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -13,7 +14,6 @@ use patron_domain::coupons::{self as rules, Refusal, Scanned, Typed};
 use patron_domain::{Permission, TenantScope};
 use patron_store::coupons::{self, Campaign, Coupon, Redeemed, Till};
 use patron_store::stores::Store;
-use crate::policy::till;
 use patron_store::StoreError;
 use serde::Deserialize;
 

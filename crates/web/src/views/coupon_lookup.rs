@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::policy::till;
 use crate::render::{html, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,7 +11,6 @@ use askama::Template;
 use patron_domain::coupons::{self as rules, Typed};
 use patron_domain::{coupon_csv, Permission};
 use patron_store::coupons::{self, Campaign, Coupon, Event};
-use crate::policy::till;
 use patron_store::StoreError;
 use serde::Deserialize;
 
@@ -124,7 +124,12 @@ pub async fn lookup(
         }
     };
     // A forged payload, a typo or an unknown code counts against the till's limit.
-    if !locked && matches!(problem, Some("till.forged" | "till.bad_check" | "till.unknown")) {
+    if !locked
+        && matches!(
+            problem,
+            Some("till.forged" | "till.bad_check" | "till.unknown")
+        )
+    {
         let k = keys.clone();
         ctx.state.db(move |c| till::failed(c, &k)).await?;
     }

@@ -309,10 +309,24 @@ pub async fn verify(
         return reject(&state, &slug, Rejection::Throttled, "url verification");
     }
     if !signature::verify_url_signature(&q.signature, &e.token, &q.timestamp, &q.nonce) {
-        return refuse(&state, &slug, &ip, gate, Rejection::BadSignature, "url verification");
+        return refuse(
+            &state,
+            &slug,
+            &ip,
+            gate,
+            Rejection::BadSignature,
+            "url verification",
+        );
     }
     if !fresh(&q.timestamp, chrono::Utc::now().timestamp()) {
-        return refuse(&state, &slug, &ip, gate, Rejection::StaleTimestamp, "url verification");
+        return refuse(
+            &state,
+            &slug,
+            &ip,
+            gate,
+            Rejection::StaleTimestamp,
+            "url verification",
+        );
     }
     state.webhook_guard.passed(&slug, &ip);
     tracing::info!(tenant = %slug.as_str(), "WeChat server URL verified");
@@ -496,7 +510,11 @@ async fn receive(
     if !mode_accepts(e.mode, encrypted) {
         let detail = format!(
             "{} push to a tenant in {} mode",
-            if encrypted { "an encrypted" } else { "a plaintext" },
+            if encrypted {
+                "an encrypted"
+            } else {
+                "a plaintext"
+            },
             e.mode.as_str()
         );
         return Err(reject(state, slug, Rejection::WrongMode, &detail));
