@@ -103,7 +103,7 @@ fn concurrent_writers_do_not_fail_with_database_is_locked() {
     );
 }
 
-/// CI says which backend each stage must run on (`PATRON_EXPECT_BACKEND`): a PostgreSQL
+/// CI says which backend each stage must run on (`PATRON_TEST_EXPECT_BACKEND`): a PostgreSQL
 /// stage whose variable got lost would otherwise pass quietly on SQLite. The backend is
 /// read from a live connection of a test app, not from the environment.
 #[test]
@@ -111,11 +111,11 @@ fn the_tests_run_on_the_backend_ci_asked_for() {
     let app = TestApp::spawn();
     let actual = app.state.pool.backend();
     assert_eq!(actual, backend_under_test());
-    if let Ok(expected) = std::env::var("PATRON_EXPECT_BACKEND") {
+    if let Ok(expected) = std::env::var("PATRON_TEST_EXPECT_BACKEND") {
         let expected = match expected.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" => patron_store::Backend::Postgres,
             "sqlite" => patron_store::Backend::Sqlite,
-            other => panic!("PATRON_EXPECT_BACKEND={other}: expected sqlite or postgres"),
+            other => panic!("PATRON_TEST_EXPECT_BACKEND={other}: expected sqlite or postgres"),
         };
         assert_eq!(actual, expected, "this stage must run on {expected:?}");
     }

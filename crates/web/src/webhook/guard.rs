@@ -180,16 +180,19 @@ mod tests {
         assert_eq!(g.gate_at("shop", "1.1.1.1", t0), Gate::Locked);
         // Another address for the same tenant is still checked (tenant limit not reached).
         assert_eq!(g.gate_at("shop", "2.2.2.2", t0), Gate::Check);
-        // Still trying near the end of the window keeps the lock on past it.
+        // Attempts refused while locked still count: going on near the end of the
+        // window keeps the lock on past it.
         let late = t0 + Duration::from_secs(590);
-        assert_eq!(g.gate_at("shop", "1.1.1.1", late), Gate::Locked);
+        for _ in 0..3 {
+            assert_eq!(g.gate_at("shop", "1.1.1.1", late), Gate::Locked);
+        }
         assert_eq!(
             g.gate_at("shop", "1.1.1.1", t0 + Duration::from_secs(700)),
             Gate::Locked,
-            "the attempt at 590 s still counts"
+            "the attempts at 590 s still count"
         );
         assert_eq!(
-            g.gate_at("shop", "1.1.1.1", t0 + Duration::from_secs(1300)),
+            g.gate_at("shop", "1.1.1.1", t0 + Duration::from_secs(1400)),
             Gate::Check,
             "quiet for a window: unlocked"
         );
