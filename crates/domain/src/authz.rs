@@ -123,11 +123,10 @@ impl TenantScope {
     /// (and the operator through the CLI): the jobs send the tenant's decrypted AppSecret
     /// there, so whoever sets it could read a write-only secret.
     pub fn may_change_api_base(&self) -> bool {
-        match (self.actor, self.role) {
-            (Actor::System, _) => true,
-            (Actor::User(_), Some(Role::AgencyAdmin)) => true,
-            _ => false,
-        }
+        matches!(
+            (self.actor, self.role),
+            (Actor::System, _) | (Actor::User(_), Some(Role::AgencyAdmin))
+        )
     }
 
     pub fn require(&self, p: Permission) -> Result<(), AuthzError> {

@@ -137,9 +137,7 @@ pub fn api_base(s: &str) -> Result<Option<String>, Invalid> {
     if s.is_empty() {
         return Ok(None);
     }
-    let plain_ok = s
-        .strip_prefix("http://")
-        .is_some_and(|rest| is_loopback_authority(rest));
+    let plain_ok = s.strip_prefix("http://").is_some_and(is_loopback_authority);
     let ok = (s.starts_with("https://") && s.len() > "https://".len() || plain_ok)
         && s.len() <= 200
         && !s

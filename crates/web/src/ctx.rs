@@ -79,46 +79,6 @@ fn forwarded_client<'a>(
     client
 }
 
-#[cfg(test)]
-mod tests {
-    use super::forwarded_client;
-    use std::net::IpAddr;
-
-    fn cfg(trust: bool) -> crate::WebConfig {
-        let mut c = crate::WebConfig::for_test("http://x");
-        c.trust_proxy = trust;
-        c.trusted_proxies.push("10.0.0.0/8".parse().unwrap());
-        c
-    }
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-    fn client(peer: &str, xff: &[&str], trust: bool) -> String {
-        forwarded_client(ip(peer), xff.iter().copied(), &cfg(trust)).to_string()
-    }
-
-    #[test]
-    fn the_client_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
-        // The client wrote "6.6.6.6" itself; our proxy appended what it saw.
-        assert_eq!(
-            client("127.0.0.1", &["6.6.6.6, 203.0.113.9"], true),
-            "203.0.113.9"
-        );
-        // Two proxies of ours, and hops split over two header lines.
-        assert_eq!(
-            client("127.0.0.1", &["6.6.6.6, 203.0.113.9", "10.1.2.3"], true),
-            "203.0.113.9"
-        );
-        // Not configured to trust a proxy, or the peer is not one: the peer.
-        assert_eq!(client("127.0.0.1", &["6.6.6.6"], false), "127.0.0.1");
-        assert_eq!(client("198.51.100.7", &["6.6.6.6"], true), "198.51.100.7");
-        // Garbage from the right: nothing further left is believed.
-        assert_eq!(client("127.0.0.1", &["6.6.6.6, junk"], true), "127.0.0.1");
-        // No header: the peer.
-        assert_eq!(client("127.0.0.1", &[], true), "127.0.0.1");
-    }
-}
-
 impl FromRequest for Ctx {
     type Error = actix_web::Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -315,5 +275,45 @@ impl Ctx {
             active,
             path: self.path.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use std::net::IpAddr;
+
+    fn cfg(trust: bool) -> crate::WebConfig {
+        let mut c = crate::WebConfig::for_test("http://x");
+        c.trust_proxy = trust;
+        c.trusted_proxies.push("10.0.0.0/8".parse().unwrap());
+        c
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+    fn client(peer: &str, xff: &[&str], trust: bool) -> String {
+        forwarded_client(ip(peer), xff.iter().copied(), &cfg(trust)).to_string()
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
+        // The client wrote "6.6.6.6" itself; our proxy appended what it saw.
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6, 203.0.113.9"], true),
+            "203.0.113.9"
+        );
+        // Two proxies of ours, and hops split over two header lines.
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6, 203.0.113.9", "10.1.2.3"], true),
+            "203.0.113.9"
+        );
+        // Not configured to trust a proxy, or the peer is not one: the peer.
+        assert_eq!(client("127.0.0.1", &["6.6.6.6"], false), "127.0.0.1");
+        assert_eq!(client("198.51.100.7", &["6.6.6.6"], true), "198.51.100.7");
+        // Garbage from the right: nothing further left is believed.
+        assert_eq!(client("127.0.0.1", &["6.6.6.6, junk"], true), "127.0.0.1");
+        // No header: the peer.
+        assert_eq!(client("127.0.0.1", &[], true), "127.0.0.1");
     }
 }

@@ -30,7 +30,9 @@ pub fn check_api_base(
         );
         return Err(invalid("wx_api_base", "api_base_agency_only"));
     }
-    if !new.starts_with("https://") && !(cfg.allow_loopback_api_base && is_loopback_url(new)) {
+    let allowed =
+        new.starts_with("https://") || (cfg.allow_loopback_api_base && is_loopback_url(new));
+    if !allowed {
         return Err(invalid("wx_api_base", "api_base_https_only"));
     }
     Ok(())
