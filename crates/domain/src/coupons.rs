@@ -164,6 +164,43 @@ pub fn verify_scan(key: &[u8], scanned: &str) -> Scanned {
     }
 }
 
+/// Why what was scanned or typed names no code, before any lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanRefusal {
+    /// Nothing was scanned or typed.
+    Empty,
+    /// A payload in our format whose MAC does not check.
+    ForgedQr,
+    /// A code in Patron's format with a wrong check character: a typo.
+    BadCheckCharacter,
+}
+
+impl ScanRefusal {
+    /// The stable code the API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanRefusal::Empty => "empty",
+            ScanRefusal::ForgedQr => "forged_qr",
+            ScanRefusal::BadCheckCharacter => "bad_check_character",
+        }
+    }
+}
+
+/// The one way from a scan (a signed payload, a typed or hardware-scanned code) to the
+/// code to look up: forged payloads and typos are refused here, before the database.
+pub fn scan_to_code(key: &[u8], scanned: &str) -> Result<String, ScanRefusal> {
+    if scanned.trim().is_empty() {
+        return Err(ScanRefusal::Empty);
+    }
+    match verify_scan(key, scanned) {
+        Scanned::Signed(code) => Ok(code),
+        Scanned::Forged => Err(ScanRefusal::ForgedQr),
+        Scanned::Typed(Typed::BadCheck) => Err(ScanRefusal::BadCheckCharacter),
+        Scanned::Typed(Typed::Generated(code) | Typed::Other(code)) => Ok(code),
+    }
+}
+
 /// What a campaign gives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -237,7 +274,7 @@ impl Validity {
 }
 
 /// Why a coupon cannot be redeemed (each has its own message at the till).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Refusal {
     NotYetValid { from: NaiveDateTime },

@@ -12,25 +12,15 @@ use patron_store::{coupons, segments, tenants, StoreError};
 pub const KIND: &str = patron_store::jobs::kinds::COUPON_BULK;
 pub const BATCH: i64 = 20_000;
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Payload {
-    pub tenant_id: i64,
-    pub campaign_id: i64,
-    #[serde(default)]
-    pub segment_id: Option<i64>,
-    #[serde(default)]
-    pub tag_id: Option<i64>,
-    #[serde(default)]
-    pub by: String,
-}
+/// The job's payload: the contract with whoever queues it (`patron_app::jobs`).
+pub type Payload = patron_app::jobs::CouponBulk;
 
 pub fn handler() -> Handler {
     Box::new(run)
 }
 
 fn run(ctx: &mut JobCtx) -> Result<(), String> {
-    let p: Payload =
-        serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
     if ctx.job.tenant_id != Some(p.tenant_id) {
         return Err("payload tenant differs from the job's tenant".into());
     }

@@ -13,12 +13,8 @@ use patron_wechat::api::custom::{CustomMessage, NewsArticle};
 
 pub const KIND: &str = patron_store::jobs::kinds::CS_SEND;
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Payload {
-    pub tenant_id: i64,
-    pub openid: String,
-    pub messages: Vec<Content>,
-}
+/// The job's payload: the contract with whoever queues it (`patron_app::jobs`).
+pub type Payload = patron_app::jobs::CsSend;
 
 /// `base_url` is where followers reach Patron: a text naming `{link}` gets a fresh signed
 /// link to the follower's page (and `{balance}` their points).
@@ -93,8 +89,7 @@ pub fn summary(c: &Content) -> String {
 }
 
 fn run(ctx: &mut JobCtx, secrets: &SecretBox, base_url: &str) -> Result<(), String> {
-    let p: Payload =
-        serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
     let (scope, client) = crate::tenant::client(ctx, secrets, p.tenant_id)?;
     let rt = crate::tenant::runtime()?;
     let total = p.messages.len() as i64;

@@ -11,19 +11,15 @@ use patron_store::{attributes, imports, tenants};
 
 pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_IMPORT;
 
-#[derive(Debug, serde::Deserialize)]
-struct Payload {
-    tenant_id: i64,
-    import_id: i64,
-}
+/// The job's payload: the contract with whoever queues it (`patron_app::jobs`).
+pub type Payload = patron_app::jobs::FollowerImport;
 
 pub fn handler() -> Handler {
     Box::new(run)
 }
 
 fn run(ctx: &mut JobCtx) -> Result<(), String> {
-    let p: Payload =
-        serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
     if ctx.job.tenant_id != Some(p.tenant_id) {
         return Err("payload tenant differs from the job's tenant".into());
     }

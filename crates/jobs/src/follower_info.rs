@@ -8,16 +8,12 @@ use patron_store::{sync, SecretBox};
 
 pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_INFO;
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Payload {
-    pub tenant_id: i64,
-    pub openid: String,
-}
+/// The job's payload: the contract with whoever queues it (`patron_app::jobs`).
+pub type Payload = patron_app::jobs::FollowerInfo;
 
 pub fn handler(secrets: SecretBox) -> Handler {
     Box::new(move |ctx: &mut JobCtx| {
-        let p: Payload =
-            serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
         let (scope, client) = crate::tenant::client(ctx, &secrets, p.tenant_id)?;
         let info = crate::tenant::runtime()?
             .block_on(client.user_info(&p.openid))

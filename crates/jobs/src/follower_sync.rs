@@ -13,10 +13,8 @@ use patron_wechat::api::UserInfo;
 
 pub const KIND: &str = patron_store::jobs::kinds::FOLLOWER_SYNC;
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Payload {
-    pub tenant_id: i64,
-}
+/// The job's payload: the contract with whoever queues it (`patron_app::jobs`).
+pub type Payload = patron_app::jobs::TenantJob;
 
 /// Queues a sync of the scoped tenant's followers.
 pub fn enqueue(
@@ -78,7 +76,7 @@ pub fn to_store(u: &UserInfo) -> WechatFollower {
 
 fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
     let payload: Payload =
-        serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
     let tenant_id = payload.tenant_id;
     let (scope, client) = crate::tenant::client(ctx, secrets, tenant_id)?;
     let rt = crate::tenant::runtime()?;

@@ -24,10 +24,8 @@ const BATCH: usize = 50;
 /// WeChat's "invalid openid".
 const INVALID_OPENID: i64 = 40003;
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Payload {
-    pub tenant_id: i64,
-}
+/// The job's payload: the contract with whoever queues it (`patron_app::jobs`).
+pub type Payload = patron_app::jobs::TenantJob;
 
 pub fn handler(secrets: SecretBox) -> Handler {
     Box::new(move |ctx: &mut JobCtx| run(ctx, &secrets))
@@ -54,8 +52,7 @@ fn members_on_wechat(
 }
 
 fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
-    let p: Payload =
-        serde_json::from_str(&ctx.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
     let (scope, client) = crate::tenant::client(ctx, secrets, p.tenant_id)?;
     let rt = crate::tenant::runtime()?;
     let db = |ctx: &JobCtx| ctx.pool.get().map_err(|e| e.to_string());

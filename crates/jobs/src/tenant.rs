@@ -21,17 +21,7 @@ pub fn client(
         .ok_or_else(|| format!("tenant {tenant_id} not found"))?;
     let scope = TenantScope::system(tref);
     let tenant = tenants::get(&mut c, &scope).map_err(|e| e.to_string())?;
-    let appid = tenant
-        .wx_appid
-        .clone()
-        .ok_or("the tenant has no AppID configured")?;
-    let secret = tenant
-        .wechat_secrets(secrets)
-        .map_err(|e| e.to_string())?
-        .app_secret
-        .ok_or("the tenant has no AppSecret configured")?;
-    let client =
-        Client::new(tenant.wx_api_base.clone(), appid, secret).map_err(|e| e.to_string())?;
+    let client = patron_app::wechat::tenant_client(secrets, &tenant).map_err(|e| e.to_string())?;
     Ok((scope, client))
 }
 

@@ -551,14 +551,37 @@ pub enum Redeemed {
     },
     Refused {
         code: String,
-        refusal: serde_json::Value,
+        refusal: Refusal,
     },
 }
 
 fn refusal(code: &str, r: &Refusal) -> Redeemed {
     Redeemed::Refused {
         code: code.to_string(),
-        refusal: serde_json::to_value(r).unwrap_or_default(),
+        refusal: r.clone(),
+    }
+}
+
+/// Why a redemption was not voided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotVoided {
+    /// The coupon is not redeemed (never was, or already voided).
+    NotRedeemed,
+    /// The void window after the redemption has passed.
+    WindowPassed,
+    /// Redeemed at a store this cashier does not work at.
+    OtherStore,
+}
+
+impl NotVoided {
+    /// The stable code the API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotVoided::NotRedeemed => "not_redeemed",
+            NotVoided::WindowPassed => "void_window_passed",
+            NotVoided::OtherStore => "other_store",
+        }
     }
 }
 
@@ -712,7 +735,7 @@ pub fn void(
     till: &Till<'_>,
     reason: &str,
     window: chrono::TimeDelta,
-) -> Result<std::result::Result<Coupon, &'static str>> {
+) -> Result<std::result::Result<Coupon, NotVoided>> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(validate::invalid("reason", "required").into());
@@ -721,16 +744,16 @@ pub fn void(
     write_tx(conn, |conn| {
         let coupon = by_code(conn, scope, code)?;
         if coupon.status != "redeemed" {
-            return Ok(Err("not_redeemed"));
+            return Ok(Err(NotVoided::NotRedeemed));
         }
         // A cashier voids only what was redeemed at a store they work at.
         if let (Some(mine), Some(at)) = (scope.stores(), coupon.redeemed_store_id) {
             if !mine.contains(&patron_domain::StoreId(at)) {
-                return Ok(Err("other_store"));
+                return Ok(Err(NotVoided::OtherStore));
             }
         }
         if coupon.redeemed_at.is_some_and(|at| now() - at > window) {
-            return Ok(Err("void_window_passed"));
+            return Ok(Err(NotVoided::WindowPassed));
         }
         let n = diesel::update(
             c::table
@@ -750,7 +773,7 @@ pub fn void(
         ))
         .execute(conn)?;
         if n == 0 {
-            return Ok(Err("not_redeemed"));
+            return Ok(Err(NotVoided::NotRedeemed));
         }
         diesel::insert_into(ev::table)
             .values((

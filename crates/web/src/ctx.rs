@@ -79,6 +79,26 @@ fn forwarded_client<'a>(
     client
 }
 
+/// Resolves `/t/{slug}` for `principal` on a connection already held (for handlers that
+/// do their whole request in one trip): 404 for strangers, 403 for members without `perm`.
+pub fn authorize_tenant(
+    c: &mut patron_store::DbConn,
+    principal: &Principal,
+    slug: &str,
+    perm: Permission,
+) -> Result<Result<(TenantScope, Tenant), UiError>, patron_store::StoreError> {
+    let Some(r) = tenants::find_ref_by_slug(c, slug)? else {
+        return Ok(Err(UiError::NotFound));
+    };
+    match authz::authorize(principal, r, perm) {
+        Ok(scope) => {
+            let t = tenants::get(c, &scope)?;
+            Ok(Ok((scope, t)))
+        }
+        Err(e) => Ok(Err(e.into())),
+    }
+}
+
 impl FromRequest for Ctx {
     type Error = actix_web::Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -201,18 +221,7 @@ impl Ctx {
         let slug = slug.to_string();
         let out = self
             .state
-            .db(move |c| {
-                let Some(r) = tenants::find_ref_by_slug(c, &slug)? else {
-                    return Ok(Err(UiError::NotFound));
-                };
-                match authz::authorize(&principal, r, perm) {
-                    Ok(scope) => {
-                        let t = tenants::get(c, &scope)?;
-                        Ok(Ok((scope, t)))
-                    }
-                    Err(e) => Ok(Err(e.into())),
-                }
-            })
+            .db(move |c| authorize_tenant(c, &principal, &slug, perm))
             .await??;
         Ok(out)
     }
@@ -228,6 +237,12 @@ impl Ctx {
         Ok(authz::authorize_agency(&auth.principal, agency)?)
     }
 
+    /// The tenants the signed-in user's navigation lists (one trip; for handlers that
+    /// gather everything a page needs in one unit of work, see [`Ctx::page_from`]).
+    pub fn nav_tenants(&self) -> Option<Principal> {
+        self.auth.as_ref().map(|a| a.principal.clone())
+    }
+
     /// The frame for a page: navigation, tenant switcher, flash, language.
     pub async fn page(
         &self,
@@ -235,27 +250,39 @@ impl Ctx {
         title_key: &str,
         tenant: Option<(&TenantScope, &Tenant)>,
     ) -> Result<Page, UiError> {
+        let visible = match self.nav_tenants() {
+            None => Vec::new(),
+            Some(p) => self.state.db(move |c| tenants::list_visible(c, &p)).await?,
+        };
+        Ok(self.page_from(active, title_key, tenant, visible))
+    }
+
+    /// [`Ctx::page`] from the visible tenants read already (`tenants::list_visible`).
+    pub fn page_from(
+        &self,
+        active: &'static str,
+        title_key: &str,
+        tenant: Option<(&TenantScope, &Tenant)>,
+        visible: Vec<Tenant>,
+    ) -> Page {
         let (user, agency_admin, tenants) = match &self.auth {
             None => (None, false, Vec::new()),
-            Some(a) => {
-                let p = a.principal.clone();
-                let list = self.state.db(move |c| tenants::list_visible(c, &p)).await?;
-                (
-                    Some(NavUser {
-                        name: a.user.name.clone(),
-                        email: a.user.email.clone(),
-                    }),
-                    !a.principal.admin_agencies().is_empty(),
-                    list.into_iter()
-                        .map(|t| TenantLink {
-                            slug: t.slug,
-                            name: t.name,
-                        })
-                        .collect(),
-                )
-            }
+            Some(a) => (
+                Some(NavUser {
+                    name: a.user.name.clone(),
+                    email: a.user.email.clone(),
+                }),
+                !a.principal.admin_agencies().is_empty(),
+                visible
+                    .into_iter()
+                    .map(|t| TenantLink {
+                        slug: t.slug,
+                        name: t.name,
+                    })
+                    .collect(),
+            ),
         };
-        Ok(Page {
+        Page {
             lang: self.lang,
             csrf: self.csrf_token(),
             title: self.lang.t(title_key).to_string(),
@@ -274,7 +301,7 @@ impl Ctx {
             flash: self.flash.clone(),
             active,
             path: self.path.clone(),
-        })
+        }
     }
 }
 

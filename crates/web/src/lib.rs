@@ -9,6 +9,7 @@ pub mod ctx;
 pub mod error;
 pub mod i18n;
 pub mod middleware;
+pub mod notify;
 pub mod password;
 pub mod policy;
 pub mod qr_image;

@@ -2,11 +2,12 @@
 //! and voiding coupons (a POS integration's till).
 
 use super::{ApiAuth, ApiError, ApiResult};
-use crate::policy::till;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use patron_domain::coupons::{self as rules, Benefit, Refusal, Validity};
-use patron_domain::{validate, Permission};
+use patron_app::coupons as app_coupons;
+use patron_app::till;
+use patron_domain::coupons::{Benefit, Validity};
+use patron_domain::Permission;
 use patron_store::coupons::{self, CampaignInput, NotIssued, Till};
 use patron_store::StoreError;
 use serde::Deserialize;
@@ -119,72 +120,43 @@ pub async fn issue(auth: ApiAuth, id: web::Path<i64>, body: web::Json<IssueBody>
     }
 }
 
-/// Reads a scanned payload or typed code, refusing forged payloads and typos before any
-/// lookup.
-fn code_of(
+/// Runs `op` on the code or QR payload in `scanned` behind the till's throttle
+/// (`patron_app::till`), in one trip: 429 while this token or address is past the limit,
+/// 422 for a forged payload or a typo, 404 for an unknown code (both counted).
+async fn on_code<T: Send + 'static>(
     auth: &ApiAuth,
-    scope: &patron_domain::TenantScope,
-    scanned: &str,
-) -> Result<String, ApiError> {
-    let key = crate::views::cashier::qr_key(&auth.state, scope);
-    match rules::verify_scan(&key, scanned) {
-        rules::Scanned::Signed(c) => Ok(c),
-        rules::Scanned::Forged => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "forged_qr",
-        )),
-        rules::Scanned::Typed(rules::Typed::BadCheck) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "bad_check_character",
-        )),
-        rules::Scanned::Typed(rules::Typed::Generated(c) | rules::Typed::Other(c)) => Ok(c),
-    }
-}
-
-/// [`code_of`] behind the till's throttle (`policy::till`): refused with 429 while this
-/// token or address is past the limit, and a forged payload or typo counts as a failure.
-/// Returns the code and the throttle keys, for counting an unknown code too.
-async fn guarded_code(
-    auth: &ApiAuth,
-    scope: &patron_domain::TenantScope,
-    scanned: &str,
-) -> Result<(String, [String; 2]), ApiError> {
-    let keys = till::keys(scope, &auth.ip);
-    let k = keys.clone();
-    if auth.state.db(move |c| till::locked(c, &k)).await? {
-        tracing::warn!(ip = %auth.ip, "API code lookups throttled");
-        return Err(ApiError::new(
+    scanned: String,
+    op: impl FnOnce(
+            &mut patron_store::DbConn,
+            &patron_domain::TenantScope,
+            &str,
+        ) -> Result<T, StoreError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let scope = auth.scope.clone();
+    let (key, ip) = (*auth.state.secrets.mac_key(), auth.ip.clone());
+    let gated = auth
+        .state
+        .db(move |c| {
+            till::with_code(c, &scope, &key, &ip, &scanned, |c, code| {
+                op(c, &scope, code)
+            })
+        })
+        .await?;
+    match gated {
+        till::Gated::Done(t) => Ok(t),
+        till::Gated::Locked => Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             "too many unknown or mistyped codes; try again in a few minutes",
-        ));
+        )),
+        till::Gated::Refused(r) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            r.as_str(),
+        )),
     }
-    match code_of(auth, scope, scanned) {
-        Ok(code) => Ok((code, keys)),
-        Err(e) => {
-            count_failure(auth, &keys).await?;
-            Err(e)
-        }
-    }
-}
-
-async fn count_failure(auth: &ApiAuth, keys: &[String; 2]) -> Result<(), ApiError> {
-    let k = keys.clone();
-    Ok(auth.state.db(move |c| till::failed(c, &k)).await?)
-}
-
-/// A lookup's result, counting "no such code" as a failed attempt.
-async fn counted<T>(
-    auth: &ApiAuth,
-    keys: &[String; 2],
-    r: Result<T, StoreError>,
-) -> Result<T, ApiError> {
-    if matches!(r, Err(StoreError::NotFound)) {
-        count_failure(auth, keys).await?;
-    }
-    Ok(r?)
 }
 
 #[derive(Deserialize, Default)]
@@ -201,37 +173,17 @@ pub async fn validate(
     code: web::Path<String>,
     q: web::Query<ValidateQuery>,
 ) -> ApiResult {
-    let scope = auth.require(Permission::Redeem)?.clone();
-    let (code, keys) = guarded_code(&auth, &scope, &code.into_inner()).await?;
+    auth.require(Permission::Redeem)?;
     let (store, amount) = (q.store_id.unwrap_or(0), q.amount_fen);
-    let found = auth
-        .state
-        .db(move |c| {
-            let cp = coupons::by_code(c, &scope, &code)?;
-            let camp = coupons::get(c, &scope, cp.campaign_id)?;
-            Ok((cp, camp))
-        })
-        .await;
-    let (coupon, camp) = counted(&auth, &keys, found).await?;
-    let stores = camp.stores();
-    let verdict: Result<(), Refusal> = rules::can_redeem(
-        &rules::Redeemable {
-            status: &coupon.status,
-            campaign_status: &camp.status,
-            valid_from: coupon.valid_from,
-            valid_to: coupon.valid_to,
-            stores: stores.as_deref(),
-            min_spend_fen: camp.min_spend_fen,
-        },
-        store,
-        patron_store::now(),
-        amount,
-    );
+    let found = on_code(&auth, code.into_inner(), move |c, scope, code| {
+        app_coupons::look_up(c, scope, code, store, amount)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "coupon": coupon,
-        "campaign": campaign_json(&camp),
-        "redeemable": verdict.is_ok(),
-        "refusal": verdict.err(),
+        "coupon": found.coupon,
+        "campaign": campaign_json(&found.campaign),
+        "redeemable": found.verdict.is_ok(),
+        "refusal": found.verdict.err(),
     })))
 }
 
@@ -250,33 +202,27 @@ pub async fn redeem(
     code: web::Path<String>,
     body: web::Json<RedeemBody>,
 ) -> ApiResult {
-    let scope = auth.require(Permission::Redeem)?.clone();
-    let (code, keys) = guarded_code(&auth, &scope, &code.into_inner()).await?;
+    auth.require(Permission::Redeem)?;
     let b = body.into_inner();
-    let r = auth
-        .state
-        .db(move |c| {
-            // Unknown (or another tenant's) codes answer 404 before anything else.
-            coupons::by_code(c, &scope, &code)?;
-            patron_store::stores::get(c, &scope, patron_domain::StoreId(b.store_id))
-                .map_err(|_| validate::invalid("store_id", "unknown_store"))?;
-            coupons::redeem(
-                c,
-                &scope,
-                &code,
-                &Till {
+    let r = on_code(&auth, code.into_inner(), move |c, scope, code| {
+        app_coupons::redeem(
+            c,
+            scope,
+            &app_coupons::Redemption {
+                code,
+                till: Till {
                     user_id: None,
                     user_name: "API",
                     store_id: b.store_id,
                     device: b.device.as_deref().unwrap_or("api"),
                 },
-                b.idempotency_key.as_deref(),
-                b.order_ref.as_deref(),
-                b.amount_fen,
-            )
-        })
-        .await;
-    let r = counted(&auth, &keys, r).await?;
+                idempotency_key: b.idempotency_key.as_deref(),
+                order_ref: b.order_ref.as_deref(),
+                amount_fen: b.amount_fen,
+            },
+        )
+    })
+    .await?;
     let status = match r {
         coupons::Redeemed::Ok { .. } => StatusCode::OK,
         _ => StatusCode::CONFLICT,
@@ -292,32 +238,25 @@ pub struct VoidBody {
 }
 
 pub async fn void(auth: ApiAuth, code: web::Path<String>, body: web::Json<VoidBody>) -> ApiResult {
-    let scope = auth.require(Permission::Redeem)?.clone();
-    let (code, keys) = guarded_code(&auth, &scope, &code.into_inner()).await?;
+    auth.require(Permission::Redeem)?;
     let b = body.into_inner();
-    let r = auth
-        .state
-        .db(move |c| {
-            coupons::by_code(c, &scope, &code)?;
-            coupons::void(
-                c,
-                &scope,
-                &code,
-                &Till {
-                    user_id: None,
-                    user_name: "API",
-                    store_id: b.store_id,
-                    device: "api",
-                },
-                &b.reason,
-                crate::views::cashier::VOID_WINDOW,
-            )
-        })
-        .await;
-    let r = counted(&auth, &keys, r).await?;
+    let r = on_code(&auth, code.into_inner(), move |c, scope, code| {
+        let till = Till {
+            user_id: None,
+            user_name: "API",
+            store_id: b.store_id,
+            device: "api",
+        };
+        app_coupons::void(c, scope, code, &till, &b.reason)
+    })
+    .await?;
     match r {
         Ok(c) => Ok(HttpResponse::Ok().json(c)),
-        Err(why) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
+        Err(why) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            why.as_str(),
+        )),
     }
 }
 
@@ -334,9 +273,7 @@ pub async fn bulk(auth: ApiAuth, id: web::Path<i64>, body: web::Json<BulkBody>) 
     let (id, b) = (id.into_inner(), body.into_inner());
     let r = auth
         .state
-        .db(move |c| {
-            crate::views::campaigns::enqueue_bulk(c, &scope, id, b.segment_id, b.tag_id, "API")
-        })
+        .db(move |c| app_coupons::enqueue_bulk(c, &scope, id, b.segment_id, b.tag_id, "API"))
         .await?;
     match r {
         Ok(job) => Ok(HttpResponse::Accepted().json(serde_json::json!({ "job_id": job.0 }))),

@@ -26,7 +26,7 @@ pub async fn list(auth: ApiAuth, q: web::Query<Filter>) -> ApiResult {
 pub async fn summary(auth: ApiAuth) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let today = chrono::Utc::now().date_naive();
-    let cap = crate::views::followers::MATCH_CAP;
+    let cap = patron_app::followers::MATCH_CAP;
     let g = auth
         .state
         .db(move |c| followers::glance(c, &scope, today, cap))

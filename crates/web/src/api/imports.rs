@@ -40,7 +40,7 @@ pub async fn create(auth: ApiAuth, mut payload: web::Payload) -> ApiResult {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > crate::views::imports::MAX_UPLOAD {
+        if body.len() + chunk.len() > patron_app::followers::MAX_UPLOAD {
             tracing::info!("API import refused: body over 64 MiB");
             return Err(too_large());
         }

@@ -1,8 +1,8 @@
 //! `/api/v1/users` and `/api/v1/invitations`.
 
 use super::{ApiAuth, ApiError, ApiResult};
-use crate::views::members::{invite_to_tenant, InviteError};
 use actix_web::{web, HttpResponse};
+use patron_app::members::NotInvited;
 use patron_domain::{Permission, UserId};
 use patron_store::users::{self, Member};
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ pub struct InviteBody {
 /// Invites a user into the tenant; the invitation link goes to their mailbox.
 pub async fn invite(auth: ApiAuth, body: web::Json<InviteBody>) -> ApiResult {
     let scope = auth.require(Permission::ManageUsers)?.clone();
-    match invite_to_tenant(
+    match crate::notify::invite(
         &auth.state,
         auth.lang,
         &scope,
@@ -75,7 +75,7 @@ pub async fn invite(auth: ApiAuth, body: web::Json<InviteBody>) -> ApiResult {
             "expires_at": format!("{}Z", inv.expires_at.format("%Y-%m-%dT%H:%M:%S")),
             "mail_sent": sent,
         }))),
-        Err(InviteError::Invalid(errs)) => Err(ApiError::invalid(errs)),
-        Err(InviteError::Store(e)) => Err(e.into()),
+        Err(NotInvited::Invalid(errs)) => Err(ApiError::invalid(errs)),
+        Err(NotInvited::Store(e)) => Err(e.into()),
     }
 }

@@ -2,9 +2,9 @@
 //! what the API does through WeChat's.
 
 use super::{ApiAuth, ApiError, ApiResult};
-use crate::views::qr::{create_code, CreateError, NewCode};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use patron_app::wechat::{create_qr_code, NewCode, NotCreated};
 use patron_domain::replies::Content;
 use patron_domain::{validate, Permission};
 use patron_store::{jobs, menus, qr_codes, tenants};
@@ -28,19 +28,23 @@ pub async fn qr_create(auth: ApiAuth, body: web::Json<NewCode>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let s2 = scope.clone();
     let tenant = auth.state.db(move |c| tenants::get(c, &s2)).await?;
-    match create_code(&auth.state, &scope, &tenant, body.into_inner()).await {
+    let st = &auth.state;
+    match create_qr_code(&st.pool, &st.secrets, &scope, &tenant, body.into_inner()).await {
         Ok(code) => Ok(HttpResponse::Created().json(code)),
-        Err(CreateError::Invalid(i)) => Err(ApiError::invalid(vec![i])),
-        Err(CreateError::WeChat(e)) => Err(ApiError::new(
+        Err(NotCreated::Invalid(i)) => Err(ApiError::invalid(vec![i])),
+        Err(NotCreated::WeChat(e)) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "wechat",
             format!("WeChat refused: {e}"),
         )),
-        Err(CreateError::Other(e)) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        )),
+        Err(NotCreated::Failed(e)) => {
+            tracing::error!(error = %e, "QR code not created");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log for the request id",
+            ))
+        }
     }
 }
 
@@ -107,9 +111,14 @@ pub async fn menu_put(auth: ApiAuth, body: web::Json<MenuBody>) -> ApiResult {
         })
         .await?;
     if b.publish {
-        let client = crate::views::qr::client_for_state(&auth.state, &tenant)
+        let client = patron_app::wechat::tenant_client_if_set(&auth.state.secrets, &tenant)
             .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                tracing::error!(error = %e, "OA API client");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             })?
             .ok_or_else(not_configured)?;
         let outcome = client.create_menu(&b.menu).await.map_err(|e| e.to_string());

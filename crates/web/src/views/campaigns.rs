@@ -9,6 +9,7 @@ use crate::views::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use patron_app::coupons as app_coupons;
 use patron_domain::coupons::{self as rules, Benefit, Validity};
 use patron_domain::{validate, Permission};
 use patron_store::coupons::{self, Campaign, CampaignInput, NotIssued, Stats};
@@ -440,7 +441,10 @@ pub async fn qr(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRespo
     let (code, ext) = file.rsplit_once('.').ok_or(UiError::NotFound)?;
     let (s2, c2) = (scope.clone(), code.to_string());
     let coupon = ctx.state.db(move |c| coupons::by_code(c, &s2, &c2)).await?;
-    let payload = rules::qr_payload(&super::cashier::qr_key(&ctx.state, &scope), &coupon.code);
+    let payload = rules::qr_payload(
+        &app_coupons::qr_key(ctx.state.secrets.mac_key(), &scope),
+        &coupon.code,
+    );
     coupon_image(&payload, ext)
 }
 
@@ -495,45 +499,15 @@ pub async fn bulk(
     let by = ctx.require_user()?.user.name.clone();
     let job = ctx
         .state
-        .db(move |c| enqueue_bulk(c, &scope, id, segment_id, tag_id, &by))
+        .db(move |c| app_coupons::enqueue_bulk(c, &scope, id, segment_id, tag_id, &by))
         .await?;
     Ok(match job {
         Ok(j) => {
             tracing::info!(tenant = %tenant.slug, campaign = id, job = j.0, "bulk issue queued");
             redirect_flash(&back, "ok", "flash.bulk_queued", secure)
         }
-        Err(key) => redirect_flash(&back, "err", key, secure),
+        Err(app_coupons::NotQueued::CampaignNotActive) => {
+            redirect_flash(&back, "err", "flash.campaign_not_active", secure)
+        }
     })
-}
-
-/// Checks the campaign and target, then queues the job (the page and the API share it).
-pub fn enqueue_bulk(
-    c: &mut patron_store::DbConn,
-    scope: &patron_domain::TenantScope,
-    campaign: i64,
-    segment_id: Option<i64>,
-    tag_id: Option<i64>,
-    by: &str,
-) -> Result<Result<patron_domain::JobId, &'static str>, StoreError> {
-    let camp = coupons::get(c, scope, campaign)?;
-    if camp.status != "active" {
-        return Ok(Err("flash.campaign_not_active"));
-    }
-    if let Some(s) = segment_id {
-        patron_store::segments::get(c, scope, s)?;
-    }
-    if let Some(t) = tag_id {
-        patron_store::tags::get(c, scope, t)?;
-    }
-    let payload = serde_json::json!({
-        "tenant_id": scope.tenant_id().0, "campaign_id": campaign,
-        "segment_id": segment_id, "tag_id": tag_id, "by": by,
-    });
-    Ok(Ok(patron_store::jobs::enqueue(
-        c,
-        Some(scope),
-        patron_store::jobs::kinds::COUPON_BULK,
-        &payload.to_string(),
-        3,
-    )?))
 }

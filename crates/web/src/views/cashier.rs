@@ -3,30 +3,25 @@
 //! redeem it once, void a mistake, and the day's redemptions. Server-rendered forms; the
 //! camera only fills in the code and submits (static/cashier.js with the vendored jsQR).
 
-use crate::ctx::Ctx;
+use crate::ctx::{authorize_tenant, Ctx};
 use crate::error::UiError;
-use crate::policy::till;
 use crate::render::{html, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use patron_domain::coupons::{self as rules, Refusal, Scanned, Typed};
-use patron_domain::{Permission, TenantScope};
-use patron_store::coupons::{self, Campaign, Coupon, Redeemed, Till};
+use patron_app::coupons as app_coupons;
+use patron_app::till;
+use patron_domain::coupons::{self as rules, Refusal, ScanRefusal};
+use patron_domain::{Permission, Principal, TenantScope};
+use patron_store::coupons::{self, Campaign, Coupon, NotVoided, Redeemed};
 use patron_store::stores::Store;
-use patron_store::StoreError;
+use patron_store::tenants::Tenant;
+use patron_store::{DbConn, StoreError};
 use serde::Deserialize;
 
-/// How long after a redemption it may be voided.
-pub const VOID_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
-
-/// The key a tenant's coupon QR payloads are signed with.
+/// The key a tenant's coupon QR payloads are signed with (`patron_app::coupons::qr_key`).
 pub fn qr_key(state: &crate::AppState, scope: &TenantScope) -> Vec<u8> {
-    use hmac::{Hmac, Mac};
-    let mut m = Hmac::<sha2::Sha256>::new_from_slice(state.secrets.mac_key())
-        .expect("HMAC takes any key length");
-    m.update(format!("coupon-qr:{}", scope.tenant_id().0).as_bytes());
-    m.finalize().into_bytes().to_vec()
+    app_coupons::qr_key(state.secrets.mac_key(), scope)
 }
 
 /// What the till shows about a looked-up coupon.
@@ -94,7 +89,7 @@ impl CashierPage {
         rules::yuan(*fen)
     }
     fn voidable(&self, e: &coupons::Event) -> bool {
-        e.action == "redeem" && patron_store::now() - e.at <= VOID_WINDOW
+        e.action == "redeem" && patron_store::now() - e.at <= app_coupons::VOID_WINDOW
     }
 }
 
@@ -129,22 +124,6 @@ pub fn refusal_text(lang: crate::i18n::Lang, r: &Refusal, tz: &str) -> String {
     }
 }
 
-/// The stores this user may work at in the tenant (a cashier: their own).
-async fn stores_for(ctx: &Ctx, scope: &TenantScope) -> Result<Vec<Store>, UiError> {
-    let s2 = scope.clone();
-    let all = ctx
-        .state
-        .db(move |c| patron_store::stores::list(c, &s2))
-        .await?;
-    Ok(match scope.stores() {
-        Some(mine) => all
-            .into_iter()
-            .filter(|s| mine.iter().any(|m| m.0 == s.id))
-            .collect(),
-        None => all,
-    })
-}
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct TillForm {
@@ -158,57 +137,121 @@ pub struct TillForm {
     code: String,
 }
 
-async fn render(
+/// Everything the till page shows besides the answer, read in the same unit of work as
+/// the request's operation: the scope, the tenant, the stores this user works at, the
+/// store in use, this cashier's redemptions today and the navigation's tenants.
+struct Till {
+    scope: TenantScope,
+    tenant: Tenant,
+    stores: Vec<Store>,
+    store_id: i64,
+    today: Vec<(coupons::Event, String)>,
+    visible: Vec<Tenant>,
+}
+
+impl Till {
+    /// Authorizes and reads the frame. `Err(UiError)` inside: 404/403 for the user.
+    fn open(
+        c: &mut DbConn,
+        principal: &Principal,
+        slug: &str,
+    ) -> Result<Result<Till, UiError>, StoreError> {
+        let (scope, tenant) = match authorize_tenant(c, principal, slug, Permission::Redeem)? {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        let stores = app_coupons::stores_for(c, &scope)?;
+        let visible = patron_store::tenants::list_visible(c, principal)?;
+        Ok(Ok(Till {
+            scope,
+            tenant,
+            stores,
+            store_id: 0,
+            today: Vec::new(),
+            visible,
+        }))
+    }
+
+    /// The store asked for, if this user works there.
+    fn store(&self, asked: Option<i64>) -> Option<i64> {
+        asked.filter(|id| self.stores.iter().any(|s| s.id == *id))
+    }
+
+    /// Settles the store shown (the one asked for, else the first) and reads today's
+    /// redemptions of `user` (after the operation, so they include it).
+    fn finish(mut self, c: &mut DbConn, user: i64, asked: Option<i64>) -> Result<Till, StoreError> {
+        self.store_id = self
+            .store(asked)
+            .or_else(|| self.stores.first().map(|s| s.id))
+            .unwrap_or(0);
+        let tz: chrono_tz::Tz = self
+            .tenant
+            .time_zone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let midnight = chrono::Utc::now()
+            .with_timezone(&tz)
+            .date_naive()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_local_timezone(tz)
+            .earliest()
+            .map(|t| t.naive_utc())
+            .unwrap_or_else(patron_store::now);
+        self.today = coupons::events_by(c, &self.scope, user, midnight)?;
+        Ok(self)
+    }
+}
+
+/// Runs `op` for the signed-in cashier as one trip to the database: authorization, the
+/// operation and everything the page shows. `op` gets the opened till and answers.
+async fn one_trip(
     ctx: &Ctx,
     slug: &str,
-    store_id: Option<i64>,
-    answer: Answer,
-    scan: String,
-) -> Result<HttpResponse, UiError> {
-    let (scope, tenant) = ctx.tenant(slug, Permission::Redeem).await?;
-    let stores = stores_for(ctx, &scope).await?;
-    let store_id = store_id
-        .filter(|id| stores.iter().any(|s| s.id == *id))
-        .or_else(|| stores.first().map(|s| s.id))
-        .unwrap_or(0);
-    let user_id = ctx.require_user()?.user.id;
-    let tz: chrono_tz::Tz = tenant
-        .time_zone
-        .parse()
-        .unwrap_or(chrono_tz::Asia::Shanghai);
-    let midnight = chrono::Utc::now()
-        .with_timezone(&tz)
-        .date_naive()
-        .and_time(chrono::NaiveTime::MIN)
-        .and_local_timezone(tz)
-        .earliest()
-        .map(|t| t.naive_utc())
-        .unwrap_or_else(patron_store::now);
-    let s2 = scope.clone();
-    let today = ctx
+    asked_store: Option<i64>,
+    op: impl FnOnce(&mut DbConn, &Till) -> Result<Answer, StoreError> + Send + 'static,
+) -> Result<(Till, Answer), UiError> {
+    let auth = ctx.require_user()?;
+    let (principal, user) = (auth.principal.clone(), auth.user.id);
+    let slug = slug.to_string();
+    let out = ctx
         .state
-        .db(move |c| coupons::events_by(c, &s2, user_id, midnight))
-        .await?;
+        .db(move |c| {
+            let till = match Till::open(c, &principal, &slug)? {
+                Ok(t) => t,
+                Err(e) => return Ok(Err(e)),
+            };
+            let answer = op(c, &till)?;
+            Ok(Ok((till.finish(c, user, asked_store)?, answer)))
+        })
+        .await??;
+    Ok(out)
+}
+
+/// Renders the till from what [`one_trip`] read (no further database work).
+fn render(ctx: &Ctx, till: Till, answer: Answer, scan: String) -> HttpResponse {
     let status = match &answer {
         Answer::Problem(..) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    let page = ctx
-        .page("cashier", "till.title", Some((&scope, &tenant)))
-        .await?;
-    Ok(html(
+    let page = ctx.page_from(
+        "cashier",
+        "till.title",
+        Some((&till.scope, &till.tenant)),
+        till.visible,
+    );
+    html(
         &CashierPage {
             page,
-            slug: tenant.slug.clone(),
-            tz: tenant.time_zone.clone(),
-            stores,
-            store_id,
+            slug: till.tenant.slug.clone(),
+            tz: till.tenant.time_zone.clone(),
+            stores: till.stores,
+            store_id: till.store_id,
             answer,
-            today,
+            today: till.today,
             scan,
         },
         status,
-    ))
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -222,326 +265,210 @@ pub async fn page(
     slug: web::Path<String>,
     q: web::Query<StoreQuery>,
 ) -> Result<HttpResponse, UiError> {
-    render(&ctx, &slug, q.store, Answer::None, String::new()).await
+    let (till, answer) = one_trip(&ctx, &slug, q.store, |_, _| Ok(Answer::None)).await?;
+    Ok(render(&ctx, till, answer, String::new()))
 }
 
-/// Reads what was scanned or typed into a code, or the problem with it (no database yet).
-fn read_scan(key: &[u8], scan: &str) -> Result<String, (&'static str, String)> {
-    if scan.trim().is_empty() {
-        return Err(("till.empty", String::new()));
-    }
-    match rules::verify_scan(key, scan) {
-        Scanned::Signed(code) => Ok(code),
-        Scanned::Forged => Err(("till.forged", String::new())),
-        Scanned::Typed(Typed::BadCheck) => Err(("till.bad_check", scan.trim().to_string())),
-        Scanned::Typed(Typed::Generated(code)) | Scanned::Typed(Typed::Other(code)) => Ok(code),
-    }
+/// The answer for a code-taking operation that did not run or found nothing.
+fn gated_answer<T>(
+    gated: Result<till::Gated<T>, StoreError>,
+    code_shown: &str,
+    done: impl FnOnce(T) -> Answer,
+) -> Result<Answer, StoreError> {
+    Ok(match gated {
+        Ok(till::Gated::Done(t)) => done(t),
+        Ok(till::Gated::Locked) => Answer::Problem("till.throttled", String::new()),
+        Ok(till::Gated::Refused(r)) => Answer::Problem(
+            match r {
+                ScanRefusal::Empty => "till.empty",
+                ScanRefusal::ForgedQr => "till.forged",
+                ScanRefusal::BadCheckCharacter => "till.bad_check",
+            },
+            if r == ScanRefusal::BadCheckCharacter {
+                code_shown.trim().to_string()
+            } else {
+                String::new()
+            },
+        ),
+        Err(StoreError::NotFound) => Answer::Problem("till.unknown", code_shown.to_string()),
+        Err(e) => return Err(e),
+    })
 }
 
-/// Whether this cashier or device is past the failed-lookup limit (`policy::till`).
-async fn throttled(ctx: &Ctx, keys: &[String; 2]) -> Result<bool, UiError> {
-    let k = keys.clone();
-    Ok(ctx.state.db(move |c| till::locked(c, &k)).await?)
-}
-
-/// Counts a failed lookup (a forged QR, a typo, an unknown code).
-async fn fail(ctx: &Ctx, keys: &[String; 2]) -> Result<(), UiError> {
-    let k = keys.clone();
-    Ok(ctx.state.db(move |c| till::failed(c, &k)).await?)
-}
-
-fn throttled_answer(ctx: &Ctx, slug: &str) -> Answer {
-    tracing::warn!(tenant = slug, ip = %ctx.ip, "till lookups throttled");
-    Answer::Problem("till.throttled", String::new())
-}
-
+/// A scan at the till: a member card (points and stamp cards) or a coupon (what it is
+/// worth and whether it may be redeemed here now). One trip.
 pub async fn lookup(
     ctx: Ctx,
     slug: web::Path<String>,
     f: web::Form<TillForm>,
 ) -> Result<HttpResponse, UiError> {
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Redeem).await?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
-    let keys = till::keys(&scope, &ctx.ip);
-    if throttled(&ctx, &keys).await? {
-        let answer = throttled_answer(&ctx, &tenant.slug);
-        return render(&ctx, &slug, f.store_id, answer, f.scan).await;
-    }
-    let key = qr_key(&ctx.state, &scope);
-    match patron_domain::loyalty::verify_member(&key, &f.scan) {
-        None => {}
-        Some(Ok(follower)) => {
-            let s2 = scope.clone();
-            let m = ctx
-                .state
-                .db(move |c| {
-                    let fl = patron_store::followers::get(c, &s2, follower)?;
-                    Ok(Member {
-                        follower_id: follower,
-                        name: fl.name.unwrap_or(fl.openid),
-                        points: patron_store::loyalty::balance(c, &s2, follower)?,
-                        cards: patron_store::stamps::progress(c, &s2, follower)?
-                            .into_iter()
-                            .filter(|(card, _)| card.active)
-                            .collect(),
-                    })
+    let (mac_key, ip) = (*ctx.state.secrets.mac_key(), ctx.ip.clone());
+    let (scan, store) = (f.scan.clone(), f.store_id);
+    let (till, answer) = one_trip(&ctx, &slug, f.store_id, move |c, t| {
+        // Past the limit even a genuine card waits: the lock is on the cashier and device.
+        let keys = till::keys(&t.scope, &ip);
+        if till::locked(c, &keys)? {
+            tracing::warn!(tenant = %t.tenant.slug, ip = %ip, "till lookups throttled");
+            return Ok(Answer::Problem("till.throttled", String::new()));
+        }
+        let key = app_coupons::qr_key(&mac_key, &t.scope);
+        match patron_domain::loyalty::verify_member(&key, &scan) {
+            Some(Ok(follower)) => {
+                let fl = patron_store::followers::get(c, &t.scope, follower)?;
+                return Ok(Answer::Member(Box::new(Member {
+                    follower_id: follower,
+                    name: fl.name.unwrap_or(fl.openid),
+                    points: patron_store::loyalty::balance(c, &t.scope, follower)?,
+                    cards: patron_store::stamps::progress(c, &t.scope, follower)?
+                        .into_iter()
+                        .filter(|(card, _)| card.active)
+                        .collect(),
+                })));
+            }
+            Some(Err(())) => {
+                tracing::info!(tenant = %t.tenant.slug, "till refused a forged member card");
+                till::failed(c, &keys)?;
+                return Ok(Answer::Problem("till.forged", String::new()));
+            }
+            None => {}
+        }
+        let store_id = t.store(store).unwrap_or(0);
+        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |c, code| {
+            app_coupons::look_up(c, &t.scope, code, store_id, None)
+        });
+        gated_answer(gated, &scan, |found| {
+            if found.verdict == Err(Refusal::AlreadyRedeemed) {
+                Answer::Redeemed(Redeemed::AlreadyRedeemed {
+                    code: found.coupon.code.clone(),
+                    store_id: found.coupon.redeemed_store_id,
+                    by: found.coupon.redeemed_by_name.clone(),
+                    at: found.coupon.redeemed_at,
                 })
-                .await?;
-            return render(
-                &ctx,
-                &slug,
-                f.store_id,
-                Answer::Member(Box::new(m)),
-                String::new(),
-            )
-            .await;
-        }
-        Some(Err(())) => {
-            tracing::info!(tenant = %tenant.slug, "till refused a forged member card");
-            fail(&ctx, &keys).await?;
-            return render(
-                &ctx,
-                &slug,
-                f.store_id,
-                Answer::Problem("till.forged", String::new()),
-                f.scan,
-            )
-            .await;
-        }
-    }
-    let code = match read_scan(&key, &f.scan) {
-        Ok(code) => code,
-        Err((problem, detail)) => {
-            tracing::info!(tenant = %tenant.slug, problem, "till lookup refused before the database");
-            fail(&ctx, &keys).await?;
-            return render(
-                &ctx,
-                &slug,
-                f.store_id,
-                Answer::Problem(problem, detail),
-                f.scan,
-            )
-            .await;
-        }
-    };
-    let store_id = f.store_id.unwrap_or(0);
-    let s2 = scope.clone();
-    let c2 = code.clone();
-    let found = ctx
-        .state
-        .db(move |c| {
-            let coupon = coupons::by_code(c, &s2, &c2)?;
-            let campaign = coupons::get(c, &s2, coupon.campaign_id)?;
-            let follower = match coupon.follower_id {
-                Some(fid) => {
-                    let f = patron_store::followers::get(c, &s2, fid)?;
-                    Some(f.name.unwrap_or(f.openid))
-                }
-                None => None,
-            };
-            Ok((coupon, campaign, follower))
+            } else {
+                Answer::Found(Box::new(Found {
+                    refusal: found.verdict.err(),
+                    follower: found.holder.map(|(_, name)| name),
+                    coupon: found.coupon,
+                    campaign: found.campaign,
+                    key: patron_store::tokens::generate("").0,
+                }))
+            }
         })
-        .await;
-    let (coupon, campaign, follower) = match found {
-        Ok(x) => x,
-        Err(StoreError::NotFound) => {
-            fail(&ctx, &keys).await?;
-            return render(
-                &ctx,
-                &slug,
-                f.store_id,
-                Answer::Problem("till.unknown", code),
-                f.scan,
-            )
-            .await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let stores = campaign.stores();
-    let refusal = rules::can_redeem(
-        &rules::Redeemable {
-            status: &coupon.status,
-            campaign_status: &campaign.status,
-            valid_from: coupon.valid_from,
-            valid_to: coupon.valid_to,
-            stores: stores.as_deref(),
-            min_spend_fen: campaign.min_spend_fen,
-        },
-        store_id,
-        patron_store::now(),
-        None,
-    )
-    .err();
-    let answer = if refusal == Some(Refusal::AlreadyRedeemed) {
-        Answer::Redeemed(Redeemed::AlreadyRedeemed {
-            code: coupon.code.clone(),
-            store_id: coupon.redeemed_store_id,
-            by: coupon.redeemed_by_name.clone(),
-            at: coupon.redeemed_at,
-        })
+    })
+    .await?;
+    // A found coupon shows in the panel; the field is cleared for the next scan.
+    let keep = if matches!(answer, Answer::Problem(..)) {
+        f.scan
     } else {
-        Answer::Found(Box::new(Found {
-            coupon,
-            campaign,
-            follower,
-            refusal,
-            key: patron_store::tokens::generate("").0,
-        }))
+        String::new()
     };
-    // The panel shows the code; the field is cleared for the next scan.
-    render(&ctx, &slug, f.store_id, answer, String::new()).await
+    Ok(render(&ctx, till, answer, keep))
 }
 
+/// Redeems once (one trip: authorization, the throttle, the redemption, the page).
 pub async fn redeem(
     ctx: Ctx,
     slug: web::Path<String>,
     f: web::Form<TillForm>,
 ) -> Result<HttpResponse, UiError> {
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Redeem).await?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
     let user = ctx.require_user()?.user.clone();
-    let stores = stores_for(&ctx, &scope).await?;
-    let Some(store_id) = f.store_id.filter(|id| stores.iter().any(|s| s.id == *id)) else {
-        return render(
-            &ctx,
-            &slug,
-            None,
-            Answer::Problem("till.pick_store", String::new()),
-            f.scan,
-        )
-        .await;
-    };
-    let keys = till::keys(&scope, &ctx.ip);
-    if throttled(&ctx, &keys).await? {
-        let answer = throttled_answer(&ctx, &tenant.slug);
-        return render(&ctx, &slug, Some(store_id), answer, f.scan).await;
-    }
-    let code = match read_scan(&qr_key(&ctx.state, &scope), &f.scan) {
-        Ok(c) => c,
-        Err((p, d)) => {
-            fail(&ctx, &keys).await?;
-            return render(&ctx, &slug, Some(store_id), Answer::Problem(p, d), f.scan).await;
-        }
-    };
+    let (mac_key, ip) = (*ctx.state.secrets.mac_key(), ctx.ip.clone());
     let amount = match f.amount.trim() {
-        "" => None,
-        a => match rules::parse_yuan(a) {
-            Some(fen) => Some(fen),
-            None => {
-                return render(
-                    &ctx,
-                    &slug,
-                    Some(store_id),
-                    Answer::Problem("till.bad_amount", a.to_string()),
-                    f.scan,
-                )
-                .await
-            }
-        },
+        "" => Ok(None),
+        a => rules::parse_yuan(a).map(Some).ok_or(a.to_string()),
     };
     let order_ref = f.order_ref.trim().chars().take(64).collect::<String>();
     let key = (!f.key.is_empty()).then(|| f.key.chars().take(64).collect::<String>());
     let device = ctx.user_agent.chars().take(200).collect::<String>();
-    let c2 = code.clone();
-    let result = ctx
-        .state
-        .db(move |c| {
-            coupons::redeem(
+    let (scan, asked) = (f.scan.clone(), f.store_id);
+    let (till, answer) = one_trip(&ctx, &slug, f.store_id, move |c, t| {
+        let Some(store_id) = t.store(asked) else {
+            return Ok(Answer::Problem("till.pick_store", String::new()));
+        };
+        let amount = match amount {
+            Ok(a) => a,
+            Err(typed) => return Ok(Answer::Problem("till.bad_amount", typed)),
+        };
+        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |c, code| {
+            app_coupons::redeem(
                 c,
-                &scope,
-                &c2,
-                &Till {
-                    user_id: Some(user.id),
-                    user_name: &user.name,
-                    store_id,
-                    device: &device,
+                &t.scope,
+                &app_coupons::Redemption {
+                    code,
+                    till: coupons::Till {
+                        user_id: Some(user.id),
+                        user_name: &user.name,
+                        store_id,
+                        device: &device,
+                    },
+                    idempotency_key: key.as_deref(),
+                    order_ref: (!order_ref.is_empty()).then_some(order_ref.as_str()),
+                    amount_fen: amount,
                 },
-                key.as_deref(),
-                (!order_ref.is_empty()).then_some(order_ref.as_str()),
-                amount,
             )
-        })
-        .await;
-    let answer = match result {
-        Ok(r) => {
-            tracing::info!(tenant = %tenant.slug, code = %code, outcome = ?r, "till redemption");
+        });
+        gated_answer(gated, &scan, |r| {
+            tracing::info!(tenant = %t.tenant.slug, outcome = ?r, "till redemption");
             Answer::Redeemed(r)
-        }
-        Err(StoreError::NotFound) => {
-            fail(&ctx, &keys).await?;
-            Answer::Problem("till.unknown", code)
-        }
-        Err(e) => return Err(e.into()),
+        })
+    })
+    .await?;
+    let keep = if matches!(answer, Answer::Problem(..)) {
+        f.scan
+    } else {
+        String::new()
     };
-    render(&ctx, &slug, Some(store_id), answer, String::new()).await
+    Ok(render(&ctx, till, answer, keep))
 }
 
+/// Voids a redemption made at one of this cashier's stores, within the window, with a
+/// reason. One trip.
 pub async fn void(
     ctx: Ctx,
     slug: web::Path<String>,
     f: web::Form<TillForm>,
 ) -> Result<HttpResponse, UiError> {
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Redeem).await?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
     let user = ctx.require_user()?.user.clone();
-    let stores = stores_for(&ctx, &scope).await?;
-    let Some(store_id) = f.store_id.filter(|id| stores.iter().any(|s| s.id == *id)) else {
-        return render(
-            &ctx,
-            &slug,
-            None,
-            Answer::Problem("till.pick_store", String::new()),
-            String::new(),
-        )
-        .await;
-    };
-    let keys = till::keys(&scope, &ctx.ip);
-    if throttled(&ctx, &keys).await? {
-        let answer = throttled_answer(&ctx, &tenant.slug);
-        return render(&ctx, &slug, Some(store_id), answer, String::new()).await;
-    }
+    let (mac_key, ip) = (*ctx.state.secrets.mac_key(), ctx.ip.clone());
     let device = ctx.user_agent.chars().take(200).collect::<String>();
-    let (code, reason) = (f.code.clone(), f.reason.clone());
-    let result = ctx
-        .state
-        .db(move |c| {
-            coupons::void(
-                c,
-                &scope,
-                &code,
-                &Till {
-                    user_id: Some(user.id),
-                    user_name: &user.name,
-                    store_id,
-                    device: &device,
-                },
-                &reason,
-                VOID_WINDOW,
-            )
-        })
-        .await;
-    let answer = match result {
-        Ok(Ok(c)) => {
-            tracing::info!(tenant = %tenant.slug, code = %c.code, "till void");
-            Answer::Voided(c.code)
+    let (code, reason, asked) = (f.code.clone(), f.reason.clone(), f.store_id);
+    let (till, answer) = one_trip(&ctx, &slug, f.store_id, move |c, t| {
+        let Some(store_id) = t.store(asked) else {
+            return Ok(Answer::Problem("till.pick_store", String::new()));
+        };
+        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &code, |c, code| {
+            let till = coupons::Till {
+                user_id: Some(user.id),
+                user_name: &user.name,
+                store_id,
+                device: &device,
+            };
+            app_coupons::void(c, &t.scope, code, &till, &reason)
+        });
+        match gated {
+            Err(StoreError::Invalid(_)) => Ok(Answer::Problem("till.void_reason", code.clone())),
+            other => gated_answer(other, &code, |r| match r {
+                Ok(cp) => {
+                    tracing::info!(tenant = %t.tenant.slug, code = %cp.code, "till void");
+                    Answer::Voided(cp.code)
+                }
+                Err(why) => Answer::Problem(
+                    match why {
+                        NotVoided::WindowPassed => "till.void_too_late",
+                        NotVoided::OtherStore => "till.void_other_store",
+                        NotVoided::NotRedeemed => "till.not_redeemed",
+                    },
+                    code.clone(),
+                ),
+            }),
         }
-        Ok(Err(why)) => Answer::Problem(
-            match why {
-                "void_window_passed" => "till.void_too_late",
-                "other_store" => "till.void_other_store",
-                _ => "till.not_redeemed",
-            },
-            f.code,
-        ),
-        Err(StoreError::Invalid(_)) => Answer::Problem("till.void_reason", f.code),
-        Err(StoreError::NotFound) => {
-            fail(&ctx, &keys).await?;
-            Answer::Problem("till.unknown", f.code)
-        }
-        Err(e) => return Err(e.into()),
-    };
-    render(&ctx, &slug, Some(store_id), answer, String::new()).await
+    })
+    .await?;
+    Ok(render(&ctx, till, answer, String::new()))
 }

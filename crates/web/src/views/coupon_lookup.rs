@@ -3,12 +3,13 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
-use crate::policy::till;
 use crate::render::{html, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use patron_domain::coupons::{self as rules, Typed};
+use patron_app::coupons as app_coupons;
+use patron_app::till;
+use patron_domain::coupons::{self as rules, ScanRefusal};
 use patron_domain::{coupon_csv, Permission};
 use patron_store::coupons::{self, Campaign, Coupon, Event};
 use patron_store::StoreError;
@@ -71,68 +72,43 @@ pub async fn lookup(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let typed = q.code.trim().to_string();
-    let key = super::cashier::qr_key(&ctx.state, &scope);
-    let keys = till::keys(&scope, &ctx.ip);
-    let k = keys.clone();
-    let locked = !typed.is_empty() && ctx.state.db(move |c| till::locked(c, &k)).await?;
-    let code = if typed.is_empty() {
-        Err(None)
-    } else if locked {
-        tracing::warn!(tenant = %tenant.slug, ip = %ctx.ip, "coupon lookups throttled");
-        Err(Some("till.throttled"))
+    let (found, problem) = if typed.is_empty() {
+        (None, None)
     } else {
-        match rules::verify_scan(&key, &typed) {
-            rules::Scanned::Signed(c) => Ok(c),
-            rules::Scanned::Forged => Err(Some("till.forged")),
-            rules::Scanned::Typed(Typed::BadCheck) => Err(Some("till.bad_check")),
-            rules::Scanned::Typed(Typed::Generated(c) | Typed::Other(c)) => Ok(c),
-        }
-    };
-    let (found, problem) = match code {
-        Err(p) => (None, p),
-        Ok(code) => {
-            let s2 = scope.clone();
-            let r = ctx
-                .state
-                .db(move |c| {
-                    let coupon = match coupons::by_code(c, &s2, &code) {
-                        Ok(cp) => cp,
-                        Err(StoreError::NotFound) => return Ok(None),
-                        Err(e) => return Err(e),
-                    };
-                    let campaign = coupons::get(c, &s2, coupon.campaign_id)?;
-                    let holder = match coupon.follower_id {
-                        Some(f) => {
-                            let fl = patron_store::followers::get(c, &s2, f)?;
-                            Some((f, fl.name.unwrap_or(fl.openid)))
-                        }
-                        None => None,
-                    };
-                    let events = coupons::events_of(c, &s2, coupon.id)?;
-                    Ok(Some(Found {
-                        coupon,
-                        campaign,
-                        holder,
+        // Behind the till's throttle, in one trip: the code, its campaign, its holder and
+        // its audit trail.
+        let (mac_key, ip, s2, t2) = (
+            *ctx.state.secrets.mac_key(),
+            ctx.ip.clone(),
+            scope.clone(),
+            typed.clone(),
+        );
+        let gated = ctx
+            .state
+            .db(move |c| {
+                match till::with_code(c, &s2, &mac_key, &ip, &t2, |c, code| {
+                    let l = app_coupons::look_up(c, &s2, code, 0, None)?;
+                    let events = coupons::events_of(c, &s2, l.coupon.id)?;
+                    Ok(Found {
+                        coupon: l.coupon,
+                        campaign: l.campaign,
+                        holder: l.holder,
                         events,
-                    }))
-                })
-                .await?;
-            match r {
-                Some(f) => (Some(Box::new(f)), None),
-                None => (None, Some("till.unknown")),
-            }
+                    })
+                }) {
+                    Err(StoreError::NotFound) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .await?;
+        match gated {
+            None => (None, Some("till.unknown")),
+            Some(till::Gated::Done(f)) => (Some(Box::new(f)), None),
+            Some(till::Gated::Locked) => (None, Some("till.throttled")),
+            Some(till::Gated::Refused(ScanRefusal::ForgedQr)) => (None, Some("till.forged")),
+            Some(till::Gated::Refused(_)) => (None, Some("till.bad_check")),
         }
     };
-    // A forged payload, a typo or an unknown code counts against the till's limit.
-    if !locked
-        && matches!(
-            problem,
-            Some("till.forged" | "till.bad_check" | "till.unknown")
-        )
-    {
-        let k = keys.clone();
-        ctx.state.db(move |c| till::failed(c, &k)).await?;
-    }
     let page = ctx
         .page("coupons", "lookup.title", Some((&scope, &tenant)))
         .await?;

@@ -104,7 +104,7 @@ impl FollowersPage {
 
 /// A filtered list counts its matches up to this many ("10000+" beyond): an exact count
 /// of a broad filter over a million followers would cost more than the page.
-pub const MATCH_CAP: i64 = 10_000;
+pub use patron_app::followers::MATCH_CAP;
 
 fn query_string(f: &Filter, before: i64) -> String {
     let q = f.query();
@@ -789,18 +789,12 @@ pub async fn send_message(
     let job = ctx
         .state
         .db(move |c| {
-            let payload = serde_json::json!({
-                "tenant_id": scope.tenant_id().0,
-                "openid": openid,
-                "messages": [msg],
+            let job = patron_app::jobs::Job::CsSend(patron_app::jobs::CsSend {
+                tenant_id: scope.tenant_id().0,
+                openid,
+                messages: vec![msg],
             });
-            patron_store::jobs::enqueue(
-                c,
-                Some(&scope),
-                patron_store::jobs::kinds::CS_SEND,
-                &payload.to_string(),
-                5,
-            )
+            patron_app::jobs::enqueue(c, &scope, &job)
         })
         .await?;
     tracing::info!(job_id = job.0, tenant = %tenant.slug, "customer-service message queued");

@@ -14,7 +14,7 @@ use patron_store::imports::{self, Import};
 use patron_store::{attributes, jobs, StoreError};
 
 /// The largest file accepted (about 400,000 rows of a full export).
-pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+pub use patron_app::followers::MAX_UPLOAD;
 /// Rows shown in a preview.
 const PREVIEW_ROWS: usize = 10;
 /// Row errors shown on the page (all are counted).

@@ -7,6 +7,7 @@ use crate::render::{html, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use patron_app::jobs;
 use patron_domain::coupons as rules;
 use patron_domain::links::{self, LinkError};
 use patron_domain::TenantScope;
@@ -163,7 +164,7 @@ pub async fn qr(
     let (slug, token, file) = path.into_inner();
     let (scope, _t, follower) = open(&ctx, &slug, &token).await?;
     let (code, ext) = file.rsplit_once('.').ok_or(UiError::NotFound)?;
-    let key = super::cashier::qr_key(&ctx.state, &scope);
+    let key = patron_app::coupons::qr_key(ctx.state.secrets.mac_key(), &scope);
     if code == MEMBER_CARD {
         // The member card: the till reads the follower from it (stamps, points).
         let payload = patron_domain::loyalty::member_payload(&key, follower);
@@ -221,18 +222,12 @@ pub async fn send_link(
     let text = ctx.lang.t1("member.link_message", url);
     ctx.state
         .db(move |c| {
-            let payload = serde_json::json!({
-                "tenant_id": scope.tenant_id().0,
-                "openid": openid,
-                "messages": [{ "type": "text", "text": text }],
+            let job = jobs::Job::CsSend(jobs::CsSend {
+                tenant_id: scope.tenant_id().0,
+                openid,
+                messages: vec![patron_domain::replies::Content::Text { text }],
             });
-            patron_store::jobs::enqueue(
-                c,
-                Some(&scope),
-                patron_store::jobs::kinds::CS_SEND,
-                &payload.to_string(),
-                5,
-            )
+            jobs::enqueue(c, &scope, &job)
         })
         .await?;
     Ok(crate::render::redirect_flash(

@@ -2,83 +2,16 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
-use crate::i18n::Lang;
 use crate::render::{html, redirect_flash, Page};
-use crate::views::{messages, send_mail};
-use crate::AppState;
+use crate::views::messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use patron_domain::validate::{self, Invalid};
-use patron_domain::{InvitationId, Permission, Role, StoreId, TenantScope, UserId};
+use patron_app::members::NotInvited;
+use patron_domain::{InvitationId, Permission, Role, UserId};
 use patron_store::invitations::{self, Invitation};
 use patron_store::stores::{self, Store};
 use patron_store::users::{self, Member};
-use patron_store::StoreError;
-
-/// What inviting can fail on, before anything is stored.
-pub enum InviteError {
-    Invalid(Vec<Invalid>),
-    Store(StoreError),
-}
-
-/// Validates and creates a tenant invitation and mails the link. Shared by the UI and API.
-/// Returns the invitation and whether the mail went out.
-pub async fn invite_to_tenant(
-    state: &AppState,
-    lang: Lang,
-    scope: &TenantScope,
-    email: &str,
-    role: &str,
-    store_ids: &[i64],
-    by: Option<UserId>,
-) -> Result<(Invitation, bool), InviteError> {
-    let mut errs = Vec::new();
-    let email = validate::email(email).map_err(|e| errs.push(e)).ok();
-    // The scope decides: an API token invites only roles below merchant admin.
-    let role = Role::parse(role).filter(|r| scope.may_grant(*r));
-    if role.is_none() {
-        errs.push(validate::invalid("role", "invalid_choice"));
-    }
-    let stores: Vec<StoreId> = store_ids.iter().copied().map(StoreId).collect();
-    if role == Some(Role::Cashier) && stores.is_empty() {
-        errs.push(validate::invalid("store_ids", "cashier_needs_store"));
-    }
-    let (Some(email), Some(role), true) = (email, role, errs.is_empty()) else {
-        return Err(InviteError::Invalid(errs));
-    };
-    let stores = if role == Role::Cashier {
-        stores
-    } else {
-        vec![]
-    };
-    let s2 = scope.clone();
-    let e2 = email.clone();
-    let (inv, token) = state
-        .db(move |c| {
-            stores::check_all_in_tenant(c, &s2, &stores).map_err(|_| {
-                StoreError::Invalid(validate::invalid("store_ids", "invalid_choice"))
-            })?;
-            invitations::create_for_tenant(c, &s2, &e2, role, &stores, by)
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Invalid(i) => InviteError::Invalid(vec![i]),
-            other => InviteError::Store(other),
-        })?;
-    let link = format!("{}/invite/{token}", state.cfg.base_url);
-    tracing::info!(invitation_id = inv.id, role = %role, "invitation created");
-    let sent = send_mail(
-        state,
-        lang,
-        &email,
-        "mail.invite.subject",
-        "mail.invite.body",
-        &link,
-    )
-    .await;
-    Ok((inv, sent))
-}
 
 #[derive(Template)]
 #[template(path = "members.html")]
@@ -189,7 +122,7 @@ pub async fn invite(
     }
     ctx.check_csrf(&csrf)?;
     let by = ctx.require_user()?.user.id();
-    match invite_to_tenant(
+    match crate::notify::invite(
         &ctx.state,
         ctx.lang,
         &scope,
@@ -213,10 +146,10 @@ pub async fn invite(
                 ctx.state.cfg.secure_cookies,
             ))
         }
-        Err(InviteError::Invalid(errs)) => {
+        Err(NotInvited::Invalid(errs)) => {
             render(&ctx, &slug, email, messages(ctx.lang, &errs)).await
         }
-        Err(InviteError::Store(e)) => Err(e.into()),
+        Err(NotInvited::Store(e)) => Err(e.into()),
     }
 }
 

@@ -133,29 +133,7 @@ pub async fn start_session(
     Ok(res)
 }
 
-/// Sends a mail in the user's language; failures are logged and reported to the caller.
-pub async fn send_mail(
-    state: &crate::AppState,
-    lang: Lang,
-    to: &str,
-    subject_key: &str,
-    body_key: &str,
-    arg: &str,
-) -> bool {
-    let email = patron_mail::Email {
-        to: to.to_string(),
-        subject: lang.t(subject_key).to_string(),
-        text: lang.t(body_key).replace("{}", arg).replace("\\n", "\n"),
-        html: None,
-    };
-    match state.mailer.send(email).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, to, "mail delivery failed");
-            false
-        }
-    }
-}
+pub use crate::notify::send_mail;
 
 #[cfg(test)]
 mod tests {

@@ -8,12 +8,11 @@ use crate::views::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use patron_domain::{validate, Permission};
+use patron_app::wechat::{create_qr_code, NewCode, NotCreated};
+use patron_domain::Permission;
 use patron_store::qr_codes::{self, QrCode};
 use patron_store::tags::Tag;
 use patron_store::tenants::Tenant;
-use patron_store::StoreError;
-use patron_wechat::api::qrcode::{QrCodeRequest, Scene, MAX_EXPIRE_SECONDS};
 use serde::Deserialize;
 
 /// An OA API client for the tenant, when its AppID and AppSecret are set.
@@ -21,22 +20,7 @@ pub fn client_for(
     ctx: &Ctx,
     tenant: &Tenant,
 ) -> Result<Option<patron_wechat::api::Client>, UiError> {
-    client_for_state(&ctx.state, tenant)
-}
-
-pub fn client_for_state(
-    state: &crate::AppState,
-    tenant: &Tenant,
-) -> Result<Option<patron_wechat::api::Client>, UiError> {
-    let (Some(appid), true) = (tenant.wx_appid.clone(), tenant.has_secret().app_secret) else {
-        return Ok(None);
-    };
-    let secret = tenant
-        .wechat_secrets(&state.secrets)?
-        .app_secret
-        .unwrap_or_default();
-    patron_wechat::api::Client::new(tenant.wx_api_base.clone(), appid, secret)
-        .map(Some)
+    patron_app::wechat::tenant_client_if_set(&ctx.state.secrets, tenant)
         .map_err(|e| UiError::Internal(e.to_string()))
 }
 
@@ -137,97 +121,6 @@ pub async fn list(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
     render(&ctx, &slug, QrForm::default(), vec![]).await
 }
 
-/// What a new code needs.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct NewCode {
-    pub scene: String,
-    pub label: String,
-    pub permanent: bool,
-    /// Days a temporary code lives (1–30).
-    pub days: u32,
-    pub tag_id: Option<i64>,
-}
-
-/// Why a code was not made.
-#[derive(Debug)]
-pub enum CreateError {
-    Invalid(validate::Invalid),
-    /// WeChat refused (its message).
-    WeChat(String),
-    Other(UiError),
-}
-
-impl From<StoreError> for CreateError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Invalid(i) => CreateError::Invalid(i),
-            StoreError::Conflict(_) => {
-                CreateError::Invalid(validate::invalid("scene", "scene_taken"))
-            }
-            other => CreateError::Other(other.into()),
-        }
-    }
-}
-
-/// Checks the request, asks WeChat for the code, records it. Shared by the page and the API.
-pub async fn create_code(
-    state: &crate::AppState,
-    scope: &patron_domain::TenantScope,
-    tenant: &Tenant,
-    n: NewCode,
-) -> Result<QrCode, CreateError> {
-    if !n.permanent && !(1..=MAX_EXPIRE_SECONDS / 86_400).contains(&n.days) {
-        return Err(CreateError::Invalid(validate::invalid(
-            "days",
-            "invalid_days",
-        )));
-    }
-    let Some(client) = client_for_state(state, tenant).map_err(CreateError::Other)? else {
-        return Err(CreateError::Invalid(validate::invalid(
-            "scene",
-            "api_not_configured",
-        )));
-    };
-    let (s2, scene_in, permanent) = (scope.clone(), n.scene.clone(), n.permanent);
-    let scene = state
-        .db(move |c| qr_codes::check_new(c, &s2, &scene_in, permanent))
-        .await?;
-    let request = if permanent {
-        QrCodeRequest::permanent(Scene::Str(scene.clone()))
-    } else {
-        QrCodeRequest::temporary(Scene::Str(scene.clone()), n.days * 86_400)
-    };
-    let made = client.create_qrcode(&request).await.map_err(|e| {
-        tracing::warn!(tenant = %tenant.slug, error = %e, "qrcode/create failed");
-        CreateError::WeChat(e.to_string())
-    })?;
-    let expires_at = (!permanent).then(|| {
-        patron_store::now()
-            + chrono::TimeDelta::seconds(made.expire_seconds.unwrap_or(n.days * 86_400) as i64)
-    });
-    let s2 = scope.clone();
-    let code = state
-        .db(move |c| {
-            qr_codes::insert(
-                c,
-                &s2,
-                &qr_codes::Created {
-                    scene: &scene,
-                    label: &n.label,
-                    permanent,
-                    ticket: &made.ticket,
-                    url: &made.url,
-                    expires_at,
-                    tag_id: n.tag_id,
-                },
-            )
-        })
-        .await?;
-    tracing::info!(tenant = %tenant.slug, scene = %code.scene, permanent, "QR code created");
-    Ok(code)
-}
-
 pub async fn create(
     ctx: Ctx,
     slug: web::Path<String>,
@@ -243,22 +136,22 @@ pub async fn create(
         days: form.days.trim().parse().unwrap_or(0),
         tag_id: form.tag_id.trim().parse().ok(),
     };
-    match create_code(&ctx.state, &scope, &tenant, n).await {
+    match create_qr_code(&ctx.state.pool, &ctx.state.secrets, &scope, &tenant, n).await {
         Ok(_) => Ok(redirect_flash(
             &format!("/t/{}/qr", tenant.slug),
             "ok",
             "flash.qr_created",
             ctx.state.cfg.secure_cookies,
         )),
-        Err(CreateError::Invalid(i)) => {
+        Err(NotCreated::Invalid(i)) => {
             let e = form_messages(ctx.lang, &[i]);
             render(&ctx, &slug, form, e).await
         }
-        Err(CreateError::WeChat(e)) => {
+        Err(NotCreated::WeChat(e)) => {
             let msg = format!("{}: {e}", ctx.lang.t("qr.wechat_refused"));
             render(&ctx, &slug, form, vec![msg]).await
         }
-        Err(CreateError::Other(e)) => Err(e),
+        Err(NotCreated::Failed(e)) => Err(UiError::Internal(e)),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use patron_app::jobs;
 use patron_domain::replies::{self, Content, Incoming, Rule};
 use patron_domain::wechat_settings::MessageMode;
 use patron_domain::TenantScope;
@@ -638,19 +639,25 @@ fn follow_ups(
     if !e.api_ready {
         return out;
     }
-    let tenant = e.scope.tenant_id().0;
+    let tenant_id = e.scope.tenant_id().0;
     if !more.is_empty() {
-        out.push(inbox::FollowUp {
-            kind: patron_store::jobs::kinds::CS_SEND,
-            payload: serde_json::json!({ "tenant_id": tenant, "openid": openid, "messages": more })
-                .to_string(),
-        });
+        out.push(
+            jobs::Job::CsSend(jobs::CsSend {
+                tenant_id,
+                openid: openid.to_string(),
+                messages: more,
+            })
+            .follow_up(),
+        );
     }
     if matches!(change, FollowerChange::Subscribe { .. }) {
-        out.push(inbox::FollowUp {
-            kind: patron_store::jobs::kinds::FOLLOWER_INFO,
-            payload: serde_json::json!({ "tenant_id": tenant, "openid": openid }).to_string(),
-        });
+        out.push(
+            jobs::Job::FollowerInfo(jobs::FollowerInfo {
+                tenant_id,
+                openid: openid.to_string(),
+            })
+            .follow_up(),
+        );
     }
     out
 }

@@ -1,0 +1,129 @@
+//! A tenant's OA API client, built in one place for pages, the API and jobs.
+
+use patron_store::tenants::Tenant;
+use patron_store::{SecretBox, StoreError};
+use patron_wechat::api::Client;
+
+/// Why a tenant has no client.
+#[derive(Debug, thiserror::Error)]
+pub enum NoClient {
+    #[error("the tenant has no AppID or AppSecret configured")]
+    NotConfigured,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("OA API client: {0}")]
+    Client(String),
+}
+
+/// An OA API client for the tenant, with its decrypted AppSecret, pointed at its API base.
+pub fn tenant_client(secrets: &SecretBox, tenant: &Tenant) -> Result<Client, NoClient> {
+    let appid = tenant.wx_appid.clone().ok_or(NoClient::NotConfigured)?;
+    let secret = tenant
+        .wechat_secrets(secrets)?
+        .app_secret
+        .ok_or(NoClient::NotConfigured)?;
+    Client::new(tenant.wx_api_base.clone(), appid, secret)
+        .map_err(|e| NoClient::Client(e.to_string()))
+}
+
+/// [`tenant_client`], or `None` when the tenant has no AppID or AppSecret.
+pub fn tenant_client_if_set(
+    secrets: &SecretBox,
+    tenant: &Tenant,
+) -> Result<Option<Client>, NoClient> {
+    match tenant_client(secrets, tenant) {
+        Ok(c) => Ok(Some(c)),
+        Err(NoClient::NotConfigured) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a new parametric QR code needs.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct NewCode {
+    pub scene: String,
+    pub label: String,
+    pub permanent: bool,
+    /// Days a temporary code lives (1–30).
+    pub days: u32,
+    pub tag_id: Option<i64>,
+}
+
+/// Why a code was not made.
+#[derive(Debug)]
+pub enum NotCreated {
+    Invalid(patron_domain::validate::Invalid),
+    /// WeChat refused (its message).
+    WeChat(String),
+    Failed(String),
+}
+
+impl From<StoreError> for NotCreated {
+    fn from(e: StoreError) -> Self {
+        use patron_domain::validate::invalid;
+        match e {
+            StoreError::Invalid(i) => NotCreated::Invalid(i),
+            StoreError::Conflict(_) => NotCreated::Invalid(invalid("scene", "scene_taken")),
+            other => NotCreated::Failed(other.to_string()),
+        }
+    }
+}
+
+/// Checks the request, asks WeChat for the code, records it (the page and the API).
+pub async fn create_qr_code(
+    pool: &patron_store::DbPool,
+    secrets: &SecretBox,
+    scope: &patron_domain::TenantScope,
+    tenant: &Tenant,
+    n: NewCode,
+) -> Result<patron_store::qr_codes::QrCode, NotCreated> {
+    use patron_domain::validate::invalid;
+    use patron_store::qr_codes;
+    use patron_wechat::api::qrcode::{QrCodeRequest, Scene, MAX_EXPIRE_SECONDS};
+    if !n.permanent && !(1..=MAX_EXPIRE_SECONDS / 86_400).contains(&n.days) {
+        return Err(NotCreated::Invalid(invalid("days", "invalid_days")));
+    }
+    let client = match tenant_client_if_set(secrets, tenant) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(NotCreated::Invalid(invalid("scene", "api_not_configured"))),
+        Err(e) => return Err(NotCreated::Failed(e.to_string())),
+    };
+    let (s2, scene_in, permanent) = (scope.clone(), n.scene.clone(), n.permanent);
+    let scene = crate::blocking(pool, move |c| {
+        qr_codes::check_new(c, &s2, &scene_in, permanent)
+    })
+    .await?;
+    let request = if permanent {
+        QrCodeRequest::permanent(Scene::Str(scene.clone()))
+    } else {
+        QrCodeRequest::temporary(Scene::Str(scene.clone()), n.days * 86_400)
+    };
+    let made = client.create_qrcode(&request).await.map_err(|e| {
+        tracing::warn!(tenant = %tenant.slug, error = %e, "qrcode/create failed");
+        NotCreated::WeChat(e.to_string())
+    })?;
+    let expires_at = (!permanent).then(|| {
+        patron_store::now()
+            + chrono::TimeDelta::seconds(made.expire_seconds.unwrap_or(n.days * 86_400) as i64)
+    });
+    let s2 = scope.clone();
+    let code = crate::blocking(pool, move |c| {
+        qr_codes::insert(
+            c,
+            &s2,
+            &qr_codes::Created {
+                scene: &scene,
+                label: &n.label,
+                permanent,
+                ticket: &made.ticket,
+                url: &made.url,
+                expires_at,
+                tag_id: n.tag_id,
+            },
+        )
+    })
+    .await?;
+    tracing::info!(tenant = %tenant.slug, scene = %code.scene, permanent, "QR code created");
+    Ok(code)
+}
