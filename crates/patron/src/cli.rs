@@ -61,63 +61,10 @@ pub enum Command {
     /// Load and check the configuration and database connection, then print a summary.
     CheckConfig,
     /// Benchmarks (need wrk on the PATH; they start their own server over a fresh database).
+    /// Only in builds with the `bench` feature.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
-    Bench(BenchCmd),
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BenchCmd {
-    /// Webhook ingest in safe mode beside the crypto-only baseline, with wrk on loopback.
-    /// Uses a temporary SQLite database, or a fresh schema of --database-url postgres://….
-    Webhook {
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-        #[arg(long, default_value_t = 2)]
-        threads: u32,
-        /// Distinct pushes to prepare (more than the run sends, or retries are measured).
-        #[arg(long, default_value_t = 400_000)]
-        requests: usize,
-        /// Archived messages to seed first, with 100,000 followers (0: start empty).
-        #[arg(long, default_value_t = 1_000_000)]
-        archive: i64,
-        /// Ingest writer threads (0: the backend's default).
-        #[arg(long, default_value_t = 0)]
-        writers: usize,
-        /// Store every push before answering it (`ingest_journal = false`), to compare.
-        #[arg(long)]
-        no_journal: bool,
-        /// When the ingest journal flushes (`ingest_journal_sync`): every 100 ms, or
-        /// before answering each group.
-        #[arg(long, default_value = "interval")]
-        journal_sync: patron_store::inbox::JournalSync,
-        /// Rounds of a crypto-only phase then a full-ingest phase, in one run: the
-        /// median ratio holds better than one pair on a noisy machine.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-    },
-    /// Coupons: bulk issue to every follower, QR images per second, API redemptions
-    /// under wrk.
-    Coupons {
-        #[arg(long, default_value_t = 1_000_000)]
-        followers: i64,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-        #[arg(long, default_value_t = 2)]
-        threads: u32,
-    },
-    /// Followers list and search over one tenant with many followers and messages.
-    Followers {
-        #[arg(long, default_value_t = 1_000_000)]
-        followers: i64,
-        #[arg(long, default_value_t = 10_000_000)]
-        messages: i64,
-        #[arg(long, default_value_t = 40)]
-        rounds: usize,
-    },
+    Bench(crate::bench::BenchCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,6 +167,9 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[cfg(feature = "bench")]
+    #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
 }
 
 impl From<patron_store::DieselError> for CliError {
@@ -457,59 +407,8 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             );
             Ok(plain)
         }
-        Command::Bench(BenchCmd::Webhook {
-            seconds,
-            connections,
-            threads,
-            requests,
-            archive,
-            writers,
-            no_journal,
-            journal_sync,
-            rounds,
-        }) => {
-            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
-            crate::bench::webhook(&crate::bench::Options {
-                database_url,
-                seconds,
-                connections,
-                threads,
-                requests,
-                archive,
-                writers,
-                journal: !no_journal,
-                journal_sync,
-                rounds,
-            })
-        }
-        Command::Bench(BenchCmd::Coupons {
-            followers,
-            seconds,
-            connections,
-            threads,
-        }) => {
-            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
-            crate::bench_coupons::coupons(&crate::bench_coupons::CouponOptions {
-                database_url,
-                followers,
-                seconds,
-                connections,
-                threads,
-            })
-        }
-        Command::Bench(BenchCmd::Followers {
-            followers,
-            messages,
-            rounds,
-        }) => {
-            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
-            crate::bench::followers(&crate::bench::FollowerOptions {
-                database_url,
-                followers,
-                messages,
-                rounds,
-            })
-        }
+        #[cfg(feature = "bench")]
+        Command::Bench(cmd) => Ok(crate::bench::command(cmd, s)?),
         Command::CheckConfig => {
             let (pool, _) = serve::open_database(s)?;
             serve::secrets(s)?;

@@ -63,8 +63,6 @@ pub struct Settings {
     pub smtp_tls: SmtpTls,
     pub smtp_username: String,
     pub smtp_password: String,
-    /// Serve `/wx-crypto-only/{tenant}` for `patron bench webhook`; never needed otherwise.
-    pub bench_routes: bool,
     /// Threads that store WeChat pushes (group commit); 0: the backend's default (one on
     /// SQLite, two on PostgreSQL).
     pub ingest_writers: usize,
@@ -111,7 +109,6 @@ impl Default for Settings {
             smtp_tls: SmtpTls::Starttls,
             smtp_username: String::new(),
             smtp_password: String::new(),
-            bench_routes: false,
             ingest_writers: 0,
             ingest_journal: true,
             ingest_journal_sync: Default::default(),
@@ -299,7 +296,6 @@ impl Settings {
             login_max_per_account: self.login_max_per_account,
             login_max_per_ip: self.login_max_per_ip,
             login_window_minutes: self.login_window_minutes,
-            bench_routes: self.bench_routes,
         }
     }
 

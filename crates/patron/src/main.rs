@@ -36,7 +36,9 @@ fn main() -> ExitCode {
     };
     // A benchmark logs warnings only (unless RUST_LOG says otherwise): an access-log line
     // per request would be measured along with the request.
+    #[allow(unused_mut)]
     let mut log_settings = settings.clone();
+    #[cfg(feature = "bench")]
     if matches!(cli.command, Command::Bench(_)) {
         log_settings.log_level = "warn".into();
     }

@@ -101,6 +101,16 @@ pub fn http_server(
     state: web::Data<patron_web::AppState>,
     listener: TcpListener,
 ) -> std::io::Result<actix_web::dev::Server> {
+    http_server_with(s, state, listener, |_| {})
+}
+
+/// [`http_server`] with `extra` routes beside the application's (the benchmark's baseline).
+pub fn http_server_with(
+    s: &Settings,
+    state: web::Data<patron_web::AppState>,
+    listener: TcpListener,
+    extra: fn(&mut web::ServiceConfig),
+) -> std::io::Result<actix_web::dev::Server> {
     let security = web::Data::new(patron_web::middleware::SecurityConfig {
         secure_cookies: state.cfg.secure_cookies,
     });
@@ -109,6 +119,7 @@ pub fn http_server(
         App::new()
             .app_data(security.clone())
             .wrap(middleware::from_fn(patron_web::middleware::request_context))
+            .configure(extra)
             .configure(move |cfg| patron_web::configure(cfg, state))
     })
     .client_request_timeout(Duration::from_secs(s.request_timeout_secs))

@@ -47,8 +47,6 @@ pub struct WebConfig {
     pub login_max_per_account: i64,
     pub login_max_per_ip: i64,
     pub login_window_minutes: i64,
-    /// Serve `/wx-crypto-only/{tenant}`, the benchmark's no-database baseline.
-    pub bench_routes: bool,
 }
 
 impl WebConfig {
@@ -66,7 +64,6 @@ impl WebConfig {
             login_max_per_account: 5,
             login_max_per_ip: 20,
             login_window_minutes: 15,
-            bench_routes: false,
         }
     }
 }

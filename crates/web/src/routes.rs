@@ -44,7 +44,6 @@ routes! {
     get    "/metrics" Public => webhook::metrics;
     get    "/wx/{tenant}" Webhook => webhook::verify;
     post   "/wx/{tenant}" Webhook => webhook::push;
-    post   "/wx-crypto-only/{tenant}" Webhook => webhook::crypto_only;
 
     get    "/" Public => views::home;
     get    "/setup" Public => views::setup::form;

@@ -757,18 +757,21 @@ pub async fn push(
     respond(&e, &v, reply_xml, now, &q.nonce)
 }
 
+/// The benchmark's baseline route, registered only by `patron bench webhook` (never by
+/// `patron serve`): `POST /wx-crypto-only/{tenant}`.
+pub fn bench_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/wx-crypto-only/{tenant}", web::post().to(crypto_only));
+}
+
 /// The same work as [`push`] minus the database: verify, decrypt, parse, pick the reply,
-/// encrypt it. Only for the benchmark's side-by-side baseline; 404 unless `bench_routes`.
-pub async fn crypto_only(
+/// encrypt it. Only for the benchmark's side-by-side baseline ([`bench_routes`]).
+async fn crypto_only(
     req: HttpRequest,
     state: web::Data<AppState>,
     slug: web::Path<String>,
     q: web::Query<PushQuery>,
     payload: web::Payload,
 ) -> HttpResponse {
-    if !state.cfg.bench_routes {
-        return crate::render::error_page(StatusCode::NOT_FOUND);
-    }
     let (e, v) = match receive(&req, &state, &slug, &q, payload).await {
         Ok(ok) => ok,
         Err(res) => return res,

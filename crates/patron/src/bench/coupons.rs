@@ -2,7 +2,7 @@
 //! path, in-process), QR images rendered per second, and redemptions through the JSON API
 //! under wrk at 64 connections, each request a different coupon.
 
-use crate::bench::{parse_wrk, run_wrk, seed_sql, with_scratch_database, Options};
+use super::{parse_wrk, run_wrk, seed_sql, with_scratch_database, Options};
 use crate::config::Settings;
 use crate::serve;
 use patron_domain::coupons::{qr_payload, Benefit, Validity};
@@ -42,7 +42,7 @@ function request()
 end
 "#;
 
-pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
+pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
     with_scratch_database("bench-coupons", o.database_url.as_deref(), |dir, url| {
         let mut s = Settings::for_test(&dir.join("data"), url);
         s.workers = 0;
@@ -60,7 +60,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
             slug: "bench".into(),
             ..Default::default()
         })
-        .map_err(|e| crate::cli::CliError::Usage(format!("{e:?}")))?;
+        .map_err(|e| super::BenchError::Usage(format!("{e:?}")))?;
         let t = tenants::create(
             &mut c,
             &AgencyScope::system(AgencyId(agency.id)),
@@ -106,7 +106,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, crate::cli::CliError> {
             },
             |_, _| Ok(()),
         )
-        .map_err(crate::cli::CliError::Usage)?;
+        .map_err(super::BenchError::Usage)?;
         let issue_secs = t0.elapsed().as_secs_f64();
 
         // 2. QR images.

@@ -7,8 +7,11 @@
 //! encrypted reply, no database) and `/wx/{slug}` (the same plus dedupe insert, follower
 //! upsert and archive) in the same run, and prints both side by side.
 
+pub mod coupons;
+
 use crate::config::Settings;
 use crate::serve;
+use clap::Subcommand;
 use patron_domain::replies::Trigger;
 use patron_domain::{AgencyId, AgencyScope, TenantScope};
 use patron_store::tenants::{self, TenantInput};
@@ -184,8 +187,8 @@ pub(crate) fn run_wrk(
 pub(crate) fn with_scratch_database(
     tag: &str,
     database_url: Option<&str>,
-    f: impl FnOnce(&Path, &str) -> Result<String, crate::cli::CliError>,
-) -> Result<String, crate::cli::CliError> {
+    f: impl FnOnce(&Path, &str) -> Result<String, BenchError>,
+) -> Result<String, BenchError> {
     let dir: PathBuf = std::env::temp_dir().join(format!("patron-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let (url, schema) = match database_url {
@@ -212,7 +215,141 @@ pub(crate) fn with_scratch_database(
     result
 }
 
-pub fn webhook(o: &Options) -> Result<String, crate::cli::CliError> {
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Webhook ingest in safe mode beside the crypto-only baseline, with wrk on loopback.
+    /// Uses a temporary SQLite database, or a fresh schema of --database-url postgres://….
+    Webhook {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        #[arg(long, default_value_t = 2)]
+        threads: u32,
+        /// Distinct pushes to prepare (more than the run sends, or retries are measured).
+        #[arg(long, default_value_t = 400_000)]
+        requests: usize,
+        /// Archived messages to seed first, with 100,000 followers (0: start empty).
+        #[arg(long, default_value_t = 1_000_000)]
+        archive: i64,
+        /// Ingest writer threads (0: the backend's default).
+        #[arg(long, default_value_t = 0)]
+        writers: usize,
+        /// Store every push before answering it (`ingest_journal = false`), to compare.
+        #[arg(long)]
+        no_journal: bool,
+        /// When the ingest journal flushes (`ingest_journal_sync`): every 100 ms, or
+        /// before answering each group.
+        #[arg(long, default_value = "interval")]
+        journal_sync: patron_store::inbox::JournalSync,
+        /// Rounds of a crypto-only phase then a full-ingest phase, in one run: the
+        /// median ratio holds better than one pair on a noisy machine.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// Coupons: bulk issue to every follower, QR images per second, API redemptions
+    /// under wrk.
+    Coupons {
+        #[arg(long, default_value_t = 1_000_000)]
+        followers: i64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        #[arg(long, default_value_t = 2)]
+        threads: u32,
+    },
+    /// Followers list and search over one tenant with many followers and messages.
+    Followers {
+        #[arg(long, default_value_t = 1_000_000)]
+        followers: i64,
+        #[arg(long, default_value_t = 10_000_000)]
+        messages: i64,
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+    },
+}
+
+/// Runs a `patron bench …` command with the loaded settings (`--database-url` picks the
+/// backend).
+pub fn command(cmd: BenchCmd, s: &Settings) -> Result<String, BenchError> {
+    match cmd {
+        BenchCmd::Webhook {
+            seconds,
+            connections,
+            threads,
+            requests,
+            archive,
+            writers,
+            no_journal,
+            journal_sync,
+            rounds,
+        } => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            webhook(&Options {
+                database_url,
+                seconds,
+                connections,
+                threads,
+                requests,
+                archive,
+                writers,
+                journal: !no_journal,
+                journal_sync,
+                rounds,
+            })
+        }
+        BenchCmd::Coupons {
+            followers,
+            seconds,
+            connections,
+            threads,
+        } => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            coupons::coupons(&coupons::CouponOptions {
+                database_url,
+                followers,
+                seconds,
+                connections,
+                threads,
+            })
+        }
+        BenchCmd::Followers {
+            followers,
+            messages,
+            rounds,
+        } => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            self::followers(&FollowerOptions {
+                database_url,
+                followers,
+                messages,
+                rounds,
+            })
+        }
+    }
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Start(#[from] serve::StartError),
+    #[error("{0}")]
+    Store(#[from] patron_store::StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<patron_store::DieselError> for BenchError {
+    fn from(e: patron_store::DieselError) -> Self {
+        BenchError::Store(e.into())
+    }
+}
+
+pub fn webhook(o: &Options) -> Result<String, BenchError> {
     with_scratch_database("bench-webhook", o.database_url.as_deref(), |dir, url| {
         run(o, dir, url)
     })
@@ -225,9 +362,8 @@ fn diesel_free_exec(
     patron_store::exec_sql(&mut *pool.get()?, sql)
 }
 
-fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliError> {
+fn run(o: &Options, dir: &Path, url: &str) -> Result<String, BenchError> {
     let mut s = Settings::for_test(&dir.join("data"), url);
-    s.bench_routes = true;
     s.ingest_writers = o.writers;
     s.ingest_journal = o.journal;
     s.ingest_journal_sync = o.journal_sync;
@@ -250,7 +386,7 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
             wx_aes_key: AES.into(),
             ..Default::default()
         })
-        .map_err(|e| crate::cli::CliError::Usage(format!("{e:?}")))?;
+        .map_err(|e| BenchError::Usage(format!("{e:?}")))?;
         let t = tenants::create(
             &mut c,
             &AgencyScope::system(AgencyId(agency.id)),
@@ -294,8 +430,13 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, crate::cli::CliErro
     let server_settings = s.clone();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let server =
-                serve::http_server(&server_settings, state, listener).expect("server starts");
+            let server = serve::http_server_with(
+                &server_settings,
+                state,
+                listener,
+                patron_web::webhook::bench_routes,
+            )
+            .expect("server starts");
             tx.send(server.handle()).expect("handle");
             let _ = server.await;
         })
@@ -733,7 +874,7 @@ pub(crate) fn seed_sql(
     ]
 }
 
-pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
+pub fn followers(o: &FollowerOptions) -> Result<String, BenchError> {
     use patron_store::followers::{self as f, Filter};
     with_scratch_database("bench-followers", o.database_url.as_deref(), |dir, url| {
         let mut s = Settings::for_test(&dir.join("data"), url);
@@ -747,7 +888,7 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
             slug: "bench".into(),
             ..Default::default()
         })
-        .map_err(|e| crate::cli::CliError::Usage(format!("{e:?}")))?;
+        .map_err(|e| BenchError::Usage(format!("{e:?}")))?;
         let t = tenants::create(
             &mut c,
             &AgencyScope::system(AgencyId(agency.id)),
@@ -859,7 +1000,7 @@ pub fn followers(o: &FollowerOptions) -> Result<String, crate::cli::CliError> {
             seeded.as_secs_f64(),
             o.rounds
         );
-        let mut time = |name: &str, mut f: Case| -> Result<(), crate::cli::CliError> {
+        let mut time = |name: &str, mut f: Case| -> Result<(), BenchError> {
             let mut ms: Vec<f64> = Vec::with_capacity(o.rounds);
             for _ in 0..o.rounds {
                 let t0 = std::time::Instant::now();
