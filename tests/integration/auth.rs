@@ -496,7 +496,8 @@ async fn pages_carry_security_headers_and_errors_leak_nothing() {
     assert_eq!(h("x-request-id").len(), 16);
     let nf = c.get("/no/such/page").await;
     assert_eq!(nf.status, 404);
-    assert!(nf.body.contains("页面不存在") && nf.body.contains("does not exist"));
+    // In the visitor's language (English without a preference; see the next test).
+    assert!(nf.body.contains("does not exist") && !nf.body.contains("页面不存在"));
     // An oversized form is refused before any handler runs.
     let big = "x".repeat(100 * 1024);
     let r = c
@@ -576,4 +577,30 @@ async fn agency_admins_rename_their_agency_and_no_one_else_can() {
             .name,
         "Acme Digital"
     );
+}
+
+/// Error pages speak the visitor's language from the catalogues and carry the request id
+/// the log line has, so a user can quote it.
+#[tokio::test]
+async fn error_pages_carry_the_request_id_in_the_visitors_language() {
+    let app = TestApp::spawn();
+    let c = app.client();
+    let r = c
+        .get_with("/no/such/page", &[("Accept-Language", "zh-CN,zh;q=0.9")])
+        .await;
+    assert_eq!(r.status, 404);
+    let id = r.headers["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        r.body
+            .contains(&format!("<code id=\"request-id\">{id}</code>")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("页面不存在。"), "{}", r.body);
+    assert!(r.body.contains("<html lang=\"zh-CN\">"));
+    let r = c
+        .get_with("/no/such/page", &[("Accept-Language", "en")])
+        .await;
+    assert!(r.body.contains("This page does not exist."), "{}", r.body);
+    assert!(!r.body.contains("页面不存在"));
 }

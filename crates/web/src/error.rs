@@ -21,6 +21,9 @@ pub enum UiError {
     Csrf,
     #[error("payload too large")]
     TooLarge,
+    /// The change clashes with what exists (a unique name or code): 409, as in the API.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     /// A link that was genuine but has expired.
     #[error("gone")]
     Gone,
@@ -36,6 +39,7 @@ impl From<StoreError> for UiError {
         match e {
             StoreError::NotFound => UiError::NotFound,
             StoreError::Invalid(i) => UiError::BadRequest(i.to_string()),
+            StoreError::Conflict(what) => UiError::Conflict(what),
             other => UiError::Internal(other.to_string()),
         }
     }
@@ -58,6 +62,7 @@ impl ResponseError for UiError {
             UiError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             UiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UiError::Conflict(_) => StatusCode::CONFLICT,
             UiError::Gone => StatusCode::GONE,
             UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -81,6 +86,10 @@ impl ResponseError for UiError {
             }
             UiError::Csrf => {
                 tracing::warn!("CSRF check failed");
+                error_page(self.status_code())
+            }
+            UiError::Conflict(what) => {
+                tracing::info!(conflict = what, "conflict");
                 error_page(self.status_code())
             }
             _ => error_page(self.status_code()),

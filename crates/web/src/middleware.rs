@@ -15,6 +15,19 @@ use tracing::Instrument;
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
+/// What an error page needs to know about the request it answers (its id, the
+/// visitor's language), set for the whole of the request's handling: error responses are
+/// built where the request itself is out of reach (`ResponseError::error_response`).
+#[derive(Clone)]
+pub struct RequestInfo {
+    pub id: String,
+    pub lang: crate::i18n::Lang,
+}
+
+tokio::task_local! {
+    pub static REQUEST: RequestInfo;
+}
+
 /// The browser's CSRF cookie value (existing, or minted for this response).
 #[derive(Clone)]
 pub struct CsrfCookie(pub String);
@@ -68,7 +81,23 @@ pub async fn request_context(
     let path = req.path().to_string();
     let span = tracing::info_span!("request", id = %rid, %method, %path);
     let started = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let lang = req
+        .cookie(crate::ctx::LANG_COOKIE)
+        .and_then(|c| crate::i18n::Lang::parse(c.value()))
+        .or_else(|| {
+            req.headers()
+                .get("Accept-Language")
+                .and_then(|v| v.to_str().ok())
+                .map(crate::i18n::Lang::from_accept_language)
+        })
+        .unwrap_or(crate::i18n::Lang::En);
+    let info = RequestInfo {
+        id: rid.clone(),
+        lang,
+    };
+    let mut res = REQUEST
+        .scope(info, next.call(req).instrument(span.clone()))
+        .await?;
 
     let status = res.status();
     let h = res.headers_mut();

@@ -150,35 +150,34 @@ pub fn redirect_flash(
 #[template(path = "error.html")]
 struct ErrorPage {
     status: u16,
-    en: &'static str,
-    zh: &'static str,
+    lang: Lang,
+    message: String,
+    /// The request id, also in the log line of whatever went wrong.
+    request_id: Option<String>,
 }
 
-/// A bilingual error page that says what happened and nothing about why.
+impl ErrorPage {
+    fn t(&self, key: &str) -> String {
+        self.lang.t(key).to_string()
+    }
+}
+
+/// An error page that says what happened and nothing about why, in the visitor's
+/// language (from the catalogues: `error.<status>`), with the request id to quote to
+/// support, which the log line of the failure carries too.
 pub fn error_page(status: StatusCode) -> HttpResponse {
-    let (en, zh) = match status.as_u16() {
-        400 => ("The request could not be understood.", "请求无法处理。"),
-        403 => (
-            "You are not allowed to do this, or the form has expired: reload the page and try again.",
-            "您无权执行此操作，或表单已过期：请刷新页面后重试。",
-        ),
-        404 => ("This page does not exist.", "页面不存在。"),
-        410 => (
-            "This link has expired. Ask the shop for a new one (send them a message).",
-            "此链接已过期。请向商家索取新链接（给公众号发条消息即可）。",
-        ),
-        413 => ("The request is too large.", "请求内容过大。"),
-        429 => ("Too many requests. Wait a moment and try again.", "请求过于频繁，请稍后再试。"),
-        _ => (
-            "Something went wrong on our side. It has been logged; please try again.",
-            "服务器出错了，已记录日志，请稍后重试。",
-        ),
+    let info = crate::middleware::REQUEST.try_with(|r| r.clone()).ok();
+    let lang = info.as_ref().map(|i| i.lang).unwrap_or(Lang::En);
+    let key = match status.as_u16() {
+        s @ (400 | 403 | 404 | 409 | 410 | 413 | 429) => format!("error.{s}"),
+        _ => "error.500".to_string(),
     };
     html(
         &ErrorPage {
             status: status.as_u16(),
-            en,
-            zh,
+            message: lang.t(&key).to_string(),
+            lang,
+            request_id: info.map(|i| i.id),
         },
         status,
     )
