@@ -85,7 +85,9 @@ fn racing_workers_claim_each_job_exactly_once() {
 
 #[test]
 fn a_failing_job_is_retried_with_backoff_then_failed() {
-    let app = TestApp::spawn();
+    let mut app = TestApp::spawn();
+    // This test fails jobs on purpose.
+    app.failed_jobs_expected = true;
     let pool = app.state.pool.clone();
     let mut c = app.conn();
     let calls = Arc::new(AtomicUsize::new(0));

@@ -120,3 +120,50 @@ fn the_tests_run_on_the_backend_ci_asked_for() {
         assert_eq!(actual, expected, "this stage must run on {expected:?}");
     }
 }
+
+/// The end-of-test checks (`TestApp::check_invariants`) catch what they are for: an
+/// unbalanced points ledger and a failed job.
+#[test]
+fn the_end_of_test_checks_catch_a_broken_ledger_and_a_failed_job() {
+    use patron_store::schema::{jobs, points_ledger as pl};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let mut app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let mut c = app.conn();
+    patron_store::loyalty::post(
+        &mut c,
+        &w.scope,
+        w.follower,
+        &patron_store::loyalty::Post {
+            kind: patron_store::loyalty::Kind::Earn,
+            points: 10,
+            source: "tests",
+            source_key: None,
+            reason: "",
+            user: None,
+            expires_at: None,
+        },
+    )
+    .unwrap();
+    app.check_invariants();
+    diesel::update(pl::table)
+        .set(pl::remaining.eq(3i64))
+        .execute(&mut *c)
+        .unwrap();
+    let caught = catch_unwind(AssertUnwindSafe(|| app.check_invariants()));
+    assert!(caught.is_err(), "an unbalanced ledger went unnoticed");
+    diesel::update(pl::table)
+        .set(pl::remaining.eq(10i64))
+        .execute(&mut *c)
+        .unwrap();
+    let id = patron_store::jobs::enqueue(&mut c, None, "x", "{}", 1).unwrap();
+    diesel::update(jobs::table.find(id.0))
+        .set(jobs::state.eq(patron_store::jobs::FAILED))
+        .execute(&mut *c)
+        .unwrap();
+    drop(c);
+    let caught = catch_unwind(AssertUnwindSafe(|| app.check_invariants()));
+    assert!(caught.is_err(), "a failed job went unnoticed");
+    app.failed_jobs_expected = true;
+    app.check_invariants();
+}

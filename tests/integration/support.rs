@@ -216,6 +216,9 @@ pub struct TestApp {
     thread: Option<std::thread::JoinHandle<()>>,
     pub db: TestDb,
     workers: Option<patron_jobs::WorkerHandle>,
+    /// Jobs may end `failed` in this test (it tests failures); otherwise one failing
+    /// jobs fails the test when the app is dropped.
+    pub failed_jobs_expected: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -267,6 +270,7 @@ impl TestApp {
             thread: Some(thread),
             db,
             workers: None,
+            failed_jobs_expected: false,
             _dir: dir,
         }
     }
@@ -303,8 +307,70 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// What must hold at the end of every test, whatever it did (crates.io's TestApp
+    /// checks its own on drop): the points ledger balances per follower (its amounts and
+    /// what is left of them agree), the follower counts kept by triggers match a count of
+    /// the rows for every tenant, and no job failed unless the test said it would.
+    pub fn check_invariants(&self) {
+        use diesel::prelude::*;
+        use diesel::sql_types::BigInt;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        self.settle();
+        let mut c = self.state.pool.get().unwrap();
+        let unbalanced = diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM (SELECT follower_id FROM points_ledger \
+             GROUP BY follower_id HAVING SUM(points) <> SUM(remaining)) AS x",
+        )
+        .get_result::<N>(&mut *c)
+        .unwrap()
+        .n;
+        assert_eq!(
+            unbalanced, 0,
+            "followers whose points ledger does not balance"
+        );
+        let tenants: Vec<(i64, i64)> = patron_store::schema::tenants::table
+            .select((
+                patron_store::schema::tenants::id,
+                patron_store::schema::tenants::agency_id,
+            ))
+            .load(&mut *c)
+            .unwrap();
+        for (id, agency) in tenants {
+            let scope = TenantScope::system(patron_domain::TenantRef {
+                id: patron_domain::TenantId(id),
+                agency_id: AgencyId(agency),
+            });
+            assert_eq!(
+                patron_store::followers::count(&mut c, &scope).unwrap(),
+                patron_store::followers::count_by_scan(&mut c, &scope).unwrap(),
+                "tenant {id}: kept follower counts differ from the rows"
+            );
+        }
+        if !self.failed_jobs_expected {
+            let failed: Vec<(String, Option<String>)> = patron_store::schema::jobs::table
+                .filter(patron_store::schema::jobs::state.eq(patron_store::jobs::FAILED))
+                .select((
+                    patron_store::schema::jobs::kind,
+                    patron_store::schema::jobs::last_error,
+                ))
+                .load(&mut *c)
+                .unwrap();
+            assert!(failed.is_empty(), "jobs failed: {failed:?}");
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Checked only for a test that passed so far (a second panic would abort).
+        if !std::thread::panicking() {
+            self.check_invariants();
+        }
         let h = self.handle.clone();
         // Stop the server from outside its runtime.
         let _ =
