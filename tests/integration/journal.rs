@@ -7,84 +7,26 @@ use crate::support::*;
 use diesel::prelude::*;
 use patron_store::schema::messages;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "journaltoken";
 const SLUG: &str = "journal-tea";
 const GH: &str = "gh_0a1b2c3d4e5f";
 
-/// A real `patron serve` process, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    base: String,
+/// `patron serve` with the journal flushed as `sync` says.
+async fn start(data: &Path, url: &str, sync: &str) -> ServeProcess {
+    ServeProcess::start(data, url, &[("PATRON_INGEST_JOURNAL_SYNC", sync)]).await
 }
 
-impl Server {
-    /// Starts `patron serve` with `ingest_journal_sync = sync`.
-    async fn start(data: &Path, url: &str, sync: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_patron"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data)
-            .args(["--database-url", url])
-            .env("PATRON_LOG_LEVEL", "warn")
-            .env("PATRON_INGEST_JOURNAL_SYNC", sync)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = reqwest::get(format!("{}/readyz", server.base)).await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "patron serve did not get ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Sends a plaintext text push signed as WeChat signs it; returns the answer.
-    async fn push(&self, msg_id: u64) -> (u16, String) {
-        let (ts, nonce) = (&wx_timestamp(), "486452656");
-        let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
-        let body = format!(
-            "<xml><ToUserName><![CDATA[{GH}]]></ToUserName>\
-             <FromUserName><![CDATA[o_journal]]></FromUserName>\
-             <CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType>\
-             <Content><![CDATA[hello {msg_id}]]></Content><MsgId>{msg_id}</MsgId></xml>"
-        );
-        let r = reqwest::Client::new()
-            .post(format!(
-                "{}/wx/{SLUG}?signature={sig}&timestamp={ts}&nonce={nonce}",
-                self.base
-            ))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Sends a plaintext text push signed as WeChat signs it; returns the answer.
+async fn push(server: &ServeProcess, msg_id: u64) -> (u16, String) {
+    let body = format!(
+        "<xml><ToUserName><![CDATA[{GH}]]></ToUserName>\
+         <FromUserName><![CDATA[o_journal]]></FromUserName>\
+         <CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+         <Content><![CDATA[hello {msg_id}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    );
+    server.push_plain(SLUG, TOKEN, &body).await
 }
 
 /// The tenant, made through the store with the data directory's key (as `patron serve`
@@ -149,9 +91,9 @@ async fn survives_a_kill(sync: &str) {
 
     if pool.backend() != patron_store::Backend::Postgres {
         // SQLite: stored before answered, no journal.
-        let server = Server::start(&data, &db.url, sync).await;
+        let server = start(&data, &db.url, sync).await;
         for i in 1..=3 {
-            assert_eq!(server.push(9_000 + i).await, (200, "success".into()));
+            assert_eq!(push(&server, 9_000 + i).await, (200, "success".into()));
         }
         assert_eq!(stored(&mut c), keys);
         assert!(!data.join("ingest-journal").exists());
@@ -166,9 +108,9 @@ async fn survives_a_kill(sync: &str) {
         "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE",
     )
     .unwrap();
-    let server = Server::start(&data, &db.url, sync).await;
+    let server = start(&data, &db.url, sync).await;
     for i in 1..=3 {
-        assert_eq!(server.push(9_000 + i).await, (200, "success".into()));
+        assert_eq!(push(&server, 9_000 + i).await, (200, "success".into()));
     }
     assert!(
         stored(&mut c).is_empty(),
@@ -191,7 +133,7 @@ async fn survives_a_kill(sync: &str) {
     );
 
     // The next start replays the journal: every answered push is stored, once.
-    let server = Server::start(&data, &db.url, sync).await;
+    let server = start(&data, &db.url, sync).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while stored(&mut c).len() < 3 {
         assert!(Instant::now() < deadline, "the journal was not replayed");
@@ -199,7 +141,7 @@ async fn survives_a_kill(sync: &str) {
     }
     assert_eq!(stored(&mut c), keys);
     // A retry after the restart is answered as the first delivery was, and adds nothing.
-    assert_eq!(server.push(9_001).await, (200, "success".into()));
+    assert_eq!(push(&server, 9_001).await, (200, "success".into()));
     let metrics = reqwest::get(format!("{}/metrics", server.base))
         .await
         .unwrap()

@@ -17,6 +17,7 @@ fn every_table_is_selectable_and_migrations_revert() {
     }
     select_all!(
         app_settings,
+        cache_epoch,
         agencies,
         tenants,
         stores,
@@ -67,7 +68,8 @@ fn every_table_is_selectable_and_migrations_revert() {
         qr_codes,
         menus,
         campaigns,
-        points_ledger
+        points_ledger,
+        cache_epoch
     );
 }
 

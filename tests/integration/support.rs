@@ -207,6 +207,80 @@ pub fn link_in(mail: &str, needle: &str) -> String {
         .to_string()
 }
 
+/// A real `patron serve` process of the binary under test, on a loopback port, killed
+/// (SIGKILL) when dropped: for what only another process can show (a crash, a second
+/// process sharing the database).
+pub struct ServeProcess {
+    child: Child,
+    pub base: String,
+}
+
+impl ServeProcess {
+    /// Starts `patron serve` over `url` with its own `data` directory and extra
+    /// environment, and waits until it is ready.
+    pub async fn start(data: &Path, url: &str, env: &[(&str, &str)]) -> ServeProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patron"));
+        cmd.args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .args(["--database-url", url])
+        .env("PATRON_LOG_LEVEL", "warn")
+        .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let server = ServeProcess {
+            child: cmd.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = reqwest::get(format!("{}/readyz", server.base)).await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "patron serve did not get ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Posts a plaintext push to `/wx/{slug}` signed with `token` as WeChat signs it;
+    /// returns the status and the answer.
+    pub async fn push_plain(&self, slug: &str, token: &str, body: &str) -> (u16, String) {
+        let (ts, nonce) = (&wx_timestamp(), "486452656");
+        let sig = patron_wechat::signature::url_signature(token, ts, nonce);
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/wx/{slug}?signature={sig}&timestamp={ts}&nonce={nonce}",
+                self.base
+            ))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub state: web::Data<patron_web::AppState>,
@@ -273,6 +347,12 @@ impl TestApp {
             failed_jobs_expected: false,
             _dir: dir,
         }
+    }
+
+    /// The app's data directory (its `secret.key`: another process over the same
+    /// database needs the same key to read the tenants' secrets).
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
     }
 
     /// Starts the job workers `patron serve` runs (tests of the queue itself run their own).

@@ -458,3 +458,63 @@ async fn a_push_the_database_refuses_is_stored_once_it_accepts_again() {
         "{m}"
     );
 }
+
+/// Two processes over one database: a rule added through one process's API answers at
+/// once in the other, which had the tenant's rules cached (the cache epoch; without it,
+/// only after the 30-second cache lifetime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_added_through_one_process_answers_in_another_at_once() {
+    let app = TestApp::spawn();
+    let scope = wechat_tenant_in(&app, "twin", "plain");
+    let (_, token) =
+        patron_store::api_tokens::create(&mut app.conn(), &scope, "tests", None).unwrap();
+    // The second process: its own data directory with the first one's secret key.
+    let other_data = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir().join("secret.key"),
+        other_data.path().join("secret.key"),
+    )
+    .unwrap();
+    let other = ServeProcess::start(other_data.path(), &app.db.url, &[]).await;
+    let ask = |n: u64| {
+        format!(
+            "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>\
+             <FromUserName><![CDATA[o_twin]]></FromUserName>\
+             <CreateTime>1714037059</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+             <Content><![CDATA[hours]]></Content><MsgId>{n}</MsgId></xml>"
+        )
+    };
+    let (status, reply) = other.push_plain("twin", TOKEN, &ask(8_800_001)).await;
+    assert_eq!(status, 200);
+    assert!(reply.contains("We open 9:00-21:00."), "{reply}");
+
+    let r = app
+        .client()
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/reply-rules",
+            &token,
+            Some(
+                serde_json::json!({"trigger_kind": "keyword_exact", "trigger_value": "hours",
+                "reply_text": "Open around the clock now.", "priority": 10}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The other process polls the epoch every 200 ms: well inside this deadline, far
+    // inside its cache's 30-second lifetime.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut n = 8_800_002;
+    loop {
+        let (_, reply) = other.push_plain("twin", TOKEN, &ask(n)).await;
+        if reply.contains("Open around the clock now.") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other process still answers from its cache: {reply}"
+        );
+        n += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

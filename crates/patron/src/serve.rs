@@ -23,6 +23,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot start a thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// Everything a running server needs, ready before it listens.
@@ -63,25 +65,28 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
     let mailer = patron_mail::Mailer::new(s.mail())?;
     let mut web_cfg = s.web();
     web_cfg.base_url = base_url.trim_end_matches('/').to_string();
+    let state = web::Data::new(patron_web::AppState {
+        pool: pool.clone(),
+        secrets,
+        mailer,
+        webhook_guard: patron_web::webhook::Guard::new(web_cfg.webhook_limits()),
+        cfg: web_cfg,
+        endpoints: Default::default(),
+        metrics: Default::default(),
+        ingest: patron_store::inbox::Batcher::start(
+            pool.clone(),
+            // 0: the backend's default (Batcher::default_writers).
+            s.ingest_writers,
+            s.ingest_journal
+                .then(|| s.data_dir.join("ingest-journal"))
+                .as_deref()
+                .map(|dir| (dir, s.ingest_journal_sync)),
+        )?,
+    });
+    // Every process drops its webhook cache when another changes what it holds.
+    patron_web::webhook::watch_cache_epoch(&state).map_err(StartError::from)?;
     Ok(Prepared {
-        state: web::Data::new(patron_web::AppState {
-            pool: pool.clone(),
-            secrets,
-            mailer,
-            webhook_guard: patron_web::webhook::Guard::new(web_cfg.webhook_limits()),
-            cfg: web_cfg,
-            endpoints: Default::default(),
-            metrics: Default::default(),
-            ingest: patron_store::inbox::Batcher::start(
-                pool.clone(),
-                // 0: the backend's default (Batcher::default_writers).
-                s.ingest_writers,
-                s.ingest_journal
-                    .then(|| s.data_dir.join("ingest-journal"))
-                    .as_deref()
-                    .map(|dir| (dir, s.ingest_journal_sync)),
-            )?,
-        }),
+        state,
         setup_link,
         applied_migrations,
     })

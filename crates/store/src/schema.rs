@@ -3,6 +3,13 @@
 //! integration suite selects every column of every table on each backend.
 
 diesel::table! {
+    cache_epoch (id) {
+        id -> BigInt,
+        epoch -> BigInt,
+    }
+}
+
+diesel::table! {
     app_settings (key) {
         key -> Text,
         value -> Text,

@@ -118,6 +118,18 @@ impl AppState {
         .await
         .map_err(|e| StoreError::Config(format!("blocking task failed: {e}")))?
     }
+
+    /// Something the webhook caches for a tenant changed (its settings, reply rules,
+    /// loyalty program; `None`: any tenant, or a new one): drops this process's copy at
+    /// once and moves the cache epoch on, so every other process drops its copy at its
+    /// next poll ([`webhook::watch_cache_epoch`]).
+    pub async fn tenant_changed(&self, slug: Option<&str>) -> Result<(), StoreError> {
+        match slug {
+            Some(s) => self.endpoints.invalidate(s),
+            None => self.endpoints.invalidate_all(),
+        }
+        self.db(patron_store::cache_epoch::bump).await
+    }
 }
 
 /// Registers every route, the extractor limits and the error handlers.

@@ -30,7 +30,7 @@ pub async fn save_program(auth: ApiAuth, body: web::Json<Program>) -> ApiResult 
         })
         .await?;
     // The webhook answers check-ins from its cache of the tenant's settings.
-    auth.state.endpoints.invalidate(&slug);
+    auth.state.tenant_changed(Some(&slug)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "program": saved })))
 }
 

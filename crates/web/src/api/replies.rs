@@ -50,7 +50,7 @@ pub async fn create(auth: ApiAuth, body: web::Json<RuleBody>) -> ApiResult {
             reply_rules::create_full(c, &scope, &trigger, &messages, priority, window.as_ref())
         })
         .await?;
-    invalidate(&auth, &slug_scope).await;
+    invalidate(&auth, &slug_scope).await?;
     Ok(HttpResponse::Created().json(rule))
 }
 
@@ -61,18 +61,20 @@ pub async fn delete(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     auth.state
         .db(move |c| reply_rules::delete(c, &s2, id))
         .await?;
-    invalidate(&auth, &scope).await;
+    invalidate(&auth, &scope).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The webhook caches rules per tenant; drop this tenant's entry.
-async fn invalidate(auth: &ApiAuth, scope: &patron_domain::TenantScope) {
+/// The webhook caches rules per tenant; drop this tenant's entry, here and in every other
+/// process.
+async fn invalidate(
+    auth: &ApiAuth,
+    scope: &patron_domain::TenantScope,
+) -> Result<(), patron_store::StoreError> {
     let s = scope.clone();
-    if let Ok(t) = auth
+    let t = auth
         .state
         .db(move |c| patron_store::tenants::get(c, &s))
-        .await
-    {
-        auth.state.endpoints.invalidate(&t.slug);
-    }
+        .await?;
+    auth.state.tenant_changed(Some(&t.slug)).await
 }

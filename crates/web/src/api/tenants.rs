@@ -81,6 +81,6 @@ pub async fn update(auth: ApiAuth, body: web::Json<TenantInput>) -> ApiResult {
         .state
         .db(move |c| tenants::update(c, &scope, &valid, &sb))
         .await?;
-    auth.state.endpoints.invalidate_all();
+    auth.state.tenant_changed(None).await?;
     Ok(HttpResponse::Ok().json(json(t)))
 }

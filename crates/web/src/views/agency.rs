@@ -156,6 +156,8 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
             {
                 Ok(t) => {
                     tracing::info!(tenant_id = t.id, slug = %t.slug, "tenant created");
+                    // Another process may have cached this slug as unknown.
+                    ctx.state.tenant_changed(None).await?;
                     return Ok(redirect_flash(
                         &format!("/t/{}", t.slug),
                         "ok",

@@ -178,7 +178,7 @@ pub async fn save(
         .db(move |c| loyalty::save_program(c, &scope, &program))
         .await?;
     // The webhook answers check-ins from its cache of the tenant's settings.
-    ctx.state.endpoints.invalidate(&tenant.slug);
+    ctx.state.tenant_changed(Some(&tenant.slug)).await?;
     tracing::info!(tenant = %tenant.slug, "points program saved");
     Ok(redirect_flash(
         &format!("/t/{}/loyalty", tenant.slug),

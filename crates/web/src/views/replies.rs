@@ -343,7 +343,7 @@ pub async fn create(
         .await
     {
         Ok(_) => {
-            ctx.state.endpoints.invalidate(&tenant.slug);
+            ctx.state.tenant_changed(Some(&tenant.slug)).await?;
             Ok(redirect_flash(
                 &format!("/t/{}/replies", tenant.slug),
                 "ok",
@@ -371,7 +371,7 @@ pub async fn delete(
     ctx.state
         .db(move |c| reply_rules::delete(c, &scope, id))
         .await?;
-    ctx.state.endpoints.invalidate(&tenant.slug);
+    ctx.state.tenant_changed(Some(&tenant.slug)).await?;
     Ok(redirect_flash(
         &format!("/t/{}/replies", tenant.slug),
         "ok",

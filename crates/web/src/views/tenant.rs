@@ -147,7 +147,7 @@ pub async fn save_settings(
                 .await
             {
                 Ok(t) => {
-                    ctx.state.endpoints.invalidate_all();
+                    ctx.state.tenant_changed(None).await?;
                     tracing::info!(tenant_id = t.id, "tenant settings saved");
                     return Ok(redirect_flash(
                         &format!("/t/{}/settings", t.slug),

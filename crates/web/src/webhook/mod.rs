@@ -31,9 +31,48 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Pushes and URL checks signed further than this from our clock are refused: a captured
 /// signature cannot be replayed later. WeChat's three deliveries come within about 15 s.
 pub const REPLAY_WINDOW_SECS: i64 = 300;
-/// How long a tenant's WeChat settings and rules are reused before re-reading them. Changes
-/// made through this process invalidate at once; other processes see them within this time.
+/// How long a tenant's WeChat settings and rules are reused before re-reading them: a
+/// backstop. Changes invalidate at once in the process that made them and, through the
+/// cache epoch ([`watch_cache_epoch`]), within [`EPOCH_POLL`] in every other.
 const CACHE_TTL: Duration = Duration::from_secs(30);
+/// How often each process reads the cache epoch.
+pub const EPOCH_POLL: Duration = Duration::from_millis(200);
+
+/// Watches the cache epoch (`patron_store::cache_epoch`) on a thread of its own: when
+/// another process (or this one) changed something the webhook caches, this process drops
+/// its endpoint cache. One indexed read of a one-row table every [`EPOCH_POLL`]. The thread
+/// ends when the application state is dropped.
+pub fn watch_cache_epoch(state: &web::Data<AppState>) -> std::io::Result<()> {
+    // Read before the first request is served: a change made between this process's
+    // first cached read and the thread's first poll would otherwise be taken as the start.
+    let mut seen: Option<i64> = state
+        .pool
+        .get()
+        .and_then(|mut c| patron_store::cache_epoch::read(&mut c))
+        .ok();
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    std::thread::Builder::new()
+        .name("cache-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_POLL);
+            let Some(state) = weak.upgrade() else { return };
+            let epoch = state
+                .pool
+                .get()
+                .and_then(|mut c| patron_store::cache_epoch::read(&mut c));
+            match epoch {
+                Ok(e) => {
+                    if seen.is_some_and(|s| s != e) {
+                        state.endpoints.invalidate_all();
+                        tracing::debug!(epoch = e, "cache epoch moved: endpoint cache dropped");
+                    }
+                    seen = Some(e);
+                }
+                Err(err) => tracing::warn!(error = %err, "cache epoch unreadable"),
+            }
+        })
+        .map(|_| ())
+}
 
 /// Why a push was refused, for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
