@@ -262,7 +262,7 @@ async fn the_till_looks_up_redeems_once_voids_and_explains_every_refusal() {
     assert_eq!(counts, before);
     // The real QR payload (signed with the tenant's key) redeems once.
     let payload = qr_payload(
-        &patron_web::views::cashier::qr_key(&app.state, &w.scope),
+        &patron_web::ui::cashier::qr_key(&app.state, &w.scope),
         &w.coupon_code,
     );
     let r = lookup(payload.clone()).await;
@@ -530,7 +530,7 @@ async fn a_follower_opens_their_coupons_by_a_signed_expiring_link() {
     let w = world(&mut app.conn(), "a");
     let b = world(&mut app.conn(), "b");
     let tenant = w.scope.tenant_id().0;
-    let url = patron_web::views::member::link(&app.state, &w.slug, tenant, w.follower);
+    let url = patron_web::ui::follower_page::link(&app.state, &w.slug, tenant, w.follower);
     let path = url.strip_prefix(&app.base).unwrap_or(&url).to_string();
     let anon = app.client();
     let page = anon.get(&path).await;
@@ -604,7 +604,7 @@ async fn the_api_runs_a_campaign_from_creation_to_redemption() {
     assert_eq!(r.json()["error"]["message"], "supply_exhausted");
     // Validate with the QR payload, URL-encoded; the minimum spend is checked.
     let payload = qr_payload(
-        &patron_web::views::cashier::qr_key(&app.state, &w.scope),
+        &patron_web::ui::cashier::qr_key(&app.state, &w.scope),
         &code,
     );
     let enc = urlencoding::encode(&payload).into_owned();

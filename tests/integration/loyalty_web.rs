@@ -1225,7 +1225,7 @@ async fn the_coupon_lookup_tells_typed_signed_forged_typo_and_unknown_apart() {
     assert!(!empty.body.contains("id=\"lookup-problem\""));
     let before = row_counts(&mut app.conn());
 
-    let key = patron_web::views::cashier::qr_key(&app.state, &w.scope);
+    let key = patron_web::ui::cashier::qr_key(&app.state, &w.scope);
     let shown = patron_domain::coupons::display(&w.coupon_code);
     for found in [
         // Read aloud and typed: lower case, spaces.
@@ -1251,7 +1251,7 @@ async fn the_coupon_lookup_tells_typed_signed_forged_typo_and_unknown_apart() {
     let mut typo = w.coupon_code.clone().into_bytes();
     typo[3] = if typo[3] == b'A' { b'B' } else { b'A' };
     let typo = String::from_utf8(typo).unwrap();
-    let theirs = patron_web::views::cashier::qr_key(&app.state, &b.scope);
+    let theirs = patron_web::ui::cashier::qr_key(&app.state, &b.scope);
     for (scan, message) in [
         (
             patron_domain::coupons::qr_payload(&[1u8; 32], &w.coupon_code),
@@ -1801,7 +1801,7 @@ async fn the_follower_page_shows_points_and_stamps_and_its_member_card_opens_the
         .contains(&patron_domain::coupons::display(&w.coupon_code)));
 
     // The member card: the QR of the signed payload, nothing else.
-    let key = patron_web::views::cashier::qr_key(&app.state, &w.scope);
+    let key = patron_web::ui::cashier::qr_key(&app.state, &w.scope);
     let payload = member_payload(&key, w.follower);
     let svg = anon.get(&format!("{path}/member-card.svg")).await;
     assert_eq!(svg.status, 200);
@@ -1941,7 +1941,7 @@ async fn the_follower_page_shows_points_and_stamps_and_its_member_card_opens_the
     };
     assert_eq!(failures(&app), 0);
     let before = row_counts(&mut app.conn());
-    let b_key = patron_web::views::cashier::qr_key(&app.state, &b.scope);
+    let b_key = patron_web::ui::cashier::qr_key(&app.state, &b.scope);
     let forged = [
         member_payload(&[7u8; 32], w.follower),
         // B's genuine card is not a card of A.

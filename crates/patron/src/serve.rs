@@ -61,7 +61,7 @@ pub fn open_database(s: &Settings) -> Result<(DbPool, Vec<String>), StartError> 
 pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
     let (pool, applied_migrations) = open_database(s)?;
     let secrets = secrets(s)?;
-    let setup_link = patron_web::views::setup::first_run_link(&mut *pool.get()?, base_url)?;
+    let setup_link = patron_web::ui::setup::first_run_link(&mut *pool.get()?, base_url)?;
     let mailer = patron_mail::Mailer::new(s.mail())?;
     let mut web_cfg = s.web();
     web_cfg.base_url = base_url.trim_end_matches('/').to_string();

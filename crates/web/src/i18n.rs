@@ -178,11 +178,7 @@ mod tests {
                 }
             }
         }
-        for dir in [
-            root.join("src"),
-            root.join("src/views"),
-            root.join("src/api"),
-        ] {
+        for dir in [root.join("src"), root.join("src/ui"), root.join("src/api")] {
             for e in std::fs::read_dir(dir).unwrap() {
                 let p = e.unwrap().path();
                 if p.extension().is_none_or(|x| x != "rs") || p.ends_with("i18n.rs") {

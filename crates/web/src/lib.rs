@@ -7,6 +7,8 @@ pub mod assets;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod format;
+pub mod forms;
 pub mod i18n;
 pub mod middleware;
 pub mod notify;
@@ -15,7 +17,8 @@ pub mod policy;
 pub mod qr_image;
 pub mod render;
 pub mod routes;
-pub mod views;
+pub mod signin;
+pub mod ui;
 pub mod webhook;
 
 use actix_web::web;
@@ -160,5 +163,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         )
         .app_data(web::PayloadConfig::default().limit(1024 * 1024));
     routes::register(cfg);
-    cfg.default_service(web::to(views::not_found));
+    cfg.default_service(web::to(ui::not_found));
 }

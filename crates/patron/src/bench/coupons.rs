@@ -111,7 +111,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
 
         // 2. QR images.
         let codes = coupons::codes(&mut *pool.get()?, &scope, camp.id, 200_000)?;
-        let key = patron_web::views::cashier::qr_key(&prepared.state, &scope);
+        let key = patron_web::ui::cashier::qr_key(&prepared.state, &scope);
         let n = 2_000.min(codes.len());
         let t0 = std::time::Instant::now();
         for code in &codes[..n] {

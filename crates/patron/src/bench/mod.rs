@@ -1036,7 +1036,7 @@ pub fn followers(o: &FollowerOptions) -> Result<String, BenchError> {
             "dashboard: counts, active and new in 7 days",
             Box::new(move |c| {
                 let today = chrono::Utc::now().date_naive();
-                f::glance(c, &sc, today, patron_web::views::followers::MATCH_CAP).map(drop)
+                f::glance(c, &sc, today, patron_web::ui::followers::MATCH_CAP).map(drop)
             }),
         )?;
         Ok(out)

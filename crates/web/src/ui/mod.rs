@@ -8,21 +8,25 @@ pub mod attributes;
 pub mod auth;
 pub mod campaigns;
 pub mod cashier;
+pub mod coupon_import;
 pub mod coupon_lookup;
 pub mod export;
+pub mod follower_page;
 pub mod followers;
 pub mod health;
 pub mod imports;
 pub mod invite;
 pub mod loyalty;
-pub mod member;
 pub mod members;
 pub mod menu;
 pub mod qr;
 pub mod replies;
+pub mod segments;
 pub mod setup;
 pub mod stores;
+pub mod tags;
 pub mod tenant;
+pub mod tenant_form;
 pub mod tokens;
 
 use crate::ctx::{Ctx, SESSION_COOKIE};
@@ -134,6 +138,27 @@ pub async fn start_session(
 }
 
 pub use crate::notify::send_mail;
+
+/// A coupon's (or member card's) QR code as an SVG or PNG response.
+pub fn coupon_image(payload: &str, ext: &str) -> Result<HttpResponse, UiError> {
+    let (body, mime) = match ext {
+        "svg" => (
+            crate::qr_image::svg(payload, 8)
+                .map_err(UiError::Internal)?
+                .into_bytes(),
+            "image/svg+xml",
+        ),
+        "png" => (
+            crate::qr_image::png(payload, 8).map_err(UiError::Internal)?,
+            "image/png",
+        ),
+        _ => return Err(UiError::NotFound),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header(("Cache-Control", "private, max-age=300"))
+        .body(body))
+}
 
 #[cfg(test)]
 mod tests {

@@ -117,7 +117,7 @@ fn parse_form(body: &[u8]) -> (String, bool, Vec<ButtonForm>) {
     let mut csrf = String::new();
     let mut publish = false;
     let mut out = slots();
-    for (k, v) in super::members::form_pairs(body) {
+    for (k, v) in crate::forms::form_pairs(body) {
         if k == "csrf" {
             csrf = v;
             continue;
@@ -192,7 +192,7 @@ struct MenuPage {
 
 impl MenuPage {
     fn when(&self, t: &Option<chrono::NaiveDateTime>) -> String {
-        super::followers::local_opt(t, &self.tz)
+        crate::format::local_opt(t, &self.tz)
     }
     fn kinds(&self) -> [(&'static str, String); 3] {
         ["click", "view", "miniprogram"]
@@ -274,7 +274,9 @@ pub async fn save(
     if !publish {
         return Ok(redirect_flash(&back, "ok", "flash.menu_saved", secure));
     }
-    let Some(client) = super::qr::client_for(&ctx, &tenant)? else {
+    let Some(client) = patron_app::wechat::tenant_client_if_set(&ctx.state.secrets, &tenant)
+        .map_err(|e| UiError::Internal(e.to_string()))?
+    else {
         return Ok(redirect_flash(
             &back,
             "err",

@@ -69,7 +69,7 @@ struct CashierPage {
 
 impl CashierPage {
     fn when(&self, t: &chrono::NaiveDateTime) -> String {
-        super::followers::local(t, &self.tz)
+        crate::format::local(t, &self.tz)
     }
     fn store_name(&self, id: &Option<i64>) -> String {
         id.and_then(|id| self.stores.iter().find(|s| s.id == id))
@@ -77,10 +77,10 @@ impl CashierPage {
             .unwrap_or_else(|| "—".into())
     }
     fn benefit(&self, c: &Campaign) -> String {
-        benefit_text(self.page.lang, c)
+        crate::format::benefit_text(self.page.lang, c)
     }
     fn refusal_text(&self, r: &Refusal) -> String {
-        refusal_text(self.page.lang, r, &self.tz)
+        crate::format::refusal_text(self.page.lang, r, &self.tz)
     }
     fn display(&self, code: &str) -> String {
         rules::display(code)
@@ -90,37 +90,6 @@ impl CashierPage {
     }
     fn voidable(&self, e: &coupons::Event) -> bool {
         e.action == "redeem" && patron_store::now() - e.at <= app_coupons::VOID_WINDOW
-    }
-}
-
-pub fn benefit_text(lang: crate::i18n::Lang, c: &Campaign) -> String {
-    use rules::Benefit::*;
-    match c.benefit() {
-        Some(AmountOff { fen }) => lang.t1("coupon.amount_off", rules::yuan(fen)),
-        Some(PercentOff { percent, cap_fen }) if cap_fen > 0 => format!(
-            "{} ({})",
-            lang.t1("coupon.percent_off", percent),
-            lang.t1("coupon.cap", rules::yuan(cap_fen))
-        ),
-        Some(PercentOff { percent, .. }) => lang.t1("coupon.percent_off", percent),
-        Some(Gift { item }) => lang.t1("coupon.gift", item),
-        Some(Exchange { item }) => lang.t1("coupon.exchange", item),
-        None => String::new(),
-    }
-}
-
-pub fn refusal_text(lang: crate::i18n::Lang, r: &Refusal, tz: &str) -> String {
-    match r {
-        Refusal::NotYetValid { from } => {
-            lang.t1("till.not_yet_valid", super::followers::local(from, tz))
-        }
-        Refusal::Expired { to } => lang.t1("till.expired", super::followers::local(to, tz)),
-        Refusal::WrongStore => lang.t("till.wrong_store").to_string(),
-        Refusal::MinSpendNotMet { min_fen } => lang.t1("till.min_spend", rules::yuan(*min_fen)),
-        Refusal::CampaignPaused => lang.t("till.paused").to_string(),
-        Refusal::CampaignEnded => lang.t("till.ended").to_string(),
-        Refusal::AlreadyRedeemed => lang.t("till.already").to_string(),
-        Refusal::Voided => lang.t("till.voided").to_string(),
     }
 }
 

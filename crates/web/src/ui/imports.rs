@@ -7,7 +7,6 @@ use crate::render::{html, redirect_flash, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use futures_util::StreamExt;
 use patron_domain::follower_csv::{self, RowError};
 use patron_domain::Permission;
 use patron_store::imports::{self, Import};
@@ -33,7 +32,7 @@ struct ImportPage {
 
 impl ImportPage {
     fn when(&self, t: &chrono::NaiveDateTime) -> String {
-        super::followers::local(t, &self.tz)
+        crate::format::local(t, &self.tz)
     }
     fn status(&self, s: &str) -> String {
         self.page.t(&format!("import.status_{s}")).to_string()
@@ -75,78 +74,6 @@ pub async fn page(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
     render_page(&ctx, &slug, vec![]).await
 }
 
-/// The fields of the upload form.
-#[derive(Default)]
-pub(crate) struct Upload {
-    pub file_name: String,
-    pub body: Vec<u8>,
-    pub too_large: bool,
-}
-
-/// Reads a multipart form whose first field is `csrf` and which carries a `file` (at most
-/// 64 MiB). The CSRF token is checked as soon as it is read, before anything else of the
-/// body is buffered: a forged upload costs the server one small field, not 64 MiB. The
-/// upload forms put the token first (a browser sends fields in the form's order).
-pub(crate) async fn read_upload(
-    ctx: &Ctx,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<Upload, UiError> {
-    let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
-    let mut up = Upload::default();
-    let mut csrf_checked = false;
-    while let Some(field) = mp.next().await {
-        let mut field = match field {
-            Ok(f) => f,
-            Err(e) if csrf_checked => return Err(UiError::BadRequest(e.to_string())),
-            Err(e) => {
-                tracing::info!(error = %e, "upload unreadable before its CSRF token");
-                return Err(UiError::Csrf);
-            }
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        if !csrf_checked && name != "csrf" {
-            tracing::info!(field = %name, "upload refused: the CSRF token is not its first field");
-            return Err(UiError::Csrf);
-        }
-        if name == "file" {
-            up.file_name = field
-                .content_disposition()
-                .and_then(|d| d.get_filename())
-                .unwrap_or("upload.csv")
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(200)
-                .collect();
-        }
-        let limit = if csrf_checked { MAX_UPLOAD } else { 1024 };
-        let mut buf = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| UiError::BadRequest(e.to_string()))?;
-            if buf.len() + chunk.len() > limit {
-                up.too_large = true;
-                break;
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        if !csrf_checked {
-            ctx.check_csrf(&String::from_utf8_lossy(&buf))?;
-            csrf_checked = true;
-            continue;
-        }
-        if name == "file" {
-            up.body = buf;
-        }
-        if up.too_large {
-            break;
-        }
-    }
-    if !csrf_checked {
-        return Err(UiError::Csrf);
-    }
-    Ok(up)
-}
-
 /// Checks the uploaded file and records it; a file refused as a whole changes nothing.
 pub async fn upload(
     ctx: Ctx,
@@ -157,7 +84,7 @@ pub async fn upload(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     // The CSRF token travels first in the multipart body and is checked before the file
     // is read.
-    let up = read_upload(&ctx, &req, payload).await?;
+    let up = crate::forms::read_upload(&ctx, &req, payload).await?;
     let fail = |key: &str, detail: Option<String>| {
         let mut m = ctx.lang.t(key).to_string();
         if let Some(d) = detail {
@@ -312,7 +239,7 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
 pub async fn confirm(
     ctx: Ctx,
     path: web::Path<(String, i64)>,
-    f: web::Form<super::auth::CsrfOnly>,
+    f: web::Form<crate::forms::CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;

@@ -4,7 +4,7 @@ use crate::ctx::{Ctx, LANG_COOKIE};
 use crate::error::UiError;
 use crate::i18n::Lang;
 use crate::render::{html, redirect_flash, Page};
-use crate::views::{message, messages, safe_next};
+use crate::ui::{message, messages, safe_next};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -57,14 +57,14 @@ pub async fn change_password(
     }
     // The current-password check spends from the sign-in throttle (account and address):
     // a stolen session cannot be used to guess the password at argon2's pace.
-    let keys = super::auth::throttle_keys(&auth.user.email, &ctx.ip);
+    let keys = crate::signin::throttle_keys(&auth.user.email, &ctx.ip);
     let stored = auth.user.password_hash.clone();
     let current = f.current_password.clone();
     let cfg = ctx.state.cfg.clone();
     let check = ctx
         .state
         .db(move |c| {
-            if let Some(minutes) = super::auth::locked_for(c, &cfg, &keys)? {
+            if let Some(minutes) = crate::signin::locked_for(c, &cfg, &keys)? {
                 return Ok(Err(minutes));
             }
             let ok = crate::password::verify(&stored, &current);
@@ -120,7 +120,7 @@ pub async fn change_password(
 
 pub async fn revoke_other_sessions(
     ctx: Ctx,
-    f: web::Form<super::auth::CsrfOnly>,
+    f: web::Form<crate::forms::CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
     let auth = ctx.require_user()?;
     ctx.check_csrf(&f.csrf)?;

@@ -3,11 +3,10 @@
 use crate::ctx::{Ctx, SESSION_COOKIE};
 use crate::error::UiError;
 use crate::render::{html, redirect, redirect_flash, Page};
-use crate::views::{expired_cookie, message, messages, safe_next, send_mail, start_session};
+use crate::ui::{expired_cookie, message, messages, safe_next, send_mail, start_session};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::TimeDelta;
 use patron_domain::validate;
 use patron_store::{password_resets, sessions, throttle, users, write_tx};
 use serde::Deserialize;
@@ -58,46 +57,16 @@ enum Outcome {
     Locked(i64),
 }
 
-/// The sign-in throttle's keys: the account and the client address. Sign-in, the
-/// current-password check and reset requests all spend from the same budgets.
-pub(crate) fn throttle_keys(email: &str, ip: &str) -> [String; 2] {
-    [
-        format!("acct:{}", email.trim().to_lowercase()),
-        format!("ip:{ip}"),
-    ]
-}
-
-/// If any of `keys` is past its limit, the minutes until it lifts.
-pub(crate) fn locked_for(
-    c: &mut patron_store::DbConn,
-    cfg: &crate::WebConfig,
-    keys: &[String; 2],
-) -> Result<Option<i64>, patron_store::StoreError> {
-    let window = TimeDelta::minutes(cfg.login_window_minutes);
-    let since = patron_store::now() - window;
-    for (key, max) in keys
-        .iter()
-        .zip([cfg.login_max_per_account, cfg.login_max_per_ip])
-    {
-        let (n, oldest) = throttle::failures_since(c, key, since)?;
-        if n >= max {
-            let lifts = oldest.unwrap_or(since) + window - patron_store::now();
-            return Ok(Some((lifts.num_seconds() + 59).max(60) / 60));
-        }
-    }
-    Ok(None)
-}
-
 pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, UiError> {
     ctx.check_csrf(&f.csrf)?;
     let email = f.email.trim().to_lowercase();
-    let keys = throttle_keys(&email, &ctx.ip);
+    let keys = crate::signin::throttle_keys(&email, &ctx.ip);
     let cfg = ctx.state.cfg.clone();
     let password = f.password.clone();
     let outcome = ctx
         .state
         .db(move |c| {
-            if let Some(minutes) = locked_for(c, &cfg, &keys)? {
+            if let Some(minutes) = crate::signin::locked_for(c, &cfg, &keys)? {
                 return Ok(Outcome::Locked(minutes));
             }
             let [acct_key, ip_key] = &keys;
@@ -157,13 +126,10 @@ pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, Ui
     ))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct CsrfOnly {
-    pub csrf: String,
-}
-
-pub async fn logout(ctx: Ctx, f: web::Form<CsrfOnly>) -> Result<HttpResponse, UiError> {
+pub async fn logout(
+    ctx: Ctx,
+    f: web::Form<crate::forms::CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
     ctx.check_csrf(&f.csrf)?;
     if let Some(a) = &ctx.auth {
         let id = a.session_id;
@@ -219,13 +185,13 @@ pub async fn forgot(ctx: Ctx, f: web::Form<ForgotForm>) -> Result<HttpResponse, 
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     };
-    let keys = throttle_keys(&email, &ctx.ip);
+    let keys = crate::signin::throttle_keys(&email, &ctx.ip);
     let cfg = ctx.state.cfg.clone();
     let lookup = email.clone();
     let token = ctx
         .state
         .db(move |c| {
-            if locked_for(c, &cfg, &keys)?.is_some() {
+            if crate::signin::locked_for(c, &cfg, &keys)?.is_some() {
                 return Ok(None);
             }
             // Only the address pays: a reset request is no failed sign-in of the account.

@@ -45,11 +45,11 @@ impl MemberPage {
         (0..card.stamps_required).map(|i| i < *n).collect()
     }
     fn when(&self, t: &chrono::NaiveDateTime) -> String {
-        super::followers::local(t, &self.tz)
+        crate::format::local(t, &self.tz)
     }
     fn benefit(&self, c: &Option<Campaign>) -> String {
         c.as_ref()
-            .map(|c| super::cashier::benefit_text(self.page.lang, c))
+            .map(|c| crate::format::benefit_text(self.page.lang, c))
             .unwrap_or_default()
     }
     fn display(&self, code: &str) -> String {
@@ -168,7 +168,7 @@ pub async fn qr(
     if code == MEMBER_CARD {
         // The member card: the till reads the follower from it (stamps, points).
         let payload = patron_domain::loyalty::member_payload(&key, follower);
-        return super::campaigns::coupon_image(&payload, ext);
+        return super::coupon_image(&payload, ext);
     }
     let (s2, c2) = (scope.clone(), code.to_string());
     let coupon = ctx.state.db(move |c| coupons::by_code(c, &s2, &c2)).await?;
@@ -176,7 +176,7 @@ pub async fn qr(
         return Err(UiError::NotFound);
     }
     let payload = rules::qr_payload(&key, &coupon.code);
-    super::campaigns::coupon_image(&payload, ext)
+    super::coupon_image(&payload, ext)
 }
 
 /// Opens the follower's own page as they would see it (a fresh signed link), so a merchant
@@ -197,7 +197,7 @@ pub async fn preview(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRes
 pub async fn send_link(
     ctx: Ctx,
     path: web::Path<(String, i64)>,
-    f: web::Form<super::auth::CsrfOnly>,
+    f: web::Form<crate::forms::CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, patron_domain::Permission::Market).await?;

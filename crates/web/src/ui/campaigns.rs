@@ -5,7 +5,7 @@
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::render::{html, redirect_flash, Page};
-use crate::views::messages as form_messages;
+use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -43,7 +43,7 @@ pub struct CampaignForm {
 impl CampaignForm {
     fn parse(body: &[u8]) -> CampaignForm {
         let mut f = CampaignForm::default();
-        for (k, v) in super::members::form_pairs(body) {
+        for (k, v) in crate::forms::form_pairs(body) {
             match k.as_str() {
                 "csrf" => f.csrf = v,
                 "name" => f.name = v,
@@ -155,7 +155,7 @@ struct ListPage {
 
 impl ListPage {
     fn benefit(&self, c: &Campaign) -> String {
-        super::cashier::benefit_text(self.page.lang, c)
+        crate::format::benefit_text(self.page.lang, c)
     }
     fn status(&self, s: &str) -> String {
         self.page.t(&format!("campaign.status_{s}")).to_string()
@@ -276,7 +276,7 @@ impl ShowPage {
         rules::yuan(self.c.min_spend_fen)
     }
     fn benefit(&self) -> String {
-        super::cashier::benefit_text(self.page.lang, &self.c)
+        crate::format::benefit_text(self.page.lang, &self.c)
     }
     fn status(&self, s: &str) -> String {
         self.page.t(&format!("campaign.status_{s}")).to_string()
@@ -445,29 +445,10 @@ pub async fn qr(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRespo
         &app_coupons::qr_key(ctx.state.secrets.mac_key(), &scope),
         &coupon.code,
     );
-    coupon_image(&payload, ext)
+    super::coupon_image(&payload, ext)
 }
 
 /// The QR image of a payload as SVG or PNG.
-pub fn coupon_image(payload: &str, ext: &str) -> Result<HttpResponse, UiError> {
-    let (body, mime) = match ext {
-        "svg" => (
-            crate::qr_image::svg(payload, 8)
-                .map_err(UiError::Internal)?
-                .into_bytes(),
-            "image/svg+xml",
-        ),
-        "png" => (
-            crate::qr_image::png(payload, 8).map_err(UiError::Internal)?,
-            "image/png",
-        ),
-        _ => return Err(UiError::NotFound),
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(mime)
-        .insert_header(("Cache-Control", "private, max-age=300"))
-        .body(body))
-}
 
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]

@@ -6,8 +6,7 @@ use crate::error::UiError;
 use crate::render::redirect_flash;
 use actix_web::{web, HttpResponse};
 use patron_domain::Permission;
-use patron_store::followers::Filter;
-use patron_store::{attributes, segments, StoreError};
+use patron_store::{attributes, StoreError};
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -54,7 +53,7 @@ pub async fn create(
 pub async fn delete(
     ctx: Ctx,
     path: web::Path<(String, i64)>,
-    f: web::Form<super::auth::CsrfOnly>,
+    f: web::Form<crate::forms::CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
@@ -80,7 +79,7 @@ pub async fn set_values(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let mut csrf = String::new();
     let mut values = Vec::new();
-    for (k, v) in super::members::form_pairs(&body) {
+    for (k, v) in crate::forms::form_pairs(&body) {
         if k == "csrf" {
             csrf = v;
         } else if let Some(key) = k.strip_prefix("attr.") {
@@ -104,83 +103,4 @@ pub async fn set_values(
             Err(e) => return Err(e.into()),
         },
     )
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct SegmentForm {
-    csrf: String,
-    name: String,
-    /// The followers filter as a query string.
-    filter: String,
-}
-
-pub async fn create_segment(
-    ctx: Ctx,
-    slug: web::Path<String>,
-    f: web::Form<SegmentForm>,
-) -> Result<HttpResponse, UiError> {
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
-    ctx.check_csrf(&f.csrf)?;
-    let f = f.into_inner();
-    let filter: Filter = serde_urlencoded::from_str(&f.filter)
-        .map_err(|_| UiError::BadRequest("filter is not a followers filter".into()))?;
-    let list = format!("/t/{}/followers", tenant.slug);
-    let secure = ctx.state.cfg.secure_cookies;
-    Ok(
-        match ctx
-            .state
-            .db(move |c| segments::create(c, &scope, &f.name, &filter))
-            .await
-        {
-            Ok(s) => redirect_flash(
-                &format!("/t/{}/segments/{}", tenant.slug, s.id),
-                "ok",
-                "flash.segment_saved",
-                secure,
-            ),
-            Err(StoreError::Conflict(_)) => {
-                redirect_flash(&list, "err", "flash.segment_taken", secure)
-            }
-            Err(StoreError::Invalid(_)) => {
-                redirect_flash(&list, "err", "flash.segment_invalid", secure)
-            }
-            Err(e) => return Err(e.into()),
-        },
-    )
-}
-
-/// Opens a segment: the followers list with its filter, evaluated now.
-pub async fn open_segment(
-    ctx: Ctx,
-    path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, UiError> {
-    let (slug, id) = path.into_inner();
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
-    let seg = ctx.state.db(move |c| segments::get(c, &scope, id)).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            "Location",
-            format!("/t/{}/followers?{}", tenant.slug, seg.filter().query()),
-        ))
-        .finish())
-}
-
-pub async fn delete_segment(
-    ctx: Ctx,
-    path: web::Path<(String, i64)>,
-    f: web::Form<super::auth::CsrfOnly>,
-) -> Result<HttpResponse, UiError> {
-    let (slug, id) = path.into_inner();
-    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
-    ctx.check_csrf(&f.csrf)?;
-    ctx.state
-        .db(move |c| segments::delete(c, &scope, id))
-        .await?;
-    Ok(redirect_flash(
-        &format!("/t/{}/followers", tenant.slug),
-        "ok",
-        "flash.segment_deleted",
-        ctx.state.cfg.secure_cookies,
-    ))
 }

@@ -3,7 +3,7 @@
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::render::{html, redirect_flash, Page};
-use crate::views::messages;
+use crate::ui::messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -108,7 +108,7 @@ pub async fn invite(
     let mut email = String::new();
     let mut role = String::new();
     let mut store_ids = Vec::new();
-    for (k, v) in form_pairs(&body) {
+    for (k, v) in crate::forms::form_pairs(&body) {
         match k.as_str() {
             "csrf" => csrf = v,
             "email" => email = v,
@@ -154,26 +154,11 @@ pub async fn invite(
 }
 
 /// `application/x-www-form-urlencoded` pairs, keeping repeated keys.
-pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(body);
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| {
-                urlencoding::decode(&s.replace('+', " "))
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default()
-            };
-            (dec(k), dec(v))
-        })
-        .collect()
-}
 
 pub async fn revoke_invitation(
     ctx: Ctx,
     path: web::Path<(String, i64)>,
-    f: web::Form<super::auth::CsrfOnly>,
+    f: web::Form<crate::forms::CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageUsers).await?;
@@ -192,7 +177,7 @@ pub async fn revoke_invitation(
 pub async fn remove(
     ctx: Ctx,
     path: web::Path<(String, i64)>,
-    f: web::Form<super::auth::CsrfOnly>,
+    f: web::Form<crate::forms::CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageUsers).await?;

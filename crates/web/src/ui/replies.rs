@@ -3,7 +3,7 @@
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::render::{html, redirect_flash, Page};
-use crate::views::messages as form_messages;
+use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -141,7 +141,7 @@ pub struct RuleForm {
 impl RuleForm {
     fn parse(body: &[u8]) -> RuleForm {
         let mut f = RuleForm::default();
-        for (k, v) in super::members::form_pairs(body) {
+        for (k, v) in crate::forms::form_pairs(body) {
             match k.as_str() {
                 "csrf" => f.csrf = v,
                 "trigger_kind" => f.trigger_kind = v,
@@ -363,7 +363,7 @@ pub async fn create(
 pub async fn delete(
     ctx: Ctx,
     path: web::Path<(String, i64)>,
-    f: web::Form<super::auth::CsrfOnly>,
+    f: web::Form<crate::forms::CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;

@@ -4,7 +4,7 @@
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::render::{html, redirect_flash, Page};
-use crate::views::messages as form_messages;
+use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -42,7 +42,7 @@ struct QrPage {
 
 impl QrPage {
     fn when(&self, t: &Option<chrono::NaiveDateTime>) -> String {
-        super::followers::local_opt(t, &self.tz)
+        crate::format::local_opt(t, &self.tz)
     }
     fn expired(&self, c: &QrCode) -> bool {
         c.expired(patron_store::now())

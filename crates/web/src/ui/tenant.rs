@@ -1,14 +1,14 @@
 //! A tenant's dashboard and settings.
 
-use super::agency::{TenantForm, TenantFormPage};
+use super::tenant_form::{suggested_token, TenantForm, TenantFormPage};
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::render::{html, redirect_flash, Page};
-use crate::views::followers::MATCH_CAP;
-use crate::views::{message, messages};
+use crate::ui::{message, messages};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use patron_app::followers::MATCH_CAP;
 use patron_domain::Permission;
 use patron_store::followers::{self, Glance};
 use patron_store::tenants::{self, Tenant, TenantInput};
@@ -104,7 +104,7 @@ fn form_page(
         webhook_url: Some(format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug)),
         errors,
         weak_token: weak_token(ctx, tenant)?,
-        suggested_token: super::agency::suggested_token(),
+        suggested_token: suggested_token(),
         may_change_api_base: scope.may_change_api_base(),
     })
 }
