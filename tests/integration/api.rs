@@ -198,3 +198,50 @@ async fn the_openapi_document_is_served() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/stores/{store_id}"]["put"].is_object());
 }
+
+/// The API answers in its own JSON shape even when a request cannot be read at all (a
+/// path or query the extractor refuses, a method the path does not take), and a filter
+/// the clock cannot compute is an invalid field, not a crash (found by schemathesis).
+#[tokio::test]
+async fn unreadable_requests_get_the_documented_json_errors() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    let call = |m: reqwest::Method, p: &str| {
+        let (c, t, p) = (&c, w.token.clone(), p.to_string());
+        async move { c.api(m, &p, &t, None).await }
+    };
+    let r = call(
+        reqwest::Method::DELETE,
+        "/api/v1/attributes/9223372036854775808",
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    let r = call(reqwest::Method::DELETE, "/api/v1/tags/sync").await;
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "method_not_allowed");
+    assert_eq!(r.headers["allow"], "POST");
+    let r = call(reqwest::Method::PATCH, "/api/v1/stores").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "GET, POST");
+    let r = call(reqwest::Method::GET, "/api/v1/no-such-thing").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    let r = call(
+        reqwest::Method::GET,
+        "/api/v1/followers?active_days=42137133323",
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["details"][0]["field"], "active_days");
+    let r = call(reqwest::Method::GET, "/api/v1/followers?subscribed=maybe").await;
+    assert_eq!(r.status, 422);
+    let r = call(reqwest::Method::GET, "/api/v1/followers?before=x").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "bad_request");
+    // Pages keep their error pages.
+    let r = c.get("/t/shop-a/followers/not-a-number").await;
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("<html"));
+}

@@ -213,9 +213,21 @@ fn filtered(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<Boxed>
         q = q.filter(followers::created_at.lt(end));
     }
     if let Some(days) = f.active_days.filter(|d| *d > 0) {
-        q = q.filter(followers::last_interaction_at.ge(now() - chrono::TimeDelta::days(days)));
+        q = q.filter(followers::last_interaction_at.ge(active_since(days)?));
     }
     Ok(q)
+}
+
+/// The longest "active in the last N days" a filter takes: a hundred years.
+pub const MAX_ACTIVE_DAYS: i64 = 36_500;
+
+/// The start of "the last `days` days"; more than [`MAX_ACTIVE_DAYS`] is an invalid field
+/// (a span that large would overflow the clock's arithmetic).
+fn active_since(days: i64) -> Result<NaiveDateTime> {
+    chrono::TimeDelta::try_days(days)
+        .filter(|_| days <= MAX_ACTIVE_DAYS)
+        .and_then(|d| now().checked_sub_signed(d))
+        .ok_or_else(|| validate::invalid("active_days", "invalid_days").into())
 }
 
 fn attribute_filter(
@@ -352,7 +364,7 @@ fn active_page_below(
     n: i64,
 ) -> Result<Vec<Follower>> {
     use diesel::dsl::{max, min, sql};
-    let since = now() - chrono::TimeDelta::days(days);
+    let since = active_since(days)?;
     let tenant = scope.tenant_id().0;
     // The first and last day holding any activity (each one end of an index).
     let ends = followers::table.filter(followers::tenant_id.eq(tenant));

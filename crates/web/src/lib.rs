@@ -161,7 +161,64 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     other => api::ApiError::bad_request(other.to_string()).into(),
                 }),
         )
-        .app_data(web::PayloadConfig::default().limit(1024 * 1024));
+        .app_data(web::PayloadConfig::default().limit(1024 * 1024))
+        // A path or query the extractor cannot read: the API answers in its own JSON
+        // shape (`{"error":…}`), pages with an error page.
+        .app_data(web::PathConfig::default().error_handler(|err, req| {
+            let literal = routes::literal_methods_for(req.path());
+            if is_api(req) && !literal.is_empty() {
+                method_not_allowed(&literal).into()
+            } else if is_api(req) {
+                api::ApiError::new(
+                    actix_web::http::StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no such resource ({err})"),
+                )
+                .into()
+            } else {
+                error::UiError::NotFound.into()
+            }
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|err, req| {
+            if is_api(req) {
+                api::ApiError::bad_request(err.to_string()).into()
+            } else {
+                error::UiError::BadRequest(err.to_string()).into()
+            }
+        }));
     routes::register(cfg);
-    cfg.default_service(web::to(ui::not_found));
+    cfg.default_service(web::to(fallback));
+}
+
+fn is_api(req: &actix_web::HttpRequest) -> bool {
+    req.path().starts_with("/api/")
+}
+
+/// No route matched: under `/api/` a JSON 405 (with `Allow`) when the path exists with
+/// other methods, else a JSON 404; elsewhere the 404 page.
+async fn fallback(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    if !is_api(&req) {
+        return ui::not_found().await;
+    }
+    let allowed = routes::methods_for(req.path());
+    if allowed.is_empty() {
+        return actix_web::ResponseError::error_response(&api::ApiError::not_found());
+    }
+    actix_web::ResponseError::error_response(&method_not_allowed(&allowed))
+}
+
+/// 405 with the methods the path answers (the `Allow` header is set by `ApiError`).
+fn method_not_allowed(allowed: &[&str]) -> api::ApiError {
+    let allow = allowed
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut e = api::ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this path answers {allow}"),
+    );
+    e.allow = Some(allow);
+    e
 }

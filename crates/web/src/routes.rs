@@ -37,6 +37,41 @@ macro_rules! routes {
     };
 }
 
+/// The methods registered for the concrete `path` (pattern segments `{…}` match any one
+/// segment): a request whose path exists with other methods answers 405 with these.
+pub fn methods_for(path: &str) -> Vec<&'static str> {
+    let want: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut out: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|r| {
+            let pat: Vec<&str> = r.path.split('/').collect();
+            pat.len() == want.len()
+                && pat.iter().zip(&want).all(|(p, w)| {
+                    (p.starts_with('{') && p.ends_with('}') && !w.is_empty()) || p == w
+                })
+        })
+        .map(|r| r.method)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The methods of the routes whose path is exactly `path`, placeholders not counted: a
+/// request like `DELETE /api/v1/tags/sync` matches the pattern `/tags/{tag_id}` but means
+/// the literal `/tags/sync`, which answers other methods (405, not 404).
+pub fn literal_methods_for(path: &str) -> Vec<&'static str> {
+    let path = path.trim_end_matches('/');
+    let mut out: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.method)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 routes! {
     get    "/healthz" Public => ui::health::healthz;
     get    "/readyz" Public => ui::health::readyz;

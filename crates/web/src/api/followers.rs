@@ -9,6 +9,13 @@ use serde::Deserialize;
 pub async fn list(auth: ApiAuth, q: web::Query<Filter>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let f = q.into_inner();
+    // The page reads an empty value as "any"; the API takes only what its document says.
+    if !matches!(f.subscribed.as_str(), "" | "yes" | "no") {
+        return Err(ApiError::invalid(vec![patron_domain::validate::invalid(
+            "subscribed",
+            "invalid_choice",
+        )]));
+    }
     let (rows, more) = auth
         .state
         .db(move |c| followers::list(c, &scope, &f))

@@ -39,6 +39,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<Detail>,
+    /// For 405: the methods the path answers (the `Allow` header).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -48,6 +50,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: vec![],
+            allow: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -68,6 +71,7 @@ impl ApiError {
                     code: e.code,
                 })
                 .collect(),
+            allow: None,
         }
     }
 }
@@ -128,6 +132,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Some(allow) = &self.allow {
+            res.insert_header(("Allow", allow.as_str()));
         }
         res.json(Body {
             error: Inner {

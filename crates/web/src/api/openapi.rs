@@ -204,7 +204,7 @@ pub fn build() -> Value {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
-                    "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "invalid", "bad_request", "internal"] },
+                    "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict", "invalid", "bad_request", "too_large", "too_many_attempts", "wechat", "internal"] },
                     "message": { "type": "string" },
                     "details": { "type": "array", "items": { "type": "object", "properties": { "field": { "type": "string" }, "code": { "type": "string" } } } }
                 } } } },
@@ -239,9 +239,34 @@ pub fn build() -> Value {
     if let Some(paths) = doc["paths"].as_object_mut() {
         paths.extend(super::openapi_crm::paths());
         paths.extend(super::openapi_crm::loyalty_paths());
+        // What any operation can answer, whatever it does (see `api::ApiError` and the
+        // extractor error handlers in `configure`).
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for operation in item.values_mut() {
+                let Some(responses) = operation["responses"].as_object_mut() else {
+                    continue;
+                };
+                for (status, what) in GENERIC_RESPONSES {
+                    responses
+                        .entry(status)
+                        .or_insert_with(|| error_response(what));
+                }
+            }
+        }
     }
     doc
 }
+
+/// Answers every operation can give besides its own.
+const GENERIC_RESPONSES: [(&str, &str); 7] = [
+    ("400", "The request could not be read: a body that is not the JSON asked for, a query parameter of the wrong type (`bad_request`)"),
+    ("401", "Missing, unknown or revoked token (`unauthorized`)"),
+    ("403", "The token may not do this (`forbidden`)"),
+    ("404", "A path segment names nothing of this tenant, or cannot name anything (`not_found`)"),
+    ("413", "The body is larger than allowed (`too_large`)"),
+    ("422", "Invalid fields (`invalid`, see `details`)"),
+    ("429", "Too many failed attempts from this token or address (`too_many_attempts`)"),
+];
 
 pub async fn document() -> HttpResponse {
     static DOC: OnceLock<String> = OnceLock::new();

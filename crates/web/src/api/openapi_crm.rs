@@ -33,9 +33,9 @@ fn json_body(schema: Value) -> Value {
 /// The filter of the followers list, as an object (segments, tagging a whole result).
 pub fn filter_schema() -> Value {
     json!({ "type": "object", "properties": {
-        "subscribed": { "type": "string", "enum": ["yes", "no"] },
+        "subscribed": { "type": "string", "enum": ["", "yes", "no"], "description": "yes: following now; no: unfollowed; empty or absent: either" },
         "q": { "type": "string" }, "qr_scene": { "type": "string" },
-        "active_days": { "type": "integer" }, "tag": { "type": "integer" },
+        "active_days": { "type": "integer", "minimum": 1, "maximum": 36500 }, "tag": { "type": "integer" },
         "attr": { "type": "integer", "description": "An attribute id" },
         "attr_op": { "type": "string", "enum": ["eq", "lt", "gt", "set", "unset"] },
         "attr_value": { "type": "string" },
