@@ -238,6 +238,16 @@ pub async fn page(
     Ok(render(&ctx, till, answer, String::new()))
 }
 
+/// What stays in the scan field: what was scanned when it went wrong (to correct it),
+/// nothing otherwise (the panel shows the coupon; the field is ready for the next scan).
+fn kept_scan(answer: &Answer, scan: String) -> String {
+    if matches!(answer, Answer::Problem(..)) {
+        scan
+    } else {
+        String::new()
+    }
+}
+
 /// The answer for a code-taking operation that did not run or found nothing.
 fn gated_answer<T>(
     gated: Result<till::Gated<T>, StoreError>,
@@ -327,12 +337,7 @@ pub async fn lookup(
         })
     })
     .await?;
-    // A found coupon shows in the panel; the field is cleared for the next scan.
-    let keep = if matches!(answer, Answer::Problem(..)) {
-        f.scan
-    } else {
-        String::new()
-    };
+    let keep = kept_scan(&answer, f.scan);
     Ok(render(&ctx, till, answer, keep))
 }
 
@@ -386,11 +391,7 @@ pub async fn redeem(
         })
     })
     .await?;
-    let keep = if matches!(answer, Answer::Problem(..)) {
-        f.scan
-    } else {
-        String::new()
-    };
+    let keep = kept_scan(&answer, f.scan);
     Ok(render(&ctx, till, answer, keep))
 }
 
