@@ -95,7 +95,7 @@ fn a_failing_job_is_retried_with_backoff_then_failed() {
     let handlers = Handlers::new().register("flaky", move |ctx| {
         let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
         assert_eq!(ctx.job.attempts, n as i64);
-        Err(format!("boom {n}"))
+        Err(format!("boom {n}").into())
     });
     let id = jobs::enqueue(&mut c, None, "flaky", "{}", 3).unwrap();
 
@@ -139,6 +139,18 @@ fn a_failing_job_is_retried_with_backoff_then_failed() {
     let j = job(&mut c, unknown);
     assert_eq!(j.state, jobs::FAILED);
     assert!(j.last_error.unwrap().contains("no handler"));
+    // A failure no retry can mend fails the job at once, attempts left or not.
+    let unmendable = Handlers::new().register("unmendable", |_| {
+        Err(patron_jobs::JobError::NotConfigured("no AppSecret".into()))
+    });
+    let u = jobs::enqueue(&mut c, None, "unmendable", "{}", 5).unwrap();
+    assert!(run_one(&pool, &unmendable, LEASE).unwrap());
+    let j = job(&mut c, u);
+    assert_eq!((j.state.as_str(), j.attempts), (jobs::FAILED, 1));
+    assert!(j.last_error.unwrap().contains("no AppSecret"));
+    let unknown5 = jobs::enqueue(&mut c, None, "nobody", "{}", 5).unwrap();
+    assert!(run_one(&pool, &unmendable, LEASE).unwrap());
+    assert_eq!(job(&mut c, unknown5).state, jobs::FAILED, "no handler: at once");
     let panics = Handlers::new().register("panics", |_| panic!("oops"));
     let p = jobs::enqueue(&mut c, None, "panics", "{}", 1).unwrap();
     assert!(run_one(&pool, &panics, LEASE).unwrap());

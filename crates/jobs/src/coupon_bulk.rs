@@ -19,13 +19,13 @@ pub fn handler() -> Handler {
     Box::new(run)
 }
 
-fn run(ctx: &mut JobCtx) -> Result<(), String> {
-    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
+fn run(ctx: &mut JobCtx) -> Result<(), crate::JobError> {
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload)?;
     if ctx.job.tenant_id != Some(p.tenant_id) {
         return Err("payload tenant differs from the job's tenant".into());
     }
     let err = |e: StoreError| e.to_string();
-    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+    let mut c = ctx.pool.get()?;
     let tref = tenants::find_ref_by_id(&mut c, TenantId(p.tenant_id))
         .map_err(err)?
         .ok_or("tenant not found")?;
@@ -82,8 +82,8 @@ pub fn issue_to(
     scope: &TenantScope,
     filter: &Filter,
     run: &Run<'_>,
-    mut progress: impl FnMut(i64, i64) -> Result<(), String>,
-) -> Result<(i64, i64), String> {
+    mut progress: impl FnMut(i64, i64) -> Result<(), crate::JobError>,
+) -> Result<(i64, i64), crate::JobError> {
     let Run {
         campaign,
         channel,

@@ -30,7 +30,7 @@ fn personal(
     scope: &patron_domain::TenantScope,
     openid: &str,
     m: &Content,
-) -> Result<Content, String> {
+) -> Result<Content, crate::JobError> {
     use patron_domain::loyalty::{fill, has_placeholders, Values};
     let Content::Text { text } = m else {
         return Ok(m.clone());
@@ -38,12 +38,10 @@ fn personal(
     if !has_placeholders(text) {
         return Ok(m.clone());
     }
-    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-    let follower =
-        patron_store::followers::id_of_openid(&mut c, scope, openid).map_err(|e| e.to_string())?;
-    let tenant = patron_store::tenants::get(&mut c, scope).map_err(|e| e.to_string())?;
-    let balance =
-        patron_store::loyalty::balance(&mut c, scope, follower).map_err(|e| e.to_string())?;
+    let mut c = ctx.pool.get()?;
+    let follower = patron_store::followers::id_of_openid(&mut c, scope, openid)?;
+    let tenant = patron_store::tenants::get(&mut c, scope)?;
+    let balance = patron_store::loyalty::balance(&mut c, scope, follower)?;
     let links = inbox::LinkMaker::new(secrets.mac_key(), base_url, &tenant.slug);
     let values = Values {
         points: 0,
@@ -88,26 +86,23 @@ pub fn summary(c: &Content) -> String {
     }
 }
 
-fn run(ctx: &mut JobCtx, secrets: &SecretBox, base_url: &str) -> Result<(), String> {
-    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
+fn run(ctx: &mut JobCtx, secrets: &SecretBox, base_url: &str) -> Result<(), crate::JobError> {
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload)?;
     let (scope, client) = crate::tenant::client(ctx, secrets, p.tenant_id)?;
     let rt = crate::tenant::runtime()?;
     let total = p.messages.len() as i64;
     for (i, m) in p.messages.iter().enumerate() {
         let key = format!("out:{}:{i}", ctx.job.id);
         {
-            let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-            if inbox::earlier_reply(&mut c, &scope, &key)
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
+            let mut c = ctx.pool.get()?;
+            if inbox::earlier_reply(&mut c, &scope, &key)?.is_some() {
                 continue; // sent by an earlier attempt
             }
         }
         let m = &personal(ctx, secrets, base_url, &scope, &p.openid, m)?;
         rt.block_on(client.send_custom(&p.openid, &custom(m)))
             .map_err(|e| format!("message/custom/send: {e}"))?;
-        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+        let mut c = ctx.pool.get()?;
         let body = serde_json::to_string(m).unwrap_or_default();
         inbox::record_outbound(
             &mut c,
@@ -117,8 +112,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox, base_url: &str) -> Result<(), Stri
             &summary(m),
             &body,
             &key,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         drop(c);
         ctx.progress(i as i64 + 1, Some(total))?;
     }

@@ -18,25 +18,22 @@ pub fn handler() -> Handler {
     Box::new(run)
 }
 
-fn run(ctx: &mut JobCtx) -> Result<(), String> {
-    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
+fn run(ctx: &mut JobCtx) -> Result<(), crate::JobError> {
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload)?;
     if ctx.job.tenant_id != Some(p.tenant_id) {
         return Err("payload tenant differs from the job's tenant".into());
     }
-    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-    let tref = tenants::find_ref_by_id(&mut c, TenantId(p.tenant_id))
-        .map_err(|e| e.to_string())?
+    let mut c = ctx.pool.get()?;
+    let tref = tenants::find_ref_by_id(&mut c, TenantId(p.tenant_id))?
         .ok_or_else(|| format!("tenant {} not found", p.tenant_id))?;
     let scope = TenantScope::system(tref);
-    let imp = imports::get(&mut c, &scope, p.import_id).map_err(|e| e.to_string())?;
+    let imp = imports::get(&mut c, &scope, p.import_id)?;
     if imp.status == imports::DONE || imp.status == imports::FAILED {
         return Ok(()); // a reclaimed job whose first run finished
     }
-    imports::set_status(&mut c, &scope, imp.id, imports::RUNNING, None, None)
-        .map_err(|e| e.to_string())?;
-    let body = imports::body(&mut c, &scope, imp.id).map_err(|e| e.to_string())?;
-    let defs: Vec<_> = attributes::list(&mut c, &scope)
-        .map_err(|e| e.to_string())?
+    imports::set_status(&mut c, &scope, imp.id, imports::RUNNING, None, None)?;
+    let body = imports::body(&mut c, &scope, imp.id)?;
+    let defs: Vec<_> = attributes::list(&mut c, &scope)?
         .iter()
         .map(|a| a.def())
         .collect();
@@ -44,16 +41,16 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
     ctx.progress(0, Some(imp.total_rows))?;
     let fail = |ctx: &mut JobCtx, msg: &str, errors: Option<&[follower_csv::RowError]>| {
         tracing::warn!(import = imp.id, reason = msg, "followers import failed");
-        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-        imports::set_status(&mut c, &scope, imp.id, imports::FAILED, Some(msg), errors)
-            .map_err(|e| e.to_string())
+        let mut c = ctx.pool.get()?;
+        imports::set_status(&mut c, &scope, imp.id, imports::FAILED, Some(msg), errors)?;
+        Ok::<(), crate::JobError>(())
     };
     let checked = match follower_csv::check(body.as_bytes(), &defs, follower_csv::MAX_ROWS) {
         Ok(ch) if ch.errors.is_empty() => ch,
         Ok(ch) => return fail(ctx, "rows_no_longer_valid", Some(&ch.errors)),
         Err(e) => return fail(ctx, e.code(), None),
     };
-    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
+    let mut c = ctx.pool.get()?;
     let applied = match imports::apply(&mut c, &scope, &checked.rows) {
         Ok(a) => a,
         Err(e) => {
@@ -66,8 +63,7 @@ fn run(ctx: &mut JobCtx) -> Result<(), String> {
         "created={} updated={} unchanged={}",
         applied.created, applied.updated, applied.unchanged
     );
-    imports::set_status(&mut c, &scope, imp.id, imports::DONE, Some(&msg), None)
-        .map_err(|e| e.to_string())?;
+    imports::set_status(&mut c, &scope, imp.id, imports::DONE, Some(&msg), None)?;
     drop(c);
     ctx.progress(imp.total_rows, Some(imp.total_rows))?;
     tracing::info!(

@@ -13,14 +13,13 @@ pub type Payload = patron_app::jobs::FollowerInfo;
 
 pub fn handler(secrets: SecretBox) -> Handler {
     Box::new(move |ctx: &mut JobCtx| {
-        let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
+        let p: Payload = patron_app::jobs::payload(&ctx.job.payload)?;
         let (scope, client) = crate::tenant::client(ctx, &secrets, p.tenant_id)?;
         let info = crate::tenant::runtime()?
             .block_on(client.user_info(&p.openid))
             .map_err(|e| format!("user/info: {e}"))?;
-        let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-        sync::upsert_from_wechat(&mut c, &scope, &[crate::follower_sync::to_store(&info)])
-            .map_err(|e| e.to_string())?;
+        let mut c = ctx.pool.get()?;
+        sync::upsert_from_wechat(&mut c, &scope, &[crate::follower_sync::to_store(&info)])?;
         Ok(())
     })
 }

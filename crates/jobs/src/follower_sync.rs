@@ -74,9 +74,8 @@ pub fn to_store(u: &UserInfo) -> WechatFollower {
     }
 }
 
-fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
-    let payload: Payload =
-        patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
+fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), crate::JobError> {
+    let payload: Payload = patron_app::jobs::payload(&ctx.job.payload)?;
     let tenant_id = payload.tenant_id;
     let (scope, client) = crate::tenant::client(ctx, secrets, tenant_id)?;
     let rt = crate::tenant::runtime()?;
@@ -90,8 +89,8 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
             })?;
             let batch: Vec<WechatFollower> = infos.iter().map(to_store).collect();
             {
-                let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-                sync::upsert_from_wechat(&mut c, &scope, &batch).map_err(|e| e.to_string())?;
+                let mut c = ctx.pool.get()?;
+                sync::upsert_from_wechat(&mut c, &scope, &batch)?;
             }
             done += chunk.len() as i64;
             ctx.progress(done, Some(total.max(done)))?;

@@ -4,6 +4,7 @@
 
 pub mod coupon_bulk;
 pub mod cs_send;
+pub mod error;
 pub mod follower_import;
 pub mod follower_info;
 pub mod follower_sync;
@@ -11,6 +12,7 @@ pub mod tag_sync;
 pub mod tenant;
 pub mod worker;
 
+pub use error::JobError;
 pub use worker::{
     run_one, spawn_workers, spawn_workers_with, Handler, Handlers, JobCtx, WorkerHandle,
     WorkerOptions,

@@ -51,16 +51,15 @@ fn members_on_wechat(
     }
 }
 
-fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
-    let p: Payload = patron_app::jobs::payload(&ctx.job.payload).map_err(|e| e.to_string())?;
+fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), crate::JobError> {
+    let p: Payload = patron_app::jobs::payload(&ctx.job.payload)?;
     let (scope, client) = crate::tenant::client(ctx, secrets, p.tenant_id)?;
     let rt = crate::tenant::runtime()?;
     let db = |ctx: &JobCtx| ctx.pool.get().map_err(|e| e.to_string());
     let remote = rt
         .block_on(client.tags())
         .map_err(|e| format!("tags/get: {e}"))?;
-    let local: Vec<tags::Tag> = tags::list(&mut *db(ctx)?, &scope)
-        .map_err(|e| e.to_string())?
+    let local: Vec<tags::Tag> = tags::list(&mut *db(ctx)?, &scope)?
         .into_iter()
         .map(|(t, _)| t)
         .collect();
@@ -80,8 +79,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
                             .id
                     }
                 };
-                tags::link_wechat(&mut *db(ctx)?, &scope, t.id, Some(wx_id as i64))
-                    .map_err(|e| e.to_string())?;
+                tags::link_wechat(&mut *db(ctx)?, &scope, t.id, Some(wx_id as i64))?;
                 // Newly linked: Patron's members are pushed like an older link's.
                 linked_before.push((t.id, wx_id));
             }
@@ -96,8 +94,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), String> {
     {
         let members = members_on_wechat(&rt, &client, r.id)?;
         let mut c = db(ctx)?;
-        tags::import_wechat(&mut c, &scope, r.id as i64, &r.name, &members)
-            .map_err(|e| e.to_string())?;
+        tags::import_wechat(&mut c, &scope, r.id as i64, &r.name, &members)?;
         done += 1;
         drop(c);
         ctx.progress(done, Some(total))?;
@@ -120,15 +117,10 @@ fn push_members(
     scope: &TenantScope,
     local_id: i64,
     wx_id: u32,
-) -> Result<(), String> {
-    let mine: HashSet<String> = tags::member_openids(
-        &mut *ctx.pool.get().map_err(|e| e.to_string())?,
-        scope,
-        local_id,
-    )
-    .map_err(|e| e.to_string())?
-    .into_iter()
-    .collect();
+) -> Result<(), crate::JobError> {
+    let mine: HashSet<String> = tags::member_openids(&mut *ctx.pool.get()?, scope, local_id)?
+        .into_iter()
+        .collect();
     let theirs: HashSet<String> = members_on_wechat(rt, client, wx_id)?.into_iter().collect();
     let mut add: Vec<&String> = mine.difference(&theirs).collect();
     let mut remove: Vec<&String> = theirs.difference(&mine).collect();
@@ -146,11 +138,11 @@ fn push_members(
                         Err(e) if e.errcode() == Some(INVALID_OPENID) => {
                             tracing::info!(openid = %one, "tag sync skipped an OpenID WeChat does not know");
                         }
-                        Err(e) => return Err(format!("batchtagging: {e}")),
+                        Err(e) => return Err(format!("batchtagging: {e}").into()),
                     }
                 }
             }
-            Err(e) => return Err(format!("batchtagging: {e}")),
+            Err(e) => return Err(format!("batchtagging: {e}").into()),
         }
     }
     for chunk in remove.chunks(BATCH) {

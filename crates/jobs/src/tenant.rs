@@ -10,18 +10,17 @@ pub fn client(
     ctx: &JobCtx,
     secrets: &SecretBox,
     tenant_id: i64,
-) -> Result<(TenantScope, Client), String> {
+) -> Result<(TenantScope, Client), crate::JobError> {
     if ctx.job.tenant_id.is_some_and(|t| t != tenant_id) {
-        return Err("payload tenant differs from the job's tenant".into());
+        return Err(crate::JobError::WrongTenant);
     }
     let tenant_id = TenantId(tenant_id);
-    let mut c = ctx.pool.get().map_err(|e| e.to_string())?;
-    let tref = tenants::find_ref_by_id(&mut c, tenant_id)
-        .map_err(|e| e.to_string())?
+    let mut c = ctx.pool.get()?;
+    let tref = tenants::find_ref_by_id(&mut c, tenant_id)?
         .ok_or_else(|| format!("tenant {tenant_id} not found"))?;
     let scope = TenantScope::system(tref);
-    let tenant = tenants::get(&mut c, &scope).map_err(|e| e.to_string())?;
-    let client = patron_app::wechat::tenant_client(secrets, &tenant).map_err(|e| e.to_string())?;
+    let tenant = tenants::get(&mut c, &scope)?;
+    let client = patron_app::wechat::tenant_client(secrets, &tenant)?;
     Ok((scope, client))
 }
 

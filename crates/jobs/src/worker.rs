@@ -1,6 +1,7 @@
 //! Workers of the durable job queue: plain threads (diesel is blocking) that claim a job,
 //! run the handler registered for its kind, and record the outcome.
 
+use crate::JobError;
 use patron_store::jobs::{self, Job};
 use patron_store::DbPool;
 use std::collections::HashMap;
@@ -10,8 +11,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Runs one job. `Err` is a failed attempt: the job is retried with backoff until its
-/// attempts are spent. A panic counts as a failed attempt too.
-pub type Handler = Box<dyn Fn(&mut JobCtx) -> Result<(), String> + Send + Sync>;
+/// attempts are spent, or failed at once when the error says no retry can mend it
+/// ([`JobError::is_permanent`]). A panic counts as a failed attempt too.
+pub type Handler = Box<dyn Fn(&mut JobCtx) -> Result<(), JobError> + Send + Sync>;
 
 /// The handlers by job kind.
 #[derive(Default)]
@@ -26,7 +28,7 @@ impl Handlers {
     pub fn register(
         mut self,
         kind: &str,
-        handler: impl Fn(&mut JobCtx) -> Result<(), String> + Send + Sync + 'static,
+        handler: impl Fn(&mut JobCtx) -> Result<(), JobError> + Send + Sync + 'static,
     ) -> Self {
         self.0.insert(kind.to_string(), Box::new(handler));
         self
@@ -51,10 +53,10 @@ pub struct JobCtx {
 impl JobCtx {
     /// Records progress and extends the lease, so a long job is not taken over by
     /// another worker while it is still making progress.
-    pub fn progress(&mut self, done: i64, total: Option<i64>) -> Result<(), String> {
-        let mut c = self.pool.get().map_err(|e| e.to_string())?;
-        jobs::progress(&mut c, self.job.id(), done, total).map_err(|e| e.to_string())?;
-        jobs::extend_lease(&mut c, self.job.id(), self.lease).map_err(|e| e.to_string())?;
+    pub fn progress(&mut self, done: i64, total: Option<i64>) -> Result<(), JobError> {
+        let mut c = self.pool.get()?;
+        jobs::progress(&mut c, self.job.id(), done, total)?;
+        jobs::extend_lease(&mut c, self.job.id(), self.lease)?;
         self.job.progress_done = done;
         self.job.progress_total = total;
         Ok(())
@@ -198,7 +200,7 @@ pub fn run_one(
     let id = job.id();
     let kind = job.kind.clone();
     let outcome = match handlers.0.get(&kind) {
-        None => Err(format!("no handler for job kind {kind:?}")),
+        None => Err(JobError::NoHandler(kind.clone())),
         Some(h) => {
             let mut ctx = JobCtx {
                 pool: pool.clone(),
@@ -207,13 +209,13 @@ pub fn run_one(
             };
             match std::panic::catch_unwind(AssertUnwindSafe(|| h(&mut ctx))) {
                 Ok(r) => r,
-                Err(p) => Err(format!(
+                Err(p) => Err(JobError::Failed(format!(
                     "handler panicked: {}",
                     p.downcast_ref::<&str>()
                         .map(|s| s.to_string())
                         .or_else(|| p.downcast_ref::<String>().cloned())
                         .unwrap_or_default()
-                )),
+                ))),
             }
         }
     };
@@ -227,8 +229,11 @@ pub fn run_one(
                 tracing::info!(job = %id, kind, "job done");
             }
         }
-        Err(msg) => match jobs::fail(&mut c, id, &msg) {
-            Ok(state) => tracing::warn!(job = %id, kind, error = %msg, state, "job attempt failed"),
+        Err(err) => match jobs::fail_as(&mut c, id, &err.to_string(), err.is_permanent()) {
+            Ok(state) => {
+                let permanent = err.is_permanent();
+                tracing::warn!(job = %id, kind, error = %err, state, permanent, "job attempt failed")
+            }
             Err(e) => {
                 tracing::warn!(job = %id, kind, error = %e, "could not record a failed attempt")
             }

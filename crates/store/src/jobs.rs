@@ -256,6 +256,12 @@ pub fn backoff(attempts: i64) -> TimeDelta {
 /// Records a failed attempt of a running job: back to `queued` after [`backoff`], or
 /// `failed` once its attempts are spent. Returns the state it is left in.
 pub fn fail(conn: &mut DbConn, id: JobId, error: &str) -> Result<&'static str> {
+    fail_as(conn, id, error, false)
+}
+
+/// [`fail`], or with `permanent` straight to `failed` whatever attempts are left: for a
+/// failure no retry can mend (a payload that does not read, a tenant not set up for it).
+pub fn fail_as(conn: &mut DbConn, id: JobId, error: &str, permanent: bool) -> Result<&'static str> {
     // Keep the message bounded: it is shown in the UI and logs.
     let error: String = error.chars().take(2000).collect();
     write_tx(conn, |conn| {
@@ -265,7 +271,7 @@ pub fn fail(conn: &mut DbConn, id: JobId, error: &str) -> Result<&'static str> {
             .select((jobs::attempts, jobs::max_attempts))
             .first(conn)?;
         let at = now();
-        let state = if attempts >= max_attempts {
+        let state = if permanent || attempts >= max_attempts {
             FAILED
         } else {
             QUEUED
