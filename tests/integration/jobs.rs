@@ -150,7 +150,11 @@ fn a_failing_job_is_retried_with_backoff_then_failed() {
     assert!(j.last_error.unwrap().contains("no AppSecret"));
     let unknown5 = jobs::enqueue(&mut c, None, "nobody", "{}", 5).unwrap();
     assert!(run_one(&pool, &unmendable, LEASE).unwrap());
-    assert_eq!(job(&mut c, unknown5).state, jobs::FAILED, "no handler: at once");
+    assert_eq!(
+        job(&mut c, unknown5).state,
+        jobs::FAILED,
+        "no handler: at once"
+    );
     let panics = Handlers::new().register("panics", |_| panic!("oops"));
     let p = jobs::enqueue(&mut c, None, "panics", "{}", 1).unwrap();
     assert!(run_one(&pool, &panics, LEASE).unwrap());

@@ -10,6 +10,7 @@
 pub mod coupons;
 pub mod followers;
 pub mod jobs;
+pub mod links;
 pub mod members;
 pub mod till;
 pub mod wechat;

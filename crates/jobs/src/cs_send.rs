@@ -42,7 +42,7 @@ fn personal(
     let follower = patron_store::followers::id_of_openid(&mut c, scope, openid)?;
     let tenant = patron_store::tenants::get(&mut c, scope)?;
     let balance = patron_store::loyalty::balance(&mut c, scope, follower)?;
-    let links = inbox::LinkMaker::new(secrets.mac_key(), base_url, &tenant.slug);
+    let links = patron_app::links::FollowerPage::new(secrets.mac_key(), base_url, &tenant.slug);
     let values = Values {
         points: 0,
         balance,

@@ -317,7 +317,7 @@ pub struct Pending {
     /// The reply instead of `reply` when the push's check-in was already made today.
     pub again_reply: Option<String>,
     /// Signs `{link}` (the follower's page) when the reply names it.
-    pub links: Option<std::sync::Arc<LinkMaker>>,
+    pub links: Option<std::sync::Arc<dyn FollowerLinks>>,
 }
 
 /// Loyalty work a push leads to.
@@ -336,30 +336,11 @@ pub enum Act {
     Issue { campaign_id: i64, channel: String },
 }
 
-/// Makes links to a follower's page: `{base}{token}`.
-pub struct LinkMaker {
-    pub key: Vec<u8>,
-    /// Everything before the token, e.g. `https://crm.example.com/m/shop/`.
-    pub base: String,
-    pub days: i64,
-}
-
-impl LinkMaker {
-    /// Links to `slug`'s follower pages under `base_url`, valid for
-    /// [`patron_domain::links::LINK_DAYS`].
-    pub fn new(key: &[u8], base_url: &str, slug: &str) -> LinkMaker {
-        LinkMaker {
-            key: key.to_vec(),
-            base: format!("{base_url}/m/{slug}/"),
-            days: patron_domain::links::LINK_DAYS,
-        }
-    }
-
-    pub fn link(&self, tenant: i64, follower: i64) -> String {
-        let expires = chrono::Utc::now().timestamp() + self.days * 86_400;
-        let token = patron_domain::links::sign(&self.key, tenant, follower, expires);
-        format!("{}{token}", self.base)
-    }
+/// Makes the link to a follower's own page that a reply's `{link}` names. The store only
+/// asks for it inside the push's transaction; where the page lives (a web URL) is the
+/// caller's to know (`patron_app::links::FollowerPage`).
+pub trait FollowerLinks: Send + Sync {
+    fn link(&self, tenant: i64, follower: i64) -> String;
 }
 
 /// A job a push leads to (customer-service messages, a user-info fetch).

@@ -20,7 +20,7 @@ fn key(state: &crate::AppState) -> &[u8] {
 
 /// The link to a follower's page.
 pub fn link(state: &crate::AppState, slug: &str, tenant_id: i64, follower_id: i64) -> String {
-    patron_store::inbox::LinkMaker::new(key(state), &state.cfg.base_url, slug)
+    patron_app::links::FollowerPage::new(key(state), &state.cfg.base_url, slug)
         .link(tenant_id, follower_id)
 }
 

@@ -184,7 +184,7 @@ pub struct Endpoint {
     /// The points program (check-in word, points for a first follow).
     pub program: Option<patron_domain::loyalty::Program>,
     /// Signs `{link}` to a follower's page in replies.
-    pub links: Arc<inbox::LinkMaker>,
+    pub links: Arc<patron_app::links::FollowerPage>,
     /// The tenant's time zone: rules' active windows are in local time.
     pub tz: chrono_tz::Tz,
     /// Whether jobs can call the OA API for this tenant (AppID and AppSecret set).
@@ -262,7 +262,7 @@ async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::
                     mode: MessageMode::parse(&t.wx_message_mode).unwrap_or_default(),
                     rules,
                     program,
-                    links: Arc::new(inbox::LinkMaker::new(
+                    links: Arc::new(patron_app::links::FollowerPage::new(
                         state.secrets.mac_key(),
                         &state.cfg.base_url,
                         &t.slug,
