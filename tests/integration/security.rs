@@ -114,6 +114,7 @@ fn coupon_status(app: &TestApp, w: &World, code: &str) -> String {
     patron_store::coupons::by_code(&mut app.conn(), &w.scope, code)
         .unwrap()
         .status
+        .to_string()
 }
 
 fn unknown_code() -> String {

@@ -40,7 +40,7 @@ pub fn verdict(
     let stores = campaign.stores();
     rules::can_redeem(
         &rules::Redeemable {
-            status: &coupon.status,
+            status: coupon.status,
             campaign_status: &campaign.status,
             valid_from: coupon.valid_from,
             valid_to: coupon.valid_to,

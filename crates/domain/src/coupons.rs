@@ -273,6 +273,55 @@ impl Validity {
     }
 }
 
+/// Where a coupon stands. Stored as its `as_str` text; the API answers with the same words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponStatus {
+    /// Held (or loose) and not used yet.
+    Issued,
+    /// Used at a till; a void within the window turns it back to issued.
+    Redeemed,
+    Voided,
+}
+
+impl CouponStatus {
+    pub const ALL: [CouponStatus; 3] = [
+        CouponStatus::Issued,
+        CouponStatus::Redeemed,
+        CouponStatus::Voided,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CouponStatus::Issued => "issued",
+            CouponStatus::Redeemed => "redeemed",
+            CouponStatus::Voided => "voided",
+        }
+    }
+    pub fn parse(s: &str) -> Option<CouponStatus> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for CouponStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the stored and serialized word (`"issued"`, …).
+impl PartialEq<&str> for CouponStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl TryFrom<String> for CouponStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        CouponStatus::parse(&s).ok_or_else(|| format!("unknown coupon status {s:?}"))
+    }
+}
+
 /// Why a coupon cannot be redeemed (each has its own message at the till).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -289,7 +338,7 @@ pub enum Refusal {
 
 /// What the till knows about a coupon and its campaign.
 pub struct Redeemable<'a> {
-    pub status: &'a str,
+    pub status: CouponStatus,
     pub campaign_status: &'a str,
     pub valid_from: NaiveDateTime,
     pub valid_to: NaiveDateTime,
@@ -307,9 +356,9 @@ pub fn can_redeem(
     amount: Option<i64>,
 ) -> Result<(), Refusal> {
     match r.status {
-        "redeemed" => return Err(Refusal::AlreadyRedeemed),
-        "voided" => return Err(Refusal::Voided),
-        _ => {}
+        CouponStatus::Redeemed => return Err(Refusal::AlreadyRedeemed),
+        CouponStatus::Voided => return Err(Refusal::Voided),
+        CouponStatus::Issued => {}
     }
     match r.campaign_status {
         "paused" | "draft" => return Err(Refusal::CampaignPaused),
@@ -365,6 +414,19 @@ pub fn day_start(d: NaiveDate) -> NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coupon_statuses_read_back_as_the_words_stored_and_served() {
+        for st in CouponStatus::ALL {
+            assert_eq!(CouponStatus::try_from(st.as_str().to_string()), Ok(st));
+            assert_eq!(
+                serde_json::to_string(&st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
+            assert!(st == st.as_str());
+        }
+        assert!(CouponStatus::try_from("spent".to_string()).is_err());
+    }
     use rand::SeedableRng;
 
     #[test]
@@ -472,7 +534,7 @@ mod tests {
         let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
         let stores = [1, 2];
         let ok = Redeemable {
-            status: "issued",
+            status: CouponStatus::Issued,
             campaign_status: "active",
             valid_from: t("2026-11-01 00:00"),
             valid_to: t("2026-12-01 00:00"),
@@ -504,7 +566,7 @@ mod tests {
             Err(Refusal::CampaignPaused)
         );
         let used = Redeemable {
-            status: "redeemed",
+            status: CouponStatus::Redeemed,
             ..paused
         };
         assert_eq!(

@@ -5,7 +5,7 @@ use crate::schema::{campaigns as cp, coupon_events as ev, coupon_holdings as h, 
 use crate::{now, write_tx, DbConn, Result, StoreError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use patron_domain::coupons::{self as rules, Benefit, Refusal, Validity};
+use patron_domain::coupons::{self as rules, Benefit, CouponStatus, Refusal, Validity};
 use patron_domain::{validate, TenantScope};
 use serde::Serialize;
 
@@ -177,7 +177,8 @@ pub struct Coupon {
     pub campaign_id: i64,
     pub code: String,
     pub follower_id: Option<i64>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: CouponStatus,
     pub valid_from: NaiveDateTime,
     pub valid_to: NaiveDateTime,
     pub channel: String,
@@ -311,7 +312,7 @@ pub fn issue_in(
             c::campaign_id.eq(campaign_id),
             c::code.eq(&code),
             c::follower_id.eq(follower_id),
-            c::status.eq("issued"),
+            c::status.eq(CouponStatus::Issued.as_str()),
             c::valid_from.eq(from),
             c::valid_to.eq(to),
             c::channel.eq(channel),
@@ -466,7 +467,7 @@ pub fn issue_batch(
                     campaign_id,
                     code: rules::generate(&mut rng, &camp.code_prefix),
                     follower_id: Some(*f),
-                    status: "issued",
+                    status: CouponStatus::Issued.as_str(),
                     valid_from: from,
                     valid_to: to,
                     channel,
@@ -646,7 +647,7 @@ pub fn redeem(
         let stores = camp.stores();
         let check = rules::can_redeem(
             &rules::Redeemable {
-                status: &coupon.status,
+                status: coupon.status,
                 campaign_status: &camp.status,
                 valid_from: coupon.valid_from,
                 valid_to: coupon.valid_to,
@@ -671,10 +672,10 @@ pub fn redeem(
             c::table
                 .filter(c::tenant_id.eq(tenant))
                 .filter(c::id.eq(coupon.id))
-                .filter(c::status.eq("issued")),
+                .filter(c::status.eq(CouponStatus::Issued.as_str())),
         )
         .set((
-            c::status.eq("redeemed"),
+            c::status.eq(CouponStatus::Redeemed.as_str()),
             c::redeemed_at.eq(Some(at)),
             c::redeemed_store_id.eq(Some(till.store_id)),
             c::redeemed_by.eq(till.user_id),
@@ -743,7 +744,7 @@ pub fn void(
     check_till_store(conn, scope, till.store_id)?;
     write_tx(conn, |conn| {
         let coupon = by_code(conn, scope, code)?;
-        if coupon.status != "redeemed" {
+        if coupon.status != CouponStatus::Redeemed {
             return Ok(Err(NotVoided::NotRedeemed));
         }
         // A cashier voids only what was redeemed at a store they work at.
@@ -759,10 +760,10 @@ pub fn void(
             c::table
                 .filter(c::tenant_id.eq(scope.tenant_id().0))
                 .filter(c::id.eq(coupon.id))
-                .filter(c::status.eq("redeemed")),
+                .filter(c::status.eq(CouponStatus::Redeemed.as_str())),
         )
         .set((
-            c::status.eq("issued"),
+            c::status.eq(CouponStatus::Issued.as_str()),
             c::redeemed_at.eq(None::<NaiveDateTime>),
             c::redeemed_store_id.eq(None::<i64>),
             c::redeemed_by.eq(None::<i64>),
@@ -844,21 +845,21 @@ pub fn stats(conn: &mut DbConn, scope: &TenantScope, campaign: i64) -> Result<St
     let t = now();
     let issued: i64 = base().count().get_result(conn)?;
     let redeemed: i64 = base()
-        .filter(c::status.eq("redeemed"))
+        .filter(c::status.eq(CouponStatus::Redeemed.as_str()))
         .count()
         .get_result(conn)?;
     let expired: i64 = base()
-        .filter(c::status.eq("issued"))
+        .filter(c::status.eq(CouponStatus::Issued.as_str()))
         .filter(c::valid_to.le(t))
         .count()
         .get_result(conn)?;
     let by_store = base()
-        .filter(c::status.eq("redeemed"))
+        .filter(c::status.eq(CouponStatus::Redeemed.as_str()))
         .group_by(c::redeemed_store_id)
         .select((c::redeemed_store_id, diesel::dsl::count_star()))
         .load(conn)?;
     let by_cashier = base()
-        .filter(c::status.eq("redeemed"))
+        .filter(c::status.eq(CouponStatus::Redeemed.as_str()))
         .group_by(c::redeemed_by_name)
         .select((c::redeemed_by_name, diesel::dsl::count_star()))
         .load(conn)?;
@@ -962,7 +963,7 @@ pub fn import_codes(
                     campaign_id,
                     code: r.code.clone(),
                     follower_id: r.openid.as_ref().map(|o| followers[o]),
-                    status: "issued",
+                    status: CouponStatus::Issued.as_str(),
                     valid_from: from,
                     valid_to: to,
                     channel: "import",

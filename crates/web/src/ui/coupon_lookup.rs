@@ -48,10 +48,12 @@ impl LookupPage {
         crate::format::benefit_text(self.page.lang, c)
     }
     fn state(&self, c: &Coupon) -> String {
-        let key = if c.status == "issued" && c.valid_to <= patron_store::now() {
+        let key = if c.status == patron_domain::coupons::CouponStatus::Issued
+            && c.valid_to <= patron_store::now()
+        {
             "coupon.status_expired".to_string()
         } else {
-            format!("coupon.status_{}", c.status)
+            format!("coupon.status_{}", c.status.as_str())
         };
         self.page.t(&key).to_string()
     }

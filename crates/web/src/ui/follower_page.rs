@@ -56,13 +56,15 @@ impl MemberPage {
         rules::display(code)
     }
     fn usable(&self, c: &Coupon) -> bool {
-        c.status == "issued" && c.valid_to > patron_store::now()
+        c.status == patron_domain::coupons::CouponStatus::Issued && c.valid_to > patron_store::now()
     }
     fn state(&self, c: &Coupon) -> String {
-        let key = if c.status == "issued" && c.valid_to <= patron_store::now() {
+        let key = if c.status == patron_domain::coupons::CouponStatus::Issued
+            && c.valid_to <= patron_store::now()
+        {
             "coupon.status_expired".to_string()
         } else {
-            format!("coupon.status_{}", c.status)
+            format!("coupon.status_{}", c.status.as_str())
         };
         self.page.t(&key).to_string()
     }
