@@ -509,10 +509,16 @@ for (const lang of LANGS) {
         const newTenant = await formWith(page, 'input[name=name]', 'input[name=slug]');
         await newTenant.locator('input[name=name]').fill(lang.tenant);
         await newTenant.locator('input[name=slug]').fill('tea-house');
+        // A short Token (WeChat allows 3-32): accepted, and the settings page warns.
+        await newTenant.locator('input[name=wx_token]').fill('short123');
         await clickAndWait(page, newTenant.locator('button[type=submit]').first(), 'creating the tenant');
         assert.match(page.url(), /\/t\/tea-house(\/|\?|#|$)/, `after creating the tenant, expected /t/tea-house, got ${page.url()}`);
         if (pathOf(page) !== '/t/tea-house') await goto(page, `${base}/t/tea-house`, 'tenant dashboard');
         await shot(page, 'tenant-dashboard');
+        await goto(page, `${base}/t/tea-house/settings`, 'tenant settings');
+        assert.ok(await page.locator('#token-advice [role=status]').isVisible(), 'a short Token is warned about');
+        assert.match(await page.locator('#token-advice code').innerText(), /^[A-Za-z0-9]{32}$/, 'a strong Token is offered');
+        await shot(page, 'tenant-settings');
 
         // 3. A store.
         await goto(page, `${base}/t/tea-house/stores`, 'stores page');
@@ -570,6 +576,7 @@ for (const lang of LANGS) {
 
         // 3e. A coupon campaign, a coupon for an imported follower, its QR as the camera.
         await goto(page, `${base}/t/tea-house/campaigns`, 'campaigns page');
+        await shot(page, 'campaigns');
         const camp = await formWith(page, 'input[name=name]', 'select[name=kind]');
         await camp.locator('input[name=name]').fill(lang.campaign);
         await camp.locator('select[name=kind]').selectOption('amount_off');
