@@ -106,7 +106,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
             },
             |_, _| Ok(()),
         )
-        .map_err(super::BenchError::Usage)?;
+        .map_err(|e| super::BenchError::Usage(e.to_string()))?;
         let issue_secs = t0.elapsed().as_secs_f64();
 
         // 2. QR images.

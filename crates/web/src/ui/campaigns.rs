@@ -448,8 +448,6 @@ pub async fn qr(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRespo
     super::coupon_image(&payload, ext)
 }
 
-/// The QR image of a payload as SVG or PNG.
-
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 pub struct BulkForm {

@@ -14,8 +14,6 @@ use patron_store::followers::{self, ArchivedMessage, Filter, Follower, Profile};
 use patron_store::StoreError;
 use serde::Deserialize;
 
-/// A UTC timestamp shown in the tenant's time zone.
-
 #[derive(Template)]
 #[template(path = "followers.html")]
 struct FollowersPage {

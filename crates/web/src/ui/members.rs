@@ -153,8 +153,6 @@ pub async fn invite(
     }
 }
 
-/// `application/x-www-form-urlencoded` pairs, keeping repeated keys.
-
 pub async fn revoke_invitation(
     ctx: Ctx,
     path: web::Path<(String, i64)>,
