@@ -8,6 +8,7 @@
 //! above it, `patron-jobs` the other caller.
 
 pub mod coupons;
+pub mod error;
 pub mod followers;
 pub mod jobs;
 pub mod links;
@@ -15,6 +16,7 @@ pub mod members;
 pub mod till;
 pub mod wechat;
 
+pub use error::AppError;
 pub use patron_store::StoreError;
 
 /// Runs blocking database work on a pooled connection, off the async threads: for the

@@ -1,26 +1,10 @@
 //! A tenant's users: inviting one (the page and the API share it).
 
-use patron_domain::validate::{self, Invalid};
+use crate::AppError;
+use patron_domain::validate;
 use patron_domain::{Role, StoreId, TenantScope, UserId};
 use patron_store::invitations::{self, Invitation};
-use patron_store::{stores, DbConn, StoreError};
-
-/// Why an invitation was not made.
-#[derive(Debug)]
-pub enum NotInvited {
-    /// The fields, each with what is wrong.
-    Invalid(Vec<Invalid>),
-    Store(StoreError),
-}
-
-impl From<StoreError> for NotInvited {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Invalid(i) => NotInvited::Invalid(vec![i]),
-            other => NotInvited::Store(other),
-        }
-    }
-}
+use patron_store::{stores, DbConn};
 
 /// What to invite: an email, a role name, and for cashiers their stores.
 pub struct Invite<'a> {
@@ -37,17 +21,17 @@ pub fn invite(
     c: &mut DbConn,
     scope: &TenantScope,
     i: &Invite<'_>,
-) -> Result<(Invitation, String), NotInvited> {
+) -> Result<(Invitation, String), AppError> {
     let (email, role, stores) = check(scope, i)?;
     stores::check_all_in_tenant(c, scope, &stores)
-        .map_err(|_| NotInvited::Invalid(vec![validate::invalid("store_ids", "invalid_choice")]))?;
+        .map_err(|_| AppError::Invalid(vec![validate::invalid("store_ids", "invalid_choice")]))?;
     Ok(invitations::create_for_tenant(
         c, scope, &email, role, &stores, i.by,
     )?)
 }
 
 /// The checks that need no database, every problem at once.
-fn check(scope: &TenantScope, i: &Invite<'_>) -> Result<(String, Role, Vec<StoreId>), NotInvited> {
+fn check(scope: &TenantScope, i: &Invite<'_>) -> Result<(String, Role, Vec<StoreId>), AppError> {
     let mut errs = Vec::new();
     let email = validate::email(i.email).map_err(|e| errs.push(e)).ok();
     let role = Role::parse(i.role).filter(|r| scope.may_grant(*r));
@@ -67,6 +51,6 @@ fn check(scope: &TenantScope, i: &Invite<'_>) -> Result<(String, Role, Vec<Store
             };
             Ok((email, role, stores))
         }
-        _ => Err(NotInvited::Invalid(errs)),
+        _ => Err(AppError::Invalid(errs)),
     }
 }

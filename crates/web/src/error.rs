@@ -24,6 +24,9 @@ pub enum UiError {
     /// The change clashes with what exists (a unique name or code): 409, as in the API.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// Too many failed attempts (a throttle): 429.
+    #[error("too many attempts")]
+    TooManyAttempts,
     /// A link that was genuine but has expired.
     #[error("gone")]
     Gone,
@@ -41,6 +44,26 @@ impl From<StoreError> for UiError {
             StoreError::Invalid(i) => UiError::BadRequest(i.to_string()),
             StoreError::Conflict(what) => UiError::Conflict(what),
             other => UiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// An operation's error as a page answers it: the one mapping of `AppError` for the UI.
+impl From<patron_app::AppError> for UiError {
+    fn from(e: patron_app::AppError) -> Self {
+        use patron_app::AppError as A;
+        match e {
+            A::NotFound => UiError::NotFound,
+            A::Forbidden => UiError::Forbidden,
+            A::Invalid(errs) => UiError::BadRequest(
+                errs.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            A::Conflict(what) => UiError::Conflict(what),
+            A::Throttled => UiError::TooManyAttempts,
+            A::Internal(err) => UiError::Internal(err.to_string()),
         }
     }
 }
@@ -63,6 +86,7 @@ impl ResponseError for UiError {
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             UiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UiError::Conflict(_) => StatusCode::CONFLICT,
+            UiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             UiError::Gone => StatusCode::GONE,
             UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -122,6 +122,24 @@ impl AppState {
         .map_err(|e| StoreError::Config(format!("blocking task failed: {e}")))?
     }
 
+    /// Runs an operation of `patron_app` (one unit of work) on the blocking pool; its
+    /// `AppError` is mapped once by the page (`UiError`) or the API (`ApiError`).
+    pub async fn run<T, F>(&self, f: F) -> Result<T, patron_app::AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, patron_app::AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| {
+            patron_app::AppError::Internal(StoreError::Config(format!("blocking task failed: {e}")))
+        })?
+    }
+
     /// Something the webhook caches for a tenant changed (its settings, reply rules,
     /// loyalty program; `None`: any tenant, or a new one): drops this process's copy at
     /// once and moves the cache epoch on, so every other process drops its copy at its

@@ -3,7 +3,8 @@
 
 use crate::i18n::Lang;
 use crate::AppState;
-use patron_app::members::{self, Invite, NotInvited};
+use patron_app::members::{self, Invite};
+use patron_app::AppError;
 use patron_domain::TenantScope;
 use patron_store::invitations::Invitation;
 
@@ -41,16 +42,16 @@ pub async fn invite(
     role: &str,
     store_ids: &[i64],
     by: Option<patron_domain::UserId>,
-) -> Result<(Invitation, bool), NotInvited> {
+) -> Result<(Invitation, bool), AppError> {
     let (s2, e2, r2, ids) = (
         scope.clone(),
         email.to_string(),
         role.to_string(),
         store_ids.to_vec(),
     );
-    let made = state
-        .db(move |c| {
-            Ok(members::invite(
+    let (inv, token) = state
+        .run(move |c| {
+            members::invite(
                 c,
                 &s2,
                 &Invite {
@@ -59,11 +60,9 @@ pub async fn invite(
                     store_ids: &ids,
                     by,
                 },
-            ))
+            )
         })
-        .await
-        .map_err(NotInvited::Store)?;
-    let (inv, token) = made?;
+        .await?;
     tracing::info!(invitation_id = inv.id, role = %inv.role, "invitation created");
     let link = format!("{}/invite/{token}", state.cfg.base_url);
     let sent = send_mail(

@@ -100,6 +100,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An operation's error as the API answers it: the one mapping of `AppError` for the API.
+impl From<patron_app::AppError> for ApiError {
+    fn from(e: patron_app::AppError) -> Self {
+        use patron_app::AppError as A;
+        match e {
+            A::NotFound => ApiError::not_found(),
+            A::Forbidden => AuthzError::Forbidden.into(),
+            A::Invalid(errs) => ApiError::invalid(errs),
+            A::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", what),
+            A::Throttled => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed attempts; try again in a few minutes",
+            ),
+            A::Internal(err) => err.into(),
+        }
+    }
+}
+
 impl From<AuthzError> for ApiError {
     fn from(e: AuthzError) -> Self {
         match e {

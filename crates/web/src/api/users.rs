@@ -1,8 +1,7 @@
 //! `/api/v1/users` and `/api/v1/invitations`.
 
-use super::{ApiAuth, ApiError, ApiResult};
+use super::{ApiAuth, ApiResult};
 use actix_web::{web, HttpResponse};
-use patron_app::members::NotInvited;
 use patron_domain::{Permission, UserId};
 use patron_store::users::{self, Member};
 use serde::{Deserialize, Serialize};
@@ -75,7 +74,6 @@ pub async fn invite(auth: ApiAuth, body: web::Json<InviteBody>) -> ApiResult {
             "expires_at": format!("{}Z", inv.expires_at.format("%Y-%m-%dT%H:%M:%S")),
             "mail_sent": sent,
         }))),
-        Err(NotInvited::Invalid(errs)) => Err(ApiError::invalid(errs)),
-        Err(NotInvited::Store(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }

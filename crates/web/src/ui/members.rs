@@ -7,7 +7,7 @@ use crate::ui::messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use patron_app::members::NotInvited;
+use patron_app::AppError;
 use patron_domain::{InvitationId, Permission, Role, UserId};
 use patron_store::invitations::{self, Invitation};
 use patron_store::stores::{self, Store};
@@ -146,10 +146,8 @@ pub async fn invite(
                 ctx.state.cfg.secure_cookies,
             ))
         }
-        Err(NotInvited::Invalid(errs)) => {
-            render(&ctx, &slug, email, messages(ctx.lang, &errs)).await
-        }
-        Err(NotInvited::Store(e)) => Err(e.into()),
+        Err(AppError::Invalid(errs)) => render(&ctx, &slug, email, messages(ctx.lang, &errs)).await,
+        Err(e) => Err(e.into()),
     }
 }
 
