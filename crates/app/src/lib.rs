@@ -32,5 +32,5 @@ where
         f(&mut c)
     })
     .await
-    .map_err(|e| StoreError::Config(format!("blocking task failed: {e}")))?
+    .map_err(|e| StoreError::Task(e.to_string()))?
 }

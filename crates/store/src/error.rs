@@ -19,6 +19,9 @@ pub enum StoreError {
     /// A configuration problem, phrased for the operator.
     #[error("{0}")]
     Config(String),
+    /// The blocking task that held the connection failed (it panicked or was cancelled).
+    #[error("database task failed: {0}")]
+    Task(String),
     #[error("migration failed: {0}")]
     Migration(String),
     /// An encrypted value could not be opened: wrong key, or tampered data.

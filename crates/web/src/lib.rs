@@ -119,7 +119,7 @@ impl AppState {
             f(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Config(format!("blocking task failed: {e}")))?
+        .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     /// Runs an operation of `patron_app` (one unit of work) on the blocking pool; its
@@ -135,9 +135,7 @@ impl AppState {
             f(&mut conn)
         })
         .await
-        .map_err(|e| {
-            patron_app::AppError::Internal(StoreError::Config(format!("blocking task failed: {e}")))
-        })?
+        .map_err(|e| patron_app::AppError::Internal(StoreError::Task(e.to_string())))?
     }
 
     /// Something the webhook caches for a tenant changed (its settings, reply rules,
