@@ -12,17 +12,7 @@ use patron_app::wechat::{create_qr_code, NewCode, NotCreated};
 use patron_domain::Permission;
 use patron_store::qr_codes::{self, QrCode};
 use patron_store::tags::Tag;
-use patron_store::tenants::Tenant;
 use serde::Deserialize;
-
-/// An OA API client for the tenant, when its AppID and AppSecret are set.
-pub fn client_for(
-    ctx: &Ctx,
-    tenant: &Tenant,
-) -> Result<Option<patron_wechat::api::Client>, UiError> {
-    patron_app::wechat::tenant_client_if_set(&ctx.state.secrets, tenant)
-        .map_err(|e| UiError::Internal(e.to_string()))
-}
 
 #[derive(Template)]
 #[template(path = "qr_codes.html")]
