@@ -2,10 +2,11 @@
 //! and now, redeeming it once, voiding a mistake, issuing to a whole segment.
 
 use crate::jobs::{self, Job};
+use crate::AppError;
 use patron_domain::coupons::{self as rules, Refusal, ScanRefusal};
 use patron_domain::{JobId, StoreId, TenantScope};
 use patron_store::coupons::{self, Campaign, Coupon, NotVoided, Redeemed, Till};
-use patron_store::{DbConn, StoreError};
+use patron_store::DbConn;
 
 /// How long after a redemption it may be voided.
 pub const VOID_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
@@ -70,7 +71,7 @@ pub fn look_up(
     code: &str,
     store: i64,
     amount: Option<i64>,
-) -> Result<LookedUp, StoreError> {
+) -> Result<LookedUp, AppError> {
     let coupon = coupons::by_code(c, scope, code)?;
     let campaign = coupons::get(c, scope, coupon.campaign_id)?;
     let holder = match coupon.follower_id {
@@ -105,9 +106,9 @@ pub fn redeem(
     c: &mut DbConn,
     scope: &TenantScope,
     r: &Redemption<'_>,
-) -> Result<Redeemed, StoreError> {
+) -> Result<Redeemed, AppError> {
     coupons::by_code(c, scope, r.code)?;
-    coupons::redeem(
+    Ok(coupons::redeem(
         c,
         scope,
         r.code,
@@ -115,7 +116,7 @@ pub fn redeem(
         r.idempotency_key,
         r.order_ref,
         r.amount_fen,
-    )
+    )?)
 }
 
 /// Voids a redemption within [`VOID_WINDOW`], with a reason.
@@ -125,9 +126,9 @@ pub fn void(
     code: &str,
     till: &Till<'_>,
     reason: &str,
-) -> Result<Result<Coupon, NotVoided>, StoreError> {
+) -> Result<Result<Coupon, NotVoided>, AppError> {
     coupons::by_code(c, scope, code)?;
-    coupons::void(c, scope, code, till, reason, VOID_WINDOW)
+    Ok(coupons::void(c, scope, code, till, reason, VOID_WINDOW)?)
 }
 
 /// Why a bulk issue was not queued.
@@ -145,7 +146,7 @@ pub fn enqueue_bulk(
     segment_id: Option<i64>,
     tag_id: Option<i64>,
     by: &str,
-) -> Result<Result<JobId, NotQueued>, StoreError> {
+) -> Result<Result<JobId, NotQueued>, AppError> {
     let camp = coupons::get(c, scope, campaign)?;
     if camp.status != "active" {
         return Ok(Err(NotQueued::CampaignNotActive));
@@ -170,7 +171,7 @@ pub fn enqueue_bulk(
 pub fn stores_for(
     c: &mut DbConn,
     scope: &TenantScope,
-) -> Result<Vec<patron_store::stores::Store>, StoreError> {
+) -> Result<Vec<patron_store::stores::Store>, AppError> {
     let all = patron_store::stores::list(c, scope)?;
     Ok(match scope.stores() {
         Some(mine) => all

@@ -13,6 +13,7 @@ pub mod followers;
 pub mod jobs;
 pub mod links;
 pub mod members;
+pub mod tenants;
 pub mod till;
 pub mod wechat;
 

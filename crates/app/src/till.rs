@@ -55,15 +55,15 @@ pub enum Gated<T> {
 
 /// Runs `op` on the code in `scanned`, behind the throttle, as one unit of work: the
 /// lock is checked first, a scan that names no code and an unknown code (`op`'s
-/// `NotFound`, passed on) count as failures.
+/// `AppError::NotFound`, passed on) count as failures.
 pub fn with_code<T>(
     c: &mut DbConn,
     scope: &TenantScope,
     mac_key: &[u8; 32],
     ip: &str,
     scanned: &str,
-    op: impl FnOnce(&mut DbConn, &str) -> Result<T, StoreError>,
-) -> Result<Gated<T>, StoreError> {
+    op: impl FnOnce(&mut DbConn, &str) -> Result<T, crate::AppError>,
+) -> Result<Gated<T>, crate::AppError> {
     let keys = keys(scope, ip);
     if locked(c, &keys)? {
         tracing::warn!(
@@ -81,9 +81,9 @@ pub fn with_code<T>(
         }
     };
     match op(c, &code) {
-        Err(StoreError::NotFound) => {
+        Err(crate::AppError::NotFound) => {
             failed(c, &keys)?;
-            Err(StoreError::NotFound)
+            Err(crate::AppError::NotFound)
         }
         other => other.map(Gated::Done),
     }

@@ -79,26 +79,6 @@ fn forwarded_client<'a>(
     client
 }
 
-/// Resolves `/t/{slug}` for `principal` on a connection already held (for handlers that
-/// do their whole request in one trip): 404 for strangers, 403 for members without `perm`.
-pub fn authorize_tenant(
-    c: &mut patron_store::DbConn,
-    principal: &Principal,
-    slug: &str,
-    perm: Permission,
-) -> Result<Result<(TenantScope, Tenant), UiError>, patron_store::StoreError> {
-    let Some(r) = tenants::find_ref_by_slug(c, slug)? else {
-        return Ok(Err(UiError::NotFound));
-    };
-    match authz::authorize(principal, r, perm) {
-        Ok(scope) => {
-            let t = tenants::get(c, &scope)?;
-            Ok(Ok((scope, t)))
-        }
-        Err(e) => Ok(Err(e.into())),
-    }
-}
-
 impl FromRequest for Ctx {
     type Error = actix_web::Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -211,7 +191,7 @@ impl Ctx {
     }
 
     /// Resolves `/t/{slug}` for the signed-in user: 404 for strangers, 403 for members
-    /// without `perm`.
+    /// without `perm` (`patron_app::tenants::authorize`).
     pub async fn tenant(
         &self,
         slug: &str,
@@ -219,11 +199,10 @@ impl Ctx {
     ) -> Result<(TenantScope, Tenant), UiError> {
         let principal = self.require_user()?.principal.clone();
         let slug = slug.to_string();
-        let out = self
+        Ok(self
             .state
-            .db(move |c| authorize_tenant(c, &principal, &slug, perm))
-            .await??;
-        Ok(out)
+            .run(move |c| patron_app::tenants::authorize(c, &principal, &slug, perm))
+            .await?)
     }
 
     /// The agency the signed-in user administers.

@@ -6,10 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use patron_app::coupons as app_coupons;
 use patron_app::till;
+use patron_app::AppError;
 use patron_domain::coupons::{Benefit, Validity};
 use patron_domain::Permission;
 use patron_store::coupons::{self, CampaignInput, NotIssued, Till};
-use patron_store::StoreError;
 use serde::Deserialize;
 
 fn campaign_json(c: &coupons::Campaign) -> serde_json::Value {
@@ -126,11 +126,7 @@ pub async fn issue(auth: ApiAuth, id: web::Path<i64>, body: web::Json<IssueBody>
 async fn on_code<T: Send + 'static>(
     auth: &ApiAuth,
     scanned: String,
-    op: impl FnOnce(
-            &mut patron_store::DbConn,
-            &patron_domain::TenantScope,
-            &str,
-        ) -> Result<T, StoreError>
+    op: impl FnOnce(&mut patron_store::DbConn, &patron_domain::TenantScope, &str) -> Result<T, AppError>
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
@@ -138,7 +134,7 @@ async fn on_code<T: Send + 'static>(
     let (key, ip) = (*auth.state.secrets.mac_key(), auth.ip.clone());
     let gated = auth
         .state
-        .db(move |c| {
+        .run(move |c| {
             till::with_code(c, &scope, &key, &ip, &scanned, |c, code| {
                 op(c, &scope, code)
             })
@@ -273,7 +269,7 @@ pub async fn bulk(auth: ApiAuth, id: web::Path<i64>, body: web::Json<BulkBody>) 
     let (id, b) = (id.into_inner(), body.into_inner());
     let r = auth
         .state
-        .db(move |c| app_coupons::enqueue_bulk(c, &scope, id, b.segment_id, b.tag_id, "API"))
+        .run(move |c| app_coupons::enqueue_bulk(c, &scope, id, b.segment_id, b.tag_id, "API"))
         .await?;
     match r {
         Ok(job) => Ok(HttpResponse::Accepted().json(serde_json::json!({ "job_id": job.0 }))),

@@ -478,7 +478,7 @@ pub async fn bulk(
     let by = ctx.require_user()?.user.name.clone();
     let job = ctx
         .state
-        .db(move |c| app_coupons::enqueue_bulk(c, &scope, id, segment_id, tag_id, &by))
+        .run(move |c| app_coupons::enqueue_bulk(c, &scope, id, segment_id, tag_id, &by))
         .await?;
     Ok(match job {
         Ok(j) => {

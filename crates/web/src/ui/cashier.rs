@@ -3,7 +3,7 @@
 //! redeem it once, void a mistake, and the day's redemptions. Server-rendered forms; the
 //! camera only fills in the code and submits (static/cashier.js with the vendored jsQR).
 
-use crate::ctx::{authorize_tenant, Ctx};
+use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::render::{html, Page};
 use actix_web::http::StatusCode;
@@ -11,12 +11,13 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_app::coupons as app_coupons;
 use patron_app::till;
+use patron_app::AppError;
 use patron_domain::coupons::{self as rules, Refusal, ScanRefusal};
 use patron_domain::{Permission, Principal, TenantScope};
 use patron_store::coupons::{self, Campaign, Coupon, NotVoided, Redeemed};
 use patron_store::stores::Store;
 use patron_store::tenants::Tenant;
-use patron_store::{DbConn, StoreError};
+use patron_store::DbConn;
 use serde::Deserialize;
 
 /// The key a tenant's coupon QR payloads are signed with (`patron_app::coupons::qr_key`).
@@ -119,26 +120,21 @@ struct Till {
 }
 
 impl Till {
-    /// Authorizes and reads the frame. `Err(UiError)` inside: 404/403 for the user.
-    fn open(
-        c: &mut DbConn,
-        principal: &Principal,
-        slug: &str,
-    ) -> Result<Result<Till, UiError>, StoreError> {
-        let (scope, tenant) = match authorize_tenant(c, principal, slug, Permission::Redeem)? {
-            Ok(x) => x,
-            Err(e) => return Ok(Err(e)),
-        };
+    /// Authorizes (404 for strangers, 403 without the till's permission) and reads the
+    /// frame.
+    fn open(c: &mut DbConn, principal: &Principal, slug: &str) -> Result<Till, AppError> {
+        let (scope, tenant) =
+            patron_app::tenants::authorize(c, principal, slug, Permission::Redeem)?;
         let stores = app_coupons::stores_for(c, &scope)?;
         let visible = patron_store::tenants::list_visible(c, principal)?;
-        Ok(Ok(Till {
+        Ok(Till {
             scope,
             tenant,
             stores,
             store_id: 0,
             today: Vec::new(),
             visible,
-        }))
+        })
     }
 
     /// The store asked for, if this user works there.
@@ -148,7 +144,7 @@ impl Till {
 
     /// Settles the store shown (the one asked for, else the first) and reads today's
     /// redemptions of `user` (after the operation, so they include it).
-    fn finish(mut self, c: &mut DbConn, user: i64, asked: Option<i64>) -> Result<Till, StoreError> {
+    fn finish(mut self, c: &mut DbConn, user: i64, asked: Option<i64>) -> Result<Till, AppError> {
         self.store_id = self
             .store(asked)
             .or_else(|| self.stores.first().map(|s| s.id))
@@ -177,23 +173,19 @@ async fn one_trip(
     ctx: &Ctx,
     slug: &str,
     asked_store: Option<i64>,
-    op: impl FnOnce(&mut DbConn, &Till) -> Result<Answer, StoreError> + Send + 'static,
+    op: impl FnOnce(&mut DbConn, &Till) -> Result<Answer, AppError> + Send + 'static,
 ) -> Result<(Till, Answer), UiError> {
     let auth = ctx.require_user()?;
     let (principal, user) = (auth.principal.clone(), auth.user.id);
     let slug = slug.to_string();
-    let out = ctx
+    Ok(ctx
         .state
-        .db(move |c| {
-            let till = match Till::open(c, &principal, &slug)? {
-                Ok(t) => t,
-                Err(e) => return Ok(Err(e)),
-            };
+        .run(move |c| {
+            let till = Till::open(c, &principal, &slug)?;
             let answer = op(c, &till)?;
-            Ok(Ok((till.finish(c, user, asked_store)?, answer)))
+            Ok((till.finish(c, user, asked_store)?, answer))
         })
-        .await??;
-    Ok(out)
+        .await?)
 }
 
 /// Renders the till from what [`one_trip`] read (no further database work).
@@ -250,10 +242,10 @@ fn kept_scan(answer: &Answer, scan: String) -> String {
 
 /// The answer for a code-taking operation that did not run or found nothing.
 fn gated_answer<T>(
-    gated: Result<till::Gated<T>, StoreError>,
+    gated: Result<till::Gated<T>, AppError>,
     code_shown: &str,
     done: impl FnOnce(T) -> Answer,
-) -> Result<Answer, StoreError> {
+) -> Result<Answer, AppError> {
     Ok(match gated {
         Ok(till::Gated::Done(t)) => done(t),
         Ok(till::Gated::Locked) => Answer::Problem("till.throttled", String::new()),
@@ -269,7 +261,7 @@ fn gated_answer<T>(
                 String::new()
             },
         ),
-        Err(StoreError::NotFound) => Answer::Problem("till.unknown", code_shown.to_string()),
+        Err(AppError::NotFound) => Answer::Problem("till.unknown", code_shown.to_string()),
         Err(e) => return Err(e),
     })
 }
@@ -422,7 +414,7 @@ pub async fn void(
             app_coupons::void(c, &t.scope, code, &till, &reason)
         });
         match gated {
-            Err(StoreError::Invalid(_)) => Ok(Answer::Problem("till.void_reason", code.clone())),
+            Err(AppError::Invalid(_)) => Ok(Answer::Problem("till.void_reason", code.clone())),
             other => gated_answer(other, &code, |r| match r {
                 Ok(cp) => {
                     tracing::info!(tenant = %t.tenant.slug, code = %cp.code, "till void");

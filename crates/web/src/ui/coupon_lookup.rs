@@ -8,10 +8,10 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_app::coupons as app_coupons;
 use patron_app::till;
+use patron_app::AppError;
 use patron_domain::coupons::{self as rules, ScanRefusal};
 use patron_domain::Permission;
 use patron_store::coupons::{self, Campaign, Coupon, Event};
-use patron_store::StoreError;
 use serde::Deserialize;
 
 /// What a lookup found.
@@ -86,7 +86,7 @@ pub async fn lookup(
         );
         let gated = ctx
             .state
-            .db(move |c| {
+            .run(move |c| {
                 match till::with_code(c, &s2, &mac_key, &ip, &t2, |c, code| {
                     let l = app_coupons::look_up(c, &s2, code, 0, None)?;
                     let events = coupons::events_of(c, &s2, l.coupon.id)?;
@@ -97,7 +97,7 @@ pub async fn lookup(
                         events,
                     })
                 }) {
-                    Err(StoreError::NotFound) => Ok(None),
+                    Err(AppError::NotFound) => Ok(None),
                     other => other.map(Some),
                 }
             })
