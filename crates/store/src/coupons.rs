@@ -605,9 +605,6 @@ fn replay(conn: &mut DbConn, scope: &TenantScope, key: &str) -> Result<Option<Re
     Ok(stored.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
-/// Redeems a coupon exactly once. A retried request with the same idempotency key gets
-/// the first answer; of many cashiers racing on one code one succeeds and every other is
-/// told where, by whom and when it was redeemed.
 /// The till's store must be one of the tenant's, and one the scope works at (a cashier's
 /// own stores). Invalid `store_id` otherwise.
 fn check_till_store(conn: &mut DbConn, scope: &TenantScope, store_id: i64) -> Result<()> {
@@ -625,6 +622,10 @@ fn check_till_store(conn: &mut DbConn, scope: &TenantScope, store_id: i64) -> Re
     Ok(())
 }
 
+/// Redeems a coupon exactly once. A retried request with the same idempotency key gets
+/// the first answer; of many cashiers racing on one code one succeeds and every other is
+/// told where, by whom and when it was redeemed. An unknown code is `NotFound` before the
+/// till's store is checked.
 pub fn redeem(
     conn: &mut DbConn,
     scope: &TenantScope,
@@ -635,7 +636,6 @@ pub fn redeem(
     amount_fen: Option<i64>,
 ) -> Result<Redeemed> {
     let tenant = scope.tenant_id().0;
-    check_till_store(conn, scope, till.store_id)?;
     if let Some(k) = idempotency_key {
         if let Some(r) = replay(conn, scope, k)? {
             return Ok(r);
@@ -643,6 +643,7 @@ pub fn redeem(
     }
     let attempt = write_tx(conn, |conn| {
         let coupon = by_code(conn, scope, code)?;
+        check_till_store(conn, scope, till.store_id)?;
         let camp = get(conn, scope, coupon.campaign_id)?;
         let stores = camp.stores();
         let check = rules::can_redeem(
@@ -738,12 +739,13 @@ pub fn void(
     window: chrono::TimeDelta,
 ) -> Result<std::result::Result<Coupon, NotVoided>> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(validate::invalid("reason", "required").into());
-    }
-    check_till_store(conn, scope, till.store_id)?;
     write_tx(conn, |conn| {
+        // An unknown code is `NotFound` before anything else is said about the request.
         let coupon = by_code(conn, scope, code)?;
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(validate::invalid("reason", "required").into());
+        }
+        check_till_store(conn, scope, till.store_id)?;
         if coupon.status != CouponStatus::Redeemed {
             return Ok(Err(NotVoided::NotRedeemed));
         }

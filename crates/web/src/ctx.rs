@@ -216,12 +216,6 @@ impl Ctx {
         Ok(authz::authorize_agency(&auth.principal, agency)?)
     }
 
-    /// The tenants the signed-in user's navigation lists (one trip; for handlers that
-    /// gather everything a page needs in one unit of work, see [`Ctx::page_from`]).
-    pub fn nav_tenants(&self) -> Option<Principal> {
-        self.auth.as_ref().map(|a| a.principal.clone())
-    }
-
     /// The frame for a page: navigation, tenant switcher, flash, language.
     pub async fn page(
         &self,
@@ -229,7 +223,7 @@ impl Ctx {
         title_key: &str,
         tenant: Option<(&TenantScope, &Tenant)>,
     ) -> Result<Page, UiError> {
-        let visible = match self.nav_tenants() {
+        let visible = match self.auth.as_ref().map(|a| a.principal.clone()) {
             None => Vec::new(),
             Some(p) => self.state.db(move |c| tenants::list_visible(c, &p)).await?,
         };

@@ -113,13 +113,7 @@ impl AppState {
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        self.blocking(f).await
     }
 
     /// Runs an operation of `patron_app` (one unit of work) on the blocking pool; its
@@ -129,13 +123,22 @@ impl AppState {
         F: FnOnce(&mut DbConn) -> Result<T, patron_app::AppError> + Send + 'static,
         T: Send + 'static,
     {
+        self.blocking(f).await
+    }
+
+    async fn blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let pool = self.pool.clone();
         web::block(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| patron_app::AppError::Internal(StoreError::Task(e.to_string())))?
+        .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
 
     /// Something the webhook caches for a tenant changed (its settings, reply rules,
@@ -181,18 +184,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         // A path or query the extractor cannot read: the API answers in its own JSON
         // shape (`{"error":…}`), pages with an error page.
         .app_data(web::PathConfig::default().error_handler(|err, req| {
+            if !is_api(req) {
+                return error::UiError::NotFound.into();
+            }
             let literal = routes::literal_methods_for(req.path());
-            if is_api(req) && !literal.is_empty() {
+            if !literal.is_empty() {
                 method_not_allowed(&literal).into()
-            } else if is_api(req) {
+            } else {
                 api::ApiError::new(
                     actix_web::http::StatusCode::NOT_FOUND,
                     "not_found",
                     format!("no such resource ({err})"),
                 )
                 .into()
-            } else {
-                error::UiError::NotFound.into()
             }
         }))
         .app_data(web::QueryConfig::default().error_handler(|err, req| {

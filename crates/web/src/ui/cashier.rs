@@ -414,7 +414,9 @@ pub async fn void(
             app_coupons::void(c, &t.scope, code, &till, &reason)
         });
         match gated {
-            Err(AppError::Invalid(_)) => Ok(Answer::Problem("till.void_reason", code.clone())),
+            Err(AppError::Invalid(errs)) if errs.iter().any(|i| i.field == "reason") => {
+                Ok(Answer::Problem("till.void_reason", code.clone()))
+            }
             other => gated_answer(other, &code, |r| match r {
                 Ok(cp) => {
                     tracing::info!(tenant = %t.tenant.slug, code = %cp.code, "till void");

@@ -198,14 +198,25 @@ type Cached = (Instant, Option<Arc<Endpoint>>);
 #[derive(Default)]
 pub struct EndpointCache {
     map: RwLock<HashMap<String, Cached>>,
+    /// Moves on with every invalidation: a load that began before one (and so may have
+    /// read the old settings) is not stored by [`EndpointCache::put`].
+    generation: AtomicU64,
 }
 
 impl EndpointCache {
     pub fn invalidate(&self, slug: &str) {
-        self.map.write().expect("cache lock").remove(slug);
+        let mut map = self.map.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.remove(slug);
     }
     pub fn invalidate_all(&self) {
-        self.map.write().expect("cache lock").clear();
+        let mut map = self.map.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.clear();
+    }
+    /// The generation to pass to [`EndpointCache::put`]: read before loading.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
     fn get(&self, slug: &str) -> Option<Option<Arc<Endpoint>>> {
         let map = self.map.read().expect("cache lock");
@@ -213,8 +224,12 @@ impl EndpointCache {
             .filter(|(at, _)| at.elapsed() < CACHE_TTL)
             .map(|(_, e)| e.clone())
     }
-    fn put(&self, slug: &str, e: Option<Arc<Endpoint>>) {
+    /// Stores a load that began at `generation`, unless an invalidation came since.
+    fn put(&self, slug: &str, e: Option<Arc<Endpoint>>, generation: u64) {
         let mut map = self.map.write().expect("cache lock");
+        if self.generation() != generation {
+            return;
+        }
         if map.len() > 10_000 {
             map.clear();
         }
@@ -232,6 +247,7 @@ async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::
     let cached = match state.endpoints.get(slug) {
         Some(c) => c,
         None => {
+            let generation = state.endpoints.generation();
             let s = slug.to_string();
             let sb = state.secrets.clone();
             let loaded = state
@@ -271,7 +287,7 @@ async fn endpoint(state: &AppState, slug: &str) -> Result<Lookup, patron_store::
                     api_ready: t.wx_appid.is_some() && secrets.app_secret.is_some(),
                 })
             });
-            state.endpoints.put(slug, e.clone());
+            state.endpoints.put(slug, e.clone(), generation);
             e
         }
     };
@@ -850,4 +866,29 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render() + &ingest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EndpointCache;
+
+    #[test]
+    fn a_load_that_began_before_an_invalidation_is_not_cached() {
+        let cache = EndpointCache::default();
+        let generation = cache.generation();
+        cache.put("shop", None, generation);
+        assert!(
+            cache.get("shop").is_some(),
+            "a load with no change since is kept"
+        );
+        // A load begins, a change invalidates, then the (possibly stale) load lands.
+        let generation = cache.generation();
+        cache.invalidate_all();
+        cache.put("tea", None, generation);
+        assert!(cache.get("tea").is_none(), "the stale load is dropped");
+        let generation = cache.generation();
+        cache.invalidate("other");
+        cache.put("tea", None, generation);
+        assert!(cache.get("tea").is_none(), "any invalidation counts");
+    }
 }
