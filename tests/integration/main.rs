@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod cli;
+mod contract;
 mod coupons;
 mod crm;
 mod import;

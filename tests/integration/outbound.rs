@@ -15,7 +15,7 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "patrontoken";
 
 /// The world's tenant pointed at the simulator, in plaintext mode.
-fn connect(app: &TestApp, w: &World, sim: &Simulator) {
+pub(crate) fn connect(app: &TestApp, w: &World, sim: &Simulator) {
     let mut c = app.conn();
     let t = patron_store::tenants::get(&mut c, &w.scope).unwrap();
     let valid = patron_store::tenants::validate(&patron_store::tenants::TenantInput {
@@ -34,7 +34,7 @@ fn connect(app: &TestApp, w: &World, sim: &Simulator) {
     app.state.endpoints.invalidate_all();
 }
 
-fn sim() -> Simulator {
+pub(crate) fn sim() -> Simulator {
     Simulator::start_with(SimConfig {
         appid: APPID.into(),
         secret: SECRET.into(),

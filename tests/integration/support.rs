@@ -608,12 +608,14 @@ impl Client {
     ) -> Resp {
         let mut rb = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .bearer_auth(token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        Self::finish(rb.send().await.unwrap()).await
+        let r = Self::finish(rb.send().await.unwrap()).await;
+        crate::contract::check(method.as_str(), path, r.status, &r.body);
+        r
     }
 }
 

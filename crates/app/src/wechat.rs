@@ -39,7 +39,7 @@ pub fn tenant_client_if_set(
 }
 
 /// What a new parametric QR code needs.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct NewCode {
     pub scene: String,

@@ -202,7 +202,7 @@ pub fn scan_to_code(key: &[u8], scanned: &str) -> Result<String, ScanRefusal> {
 }
 
 /// What a campaign gives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Benefit {
     /// A fixed amount off, in fen.
@@ -251,7 +251,7 @@ impl Benefit {
 }
 
 /// How long an issued coupon is valid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Validity {
     /// From one instant to another (UTC).
@@ -274,7 +274,7 @@ impl Validity {
 }
 
 /// Where a coupon stands. Stored as its `as_str` text; the API answers with the same words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CouponStatus {
     /// Held (or loose) and not used yet.
@@ -323,7 +323,7 @@ impl TryFrom<String> for CouponStatus {
 }
 
 /// Why a coupon cannot be redeemed (each has its own message at the till).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Refusal {
     NotYetValid { from: NaiveDateTime },

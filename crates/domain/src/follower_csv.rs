@@ -121,7 +121,7 @@ impl FileError {
 }
 
 /// One refused row: its line in the file, the column and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RowError {
     pub line: u64,
     pub column: String,

@@ -17,7 +17,7 @@ pub const MAX_TEXT: usize = 600;
 pub const MAX_REASON: usize = 200;
 
 /// A tenant's points rules. Zero points (or an empty keyword) switches a rule off.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Program {
     /// Points for a follower's first follow.
     pub subscribe_points: i64,

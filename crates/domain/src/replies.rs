@@ -126,7 +126,7 @@ impl Trigger {
 /// When a rule is active, in the tenant's local time: on these weekdays, between these
 /// times of day (a window may run past midnight, e.g. 22:00–06:00), optionally only
 /// between two dates (inclusive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Window {
     /// Bit 0 is Monday … bit 6 Sunday.
     pub days: u8,
@@ -227,7 +227,7 @@ impl Window {
 }
 
 /// One article of a news reply.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Article {
     pub title: String,
     #[serde(default)]
@@ -238,7 +238,7 @@ pub struct Article {
 }
 
 /// One message a rule sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
     Text {

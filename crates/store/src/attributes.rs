@@ -10,7 +10,7 @@ use patron_domain::{validate, TenantScope};
 use serde::Serialize;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = a)]
 pub struct Attribute {
     pub id: i64,

@@ -169,7 +169,7 @@ pub fn set_status(
     get(conn, scope, id)
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = c)]
 pub struct Coupon {
     pub id: i64,
@@ -194,7 +194,7 @@ pub struct Coupon {
 }
 
 /// Why a coupon was not issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotIssued {
     /// The campaign is not active.
@@ -532,7 +532,7 @@ pub struct Till<'a> {
 }
 
 /// The answer to a redemption, stored with its idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Redeemed {
     Ok {
@@ -829,7 +829,7 @@ pub fn events_by(
 }
 
 /// A campaign's coupons by status, and its redemptions by store and by cashier.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub issued: i64,
     pub redeemed: i64,

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use patron_domain::{validate, TenantScope};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = followers)]
 pub struct Follower {
     pub id: i64,
@@ -33,11 +33,22 @@ pub struct Follower {
 
 /// Filters for the followers list. Empty fields do not filter. The same value is what a
 /// saved segment stores (as a query string) and evaluates again each time it is opened.
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    utoipa::ToSchema,
+    utoipa::IntoParams,
+)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
-    /// `yes`, `no` or empty.
+    /// `yes` (following now), `no` (unfollowed) or empty (either).
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(pattern = "^(yes|no)?$")]
+    #[param(pattern = "^(yes|no)?$")]
     pub subscribed: String,
     /// Matches openid exactly, or name, phone, email, remark by prefix.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -558,7 +569,7 @@ pub fn count(conn: &mut DbConn, scope: &TenantScope) -> Result<(i64, i64)> {
 }
 
 /// A count that stopped at a cap: `more` when there were more.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Capped {
     pub count: i64,
     pub more: bool,
@@ -572,7 +583,7 @@ impl std::fmt::Display for Capped {
 }
 
 /// Followers at a glance (the dashboard, `GET /api/v1/followers/summary`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Glance {
     pub total: i64,
     pub following: i64,
@@ -649,7 +660,7 @@ pub fn get(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Follower> 
 }
 
 /// What merchants fill in about a follower.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Profile {
     pub name: String,
@@ -710,7 +721,7 @@ pub fn update_profile(
     get(conn, scope, id)
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = messages)]
 pub struct ArchivedMessage {
     pub id: i64,
@@ -748,7 +759,7 @@ pub fn timeline(
     Ok((rows, more))
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = crate::schema::follower_notes)]
 pub struct Note {
     pub id: i64,

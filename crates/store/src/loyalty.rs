@@ -67,7 +67,7 @@ pub fn save_program(conn: &mut DbConn, scope: &TenantScope, p: &Program) -> Resu
     })
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = pl)]
 pub struct Entry {
     pub id: i64,
@@ -131,7 +131,7 @@ impl Kind {
 }
 
 /// What a post did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Posted {
     Done {

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use patron_domain::{validate, TenantScope};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = q)]
 pub struct QrCode {
     pub id: i64,

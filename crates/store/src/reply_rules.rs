@@ -8,7 +8,7 @@ use patron_domain::replies::{self, Content, Rule, Trigger, Window};
 use patron_domain::TenantScope;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = rr)]
 pub struct ReplyRule {
     pub id: i64,

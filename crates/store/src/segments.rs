@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use patron_domain::{validate, TenantScope};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = s)]
 pub struct Segment {
     pub id: i64,

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use patron_domain::{validate, TenantScope};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = sc)]
 pub struct Card {
     pub id: i64,
@@ -23,7 +23,7 @@ pub struct Card {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct CardInput {
     pub name: String,
     pub stamps_required: i64,
@@ -120,7 +120,7 @@ pub struct By<'a> {
 }
 
 /// What a stamp did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Stamped {
     /// Stamped: the stamps now on the card, and the reward coupon if it filled up.

@@ -8,7 +8,7 @@ use patron_domain::validate;
 use patron_domain::{StoreId, TenantScope};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = stores)]
 pub struct Store {
     pub id: i64,

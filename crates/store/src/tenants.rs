@@ -107,7 +107,7 @@ impl Tenant {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct SecretPresence {
     pub token: bool,
     pub aes_key: bool,
@@ -129,7 +129,7 @@ const COL_PREV_AES: &str = "tenants.wx_prev_aes_key";
 const COL_SECRET: &str = "tenants.wx_app_secret";
 
 /// Tenant fields as typed by a person or script. Blank secret fields mean "keep".
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TenantInput {
     pub name: String,

@@ -1,28 +1,70 @@
 //! `/api/v1/attributes`, a follower's attribute values, and `/api/v1/segments`.
 
-use super::{ApiAuth, ApiResult};
+use super::followers::{next_before, Before};
+use super::{ApiAuth, ApiResult, ErrorBody};
 use actix_web::{web, HttpResponse};
 use patron_domain::Permission;
-use patron_store::followers::Filter;
+use patron_store::attributes::Attribute;
+use patron_store::followers::{Filter, Follower};
+use patron_store::segments::Segment;
 use patron_store::{attributes, followers, segments};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub async fn list(auth: ApiAuth) -> ApiResult {
-    let scope = auth.require(Permission::Market)?.clone();
-    let all = auth.state.db(move |c| attributes::list(c, &scope)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "attributes": all })))
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttributeList {
+    pub attributes: Vec<Attribute>,
 }
 
-#[derive(Deserialize, Default)]
+/// A follower's attribute values.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttributeValues {
+    /// key → value as text (numbers, `YYYY-MM-DD` dates, `true`/`false`).
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SegmentList {
+    pub segments: Vec<Segment>,
+}
+
+/// A page of a segment's followers, evaluated now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SegmentFollowers {
+    /// How many followers the segment matches now.
+    pub count: i64,
+    pub followers: Vec<Follower>,
+    /// Pass as `before` for the next page; null on the last.
+    pub next_before: Option<i64>,
+}
+
+/// The tenant's custom attributes.
+#[utoipa::path(get, path = "/attributes", operation_id = "listAttributes", tag = "attributes",
+    responses((status = 200, description = "The attributes", body = AttributeList)))]
+pub async fn list(auth: ApiAuth) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let attributes = auth.state.db(move |c| attributes::list(c, &scope)).await?;
+    Ok(HttpResponse::Ok().json(AttributeList { attributes }))
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct AttributeBody {
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,31}$")]
     pub key: String,
     pub label: String,
     /// `text`, `number`, `date` or `bool`.
+    #[schema(pattern = "^(text|number|date|bool)$")]
     pub kind: String,
 }
 
+/// Defines a custom attribute.
+#[utoipa::path(post, path = "/attributes", operation_id = "createAttribute", tag = "attributes",
+    request_body = AttributeBody,
+    responses(
+        (status = 201, description = "The attribute", body = Attribute),
+        (status = 409, description = "Key taken", body = ErrorBody),
+    ))]
 pub async fn create(auth: ApiAuth, body: web::Json<AttributeBody>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let b = body.into_inner();
@@ -33,6 +75,13 @@ pub async fn create(auth: ApiAuth, body: web::Json<AttributeBody>) -> ApiResult 
     Ok(HttpResponse::Created().json(a))
 }
 
+/// Deletes an attribute and every follower's value of it.
+#[utoipa::path(delete, path = "/attributes/{attribute_id}", operation_id = "deleteAttribute", tag = "attributes",
+    params(("attribute_id" = i64, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such attribute", body = ErrorBody),
+    ))]
 pub async fn delete(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
@@ -67,19 +116,34 @@ async fn values_json(
         .await?)
 }
 
+/// A follower's attribute values.
+#[utoipa::path(get, path = "/followers/{follower_id}/attributes", operation_id = "followerAttributes", tag = "attributes",
+    params(("follower_id" = i64, Path)),
+    responses(
+        (status = 200, description = "The values", body = AttributeValues),
+        (status = 404, description = "No such follower", body = ErrorBody),
+    ))]
 pub async fn values(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
-    let v = values_json(&auth, scope, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "attributes": v })))
+    let attributes = values_json(&auth, scope, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AttributeValues { attributes }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ValuesBody {
     /// `{key: "value"}`; an empty string clears. Keys not named are left alone.
     pub values: BTreeMap<String, String>,
 }
 
+/// Sets some of a follower's attribute values (all or nothing).
+#[utoipa::path(put, path = "/followers/{follower_id}/attributes", operation_id = "putFollowerAttributes", tag = "attributes",
+    params(("follower_id" = i64, Path)),
+    request_body = ValuesBody,
+    responses(
+        (status = 200, description = "The values after the change", body = AttributeValues),
+        (status = 404, description = "No such follower", body = ErrorBody),
+    ))]
 pub async fn set_values(
     auth: ApiAuth,
     id: web::Path<i64>,
@@ -92,23 +156,33 @@ pub async fn set_values(
     auth.state
         .db(move |c| attributes::set_from_text(c, &s2, id, &input))
         .await?;
-    let v = values_json(&auth, scope, id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "attributes": v })))
+    let attributes = values_json(&auth, scope, id).await?;
+    Ok(HttpResponse::Ok().json(AttributeValues { attributes }))
 }
 
+/// The saved segments (each with its filter as a query string).
+#[utoipa::path(get, path = "/segments", operation_id = "listSegments", tag = "segments",
+    responses((status = 200, description = "The segments", body = SegmentList)))]
 pub async fn segments_list(auth: ApiAuth) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
-    let all = auth.state.db(move |c| segments::list(c, &scope)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "segments": all })))
+    let segments = auth.state.db(move |c| segments::list(c, &scope)).await?;
+    Ok(HttpResponse::Ok().json(SegmentList { segments }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SegmentBody {
     pub name: String,
     pub filter: Filter,
 }
 
+/// Saves a followers filter as a segment.
+#[utoipa::path(post, path = "/segments", operation_id = "createSegment", tag = "segments",
+    request_body = SegmentBody,
+    responses(
+        (status = 201, description = "The segment", body = Segment),
+        (status = 409, description = "Name taken", body = ErrorBody),
+    ))]
 pub async fn segment_create(auth: ApiAuth, body: web::Json<SegmentBody>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let b = body.into_inner();
@@ -119,6 +193,13 @@ pub async fn segment_create(auth: ApiAuth, body: web::Json<SegmentBody>) -> ApiR
     Ok(HttpResponse::Created().json(s))
 }
 
+/// Deletes a segment (its followers are not changed).
+#[utoipa::path(delete, path = "/segments/{segment_id}", operation_id = "deleteSegment", tag = "segments",
+    params(("segment_id" = i64, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such segment", body = ErrorBody),
+    ))]
 pub async fn segment_delete(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
@@ -128,13 +209,13 @@ pub async fn segment_delete(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct Before {
-    before: Option<i64>,
-}
-
 /// The segment's followers now (it is evaluated on each call), 50 a page.
+#[utoipa::path(get, path = "/segments/{segment_id}/followers", operation_id = "segmentFollowers", tag = "segments",
+    params(("segment_id" = i64, Path), Before),
+    responses(
+        (status = 200, description = "A page of the segment's followers", body = SegmentFollowers),
+        (status = 404, description = "No such segment", body = ErrorBody),
+    ))]
 pub async fn segment_followers(
     auth: ApiAuth,
     id: web::Path<i64>,
@@ -152,11 +233,9 @@ pub async fn segment_followers(
             Ok((rows, more, count))
         })
         .await?;
-    let next_before = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "count": count, "followers": rows, "next_before": next_before })))
+    Ok(HttpResponse::Ok().json(SegmentFollowers {
+        count,
+        next_before: next_before(&rows, more, |r| r.id),
+        followers: rows,
+    }))
 }

@@ -1,11 +1,45 @@
 //! `/api/v1/followers`: the followers CRM and the archive.
 
-use super::{ApiAuth, ApiError, ApiResult};
+use super::{ApiAuth, ApiError, ApiResult, ErrorBody};
 use actix_web::{web, HttpResponse};
 use patron_domain::Permission;
-use patron_store::followers::{self, Filter, Profile};
-use serde::Deserialize;
+use patron_store::followers::{self, ArchivedMessage, Filter, Follower, Glance, Note, Profile};
+use serde::{Deserialize, Serialize};
 
+/// A page of followers, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FollowerPage {
+    pub followers: Vec<Follower>,
+    /// Pass as `before` for the next page; null on the last.
+    pub next_before: Option<i64>,
+}
+
+/// A page of a follower's messages and events, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<ArchivedMessage>,
+    /// Pass as `before` for the next page; null on the last.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NoteList {
+    pub notes: Vec<Note>,
+}
+
+/// The id of the last row of a page when there are more.
+pub(super) fn next_before<T>(rows: &[T], more: bool, id: impl Fn(&T) -> i64) -> Option<i64> {
+    if more {
+        rows.last().map(id)
+    } else {
+        None
+    }
+}
+
+/// Followers, newest first, 50 a page.
+#[utoipa::path(get, path = "/followers", operation_id = "listFollowers", tag = "followers",
+    params(Filter),
+    responses((status = 200, description = "A page of followers", body = FollowerPage)))]
 pub async fn list(auth: ApiAuth, q: web::Query<Filter>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let f = q.into_inner();
@@ -20,16 +54,16 @@ pub async fn list(auth: ApiAuth, q: web::Query<Filter>) -> ApiResult {
         .state
         .db(move |c| followers::list(c, &scope, &f))
         .await?;
-    let next_before = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "followers": rows, "next_before": next_before })))
+    Ok(HttpResponse::Ok().json(FollowerPage {
+        next_before: next_before(&rows, more, |r| r.id),
+        followers: rows,
+    }))
 }
 
-/// Followers at a glance: the counts the dashboard shows.
+/// Followers at a glance: the counts the dashboard shows (each stops counting at 10,000
+/// and says `more`).
+#[utoipa::path(get, path = "/followers/summary", operation_id = "followersSummary", tag = "followers",
+    responses((status = 200, description = "The counts", body = Glance)))]
 pub async fn summary(auth: ApiAuth) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let today = chrono::Utc::now().date_naive();
@@ -41,6 +75,13 @@ pub async fn summary(auth: ApiAuth) -> ApiResult {
     Ok(HttpResponse::Ok().json(g))
 }
 
+/// One follower.
+#[utoipa::path(get, path = "/followers/{follower_id}", operation_id = "getFollower", tag = "followers",
+    params(("follower_id" = i64, Path)),
+    responses(
+        (status = 200, description = "The follower", body = Follower),
+        (status = 404, description = "No such follower in this tenant", body = ErrorBody),
+    ))]
 pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
@@ -51,6 +92,14 @@ pub async fn show(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     Ok(HttpResponse::Ok().json(f))
 }
 
+/// Sets the merchant-filled profile (name, phone, email, birthday `YYYY-MM-DD`, remark).
+#[utoipa::path(put, path = "/followers/{follower_id}", operation_id = "putFollower", tag = "followers",
+    params(("follower_id" = i64, Path)),
+    request_body = Profile,
+    responses(
+        (status = 200, description = "The follower", body = Follower),
+        (status = 404, description = "No such follower", body = ErrorBody),
+    ))]
 pub async fn update(auth: ApiAuth, id: web::Path<i64>, body: web::Json<Profile>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
@@ -62,12 +111,22 @@ pub async fn update(auth: ApiAuth, id: web::Path<i64>, body: web::Json<Profile>)
     Ok(HttpResponse::Ok().json(f))
 }
 
-#[derive(Deserialize, Default)]
+/// Keyset paging.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct Before {
-    before: Option<i64>,
+    /// Only rows with a smaller id (the previous page's `next_before`).
+    pub before: Option<i64>,
 }
 
+/// The follower's messages and events, newest first, 50 a page.
+#[utoipa::path(get, path = "/followers/{follower_id}/messages", operation_id = "followerMessages", tag = "followers",
+    params(("follower_id" = i64, Path), Before),
+    responses(
+        (status = 200, description = "A page of the archive", body = MessagePage),
+        (status = 404, description = "No such follower", body = ErrorBody),
+    ))]
 pub async fn messages(auth: ApiAuth, id: web::Path<i64>, q: web::Query<Before>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let (id, before) = (id.into_inner(), q.before);
@@ -79,17 +138,19 @@ pub async fn messages(auth: ApiAuth, id: web::Path<i64>, q: web::Query<Before>) 
         })
         .await
         .map_err(ApiError::from)?;
-    let next_before = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok(
-        HttpResponse::Ok()
-            .json(serde_json::json!({ "messages": rows, "next_before": next_before })),
-    )
+    Ok(HttpResponse::Ok().json(MessagePage {
+        next_before: next_before(&rows, more, |r| r.id),
+        messages: rows,
+    }))
 }
 
+/// The follower's notes, newest first.
+#[utoipa::path(get, path = "/followers/{follower_id}/notes", operation_id = "followerNotes", tag = "followers",
+    params(("follower_id" = i64, Path)),
+    responses(
+        (status = 200, description = "The notes", body = NoteList),
+        (status = 404, description = "No such follower", body = ErrorBody),
+    ))]
 pub async fn notes(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
@@ -100,14 +161,23 @@ pub async fn notes(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
             followers::notes(c, &scope, id)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "notes": notes })))
+    Ok(HttpResponse::Ok().json(NoteList { notes }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NoteBody {
+    #[schema(max_length = 2000)]
     pub body: String,
 }
 
+/// Adds a note to a follower.
+#[utoipa::path(post, path = "/followers/{follower_id}/notes", operation_id = "addFollowerNote", tag = "followers",
+    params(("follower_id" = i64, Path)),
+    request_body = NoteBody,
+    responses(
+        (status = 201, description = "The note", body = Note),
+        (status = 404, description = "No such follower", body = ErrorBody),
+    ))]
 pub async fn add_note(auth: ApiAuth, id: web::Path<i64>, body: web::Json<NoteBody>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let (id, text) = (id.into_inner(), body.into_inner().body);

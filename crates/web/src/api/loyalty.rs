@@ -2,20 +2,70 @@
 //! points program, a follower's balance and ledger, posting points (idempotent with a
 //! key), stamp cards and stamps.
 
-use super::{ApiAuth, ApiResult};
+use super::{ApiAuth, ApiResult, ErrorBody};
 use actix_web::{web, HttpResponse};
 use patron_domain::loyalty::Program;
 use patron_domain::{validate, Permission};
-use patron_store::loyalty::{self, Kind, Post};
-use patron_store::stamps::{self, CardInput};
-use serde::Deserialize;
+use patron_store::loyalty::{self, Entry, Kind, Post, Posted};
+use patron_store::stamps::{self, Card, CardInput, Stamped};
+use serde::{Deserialize, Serialize};
 
-pub async fn program(auth: ApiAuth) -> ApiResult {
-    let scope = auth.require(Permission::Market)?.clone();
-    let p = auth.state.db(move |c| loyalty::program(c, &scope)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "program": p })))
+/// The points program; null until one is saved.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProgramJson {
+    pub program: Option<Program>,
 }
 
+/// A follower's balance, latest ledger entries and stamp cards.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BalanceJson {
+    pub follower_id: i64,
+    pub balance: i64,
+    pub entries: Vec<Entry>,
+    pub stamp_cards: Vec<CardProgress>,
+}
+
+/// How far a follower is on a stamp card.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CardProgress {
+    pub card_id: i64,
+    pub name: String,
+    pub stamps: i64,
+    pub required: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CardList {
+    pub stamp_cards: Vec<Card>,
+}
+
+/// 409 for a debit larger than the balance: the error, with the balance in `details`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InsufficientBody {
+    pub error: Insufficient,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Insufficient {
+    /// `insufficient`.
+    pub code: &'static str,
+    pub message: &'static str,
+    pub details: Posted,
+}
+
+/// The points program.
+#[utoipa::path(get, path = "/loyalty/program", operation_id = "getLoyaltyProgram", tag = "loyalty",
+    responses((status = 200, description = "The program", body = ProgramJson)))]
+pub async fn program(auth: ApiAuth) -> ApiResult {
+    let scope = auth.require(Permission::Market)?.clone();
+    let program = auth.state.db(move |c| loyalty::program(c, &scope)).await?;
+    Ok(HttpResponse::Ok().json(ProgramJson { program }))
+}
+
+/// Saves the points program (points per check-in, per yuan, for following, expiry).
+#[utoipa::path(put, path = "/loyalty/program", operation_id = "putLoyaltyProgram", tag = "loyalty",
+    request_body = Program,
+    responses((status = 200, description = "The program as saved", body = ProgramJson)))]
 pub async fn save_program(auth: ApiAuth, body: web::Json<Program>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let p = body.into_inner();
@@ -31,16 +81,24 @@ pub async fn save_program(auth: ApiAuth, body: web::Json<Program>) -> ApiResult 
         .await?;
     // The webhook answers check-ins from its cache of the tenant's settings.
     auth.state.tenant_changed(Some(&slug)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "program": saved })))
+    Ok(HttpResponse::Ok().json(ProgramJson { program: saved }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
+    /// How many entries, newest first (1 to 500, default 50).
     limit: Option<i64>,
 }
 
 /// The follower's balance and latest entries.
+#[utoipa::path(get, path = "/followers/{follower_id}/points", operation_id = "followerPoints", tag = "loyalty",
+    params(("follower_id" = i64, Path), LedgerQuery),
+    responses(
+        (status = 200, description = "Balance, entries and stamp cards", body = BalanceJson),
+        (status = 404, description = "No such follower", body = ErrorBody),
+    ))]
 pub async fn balance(auth: ApiAuth, id: web::Path<i64>, q: web::Query<LedgerQuery>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
@@ -55,30 +113,47 @@ pub async fn balance(auth: ApiAuth, id: web::Path<i64>, q: web::Query<LedgerQuer
             ))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "follower_id": id,
-        "balance": balance,
-        "entries": entries,
-        "stamp_cards": cards.iter().map(|(card, n)| serde_json::json!({
-            "card_id": card.id, "name": card.name, "stamps": n, "required": card.stamps_required,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(BalanceJson {
+        follower_id: id,
+        balance,
+        entries,
+        stamp_cards: cards
+            .into_iter()
+            .map(|(card, stamps)| CardProgress {
+                card_id: card.id,
+                name: card.name,
+                stamps,
+                required: card.stamps_required,
+            })
+            .collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PointsBody {
     /// `earn`, `spend` or `adjust`.
+    #[schema(pattern = "^(earn|spend|adjust)$")]
     pub kind: String,
     pub points: i64,
     #[serde(default)]
     pub reason: String,
     /// Makes the post once only: a retry with the same key changes nothing and answers
     /// with the balance.
+    #[schema(min_length = 1, max_length = 100)]
     pub idempotency_key: Option<String>,
 }
 
 /// Posts points: 201 with the entry and balance, 200 for a repeated key, 409
 /// `insufficient` when a debit exceeds the balance (nothing changes).
+#[utoipa::path(post, path = "/followers/{follower_id}/points", operation_id = "postPoints", tag = "loyalty",
+    params(("follower_id" = i64, Path)),
+    request_body = PointsBody,
+    responses(
+        (status = 201, description = "Posted: the entry and the balance", body = Posted),
+        (status = 200, description = "This key was posted before; nothing changed", body = Posted),
+        (status = 404, description = "No such follower", body = ErrorBody),
+        (status = 409, description = "The debit exceeds the balance; nothing changed (`insufficient`)", body = InsufficientBody),
+    ))]
 pub async fn post(auth: ApiAuth, id: web::Path<i64>, body: web::Json<PointsBody>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
@@ -122,9 +197,13 @@ pub async fn post(auth: ApiAuth, id: web::Path<i64>, body: web::Json<PointsBody>
     Ok(match posted {
         loyalty::Posted::Done { .. } => HttpResponse::Created().json(&posted),
         loyalty::Posted::Duplicate { .. } => HttpResponse::Ok().json(&posted),
-        loyalty::Posted::Insufficient { .. } => HttpResponse::Conflict().json(serde_json::json!({
-            "error": { "code": "insufficient", "message": "The debit exceeds the balance; nothing changed.", "details": posted }
-        })),
+        loyalty::Posted::Insufficient { .. } => HttpResponse::Conflict().json(InsufficientBody {
+            error: Insufficient {
+                code: "insufficient",
+                message: "The debit exceeds the balance; nothing changed.",
+                details: posted,
+            },
+        }),
     })
 }
 
@@ -136,12 +215,19 @@ fn check_key(key: &Option<String>) -> Result<(), patron_store::StoreError> {
     Ok(())
 }
 
+/// The stamp cards.
+#[utoipa::path(get, path = "/stamp-cards", operation_id = "listStampCards", tag = "loyalty",
+    responses((status = 200, description = "The cards", body = CardList)))]
 pub async fn cards(auth: ApiAuth) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
-    let all = auth.state.db(move |c| stamps::list(c, &scope)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "stamp_cards": all })))
+    let stamp_cards = auth.state.db(move |c| stamps::list(c, &scope)).await?;
+    Ok(HttpResponse::Ok().json(CardList { stamp_cards }))
 }
 
+/// Creates a stamp card (N stamps earn a campaign's coupon).
+#[utoipa::path(post, path = "/stamp-cards", operation_id = "createStampCard", tag = "loyalty",
+    request_body = CardInput,
+    responses((status = 201, description = "The card", body = Card)))]
 pub async fn create_card(auth: ApiAuth, body: web::Json<CardInput>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let input = body.into_inner();
@@ -152,14 +238,22 @@ pub async fn create_card(auth: ApiAuth, body: web::Json<CardInput>) -> ApiResult
     Ok(HttpResponse::Created().json(card))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct StampBody {
     pub card_id: i64,
     /// Makes the stamp once only.
+    #[schema(min_length = 1, max_length = 100)]
     pub idempotency_key: Option<String>,
 }
 
 /// Gives one stamp; a full card answers with its reward coupon.
+#[utoipa::path(post, path = "/followers/{follower_id}/stamps", operation_id = "addStamp", tag = "loyalty",
+    params(("follower_id" = i64, Path)),
+    request_body = StampBody,
+    responses(
+        (status = 200, description = "What the stamp did", body = Stamped),
+        (status = 404, description = "No such follower or card", body = ErrorBody),
+    ))]
 pub async fn stamp(auth: ApiAuth, id: web::Path<i64>, body: web::Json<StampBody>) -> ApiResult {
     let scope = auth.require(Permission::Redeem)?.clone();
     let id = id.into_inner();

@@ -7,7 +7,6 @@ pub mod followers;
 pub mod imports;
 pub mod loyalty;
 pub mod openapi;
-mod openapi_crm;
 pub mod replies;
 pub mod stores;
 pub mod tags;
@@ -26,10 +25,32 @@ use patron_domain::{authz, AuthzError, Permission, Principal, TenantScope};
 use patron_store::{api_tokens, StoreError};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+/// One invalid field of a request.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Detail {
+    /// The field, as the request names it.
     pub field: &'static str,
+    /// Why it is invalid (`required`, `too_long`, `invalid_choice`, …).
     pub code: &'static str,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorInner {
+    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `conflict`, `invalid`, `bad_request`, `too_large`, `too_many_attempts`, `wechat`
+    /// or `internal`.
+    pub code: &'static str,
+    /// For people; may change.
+    pub message: String,
+    /// The invalid fields, for `invalid`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Detail>,
 }
 
 /// An API error: the HTTP status, a stable machine-readable code, a human message.
@@ -137,17 +158,6 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: Inner<'a>,
-        }
-        #[derive(Serialize)]
-        struct Inner<'a> {
-            code: &'a str,
-            message: &'a str,
-            #[serde(skip_serializing_if = "<[Detail]>::is_empty")]
-            details: &'a [Detail],
-        }
         let mut res = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header(("WWW-Authenticate", "Bearer"));
@@ -155,11 +165,11 @@ impl ResponseError for ApiError {
         if let Some(allow) = &self.allow {
             res.insert_header(("Allow", allow.as_str()));
         }
-        res.json(Body {
-            error: Inner {
+        res.json(ErrorBody {
+            error: ErrorInner {
                 code: self.code,
-                message: &self.message,
-                details: &self.details,
+                message: self.message.clone(),
+                details: self.details.clone(),
             },
         })
     }

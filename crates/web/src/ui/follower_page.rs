@@ -7,7 +7,6 @@ use crate::render::{html, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use patron_app::jobs;
 use patron_domain::coupons as rules;
 use patron_domain::links::{self, LinkError};
 use patron_domain::TenantScope;
@@ -208,9 +207,8 @@ pub async fn send_link(
     let secure = ctx.state.cfg.secure_cookies;
     // Another tenant's (or no) follower is 404 before anything else is said about it.
     let s2 = scope.clone();
-    let openid = ctx
-        .state
-        .db(move |c| Ok(patron_store::followers::get(c, &s2, id)?.openid))
+    ctx.state
+        .db(move |c| patron_store::followers::get(c, &s2, id))
         .await?;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
         return Ok(crate::render::redirect_flash(
@@ -222,15 +220,9 @@ pub async fn send_link(
     }
     let url = link(&ctx.state, &tenant.slug, tenant.id, id);
     let text = ctx.lang.t1("member.link_message", url);
+    let text = vec![patron_domain::replies::Content::Text { text }];
     ctx.state
-        .db(move |c| {
-            let job = jobs::Job::CsSend(jobs::CsSend {
-                tenant_id: scope.tenant_id().0,
-                openid,
-                messages: vec![patron_domain::replies::Content::Text { text }],
-            });
-            jobs::enqueue(c, &scope, &job)
-        })
+        .run(move |c| patron_app::followers::send_messages(c, &scope, id, text))
         .await?;
     Ok(crate::render::redirect_flash(
         &back,

@@ -599,10 +599,7 @@ pub async fn send_message(
     let secure = ctx.state.cfg.secure_cookies;
     // Another tenant's (or no) follower is 404 before anything else is said about it.
     let s2 = scope.clone();
-    let openid = ctx
-        .state
-        .db(move |c| Ok(followers::get(c, &s2, id)?.openid))
-        .await?;
+    ctx.state.db(move |c| followers::get(c, &s2, id)).await?;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
         return Ok(redirect_flash(
             &back,
@@ -624,14 +621,7 @@ pub async fn send_message(
     }
     let job = ctx
         .state
-        .db(move |c| {
-            let job = patron_app::jobs::Job::CsSend(patron_app::jobs::CsSend {
-                tenant_id: scope.tenant_id().0,
-                openid,
-                messages: vec![msg],
-            });
-            patron_app::jobs::enqueue(c, &scope, &job)
-        })
+        .run(move |c| patron_app::followers::send_messages(c, &scope, id, vec![msg]))
         .await?;
     tracing::info!(job_id = job.0, tenant = %tenant.slug, "customer-service message queued");
     Ok(redirect_flash(&back, "ok", "flash.message_queued", secure))

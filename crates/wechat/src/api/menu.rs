@@ -18,14 +18,14 @@ pub const BUTTON_NAME_MAX_BYTES: usize = 16;
 pub const SUB_BUTTON_NAME_MAX_BYTES: usize = 60;
 
 /// A custom menu.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Menu {
     /// The top-level buttons, 1 to 3.
     pub button: Vec<MenuButton>,
 }
 
 /// A top-level button: an action, or a named sub-menu.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MenuButton {
     /// A button that acts when tapped.
@@ -40,7 +40,7 @@ pub enum MenuButton {
 }
 
 /// A button that does something when tapped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionButton {
     /// The label.
     pub name: String,
@@ -50,7 +50,7 @@ pub struct ActionButton {
 }
 
 /// What a button does, by its WeChat `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ButtonAction {
     /// Sends a `CLICK` event with the key.
