@@ -2,10 +2,30 @@
 //! only the follower it names can open it, for replies, customer-service messages and the
 //! merchant's "open their page".
 
+/// A follower's own page (the route table registers these patterns).
+pub const FOLLOWER_PAGE: &str = "/m/{tenant}/{token}";
+/// A coupon's QR code on the follower's page (`{coupon_file}` is `CODE.svg`).
+pub const FOLLOWER_PAGE_FILE: &str = "/m/{tenant}/{token}/{coupon_file}";
+/// A tenant's webhook, where WeChat pushes messages and events.
+pub const WEBHOOK: &str = "/wx/{tenant}";
+
+/// The path of `slug`'s webhook (slugs are `[a-z0-9-]`, nothing to encode).
+pub fn webhook_path(slug: &str) -> String {
+    WEBHOOK.replace("{tenant}", slug)
+}
+
+/// The path of a file on a follower's page (`member-card.svg`, `CODE.svg`).
+pub fn follower_file_path(slug: &str, token: &str, file: &str) -> String {
+    FOLLOWER_PAGE_FILE
+        .replace("{tenant}", slug)
+        .replace("{token}", token)
+        .replace("{coupon_file}", file)
+}
+
 /// Makes links to one tenant's follower pages: `{base_url}/m/{slug}/{token}`.
 pub struct FollowerPage {
     key: Vec<u8>,
-    /// Everything before the token, e.g. `https://crm.example.com/m/shop/`.
+    /// The link with its token to fill, e.g. `https://crm.example.com/m/shop/{token}`.
     base: String,
     days: i64,
 }
@@ -16,7 +36,7 @@ impl FollowerPage {
     pub fn new(key: &[u8], base_url: &str, slug: &str) -> FollowerPage {
         FollowerPage {
             key: key.to_vec(),
-            base: format!("{base_url}/m/{slug}/"),
+            base: format!("{base_url}{}", FOLLOWER_PAGE.replace("{tenant}", slug)),
             days: patron_domain::links::LINK_DAYS,
         }
     }
@@ -24,7 +44,7 @@ impl FollowerPage {
     pub fn link(&self, tenant: i64, follower: i64) -> String {
         let expires = chrono::Utc::now().timestamp() + self.days * 86_400;
         let token = patron_domain::links::sign(&self.key, tenant, follower, expires);
-        format!("{}{token}", self.base)
+        self.base.replace("{token}", &token)
     }
 }
 

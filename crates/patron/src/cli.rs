@@ -379,8 +379,10 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             // A running server may have cached this slug as unknown.
             patron_store::cache_epoch::bump(&mut c)?;
             Ok(format!(
-                "created tenant {} ({}); webhook path /wx/{}",
-                t.id, t.slug, t.slug
+                "created tenant {} ({}); webhook path {}",
+                t.id,
+                t.slug,
+                patron_app::links::webhook_path(&t.slug)
             ))
         }
         Command::Tenant(TenantCmd::List) => {

@@ -95,10 +95,7 @@ impl ResponseError for UiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             UiError::LoginRequired { next } => HttpResponse::SeeOther()
-                .insert_header((
-                    "Location",
-                    format!("/login?next={}", urlencoding::encode(next)),
-                ))
+                .insert_header(("Location", crate::paths::Site.login_then(next)))
                 .finish(),
             UiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

@@ -86,6 +86,22 @@ impl Page {
     pub fn t1(&self, key: &str, arg: impl std::fmt::Display) -> String {
         self.lang.t1(key, arg)
     }
+    /// Links within a tenant's pages: `page.at(slug).follower(f.id)`.
+    pub fn at<'s>(&self, slug: &'s str) -> crate::paths::Tenant<'s> {
+        crate::paths::Tenant(slug)
+    }
+    /// A file of a follower's own page (`member-card.svg`).
+    pub fn follower_file(&self, slug: &str, token: &str, file: &str) -> String {
+        patron_app::links::follower_file_path(slug, token, file)
+    }
+    /// A coupon's QR code on a follower's own page.
+    pub fn follower_coupon_svg(&self, slug: &str, token: &str, code: &str) -> String {
+        patron_app::links::follower_file_path(slug, token, &format!("{code}.svg"))
+    }
+    /// Links outside any tenant: `page.site().login()`.
+    pub fn site(&self) -> crate::paths::Site {
+        crate::paths::Site
+    }
     pub fn asset(&self, name: &str) -> String {
         crate::assets::url(name)
     }
@@ -159,6 +175,12 @@ struct ErrorPage {
 impl ErrorPage {
     fn t(&self, key: &str) -> String {
         self.lang.t(key).to_string()
+    }
+    fn home(&self) -> String {
+        crate::paths::Site.home()
+    }
+    fn stylesheet(&self) -> String {
+        crate::assets::url("app.css")
     }
 }
 

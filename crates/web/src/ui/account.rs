@@ -3,6 +3,7 @@
 use crate::ctx::{Ctx, LANG_COOKIE};
 use crate::error::UiError;
 use crate::i18n::Lang;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::{message, messages, safe_next};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -111,7 +112,7 @@ pub async fn change_password(
         .await?;
     tracing::info!(user_id = uid.0, "password changed");
     Ok(redirect_flash(
-        "/account",
+        paths::ACCOUNT,
         "ok",
         "flash.password_changed",
         ctx.state.cfg.secure_cookies,
@@ -129,7 +130,7 @@ pub async fn revoke_other_sessions(
         .db(move |c| sessions::revoke_all_for_user(c, uid, Some(sid)))
         .await?;
     Ok(redirect_flash(
-        "/account",
+        paths::ACCOUNT,
         "ok",
         "flash.sessions_revoked",
         ctx.state.cfg.secure_cookies,
@@ -155,7 +156,7 @@ pub async fn set_language(ctx: Ctx, f: web::Form<LangForm>) -> Result<HttpRespon
             .db(move |c| users::set_locale(c, uid, Some(lang.code())))
             .await?;
     }
-    let back = safe_next(&f.back).unwrap_or("/");
+    let back = safe_next(&f.back).unwrap_or(paths::HOME);
     let mut res = crate::render::redirect(back);
     res.add_cookie(
         &Cookie::build(LANG_COOKIE, lang.code())

@@ -3,6 +3,7 @@
 use super::tenant_form::{suggested_token, TenantForm, TenantFormPage};
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::{message, messages, send_mail};
 use actix_web::http::StatusCode;
@@ -52,7 +53,7 @@ pub async fn new_tenant(ctx: Ctx) -> Result<HttpResponse, UiError> {
     Ok(html(
         &TenantFormPage {
             page,
-            action: "/agency/tenants".into(),
+            action: paths::AGENCY_TENANTS.into(),
             is_new: true,
             input,
             secrets: None,
@@ -89,7 +90,7 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
                     // Another process may have cached this slug as unknown.
                     ctx.state.tenant_changed(None).await?;
                     return Ok(redirect_flash(
-                        &format!("/t/{}", t.slug),
+                        &paths::tenant(&t.slug).home(),
                         "ok",
                         "flash.tenant_created",
                         ctx.state.cfg.secure_cookies,
@@ -106,7 +107,7 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
     Ok(html(
         &TenantFormPage {
             page,
-            action: "/agency/tenants".into(),
+            action: paths::AGENCY_TENANTS.into(),
             is_new: true,
             input: f.input,
             secrets: None,
@@ -197,7 +198,7 @@ pub async fn invite_admin(
         ("err", "flash.mail_failed")
     };
     Ok(redirect_flash(
-        "/agency/users",
+        paths::AGENCY_USERS,
         kind,
         key,
         ctx.state.cfg.secure_cookies,
@@ -248,7 +249,7 @@ pub async fn save_settings(ctx: Ctx, f: web::Form<AgencyForm>) -> Result<HttpRes
         .await
     {
         Ok(_) => Ok(redirect_flash(
-            "/agency/settings",
+            paths::AGENCY_SETTINGS,
             "ok",
             "flash.saved",
             ctx.state.cfg.secure_cookies,

@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::redirect_flash;
 use actix_web::{web, HttpResponse};
 use patron_domain::Permission;
@@ -26,7 +27,7 @@ pub async fn create(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
-    let list = format!("/t/{}/followers", tenant.slug);
+    let list = paths::tenant(&tenant.slug).followers();
     let secure = ctx.state.cfg.secure_cookies;
     Ok(
         match ctx
@@ -62,7 +63,7 @@ pub async fn delete(
         .db(move |c| attributes::delete(c, &scope, id))
         .await?;
     Ok(redirect_flash(
-        &format!("/t/{}/followers", tenant.slug),
+        &paths::tenant(&tenant.slug).followers(),
         "ok",
         "flash.attribute_deleted",
         ctx.state.cfg.secure_cookies,
@@ -87,7 +88,7 @@ pub async fn set_values(
         }
     }
     ctx.check_csrf(&csrf)?;
-    let back = format!("/t/{}/followers/{id}", tenant.slug);
+    let back = paths::tenant(&tenant.slug).follower(id);
     let secure = ctx.state.cfg.secure_cookies;
     Ok(
         match ctx

@@ -2,6 +2,7 @@
 
 use crate::ctx::{Ctx, SESSION_COOKIE};
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect, redirect_flash, Page};
 use crate::ui::{expired_cookie, message, messages, safe_next, send_mail, start_session};
 use actix_web::http::StatusCode;
@@ -28,7 +29,7 @@ pub struct NextQuery {
 
 pub async fn login_form(ctx: Ctx, q: web::Query<NextQuery>) -> Result<HttpResponse, UiError> {
     if ctx.auth.is_some() {
-        return Ok(redirect(safe_next(&q.next).unwrap_or("/")));
+        return Ok(redirect(safe_next(&q.next).unwrap_or(paths::HOME)));
     }
     let page = ctx.page("login", "login.title", None).await?;
     Ok(html(
@@ -96,7 +97,7 @@ pub async fn login(ctx: Ctx, f: web::Form<LoginForm>) -> Result<HttpResponse, Ui
     let (status, errors) = match outcome {
         Outcome::Ok(user) => {
             tracing::info!(user_id = user.0, "signed in");
-            let next = safe_next(&f.next).unwrap_or("/").to_string();
+            let next = safe_next(&f.next).unwrap_or(paths::HOME).to_string();
             return start_session(&ctx, user, &next, None).await;
         }
         Outcome::Wrong => {
@@ -136,7 +137,7 @@ pub async fn logout(
         ctx.state.db(move |c| sessions::revoke(c, id)).await?;
     }
     let mut res = redirect_flash(
-        "/login",
+        paths::LOGIN,
         "ok",
         "flash.signed_out",
         ctx.state.cfg.secure_cookies,
@@ -218,7 +219,7 @@ pub async fn forgot(ctx: Ctx, f: web::Form<ForgotForm>) -> Result<HttpResponse, 
         });
     }
     Ok(redirect_flash(
-        "/login",
+        paths::LOGIN,
         "ok",
         "flash.reset_sent",
         ctx.state.cfg.secure_cookies,
@@ -299,7 +300,7 @@ pub async fn reset(
         })
         .await?;
     Ok(redirect_flash(
-        "/login",
+        paths::LOGIN,
         "ok",
         "flash.password_reset",
         ctx.state.cfg.secure_cookies,

@@ -4,6 +4,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
@@ -231,7 +232,7 @@ pub async fn create(
         Ok(c) => {
             tracing::info!(tenant = %tenant.slug, campaign = c.id, "campaign created");
             Ok(redirect_flash(
-                &format!("/t/{}/campaigns/{}", tenant.slug, c.id),
+                &paths::tenant(&tenant.slug).campaign(c.id),
                 "ok",
                 "flash.campaign_created",
                 ctx.state.cfg.secure_cookies,
@@ -385,7 +386,7 @@ pub async fn set_status(
         .db(move |c| coupons::set_status(c, &scope, id, &status))
         .await?;
     Ok(redirect_flash(
-        &format!("/t/{}/campaigns/{id}", tenant.slug),
+        &paths::tenant(&tenant.slug).campaign(id),
         "ok",
         "flash.saved",
         ctx.state.cfg.secure_cookies,
@@ -411,7 +412,7 @@ pub async fn issue_to_follower(
     ctx.check_csrf(&f.csrf)?;
     let who = ctx.require_user()?.user.name.clone();
     let campaign = f.campaign_id;
-    let back = format!("/t/{}/followers/{follower}", tenant.slug);
+    let back = paths::tenant(&tenant.slug).follower(follower);
     let secure = ctx.state.cfg.secure_cookies;
     let r = ctx
         .state
@@ -465,7 +466,7 @@ pub async fn bulk(
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
-    let back = format!("/t/{}/campaigns/{id}", tenant.slug);
+    let back = paths::tenant(&tenant.slug).campaign(id);
     let secure = ctx.state.cfg.secure_cookies;
     let (segment_id, tag_id) = match f.target.split_once(':') {
         Some(("segment", n)) => (n.parse::<i64>().ok(), None),

@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -203,7 +204,7 @@ pub async fn send_link(
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, patron_domain::Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
-    let back = format!("/t/{}/followers/{id}", tenant.slug);
+    let back = paths::tenant(&tenant.slug).follower(id);
     let secure = ctx.state.cfg.secure_cookies;
     // Another tenant's (or no) follower is 404 before anything else is said about it.
     let s2 = scope.clone();

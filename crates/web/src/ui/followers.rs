@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
@@ -137,13 +138,8 @@ pub async fn list(
     let (attrs, segments, matching) = extra;
     let next = more
         .then(|| {
-            rows.last().map(|r| {
-                format!(
-                    "/t/{}/followers?{}",
-                    tenant.slug,
-                    query_string(&filter, r.id)
-                )
-            })
+            rows.last()
+                .map(|r| paths::tenant(&tenant.slug).followers_where(&query_string(&filter, r.id)))
         })
         .flatten();
     let page = ctx
@@ -431,9 +427,13 @@ async fn render_one(
         .collect();
     let next = more
         .then(|| {
-            timeline
-                .last()
-                .map(|m| format!("/t/{}/followers/{id}?before={}", tenant.slug, m.id))
+            timeline.last().map(|m| {
+                format!(
+                    "{}?before={}",
+                    paths::tenant(&tenant.slug).follower(id),
+                    m.id
+                )
+            })
         })
         .flatten();
     let page = ctx
@@ -502,7 +502,7 @@ pub async fn update(
         .await
     {
         Ok(_) => Ok(redirect_flash(
-            &format!("/t/{}/followers/{id}", tenant.slug),
+            &paths::tenant(&tenant.slug).follower(id),
             "ok",
             "flash.saved",
             ctx.state.cfg.secure_cookies,
@@ -525,7 +525,7 @@ pub async fn sync(
     ctx.check_csrf(&f.csrf)?;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
         return Ok(redirect_flash(
-            &format!("/t/{}/followers", tenant.slug),
+            &paths::tenant(&tenant.slug).followers(),
             "err",
             "flash.sync_needs_settings",
             ctx.state.cfg.secure_cookies,
@@ -537,7 +537,7 @@ pub async fn sync(
         .await?;
     tracing::info!(job_id = id.0, tenant = %tenant.slug, "follower sync queued");
     Ok(redirect_flash(
-        &format!("/t/{}/followers", tenant.slug),
+        &paths::tenant(&tenant.slug).followers(),
         "ok",
         "flash.sync_queued",
         ctx.state.cfg.secure_cookies,
@@ -561,7 +561,7 @@ pub async fn add_note(
     ctx.check_csrf(&f.csrf)?;
     let user = &ctx.require_user()?.user;
     let (uid, name, body) = (user.id, user.name.clone(), f.body.clone());
-    let back = format!("/t/{}/followers/{id}", tenant.slug);
+    let back = paths::tenant(&tenant.slug).follower(id);
     let secure = ctx.state.cfg.secure_cookies;
     Ok(
         match ctx
@@ -595,7 +595,7 @@ pub async fn send_message(
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
-    let back = format!("/t/{}/followers/{id}", tenant.slug);
+    let back = paths::tenant(&tenant.slug).follower(id);
     let secure = ctx.state.cfg.secure_cookies;
     // Another tenant's (or no) follower is 404 before anything else is said about it.
     let s2 = scope.clone();

@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -123,7 +124,7 @@ pub async fn upload(
             Ok(HttpResponse::SeeOther()
                 .insert_header((
                     "Location",
-                    format!("/t/{}/followers/imports/{}", tenant.slug, imp.id),
+                    paths::tenant(&tenant.slug).import_status(imp.id),
                 ))
                 .finish())
         }
@@ -244,7 +245,7 @@ pub async fn confirm(
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
-    let back = format!("/t/{}/followers/imports/{id}", tenant.slug);
+    let back = paths::tenant(&tenant.slug).import_status(id);
     let secure = ctx.state.cfg.secure_cookies;
     match ctx.state.db(move |c| imports::confirm(c, &scope, id)).await {
         Ok(job) => {

@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::{message, messages, start_session};
 use actix_web::http::StatusCode;
@@ -124,7 +125,7 @@ pub async fn accept(
         // An existing account accepts only while signed in as itself.
         let Some(auth) = ctx.auth.as_ref().filter(|a| a.user.email == l.inv.email) else {
             return Err(UiError::LoginRequired {
-                next: format!("/invite/{token}"),
+                next: paths::Site.invite(&token),
             });
         };
         let uid = auth.user.id();
@@ -132,7 +133,7 @@ pub async fn accept(
             .db(move |c| invitations::accept(c, &token, Acceptor::Existing(uid)))
             .await?;
         return Ok(redirect_flash(
-            "/",
+            paths::HOME,
             "ok",
             "flash.invitation_accepted",
             ctx.state.cfg.secure_cookies,
@@ -179,5 +180,11 @@ pub async fn accept(
         })
         .await?;
     tracing::info!(user_id = user.id, "invitation accepted");
-    start_session(&ctx, user.id(), "/", Some("flash.invitation_accepted")).await
+    start_session(
+        &ctx,
+        user.id(),
+        paths::HOME,
+        Some("flash.invitation_accepted"),
+    )
+    .await
 }

@@ -4,6 +4,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
@@ -181,7 +182,7 @@ pub async fn save(
     ctx.state.tenant_changed(Some(&tenant.slug)).await?;
     tracing::info!(tenant = %tenant.slug, "points program saved");
     Ok(redirect_flash(
-        &format!("/t/{}/loyalty", tenant.slug),
+        &paths::tenant(&tenant.slug).loyalty(),
         "ok",
         "flash.saved",
         ctx.state.cfg.secure_cookies,
@@ -253,7 +254,7 @@ async fn save_card(
         Ok(card) => {
             tracing::info!(tenant = %tenant.slug, card = card.id, "stamp card saved");
             Ok(redirect_flash(
-                &format!("/t/{}/loyalty", tenant.slug),
+                &paths::tenant(&tenant.slug).loyalty(),
                 "ok",
                 "flash.saved",
                 ctx.state.cfg.secure_cookies,
@@ -303,7 +304,7 @@ pub async fn post_points(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     let user = ctx.require_user()?.user.clone();
-    let back = format!("/t/{}/followers/{follower}#points", tenant.slug);
+    let back = paths::tenant(&tenant.slug).follower_at(follower, "points");
     let secure = ctx.state.cfg.secure_cookies;
     let s2 = scope.clone();
     // A stranger's follower is 404 before the form is judged.
@@ -375,9 +376,9 @@ pub async fn give_stamp(
     ctx.check_csrf(&f.csrf)?;
     let user = ctx.require_user()?.user.clone();
     let back = super::safe_next(&f.back)
-        .filter(|b| b.starts_with(&format!("/t/{}/", tenant.slug)))
+        .filter(|b| b.starts_with(&format!("{}/", paths::tenant(&tenant.slug).home())))
         .map(str::to_string)
-        .unwrap_or_else(|| format!("/t/{}/followers/{follower}#stamps", tenant.slug));
+        .unwrap_or_else(|| paths::tenant(&tenant.slug).follower_at(follower, "stamps"));
     let card = f.card_id;
     let secure = ctx.state.cfg.secure_cookies;
     // A cashier stamps only at their own stores.

@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::messages;
 use actix_web::http::StatusCode;
@@ -140,7 +141,7 @@ pub async fn invite(
                 ("err", "flash.mail_failed")
             };
             Ok(redirect_flash(
-                &format!("/t/{}/users", tenant.slug),
+                &paths::tenant(&tenant.slug).users(),
                 kind,
                 key,
                 ctx.state.cfg.secure_cookies,
@@ -163,7 +164,7 @@ pub async fn revoke_invitation(
         .db(move |c| invitations::revoke_for_tenant(c, &scope, InvitationId(id)))
         .await?;
     Ok(redirect_flash(
-        &format!("/t/{}/users", tenant.slug),
+        &paths::tenant(&tenant.slug).users(),
         "ok",
         "flash.invitation_revoked",
         ctx.state.cfg.secure_cookies,
@@ -178,7 +179,7 @@ pub async fn remove(
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageUsers).await?;
     ctx.check_csrf(&f.csrf)?;
-    let back = format!("/t/{}/users", tenant.slug);
+    let back = paths::tenant(&tenant.slug).users();
     if ctx.require_user()?.user.id == id {
         return Ok(redirect_flash(
             &back,

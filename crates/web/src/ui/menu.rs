@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -269,7 +270,7 @@ pub async fn save(
     let json = serde_json::to_string(&menu).unwrap_or_default();
     let s2 = scope.clone();
     ctx.state.db(move |c| menus::save(c, &s2, &json)).await?;
-    let back = format!("/t/{}/menu", tenant.slug);
+    let back = paths::tenant(&tenant.slug).menu();
     let secure = ctx.state.cfg.secure_cookies;
     if !publish {
         return Ok(redirect_flash(&back, "ok", "flash.menu_saved", secure));

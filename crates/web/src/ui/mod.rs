@@ -32,6 +32,7 @@ pub mod tokens;
 use crate::ctx::{Ctx, SESSION_COOKIE};
 use crate::error::UiError;
 use crate::i18n::Lang;
+use crate::paths;
 use crate::render::{error_page, redirect};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -42,16 +43,16 @@ use patron_store::tenants;
 /// `/`: send each user where their work is.
 pub async fn home(ctx: Ctx) -> Result<HttpResponse, UiError> {
     let Some(auth) = &ctx.auth else {
-        return Ok(redirect("/login"));
+        return Ok(redirect(paths::LOGIN));
     };
     if !auth.principal.admin_agencies().is_empty() {
-        return Ok(redirect("/agency/tenants"));
+        return Ok(redirect(paths::AGENCY_TENANTS));
     }
     let p = auth.principal.clone();
     let visible = ctx.state.db(move |c| tenants::list_visible(c, &p)).await?;
     match visible.first() {
-        Some(t) => Ok(redirect(&format!("/t/{}", t.slug))),
-        None => Ok(redirect("/account")),
+        Some(t) => Ok(redirect(&paths::tenant(&t.slug).home())),
+        None => Ok(redirect(paths::ACCOUNT)),
     }
 }
 

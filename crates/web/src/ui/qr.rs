@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
@@ -128,7 +129,7 @@ pub async fn create(
     };
     match create_qr_code(&ctx.state.pool, &ctx.state.secrets, &scope, &tenant, n).await {
         Ok(_) => Ok(redirect_flash(
-            &format!("/t/{}/qr", tenant.slug),
+            &paths::tenant(&tenant.slug).qr_codes(),
             "ok",
             "flash.qr_created",
             ctx.state.cfg.secure_cookies,
@@ -180,7 +181,7 @@ pub async fn set_tag(
         })
         .await?;
     Ok(redirect_flash(
-        &format!("/t/{}/qr", tenant.slug),
+        &paths::tenant(&tenant.slug).qr_codes(),
         "ok",
         "flash.saved",
         ctx.state.cfg.secure_cookies,

@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
@@ -345,7 +346,7 @@ pub async fn create(
         Ok(_) => {
             ctx.state.tenant_changed(Some(&tenant.slug)).await?;
             Ok(redirect_flash(
-                &format!("/t/{}/replies", tenant.slug),
+                &paths::tenant(&tenant.slug).replies(),
                 "ok",
                 "flash.rule_created",
                 ctx.state.cfg.secure_cookies,
@@ -373,7 +374,7 @@ pub async fn delete(
         .await?;
     ctx.state.tenant_changed(Some(&tenant.slug)).await?;
     Ok(redirect_flash(
-        &format!("/t/{}/replies", tenant.slug),
+        &paths::tenant(&tenant.slug).replies(),
         "ok",
         "flash.rule_deleted",
         ctx.state.cfg.secure_cookies,

@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::redirect_flash;
 use actix_web::{web, HttpResponse};
 use patron_domain::Permission;
@@ -29,7 +30,7 @@ pub async fn create_segment(
     let f = f.into_inner();
     let filter: Filter = serde_urlencoded::from_str(&f.filter)
         .map_err(|_| UiError::BadRequest("filter is not a followers filter".into()))?;
-    let list = format!("/t/{}/followers", tenant.slug);
+    let list = paths::tenant(&tenant.slug).followers();
     let secure = ctx.state.cfg.secure_cookies;
     Ok(
         match ctx
@@ -38,7 +39,7 @@ pub async fn create_segment(
             .await
         {
             Ok(s) => redirect_flash(
-                &format!("/t/{}/segments/{}", tenant.slug, s.id),
+                &paths::tenant(&tenant.slug).segment(s.id),
                 "ok",
                 "flash.segment_saved",
                 secure,
@@ -65,7 +66,7 @@ pub async fn open_segment(
     Ok(HttpResponse::SeeOther()
         .insert_header((
             "Location",
-            format!("/t/{}/followers?{}", tenant.slug, seg.filter().query()),
+            paths::tenant(&tenant.slug).followers_where(&seg.filter().query()),
         ))
         .finish())
 }
@@ -82,7 +83,7 @@ pub async fn delete_segment(
         .db(move |c| segments::delete(c, &scope, id))
         .await?;
     Ok(redirect_flash(
-        &format!("/t/{}/followers", tenant.slug),
+        &paths::tenant(&tenant.slug).followers(),
         "ok",
         "flash.segment_deleted",
         ctx.state.cfg.secure_cookies,

@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, Page};
 use crate::ui::{message, messages, start_session};
 use actix_web::http::StatusCode;
@@ -149,5 +150,11 @@ pub async fn submit(ctx: Ctx, f: web::Form<SetupForm>) -> Result<HttpResponse, U
         })
         .await?;
     tracing::info!(user_id = user.id, "first-run setup completed");
-    start_session(&ctx, user.id(), "/agency/tenants", Some("flash.welcome")).await
+    start_session(
+        &ctx,
+        user.id(),
+        paths::AGENCY_TENANTS,
+        Some("flash.welcome"),
+    )
+    .await
 }

@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::{message, messages};
 use actix_web::http::StatusCode;
@@ -92,7 +93,7 @@ pub async fn create(
         Ok(s) => {
             tracing::info!(store_id = s.id, "store created");
             Ok(redirect_flash(
-                &format!("/t/{}/stores", tenant.slug),
+                &paths::tenant(&tenant.slug).stores(),
                 "ok",
                 "flash.store_created",
                 ctx.state.cfg.secure_cookies,
@@ -152,7 +153,7 @@ pub async fn update(
         .await
     {
         Ok(_) => Ok(redirect_flash(
-            &format!("/t/{}/stores", tenant.slug),
+            &paths::tenant(&tenant.slug).stores(),
             "ok",
             "flash.saved",
             ctx.state.cfg.secure_cookies,

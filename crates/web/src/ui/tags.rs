@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::redirect_flash;
 use actix_web::{web, HttpResponse};
 use patron_domain::Permission;
@@ -36,7 +37,7 @@ pub async fn apply_tag(
         }
     }
     ctx.check_csrf(&csrf)?;
-    let list = format!("/t/{}/followers", tenant.slug);
+    let list = paths::tenant(&tenant.slug).followers();
     let back = super::safe_next(&back).unwrap_or(&list).to_string();
     if let (true, Some(tag)) = (all, tag) {
         let filter: Filter = serde_urlencoded::from_str(&filter_q)
@@ -94,7 +95,7 @@ pub async fn create_tag(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     let name = f.name.clone();
-    let list = format!("/t/{}/followers", tenant.slug);
+    let list = paths::tenant(&tenant.slug).followers();
     let secure = ctx.state.cfg.secure_cookies;
     Ok(
         match ctx
@@ -124,7 +125,7 @@ pub async fn delete_tag(
         .db(move |c| patron_store::tags::delete(c, &scope, id))
         .await?;
     Ok(redirect_flash(
-        &format!("/t/{}/followers", tenant.slug),
+        &paths::tenant(&tenant.slug).followers(),
         "ok",
         "flash.tag_deleted",
         ctx.state.cfg.secure_cookies,
@@ -139,7 +140,7 @@ pub async fn sync_tags(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
-    let back = format!("/t/{}/followers", tenant.slug);
+    let back = paths::tenant(&tenant.slug).followers();
     let secure = ctx.state.cfg.secure_cookies;
     if tenant.wx_appid.is_none() || !tenant.has_secret().app_secret {
         return Ok(redirect_flash(

@@ -3,6 +3,7 @@
 use super::tenant_form::{suggested_token, TenantForm, TenantFormPage};
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::{message, messages};
 use actix_web::http::StatusCode;
@@ -54,7 +55,11 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
         &DashboardPage {
             page,
             connected: tenant.wx_appid.is_some() && p.token && p.aes_key,
-            webhook_url: format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug),
+            webhook_url: format!(
+                "{}{}",
+                ctx.state.cfg.base_url,
+                patron_app::links::webhook_path(&tenant.slug)
+            ),
             tenant,
             stores: n_stores,
             members: n_members,
@@ -97,11 +102,15 @@ fn form_page(
 ) -> Result<TenantFormPage, UiError> {
     Ok(TenantFormPage {
         page,
-        action: format!("/t/{}/settings", tenant.slug),
+        action: paths::tenant(&tenant.slug).settings(),
         is_new: false,
         input,
         secrets: Some(tenant.has_secret()),
-        webhook_url: Some(format!("{}/wx/{}", ctx.state.cfg.base_url, tenant.slug)),
+        webhook_url: Some(format!(
+            "{}{}",
+            ctx.state.cfg.base_url,
+            patron_app::links::webhook_path(&tenant.slug)
+        )),
         errors,
         weak_token: weak_token(ctx, tenant)?,
         suggested_token: suggested_token(),
@@ -150,7 +159,7 @@ pub async fn save_settings(
                     ctx.state.tenant_changed(None).await?;
                     tracing::info!(tenant_id = t.id, "tenant settings saved");
                     return Ok(redirect_flash(
-                        &format!("/t/{}/settings", t.slug),
+                        &paths::tenant(&t.slug).settings(),
                         "ok",
                         "flash.saved",
                         ctx.state.cfg.secure_cookies,

@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::UiError;
+use crate::paths;
 use crate::render::{html, redirect_flash, Page};
 use crate::ui::messages;
 use actix_web::http::StatusCode;
@@ -104,7 +105,7 @@ pub async fn revoke(
         .await?;
     tracing::info!(token_id = id, "API token revoked");
     Ok(redirect_flash(
-        &format!("/t/{}/tokens", tenant.slug),
+        &paths::tenant(&tenant.slug).tokens(),
         "ok",
         "flash.token_revoked",
         ctx.state.cfg.secure_cookies,
