@@ -200,11 +200,11 @@ impl Tenant<'_> {
     }
     /// A parametric QR code's image: `svg` or `png`.
     pub fn qr_image(&self, id: impl Display, ext: &str) -> String {
-        self.qr_file(&format!("{id}.{ext}"))
+        self.qr_file(format!("{id}.{ext}"))
     }
     /// A coupon's QR code as SVG.
     pub fn coupon_svg(&self, code: impl Display) -> String {
-        self.coupon_file(&format!("{code}.svg"))
+        self.coupon_file(format!("{code}.svg"))
     }
 }
 
