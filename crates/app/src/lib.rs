@@ -12,6 +12,7 @@ pub mod error;
 pub mod followers;
 pub mod jobs;
 pub mod links;
+pub mod loyalty;
 pub mod members;
 pub mod tenants;
 pub mod till;

@@ -4,9 +4,10 @@
 
 use super::{ApiAuth, ApiResult, ErrorBody};
 use actix_web::{web, HttpResponse};
+use patron_app::loyalty as app_loyalty;
 use patron_domain::loyalty::Program;
-use patron_domain::{validate, Permission};
-use patron_store::loyalty::{self, Entry, Kind, Post, Posted};
+use patron_domain::Permission;
+use patron_store::loyalty::{self, Entry, Posted};
 use patron_store::stamps::{self, Card, CardInput, Stamped};
 use serde::{Deserialize, Serialize};
 
@@ -158,46 +159,28 @@ pub async fn post(auth: ApiAuth, id: web::Path<i64>, body: web::Json<PointsBody>
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
     let b = body.into_inner();
-    let s2 = scope.clone();
-    // A stranger's follower is 404 before the body is judged.
-    auth.state
-        .db(move |c| patron_store::followers::get(c, &s2, id))
-        .await?;
-    let kind = Kind::parse(&b.kind).ok_or(patron_store::StoreError::from(validate::invalid(
-        "kind",
-        "invalid_choice",
-    )))?;
-    if b.idempotency_key
-        .as_ref()
-        .is_some_and(|k| k.is_empty() || k.len() > 100)
-    {
-        return Err(patron_store::StoreError::from(validate::invalid(
-            "idempotency_key",
-            "too_long",
-        ))
-        .into());
-    }
-    let key = b.idempotency_key.map(|k| format!("api:{k}"));
     let posted = auth
         .state
-        .db(move |c| {
-            let program = loyalty::program(c, &scope)?;
-            let post = Post {
-                kind,
-                points: b.points,
-                source: "api",
-                source_key: key.as_deref(),
-                reason: &b.reason,
-                user: None,
-                expires_at: program.and_then(|p| p.expiry(patron_store::now())),
-            };
-            loyalty::post(c, &scope, id, &post)
+        .run(move |c| {
+            app_loyalty::post_points(
+                c,
+                &scope,
+                id,
+                &app_loyalty::PointsRequest {
+                    kind: &b.kind,
+                    points: Some(b.points),
+                    reason: &b.reason,
+                    source: "api",
+                    key: b.idempotency_key.as_deref(),
+                    user: None,
+                },
+            )
         })
         .await?;
     Ok(match posted {
-        loyalty::Posted::Done { .. } => HttpResponse::Created().json(&posted),
-        loyalty::Posted::Duplicate { .. } => HttpResponse::Ok().json(&posted),
-        loyalty::Posted::Insufficient { .. } => HttpResponse::Conflict().json(InsufficientBody {
+        Posted::Done { .. } => HttpResponse::Created().json(&posted),
+        Posted::Duplicate { .. } => HttpResponse::Ok().json(&posted),
+        Posted::Insufficient { .. } => HttpResponse::Conflict().json(InsufficientBody {
             error: Insufficient {
                 code: "insufficient",
                 message: "The debit exceeds the balance; nothing changed.",
@@ -205,14 +188,6 @@ pub async fn post(auth: ApiAuth, id: web::Path<i64>, body: web::Json<PointsBody>
             },
         }),
     })
-}
-
-/// An idempotency key is 1 to 100 bytes.
-fn check_key(key: &Option<String>) -> Result<(), patron_store::StoreError> {
-    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 100) {
-        return Err(validate::invalid("idempotency_key", "too_long").into());
-    }
-    Ok(())
 }
 
 /// The stamp cards.
@@ -258,27 +233,19 @@ pub async fn stamp(auth: ApiAuth, id: web::Path<i64>, body: web::Json<StampBody>
     let scope = auth.require(Permission::Redeem)?.clone();
     let id = id.into_inner();
     let b = body.into_inner();
-    let s2 = scope.clone();
-    let card = b.card_id;
-    auth.state
-        .db(move |c| {
-            patron_store::followers::get(c, &s2, id)?;
-            stamps::get(c, &s2, card)
-        })
-        .await?;
-    check_key(&b.idempotency_key)?;
-    let key = b.idempotency_key.map(|k| format!("api:{k}"));
     let r = auth
         .state
-        .db(move |c| {
-            stamps::stamp(
+        .run(move |c| {
+            app_loyalty::give_stamp(
                 c,
                 &scope,
-                card,
                 id,
-                "api",
-                key.as_deref(),
-                Default::default(),
+                &app_loyalty::StampRequest {
+                    card: b.card_id,
+                    source: "api",
+                    key: b.idempotency_key.as_deref(),
+                    by: Default::default(),
+                },
             )
         })
         .await?;

@@ -10,10 +10,12 @@ use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use patron_app::loyalty as app_loyalty;
+use patron_app::AppError;
 use patron_domain::loyalty::Program;
 use patron_domain::{validate, Permission};
 use patron_store::coupons::Campaign;
-use patron_store::loyalty::{self, Kind, Post, Posted};
+use patron_store::loyalty::{self, Posted};
 use patron_store::stamps::{self, Card, CardInput, Stamped};
 use patron_store::StoreError;
 use serde::Deserialize;
@@ -306,42 +308,42 @@ pub async fn post_points(
     let user = ctx.require_user()?.user.clone();
     let back = paths::tenant(&tenant.slug).follower_at(follower, "points");
     let secure = ctx.state.cfg.secure_cookies;
-    let s2 = scope.clone();
-    // A stranger's follower is 404 before the form is judged.
-    ctx.state
-        .db(move |c| patron_store::followers::get(c, &s2, follower))
-        .await?;
-    let (Some(kind), Ok(points)) = (Kind::parse(&f.kind), f.points.trim().parse::<i64>()) else {
-        return Ok(redirect_flash(&back, "err", "flash.points_invalid", secure));
-    };
-    let reason = f.reason.clone();
+    let (kind, points, reason) = (
+        f.kind.clone(),
+        f.points.trim().parse().ok(),
+        f.reason.clone(),
+    );
+    // A stranger's follower is 404 before the form is judged (inside the operation).
     let r = ctx
         .state
-        .db(move |c| {
-            let program = loyalty::program(c, &scope)?;
-            let post = Post {
-                kind,
-                points,
-                source: "manual",
-                source_key: None,
-                reason: &reason,
-                user: Some((user.id, &user.name)),
-                expires_at: program.and_then(|p| p.expiry(patron_store::now())),
-            };
-            loyalty::post(c, &scope, follower, &post)
+        .run(move |c| {
+            app_loyalty::post_points(
+                c,
+                &scope,
+                follower,
+                &app_loyalty::PointsRequest {
+                    kind: &kind,
+                    points,
+                    reason: &reason,
+                    source: "manual",
+                    key: None,
+                    user: Some((user.id, &user.name)),
+                },
+            )
         })
         .await;
     Ok(match r {
         Ok(Posted::Done { balance, .. }) => {
-            tracing::info!(tenant = %tenant.slug, follower, points, balance, "points posted by hand");
+            tracing::info!(tenant = %tenant.slug, follower, balance, "points posted by hand");
             redirect_flash(&back, "ok", "flash.points_posted", secure)
         }
         Ok(Posted::Insufficient { .. }) => {
             redirect_flash(&back, "err", "flash.points_insufficient", secure)
         }
         Ok(Posted::Duplicate { .. }) => redirect_flash(&back, "ok", "flash.saved", secure),
-        Err(StoreError::Invalid(i)) => {
-            tracing::info!(tenant = %tenant.slug, follower, field = i.field, "points refused");
+        Err(AppError::Invalid(i)) => {
+            let field = i.first().map(|i| i.field);
+            tracing::info!(tenant = %tenant.slug, follower, ?field, "points refused");
             redirect_flash(&back, "err", "flash.points_invalid", secure)
         }
         Err(e) => return Err(e.into()),
@@ -381,28 +383,26 @@ pub async fn give_stamp(
         .unwrap_or_else(|| paths::tenant(&tenant.slug).follower_at(follower, "stamps"));
     let card = f.card_id;
     let secure = ctx.state.cfg.secure_cookies;
-    // A cashier stamps only at their own stores.
-    let store = f.store_id.filter(|s| *s > 0).filter(|s| {
-        scope
-            .stores()
-            .is_none_or(|mine| mine.iter().any(|m| m.0 == *s))
-    });
-    if at_till && store.is_none() {
-        tracing::info!(tenant = %tenant.slug, follower, "stamp refused: not one of the cashier's stores");
-        return Err(UiError::Forbidden);
-    }
+    let store = f.store_id.filter(|s| *s > 0);
     let source = if store.is_some() { "till" } else { "manual" };
     let r = ctx
         .state
-        .db(move |c| {
-            if let Some(s) = store {
-                patron_store::stores::get(c, &scope, patron_domain::StoreId(s))?;
-            }
-            let by = stamps::By {
-                user: Some((user.id, &user.name)),
-                store,
-            };
-            stamps::stamp(c, &scope, card, follower, source, None, by)
+        .run(move |c| {
+            app_loyalty::give_stamp(
+                c,
+                &scope,
+                follower,
+                &app_loyalty::StampRequest {
+                    card,
+                    source,
+                    key: None,
+                    // A cashier stamps only at their own stores (else forbidden).
+                    by: stamps::By {
+                        user: Some((user.id, &user.name)),
+                        store,
+                    },
+                },
+            )
         })
         .await?;
     Ok(match r {
