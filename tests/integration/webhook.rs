@@ -518,3 +518,52 @@ async fn a_rule_added_through_one_process_answers_in_another_at_once() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Every write of something the webhook caches moves the cache epoch itself, in the same
+/// transaction, through whichever door it came (page, API, store): no caller can forget
+/// to tell the other processes, and a change cannot commit without telling them.
+#[tokio::test]
+async fn every_change_of_cached_settings_moves_the_cache_epoch() {
+    use reqwest::Method as M;
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let epoch = || patron_store::cache_epoch::read(&mut app.conn()).unwrap();
+    let c = app.client();
+    let api = |m: M, p: &str, b: Option<serde_json::Value>| {
+        let (c, t, p) = (&c, w.token.clone(), format!("/api/v1{p}"));
+        async move { c.api(m, &p, &t, b).await }
+    };
+    let mut last = epoch();
+    let mut moved = |what: &str| {
+        let now = epoch();
+        assert!(now > last, "{what} did not move the cache epoch");
+        last = now;
+    };
+    let r = api(M::POST, "/reply-rules", Some(serde_json::json!({"trigger_kind": "keyword_exact", "trigger_value": "hi", "reply_text": "Hello"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    moved("adding a rule");
+    api(M::DELETE, &format!("/reply-rules/{}", r.json()["id"]), None).await;
+    moved("deleting a rule");
+    let r = api(
+        M::PUT,
+        "/loyalty/program",
+        Some(serde_json::json!({
+            "subscribe_points": 5, "checkin_keyword": "", "checkin_points": 0, "checkin_reply": "",
+            "checkin_again_reply": "", "points_per_yuan": 0, "expiry_days": null
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    moved("saving the points program");
+    let r = api(
+        M::PUT,
+        "/tenant",
+        Some(serde_json::json!({"name": "Renamed", "slug": format!("shop-a")})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    moved("changing the tenant's settings");
+    let refused = api(M::DELETE, "/reply-rules/999999", None).await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(epoch(), last, "a refused change moves nothing");
+}

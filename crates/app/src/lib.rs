@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod links;
 pub mod loyalty;
 pub mod members;
+pub mod replies;
 pub mod tenants;
 pub mod till;
 pub mod wechat;

@@ -376,8 +376,6 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                     StoreError::Conflict(_) => CliError::Usage(format!("--slug: {slug} is taken")),
                     other => other.into(),
                 })?;
-            // A running server may have cached this slug as unknown.
-            patron_store::cache_epoch::bump(&mut c)?;
             Ok(format!(
                 "created tenant {} ({}); webhook path {}",
                 t.id,

@@ -63,7 +63,8 @@ pub fn save_program(conn: &mut DbConn, scope: &TenantScope, p: &Program) -> Resu
                 .values((lp::tenant_id.eq(tenant), values))
                 .execute(c)?;
         }
-        Ok(())
+        // The webhook caches the program: every process drops it.
+        crate::cache_epoch::bump(c)
     })
 }
 

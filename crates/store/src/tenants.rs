@@ -251,27 +251,31 @@ pub fn create(
 ) -> Result<Tenant> {
     let at = now();
     let seal = |col: &str, v: &Option<String>| v.as_ref().map(|s| sb.encrypt(col, s));
-    let id: i64 = diesel::insert_into(tenants::table)
-        .values((
-            tenants::agency_id.eq(scope.agency_id().0),
-            tenants::name.eq(&t.name),
-            tenants::slug.eq(&t.slug),
-            tenants::time_zone.eq(&t.time_zone),
-            tenants::wx_appid.eq(&t.appid),
-            tenants::wx_original_id.eq(&t.original_id),
-            tenants::wx_token_enc.eq(seal(COL_TOKEN, &t.token)),
-            tenants::wx_aes_key_enc.eq(seal(COL_AES, &t.aes_key)),
-            tenants::wx_app_secret_enc.eq(seal(COL_SECRET, &t.app_secret)),
-            tenants::wx_message_mode.eq(t.message_mode.as_str()),
-            tenants::wx_account_kind.eq(t.account_kind.as_str()),
-            tenants::wx_api_base.eq(t.api_base.as_deref().unwrap_or(wx::DEFAULT_API_BASE)),
-            tenants::created_at.eq(at),
-            tenants::updated_at.eq(at),
-        ))
-        .returning(tenants::id)
-        .get_result(conn)
-        .map_err(|e| StoreError::from(e).conflict_as("slug_taken"))?;
-    by_id(conn, TenantId(id))
+    crate::write_tx(conn, |conn| {
+        let id: i64 = diesel::insert_into(tenants::table)
+            .values((
+                tenants::agency_id.eq(scope.agency_id().0),
+                tenants::name.eq(&t.name),
+                tenants::slug.eq(&t.slug),
+                tenants::time_zone.eq(&t.time_zone),
+                tenants::wx_appid.eq(&t.appid),
+                tenants::wx_original_id.eq(&t.original_id),
+                tenants::wx_token_enc.eq(seal(COL_TOKEN, &t.token)),
+                tenants::wx_aes_key_enc.eq(seal(COL_AES, &t.aes_key)),
+                tenants::wx_app_secret_enc.eq(seal(COL_SECRET, &t.app_secret)),
+                tenants::wx_message_mode.eq(t.message_mode.as_str()),
+                tenants::wx_account_kind.eq(t.account_kind.as_str()),
+                tenants::wx_api_base.eq(t.api_base.as_deref().unwrap_or(wx::DEFAULT_API_BASE)),
+                tenants::created_at.eq(at),
+                tenants::updated_at.eq(at),
+            ))
+            .returning(tenants::id)
+            .get_result(conn)
+            .map_err(|e| StoreError::from(e).conflict_as("slug_taken"))?;
+        // A webhook may have cached the slug as unknown: every process forgets it.
+        crate::cache_epoch::bump(conn)?;
+        by_id(conn, TenantId(id))
+    })
 }
 
 /// Updates a tenant. A new EncodingAESKey moves the current one to "previous", so pushes
@@ -325,6 +329,8 @@ pub fn update(
             ))
             .execute(conn)
             .map_err(|e| StoreError::from(e).conflict_as("slug_taken"))?;
+        // Webhooks cache the settings: every process drops them with this change.
+        crate::cache_epoch::bump(conn)?;
         get(conn, scope)
     })
 }

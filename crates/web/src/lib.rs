@@ -144,14 +144,14 @@ impl AppState {
 
     /// Something the webhook caches for a tenant changed (its settings, reply rules,
     /// loyalty program; `None`: any tenant, or a new one): drops this process's copy at
-    /// once and moves the cache epoch on, so every other process drops its copy at its
-    /// next poll ([`webhook::watch_cache_epoch`]).
-    pub async fn tenant_changed(&self, slug: Option<&str>) -> Result<(), StoreError> {
+    /// once. The change itself moved the cache epoch on in its transaction (the store's
+    /// and `patron_app`'s writes of cached things do), so every other process drops its
+    /// copy at its next poll ([`webhook::watch_cache_epoch`]).
+    pub fn forget_cached(&self, slug: Option<&str>) {
         match slug {
             Some(s) => self.endpoints.invalidate(s),
             None => self.endpoints.invalidate_all(),
         }
-        self.db(patron_store::cache_epoch::bump).await
     }
 }
 

@@ -70,18 +70,15 @@ pub async fn program(auth: ApiAuth) -> ApiResult {
 pub async fn save_program(auth: ApiAuth, body: web::Json<Program>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let p = body.into_inner();
-    let (saved, slug) = auth
+    let saved = auth
         .state
         .db(move |c| {
             loyalty::save_program(c, &scope, &p)?;
-            Ok((
-                loyalty::program(c, &scope)?,
-                patron_store::tenants::get(c, &scope)?.slug,
-            ))
+            loyalty::program(c, &scope)
         })
         .await?;
     // The webhook answers check-ins from its cache of the tenant's settings.
-    auth.state.tenant_changed(Some(&slug)).await?;
+    auth.state.forget_cached(None);
     Ok(HttpResponse::Ok().json(ProgramJson { program: saved }))
 }
 

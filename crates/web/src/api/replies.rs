@@ -57,15 +57,24 @@ pub async fn create(auth: ApiAuth, body: web::Json<RuleBody>) -> ApiResult {
             )]))
         }
     };
-    let slug_scope = scope.clone();
     let (window, priority) = (b.window, b.priority);
     let rule = auth
         .state
-        .db(move |c| {
-            reply_rules::create_full(c, &scope, &trigger, &messages, priority, window.as_ref())
+        .run(move |c| {
+            patron_app::replies::create_rule(
+                c,
+                &scope,
+                &patron_app::replies::NewRule {
+                    trigger: &trigger,
+                    messages: &messages,
+                    priority,
+                    window: window.as_ref(),
+                    campaign: None,
+                },
+            )
         })
         .await?;
-    invalidate(&auth, &slug_scope).await?;
+    auth.state.forget_cached(None);
     Ok(HttpResponse::Created().json(rule))
 }
 
@@ -79,24 +88,9 @@ pub async fn create(auth: ApiAuth, body: web::Json<RuleBody>) -> ApiResult {
 pub async fn delete(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let id = id.into_inner();
-    let s2 = scope.clone();
     auth.state
-        .db(move |c| reply_rules::delete(c, &s2, id))
+        .run(move |c| patron_app::replies::delete_rule(c, &scope, id))
         .await?;
-    invalidate(&auth, &scope).await?;
+    auth.state.forget_cached(None);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The webhook caches rules per tenant; drop this tenant's entry, here and in every other
-/// process.
-async fn invalidate(
-    auth: &ApiAuth,
-    scope: &patron_domain::TenantScope,
-) -> Result<(), patron_store::StoreError> {
-    let s = scope.clone();
-    let t = auth
-        .state
-        .db(move |c| patron_store::tenants::get(c, &s))
-        .await?;
-    auth.state.tenant_changed(Some(&t.slug)).await
 }

@@ -97,6 +97,6 @@ pub async fn update(auth: ApiAuth, body: web::Json<TenantInput>) -> ApiResult {
         .state
         .db(move |c| tenants::update(c, &scope, &valid, &sb))
         .await?;
-    auth.state.tenant_changed(None).await?;
+    auth.state.forget_cached(None);
     Ok(HttpResponse::Ok().json(json(t)))
 }

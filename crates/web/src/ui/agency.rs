@@ -88,7 +88,7 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
                 Ok(t) => {
                     tracing::info!(tenant_id = t.id, slug = %t.slug, "tenant created");
                     // Another process may have cached this slug as unknown.
-                    ctx.state.tenant_changed(None).await?;
+                    ctx.state.forget_cached(None);
                     return Ok(redirect_flash(
                         &paths::tenant(&t.slug).home(),
                         "ok",

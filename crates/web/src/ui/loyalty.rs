@@ -181,7 +181,7 @@ pub async fn save(
         .db(move |c| loyalty::save_program(c, &scope, &program))
         .await?;
     // The webhook answers check-ins from its cache of the tenant's settings.
-    ctx.state.tenant_changed(Some(&tenant.slug)).await?;
+    ctx.state.forget_cached(Some(&tenant.slug));
     tracing::info!(tenant = %tenant.slug, "points program saved");
     Ok(redirect_flash(
         &paths::tenant(&tenant.slug).loyalty(),

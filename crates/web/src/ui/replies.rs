@@ -8,10 +8,10 @@ use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use patron_app::AppError;
 use patron_domain::replies::{self, Article, Content, Incoming, Trigger, Window};
 use patron_domain::{validate, Permission};
 use patron_store::reply_rules::{self, ReplyRule};
-use patron_store::StoreError;
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -317,34 +317,23 @@ pub async fn create(
     };
     match ctx
         .state
-        .db(move |c| {
-            patron_store::write_tx(c, |c| {
-                let rule = reply_rules::create_full(
-                    c,
-                    &scope,
-                    &trigger,
-                    &messages,
+        .run(move |c| {
+            patron_app::replies::create_rule(
+                c,
+                &scope,
+                &patron_app::replies::NewRule {
+                    trigger: &trigger,
+                    messages: &messages,
                     priority,
-                    window.as_ref(),
-                )?;
-                if campaign.is_some() {
-                    // Another tenant's campaign reads as unknown, and nothing is created.
-                    reply_rules::set_campaign(c, &scope, rule.id, campaign).map_err(
-                        |e| match e {
-                            StoreError::NotFound => {
-                                validate::invalid("campaign_id", "unknown").into()
-                            }
-                            other => other,
-                        },
-                    )?;
-                }
-                Ok(rule)
-            })
+                    window: window.as_ref(),
+                    campaign,
+                },
+            )
         })
         .await
     {
         Ok(_) => {
-            ctx.state.tenant_changed(Some(&tenant.slug)).await?;
+            ctx.state.forget_cached(Some(&tenant.slug));
             Ok(redirect_flash(
                 &paths::tenant(&tenant.slug).replies(),
                 "ok",
@@ -352,9 +341,9 @@ pub async fn create(
                 ctx.state.cfg.secure_cookies,
             ))
         }
-        Err(StoreError::Invalid(i)) => {
-            tracing::info!(tenant = %tenant.slug, error = %i, "reply rule refused");
-            let errors = form_messages(ctx.lang, &[i]);
+        Err(AppError::Invalid(errs)) => {
+            tracing::info!(tenant = %tenant.slug, errors = ?errs, "reply rule refused");
+            let errors = form_messages(ctx.lang, &errs);
             render(&ctx, &slug, form, "", errors).await
         }
         Err(e) => Err(e.into()),
@@ -370,9 +359,9 @@ pub async fn delete(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     ctx.state
-        .db(move |c| reply_rules::delete(c, &scope, id))
+        .run(move |c| patron_app::replies::delete_rule(c, &scope, id))
         .await?;
-    ctx.state.tenant_changed(Some(&tenant.slug)).await?;
+    ctx.state.forget_cached(Some(&tenant.slug));
     Ok(redirect_flash(
         &paths::tenant(&tenant.slug).replies(),
         "ok",

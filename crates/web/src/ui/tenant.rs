@@ -156,7 +156,7 @@ pub async fn save_settings(
                 .await
             {
                 Ok(t) => {
-                    ctx.state.tenant_changed(None).await?;
+                    ctx.state.forget_cached(None);
                     tracing::info!(tenant_id = t.id, "tenant settings saved");
                     return Ok(redirect_flash(
                         &paths::tenant(&t.slug).settings(),
