@@ -10,6 +10,7 @@
 pub mod coupons;
 pub mod error;
 pub mod followers;
+pub mod imports;
 pub mod jobs;
 pub mod links;
 pub mod loyalty;

@@ -127,3 +127,51 @@ pub async fn create_qr_code(
     tracing::info!(tenant = %tenant.slug, scene = %code.scene, permanent, "QR code created");
     Ok(code)
 }
+
+/// What saving the custom menu did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MenuSaved {
+    /// Saved, not sent (not asked to publish).
+    Saved,
+    /// Saved and live in WeChat.
+    Published,
+    /// Saved; not sent, because the tenant has no AppID or AppSecret.
+    NotConfigured,
+    /// Saved; WeChat refused it (its message, also recorded with the menu).
+    Refused(String),
+}
+
+/// Saves the tenant's custom menu (already checked against WeChat's limits) and, with
+/// `publish`, sends it to WeChat and records the outcome beside it (the page and the API).
+pub async fn save_menu(
+    pool: &patron_store::DbPool,
+    secrets: &SecretBox,
+    scope: &patron_domain::TenantScope,
+    tenant: &Tenant,
+    menu: &patron_wechat::api::menu::Menu,
+    publish: bool,
+) -> Result<MenuSaved, crate::AppError> {
+    use patron_store::menus;
+    let json = serde_json::to_string(menu).unwrap_or_default();
+    let s2 = scope.clone();
+    crate::blocking(pool, move |c| menus::save(c, &s2, &json)).await?;
+    if !publish {
+        return Ok(MenuSaved::Saved);
+    }
+    let client = match tenant_client_if_set(secrets, tenant) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok(MenuSaved::NotConfigured),
+        Err(e) => return Err(crate::AppError::Internal(StoreError::Config(e.to_string()))),
+    };
+    let outcome = client.create_menu(menu).await.map_err(|e| e.to_string());
+    if let Err(e) = &outcome {
+        tracing::warn!(tenant = %tenant.slug, error = %e, "menu publish failed");
+    }
+    let saved = match &outcome {
+        Ok(()) => MenuSaved::Published,
+        Err(e) => MenuSaved::Refused(e.clone()),
+    };
+    let s2 = scope.clone();
+    crate::blocking(pool, move |c| menus::published(c, &s2, outcome)).await?;
+    Ok(saved)
+}

@@ -4,10 +4,10 @@
 use super::{ApiAuth, ApiError, ApiResult, ErrorBody};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use patron_domain::follower_csv::{self, RowError};
+use patron_domain::follower_csv::RowError;
 use patron_domain::Permission;
 use patron_store::imports::{self, Import};
-use patron_store::{attributes, jobs};
+use patron_store::jobs;
 use serde::Serialize;
 
 /// A followers import.
@@ -83,23 +83,9 @@ pub async fn create(auth: ApiAuth, mut payload: web::Payload) -> ApiResult {
         }
         body.extend_from_slice(&chunk);
     }
-    let author = "API".to_string();
     let result = auth
         .state
-        .db(move |c| {
-            let defs: Vec<_> = attributes::list(c, &scope)?
-                .iter()
-                .map(|a| a.def())
-                .collect();
-            let checked = match follower_csv::check(&body, &defs, follower_csv::MAX_ROWS) {
-                Ok(ch) => ch,
-                Err(e) => return Ok(Err(e)),
-            };
-            let text = String::from_utf8_lossy(&body);
-            Ok(Ok(imports::create(
-                c, &scope, &author, "api.csv", &text, &checked,
-            )?))
-        })
+        .run(move |c| patron_app::imports::check_file(c, &scope, "API", "api.csv", &body))
         .await?;
     match result {
         Ok(imp) => Ok(HttpResponse::Created().json(json(&imp, None))),

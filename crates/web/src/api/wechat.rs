@@ -5,7 +5,7 @@ use super::coupons::JobAccepted;
 use super::{ApiAuth, ApiError, ApiResult, ErrorBody};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use patron_app::wechat::{create_qr_code, NewCode, NotCreated};
+use patron_app::wechat::{create_qr_code, MenuSaved, NewCode, NotCreated};
 use patron_domain::replies::Content;
 use patron_domain::{validate, Permission};
 use patron_store::qr_codes::QrCode;
@@ -159,38 +159,21 @@ pub async fn menu_put(auth: ApiAuth, body: web::Json<MenuBody>) -> ApiResult {
     b.menu
         .validate()
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?;
-    let json = serde_json::to_string(&b.menu).unwrap_or_default();
     let s2 = scope.clone();
-    let tenant = auth
-        .state
-        .db(move |c| {
-            menus::save(c, &s2, &json)?;
-            tenants::get(c, &s2)
-        })
-        .await?;
-    if b.publish {
-        let client = patron_app::wechat::tenant_client_if_set(&auth.state.secrets, &tenant)
-            .map_err(|e| {
-                tracing::error!(error = %e, "OA API client");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            })?
-            .ok_or_else(not_configured)?;
-        let outcome = client.create_menu(&b.menu).await.map_err(|e| e.to_string());
-        let failed = outcome.clone().err();
-        let s2 = scope.clone();
-        auth.state
-            .db(move |c| menus::published(c, &s2, outcome))
+    let tenant = auth.state.db(move |c| tenants::get(c, &s2)).await?;
+    let st = &auth.state;
+    let saved =
+        patron_app::wechat::save_menu(&st.pool, &st.secrets, &scope, &tenant, &b.menu, b.publish)
             .await?;
-        if let Some(e) = failed {
+    match saved {
+        MenuSaved::Saved | MenuSaved::Published => {}
+        MenuSaved::NotConfigured => return Err(not_configured()),
+        MenuSaved::Refused(e) => {
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "wechat",
                 format!("WeChat refused the menu: {e}"),
-            ));
+            ))
         }
     }
     menu_show(auth).await

@@ -98,25 +98,9 @@ pub async fn upload(
         return render_page(&ctx, &slug, fail("import.too_large", None)).await;
     }
     let author = ctx.require_user()?.user.name.clone();
-    let s2 = scope.clone();
     let result = ctx
         .state
-        .db(move |c| {
-            let defs: Vec<_> = attributes::list(c, &s2)?.iter().map(|a| a.def()).collect();
-            let checked = match follower_csv::check(&up.body, &defs, follower_csv::MAX_ROWS) {
-                Ok(ch) => ch,
-                Err(e) => return Ok(Err(e)),
-            };
-            let text = String::from_utf8_lossy(&up.body);
-            Ok(Ok(imports::create(
-                c,
-                &s2,
-                &author,
-                &up.file_name,
-                &text,
-                &checked,
-            )?))
-        })
+        .run(move |c| patron_app::imports::check_file(c, &scope, &author, &up.file_name, &up.body))
         .await?;
     match result {
         Ok(imp) => {

@@ -8,6 +8,7 @@ use crate::render::{html, redirect_flash, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use patron_app::wechat::MenuSaved;
 use patron_domain::Permission;
 use patron_store::menus;
 use patron_wechat::api::menu::{
@@ -267,35 +268,21 @@ pub async fn save(
             return render(&ctx, &slug, Some(form), vec![message(ctx.lang, &e)]).await;
         }
     };
-    let json = serde_json::to_string(&menu).unwrap_or_default();
-    let s2 = scope.clone();
-    ctx.state.db(move |c| menus::save(c, &s2, &json)).await?;
+    let st = &ctx.state;
+    let saved =
+        patron_app::wechat::save_menu(&st.pool, &st.secrets, &scope, &tenant, &menu, publish)
+            .await?;
     let back = paths::tenant(&tenant.slug).menu();
-    let secure = ctx.state.cfg.secure_cookies;
-    if !publish {
-        return Ok(redirect_flash(&back, "ok", "flash.menu_saved", secure));
-    }
-    let Some(client) = patron_app::wechat::tenant_client_if_set(&ctx.state.secrets, &tenant)
-        .map_err(|e| UiError::Internal(e.to_string()))?
-    else {
-        return Ok(redirect_flash(
-            &back,
-            "err",
-            "flash.sync_needs_settings",
-            secure,
-        ));
+    let (kind, key) = match saved {
+        MenuSaved::Saved => ("ok", "flash.menu_saved"),
+        MenuSaved::Published => ("ok", "flash.menu_published"),
+        MenuSaved::NotConfigured => ("err", "flash.sync_needs_settings"),
+        MenuSaved::Refused(_) => ("err", "flash.menu_publish_failed"),
     };
-    let outcome = client.create_menu(&menu).await.map_err(|e| e.to_string());
-    let ok = outcome.is_ok();
-    if let Err(e) = &outcome {
-        tracing::warn!(tenant = %tenant.slug, error = %e, "menu publish failed");
-    }
-    ctx.state
-        .db(move |c| menus::published(c, &scope, outcome))
-        .await?;
-    Ok(if ok {
-        redirect_flash(&back, "ok", "flash.menu_published", secure)
-    } else {
-        redirect_flash(&back, "err", "flash.menu_publish_failed", secure)
-    })
+    Ok(redirect_flash(
+        &back,
+        kind,
+        key,
+        ctx.state.cfg.secure_cookies,
+    ))
 }
