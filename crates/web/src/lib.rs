@@ -14,7 +14,6 @@ pub mod middleware;
 pub mod notify;
 pub mod password;
 pub mod paths;
-pub mod policy;
 pub mod qr_image;
 pub mod render;
 pub mod routes;

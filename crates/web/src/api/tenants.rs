@@ -2,6 +2,7 @@
 
 use super::{ApiAuth, ApiError, ApiResult, ErrorBody};
 use actix_web::{web, HttpResponse};
+use patron_app::AppError;
 use patron_domain::Permission;
 use patron_store::tenants::{self, SecretPresence, Tenant, TenantInput};
 use serde::Serialize;
@@ -72,31 +73,29 @@ pub async fn show(auth: ApiAuth) -> ApiResult {
     ))]
 pub async fn update(auth: ApiAuth, body: web::Json<TenantInput>) -> ApiResult {
     let scope = auth.require(Permission::ManageSettings)?.clone();
-    let valid = tenants::validate(&body).map_err(ApiError::invalid)?;
-    let s2 = scope.clone();
-    let current = auth.state.db(move |c| tenants::get(c, &s2)).await?;
-    crate::policy::check_api_base(
-        &auth.state.cfg,
-        Some(&scope),
-        Some(&current.wx_api_base),
-        &valid,
-    )
-    .map_err(|e| {
-        if e.code == "api_base_agency_only" {
-            ApiError::new(
-                actix_web::http::StatusCode::FORBIDDEN,
-                "forbidden",
-                "only the agency admin may change the WeChat API base",
-            )
-        } else {
-            ApiError::invalid(vec![e])
-        }
-    })?;
-    let sb = auth.state.secrets.clone();
+    let (sb, loopback) = (
+        auth.state.secrets.clone(),
+        auth.state.cfg.allow_loopback_api_base,
+    );
+    let input = body.into_inner();
     let t = auth
         .state
-        .db(move |c| tenants::update(c, &scope, &valid, &sb))
-        .await?;
+        .run(move |c| patron_app::tenants::update_settings(c, &scope, &input, &sb, loopback))
+        .await
+        .map_err(|e| match e {
+            AppError::Invalid(errs)
+                if errs
+                    .iter()
+                    .any(|i| i.code == patron_app::tenants::API_BASE_AGENCY_ONLY) =>
+            {
+                ApiError::new(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "only the agency admin may change the WeChat API base",
+                )
+            }
+            other => other.into(),
+        })?;
     auth.state.forget_cached(None);
     Ok(HttpResponse::Ok().json(json(t)))
 }

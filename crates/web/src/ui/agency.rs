@@ -72,9 +72,14 @@ pub async fn create_tenant(ctx: Ctx, f: web::Form<TenantForm>) -> Result<HttpRes
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
     let checked = tenants::validate(&f.input).and_then(|valid| {
-        crate::policy::check_api_base(&ctx.state.cfg, None, None, &valid)
-            .map(|()| valid)
-            .map_err(|e| vec![e])
+        patron_app::tenants::check_api_base(
+            ctx.state.cfg.allow_loopback_api_base,
+            None,
+            None,
+            &valid,
+        )
+        .map(|()| valid)
+        .map_err(|e| vec![e])
     });
     let errors = match checked {
         Err(errs) => messages(ctx.lang, &errs),

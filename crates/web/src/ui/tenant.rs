@@ -10,10 +10,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_app::followers::MATCH_CAP;
+use patron_app::AppError;
 use patron_domain::Permission;
 use patron_store::followers::{self, Glance};
-use patron_store::tenants::{self, Tenant, TenantInput};
-use patron_store::{stores, users, StoreError};
+use patron_store::tenants::{Tenant, TenantInput};
+use patron_store::{stores, users};
 
 #[derive(Template)]
 #[template(path = "tenant_dashboard.html")]
@@ -135,40 +136,26 @@ pub async fn save_settings(
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
-    let checked = tenants::validate(&f.input).and_then(|valid| {
-        crate::policy::check_api_base(
-            &ctx.state.cfg,
-            Some(&scope),
-            Some(&tenant.wx_api_base),
-            &valid,
-        )
-        .map(|()| valid)
-        .map_err(|e| vec![e])
-    });
-    let errors = match checked {
-        Err(errs) => messages(ctx.lang, &errs),
-        Ok(valid) => {
-            let sb = ctx.state.secrets.clone();
-            let s2 = scope.clone();
-            match ctx
-                .state
-                .db(move |c| tenants::update(c, &s2, &valid, &sb))
-                .await
-            {
-                Ok(t) => {
-                    ctx.state.forget_cached(None);
-                    tracing::info!(tenant_id = t.id, "tenant settings saved");
-                    return Ok(redirect_flash(
-                        &paths::tenant(&t.slug).settings(),
-                        "ok",
-                        "flash.saved",
-                        ctx.state.cfg.secure_cookies,
-                    ));
-                }
-                Err(StoreError::Conflict(_)) => message(ctx.lang, "err.slug_taken"),
-                Err(e) => return Err(e.into()),
-            }
+    let (sb, s2, input) = (ctx.state.secrets.clone(), scope.clone(), f.input.clone());
+    let loopback = ctx.state.cfg.allow_loopback_api_base;
+    let errors = match ctx
+        .state
+        .run(move |c| patron_app::tenants::update_settings(c, &s2, &input, &sb, loopback))
+        .await
+    {
+        Ok(t) => {
+            ctx.state.forget_cached(None);
+            tracing::info!(tenant_id = t.id, "tenant settings saved");
+            return Ok(redirect_flash(
+                &paths::tenant(&t.slug).settings(),
+                "ok",
+                "flash.saved",
+                ctx.state.cfg.secure_cookies,
+            ));
         }
+        Err(AppError::Invalid(errs)) => messages(ctx.lang, &errs),
+        Err(AppError::Conflict(_)) => message(ctx.lang, "err.slug_taken"),
+        Err(e) => return Err(e.into()),
     };
     let page = ctx
         .page("settings", "tenant.settings", Some((&scope, &tenant)))
