@@ -73,16 +73,29 @@ pub fn with_code<T>(
         );
         return Ok(Gated::Locked);
     }
+    code_past_gate(c, scope, mac_key, &keys, scanned, op)
+}
+
+/// [`with_code`] after its lock check, for a caller that checked [`locked`] itself
+/// (the till's lookup, which first tries the scan as a member card): failures still count.
+pub fn code_past_gate<T>(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    mac_key: &[u8; 32],
+    keys: &[String; 2],
+    scanned: &str,
+    op: impl FnOnce(&mut DbConn, &str) -> Result<T, crate::AppError>,
+) -> Result<Gated<T>, crate::AppError> {
     let code = match crate::coupons::scan_to_code(mac_key, scope, scanned) {
         Ok(code) => code,
         Err(r) => {
-            failed(c, &keys)?;
+            failed(c, keys)?;
             return Ok(Gated::Refused(r));
         }
     };
     match op(c, &code) {
         Err(crate::AppError::NotFound) => {
-            failed(c, &keys)?;
+            failed(c, keys)?;
             Err(crate::AppError::NotFound)
         }
         other => other.map(Gated::Done),

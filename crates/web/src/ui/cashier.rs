@@ -306,7 +306,8 @@ pub async fn lookup(
             None => {}
         }
         let store_id = t.store(store).unwrap_or(0);
-        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |c, code| {
+        // The lock was checked above, once for both kinds of scan.
+        let gated = till::code_past_gate(c, &t.scope, &mac_key, &keys, &scan, |c, code| {
             app_coupons::look_up(c, &t.scope, code, store_id, None)
         });
         gated_answer(gated, &scan, |found| {
