@@ -153,6 +153,27 @@ pub fn enqueue(c: &mut DbConn, scope: &TenantScope, job: &Job) -> Result<JobId, 
     )
 }
 
+/// Queues `job` unless a job of its kind is already queued or running for the tenant
+/// (a sync asked for twice runs once); returns the job that will do it.
+pub fn enqueue_once(c: &mut DbConn, scope: &TenantScope, job: &Job) -> Result<JobId, StoreError> {
+    match patron_store::jobs::open_of_kind(c, scope, job.kind())? {
+        Some(open) => Ok(open),
+        None => enqueue(c, scope, job),
+    }
+}
+
+/// A sync of the tenant's followers from WeChat, once.
+pub fn sync_followers(c: &mut DbConn, scope: &TenantScope) -> Result<JobId, StoreError> {
+    let tenant_id = scope.tenant_id().0;
+    enqueue_once(c, scope, &Job::FollowerSync(TenantJob { tenant_id }))
+}
+
+/// A two-way sync of the tenant's tags with WeChat, once.
+pub fn sync_tags(c: &mut DbConn, scope: &TenantScope) -> Result<JobId, StoreError> {
+    let tenant_id = scope.tenant_id().0;
+    enqueue_once(c, scope, &Job::TagSync(TenantJob { tenant_id }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

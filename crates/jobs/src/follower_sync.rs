@@ -7,7 +7,7 @@ use crate::worker::{Handler, JobCtx};
 use chrono::DateTime;
 use patron_domain::TenantScope;
 use patron_store::sync::{self, WechatFollower};
-use patron_store::{jobs, DbConn, SecretBox};
+use patron_store::{DbConn, SecretBox};
 use patron_wechat::api::users::BATCHGET_MAX;
 use patron_wechat::api::UserInfo;
 
@@ -21,7 +21,7 @@ pub fn enqueue(
     conn: &mut DbConn,
     scope: &TenantScope,
 ) -> Result<patron_domain::JobId, patron_store::StoreError> {
-    jobs::enqueue_follower_sync(conn, scope)
+    patron_app::jobs::sync_followers(conn, scope)
 }
 
 /// The handler; `secrets` opens the tenants' AppSecrets.

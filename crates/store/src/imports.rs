@@ -133,37 +133,26 @@ pub fn recent(conn: &mut DbConn, scope: &TenantScope, n: i64) -> Result<Vec<Impo
         .load(conn)?)
 }
 
-/// Queues a checked import to be applied; `Conflict` if it is not waiting for that.
-pub fn confirm(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<JobId> {
-    write_tx(conn, |c| {
-        let imp = get(c, scope, id)?;
-        if imp.status != CHECKED {
-            return Err(StoreError::Conflict("import_not_checked"));
-        }
-        let payload = format!(
-            "{{\"tenant_id\":{},\"import_id\":{id}}}",
-            scope.tenant_id().0
-        );
-        let job = crate::jobs::enqueue(
-            c,
-            Some(scope),
-            crate::jobs::kinds::FOLLOWER_IMPORT,
-            &payload,
-            1,
-        )?;
-        diesel::update(
-            fi::table
-                .filter(fi::tenant_id.eq(scope.tenant_id().0))
-                .filter(fi::id.eq(id)),
-        )
-        .set((
-            fi::status.eq(QUEUED),
-            fi::job_id.eq(job.0),
-            fi::updated_at.eq(now()),
-        ))
-        .execute(c)?;
-        Ok(job)
-    })
+/// Records that a checked import was queued as `job`, inside the caller's transaction;
+/// `Conflict` if it is not waiting to be confirmed (rejected, or queued before).
+pub fn mark_queued(conn: &mut DbConn, scope: &TenantScope, id: i64, job: JobId) -> Result<()> {
+    let n = diesel::update(
+        fi::table
+            .filter(fi::tenant_id.eq(scope.tenant_id().0))
+            .filter(fi::id.eq(id))
+            .filter(fi::status.eq(CHECKED)),
+    )
+    .set((
+        fi::status.eq(QUEUED),
+        fi::job_id.eq(job.0),
+        fi::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        get(conn, scope, id)?;
+        return Err(StoreError::Conflict("import_not_checked"));
+    }
+    Ok(())
 }
 
 /// Marks an import's state; leaving the running states drops the file.

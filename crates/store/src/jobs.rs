@@ -35,30 +35,12 @@ pub mod kinds {
     pub const COUPON_BULK: &str = "coupon_bulk";
 }
 
-/// Queues a follower sync for the tenant unless one is already queued or running; returns
-/// the job that will do it.
-pub fn enqueue_follower_sync(conn: &mut DbConn, scope: &TenantScope) -> Result<JobId> {
-    if let Some(j) = list_for_tenant(conn, scope, 20)?
-        .into_iter()
-        .find(|j| j.kind == kinds::FOLLOWER_SYNC && (j.state == QUEUED || j.state == RUNNING))
-    {
-        return Ok(j.id());
-    }
-    let payload = format!("{{\"tenant_id\":{}}}", scope.tenant_id().0);
-    enqueue(conn, Some(scope), kinds::FOLLOWER_SYNC, &payload, 5)
-}
-
-/// Queues a job of `kind` with payload `{"tenant_id": N}` unless one is already queued or
-/// running for the tenant; returns the job that will do it.
-pub fn enqueue_once(conn: &mut DbConn, scope: &TenantScope, kind: &str) -> Result<JobId> {
-    if let Some(j) = list_for_tenant(conn, scope, 20)?
+/// The tenant's job of `kind` that is queued or running, if there is one.
+pub fn open_of_kind(conn: &mut DbConn, scope: &TenantScope, kind: &str) -> Result<Option<JobId>> {
+    Ok(list_for_tenant(conn, scope, 20)?
         .into_iter()
         .find(|j| j.kind == kind && (j.state == QUEUED || j.state == RUNNING))
-    {
-        return Ok(j.id());
-    }
-    let payload = format!("{{\"tenant_id\":{}}}", scope.tenant_id().0);
-    enqueue(conn, Some(scope), kind, &payload, 5)
+        .map(|j| j.id()))
 }
 
 /// The newest job of `kind` for the tenant.

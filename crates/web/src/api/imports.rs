@@ -137,9 +137,9 @@ pub async fn confirm(auth: ApiAuth, id: web::Path<i64>) -> ApiResult {
     let id = id.into_inner();
     let imp = auth
         .state
-        .db(move |c| {
-            imports::confirm(c, &scope, id)?;
-            imports::get(c, &scope, id)
+        .run(move |c| {
+            patron_app::imports::confirm(c, &scope, id)?;
+            Ok(imports::get(c, &scope, id)?)
         })
         .await?;
     Ok(HttpResponse::Accepted().json(json(&imp, None)))

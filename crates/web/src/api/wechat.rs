@@ -9,7 +9,7 @@ use patron_app::wechat::{create_qr_code, MenuSaved, NewCode, NotCreated};
 use patron_domain::replies::Content;
 use patron_domain::{validate, Permission};
 use patron_store::qr_codes::QrCode;
-use patron_store::{jobs, menus, qr_codes, tenants};
+use patron_store::{menus, qr_codes, tenants};
 use patron_wechat::api::menu::Menu;
 use serde::{Deserialize, Serialize};
 
@@ -186,7 +186,7 @@ pub async fn tags_sync(auth: ApiAuth) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let job = auth
         .state
-        .db(move |c| jobs::enqueue_once(c, &scope, jobs::kinds::TAG_SYNC))
+        .db(move |c| patron_app::jobs::sync_tags(c, &scope))
         .await?;
     Ok(HttpResponse::Accepted().json(JobAccepted { job_id: job.0 }))
 }

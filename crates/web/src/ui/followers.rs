@@ -533,7 +533,7 @@ pub async fn sync(
     }
     let id = ctx
         .state
-        .db(move |c| patron_store::jobs::enqueue_follower_sync(c, &scope))
+        .db(move |c| patron_app::jobs::sync_followers(c, &scope))
         .await?;
     tracing::info!(job_id = id.0, tenant = %tenant.slug, "follower sync queued");
     Ok(redirect_flash(

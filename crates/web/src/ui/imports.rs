@@ -8,10 +8,11 @@ use crate::render::{html, redirect_flash, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use patron_app::AppError;
 use patron_domain::follower_csv::{self, RowError};
 use patron_domain::Permission;
 use patron_store::imports::{self, Import};
-use patron_store::{attributes, jobs, StoreError};
+use patron_store::{attributes, jobs};
 
 /// The largest file accepted (about 400,000 rows of a full export).
 pub use patron_app::followers::MAX_UPLOAD;
@@ -231,12 +232,16 @@ pub async fn confirm(
     ctx.check_csrf(&f.csrf)?;
     let back = paths::tenant(&tenant.slug).import_status(id);
     let secure = ctx.state.cfg.secure_cookies;
-    match ctx.state.db(move |c| imports::confirm(c, &scope, id)).await {
+    match ctx
+        .state
+        .run(move |c| patron_app::imports::confirm(c, &scope, id))
+        .await
+    {
         Ok(job) => {
             tracing::info!(tenant = %tenant.slug, import = id, job = job.0, "followers import queued");
             Ok(redirect_flash(&back, "ok", "flash.import_queued", secure))
         }
-        Err(StoreError::Conflict(_)) => Ok(redirect_flash(
+        Err(AppError::Conflict(_)) => Ok(redirect_flash(
             &back,
             "err",
             "flash.import_not_ready",

@@ -152,9 +152,7 @@ pub async fn sync_tags(
     }
     let id = ctx
         .state
-        .db(move |c| {
-            patron_store::jobs::enqueue_once(c, &scope, patron_store::jobs::kinds::TAG_SYNC)
-        })
+        .db(move |c| patron_app::jobs::sync_tags(c, &scope))
         .await?;
     tracing::info!(job_id = id.0, tenant = %tenant.slug, "tag sync queued");
     Ok(redirect_flash(&back, "ok", "flash.tag_sync_queued", secure))
