@@ -17,3 +17,21 @@ document.addEventListener("submit", (ev) => {
   const msg = ev.target.dataset.confirm;
   if (msg && !window.confirm(msg)) ev.preventDefault();
 });
+// After a lookup, a redemption or a void the page comes back with the answer: bring it into
+// view (on a phone it would be below the fold) and move the focus to it, so a screen
+// reader reads it and the next key press acts on it.
+document.addEventListener("DOMContentLoaded", () => {
+  const result = document.querySelector("[data-focus-result] .answer");
+  if (result) {
+    result.setAttribute("tabindex", "-1");
+    result.focus({ preventScroll: true });
+    result.scrollIntoView({ block: "start" });
+  }
+});
+// The followers' filters start open on a wide screen; on a phone they would fill the first
+// screen, so they stay behind their summary until asked for.
+document.addEventListener("DOMContentLoaded", () => {
+  if (window.matchMedia("(min-width: 641px)").matches) {
+    document.querySelectorAll("details.filters").forEach((d) => { d.open = true; });
+  }
+});

@@ -320,7 +320,9 @@ async fn roles_decide_what_each_user_reaches() {
     let w = world(&mut app.conn(), "a");
     let t = format!("/t/{}", w.slug);
     let cases: &[(&str, &str, u16)] = &[
-        (&w.cashier_email, "", 200),
+        // A cashier's dashboard is the till.
+        (&w.cashier_email, "", 303),
+        (&w.cashier_email, "/cashier", 200),
         (&w.cashier_email, "/stores", 200),
         (&w.cashier_email, "/users", 403),
         (&w.cashier_email, "/tokens", 403),

@@ -325,6 +325,14 @@ async fn the_till_looks_up_redeems_once_voids_and_explains_every_refusal() {
     assert!(r.body.contains("id=\"till-voided\""), "{}", r.body);
     let coupon = coupons::by_code(&mut app.conn(), &w.scope, &w.coupon_code).unwrap();
     assert_eq!(coupon.status, "issued");
+    // Today's list shows the redemption as voided since, with no Void left to press.
+    let page = c.get(&till).await;
+    let today = extract(&page.body, "id=\"till-today\"", "</table>").unwrap();
+    assert!(today.contains("voided since"), "{today}");
+    assert!(
+        !today.contains("cashier/void"),
+        "a voided redemption offers no Void: {today}"
+    );
     // Throttled after ten failed lookups from this cashier.
     for _ in 0..8 {
         lookup("NOPE-2345".into()).await;
@@ -390,6 +398,12 @@ async fn refusals_at_the_till_name_their_reason() {
         )
         .await;
     assert!(r.body.contains("id=\"till-refused\""), "{}", r.body);
+    // A refused redemption says why, as the lookup does.
+    assert!(
+        r.body.contains("The minimum spend of ¥30.00 is not met"),
+        "{}",
+        r.body
+    );
     coupons::set_status(&mut app.conn(), &w.scope, camp.id, "paused").unwrap();
     let r = c
         .post(
@@ -717,4 +731,124 @@ async fn a_campaign_is_issued_to_a_whole_tag_by_a_job_within_its_supply() {
         .iter()
         .sum();
     assert_eq!(held, 2500);
+}
+
+/// A code of ours is found however the cashier types it (any spaces, dashes and case,
+/// with or without the dash after its prefix) on the till, the lookup page and the API.
+#[tokio::test]
+async fn a_code_is_found_however_it_is_spaced_dashed_or_cased() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let mut conn = app.conn();
+    let camp = coupons::create(
+        &mut conn,
+        &w.scope,
+        &CampaignInput {
+            name: "Tea".into(),
+            benefit: Benefit::AmountOff { fen: 500 },
+            min_spend_fen: 0,
+            validity: Validity::Relative { days: 5 },
+            total_supply: None,
+            per_follower_limit: None,
+            stores: None,
+            terms: String::new(),
+            code_prefix: "TEA".into(),
+            accepts_short_codes: false,
+        },
+    )
+    .unwrap();
+    coupons::set_status(&mut conn, &w.scope, camp.id, "active").unwrap();
+    let tea = coupons::issue(&mut conn, &w.scope, camp.id, None, "api", "t")
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let body = tea.code.strip_prefix("TEA-").unwrap();
+    let grouped = patron_domain::coupons::display(body);
+    let spellings = [
+        format!("TEA{body}"),
+        format!("TEA {grouped}"),
+        format!("TEA-{}", grouped.replace(' ', "-")),
+        format!("tea-{}", body.to_lowercase()),
+    ];
+    let api = app.client();
+    let c = app.client();
+    c.login(&w.cashier_email, PASSWORD).await;
+    let m = app.client();
+    m.login(&w.merchant_email, PASSWORD).await;
+    for typed in &spellings {
+        let r = api
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/coupons/{}", urlencoding::encode(typed)),
+                &w.token,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "API, {typed:?}: {}", r.body);
+        assert_eq!(r.json()["coupon"]["code"], tea.code.as_str());
+        let r = c
+            .post(
+                &format!("/t/{}/cashier/lookup", w.slug),
+                &[("store_id", &w.store.to_string()), ("scan", typed)],
+            )
+            .await;
+        assert!(
+            r.body.contains("id=\"redeem-form\""),
+            "till, {typed:?}: {}",
+            r.body
+        );
+        let r = m
+            .get(&format!(
+                "/t/{}/coupons?code={}",
+                w.slug,
+                urlencoding::encode(typed)
+            ))
+            .await;
+        assert_eq!(r.status, 200, "lookup page, {typed:?}");
+        assert!(
+            r.body.contains(&patron_domain::coupons::display(&tea.code)),
+            "lookup page, {typed:?}: {}",
+            r.body
+        );
+    }
+}
+
+/// A cashier's home is the till; an admin whose account has no store is told to add
+/// one, with the link, instead of "you are not assigned to a store".
+#[tokio::test]
+async fn a_cashier_lands_on_the_till_and_an_admin_without_stores_is_sent_to_add_one() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.cashier_email, PASSWORD).await;
+    let r = c.get(&format!("/t/{}", w.slug)).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/t/{}/cashier", w.slug).as_str())
+    );
+    // A tenant of the same agency with no store yet, opened by the agency admin.
+    let agency = patron_store::tenants::get(&mut app.conn(), &w.scope)
+        .unwrap()
+        .agency_id;
+    let valid = patron_store::tenants::validate(&patron_store::tenants::TenantInput {
+        name: "Empty".into(),
+        slug: "empty-a".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    patron_store::tenants::create(
+        &mut app.conn(),
+        &patron_domain::AgencyScope::system(patron_domain::AgencyId(agency)),
+        &valid,
+        &app.state.secrets,
+    )
+    .unwrap();
+    let a = app.client();
+    a.login(&w.admin_email, PASSWORD).await;
+    let r = a.get("/t/empty-a/cashier").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let note = extract(&r.body, "id=\"till-no-store\"", "</p>").unwrap();
+    assert!(note.contains("href=\"/t/empty-a/stores\""), "{note}");
+    assert!(!note.contains("not assigned"), "{note}");
 }

@@ -610,16 +610,16 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
     // Both worlds started alike; tenant b got 2 new followers, not a's 4.
     assert_eq!(theirs["following"], following + 2);
     assert_eq!(theirs["new_7_days"]["count"], new + 2);
-    // A cashier sees the dashboard without the followers.
+    // A cashier's home is the till, without the followers.
     let cashier = app.client();
     cashier.login(&w.cashier_email, PASSWORD).await;
     let cashier_home = cashier.get(&home).await;
-    assert_eq!(cashier_home.status, 200);
-    assert!(
-        !cashier_home.body.contains("Following now"),
-        "{}",
-        cashier_home.body
-    );
+    assert_eq!(cashier_home.status, 303);
+    let till = cashier
+        .get(cashier_home.location.as_deref().unwrap())
+        .await;
+    assert_eq!(till.status, 200);
+    assert!(!till.body.contains("Following now"), "{}", till.body);
 }
 
 #[tokio::test]
@@ -658,18 +658,21 @@ async fn last_active_pages_are_right_whatever_days_the_followers_were_active_on(
             let at = when(i).map_or("NULL".into(), |t| {
                 format!("'{}'", t.format("%Y-%m-%d %H:%M:%S"))
             });
-            format!(
-                "({tenant}, 'o_d{i}', {}, 1, {at}, '{n_}', '{n_}')",
-                if i % 3 == 0 { "FALSE" } else { "TRUE" },
-                n_ = now.format("%Y-%m-%d %H:%M:%S")
-            )
+            // Every third one unfollowed (WeChat told us when).
+            let n_ = now.format("%Y-%m-%d %H:%M:%S");
+            let (subscribed, gone) = if i % 3 == 0 {
+                ("FALSE", format!("'{n_}'"))
+            } else {
+                ("TRUE", "NULL".into())
+            };
+            format!("({tenant}, 'o_d{i}', {subscribed}, 1, {at}, {gone}, '{n_}', '{n_}')")
         })
         .collect();
     patron_store::exec_sql(
         &mut c,
         &format!(
             "INSERT INTO followers (tenant_id, openid, subscribed, subscribe_count, \
-             last_interaction_at, created_at, updated_at) VALUES {}",
+             last_interaction_at, unsubscribed_at, created_at, updated_at) VALUES {}",
             rows.join(", ")
         ),
     )

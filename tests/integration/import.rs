@@ -221,6 +221,11 @@ async fn a_file_with_bad_rows_is_listed_by_line_and_changes_nothing() {
         );
     }
     assert!(page.body.contains("not a valid email address"));
+    // Rows with errors are counted as rows (line 3 has three errors), and a day that
+    // does not exist is called that, not a format mistake.
+    assert!(page.body.contains("Rows: 3 · New followers: 1"), "{}", page.body);
+    assert!(page.body.contains("Rows with errors: 2"), "{}", page.body);
+    assert!(page.body.contains("is not a date"), "{}", page.body);
     let r = c.post(&format!("{show}/confirm"), &[]).await;
     assert_eq!(r.status, 303);
     let after = row_counts(&mut app.conn());
@@ -534,4 +539,43 @@ async fn the_api_covers_attributes_segments_imports_and_whole_result_tagging() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["changed"], 2);
+}
+
+/// An imported follower's status is "not known yet" (WeChat has not told us whether they
+/// follow) until a push or a sync says; the import's result is told in words.
+#[tokio::test]
+async fn imported_followers_are_unknown_until_wechat_says_and_the_result_is_in_words() {
+    let mut app = TestApp::spawn();
+    app.start_workers();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let imp = import(&app, &c, &w, b"openid,name\no_imported,Imported One\n").await;
+    let page = c
+        .get(&format!("/t/{}/followers/imports/{}", w.slug, imp.id))
+        .await;
+    let outcome = extract(&page.body, "id=\"import-outcome\">", "</p>").unwrap();
+    assert_eq!(outcome, "Done: 1 new, 0 updated, 0 unchanged.");
+    assert!(!page.body.contains("created="), "{}", page.body);
+    let list = |q: &str| {
+        let (c, path) = (&c, format!("/t/{}/followers?subscribed={q}", w.slug));
+        async move { c.get(&path).await.body }
+    };
+    let unknown = list("unknown").await;
+    assert!(unknown.contains("Imported One"), "{unknown}");
+    assert!(unknown.contains("Not known yet"), "{unknown}");
+    assert!(!list("no").await.contains("Imported One"));
+    assert!(!list("yes").await.contains("Imported One"));
+    // The world's follower wrote in: it follows, whatever the import said.
+    assert!(!unknown.contains("o_follower_a"), "{unknown}");
+    let r = c
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/followers?subscribed=unknown",
+            &w.token,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["followers"].as_array().unwrap().len(), 1);
 }

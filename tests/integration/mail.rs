@@ -57,6 +57,8 @@ async fn an_invited_cashier_accepts_by_mail_and_signs_in() {
     assert_eq!(ok.status, 303, "{}", ok.body);
     // Signed in as the cashier, bound to the store.
     let home = cashier.get(&format!("/t/{}", w.slug)).await;
+    assert_eq!(home.status, 303, "a cashier's home is the till");
+    let home = cashier.get(home.location.as_deref().unwrap()).await;
     assert_eq!(home.status, 200);
     assert!(home.body.contains("Till"));
     let members = patron_store::users::tenant_members(&mut app.conn(), &w.scope).unwrap();

@@ -6,7 +6,7 @@ use crate::AppError;
 use patron_domain::validate::invalid;
 use patron_domain::TenantScope;
 use patron_store::loyalty::{self, Kind, Post, Posted};
-use patron_store::stamps::{self, By, Stamped};
+use patron_store::stamps::{self, By, Card, Stamped};
 use patron_store::{followers, DbConn};
 
 /// The longest idempotency key, in bytes.
@@ -65,15 +65,16 @@ pub struct StampRequest<'a> {
     pub by: By<'a>,
 }
 
-/// Gives one stamp; a full card issues its reward coupon.
+/// Gives one stamp; a full card issues its reward coupon. Answers with the card too (its
+/// name, for the page's message).
 pub fn give_stamp(
     c: &mut DbConn,
     scope: &TenantScope,
     follower: i64,
     r: &StampRequest<'_>,
-) -> Result<Stamped, AppError> {
+) -> Result<(Stamped, Card), AppError> {
     followers::get(c, scope, follower)?;
-    stamps::get(c, scope, r.card)?;
+    let card = stamps::get(c, scope, r.card)?;
     if let Some(store) = r.by.store {
         if scope
             .stores()
@@ -84,15 +85,8 @@ pub fn give_stamp(
         patron_store::stores::get(c, scope, patron_domain::StoreId(store))?;
     }
     let key = stored_key(r.source, r.key)?;
-    Ok(stamps::stamp(
-        c,
-        scope,
-        r.card,
-        follower,
-        r.source,
-        key.as_deref(),
-        r.by,
-    )?)
+    let stamped = stamps::stamp(c, scope, r.card, follower, r.source, key.as_deref(), r.by)?;
+    Ok((stamped, card))
 }
 
 /// A client's idempotency key (1 to [`MAX_KEY`] bytes) as stored: `{source}:{key}`, so

@@ -63,10 +63,9 @@ impl Value {
                 Ok(n) if n.is_finite() => Value::Number(n),
                 _ => return Err(invalid("value", "invalid_number")),
             },
-            Kind::Date => Value::Date(
-                NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map_err(|_| invalid("value", "invalid_date"))?,
-            ),
+            Kind::Date => {
+                Value::Date(crate::validate::date(s).map_err(|code| invalid("value", code))?)
+            }
             Kind::Bool => Value::Bool(match s.to_lowercase().as_str() {
                 "true" | "yes" | "1" | "是" | "y" => true,
                 "false" | "no" | "0" | "否" | "n" => false,

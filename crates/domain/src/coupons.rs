@@ -70,31 +70,38 @@ pub enum Typed {
     Other(String),
 }
 
-/// Normalises what a cashier typed (case, spaces, the hyphens shown for reading) and
-/// classifies it.
+/// Normalises what a cashier typed and classifies it. A code of ours is found however
+/// it is spaced, dashed or cased, with or without the dash after its prefix
+/// (`TEA-6QYK VSDY FMVA W9`, `tea6qykvsdyfmvaw9`, `TEA-6QYK-VSDY-FMVA-W9`): the body is
+/// always the last 14 characters, so the prefix is what comes before them. A wrong check
+/// character is a typo only when the input has our printed shape (no prefix, or the
+/// prefix set off by a dash); anything else is looked up as typed (imported codes, which
+/// keep their dashes), without whitespace and in upper case.
 pub fn parse_typed(input: &str) -> Typed {
     let upper: String = input
-        .trim()
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_uppercase();
-    let (prefix, rest) = match upper.rsplit_once('-') {
-        Some((p, r)) if valid_prefix(p) => (Some(p), r.to_string()),
-        _ => (None, upper.replace('-', "")),
-    };
-    let bytes = rest.as_bytes();
-    let ours = bytes.len() == RANDOM_LEN + 1 && bytes.iter().all(|b| index(*b).is_some());
-    if !ours {
-        return Typed::Other(upper);
+    let compact: String = upper.chars().filter(|c| *c != '-').collect();
+    let n = RANDOM_LEN + 1;
+    if compact.is_ascii() && compact.len() >= n {
+        let (head, body) = compact.split_at(compact.len() - n);
+        let b = body.as_bytes();
+        if (head.is_empty() || valid_prefix(head)) && b.iter().all(|c| index(*c).is_some()) {
+            if check_char(&b[..RANDOM_LEN]) == Some(b[RANDOM_LEN]) {
+                return Typed::Generated(if head.is_empty() {
+                    body.to_string()
+                } else {
+                    format!("{head}-{body}")
+                });
+            }
+            if head.is_empty() || upper.starts_with(&format!("{head}-")) {
+                return Typed::BadCheck;
+            }
+        }
     }
-    if check_char(&bytes[..RANDOM_LEN]) != Some(bytes[RANDOM_LEN]) {
-        return Typed::BadCheck;
-    }
-    Typed::Generated(match prefix {
-        Some(p) => format!("{p}-{rest}"),
-        None => rest,
-    })
+    Typed::Other(upper)
 }
 
 /// The code grouped for reading aloud: `VIP-ABCD EFGH JKMN PQ`.
@@ -475,6 +482,86 @@ mod tests {
             parse_typed("IMPORTED-0001"),
             Typed::Other("IMPORTED-0001".into())
         );
+    }
+
+    /// Property: a generated code, with or without a prefix, is found however it is typed:
+    /// any mix of spaces, dashes and case between any characters, with or without the
+    /// dash after the prefix (the till, the lookup page and the API all read through this).
+    #[test]
+    fn codes_are_found_whatever_separators_and_case_they_are_typed_with() {
+        use rand::Rng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(22);
+        for round in 0..5_000 {
+            let prefix = ["", "TEA", "VIP2", "A", "SHOP1234"][round % 5];
+            let code = generate(&mut rng, prefix);
+            let mut typed = String::new();
+            for ch in code.chars() {
+                // Drop the prefix's own dash half the time.
+                if ch == '-' && rng.gen_bool(0.5) {
+                    continue;
+                }
+                typed.push(if rng.gen_bool(0.5) {
+                    ch.to_ascii_lowercase()
+                } else {
+                    ch
+                });
+                for _ in 0..rng.gen_range(0..3) {
+                    typed.push([' ', '-', '\t', ' '][rng.gen_range(0..4)]);
+                }
+            }
+            let padded = format!("{}{typed}{}", " ".repeat(rng.gen_range(0..3)), " ");
+            assert_eq!(
+                parse_typed(&padded),
+                Typed::Generated(code.clone()),
+                "{padded:?} should read as {code}"
+            );
+        }
+        // The three spellings of one code.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let code = generate(&mut rng, "TEA");
+        let body = code.strip_prefix("TEA-").unwrap();
+        for typed in [
+            format!("TEA{body}"),
+            format!("TEA {}", display(body)),
+            format!("TEA-{}", display(body).replace(' ', "-")),
+        ] {
+            assert_eq!(
+                parse_typed(&typed),
+                Typed::Generated(code.clone()),
+                "{typed}"
+            );
+        }
+    }
+
+    #[test]
+    fn imported_codes_are_looked_up_as_typed_and_typos_of_ours_stay_typos() {
+        // An imported code that merely ends in 14 of our characters is not a typo.
+        assert_eq!(
+            parse_typed("SUMMERABCDEFGHJKMNPQ"),
+            Typed::Other("SUMMERABCDEFGHJKMNPQ".into())
+        );
+        assert_eq!(
+            parse_typed("gift card-0001"),
+            Typed::Other("GIFTCARD-0001".into())
+        );
+        // Our printed shape with a wrong check character is a typo, dashed or not.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let code = generate(&mut rng, "TEA");
+        let mut typo = code.clone().into_bytes();
+        let last = typo.len() - 1;
+        typo[last] = if typo[last] == b'2' { b'3' } else { b'2' };
+        let typo = String::from_utf8(typo).unwrap();
+        assert_eq!(parse_typed(&typo), Typed::BadCheck);
+        assert_eq!(
+            parse_typed(&typo.replace("TEA-", "tea - ")),
+            Typed::BadCheck
+        );
+        let bare = generate(&mut rng, "");
+        let mut t = bare.into_bytes();
+        t.swap(0, 1);
+        if t[0] != t[1] {
+            assert_eq!(parse_typed(&String::from_utf8(t).unwrap()), Typed::BadCheck);
+        }
     }
 
     #[test]

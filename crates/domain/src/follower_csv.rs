@@ -315,9 +315,9 @@ pub fn check(bytes: &[u8], attrs: &[AttrDef], max_rows: usize) -> Result<Checked
                 },
                 Col::Birthday => match v.trim() {
                     "" => row.birthday = Some(None),
-                    d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                    d => match crate::validate::date(d) {
                         Ok(d) => row.birthday = Some(Some(d)),
-                        Err(_) => bad("invalid_date"),
+                        Err(code) => bad(code),
                     },
                 },
                 Col::Tags => match split_tags(v) {
@@ -419,7 +419,7 @@ mod tests {
             got,
             vec![
                 (2, "email", "invalid_email"),
-                (3, "birthday", "invalid_date"),
+                (3, "birthday", "not_a_date"),
                 (3, "attr.level", "invalid_number"),
                 (4, "openid", "duplicate_openid"),
                 (5, "openid", "required"),

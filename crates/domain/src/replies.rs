@@ -189,9 +189,9 @@ impl Window {
         let date = |s: &str, field: &'static str| -> Result<Option<NaiveDate>, Invalid> {
             match s.trim() {
                 "" => Ok(None),
-                d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                d => crate::validate::date(d)
                     .map(Some)
-                    .map_err(|_| invalid(field, "invalid_date")),
+                    .map_err(|code| invalid(field, code)),
             }
         };
         let (start, end) = (time(start, "active_start")?, time(end, "active_end")?);

@@ -46,6 +46,23 @@ pub fn name(field: &'static str, s: &str) -> Result<String, Invalid> {
     Ok(s.to_string())
 }
 
+/// A calendar date typed as `YYYY-MM-DD`. The refusal says which mistake it was:
+/// `invalid_date` for another shape, `not_a_date` for the right shape naming no day
+/// (`1990-02-30`).
+pub fn date(s: &str) -> Result<chrono::NaiveDate, &'static str> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d);
+    }
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    Err(if shaped { "not_a_date" } else { "invalid_date" })
+}
+
 /// A plausible email address, lowercased. Deliverability is proved by the invitation mail.
 pub fn email(s: &str) -> Result<String, Invalid> {
     let s = s.trim().to_lowercase();
@@ -100,6 +117,16 @@ pub fn time_zone(s: &str) -> Result<chrono_tz::Tz, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_say_whether_the_shape_or_the_day_is_wrong() {
+        assert_eq!(date(" 1990-02-28 ").unwrap().to_string(), "1990-02-28");
+        assert_eq!(date("1990-02-30"), Err("not_a_date"));
+        assert_eq!(date("2023-13-01"), Err("not_a_date"));
+        assert_eq!(date("30/02/1990"), Err("invalid_date"));
+        assert_eq!(date("1990/02/03"), Err("invalid_date"));
+        assert_eq!(date("next monday"), Err("invalid_date"));
+    }
 
     #[test]
     fn slugs() {

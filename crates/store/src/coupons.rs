@@ -816,7 +816,7 @@ pub fn events_by(
     scope: &TenantScope,
     user_id: i64,
     since: NaiveDateTime,
-) -> Result<Vec<(Event, String)>> {
+) -> Result<Vec<(Event, Coupon)>> {
     Ok(ev::table
         .inner_join(c::table.on(c::id.eq(ev::coupon_id)))
         .filter(ev::tenant_id.eq(scope.tenant_id().0))
@@ -824,7 +824,7 @@ pub fn events_by(
         .filter(ev::at.ge(since))
         .order(ev::id.desc())
         .limit(500)
-        .select((Event::as_select(), c::code))
+        .select((Event::as_select(), Coupon::as_select()))
         .load(conn)?)
 }
 

@@ -31,6 +31,35 @@ pub struct Follower {
     pub updated_at: NaiveDateTime,
 }
 
+/// Whether a follower follows the account, as far as WeChat has told us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowStatus {
+    Following,
+    Unfollowed,
+    /// No push and no sync has said (an imported follower).
+    Unknown,
+}
+
+impl Follower {
+    pub fn status(&self) -> FollowStatus {
+        if self.subscribed {
+            FollowStatus::Following
+        } else if self.unsubscribed_at.is_some() || self.subscribed_at.is_some() {
+            FollowStatus::Unfollowed
+        } else {
+            FollowStatus::Unknown
+        }
+    }
+    /// The catalogue key of [`Follower::status`].
+    pub fn status_key(&self) -> &'static str {
+        match self.status() {
+            FollowStatus::Following => "followers.following",
+            FollowStatus::Unfollowed => "followers.unfollowed",
+            FollowStatus::Unknown => "followers.unknown",
+        }
+    }
+}
+
 /// Filters for the followers list. Empty fields do not filter. The same value is what a
 /// saved segment stores (as a query string) and evaluates again each time it is opened.
 #[derive(
@@ -45,10 +74,11 @@ pub struct Follower {
 #[serde(default)]
 #[into_params(parameter_in = Query)]
 pub struct Filter {
-    /// `yes` (following now), `no` (unfollowed) or empty (either).
+    /// `yes` (following now), `no` (unfollowed), `unknown` (WeChat has not told us yet:
+    /// imported, never synced) or empty (any).
     #[serde(skip_serializing_if = "String::is_empty")]
-    #[schema(pattern = "^(yes|no)?$")]
-    #[param(pattern = "^(yes|no)?$")]
+    #[schema(pattern = "^(yes|no|unknown)?$")]
+    #[param(pattern = "^(yes|no|unknown)?$")]
     pub subscribed: String,
     /// Matches openid exactly, or name, phone, email, remark by prefix.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -141,7 +171,19 @@ fn filtered(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<Boxed>
         .into_boxed();
     match f.subscribed.as_str() {
         "yes" => q = q.filter(followers::subscribed.eq(true)),
-        "no" => q = q.filter(followers::subscribed.eq(false)),
+        "no" => {
+            q = q.filter(followers::subscribed.eq(false)).filter(
+                followers::unsubscribed_at
+                    .is_not_null()
+                    .or(followers::subscribed_at.is_not_null()),
+            )
+        }
+        "unknown" => {
+            q = q
+                .filter(followers::subscribed.eq(false))
+                .filter(followers::unsubscribed_at.is_null())
+                .filter(followers::subscribed_at.is_null())
+        }
         _ => {}
     }
     let term = f.q.trim();
@@ -211,8 +253,7 @@ fn filtered(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<Boxed>
         match s.trim() {
             "" => Ok(None),
             d => Ok(Some(
-                NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .map_err(|_| validate::invalid(field, "invalid_date"))?,
+                validate::date(d).map_err(|code| validate::invalid(field, code))?,
             )),
         }
     };
@@ -686,10 +727,7 @@ pub fn update_profile(
         None => None,
     };
     let birthday = match opt(&p.birthday) {
-        Some(b) => Some(
-            NaiveDate::parse_from_str(&b, "%Y-%m-%d")
-                .map_err(|_| validate::invalid("birthday", "invalid_date"))?,
-        ),
+        Some(b) => Some(validate::date(&b).map_err(|code| validate::invalid("birthday", code))?),
         None => None,
     };
     for (field, v) in [

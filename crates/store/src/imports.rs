@@ -55,6 +55,15 @@ impl Import {
     }
 }
 
+/// How many rows have at least one error (a row may have several).
+fn rows_with_errors(errors: &[RowError]) -> i64 {
+    errors
+        .iter()
+        .map(|e| e.line)
+        .collect::<std::collections::HashSet<_>>()
+        .len() as i64
+}
+
 /// How many of these OpenIDs the tenant does not know yet.
 pub fn count_new(conn: &mut DbConn, scope: &TenantScope, rows: &[Row]) -> Result<i64> {
     let mut known = 0i64;
@@ -96,7 +105,7 @@ pub fn create(
             fi::status.eq(status),
             fi::total_rows.eq(checked.total as i64),
             fi::new_rows.eq(new_rows),
-            fi::error_rows.eq(checked.errors.len() as i64),
+            fi::error_rows.eq(rows_with_errors(&checked.errors)),
             fi::errors.eq(serde_json::to_string(keep).unwrap_or_else(|_| "[]".into())),
             fi::created_at.eq(t),
             fi::updated_at.eq(t),
@@ -193,7 +202,7 @@ pub fn set_status(
                 .filter(fi::id.eq(id)),
         )
         .set((
-            fi::error_rows.eq(errs.len() as i64),
+            fi::error_rows.eq(rows_with_errors(errs)),
             fi::errors.eq(serde_json::to_string(keep).unwrap_or_else(|_| "[]".into())),
         ))
         .execute(conn)?;

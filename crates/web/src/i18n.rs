@@ -78,6 +78,15 @@ impl Lang {
     pub fn t1(self, key: &str, arg: impl std::fmt::Display) -> String {
         self.t(key).replacen("{}", &arg.to_string(), 1)
     }
+
+    /// The message with its `{}`s replaced by `args`, in order.
+    pub fn tn(self, key: &str, args: &[&dyn std::fmt::Display]) -> String {
+        let mut out = self.t(key).to_string();
+        for a in args {
+            out = out.replacen("{}", &a.to_string(), 1);
+        }
+        out
+    }
 }
 
 const EN: &str = include_str!("../locales/en.txt");

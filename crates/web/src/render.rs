@@ -15,12 +15,18 @@ pub struct Flash {
     pub kind: &'static str,
     /// A catalogue key under `flash.`.
     pub key: String,
+    /// What fills the message's `{}` (a card's progress, a code), escaped when shown.
+    pub arg: Option<String>,
 }
 
 impl Flash {
     pub fn parse(cookie: &str) -> Option<Flash> {
         let decoded = urlencoding::decode(cookie).ok()?;
-        let (kind, key) = decoded.split_once('|')?;
+        let (kind, rest) = decoded.split_once('|')?;
+        let (key, arg) = match rest.split_once('|') {
+            Some((key, arg)) => (key, Some(arg.chars().take(200).collect::<String>())),
+            None => (rest, None),
+        };
         let kind = match kind {
             "ok" => "ok",
             "err" => "err",
@@ -34,6 +40,7 @@ impl Flash {
         valid.then(|| Flash {
             kind,
             key: key.to_string(),
+            arg,
         })
     }
 }
@@ -148,7 +155,22 @@ pub fn redirect_flash(
     key: &'static str,
     secure: bool,
 ) -> HttpResponse {
-    let value = urlencoding::encode(&format!("{kind}|{key}")).into_owned();
+    flash_cookie(location, &format!("{kind}|{key}"), secure)
+}
+
+/// [`redirect_flash`] with a message whose `{}` is `arg` (shown escaped).
+pub fn redirect_flash_with(
+    location: &str,
+    kind: &'static str,
+    key: &'static str,
+    arg: &str,
+    secure: bool,
+) -> HttpResponse {
+    flash_cookie(location, &format!("{kind}|{key}|{arg}"), secure)
+}
+
+fn flash_cookie(location: &str, flash: &str, secure: bool) -> HttpResponse {
+    let value = urlencoding::encode(flash).into_owned();
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .cookie(

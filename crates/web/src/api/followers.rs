@@ -44,7 +44,7 @@ pub async fn list(auth: ApiAuth, q: web::Query<Filter>) -> ApiResult {
     let scope = auth.require(Permission::Market)?.clone();
     let f = q.into_inner();
     // The page reads an empty value as "any"; the API takes only what its document says.
-    if !matches!(f.subscribed.as_str(), "" | "yes" | "no") {
+    if !matches!(f.subscribed.as_str(), "" | "yes" | "no" | "unknown") {
         return Err(ApiError::invalid(vec![patron_domain::validate::invalid(
             "subscribed",
             "invalid_choice",

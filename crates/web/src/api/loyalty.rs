@@ -230,7 +230,7 @@ pub async fn stamp(auth: ApiAuth, id: web::Path<i64>, body: web::Json<StampBody>
     let scope = auth.require(Permission::Redeem)?.clone();
     let id = id.into_inner();
     let b = body.into_inner();
-    let r = auth
+    let (r, _card) = auth
         .state
         .run(move |c| {
             app_loyalty::give_stamp(

@@ -110,8 +110,7 @@ impl CampaignForm {
         };
         let validity = if self.validity == "absolute" {
             let d = |s: &str, field: &'static str| {
-                chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                    .map_err(|_| validate::invalid(field, "invalid_date"))
+                validate::date(s).map_err(|code| validate::invalid(field, code))
             };
             let (from, to) = (d(&self.from, "from")?, d(&self.to, "to")?);
             // The last day counts whole: valid until the start of the next day (UTC).

@@ -64,8 +64,11 @@ struct CashierPage {
     stores: Vec<Store>,
     store_id: i64,
     answer: Answer,
-    today: Vec<(coupons::Event, String)>,
+    today: Vec<(coupons::Event, coupons::Coupon)>,
     scan: String,
+    /// With no store to work at: whether this user may add one (else they are told to
+    /// ask to be assigned).
+    may_add_store: bool,
 }
 
 impl CashierPage {
@@ -89,8 +92,19 @@ impl CashierPage {
     fn yuan(&self, fen: &i64) -> String {
         rules::yuan(*fen)
     }
-    fn voidable(&self, e: &coupons::Event) -> bool {
-        e.action == "redeem" && patron_store::now() - e.at <= app_coupons::VOID_WINDOW
+    /// Whether a lookup, a redemption or a void answered (its card takes the focus).
+    fn has_answer(&self) -> bool {
+        !matches!(self.answer, Answer::None)
+    }
+    /// This row's redemption is still the coupon's (not voided since) and young enough.
+    fn voidable(&self, e: &coupons::Event, c: &coupons::Coupon) -> bool {
+        self.still_redeemed(e, c) && patron_store::now() - e.at <= app_coupons::VOID_WINDOW
+    }
+    /// A redemption row whose coupon is still redeemed by it.
+    fn still_redeemed(&self, e: &coupons::Event, c: &coupons::Coupon) -> bool {
+        e.action == "redeem"
+            && c.status == patron_domain::coupons::CouponStatus::Redeemed
+            && c.redeemed_at == Some(e.at)
     }
 }
 
@@ -115,7 +129,7 @@ struct Till {
     tenant: Tenant,
     stores: Vec<Store>,
     store_id: i64,
-    today: Vec<(coupons::Event, String)>,
+    today: Vec<(coupons::Event, coupons::Coupon)>,
     visible: Vec<Tenant>,
 }
 
@@ -210,6 +224,7 @@ fn render(ctx: &Ctx, till: Till, answer: Answer, scan: String) -> HttpResponse {
             answer,
             today: till.today,
             scan,
+            may_add_store: till.scope.may(Permission::ManageSettings),
         },
         status,
     )

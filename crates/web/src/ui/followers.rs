@@ -66,6 +66,17 @@ impl FollowersPage {
     fn when(&self, t: &Option<NaiveDateTime>) -> String {
         crate::format::local_opt(t, &self.tz)
     }
+    /// Whether a filter besides the search is set (the filters then start open).
+    fn filter_active(&self) -> bool {
+        let f = &self.filter;
+        !f.subscribed.is_empty()
+            || !f.qr_scene.is_empty()
+            || f.active_days.is_some()
+            || f.tag.is_some()
+            || f.attr.is_some()
+            || !f.created_from.is_empty()
+            || !f.created_to.is_empty()
+    }
     fn tag_is(&self, id: &i64) -> bool {
         self.filter.tag == Some(*id)
     }

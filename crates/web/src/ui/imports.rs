@@ -145,11 +145,35 @@ impl ShowPage {
             .t(&format!("import.status_{}", self.imp.status))
             .to_string()
     }
+    /// What the job's message says, in words: how many followers it created, updated and
+    /// left unchanged, or why it failed (a catalogue code).
+    fn outcome(&self) -> Option<String> {
+        let m = self.imp.message.as_deref()?;
+        let count = |name: &str| -> Option<i64> {
+            m.split(' ')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?
+                .parse()
+                .ok()
+        };
+        Some(
+            match (count("created"), count("updated"), count("unchanged")) {
+                (Some(c), Some(u), Some(n)) => self.page.lang.tn("import.applied", &[&c, &u, &n]),
+                _ => self.page.t(&format!("err.{m}")).to_string(),
+            },
+        )
+    }
     fn error_text(&self, e: &RowError) -> String {
         self.page.t(&format!("err.{}", e.code)).to_string()
     }
+    /// Rows with errors beyond the ones listed.
     fn more_errors(&self) -> i64 {
-        self.imp.error_rows - self.errors.len() as i64
+        let listed = self
+            .errors
+            .iter()
+            .map(|e| e.line)
+            .collect::<std::collections::HashSet<_>>()
+            .len() as i64;
+        (self.imp.error_rows - listed).max(0)
     }
     fn percent(&self) -> i64 {
         match &self.job {

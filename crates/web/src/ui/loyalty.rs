@@ -5,7 +5,7 @@
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::paths;
-use crate::render::{html, redirect_flash, Page};
+use crate::render::{html, redirect_flash, redirect_flash_with, Page};
 use crate::ui::messages as form_messages;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -385,7 +385,7 @@ pub async fn give_stamp(
     let secure = ctx.state.cfg.secure_cookies;
     let store = f.store_id.filter(|s| *s > 0);
     let source = if store.is_some() { "till" } else { "manual" };
-    let r = ctx
+    let (r, stamped_card) = ctx
         .state
         .run(move |c| {
             app_loyalty::give_stamp(
@@ -411,7 +411,8 @@ pub async fn give_stamp(
             ..
         } => {
             tracing::info!(tenant = %tenant.slug, follower, card, coupon = coupon.id, "stamp card filled: reward issued");
-            redirect_flash(&back, "ok", "flash.stamp_reward", secure)
+            let code = patron_domain::coupons::display(&coupon.code);
+            redirect_flash_with(&back, "ok", "flash.stamp_reward", &code, secure)
         }
         Stamped::Added {
             reward_refused: Some(why),
@@ -420,9 +421,13 @@ pub async fn give_stamp(
             tracing::warn!(tenant = %tenant.slug, follower, card, ?why, "stamp card full but its reward could not be issued");
             redirect_flash(&back, "err", "flash.stamp_reward_refused", secure)
         }
-        Stamped::Added { .. } | Stamped::Duplicate { .. } => {
-            redirect_flash(&back, "ok", "flash.stamp_added", secure)
+        Stamped::Added {
+            stamps, required, ..
+        } => {
+            let progress = format!("{} {stamps}/{required}", stamped_card.name);
+            redirect_flash_with(&back, "ok", "flash.stamp_added", &progress, secure)
         }
+        Stamped::Duplicate { .. } => redirect_flash(&back, "ok", "flash.saved", secure),
         Stamped::Inactive => redirect_flash(&back, "err", "flash.stamp_card_inactive", secure),
     })
 }

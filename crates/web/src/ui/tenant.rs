@@ -31,6 +31,12 @@ struct DashboardPage {
 
 pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::View).await?;
+    // A cashier's work is the till; the dashboard (stores, webhook) is not theirs.
+    if scope.may(Permission::Redeem) && !scope.may(Permission::Market) {
+        return Ok(crate::render::redirect(
+            &paths::tenant(&tenant.slug).cashier(),
+        ));
+    }
     let s2 = scope.clone();
     let marketer = scope.may(Permission::Market);
     let (n_stores, n_members, audience) = ctx
