@@ -43,6 +43,23 @@ const SCREENSHOTS = path.join(HERE, 'screenshots');
 const OUT = path.join(HERE, 'out');
 const SINK = path.join(REPO, 'tests', 'support', 'smtp_sink.py');
 
+// axe-core, evaluated in each page through the DevTools protocol (the pages' strict CSP
+// stays on: nothing is injected as a script tag).
+const AXE_SOURCE = fs.readFileSync(path.join(HERE, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+// Findings that fail the run: WCAG 2.1 A and AA rules at these impacts.
+const AXE_FAILING = new Set(['critical', 'serious']);
+
+/** axe-core's WCAG 2.1 AA findings on the page as it is now, as "rule: target" lines. */
+async function axeFindings(page) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  return result.violations
+    .filter((v) => AXE_FAILING.has(v.impact))
+    .flatMap((v) => v.nodes.map((n) => `${v.impact} ${v.id}: ${n.target.join(' ')} (${v.help})`));
+}
+
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -346,14 +363,16 @@ async function logOut(page, lang, what) {
   await expectLoginPage(page, lang, what);
 }
 
-function screenshotter(lang, t) {
+function screenshotter(lang, t, axeFound) {
   let n = 0;
   return async (page, name) => {
     n += 1;
     const nn = String(n).padStart(2, '0');
     const file = (w) => path.join(SCREENSHOTS, `${lang.lang}-${w}-${nn}-${name}.png`);
     await page.screenshot({ path: file(DESKTOP.width), fullPage: true });
+    for (const f of await axeFindings(page)) axeFound.push(`${nn}-${name} at ${DESKTOP.width}px: ${f}`);
     await page.setViewportSize(PHONE);
+    for (const f of await axeFindings(page)) axeFound.push(`${nn}-${name} at ${PHONE.width}px: ${f}`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
     if (overflow > PHONE.width + 1) {
       t.diagnostic(`${lang.lang} ${nn}-${name}: page is ${overflow}px wide at ${PHONE.width}px (horizontal scrolling)`);
@@ -473,7 +492,8 @@ for (const lang of LANGS) {
       page.on('response', (r) => {
         if (r.status() >= 500) serverErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
       });
-      const shot = screenshotter(lang, t);
+      const axeFound = [];
+      const shot = screenshotter(lang, t, axeFound);
 
       try {
         // 1. First-run setup.
@@ -709,6 +729,7 @@ for (const lang of LANGS) {
         await shot(page, 'cashier-logged-out');
 
         assert.deepEqual(pageErrors, [], 'JavaScript or console errors in the pages');
+        assert.deepEqual(axeFound, [], 'axe-core: critical or serious WCAG 2.1 AA findings');
         assert.deepEqual(serverErrors, [], 'server errors (5xx) while browsing');
       } catch (e) {
         await page.setViewportSize(DESKTOP).catch(() => {});
