@@ -852,3 +852,115 @@ async fn a_cashier_lands_on_the_till_and_an_admin_without_stores_is_sent_to_add_
     assert!(note.contains("href=\"/t/empty-a/stores\""), "{note}");
     assert!(!note.contains("not assigned"), "{note}");
 }
+
+/// A campaign offers only the moves its state allows (a draft is started or dropped, not
+/// paused), the store refuses the others, and the follower's own page shows every
+/// condition the till checks.
+#[tokio::test]
+async fn campaigns_move_only_as_their_state_allows_and_followers_see_every_condition() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let mut conn = app.conn();
+    let camp = coupons::create(
+        &mut conn,
+        &w.scope,
+        &CampaignInput {
+            name: "Lunch".into(),
+            benefit: Benefit::AmountOff { fen: 800 },
+            min_spend_fen: 5000,
+            validity: Validity::Relative { days: 5 },
+            total_supply: None,
+            per_follower_limit: None,
+            stores: Some(vec![w.store]),
+            terms: String::new(),
+            code_prefix: String::new(),
+            accepts_short_codes: false,
+        },
+    )
+    .unwrap();
+    drop(conn);
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let show = format!("/t/{}/campaigns/{}", w.slug, camp.id);
+    let page = c.get(&show).await;
+    let buttons = |html: &str| -> Vec<String> {
+        html.split("name=\"status\" value=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(buttons(&page.body), ["active", "ended"]);
+    // Pausing a draft is refused and changes nothing.
+    let r = c
+        .post(&format!("{show}/status"), &[("status", "paused")])
+        .await;
+    assert_eq!(r.status, 303);
+    let after = c.get(r.location.as_deref().unwrap()).await;
+    assert!(
+        after.body.contains("cannot move to that status"),
+        "{}",
+        after.body
+    );
+    let stored = || {
+        coupons::get(&mut app.conn(), &w.scope, camp.id)
+            .unwrap()
+            .status
+    };
+    assert_eq!(stored(), "draft");
+    c.post(&format!("{show}/status"), &[("status", "active")])
+        .await;
+    assert_eq!(stored(), "active");
+    assert_eq!(buttons(&c.get(&show).await.body), ["paused", "ended"]);
+    c.post(&format!("{show}/status"), &[("status", "ended")])
+        .await;
+    assert!(buttons(&c.get(&show).await.body).is_empty());
+    assert!(coupons::set_status(&mut app.conn(), &w.scope, camp.id, "active").is_err());
+    assert_eq!(stored(), "ended");
+
+    // The follower's page names the minimum spend and the store of the world's coupon
+    // campaign once it has them.
+    let mut conn = app.conn();
+    let lunch2 = coupons::create(
+        &mut conn,
+        &w.scope,
+        &CampaignInput {
+            name: "Dinner".into(),
+            benefit: Benefit::AmountOff { fen: 800 },
+            min_spend_fen: 5000,
+            validity: Validity::Relative { days: 5 },
+            total_supply: None,
+            per_follower_limit: None,
+            stores: Some(vec![w.store]),
+            terms: String::new(),
+            code_prefix: String::new(),
+            accepts_short_codes: false,
+        },
+    )
+    .unwrap();
+    coupons::set_status(&mut conn, &w.scope, lunch2.id, "active").unwrap();
+    coupons::issue(
+        &mut conn,
+        &w.scope,
+        lunch2.id,
+        Some(w.follower),
+        "manual",
+        "t",
+    )
+    .unwrap()
+    .unwrap();
+    drop(conn);
+    let url =
+        patron_web::ui::follower_page::link(&app.state, &w.slug, w.scope.tenant_id().0, w.follower);
+    let path = url.strip_prefix(&app.base).unwrap_or(&url).to_string();
+    let page = app.client().get(&path).await;
+    assert!(
+        page.body.contains("For purchases of ¥50.00 or more"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!("Only at: {}", w.store_name)),
+        "{}",
+        page.body
+    );
+}

@@ -615,9 +615,7 @@ async fn the_dashboard_counts_a_tenants_followers_for_those_who_work_on_them() {
     cashier.login(&w.cashier_email, PASSWORD).await;
     let cashier_home = cashier.get(&home).await;
     assert_eq!(cashier_home.status, 303);
-    let till = cashier
-        .get(cashier_home.location.as_deref().unwrap())
-        .await;
+    let till = cashier.get(cashier_home.location.as_deref().unwrap()).await;
     assert_eq!(till.status, 200);
     assert!(!till.body.contains("Following now"), "{}", till.body);
 }

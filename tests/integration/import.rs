@@ -223,7 +223,11 @@ async fn a_file_with_bad_rows_is_listed_by_line_and_changes_nothing() {
     assert!(page.body.contains("not a valid email address"));
     // Rows with errors are counted as rows (line 3 has three errors), and a day that
     // does not exist is called that, not a format mistake.
-    assert!(page.body.contains("Rows: 3 · New followers: 1"), "{}", page.body);
+    assert!(
+        page.body.contains("Rows: 3 · New followers: 1"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("Rows with errors: 2"), "{}", page.body);
     assert!(page.body.contains("is not a date"), "{}", page.body);
     let r = c.post(&format!("{show}/confirm"), &[]).await;

@@ -1105,7 +1105,8 @@ async fn points_and_stamps_are_given_on_the_follower_page_with_a_flash() {
         let page = follow(&c, &r).await;
         // The flash says where the card stands.
         assert!(
-            page.body.contains(&format!("Stamp added: Coffee card {n}/5.")),
+            page.body
+                .contains(&format!("Stamp added: Coffee card {n}/5.")),
             "{}",
             page.body
         );
@@ -1252,7 +1253,8 @@ async fn the_coupon_lookup_tells_typed_signed_forged_typo_and_unknown_apart() {
             "<a href=\"/t/{}/followers/{}\">o_follower_a</a>",
             w.slug, w.follower
         )));
-        assert!(r.body.contains("<code>manual</code>"));
+        // How it came, in words (not the raw channel).
+        assert!(r.body.contains("· by hand</dd>"), "{}", r.body);
         assert!(!r.body.contains("id=\"lookup-problem\""));
     }
 
@@ -1317,7 +1319,8 @@ async fn the_coupon_lookup_tells_typed_signed_forged_typo_and_unknown_apart() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("id=\"lookup-trail\""), "{}", r.body);
     assert!(
-        r.body.contains("redeem · Till 7 · front desk"),
+        r.body
+            .contains("Redeemed · Till 7 · <span title=\"front desk\">front desk</span>"),
         "{}",
         r.body
     );
@@ -1580,8 +1583,8 @@ async fn an_imported_file_is_all_or_nothing_and_its_codes_redeem_at_the_till_and
     // The lookup shows where an imported code came from and its redemption.
     let r = c.get(&format!("/t/{}/coupons?code=vip-0001", w.slug)).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("<code>import</code>"), "{}", r.body);
-    assert!(r.body.contains("redeem · cashier a"), "{}", r.body);
+    assert!(r.body.contains("· imported</dd>"), "{}", r.body);
+    assert!(r.body.contains("Redeemed · cashier a"), "{}", r.body);
 }
 
 fn before_coupons(counts: &[(&'static str, i64)]) -> i64 {
@@ -1874,7 +1877,11 @@ async fn the_follower_page_shows_points_and_stamps_and_its_member_card_opens_the
         .await;
     assert_eq!(r.location.as_deref(), Some(back.as_str()), "{}", r.body);
     let page = follow(&cashier, &r).await;
-    assert!(page.body.contains("Stamp added: Coffee card "), "{}", page.body);
+    assert!(
+        page.body.contains("Stamp added: Coffee card "),
+        "{}",
+        page.body
+    );
     let ev = stamps::events_of(&mut app.conn(), &w.scope, w.follower, 1)
         .unwrap()
         .remove(0);

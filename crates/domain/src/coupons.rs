@@ -208,6 +208,17 @@ pub fn scan_to_code(key: &[u8], scanned: &str) -> Result<String, ScanRefusal> {
     }
 }
 
+/// The statuses a campaign may move to from `current`: a draft is started or dropped, an
+/// active one paused or ended, a paused one resumed or ended; an ended one stays ended.
+pub fn next_campaign_statuses(current: &str) -> &'static [&'static str] {
+    match current {
+        "draft" => &["active", "ended"],
+        "active" => &["paused", "ended"],
+        "paused" => &["active", "ended"],
+        _ => &[],
+    }
+}
+
 /// What a campaign gives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]

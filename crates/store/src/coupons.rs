@@ -156,15 +156,25 @@ pub fn set_status(
     if !STATUSES.contains(&status) {
         return Err(validate::invalid("status", "invalid_choice").into());
     }
+    let current = get(conn, scope, id)?;
+    if current.status == status {
+        return Ok(current);
+    }
+    let allowed = patron_domain::coupons::next_campaign_statuses(&current.status);
+    if !allowed.contains(&status) {
+        return Err(StoreError::Conflict("status_not_allowed"));
+    }
+    // Only from the status read: two changes racing cannot both apply.
     let n = diesel::update(
         cp::table
             .filter(cp::id.eq(id))
-            .filter(cp::tenant_id.eq(scope.tenant_id().0)),
+            .filter(cp::tenant_id.eq(scope.tenant_id().0))
+            .filter(cp::status.eq(&current.status)),
     )
     .set((cp::status.eq(status), cp::updated_at.eq(now())))
     .execute(conn)?;
     if n == 0 {
-        return Err(StoreError::NotFound);
+        return Err(StoreError::Conflict("status_changed_meanwhile"));
     }
     get(conn, scope, id)
 }

@@ -51,3 +51,131 @@ pub fn refusal_text(lang: Lang, r: &Refusal, tz: &str) -> String {
         Refusal::Voided => lang.t("till.voided").to_string(),
     }
 }
+
+/// How a coupon came to its holder (`channel`: `manual`, `api`, `import`, `bulk:<job>`,
+/// `rule:<rule>`, `stamps:<card>`), in words.
+pub fn channel_text(lang: Lang, channel: &str) -> String {
+    let kind = channel.split(':').next().unwrap_or(channel);
+    match kind {
+        "manual" | "api" | "import" | "bulk" | "rule" | "stamps" => {
+            lang.t(&format!("coupon.channel_{kind}")).to_string()
+        }
+        _ => channel.to_string(),
+    }
+}
+
+/// A coupon event's action (`redeem`, `void`), in words.
+pub fn action_text(lang: Lang, action: &str) -> String {
+    match action {
+        "redeem" | "void" => lang.t(&format!("coupon.action_{action}")).to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A short name for the device a till ran on, from its browser's User-Agent (`Chrome on
+/// Android`, `WeChat on iPhone`); API calls name themselves (`api`).
+pub fn device_name(user_agent: &str) -> String {
+    let ua = user_agent;
+    if ua.is_empty() {
+        return String::new();
+    }
+    let os = [
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "Mac"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let browser = [
+        ("MicroMessenger", "WeChat"),
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} · {o}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(o)) => o.to_string(),
+        (None, None) => ua.chars().take(24).collect(),
+    }
+}
+
+/// An archived message's type (`text`, `image`, `event`, …), in words.
+pub fn message_type_text(lang: Lang, msg_type: &str) -> String {
+    match msg_type {
+        "text" | "image" | "voice" | "video" | "shortvideo" | "location" | "link" | "event" => {
+            lang.t(&format!("timeline.type_{msg_type}")).to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A WeChat event (`subscribe`, `CLICK`, `SCAN`, …) and its key, in words: a QR scene
+/// without WeChat's `qrscene_` prefix, a menu key as it is.
+pub fn event_text(lang: Lang, event: &str, key: Option<&str>) -> String {
+    let e = event.to_ascii_lowercase();
+    let label = match e.as_str() {
+        "subscribe"
+        | "unsubscribe"
+        | "click"
+        | "view"
+        | "scan"
+        | "location"
+        | "masssendjobfinish"
+        | "templatesendjobfinish" => lang.t(&format!("timeline.event_{e}")).to_string(),
+        _ => event.to_string(),
+    };
+    match key
+        .map(|k| k.strip_prefix("qrscene_").unwrap_or(k))
+        .filter(|k| !k.is_empty())
+    {
+        Some(k) => format!("{label}: {k}"),
+        None => label,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_as_words_in_both_languages() {
+        assert_eq!(
+            event_text(Lang::En, "CLICK", Some("HOURS")),
+            "Menu tap: HOURS"
+        );
+        assert_eq!(
+            event_text(Lang::ZhCn, "subscribe", Some("qrscene_table-7")),
+            "关注: table-7"
+        );
+        assert_eq!(event_text(Lang::En, "unsubscribe", None), "Unfollowed");
+        assert_eq!(message_type_text(Lang::ZhCn, "text"), "文字");
+    }
+
+    #[test]
+    fn devices_get_short_names() {
+        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36";
+        assert_eq!(device_name(android), "Chrome · Android");
+        let wechat = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47";
+        assert_eq!(device_name(wechat), "WeChat · iPhone");
+        assert_eq!(device_name("api"), "api");
+        assert_eq!(device_name(""), "");
+    }
+
+    #[test]
+    fn channels_and_actions_read_as_words() {
+        assert_eq!(channel_text(Lang::En, "bulk:5"), "bulk issue");
+        assert_eq!(channel_text(Lang::ZhCn, "stamps:2"), "集章奖励");
+        assert_eq!(action_text(Lang::ZhCn, "void"), "撤销");
+    }
+}

@@ -79,6 +79,14 @@ impl Lang {
         self.t(key).replacen("{}", &arg.to_string(), 1)
     }
 
+    /// Items as a list in this language's punctuation (`A, B` or `A、B`).
+    pub fn list(self, items: &[&str]) -> String {
+        items.join(match self {
+            Lang::En => ", ",
+            Lang::ZhCn => "、",
+        })
+    }
+
     /// The message with its `{}`s replaced by `args`, in order.
     pub fn tn(self, key: &str, args: &[&dyn std::fmt::Display]) -> String {
         let mut out = self.t(key).to_string();

@@ -117,7 +117,7 @@ pub struct CampaignBody {
     pub accepts_short_codes: bool,
     /// `draft` (default) or `active`.
     #[serde(default)]
-    #[schema(pattern = "^(draft|active|paused|ended)$")]
+    #[schema(pattern = "^(draft|active)$")]
     pub status: Option<String>,
 }
 

@@ -253,7 +253,8 @@ struct ShowPage {
     c: Campaign,
     stats: Stats,
     stores: Vec<Store>,
-    statuses: [&'static str; 4],
+    /// The statuses the campaign may move to now.
+    statuses: &'static [&'static str],
     segments: Vec<patron_store::segments::Segment>,
     tags: Vec<patron_store::tags::Tag>,
     /// The latest bulk issue of this campaign.
@@ -345,6 +346,7 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
             ))
         })
         .await?;
+    let statuses = patron_domain::coupons::next_campaign_statuses(&c.status);
     let (segments, tags, bulk) = extra;
     let page = ctx
         .page("campaigns", "campaign.title", Some((&scope, &tenant)))
@@ -356,7 +358,7 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
             c,
             stats,
             stores,
-            statuses: coupons::STATUSES,
+            statuses,
             segments,
             tags,
             bulk,
@@ -381,15 +383,25 @@ pub async fn set_status(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
     let status = f.status.clone();
-    ctx.state
+    let back = paths::tenant(&tenant.slug).campaign(id);
+    let secure = ctx.state.cfg.secure_cookies;
+    match ctx
+        .state
         .db(move |c| coupons::set_status(c, &scope, id, &status))
-        .await?;
-    Ok(redirect_flash(
-        &paths::tenant(&tenant.slug).campaign(id),
-        "ok",
-        "flash.saved",
-        ctx.state.cfg.secure_cookies,
-    ))
+        .await
+    {
+        Ok(_) => Ok(redirect_flash(&back, "ok", "flash.saved", secure)),
+        Err(StoreError::Conflict(why)) => {
+            tracing::info!(tenant = %tenant.slug, campaign = id, why, "campaign status change refused");
+            Ok(redirect_flash(
+                &back,
+                "err",
+                "flash.status_not_allowed",
+                secure,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(serde::Deserialize, Default)]

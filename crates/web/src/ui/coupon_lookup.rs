@@ -47,6 +47,15 @@ impl LookupPage {
     fn benefit(&self, c: &Campaign) -> String {
         crate::format::benefit_text(self.page.lang, c)
     }
+    fn channel(&self, channel: &str) -> String {
+        crate::format::channel_text(self.page.lang, channel)
+    }
+    fn action(&self, action: &str) -> String {
+        crate::format::action_text(self.page.lang, action)
+    }
+    fn device(&self, ua: &str) -> String {
+        crate::format::device_name(ua)
+    }
     fn state(&self, c: &Coupon) -> String {
         let key = if c.status == patron_domain::coupons::CouponStatus::Issued
             && c.valid_to <= patron_store::now()

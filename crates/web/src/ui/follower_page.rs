@@ -37,9 +37,38 @@ struct MemberPage {
     points: i64,
     ledger: Vec<patron_store::loyalty::Entry>,
     cards: Vec<(patron_store::stamps::Card, i64)>,
+    /// The tenant's stores, to name where a coupon is valid.
+    stores: Vec<patron_store::stores::Store>,
 }
 
 impl MemberPage {
+    /// Every condition the till checks besides the dates, in words: the minimum spend,
+    /// the stores, a paused or ended campaign.
+    fn conditions(&self, camp: &Option<Campaign>) -> Vec<String> {
+        let Some(k) = camp else {
+            return Vec::new();
+        };
+        let lang = self.page.lang;
+        let mut out = Vec::new();
+        if k.min_spend_fen > 0 {
+            out.push(lang.t1("member.min_spend", rules::yuan(k.min_spend_fen)));
+        }
+        if let Some(ids) = k.stores() {
+            let names: Vec<&str> = self
+                .stores
+                .iter()
+                .filter(|s| ids.contains(&s.id))
+                .map(|s| s.name.as_str())
+                .collect();
+            out.push(lang.t1("member.only_at", lang.list(&names)));
+        }
+        match k.status.as_str() {
+            "paused" => out.push(lang.t("till.paused").to_string()),
+            "ended" => out.push(lang.t("till.ended").to_string()),
+            _ => {}
+        }
+        out
+    }
     /// A stamp card's slots: `true` for each stamp held.
     fn slots(&self, card: &patron_store::stamps::Card, n: &i64) -> Vec<bool> {
         (0..card.stamps_required).map(|i| i < *n).collect()
@@ -110,10 +139,11 @@ async fn open(
 pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, UiError> {
     let (slug, token) = path.into_inner();
     let (scope, tenant, follower) = open(&ctx, &slug, &token).await?;
-    let (name, coupons, loyalty) = ctx
+    let (name, coupons, loyalty, stores) = ctx
         .state
         .db(move |c| {
             let f = patron_store::followers::get(c, &scope, follower)?;
+            let stores = patron_store::stores::list(c, &scope)?;
             let list = coupons::of_follower(c, &scope, follower)?;
             let camps = coupons::list(c, &scope)?;
             let with: Vec<(Coupon, Option<Campaign>)> = list
@@ -131,7 +161,7 @@ pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRes
                     .filter(|(card, _)| card.active)
                     .collect::<Vec<_>>(),
             );
-            Ok((f.name, with, loyalty))
+            Ok((f.name, with, loyalty, stores))
         })
         .await?;
     let (points, ledger, cards) = loyalty;
@@ -149,6 +179,7 @@ pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRes
             points,
             ledger,
             cards,
+            stores,
         },
         StatusCode::OK,
     ))

@@ -265,7 +265,11 @@ fn loyalty_items(
                 at: c.issued_at,
                 text: lang.t1(
                     "timeline.coupon_issued",
-                    format!("{} ({})", campaign(c.campaign_id), c.channel),
+                    format!(
+                        "{} ({})",
+                        campaign(c.campaign_id),
+                        crate::format::channel_text(lang, &c.channel)
+                    ),
                 ),
             });
         }
@@ -314,12 +318,15 @@ impl FollowerPage {
     }
     /// What a message says, for the timeline.
     fn summary(&self, m: &ArchivedMessage) -> String {
+        let lang = self.page.lang;
         match (&m.event, &m.content) {
-            (Some(e), Some(c)) => format!("{e}: {c}"),
-            (Some(e), None) => e.clone(),
+            (Some(e), c) => crate::format::event_text(lang, e, c.as_deref()),
             (None, Some(c)) => c.clone(),
-            (None, None) => format!("[{}]", m.msg_type),
+            (None, None) => format!("[{}]", crate::format::message_type_text(lang, &m.msg_type)),
         }
+    }
+    fn message_type(&self, m: &ArchivedMessage) -> String {
+        crate::format::message_type_text(self.page.lang, &m.msg_type)
     }
     /// The text of the passive reply we gave, if it was text.
     fn reply_text(&self, m: &ArchivedMessage) -> Option<String> {

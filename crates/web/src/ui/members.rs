@@ -19,6 +19,8 @@ use patron_store::users::{self, Member};
 struct MembersPage {
     page: Page,
     slug: String,
+    /// The tenant's time zone, for the invitations' expiry.
+    tz: String,
     me: i64,
     members: Vec<Member>,
     invitations: Vec<Invitation>,
@@ -29,6 +31,9 @@ struct MembersPage {
 }
 
 impl MembersPage {
+    fn when(&self, t: &chrono::NaiveDateTime) -> String {
+        crate::format::local(t, &self.tz)
+    }
     fn role_name(&self, role: &str) -> String {
         self.page.t(&format!("role.{role}")).to_string()
     }
@@ -82,6 +87,7 @@ async fn render(
         &MembersPage {
             page,
             slug: tenant.slug,
+            tz: tenant.time_zone,
             me: ctx.require_user()?.user.id,
             members,
             invitations,
