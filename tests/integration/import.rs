@@ -583,3 +583,63 @@ async fn imported_followers_are_unknown_until_wechat_says_and_the_result_is_in_w
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["followers"].as_array().unwrap().len(), 1);
 }
+
+/// The dashboard counts follows that happened in the week, not followers imported in it,
+/// and its Users figure counts the agency admin who works on the tenant.
+#[tokio::test]
+async fn the_dashboard_counts_new_follows_not_imports_and_every_user() {
+    let mut app = TestApp::spawn();
+    app.start_workers();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let glance = |app: &TestApp| {
+        patron_store::followers::glance(
+            &mut app.conn(),
+            &w.scope,
+            chrono::Utc::now().date_naive(),
+            10_000,
+        )
+        .unwrap()
+    };
+    let before = glance(&app).new_7_days.count;
+    import(
+        &app,
+        &c,
+        &w,
+        b"openid,name\no_old_1,Old One\no_old_2,Old Two\n",
+    )
+    .await;
+    assert_eq!(
+        glance(&app).new_7_days.count,
+        before,
+        "imports are not new follows"
+    );
+    // A follow pushed now counts.
+    patron_store::inbox::record(
+        &mut app.conn(),
+        &w.scope,
+        &patron_store::inbox::Inbound {
+            openid: "o_fresh",
+            msg_type: "event",
+            event: Some("subscribe"),
+            dedupe_key: "ev:fresh",
+            content: None,
+            body: "<xml/>",
+            sent_at: patron_store::now(),
+            change: patron_store::inbox::FollowerChange::Subscribe { qr_scene: None },
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(glance(&app).new_7_days.count, before + 1);
+    // Users: the tenant's four members and the agency admin.
+    let a = app.client();
+    a.login(&w.admin_email, PASSWORD).await;
+    let page = a.get(&format!("/t/{}", w.slug)).await;
+    let n = patron_store::users::tenant_members(&mut app.conn(), &w.scope)
+        .unwrap()
+        .len();
+    let shown = extract(&page.body, "Users</div><div class=\"stat\">", "<").unwrap();
+    assert_eq!(shown, (n + 1).to_string(), "members and the agency admin");
+}

@@ -106,6 +106,10 @@ pub struct Filter {
     pub created_from: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub created_to: String,
+    /// Only followers who followed on or after this day (`YYYY-MM-DD`, UTC; WeChat's
+    /// subscribe time, so an import or a sync of old followers does not count as new).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub followed_from: String,
     /// The saved segment this filter came from (shown, not filtered on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<i64>,
@@ -263,6 +267,9 @@ fn filtered(conn: &mut DbConn, scope: &TenantScope, f: &Filter) -> Result<Boxed>
     if let Some(d) = day(&f.created_to, "created_to")? {
         let end = d.succ_opt().unwrap_or(d).and_time(chrono::NaiveTime::MIN);
         q = q.filter(followers::created_at.lt(end));
+    }
+    if let Some(d) = day(&f.followed_from, "followed_from")? {
+        q = q.filter(followers::subscribed_at.ge(d.and_time(chrono::NaiveTime::MIN)));
     }
     if let Some(days) = f.active_days.filter(|d| *d > 0) {
         q = q.filter(followers::last_interaction_at.ge(active_since(days)?));
@@ -630,7 +637,8 @@ pub struct Glance {
     pub following: i64,
     /// Active in the last 7 × 24 hours (the followers filter's "active in 7 days").
     pub active_7_days: Capped,
-    /// First recorded in the last 7 days.
+    /// Followed in the last 7 days (WeChat's subscribe time: imported or synced history
+    /// does not count).
     pub new_7_days: Capped,
     /// The first of those 7 days (UTC, `YYYY-MM-DD`).
     pub since: String,
@@ -655,7 +663,7 @@ pub fn glance(
         .format("%Y-%m-%d")
         .to_string();
     let joined = Filter {
-        created_from: since.clone(),
+        followed_from: since.clone(),
         ..Default::default()
     };
     let new_7_days = capped(count_matching_capped(conn, scope, &joined, cap)?);

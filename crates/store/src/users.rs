@@ -227,6 +227,22 @@ pub fn remove_from_tenant(conn: &mut DbConn, scope: &TenantScope, user: UserId) 
     })
 }
 
+/// How many people work on the tenant: its members and the agency's administrators (who
+/// reach every tenant of the agency without a membership of their own).
+pub fn people_count(conn: &mut DbConn, scope: &TenantScope) -> Result<i64> {
+    let members: i64 = memberships::table
+        .filter(memberships::tenant_id.eq(scope.tenant_id().0))
+        .count()
+        .get_result(conn)?;
+    let admins: i64 = memberships::table
+        .filter(memberships::agency_id.eq(scope.agency_id().0))
+        .filter(memberships::tenant_id.is_null())
+        .filter(memberships::role.eq(Role::AgencyAdmin.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(members + admins)
+}
+
 /// The agency's administrators.
 pub fn agency_admins(conn: &mut DbConn, scope: &AgencyScope) -> Result<Vec<User>> {
     Ok(memberships::table

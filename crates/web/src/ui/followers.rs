@@ -76,6 +76,7 @@ impl FollowersPage {
             || f.attr.is_some()
             || !f.created_from.is_empty()
             || !f.created_to.is_empty()
+            || !f.followed_from.is_empty()
     }
     fn tag_is(&self, id: &i64) -> bool {
         self.filter.tag == Some(*id)

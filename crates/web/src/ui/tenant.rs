@@ -22,7 +22,7 @@ struct DashboardPage {
     page: Page,
     tenant: Tenant,
     stores: usize,
-    members: usize,
+    members: i64,
     connected: bool,
     webhook_url: String,
     /// Followers at a glance, for those who may work on them.
@@ -44,7 +44,7 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
         .db(move |c| {
             Ok((
                 stores::list(c, &s2)?.len(),
-                users::tenant_members(c, &s2)?.len(),
+                users::people_count(c, &s2)?,
                 if marketer {
                     let today = chrono::Utc::now().date_naive();
                     Some(followers::glance(c, &s2, today, MATCH_CAP)?)

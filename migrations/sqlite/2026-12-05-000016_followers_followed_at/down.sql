@@ -1,0 +1,1 @@
+DROP INDEX followers_subscribed_at;
