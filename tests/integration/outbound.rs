@@ -671,3 +671,50 @@ async fn the_api_creates_qr_codes_publishes_menus_and_queues_messages() {
     let r = api(Method::POST, "/tags/sync", None).await;
     assert_eq!(r.status, 202);
 }
+
+/// When WeChat cannot be reached the QR page says so (not "WeChat refused"), and nothing
+/// is recorded.
+#[tokio::test]
+async fn an_unreachable_wechat_is_told_apart_from_a_refusal() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let sim = sim();
+    connect(&app, &w, &sim);
+    // Point the tenant at a loopback port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    patron_store::exec_sql(
+        &mut app.conn(),
+        &format!(
+            "UPDATE tenants SET wx_api_base = 'http://127.0.0.1:{port}' WHERE id = {}",
+            w.scope.tenant_id().0
+        ),
+    )
+    .unwrap();
+    app.state.endpoints.invalidate_all();
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let before = patron_store::qr_codes::list(&mut app.conn(), &w.scope)
+        .unwrap()
+        .len();
+    let r = c
+        .post(
+            &format!("/t/{}/qr", w.slug),
+            &[
+                ("scene", "door-9"),
+                ("label", "Door"),
+                ("kind", "permanent"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("WeChat could not be reached"), "{}", r.body);
+    assert!(!r.body.contains("HTTP transport error"), "{}", r.body);
+    assert_eq!(
+        patron_store::qr_codes::list(&mut app.conn(), &w.scope)
+            .unwrap()
+            .len(),
+        before
+    );
+}

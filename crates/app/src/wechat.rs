@@ -54,8 +54,8 @@ pub struct NewCode {
 #[derive(Debug)]
 pub enum NotCreated {
     Invalid(patron_domain::validate::Invalid),
-    /// WeChat refused (its message).
-    WeChat(String),
+    /// WeChat could not be reached, or refused (the client's error, for the caller's words).
+    WeChat(patron_wechat::api::Error),
     Failed(String),
 }
 
@@ -101,7 +101,7 @@ pub async fn create_qr_code(
     };
     let made = client.create_qrcode(&request).await.map_err(|e| {
         tracing::warn!(tenant = %tenant.slug, error = %e, "qrcode/create failed");
-        NotCreated::WeChat(e.to_string())
+        NotCreated::WeChat(e)
     })?;
     let expires_at = (!permanent).then(|| {
         patron_store::now()
@@ -129,7 +129,7 @@ pub async fn create_qr_code(
 }
 
 /// What saving the custom menu did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum MenuSaved {
     /// Saved, not sent (not asked to publish).
     Saved,
@@ -137,8 +137,8 @@ pub enum MenuSaved {
     Published,
     /// Saved; not sent, because the tenant has no AppID or AppSecret.
     NotConfigured,
-    /// Saved; WeChat refused it (its message, also recorded with the menu).
-    Refused(String),
+    /// Saved; WeChat could not be reached or refused it (also recorded with the menu).
+    Refused(patron_wechat::api::Error),
 }
 
 /// Saves the tenant's custom menu (already checked against WeChat's limits) and, with
@@ -163,13 +163,14 @@ pub async fn save_menu(
         Ok(None) => return Ok(MenuSaved::NotConfigured),
         Err(e) => return Err(crate::AppError::Internal(StoreError::Config(e.to_string()))),
     };
-    let outcome = client.create_menu(menu).await.map_err(|e| e.to_string());
-    if let Err(e) = &outcome {
+    let result = client.create_menu(menu).await;
+    if let Err(e) = &result {
         tracing::warn!(tenant = %tenant.slug, error = %e, "menu publish failed");
     }
-    let saved = match &outcome {
-        Ok(()) => MenuSaved::Published,
-        Err(e) => MenuSaved::Refused(e.clone()),
+    let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+    let saved = match result {
+        Ok(_) => MenuSaved::Published,
+        Err(e) => MenuSaved::Refused(e),
     };
     let s2 = scope.clone();
     crate::blocking(pool, move |c| menus::published(c, &s2, outcome)).await?;

@@ -144,9 +144,60 @@ pub fn event_text(lang: Lang, event: &str, key: Option<&str>) -> String {
     }
 }
 
+/// Why a call to WeChat failed, in words a merchant can act on: WeChat could not be
+/// reached (nothing to fix here, try again), or WeChat refused and why (the account's
+/// credentials, the server's IP not on the whitelist, a used-up quota), with WeChat's own
+/// code and message for support.
+pub fn wechat_failure(lang: Lang, e: &patron_wechat::api::Error) -> String {
+    use patron_wechat::api::{codes, Error};
+    match e {
+        Error::Transport { .. } => lang.t("wechat.unreachable").to_string(),
+        Error::Status { status, .. } => lang.t1("wechat.unavailable", status),
+        Error::Api(api) => {
+            let key = match api.errcode {
+                codes::IP_NOT_WHITELISTED => "wechat.ip_whitelist",
+                codes::INVALID_APPID | codes::INVALID_APPSECRET => "wechat.bad_credentials",
+                _ if api.is_token_error() => "wechat.bad_credentials",
+                _ if api.is_quota() => "wechat.quota",
+                codes::API_UNAUTHORIZED | codes::API_BANNED => "wechat.not_authorised",
+                _ => "wechat.refused",
+            };
+            format!(
+                "{} ({} {}: {})",
+                lang.t(key),
+                lang.t("wechat.code"),
+                api.errcode,
+                api.errmsg
+            )
+        }
+        Error::Invalid(why) => lang.t1("wechat.invalid", why),
+        _ => lang.t("wechat.unexpected").to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wechat_failures_tell_unreachable_from_refused() {
+        use patron_wechat::api::{ApiError, Error};
+        let refused = Error::Api(ApiError {
+            errcode: 40164,
+            errmsg: "invalid ip 1.2.3.4, not in whitelist".into(),
+        });
+        let text = wechat_failure(Lang::En, &refused);
+        assert!(
+            text.contains("IP whitelist") && text.contains("40164"),
+            "{text}"
+        );
+        let down = Error::Status {
+            path: "/cgi-bin/qrcode/create".into(),
+            status: 503,
+        };
+        assert!(wechat_failure(Lang::En, &down).contains("could not be reached"));
+        assert!(!wechat_failure(Lang::ZhCn, &down).is_empty());
+    }
 
     #[test]
     fn events_read_as_words_in_both_languages() {

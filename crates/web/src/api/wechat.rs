@@ -63,7 +63,7 @@ pub async fn qr_create(auth: ApiAuth, body: web::Json<NewCode>) -> ApiResult {
         Err(NotCreated::WeChat(e)) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "wechat",
-            format!("WeChat refused: {e}"),
+            crate::format::wechat_failure(auth.lang, &e),
         )),
         Err(NotCreated::Failed(e)) => {
             tracing::error!(error = %e, "QR code not created");
@@ -172,7 +172,7 @@ pub async fn menu_put(auth: ApiAuth, body: web::Json<MenuBody>) -> ApiResult {
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "wechat",
-                format!("WeChat refused the menu: {e}"),
+                crate::format::wechat_failure(auth.lang, &e),
             ))
         }
     }

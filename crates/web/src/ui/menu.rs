@@ -273,16 +273,21 @@ pub async fn save(
         patron_app::wechat::save_menu(&st.pool, &st.secrets, &scope, &tenant, &menu, publish)
             .await?;
     let back = paths::tenant(&tenant.slug).menu();
+    let secure = ctx.state.cfg.secure_cookies;
     let (kind, key) = match saved {
         MenuSaved::Saved => ("ok", "flash.menu_saved"),
         MenuSaved::Published => ("ok", "flash.menu_published"),
         MenuSaved::NotConfigured => ("err", "flash.sync_needs_settings"),
-        MenuSaved::Refused(_) => ("err", "flash.menu_publish_failed"),
+        MenuSaved::Refused(e) => {
+            let why = crate::format::wechat_failure(ctx.lang, &e);
+            return Ok(crate::render::redirect_flash_with(
+                &back,
+                "err",
+                "flash.menu_not_published",
+                &why,
+                secure,
+            ));
+        }
     };
-    Ok(redirect_flash(
-        &back,
-        kind,
-        key,
-        ctx.state.cfg.secure_cookies,
-    ))
+    Ok(redirect_flash(&back, kind, key, secure))
 }

@@ -139,7 +139,7 @@ pub async fn create(
             render(&ctx, &slug, form, e).await
         }
         Err(NotCreated::WeChat(e)) => {
-            let msg = format!("{}: {e}", ctx.lang.t("qr.wechat_refused"));
+            let msg = crate::format::wechat_failure(ctx.lang, &e);
             render(&ctx, &slug, form, vec![msg]).await
         }
         Err(NotCreated::Failed(e)) => Err(UiError::Internal(e)),
