@@ -718,3 +718,76 @@ async fn an_unreachable_wechat_is_told_apart_from_a_refusal() {
         before
     );
 }
+
+/// The dashboard's WeChat card says how far the connection got (waiting for WeChat's first
+/// request, URL verified, connected with the last message's time), offers the URL to copy
+/// and warns that WeChat needs public HTTPS; a new account gets a checklist ticked from
+/// its data.
+#[tokio::test]
+async fn the_dashboard_says_how_far_wechat_got_and_what_to_do_next() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let agency = patron_store::tenants::get(&mut app.conn(), &w.scope)
+        .unwrap()
+        .agency_id;
+    let valid = patron_store::tenants::validate(&patron_store::tenants::TenantInput {
+        name: "New shop".into(),
+        slug: "new-shop".into(),
+        wx_appid: APPID.into(),
+        wx_token: TOKEN.into(),
+        wx_message_mode: "plain".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    patron_store::tenants::create(
+        &mut app.conn(),
+        &patron_domain::AgencyScope::system(patron_domain::AgencyId(agency)),
+        &valid,
+        &app.state.secrets,
+    )
+    .unwrap();
+    let a = app.client();
+    a.login(&w.admin_email, PASSWORD).await;
+    let card = |body: &str| extract(body, "id=\"wechat-status\"", "</p>\n  </div>").unwrap();
+    let page = a.get("/t/new-shop").await;
+    assert!(
+        card(&page.body).contains("Waiting for WeChat"),
+        "{}",
+        page.body
+    );
+    assert!(card(&page.body).contains("data-copy=\"webhook-url\""));
+    assert!(
+        page.body.contains("id=\"https-warning\""),
+        "the test server is plain http"
+    );
+    let list = extract(&page.body, "id=\"getting-started\"", "</section>").unwrap();
+    assert_eq!(list.matches("○").count(), 5, "{list}");
+    // WeChat verifies the URL.
+    let (ts, nonce) = (wx_timestamp(), "n0nce");
+    let sig = patron_wechat::signature::url_signature(TOKEN, &ts, nonce);
+    let r = reqwest::get(format!(
+        "{}/wx/new-shop?signature={sig}&timestamp={ts}&nonce={nonce}&echostr=hello",
+        app.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.text().await.unwrap(), "hello");
+    let mut verified = String::new();
+    for _ in 0..50 {
+        verified = a.get("/t/new-shop").await.body;
+        if card(&verified).contains("URL verified") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(card(&verified).contains("URL verified"), "{verified}");
+    let list = extract(&verified, "id=\"getting-started\"", "</section>").unwrap();
+    assert_eq!(list.matches("✓").count(), 1, "{list}");
+    // The world's tenant, once set up, has had a follower write in: connected, with the
+    // time.
+    let sim = sim();
+    connect(&app, &w, &sim);
+    let page = a.get(&format!("/t/{}", w.slug)).await;
+    assert!(card(&page.body).contains("Connected"), "{}", page.body);
+    assert!(card(&page.body).contains("Last message from a follower"));
+}

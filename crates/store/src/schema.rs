@@ -43,6 +43,7 @@ diesel::table! {
         wx_api_base -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        wx_verified_at -> Nullable<Timestamp>,
     }
 }
 

@@ -335,6 +335,39 @@ pub fn update(
     })
 }
 
+/// Records that WeChat verified the tenant's server URL just now.
+pub fn mark_verified(conn: &mut DbConn, tenant: TenantId) -> Result<()> {
+    diesel::update(tenants::table.find(tenant.0))
+        .set(tenants::wx_verified_at.eq(Some(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How far the tenant's WeChat connection got: when WeChat last verified the server URL,
+/// and when a follower last wrote or acted (the newest `last_interaction_at`, an index
+/// seek, not a scan of the archive).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reached {
+    pub verified_at: Option<NaiveDateTime>,
+    pub last_push_at: Option<NaiveDateTime>,
+}
+
+pub fn reached(conn: &mut DbConn, scope: &TenantScope) -> Result<Reached> {
+    use crate::schema::followers;
+    let verified_at = tenants::table
+        .find(scope.tenant_id().0)
+        .select(tenants::wx_verified_at)
+        .first::<Option<NaiveDateTime>>(conn)?;
+    let last_push_at = followers::table
+        .filter(followers::tenant_id.eq(scope.tenant_id().0))
+        .select(diesel::dsl::max(followers::last_interaction_at))
+        .first::<Option<NaiveDateTime>>(conn)?;
+    Ok(Reached {
+        verified_at,
+        last_push_at,
+    })
+}
+
 /// Looks a tenant up by slug for authorization. The result is only an input to
 /// `authorize`; nothing tenant-owned can be read with it.
 pub fn find_ref_by_slug(conn: &mut DbConn, slug: &str) -> Result<Option<TenantRef>> {

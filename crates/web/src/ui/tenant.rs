@@ -23,8 +23,14 @@ struct DashboardPage {
     tenant: Tenant,
     stores: usize,
     members: i64,
-    connected: bool,
+    /// The AppID, Token (and key unless plaintext) are saved.
+    configured: bool,
     webhook_url: String,
+    /// The base URL is public HTTPS (WeChat calls nothing else).
+    public_https: bool,
+    reached: patron_store::tenants::Reached,
+    start: Start,
+    may_settings: bool,
     /// Followers at a glance, for those who may work on them.
     audience: Option<Glance>,
 }
@@ -39,11 +45,25 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
     }
     let s2 = scope.clone();
     let marketer = scope.may(Permission::Market);
-    let (n_stores, n_members, audience) = ctx
+    let (n_stores, n_members, audience, reached, start) = ctx
         .state
         .db(move |c| {
+            let n_stores = stores::list(c, &s2)?.len();
+            let reached = patron_store::tenants::reached(c, &s2)?;
+            let members = users::tenant_members(c, &s2)?;
+            let cashier = members.iter().any(|m| m.role == "cashier")
+                || patron_store::invitations::list_open_for_tenant(c, &s2)?
+                    .iter()
+                    .any(|i| i.role == "cashier");
+            let start = Start {
+                wechat: reached.verified_at.is_some() || reached.last_push_at.is_some(),
+                store: n_stores > 0,
+                rule: !patron_store::reply_rules::list(c, &s2)?.is_empty(),
+                cashier,
+                campaign: !patron_store::coupons::list(c, &s2)?.is_empty(),
+            };
             Ok((
-                stores::list(c, &s2)?.len(),
+                n_stores,
                 users::people_count(c, &s2)?,
                 if marketer {
                     let today = chrono::Utc::now().date_naive();
@@ -51,6 +71,8 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
                 } else {
                     None
                 },
+                reached,
+                start,
             ))
         })
         .await?;
@@ -58,22 +80,48 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
         .page("dashboard", "tenant.dashboard", Some((&scope, &tenant)))
         .await?;
     let p = tenant.has_secret();
+    let base = &ctx.state.cfg.base_url;
     Ok(html(
         &DashboardPage {
             page,
-            connected: tenant.wx_appid.is_some() && p.token && p.aes_key,
-            webhook_url: format!(
-                "{}{}",
-                ctx.state.cfg.base_url,
-                patron_app::links::webhook_path(&tenant.slug)
-            ),
+            configured: tenant.wx_appid.is_some()
+                && p.token
+                && (p.aes_key || tenant.wx_message_mode == "plain"),
+            webhook_url: format!("{base}{}", patron_app::links::webhook_path(&tenant.slug)),
+            // WeChat calls only public HTTPS addresses.
+            public_https: base.starts_with("https://")
+                && !patron_domain::wechat_settings::is_loopback_url(base),
             tenant,
             stores: n_stores,
             members: n_members,
             audience,
+            reached,
+            start,
+            may_settings: scope.may(Permission::ManageSettings),
         },
         StatusCode::OK,
     ))
+}
+
+impl DashboardPage {
+    fn when(&self, t: &chrono::NaiveDateTime) -> String {
+        crate::format::local(t, &self.tenant.time_zone)
+    }
+}
+
+/// The getting-started checklist of a new account, each ticked from real data.
+struct Start {
+    wechat: bool,
+    store: bool,
+    rule: bool,
+    cashier: bool,
+    campaign: bool,
+}
+
+impl Start {
+    fn done(&self) -> bool {
+        self.wechat && self.store && self.rule && self.cashier && self.campaign
+    }
 }
 
 fn input_of(t: &Tenant) -> TenantInput {

@@ -386,6 +386,18 @@ pub async fn verify(
     }
     state.webhook_guard.passed(&slug, &ip);
     tracing::info!(tenant = %slug.as_str(), "WeChat server URL verified");
+    // For the dashboard's "connected" (best effort: the answer does not wait on it).
+    let tenant = e.scope.tenant_id();
+    let pool = state.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let done = pool
+            .get()
+            .map_err(patron_store::StoreError::from)
+            .and_then(|mut c| patron_store::tenants::mark_verified(&mut c, tenant));
+        if let Err(err) = done {
+            tracing::warn!(error = %err, "could not record the URL verification");
+        }
+    });
     HttpResponse::Ok()
         .content_type("text/plain")
         .body(q.echostr.clone())

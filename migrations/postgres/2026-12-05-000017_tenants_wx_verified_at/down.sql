@@ -1,0 +1,1 @@
+ALTER TABLE tenants DROP COLUMN wx_verified_at;
