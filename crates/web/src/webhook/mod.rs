@@ -392,7 +392,6 @@ pub async fn verify(
     tokio::task::spawn_blocking(move || {
         let done = pool
             .get()
-            .map_err(patron_store::StoreError::from)
             .and_then(|mut c| patron_store::tenants::mark_verified(&mut c, tenant));
         if let Err(err) = done {
             tracing::warn!(error = %err, "could not record the URL verification");
