@@ -690,14 +690,43 @@ async fn a_campaign_is_issued_to_a_whole_tag_by_a_job_within_its_supply() {
         .unwrap()
         .0;
     let camp = campaign(&app, &w, Some(2500), Some(1));
+    // One follower already holds the one coupon each may have: the bulk skips them.
+    let holder = patron_store::followers::list_page(
+        &mut conn,
+        &w.scope,
+        &patron_store::followers::Filter {
+            q: "bulk_2999".into(),
+            ..Default::default()
+        },
+        1,
+    )
+    .unwrap()
+    .0[0]
+        .id;
+    coupons::issue(&mut conn, &w.scope, camp, Some(holder), "manual", "t")
+        .unwrap()
+        .unwrap();
     drop(conn);
     let c = app.client();
     c.login(&w.marketer_email, PASSWORD).await;
     let page = format!("/t/{}/campaigns/{camp}", w.slug);
+    let target = format!("tag:{}", tag.id);
+    // First the audience and its size, nothing queued yet.
+    let r = c
+        .post(&format!("{page}/bulk"), &[("target", &target)])
+        .await;
+    assert_eq!(r.status, 303);
+    let asked = c.get(r.location.as_deref().unwrap()).await;
+    let confirm = extract(&asked.body, "id=\"bulk-confirm\"", "</form>").unwrap();
+    assert!(confirm.contains("3000 followers of “Bulk”"), "{confirm}");
+    assert!(
+        !asked.body.contains("id=\"bulk-state\""),
+        "nothing queued before the go"
+    );
     let r = c
         .post(
             &format!("{page}/bulk"),
-            &[("target", &format!("tag:{}", tag.id))],
+            &[("target", &target), ("confirm", "1")],
         )
         .await;
     assert_eq!(r.status, 303);
@@ -705,7 +734,17 @@ async fn a_campaign_is_issued_to_a_whole_tag_by_a_job_within_its_supply() {
     loop {
         let p = c.get(&page).await;
         if p.body.contains("id=\"bulk-state\"") && !p.body.contains("http-equiv=\"refresh\"") {
-            assert!(p.body.contains("2500 / 2500"), "{}", p.body);
+            // Issued, skipped and why, not served and why: nobody silently left out.
+            let outcome = extract(&p.body, "id=\"bulk-outcome\"", "</ul>").unwrap();
+            assert!(outcome.contains("Issued: 2499"), "{outcome}");
+            assert!(
+                outcome.contains("Skipped: 1 (they already hold"),
+                "{outcome}"
+            );
+            assert!(
+                outcome.contains("Not served: 500 (the supply ran out)"),
+                "{outcome}"
+            );
             break;
         }
         assert!(

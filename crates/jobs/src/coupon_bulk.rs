@@ -54,16 +54,30 @@ fn run(ctx: &mut JobCtx) -> Result<(), crate::JobError> {
         by: &by,
         resume,
     };
-    let (issued, done) = issue_to(&pool, &scope, &filter, &run, |d, t| {
+    let outcome = issue_to(&pool, &scope, &filter, &run, |d, t| {
         ctx.progress(d, Some(t))
     })?;
     tracing::info!(
         campaign = p.campaign_id,
-        issued,
-        followers = done,
+        issued = outcome.issued,
+        skipped = outcome.skipped,
+        not_served = outcome.not_served,
+        followers = outcome.followers,
         "bulk issue done"
     );
+    ctx.result(&serde_json::to_string(&outcome).unwrap_or_default())?;
     Ok(())
+}
+
+/// What a bulk issue did, for its page: coupons issued, followers skipped because they
+/// already hold as many as the campaign allows each, and followers not served because
+/// the supply ran out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub followers: i64,
+    pub issued: i64,
+    pub skipped: i64,
+    pub not_served: i64,
 }
 
 /// One bulk run: which campaign, the channel its coupons carry, who started it, and
@@ -76,14 +90,14 @@ pub struct Run<'a> {
 }
 
 /// Issues the campaign's coupon to every follower `filter` matches, in batches; `progress`
-/// hears (done, total) after each. Returns (issued, followers seen).
+/// hears (done, total) after each.
 pub fn issue_to(
     pool: &patron_store::DbPool,
     scope: &TenantScope,
     filter: &Filter,
     run: &Run<'_>,
     mut progress: impl FnMut(i64, i64) -> Result<(), crate::JobError>,
-) -> Result<(i64, i64), crate::JobError> {
+) -> Result<Outcome, crate::JobError> {
     let Run {
         campaign,
         channel,
@@ -94,7 +108,7 @@ pub fn issue_to(
     let mut c = pool.get().map_err(err)?;
     let total = followers::count_matching(&mut c, scope, filter).map_err(err)?;
     drop(c);
-    let (mut done, mut issued) = (0i64, 0i64);
+    let (mut done, mut issued, mut skipped, mut unserved) = (0i64, 0i64, 0i64, 0i64);
     let mut before = None;
     progress(0, total)?;
     loop {
@@ -111,6 +125,8 @@ pub fn issue_to(
         };
         drop(c);
         issued += batch.issued;
+        skipped += batch.skipped;
+        unserved += batch.unserved;
         done += ids.len() as i64;
         progress(done, total.max(done))?;
         if batch.exhausted {
@@ -118,5 +134,12 @@ pub fn issue_to(
         }
         before = Some(last);
     }
-    Ok((issued, done))
+    let followers = total.max(done);
+    Ok(Outcome {
+        followers,
+        issued,
+        skipped,
+        // Those of the last batch the supply did not reach, and those after it.
+        not_served: unserved + (followers - done),
+    })
 }

@@ -53,6 +53,14 @@ pub struct JobCtx {
 impl JobCtx {
     /// Records progress and extends the lease, so a long job is not taken over by
     /// another worker while it is still making progress.
+    /// Records what the job did (JSON), for the page that shows it.
+    pub fn result(&mut self, result: &str) -> Result<(), JobError> {
+        let mut c = self.pool.get()?;
+        jobs::set_result(&mut c, self.job.id(), result)?;
+        self.job.result = Some(result.to_string());
+        Ok(())
+    }
+
     pub fn progress(&mut self, done: i64, total: Option<i64>) -> Result<(), JobError> {
         let mut c = self.pool.get()?;
         jobs::progress(&mut c, self.job.id(), done, total)?;

@@ -344,6 +344,8 @@ pub struct BulkBatch {
     /// Followers skipped: they already hold as many as the campaign allows, or got one
     /// from this same bulk run before (a retried job).
     pub skipped: i64,
+    /// Followers who would have had one but the supply ran out.
+    pub unserved: i64,
     /// The supply ran out in this batch.
     pub exhausted: bool,
 }
@@ -493,7 +495,7 @@ pub fn issue_batch(
             };
         }
         out.issued = k;
-        out.skipped += todo.len() as i64 - k;
+        out.unserved = todo.len() as i64 - k;
         Ok(out)
     })
 }

@@ -79,6 +79,8 @@ pub struct Job {
     pub progress_total: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// What the job did, as JSON its page reads (set by the handler before it ends).
+    pub result: Option<String>,
 }
 
 impl Job {
@@ -188,6 +190,14 @@ fn by_id(conn: &mut DbConn, id: i64) -> Result<Job> {
 }
 
 /// Records progress of a running job (`total` when known).
+/// Records what the job did (JSON), for the page that shows it.
+pub fn set_result(conn: &mut DbConn, id: JobId, result: &str) -> Result<()> {
+    diesel::update(jobs::table.find(id.0))
+        .set(jobs::result.eq(Some(result)))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn progress(conn: &mut DbConn, id: JobId, done: i64, total: Option<i64>) -> Result<()> {
     diesel::update(jobs::table.find(id.0).filter(jobs::state.eq(RUNNING)))
         .set((

@@ -273,6 +273,7 @@ diesel::table! {
         progress_total -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        result -> Nullable<Text>,
     }
 }
 

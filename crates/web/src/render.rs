@@ -93,6 +93,9 @@ impl Page {
     pub fn t1(&self, key: &str, arg: impl std::fmt::Display) -> String {
         self.lang.t1(key, arg)
     }
+    pub fn tn(&self, key: &str, a: impl std::fmt::Display, b: impl std::fmt::Display) -> String {
+        self.lang.tn(key, &[&a, &b])
+    }
     /// Links within a tenant's pages: `page.at(slug).follower(f.id)`.
     pub fn at<'s>(&self, slug: &'s str) -> crate::paths::Tenant<'s> {
         crate::paths::Tenant(slug)

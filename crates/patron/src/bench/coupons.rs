@@ -94,7 +94,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
 
         // 1. Issue to every follower, as the bulk job does.
         let t0 = std::time::Instant::now();
-        let (issued, _) = patron_jobs::coupon_bulk::issue_to(
+        let issued = patron_jobs::coupon_bulk::issue_to(
             &pool,
             &scope,
             &Filter::default(),
@@ -106,7 +106,8 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
             },
             |_, _| Ok(()),
         )
-        .map_err(|e| super::BenchError::Usage(e.to_string()))?;
+        .map_err(|e| super::BenchError::Usage(e.to_string()))?
+        .issued;
         let issue_secs = t0.elapsed().as_secs_f64();
 
         // 2. QR images.

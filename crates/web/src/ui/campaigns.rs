@@ -259,6 +259,8 @@ struct ShowPage {
     tags: Vec<patron_store::tags::Tag>,
     /// The latest bulk issue of this campaign.
     bulk: Option<patron_store::jobs::Job>,
+    /// A bulk issue asked for, to confirm with its audience size.
+    confirm: Option<BulkConfirm>,
 }
 
 impl ShowPage {
@@ -266,6 +268,10 @@ impl ShowPage {
         self.bulk.as_ref().is_some_and(|j| {
             j.state == patron_store::jobs::QUEUED || j.state == patron_store::jobs::RUNNING
         })
+    }
+    fn bulk_outcome(&self) -> Option<BulkOutcome> {
+        let j = self.bulk.as_ref()?;
+        serde_json::from_str(j.result.as_deref()?).ok()
     }
     fn bulk_state(&self) -> String {
         self.bulk
@@ -317,13 +323,61 @@ impl ShowPage {
     }
 }
 
-pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpResponse, UiError> {
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ShowQuery {
+    /// A bulk issue to confirm: `segment:<id>` or `tag:<id>`.
+    bulk: String,
+}
+
+/// A bulk target: a segment's or a tag's followers.
+fn bulk_target(target: &str) -> Option<(Option<i64>, Option<i64>)> {
+    match target.split_once(':') {
+        Some(("segment", n)) => n.parse().ok().map(|n| (Some(n), None)),
+        Some(("tag", n)) => n.parse().ok().map(|n| (None, Some(n))),
+        _ => None,
+    }
+}
+
+pub async fn show(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    q: web::Query<ShowQuery>,
+) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let s2 = scope.clone();
+    let asked = q.into_inner().bulk;
     let (c, stats, stores, extra) = ctx
         .state
         .db(move |c| {
+            // The audience of a bulk issue to confirm: who it is and how many.
+            let confirm = match bulk_target(&asked) {
+                Some((Some(seg), _)) => patron_store::segments::get(c, &s2, seg)
+                    .ok()
+                    .map(|s| (s.name.clone(), s.filter())),
+                Some((None, Some(tag))) => patron_store::tags::list(c, &s2)?
+                    .into_iter()
+                    .find(|(t, _)| t.id == tag)
+                    .map(|(t, _)| {
+                        (
+                            t.name,
+                            patron_store::followers::Filter {
+                                tag: Some(tag),
+                                ..Default::default()
+                            },
+                        )
+                    }),
+                _ => None,
+            };
+            let confirm = match confirm {
+                Some((name, filter)) => Some(BulkConfirm {
+                    target: asked.clone(),
+                    name,
+                    audience: patron_store::followers::count_matching(c, &s2, &filter)?,
+                }),
+                None => None,
+            };
             let bulk = patron_store::jobs::list_for_tenant(c, &s2, 50)?
                 .into_iter()
                 .find(|j| {
@@ -342,12 +396,13 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
                         .map(|(t, _)| t)
                         .collect(),
                     bulk,
+                    confirm,
                 ),
             ))
         })
         .await?;
     let statuses = patron_domain::coupons::next_campaign_statuses(&c.status);
-    let (segments, tags, bulk) = extra;
+    let (segments, tags, bulk, confirm) = extra;
     let page = ctx
         .page("campaigns", "campaign.title", Some((&scope, &tenant)))
         .await?;
@@ -362,9 +417,27 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
             segments,
             tags,
             bulk,
+            confirm,
         },
         StatusCode::OK,
     ))
+}
+
+/// A bulk issue waiting for its confirmation: the target, its name, its audience now.
+struct BulkConfirm {
+    target: String,
+    name: String,
+    audience: i64,
+}
+
+/// What a finished bulk issue did (the job's result, written by `patron_jobs::coupon_bulk`).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct BulkOutcome {
+    followers: i64,
+    issued: i64,
+    skipped: i64,
+    not_served: i64,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -466,6 +539,8 @@ pub struct BulkForm {
     csrf: String,
     /// `segment:<id>` or `tag:<id>`.
     target: String,
+    /// Set by the confirmation (after the audience size was shown).
+    confirm: String,
 }
 
 /// Queues issuing the campaign's coupon to every follower of a segment or tag.
@@ -484,8 +559,18 @@ pub async fn bulk(
         Some(("tag", n)) => (None, n.parse::<i64>().ok()),
         _ => (None, None),
     };
+    // Another tenant's (or no) campaign is 404 before anything else is said about it.
+    let s2 = scope.clone();
+    ctx.state.db(move |c| coupons::get(c, &s2, id)).await?;
     if segment_id.is_none() && tag_id.is_none() {
         return Ok(redirect_flash(&back, "err", "flash.bulk_pick", secure));
+    }
+    if f.confirm != "1" {
+        // First the audience and its size, then the go.
+        return Ok(crate::render::redirect(&format!(
+            "{back}?bulk={}#bulk",
+            urlencoding::encode(&f.target)
+        )));
     }
     let by = ctx.require_user()?.user.name.clone();
     let job = ctx
