@@ -35,3 +35,23 @@ document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("details.filters").forEach((d) => { d.open = true; });
   }
 });
+// One navigation group open at a time, closed by a click elsewhere or Escape.
+document.addEventListener("toggle", (ev) => {
+  const d = ev.target;
+  if (d.classList && d.classList.contains("navgroup") && d.open) {
+    document.querySelectorAll("details.navgroup[open]").forEach((o) => { if (o !== d) o.open = false; });
+  }
+}, true);
+document.addEventListener("click", (ev) => {
+  if (!ev.target.closest("details.navgroup")) {
+    document.querySelectorAll("details.navgroup[open]").forEach((o) => { o.open = false; });
+  }
+});
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") {
+    document.querySelectorAll("details.navgroup[open]").forEach((o) => {
+      o.open = false;
+      o.querySelector("summary").focus();
+    });
+  }
+});

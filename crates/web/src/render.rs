@@ -121,6 +121,10 @@ impl Page {
     pub fn is_active(&self, name: &str) -> bool {
         self.active == name
     }
+    /// Whether the current page is one of a navigation group's (names separated by spaces).
+    pub fn in_group(&self, names: &str) -> bool {
+        names.split(' ').any(|n| n == self.active)
+    }
     pub fn is_tenant(&self, slug: &str) -> bool {
         self.tenant.as_ref().is_some_and(|t| t.slug == slug)
     }
