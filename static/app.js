@@ -55,3 +55,20 @@ document.addEventListener("keydown", (ev) => {
     });
   }
 });
+// Fields that apply to one choice only (data-show-when="kind=gift exchange") are shown
+// for that choice; without script every field shows and the server ignores the others.
+function applyShowWhen(form) {
+  form.querySelectorAll("[data-show-when]").forEach((el) => {
+    const [name, values] = el.dataset.showWhen.split("=");
+    const control = form.querySelector(`[name="${name}"]:checked`) || form.querySelector(`select[name="${name}"]`);
+    el.hidden = !!control && !values.split(" ").includes(control.value);
+  });
+}
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form").forEach((form) => {
+    if (form.querySelector("[data-show-when]")) {
+      applyShowWhen(form);
+      form.addEventListener("change", () => applyShowWhen(form));
+    }
+  });
+});

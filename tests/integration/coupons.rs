@@ -1003,3 +1003,47 @@ async fn campaigns_move_only_as_their_state_allows_and_followers_see_every_condi
         page.body
     );
 }
+
+/// The campaign form reports every problem at once, each beside its field (and in the
+/// summary for screen readers), and creates nothing.
+#[tokio::test]
+async fn the_campaign_form_reports_every_problem_beside_its_field() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let before = coupons::list(&mut app.conn(), &w.scope).unwrap().len();
+    let r = c
+        .post(
+            &format!("/t/{}/campaigns", w.slug),
+            &[
+                ("name", ""),
+                ("kind", "amount_off"),
+                ("amount", "ten"),
+                ("validity", "relative"),
+                ("days", "0"),
+                ("supply", "-3"),
+                ("prefix", "no way"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    for field in ["name", "amount", "days", "supply", "prefix"] {
+        assert!(
+            r.body.contains(&format!("id=\"err-{field}\"")),
+            "{field} has its error beside it: {}",
+            r.body
+        );
+        assert!(r
+            .body
+            .contains(&format!("aria-describedby=\"err-{field}\"")));
+    }
+    assert!(
+        !r.body.contains("id=\"err-percent\""),
+        "only the fields that are wrong"
+    );
+    assert_eq!(
+        coupons::list(&mut app.conn(), &w.scope).unwrap().len(),
+        before
+    );
+}

@@ -68,32 +68,48 @@ pub struct CampaignInput {
     pub accepts_short_codes: bool,
 }
 
-fn check(conn: &mut DbConn, scope: &TenantScope, i: &CampaignInput) -> Result<String> {
-    let name = validate::name("name", &i.name)?;
-    i.benefit
-        .validate()
-        .map_err(|code| validate::invalid("benefit", code))?;
+/// Every rule a campaign as entered breaks, all at once (the stores' tenancy aside,
+/// which needs the database): for forms that show each problem beside its field.
+pub fn problems(i: &CampaignInput) -> Vec<validate::Invalid> {
+    let mut out = Vec::new();
+    if let Err(e) = validate::name("name", &i.name) {
+        out.push(e);
+    }
+    if let Err(code) = i.benefit.validate() {
+        out.push(validate::invalid("benefit", code));
+    }
     if i.min_spend_fen < 0 {
-        return Err(validate::invalid("min_spend", "invalid_amount").into());
+        out.push(validate::invalid("min_spend", "invalid_amount"));
     }
     match &i.validity {
         Validity::Absolute { from, to } if from >= to => {
-            return Err(validate::invalid("valid_to", "before_start").into())
+            out.push(validate::invalid("valid_to", "before_start"))
         }
         Validity::Relative { days } if !(1..=3650).contains(days) => {
-            return Err(validate::invalid("valid_days", "invalid_days").into())
+            out.push(validate::invalid("valid_days", "invalid_days"))
         }
         _ => {}
     }
-    if i.total_supply.is_some_and(|n| n < 1) || i.per_follower_limit.is_some_and(|n| n < 1) {
-        return Err(validate::invalid("total_supply", "invalid_limit").into());
+    if i.total_supply.is_some_and(|n| n < 1) {
+        out.push(validate::invalid("total_supply", "invalid_limit"));
+    }
+    if i.per_follower_limit.is_some_and(|n| n < 1) {
+        out.push(validate::invalid("per_follower_limit", "invalid_limit"));
     }
     if !i.code_prefix.is_empty() && !rules::valid_prefix(&i.code_prefix) {
-        return Err(validate::invalid("code_prefix", "invalid_prefix").into());
+        out.push(validate::invalid("code_prefix", "invalid_prefix"));
     }
     if i.terms.chars().count() > 2000 {
-        return Err(validate::invalid("terms", "too_long").into());
+        out.push(validate::invalid("terms", "too_long"));
     }
+    out
+}
+
+fn check(conn: &mut DbConn, scope: &TenantScope, i: &CampaignInput) -> Result<String> {
+    if let Some(first) = problems(i).into_iter().next() {
+        return Err(first.into());
+    }
+    let name = validate::name("name", &i.name)?;
     if let Some(stores) = &i.stores {
         let ids: Vec<patron_domain::StoreId> =
             stores.iter().map(|s| patron_domain::StoreId(*s)).collect();

@@ -70,35 +70,39 @@ impl CampaignForm {
         f
     }
 
-    fn input(&self) -> Result<CampaignInput, validate::Invalid> {
-        let money = |s: &str, field: &'static str| -> Result<i64, validate::Invalid> {
-            match s.trim() {
-                "" => Ok(0),
-                v => rules::parse_yuan(v).ok_or(validate::invalid(field, "invalid_amount")),
-            }
+    /// The campaign as typed, or every problem with it at once (what cannot be read, then
+    /// every rule it breaks).
+    fn input(&self) -> Result<CampaignInput, Vec<validate::Invalid>> {
+        let mut errs = Vec::new();
+        let money = |s: &str, field: &'static str, errs: &mut Vec<validate::Invalid>| match s.trim()
+        {
+            "" => 0,
+            v => rules::parse_yuan(v).unwrap_or_else(|| {
+                errs.push(validate::invalid(field, "invalid_amount"));
+                0
+            }),
         };
-        let count = |s: &str, field: &'static str| -> Result<Option<i64>, validate::Invalid> {
-            match s.trim() {
-                "" => Ok(None),
-                v => v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .map(Some)
-                    .ok_or(validate::invalid(field, "invalid_limit")),
-            }
+        let count = |s: &str, field: &'static str, errs: &mut Vec<validate::Invalid>| match s.trim()
+        {
+            "" => None,
+            v => match v.parse::<i64>().ok().filter(|n| *n > 0) {
+                Some(n) => Some(n),
+                None => {
+                    errs.push(validate::invalid(field, "invalid_limit"));
+                    None
+                }
+            },
         };
         let benefit = match self.kind.as_str() {
             "amount_off" => Benefit::AmountOff {
-                fen: money(&self.amount, "amount")?,
+                fen: money(&self.amount, "amount", &mut errs),
             },
             "percent_off" => Benefit::PercentOff {
-                percent: self
-                    .percent
-                    .trim()
-                    .parse()
-                    .map_err(|_| validate::invalid("percent", "invalid_percent"))?,
-                cap_fen: money(&self.cap, "cap")?,
+                percent: self.percent.trim().parse().unwrap_or_else(|_| {
+                    errs.push(validate::invalid("percent", "invalid_percent"));
+                    0
+                }),
+                cap_fen: money(&self.cap, "cap", &mut errs),
             },
             "gift" => Benefit::Gift {
                 item: self.item.trim().to_string(),
@@ -106,39 +110,78 @@ impl CampaignForm {
             "exchange" => Benefit::Exchange {
                 item: self.item.trim().to_string(),
             },
-            _ => return Err(validate::invalid("kind", "invalid_choice")),
+            _ => {
+                errs.push(validate::invalid("kind", "invalid_choice"));
+                Benefit::Gift {
+                    item: String::new(),
+                }
+            }
         };
         let validity = if self.validity == "absolute" {
-            let d = |s: &str, field: &'static str| {
-                validate::date(s).map_err(|code| validate::invalid(field, code))
+            let mut d = |s: &str, field: &'static str| match validate::date(s) {
+                Ok(d) => Some(d),
+                Err(code) => {
+                    errs.push(validate::invalid(field, code));
+                    None
+                }
             };
-            let (from, to) = (d(&self.from, "from")?, d(&self.to, "to")?);
-            // The last day counts whole: valid until the start of the next day (UTC).
-            Validity::Absolute {
-                from: rules::day_start(from),
-                to: rules::day_start(to.succ_opt().unwrap_or(to)),
+            match (d(&self.from, "from"), d(&self.to, "to")) {
+                // The last day counts whole: valid until the start of the next day (UTC).
+                (Some(from), Some(to)) => Validity::Absolute {
+                    from: rules::day_start(from),
+                    to: rules::day_start(to.succ_opt().unwrap_or(to)),
+                },
+                _ => Validity::Relative { days: 1 },
             }
         } else {
             Validity::Relative {
-                days: self
-                    .days
-                    .trim()
-                    .parse()
-                    .map_err(|_| validate::invalid("days", "invalid_days"))?,
+                days: self.days.trim().parse().unwrap_or_else(|_| {
+                    errs.push(validate::invalid("days", "invalid_days"));
+                    1
+                }),
             }
         };
-        Ok(CampaignInput {
+        let input = CampaignInput {
             name: self.name.clone(),
             benefit,
-            min_spend_fen: money(&self.min_spend, "min_spend")?,
+            min_spend_fen: money(&self.min_spend, "min_spend", &mut errs),
             validity,
-            total_supply: count(&self.supply, "supply")?,
-            per_follower_limit: count(&self.per_follower, "per_follower")?,
+            total_supply: count(&self.supply, "supply", &mut errs),
+            per_follower_limit: count(&self.per_follower, "per_follower", &mut errs),
             stores: (!self.store_ids.is_empty()).then(|| self.store_ids.clone()),
             terms: self.terms.clone(),
             code_prefix: self.prefix.clone(),
             accepts_short_codes: self.short_codes,
-        })
+        };
+        // The rules, for what could be read (a field already refused is not judged twice).
+        for p in coupons::problems(&input) {
+            let field = self.form_field(p.field);
+            if !errs.iter().any(|e| e.field == field) {
+                errs.push(validate::invalid(field, p.code));
+            }
+        }
+        if errs.is_empty() {
+            Ok(input)
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// The form field a rule's field is typed in.
+    fn form_field(&self, rule_field: &'static str) -> &'static str {
+        match rule_field {
+            "benefit" => match self.kind.as_str() {
+                "amount_off" => "amount",
+                "percent_off" => "percent",
+                _ => "item",
+            },
+            "valid_to" => "to",
+            "valid_days" => "days",
+            "total_supply" => "supply",
+            "per_follower_limit" => "per_follower",
+            "code_prefix" => "prefix",
+            other => other,
+        }
     }
 }
 
@@ -151,9 +194,18 @@ struct ListPage {
     stores: Vec<Store>,
     form: CampaignForm,
     errors: Vec<String>,
+    /// Each refused field and why, shown beside it.
+    field_errors: Vec<(&'static str, String)>,
 }
 
 impl ListPage {
+    /// Why `field` was refused, if it was.
+    fn field_err(&self, field: &str) -> Option<&str> {
+        self.field_errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
     fn benefit(&self, c: &Campaign) -> String {
         crate::format::benefit_text(self.page.lang, c)
     }
@@ -170,6 +222,17 @@ async fn render_list(
     slug: &str,
     form: CampaignForm,
     errors: Vec<String>,
+) -> Result<HttpResponse, UiError> {
+    render_list_with(ctx, slug, form, errors, Vec::new()).await
+}
+
+/// The list and the form, with each refused field's reason beside it.
+async fn render_list_with(
+    ctx: &Ctx,
+    slug: &str,
+    form: CampaignForm,
+    errors: Vec<String>,
+    field_errors: Vec<(&'static str, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
@@ -193,6 +256,7 @@ async fn render_list(
             stores,
             form,
             errors,
+            field_errors,
         },
         status,
     ))
@@ -218,9 +282,14 @@ pub async fn create(
     ctx.check_csrf(&form.csrf)?;
     let input = match form.input() {
         Ok(i) => i,
-        Err(i) => {
-            let e = form_messages(ctx.lang, &[i]);
-            return render_list(&ctx, &slug, form, e).await;
+        Err(errs) => {
+            tracing::info!(tenant = %tenant.slug, fields = ?errs.iter().map(|e| e.field).collect::<Vec<_>>(), "campaign refused");
+            let summary = form_messages(ctx.lang, &errs);
+            let beside = errs
+                .iter()
+                .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
+                .collect();
+            return render_list_with(&ctx, &slug, form, summary, beside).await;
         }
     };
     match ctx
