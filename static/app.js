@@ -61,6 +61,7 @@ function applyShowWhen(form) {
   form.querySelectorAll("[data-show-when]").forEach((el) => {
     const [name, values] = el.dataset.showWhen.split("=");
     const control = form.querySelector(`[name="${name}"]:checked`) || form.querySelector(`select[name="${name}"]`);
+    // An empty value list means "when nothing is chosen" (a menu button with a submenu).
     el.hidden = !!control && !values.split(" ").includes(control.value);
   });
 }
