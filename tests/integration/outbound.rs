@@ -488,6 +488,18 @@ async fn the_menu_editor_saves_checks_and_publishes() {
     assert!(sim.menu().is_none(), "saving a draft publishes nothing");
     let page = c.get(&path).await;
     assert!(page.body.contains("value=\"MENU_HOURS\""));
+    // No rule answers MENU_HOURS yet: the editor says so; once one does, it does not.
+    let warning = extract(&page.body, "id=\"menu-unanswered\"", "</div>").unwrap();
+    assert!(warning.contains("<code>MENU_HOURS</code>"), "{warning}");
+    patron_store::reply_rules::create(
+        &mut app.conn(),
+        &w.scope,
+        &Trigger::Click("MENU_HOURS".into()),
+        "9 to 5",
+        0,
+    )
+    .unwrap();
+    assert!(!c.get(&path).await.body.contains("id=\"menu-unanswered\""));
     let mut with_publish = fields.to_vec();
     with_publish.push(("publish", "1"));
     let r = c.post(&path, &with_publish).await;

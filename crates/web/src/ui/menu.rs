@@ -183,6 +183,8 @@ pub fn to_menu(form: &[ButtonForm]) -> Result<Menu, String> {
 #[derive(Template)]
 #[template(path = "menu.html")]
 struct MenuPage {
+    /// Click keys of the menu that no enabled reply rule answers.
+    unanswered: Vec<String>,
     page: Page,
     slug: String,
     tz: String,
@@ -218,7 +220,15 @@ async fn render(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let row = ctx.state.db(move |c| menus::get(c, &s2)).await?;
+    let (row, rules) = ctx
+        .state
+        .db(move |c| {
+            Ok((
+                menus::get(c, &s2)?,
+                patron_store::reply_rules::list(c, &s2)?,
+            ))
+        })
+        .await?;
     let buttons = form.unwrap_or_else(|| {
         row.as_ref()
             .and_then(|r| serde_json::from_str::<Menu>(&r.body).ok())
@@ -234,6 +244,18 @@ async fn render(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let api_ready = tenant.wx_appid.is_some() && tenant.has_secret().app_secret;
+    // Click keys no reply rule answers: a tap gets the default reply, or nothing.
+    let answered = |key: &str| {
+        rules.iter().any(|r| {
+            r.enabled && r.trigger_kind == "click" && r.trigger_value.eq_ignore_ascii_case(key)
+        })
+    };
+    let unanswered: Vec<String> = buttons
+        .iter()
+        .flat_map(|b| std::iter::once(&b.top).chain(b.subs.iter()))
+        .filter(|a| a.kind == "click" && !a.value.trim().is_empty() && !answered(a.value.trim()))
+        .map(|a| a.value.trim().to_string())
+        .collect();
     Ok(html(
         &MenuPage {
             page,
@@ -241,6 +263,7 @@ async fn render(
             tz: tenant.time_zone.clone(),
             buttons,
             row,
+            unanswered,
             errors,
             api_ready,
         },
