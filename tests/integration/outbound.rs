@@ -803,3 +803,41 @@ async fn the_dashboard_says_how_far_wechat_got_and_what_to_do_next() {
     assert!(card(&page.body).contains("Connected"), "{}", page.body);
     assert!(card(&page.body).contains("Last message from a follower"));
 }
+
+/// The reply-rule form reports every problem at once, beside its field, and saves nothing.
+#[tokio::test]
+async fn the_rule_form_reports_every_problem_beside_its_field() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let before = patron_store::reply_rules::list(&mut app.conn(), &w.scope)
+        .unwrap()
+        .len();
+    let r = c
+        .post(
+            &format!("/t/{}/replies", w.slug),
+            &[
+                ("trigger_kind", "keyword_regex"),
+                ("trigger_value", "(unclosed"),
+                ("reply_kind", "text"),
+                ("reply_body", ""),
+                ("priority", "high"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    for field in ["trigger_value", "reply_body", "priority"] {
+        assert!(
+            r.body.contains(&format!("id=\"err-{field}\"")),
+            "{field} has its error beside it: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        patron_store::reply_rules::list(&mut app.conn(), &w.scope)
+            .unwrap()
+            .len(),
+        before
+    );
+}

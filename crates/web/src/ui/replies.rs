@@ -25,6 +25,8 @@ struct RepliesPage {
     /// The sample, and the summaries of the messages that would answer it.
     preview: Option<(String, Option<Vec<String>>)>,
     errors: Vec<String>,
+    /// Each refused field and why, shown beside it.
+    field_errors: Vec<(&'static str, String)>,
     /// The tenant's campaigns (a rule may issue a coupon of one).
     campaigns: Vec<patron_store::coupons::Campaign>,
 }
@@ -32,6 +34,13 @@ struct RepliesPage {
 const WEEKDAYS: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 impl RepliesPage {
+    /// Why `field` was refused, if it was.
+    fn field_err(&self, field: &str) -> Option<&str> {
+        self.field_errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
     fn campaign_name(&self, id: &i64) -> String {
         self.campaigns
             .iter()
@@ -214,6 +223,18 @@ async fn render(
     sample: &str,
     errors: Vec<String>,
 ) -> Result<HttpResponse, UiError> {
+    render_with(ctx, slug, form, sample, errors, Vec::new()).await
+}
+
+/// The page with each refused field's reason beside it.
+async fn render_with(
+    ctx: &Ctx,
+    slug: &str,
+    form: RuleForm,
+    sample: &str,
+    errors: Vec<String>,
+    field_errors: Vec<(&'static str, String)>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
     let (rules, active, campaigns) = ctx
@@ -262,6 +283,7 @@ async fn render(
             form,
             preview,
             errors,
+            field_errors,
             campaigns,
         },
         status,
@@ -284,36 +306,47 @@ pub async fn create(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let form = RuleForm::parse(&body);
     ctx.check_csrf(&form.csrf)?;
-    let checked = Trigger::parse(&form.trigger_kind, &form.trigger_value).and_then(|t| {
-        let w = Window::from_form(
-            &form.active_days,
-            &form.active_start,
-            &form.active_end,
-            &form.active_from,
-            &form.active_to,
-        )?;
-        Ok((t, w))
-    });
-    let (trigger, window) = match checked {
-        Ok(ok) => ok,
-        Err(i) => {
-            tracing::info!(tenant = %tenant.slug, error = %i, "reply rule refused");
-            let errors = form_messages(ctx.lang, &[i]);
-            return render(&ctx, &slug, form, "", errors).await;
-        }
-    };
-    let priority = form.priority.trim().parse::<i64>().unwrap_or(0);
+    // Every problem at once: the trigger, the active window, the messages, the priority
+    // and the campaign are judged independently.
+    let mut errs = Vec::new();
+    let trigger = Trigger::parse(&form.trigger_kind, &form.trigger_value)
+        .map_err(|i| errs.push(i))
+        .ok();
+    let window = Window::from_form(
+        &form.active_days,
+        &form.active_start,
+        &form.active_end,
+        &form.active_from,
+        &form.active_to,
+    )
+    .map_err(|i| errs.push(i))
+    .ok();
     let messages = form.messages();
+    if let Err(i) = replies::encode(&messages) {
+        errs.push(i);
+    }
+    let priority = match form.priority.trim() {
+        "" => 0,
+        v => v.parse::<i64>().unwrap_or_else(|_| {
+            errs.push(validate::invalid("priority", "invalid_number"));
+            0
+        }),
+    };
     let campaign = match form.campaign_id.trim() {
         "" => None,
-        v => match v.parse::<i64>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                let errors =
-                    form_messages(ctx.lang, &[validate::invalid("campaign_id", "unknown")]);
-                return render(&ctx, &slug, form, "", errors).await;
-            }
-        },
+        v => v
+            .parse::<i64>()
+            .map_err(|_| errs.push(validate::invalid("campaign_id", "unknown")))
+            .ok(),
+    };
+    let (Some(trigger), Some(window), true) = (trigger, window, errs.is_empty()) else {
+        tracing::info!(tenant = %tenant.slug, fields = ?errs.iter().map(|e| e.field).collect::<Vec<_>>(), "reply rule refused");
+        let summary = form_messages(ctx.lang, &errs);
+        let beside = errs
+            .iter()
+            .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
+            .collect();
+        return render_with(&ctx, &slug, form, "", summary, beside).await;
     };
     match ctx
         .state
