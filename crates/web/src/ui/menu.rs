@@ -198,6 +198,14 @@ impl MenuPage {
     fn when(&self, t: &Option<chrono::NaiveDateTime>) -> String {
         crate::format::local_opt(t, &self.tz)
     }
+    /// The names of a button's sub-menu entries that are filled in (the preview).
+    fn filled_subs(&self, b: &ButtonForm) -> Vec<String> {
+        b.subs
+            .iter()
+            .map(|s| s.name.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
     fn kinds(&self) -> [(&'static str, String); 3] {
         ["click", "view", "miniprogram"]
             .map(|k| (k, self.page.t(&format!("menu.kind_{k}")).to_string()))
