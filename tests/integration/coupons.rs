@@ -1047,3 +1047,44 @@ async fn the_campaign_form_reports_every_problem_beside_its_field() {
         before
     );
 }
+
+/// Imported codes that merely look like Patron's (a prefix and 14 of its characters) are
+/// still found as typed, whether or not their last character happens to check.
+#[tokio::test]
+async fn imported_codes_that_look_like_ours_are_found_as_typed() {
+    use diesel::prelude::*;
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let mut rng = rand::rngs::OsRng;
+    let ours = patron_domain::coupons::generate(&mut rng, "TEA");
+    let body = ours.strip_prefix("TEA-").unwrap();
+    // Stored as another system printed them: one whose check character matches (it reads
+    // as ours, canonically "TEA-…", which is not what is stored) and one that does not.
+    let checks = format!(
+        "TEA-{}",
+        patron_domain::coupons::display(body).replace(' ', "-")
+    );
+    let typo_shaped = "SHOP-ABCD-EFGH-JKMN-PQ".to_string();
+    for stored in [&checks, &typo_shaped] {
+        let c = coupons::issue(&mut app.conn(), &w.scope, w.campaign, None, "import", "t")
+            .unwrap()
+            .unwrap();
+        diesel::update(
+            patron_store::schema::coupons::table.filter(patron_store::schema::coupons::id.eq(c.id)),
+        )
+        .set(patron_store::schema::coupons::code.eq(stored))
+        .execute(&mut *app.conn())
+        .unwrap();
+        let r = app
+            .client()
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/coupons/{}", urlencoding::encode(stored)),
+                &w.token,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{stored}: {}", r.body);
+        assert_eq!(r.json()["coupon"]["code"], stored.as_str());
+    }
+}

@@ -20,13 +20,13 @@ pub fn qr_key(mac_key: &[u8; 32], scope: &TenantScope) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// From what was scanned or typed to the code to look up (no database).
-pub fn scan_to_code(
+/// From what was scanned or typed to what to look up (no database).
+pub fn scan_lookup(
     mac_key: &[u8; 32],
     scope: &TenantScope,
     scanned: &str,
-) -> Result<String, ScanRefusal> {
-    rules::scan_to_code(&qr_key(mac_key, scope), scanned)
+) -> Result<rules::Lookup, ScanRefusal> {
+    rules::scan_lookup(&qr_key(mac_key, scope), scanned)
 }
 
 /// Whether `coupon` of `campaign` may be redeemed at `store` now, for an order of

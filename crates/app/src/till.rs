@@ -62,7 +62,7 @@ pub fn with_code<T>(
     mac_key: &[u8; 32],
     ip: &str,
     scanned: &str,
-    op: impl FnOnce(&mut DbConn, &str) -> Result<T, crate::AppError>,
+    op: impl FnMut(&mut DbConn, &str) -> Result<T, crate::AppError>,
 ) -> Result<Gated<T>, crate::AppError> {
     let keys = keys(scope, ip);
     if locked(c, &keys)? {
@@ -84,19 +84,31 @@ pub fn code_past_gate<T>(
     mac_key: &[u8; 32],
     keys: &[String; 2],
     scanned: &str,
-    op: impl FnOnce(&mut DbConn, &str) -> Result<T, crate::AppError>,
+    mut op: impl FnMut(&mut DbConn, &str) -> Result<T, crate::AppError>,
 ) -> Result<Gated<T>, crate::AppError> {
-    let code = match crate::coupons::scan_to_code(mac_key, scope, scanned) {
-        Ok(code) => code,
+    let lookup = match crate::coupons::scan_lookup(mac_key, scope, scanned) {
+        Ok(l) => l,
         Err(r) => {
             failed(c, keys)?;
             return Ok(Gated::Refused(r));
         }
     };
-    match op(c, &code) {
+    // A code of ours not found may be an imported code that only looks like one: try it
+    // as typed before calling it unknown (or a typo).
+    let found = match (op(c, &lookup.code), &lookup.as_typed) {
+        (Err(crate::AppError::NotFound), Some(typed)) => op(c, typed),
+        (other, _) => other,
+    };
+    match found {
         Err(crate::AppError::NotFound) => {
             failed(c, keys)?;
-            Err(crate::AppError::NotFound)
+            if lookup.typo {
+                Ok(Gated::Refused(
+                    patron_domain::coupons::ScanRefusal::BadCheckCharacter,
+                ))
+            } else {
+                Err(crate::AppError::NotFound)
+            }
         }
         other => other.map(Gated::Done),
     }

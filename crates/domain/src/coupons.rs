@@ -194,18 +194,56 @@ impl ScanRefusal {
     }
 }
 
-/// The one way from a scan (a signed payload, a typed or hardware-scanned code) to the
-/// code to look up: forged payloads and typos are refused here, before the database.
-pub fn scan_to_code(key: &[u8], scanned: &str) -> Result<String, ScanRefusal> {
+/// What to look a scan up as: the code, another spelling to try when that finds nothing
+/// (what was typed, when it read as one of our codes: an imported code can look like one
+/// of ours), and whether a miss is a typo of ours rather than an unknown code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub code: String,
+    pub as_typed: Option<String>,
+    pub typo: bool,
+}
+
+/// The one way from a scan (a signed payload, a typed or hardware-scanned code) to what to
+/// look up: forged payloads are refused here, before the database; a code of ours is
+/// found however it was spaced or dashed, and an imported code as it was typed.
+pub fn scan_lookup(key: &[u8], scanned: &str) -> Result<Lookup, ScanRefusal> {
     if scanned.trim().is_empty() {
         return Err(ScanRefusal::Empty);
     }
-    match verify_scan(key, scanned) {
-        Scanned::Signed(code) => Ok(code),
-        Scanned::Forged => Err(ScanRefusal::ForgedQr),
-        Scanned::Typed(Typed::BadCheck) => Err(ScanRefusal::BadCheckCharacter),
-        Scanned::Typed(Typed::Generated(code) | Typed::Other(code)) => Ok(code),
-    }
+    let typed = || -> String {
+        scanned
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_uppercase()
+    };
+    Ok(match verify_scan(key, scanned) {
+        Scanned::Signed(code) => Lookup {
+            code,
+            as_typed: None,
+            typo: false,
+        },
+        Scanned::Forged => return Err(ScanRefusal::ForgedQr),
+        Scanned::Typed(Typed::Generated(code)) => {
+            let as_typed = Some(typed()).filter(|t| *t != code);
+            Lookup {
+                code,
+                as_typed,
+                typo: false,
+            }
+        }
+        Scanned::Typed(Typed::BadCheck) => Lookup {
+            code: typed(),
+            as_typed: None,
+            typo: true,
+        },
+        Scanned::Typed(Typed::Other(code)) => Lookup {
+            code,
+            as_typed: None,
+            typo: false,
+        },
+    })
 }
 
 /// The statuses a campaign may move to from `current`: a draft is started or dropped, an
@@ -573,6 +611,24 @@ mod tests {
         if t[0] != t[1] {
             assert_eq!(parse_typed(&String::from_utf8(t).unwrap()), Typed::BadCheck);
         }
+    }
+
+    #[test]
+    fn imported_codes_that_look_like_ours_are_still_looked_up_as_typed() {
+        // An imported code shaped like a prefix and 14 of our characters: looked up as
+        // typed, and only called a typo when that finds nothing either.
+        let l = scan_lookup(&[1; 32], "SHOP-ABCD-EFGH-JKMN-PQ").unwrap();
+        if l.typo {
+            assert_eq!(l.code, "SHOP-ABCD-EFGH-JKMN-PQ");
+        } else {
+            assert_eq!(l.as_typed.as_deref(), Some("SHOP-ABCD-EFGH-JKMN-PQ"));
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let code = generate(&mut rng, "TEA");
+        let l = scan_lookup(&[1; 32], &code.replace('-', " ").to_lowercase()).unwrap();
+        assert_eq!(l.code, code);
+        assert!(!l.typo);
+        assert_eq!(scan_lookup(&[1; 32], "  "), Err(ScanRefusal::Empty));
     }
 
     #[test]

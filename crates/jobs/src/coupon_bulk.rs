@@ -109,6 +109,7 @@ pub fn issue_to(
     let total = followers::count_matching(&mut c, scope, filter).map_err(err)?;
     drop(c);
     let (mut done, mut issued, mut skipped, mut unserved) = (0i64, 0i64, 0i64, 0i64);
+    let mut exhausted = false;
     let mut before = None;
     progress(0, total)?;
     loop {
@@ -124,12 +125,14 @@ pub fn issue_to(
             }
         };
         drop(c);
-        issued += batch.issued;
+        // What an earlier attempt of this run issued counts as issued by the run.
+        issued += batch.issued + batch.served_before;
         skipped += batch.skipped;
         unserved += batch.unserved;
         done += ids.len() as i64;
         progress(done, total.max(done))?;
         if batch.exhausted {
+            exhausted = true;
             break;
         }
         before = Some(last);
@@ -139,7 +142,8 @@ pub fn issue_to(
         followers,
         issued,
         skipped,
-        // Those of the last batch the supply did not reach, and those after it.
-        not_served: unserved + (followers - done),
+        // Those of the last batch the supply did not reach, and those after it (only when
+        // the supply ran out: followers who left the audience meanwhile are not counted).
+        not_served: unserved + if exhausted { followers - done } else { 0 },
     })
 }

@@ -51,8 +51,6 @@ pub struct JobCtx {
 }
 
 impl JobCtx {
-    /// Records progress and extends the lease, so a long job is not taken over by
-    /// another worker while it is still making progress.
     /// Records what the job did (JSON), for the page that shows it.
     pub fn result(&mut self, result: &str) -> Result<(), JobError> {
         let mut c = self.pool.get()?;
@@ -61,6 +59,8 @@ impl JobCtx {
         Ok(())
     }
 
+    /// Records progress and extends the lease, so a long job is not taken over by
+    /// another worker while it is still making progress.
     pub fn progress(&mut self, done: i64, total: Option<i64>) -> Result<(), JobError> {
         let mut c = self.pool.get()?;
         jobs::progress(&mut c, self.job.id(), done, total)?;

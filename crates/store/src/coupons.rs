@@ -357,11 +357,12 @@ pub fn issue_in(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BulkBatch {
     pub issued: i64,
-    /// Followers skipped: they already hold as many as the campaign allows, or got one
-    /// from this same bulk run before (a retried job).
+    /// Followers skipped: they already hold as many as the campaign allows.
     pub skipped: i64,
     /// Followers who would have had one but the supply ran out.
     pub unserved: i64,
+    /// Followers an earlier attempt of the same run served (a retried job): issued, by it.
+    pub served_before: i64,
     /// The supply ran out in this batch.
     pub exhausted: bool,
 }
@@ -424,7 +425,7 @@ pub fn issue_batch(
             .copied()
             .filter(|f| !served.contains(f))
             .collect();
-        out.skipped += (followers.len() - todo.len()) as i64;
+        out.served_before = (followers.len() - todo.len()) as i64;
         if let Some(limit) = camp.per_follower_limit {
             let mut ok = Vec::with_capacity(todo.len());
             for f in todo {

@@ -37,10 +37,16 @@ pub mod kinds {
 
 /// The tenant's job of `kind` that is queued or running, if there is one.
 pub fn open_of_kind(conn: &mut DbConn, scope: &TenantScope, kind: &str) -> Result<Option<JobId>> {
-    Ok(list_for_tenant(conn, scope, 20)?
+    Ok(jobs::table
+        .filter(jobs::tenant_id.eq(scope.tenant_id().0))
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::state.eq_any([QUEUED, RUNNING]))
+        .order(jobs::id.desc())
+        .select(jobs::id)
+        .load::<i64>(conn)?
         .into_iter()
-        .find(|j| j.kind == kind && (j.state == QUEUED || j.state == RUNNING))
-        .map(|j| j.id()))
+        .next()
+        .map(JobId))
 }
 
 /// The newest job of `kind` for the tenant.
@@ -189,7 +195,6 @@ fn by_id(conn: &mut DbConn, id: i64) -> Result<Job> {
     Ok(jobs::table.find(id).select(Job::as_select()).first(conn)?)
 }
 
-/// Records progress of a running job (`total` when known).
 /// Records what the job did (JSON), for the page that shows it.
 pub fn set_result(conn: &mut DbConn, id: JobId, result: &str) -> Result<()> {
     diesel::update(jobs::table.find(id.0))
@@ -198,6 +203,7 @@ pub fn set_result(conn: &mut DbConn, id: JobId, result: &str) -> Result<()> {
     Ok(())
 }
 
+/// Records progress of a running job (`total` when known).
 pub fn progress(conn: &mut DbConn, id: JobId, done: i64, total: Option<i64>) -> Result<()> {
     diesel::update(jobs::table.find(id.0).filter(jobs::state.eq(RUNNING)))
         .set((

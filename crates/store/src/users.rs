@@ -230,17 +230,22 @@ pub fn remove_from_tenant(conn: &mut DbConn, scope: &TenantScope, user: UserId) 
 /// How many people work on the tenant: its members and the agency's administrators (who
 /// reach every tenant of the agency without a membership of their own).
 pub fn people_count(conn: &mut DbConn, scope: &TenantScope) -> Result<i64> {
-    let members: i64 = memberships::table
-        .filter(memberships::tenant_id.eq(scope.tenant_id().0))
-        .count()
-        .get_result(conn)?;
-    let admins: i64 = memberships::table
-        .filter(memberships::agency_id.eq(scope.agency_id().0))
-        .filter(memberships::tenant_id.is_null())
-        .filter(memberships::role.eq(Role::AgencyAdmin.as_str()))
-        .count()
-        .get_result(conn)?;
-    Ok(members + admins)
+    let ids: Vec<i64> = memberships::table
+        .filter(
+            memberships::tenant_id
+                .eq(scope.tenant_id().0)
+                .or(memberships::agency_id
+                    .eq(scope.agency_id().0)
+                    .and(memberships::tenant_id.is_null())
+                    .and(memberships::role.eq(Role::AgencyAdmin.as_str()))),
+        )
+        .select(memberships::user_id)
+        .load(conn)?;
+    // One person with a membership here and an agency admin role counts once.
+    Ok(ids
+        .into_iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len() as i64)
 }
 
 /// The agency's administrators.

@@ -220,7 +220,7 @@ pub async fn issue(auth: ApiAuth, id: web::Path<i64>, body: web::Json<IssueBody>
 async fn on_code<T: Send + 'static>(
     auth: &ApiAuth,
     scanned: String,
-    op: impl FnOnce(&mut patron_store::DbConn, &patron_domain::TenantScope, &str) -> Result<T, AppError>
+    mut op: impl FnMut(&mut patron_store::DbConn, &patron_domain::TenantScope, &str) -> Result<T, AppError>
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
