@@ -1088,3 +1088,107 @@ async fn imported_codes_that_look_like_ours_are_found_as_typed() {
         assert_eq!(r.json()["coupon"]["code"], stored.as_str());
     }
 }
+
+/// A campaign is edited after it was created: everything while a draft; once started, what
+/// it gives and its prefix stay and its supply cannot go below what it issued; each change
+/// is recorded with who made it and listed on its page.
+#[tokio::test]
+async fn a_campaign_is_edited_within_what_its_state_allows_and_changes_are_recorded() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let r = c
+        .post(
+            &format!("/t/{}/campaigns", w.slug),
+            &[
+                ("name", "Spring"),
+                ("kind", "amount_off"),
+                ("amount", "5"),
+                ("validity", "relative"),
+                ("days", "10"),
+                ("supply", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let show = r.location.unwrap();
+    let id: i64 = show.rsplit('/').next().unwrap().parse().unwrap();
+    let edit = c.get(&format!("{show}/edit")).await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("value=\"Spring\"") && edit.body.contains("value=\"5.00\""));
+    // A draft changes anything, its benefit too.
+    let fields = |name: &'static str, amount: &'static str, supply: &'static str| {
+        vec![
+            ("name", name),
+            ("kind", "amount_off"),
+            ("amount", amount),
+            ("validity", "relative"),
+            ("days", "10"),
+            ("supply", supply),
+        ]
+    };
+    let r = c.post(&show, &fields("Spring sale", "8", "3")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let camp = coupons::get(&mut app.conn(), &w.scope, id).unwrap();
+    assert_eq!(
+        (camp.name.as_str(), camp.benefit().unwrap()),
+        ("Spring sale", Benefit::AmountOff { fen: 800 })
+    );
+    // Started and one coupon issued: the benefit stays whatever is sent, the supply cannot
+    // go below one.
+    coupons::set_status(&mut app.conn(), &w.scope, id, "active").unwrap();
+    coupons::issue(
+        &mut app.conn(),
+        &w.scope,
+        id,
+        Some(w.follower),
+        "manual",
+        "t",
+    )
+    .unwrap()
+    .unwrap();
+    let edit = c.get(&format!("{show}/edit")).await;
+    assert!(edit.body.contains("id=\"locked-hint\""), "{}", edit.body);
+    let r = c.post(&show, &fields("Spring sale", "50", "0")).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("id=\"err-supply\""), "{}", r.body);
+    let r = c.post(&show, &fields("Spring deal", "50", "5")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let camp = coupons::get(&mut app.conn(), &w.scope, id).unwrap();
+    assert_eq!(
+        camp.benefit().unwrap(),
+        Benefit::AmountOff { fen: 800 },
+        "locked once started"
+    );
+    assert_eq!(
+        (camp.name.as_str(), camp.total_supply),
+        ("Spring deal", Some(5))
+    );
+    // The changes, newest first, with who made them.
+    let page = c.get(&show).await;
+    let list = extract(&page.body, "id=\"campaign-changes\"", "</ul>").unwrap();
+    assert_eq!(list.matches("<li>").count(), 2, "{list}");
+    assert!(list.contains("marketer a"), "{list}");
+    assert!(
+        list.contains("Name") && list.contains("Total supply"),
+        "{list}"
+    );
+    // The store refuses a started campaign's new benefit, whoever calls it.
+    let mut input = patron_store::coupons::CampaignInput {
+        name: "Spring deal".into(),
+        benefit: Benefit::AmountOff { fen: 100 },
+        min_spend_fen: 0,
+        validity: Validity::Relative { days: 10 },
+        total_supply: Some(5),
+        per_follower_limit: None,
+        stores: None,
+        terms: String::new(),
+        code_prefix: String::new(),
+        accepts_short_codes: false,
+    };
+    assert!(coupons::update(&mut app.conn(), &w.scope, id, &input, "t").is_err());
+    input.benefit = Benefit::AmountOff { fen: 800 };
+    input.total_supply = Some(0);
+    assert!(coupons::update(&mut app.conn(), &w.scope, id, &input, "t").is_err());
+}

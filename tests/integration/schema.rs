@@ -44,6 +44,7 @@ fn every_table_is_selectable_and_migrations_revert() {
         menus,
         follower_counts,
         campaigns,
+        changes,
         coupons,
         coupon_holdings,
         coupon_events,

@@ -163,6 +163,93 @@ pub fn list(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Campaign>> {
         .load(conn)?)
 }
 
+pub use crate::changes::Change;
+
+/// Changes a campaign as entered and records who changed which fields. A draft may change
+/// anything; once started, what it gives and its code prefix stay (issued coupons carry
+/// them), and its supply cannot go below what it issued. Nothing changed: nothing recorded.
+pub fn update(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    i: &CampaignInput,
+    by: &str,
+) -> Result<Campaign> {
+    write_tx(conn, |c| {
+        let cur = get(c, scope, id)?;
+        let name = check(c, scope, i)?;
+        let benefit = serde_json::to_string(&i.benefit).unwrap_or_default();
+        let validity = serde_json::to_string(&i.validity).unwrap_or_default();
+        let stores = i
+            .stores
+            .as_ref()
+            .map(|s| serde_json::to_string(s).unwrap_or_default());
+        let draft = cur.status == "draft";
+        if !draft && benefit != cur.benefit {
+            return Err(validate::invalid("benefit", "locked_after_start").into());
+        }
+        if !draft && i.code_prefix != cur.code_prefix {
+            return Err(validate::invalid("code_prefix", "locked_after_start").into());
+        }
+        if i.total_supply.is_some_and(|n| n < cur.issued_count) {
+            return Err(validate::invalid("total_supply", "below_issued").into());
+        }
+        let mut changed = Vec::new();
+        for (field, differs) in [
+            ("name", name != cur.name),
+            ("benefit", benefit != cur.benefit),
+            ("min_spend", i.min_spend_fen != cur.min_spend_fen),
+            ("validity", validity != cur.validity),
+            ("total_supply", i.total_supply != cur.total_supply),
+            (
+                "per_follower_limit",
+                i.per_follower_limit != cur.per_follower_limit,
+            ),
+            ("stores", stores != cur.store_ids),
+            ("terms", i.terms.trim() != cur.terms),
+            ("code_prefix", i.code_prefix != cur.code_prefix),
+            (
+                "accepts_short_codes",
+                i.accepts_short_codes != cur.accepts_short_codes,
+            ),
+        ] {
+            if differs {
+                changed.push(field);
+            }
+        }
+        if changed.is_empty() {
+            return Ok(cur);
+        }
+        let at = now();
+        diesel::update(
+            cp::table
+                .filter(cp::id.eq(id))
+                .filter(cp::tenant_id.eq(scope.tenant_id().0)),
+        )
+        .set((
+            cp::name.eq(&name),
+            cp::benefit.eq(&benefit),
+            cp::min_spend_fen.eq(i.min_spend_fen),
+            cp::validity.eq(&validity),
+            cp::total_supply.eq(i.total_supply),
+            cp::per_follower_limit.eq(i.per_follower_limit),
+            cp::store_ids.eq(&stores),
+            cp::terms.eq(i.terms.trim()),
+            cp::code_prefix.eq(&i.code_prefix),
+            cp::accepts_short_codes.eq(i.accepts_short_codes),
+            cp::updated_at.eq(at),
+        ))
+        .execute(c)?;
+        crate::changes::record(c, scope, crate::changes::CAMPAIGN, id, by, &changed, at)?;
+        get(c, scope, id)
+    })
+}
+
+/// A campaign's recorded changes, newest first.
+pub fn changes(conn: &mut DbConn, scope: &TenantScope, id: i64, n: i64) -> Result<Vec<Change>> {
+    crate::changes::of(conn, scope, crate::changes::CAMPAIGN, id, n)
+}
+
 pub fn set_status(
     conn: &mut DbConn,
     scope: &TenantScope,

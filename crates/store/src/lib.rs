@@ -10,6 +10,7 @@
 pub mod api_tokens;
 pub mod attributes;
 pub mod cache_epoch;
+pub mod changes;
 pub mod conn;
 pub mod coupons;
 pub mod error;

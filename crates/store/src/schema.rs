@@ -159,6 +159,18 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> tenants (tenant_id));
 diesel::joinable!(membership_stores -> memberships (membership_id));
 
+diesel::table! {
+    changes (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        subject -> Text,
+        subject_id -> BigInt,
+        user_name -> Text,
+        fields -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
     agencies,
@@ -187,6 +199,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     menus,
     follower_counts,
     campaigns,
+    changes,
     coupons,
     coupon_holdings,
     coupon_events,

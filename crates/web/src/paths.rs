@@ -165,6 +165,7 @@ paths! { Tenant<'_>, 1, TENANT_PATHS;
     QR_FILE = "/t/{tenant}/qr/{qr_file}" => qr_file(file: impl Display);
     CAMPAIGNS = "/t/{tenant}/campaigns" => campaigns();
     CAMPAIGN = "/t/{tenant}/campaigns/{campaign_id}" => campaign(id: impl Display);
+    CAMPAIGN_EDIT = "/t/{tenant}/campaigns/{campaign_id}/edit" => edit_campaign(id: impl Display);
     CAMPAIGN_STATUS = "/t/{tenant}/campaigns/{campaign_id}/status" => campaign_status(id: impl Display);
     CAMPAIGN_BULK = "/t/{tenant}/campaigns/{campaign_id}/bulk" => campaign_bulk(id: impl Display);
     CAMPAIGN_IMPORT = "/t/{tenant}/campaigns/{campaign_id}/import" => campaign_import(id: impl Display);

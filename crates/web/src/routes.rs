@@ -149,6 +149,8 @@ routes! {
     get    Session paths::CAMPAIGNS => ui::campaigns::list;
     post   Session paths::CAMPAIGNS => ui::campaigns::create;
     get    Session paths::CAMPAIGN => ui::campaigns::show;
+    post   Session paths::CAMPAIGN => ui::campaign_edit::update;
+    get    Session paths::CAMPAIGN_EDIT => ui::campaign_edit::edit_form;
     post   Session paths::CAMPAIGN_STATUS => ui::campaigns::set_status;
     post   Session paths::CAMPAIGN_BULK => ui::campaigns::bulk;
     post   Session paths::FOLLOWER_COUPONS => ui::campaigns::issue_to_follower;

@@ -18,31 +18,97 @@ use patron_store::stores::Store;
 use patron_store::StoreError;
 
 #[derive(Default, Clone)]
-pub struct CampaignForm {
-    csrf: String,
-    name: String,
+pub(super) struct CampaignForm {
+    pub(super) csrf: String,
+    pub(super) name: String,
     /// amount_off, percent_off, gift, exchange
-    kind: String,
-    amount: String,
-    percent: String,
-    cap: String,
-    item: String,
-    min_spend: String,
+    pub(super) kind: String,
+    pub(super) amount: String,
+    pub(super) percent: String,
+    pub(super) cap: String,
+    pub(super) item: String,
+    pub(super) min_spend: String,
     /// relative or absolute
-    validity: String,
-    days: String,
-    from: String,
-    to: String,
-    supply: String,
-    per_follower: String,
-    store_ids: Vec<i64>,
-    terms: String,
-    prefix: String,
-    short_codes: bool,
+    pub(super) validity: String,
+    pub(super) days: String,
+    pub(super) from: String,
+    pub(super) to: String,
+    pub(super) supply: String,
+    pub(super) per_follower: String,
+    pub(super) store_ids: Vec<i64>,
+    pub(super) terms: String,
+    pub(super) prefix: String,
+    pub(super) short_codes: bool,
 }
 
 impl CampaignForm {
-    fn parse(body: &[u8]) -> CampaignForm {
+    /// The form filled with a campaign as it is (the edit form).
+    pub(super) fn of(c: &Campaign) -> CampaignForm {
+        let mut f = CampaignForm {
+            name: c.name.clone(),
+            min_spend: if c.min_spend_fen > 0 {
+                rules::yuan(c.min_spend_fen)
+            } else {
+                String::new()
+            },
+            supply: c.total_supply.map(|n| n.to_string()).unwrap_or_default(),
+            per_follower: c
+                .per_follower_limit
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            store_ids: c.stores().unwrap_or_default(),
+            terms: c.terms.clone(),
+            prefix: c.code_prefix.clone(),
+            short_codes: c.accepts_short_codes,
+            ..Default::default()
+        };
+        f.take_benefit(c);
+        match c.validity() {
+            Some(Validity::Absolute { from, to }) => {
+                f.validity = "absolute".into();
+                f.from = from.date().to_string();
+                // Stored as the start of the day after the last one.
+                f.to = to.date().pred_opt().unwrap_or(to.date()).to_string();
+            }
+            Some(Validity::Relative { days }) => {
+                f.validity = "relative".into();
+                f.days = days.to_string();
+            }
+            None => f.validity = "relative".into(),
+        }
+        f
+    }
+
+    /// What the campaign gives and its prefix, as stored (a started campaign keeps them,
+    /// whatever the form sent).
+    pub(super) fn take_benefit(&mut self, c: &Campaign) {
+        (self.amount, self.percent, self.cap, self.item) = Default::default();
+        match c.benefit() {
+            Some(Benefit::AmountOff { fen }) => {
+                self.kind = "amount_off".into();
+                self.amount = rules::yuan(fen);
+            }
+            Some(Benefit::PercentOff { percent, cap_fen }) => {
+                self.kind = "percent_off".into();
+                self.percent = percent.to_string();
+                if cap_fen > 0 {
+                    self.cap = rules::yuan(cap_fen);
+                }
+            }
+            Some(Benefit::Gift { item }) => {
+                self.kind = "gift".into();
+                self.item = item;
+            }
+            Some(Benefit::Exchange { item }) => {
+                self.kind = "exchange".into();
+                self.item = item;
+            }
+            None => {}
+        }
+        self.prefix = c.code_prefix.clone();
+    }
+
+    pub(super) fn parse(body: &[u8]) -> CampaignForm {
         let mut f = CampaignForm::default();
         for (k, v) in crate::forms::form_pairs(body) {
             match k.as_str() {
@@ -72,7 +138,7 @@ impl CampaignForm {
 
     /// The campaign as typed, or every problem with it at once (what cannot be read, then
     /// every rule it breaks).
-    fn input(&self) -> Result<CampaignInput, Vec<validate::Invalid>> {
+    pub(super) fn input(&self) -> Result<CampaignInput, Vec<validate::Invalid>> {
         let mut errs = Vec::new();
         let money = |s: &str, field: &'static str, errs: &mut Vec<validate::Invalid>| match s.trim()
         {
@@ -167,8 +233,12 @@ impl CampaignForm {
         }
     }
 
+    pub(super) fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
     /// The form field a rule's field is typed in.
-    fn form_field(&self, rule_field: &'static str) -> &'static str {
+    pub(super) fn form_field(&self, rule_field: &'static str) -> &'static str {
         match rule_field {
             "benefit" => match self.kind.as_str() {
                 "amount_off" => "amount",
@@ -196,6 +266,8 @@ struct ListPage {
     errors: Vec<String>,
     /// Each refused field and why, shown beside it.
     field_errors: Vec<(&'static str, String)>,
+    /// The new-campaign form locks nothing.
+    locked: bool,
 }
 
 impl ListPage {
@@ -257,6 +329,7 @@ async fn render_list_with(
             form,
             errors,
             field_errors,
+            locked: false,
         },
         status,
     ))
@@ -330,6 +403,9 @@ struct ShowPage {
     bulk: Option<patron_store::jobs::Job>,
     /// A bulk issue asked for, to confirm with its audience size.
     confirm: Option<BulkConfirm>,
+    /// Who changed the campaign, when, and what (newest first).
+    changes: Vec<coupons::Change>,
+    tz: String,
 }
 
 impl ShowPage {
@@ -337,6 +413,32 @@ impl ShowPage {
         self.bulk.as_ref().is_some_and(|j| {
             j.state == patron_store::jobs::QUEUED || j.state == patron_store::jobs::RUNNING
         })
+    }
+    fn when(&self, t: &chrono::NaiveDateTime) -> String {
+        crate::format::local(t, &self.tz)
+    }
+    /// A change's fields, named as the form names them.
+    fn changed_fields(&self, fields: &str) -> String {
+        let names: Vec<&str> = fields
+            .split(',')
+            .map(|f| {
+                self.page.t(match f {
+                    "name" => "campaign.name",
+                    "benefit" => "campaign.benefit",
+                    "min_spend" => "campaign.min_spend",
+                    "validity" => "campaign.validity",
+                    "total_supply" => "campaign.supply",
+                    "per_follower_limit" => "campaign.per_follower",
+                    "stores" => "campaign.stores",
+                    "terms" => "campaign.terms",
+                    "code_prefix" => "campaign.prefix",
+                    "accepts_short_codes" => "campaign.short_codes",
+                    other => other,
+                })
+            })
+            .collect();
+        self.page
+            .t1("campaign.changed_fields", self.page.lang.list(&names))
     }
     fn bulk_outcome(&self) -> Option<BulkOutcome> {
         let j = self.bulk.as_ref()?;
@@ -459,6 +561,7 @@ pub async fn show(
                 coupons::stats(c, &s2, id)?,
                 patron_store::stores::list(c, &s2)?,
                 (
+                    coupons::changes(c, &s2, id, 20)?,
                     patron_store::segments::list(c, &s2)?,
                     patron_store::tags::list(c, &s2)?
                         .into_iter()
@@ -471,7 +574,7 @@ pub async fn show(
         })
         .await?;
     let statuses = patron_domain::coupons::next_campaign_statuses(&c.status);
-    let (segments, tags, bulk, confirm) = extra;
+    let (changes, segments, tags, bulk, confirm) = extra;
     let page = ctx
         .page("campaigns", "campaign.title", Some((&scope, &tenant)))
         .await?;
@@ -487,6 +590,8 @@ pub async fn show(
             tags,
             bulk,
             confirm,
+            changes,
+            tz: tenant.time_zone.clone(),
         },
         StatusCode::OK,
     ))
