@@ -841,3 +841,79 @@ async fn the_rule_form_reports_every_problem_beside_its_field() {
         before
     );
 }
+
+/// A reply rule is edited in place: the form comes filled with the rule, a change answers
+/// at once (the cache epoch moved), it is recorded with who made it, and a bad edit reports
+/// every problem and changes nothing.
+#[tokio::test]
+async fn a_reply_rule_is_edited_and_the_change_recorded() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let rule = patron_store::reply_rules::create(
+        &mut app.conn(),
+        &w.scope,
+        &Trigger::KeywordExact("hours".into()),
+        "9 to 5",
+        3,
+    )
+    .unwrap();
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let path = format!("/t/{}/replies/{}", w.slug, rule.id);
+    let edit = c.get(&format!("{path}/edit")).await;
+    assert_eq!(edit.status, 200);
+    assert!(
+        edit.body.contains("value=\"hours\"") && edit.body.contains(">9 to 5</textarea>"),
+        "{}",
+        edit.body
+    );
+    let epoch = || patron_store::cache_epoch::read(&mut app.conn()).unwrap();
+    let before = epoch();
+    let r = c
+        .post(
+            &path,
+            &[
+                ("trigger_kind", "keyword_exact"),
+                ("trigger_value", "hours"),
+                ("reply_kind", "text"),
+                ("reply_body", "10 to 6 from Monday"),
+                ("priority", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let got = patron_store::reply_rules::get(&mut app.conn(), &w.scope, rule.id).unwrap();
+    assert!(got.reply_body.contains("10 to 6"), "{got:?}");
+    assert!(epoch() > before, "the webhooks drop the old rule");
+    let changes = patron_store::changes::of(
+        &mut app.conn(),
+        &w.scope,
+        patron_store::changes::REPLY_RULE,
+        rule.id,
+        10,
+    )
+    .unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (changes[0].fields.as_str(), changes[0].user_name.as_str()),
+        ("reply", "marketer a")
+    );
+    // A bad edit: every problem, nothing changed.
+    let r = c
+        .post(
+            &path,
+            &[
+                ("trigger_kind", "keyword_regex"),
+                ("trigger_value", "(bad"),
+                ("reply_kind", "text"),
+                ("reply_body", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("id=\"err-trigger_value\"") && r.body.contains("id=\"err-reply_body\"")
+    );
+    let still = patron_store::reply_rules::get(&mut app.conn(), &w.scope, rule.id).unwrap();
+    assert_eq!(still.reply_body, got.reply_body);
+}

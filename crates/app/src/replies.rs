@@ -46,3 +46,55 @@ pub fn delete_rule(c: &mut DbConn, scope: &TenantScope, id: i64) -> Result<(), A
         cache_epoch::bump(c)
     })?)
 }
+
+/// Replaces a rule (its trigger, messages, priority, window and campaign), records who
+/// changed which fields, and moves the cache epoch: one transaction.
+pub fn update_rule(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    r: &NewRule<'_>,
+    by: &str,
+) -> Result<ReplyRule, AppError> {
+    Ok(write_tx(c, |c| {
+        let before = reply_rules::get(c, scope, id)?;
+        let after =
+            reply_rules::update_full(c, scope, id, r.trigger, r.messages, r.priority, r.window)?;
+        reply_rules::set_campaign(c, scope, id, r.campaign).map_err(|e| match e {
+            StoreError::NotFound => invalid("campaign_id", "unknown").into(),
+            other => other,
+        })?;
+        let mut changed = Vec::new();
+        for (field, differs) in [
+            (
+                "trigger",
+                (&before.trigger_kind, &before.trigger_value)
+                    != (&after.trigger_kind, &after.trigger_value),
+            ),
+            (
+                "reply",
+                (&before.reply_kind, &before.reply_body) != (&after.reply_kind, &after.reply_body),
+            ),
+            ("active_window", before.active_window != after.active_window),
+            ("priority", before.priority != after.priority),
+            ("campaign", before.campaign_id != r.campaign),
+        ] {
+            if differs {
+                changed.push(field);
+            }
+        }
+        if !changed.is_empty() {
+            patron_store::changes::record(
+                c,
+                scope,
+                patron_store::changes::REPLY_RULE,
+                id,
+                by,
+                &changed,
+                patron_store::now(),
+            )?;
+            cache_epoch::bump(c)?;
+        }
+        reply_rules::get(c, scope, id)
+    })?)
+}

@@ -90,6 +90,51 @@ pub fn create_full(
         .first(conn)?)
 }
 
+/// One rule of the scope's tenant.
+pub fn get(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<ReplyRule> {
+    rr::table
+        .filter(rr::id.eq(id))
+        .filter(rr::tenant_id.eq(scope.tenant_id().0))
+        .select(ReplyRule::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Replaces a rule's trigger, messages, priority and active window (inside the caller's
+/// transaction, which records the change and moves the cache epoch).
+pub fn update_full(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    trigger: &Trigger,
+    messages: &[Content],
+    priority: i64,
+    window: Option<&Window>,
+) -> Result<ReplyRule> {
+    let (kind, body) = replies::encode(messages)?;
+    let window = window.map(|w| serde_json::to_string(w).unwrap_or_default());
+    let n = diesel::update(
+        rr::table
+            .filter(rr::id.eq(id))
+            .filter(rr::tenant_id.eq(scope.tenant_id().0)),
+    )
+    .set((
+        rr::trigger_kind.eq(trigger.kind()),
+        rr::trigger_value.eq(trigger.value()),
+        rr::reply_kind.eq(kind),
+        rr::reply_body.eq(&body),
+        rr::active_window.eq(window),
+        rr::priority.eq(priority),
+        rr::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(conn, scope, id)
+}
+
 pub fn list(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<ReplyRule>> {
     Ok(rr::table
         .filter(rr::tenant_id.eq(scope.tenant_id().0))

@@ -158,6 +158,8 @@ paths! { Tenant<'_>, 1, TENANT_PATHS;
     FOLLOWER_POINTS = "/t/{tenant}/followers/{follower_id}/points" => points(id: impl Display);
     FOLLOWER_STAMPS = "/t/{tenant}/followers/{follower_id}/stamps" => stamps(id: impl Display);
     REPLIES = "/t/{tenant}/replies" => replies();
+    REPLY = "/t/{tenant}/replies/{rule_id}" => reply(id: impl Display);
+    REPLY_EDIT = "/t/{tenant}/replies/{rule_id}/edit" => edit_reply(id: impl Display);
     REPLY_DELETE = "/t/{tenant}/replies/{rule_id}/delete" => delete_reply(id: impl Display);
     MENU = "/t/{tenant}/menu" => menu();
     QR_CODES = "/t/{tenant}/qr" => qr_codes();

@@ -138,6 +138,8 @@ routes! {
     post   Session paths::FOLLOWER_MESSAGE => ui::followers::send_message;
     get    Session paths::REPLIES => ui::replies::list;
     post   Session paths::REPLIES => ui::replies::create;
+    get    Session paths::REPLY_EDIT => ui::replies::edit_form;
+    post   Session paths::REPLY => ui::replies::update;
     post   Session paths::REPLY_DELETE => ui::replies::delete;
     get    Session paths::MENU => ui::menu::page;
     post   Session paths::MENU => ui::menu::save;

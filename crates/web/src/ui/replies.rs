@@ -27,6 +27,8 @@ struct RepliesPage {
     errors: Vec<String>,
     /// Each refused field and why, shown beside it.
     field_errors: Vec<(&'static str, String)>,
+    /// The rule the form edits (else it adds one).
+    editing: Option<i64>,
     /// The tenant's campaigns (a rule may issue a coupon of one).
     campaigns: Vec<patron_store::coupons::Campaign>,
 }
@@ -149,6 +151,61 @@ pub struct RuleForm {
 }
 
 impl RuleForm {
+    /// The form filled with a rule as it is (its first message in the fields, the others
+    /// as further texts).
+    fn of(r: &ReplyRule) -> RuleForm {
+        let mut f = RuleForm {
+            trigger_kind: r.trigger_kind.clone(),
+            trigger_value: r.trigger_value.clone(),
+            priority: r.priority.to_string(),
+            campaign_id: r.campaign_id.map(|c| c.to_string()).unwrap_or_default(),
+            reply_kind: "text".into(),
+            ..Default::default()
+        };
+        let messages = r.messages().unwrap_or_default();
+        let mut it = messages.into_iter();
+        match it.next() {
+            Some(Content::Image { media_id }) => {
+                f.reply_kind = "image".into();
+                f.media_id = media_id;
+            }
+            Some(Content::News { articles }) => {
+                f.reply_kind = "news".into();
+                if let Some(a) = articles.into_iter().next() {
+                    (
+                        f.article_title,
+                        f.article_description,
+                        f.article_url,
+                        f.article_pic_url,
+                    ) = (a.title, a.description, a.url, a.pic_url);
+                }
+            }
+            Some(Content::Text { text }) => f.reply_body = text,
+            _ => {}
+        }
+        f.more = it
+            .filter_map(|m| match m {
+                Content::Text { text } => Some(text),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n---\n");
+        if let Some(w) = r.window() {
+            f.active_days = WEEKDAYS
+                .iter()
+                .copied()
+                .filter(|d| w.days & (1 << (d - 1)) != 0)
+                .collect();
+            let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+            if w.start != w.end {
+                (f.active_start, f.active_end) = (hm(w.start), hm(w.end));
+            }
+            f.active_from = w.from.map(|d| d.to_string()).unwrap_or_default();
+            f.active_to = w.to.map(|d| d.to_string()).unwrap_or_default();
+        }
+        f
+    }
+
     fn parse(body: &[u8]) -> RuleForm {
         let mut f = RuleForm::default();
         for (k, v) in crate::forms::form_pairs(body) {
@@ -235,6 +292,19 @@ async fn render_with(
     errors: Vec<String>,
     field_errors: Vec<(&'static str, String)>,
 ) -> Result<HttpResponse, UiError> {
+    render_page(ctx, slug, form, sample, errors, field_errors, None).await
+}
+
+/// The page, its form adding a rule or editing `editing`.
+async fn render_page(
+    ctx: &Ctx,
+    slug: &str,
+    form: RuleForm,
+    sample: &str,
+    errors: Vec<String>,
+    field_errors: Vec<(&'static str, String)>,
+    editing: Option<i64>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
     let (rules, active, campaigns) = ctx
@@ -284,6 +354,7 @@ async fn render_with(
             preview,
             errors,
             field_errors,
+            editing,
             campaigns,
         },
         status,
@@ -401,4 +472,125 @@ pub async fn delete(
         "flash.rule_deleted",
         ctx.state.cfg.secure_cookies,
     ))
+}
+
+/// The page with its form filled with a rule, to change it.
+pub async fn edit_form(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, _) = ctx.tenant(&slug, Permission::Market).await?;
+    let rule = ctx
+        .state
+        .db(move |c| reply_rules::get(c, &scope, id))
+        .await?;
+    let form = RuleForm::of(&rule);
+    render_page(&ctx, &slug, form, "", vec![], vec![], Some(id)).await
+}
+
+/// Changes a rule; every problem is reported at once, beside its field; the change is
+/// recorded.
+pub async fn update(
+    ctx: Ctx,
+    path: web::Path<(String, i64)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let form = RuleForm::parse(&body);
+    ctx.check_csrf(&form.csrf)?;
+    // Another tenant's (or no) rule is 404 before the form is judged.
+    let s2 = scope.clone();
+    ctx.state.db(move |c| reply_rules::get(c, &s2, id)).await?;
+    let (checked, errs) = judge(&form);
+    let Some((trigger, window, messages, priority, campaign)) = checked else {
+        let summary = form_messages(ctx.lang, &errs);
+        let beside = errs
+            .iter()
+            .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
+            .collect();
+        return render_page(&ctx, &slug, form, "", summary, beside, Some(id)).await;
+    };
+    let by = ctx.require_user()?.user.name.clone();
+    match ctx
+        .state
+        .run(move |c| {
+            patron_app::replies::update_rule(
+                c,
+                &scope,
+                id,
+                &patron_app::replies::NewRule {
+                    trigger: &trigger,
+                    messages: &messages,
+                    priority,
+                    window: window.as_ref(),
+                    campaign,
+                },
+                &by,
+            )
+        })
+        .await
+    {
+        Ok(_) => {
+            ctx.state.forget_cached(Some(&tenant.slug));
+            Ok(redirect_flash(
+                &paths::tenant(&tenant.slug).replies(),
+                "ok",
+                "flash.saved",
+                ctx.state.cfg.secure_cookies,
+            ))
+        }
+        Err(AppError::Invalid(errs)) => {
+            let summary = form_messages(ctx.lang, &errs);
+            let beside = errs
+                .iter()
+                .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
+                .collect();
+            render_page(&ctx, &slug, form, "", summary, beside, Some(id)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a rule form says, or every problem with it.
+#[allow(clippy::type_complexity)]
+fn judge(
+    form: &RuleForm,
+) -> (
+    Option<(Trigger, Option<Window>, Vec<Content>, i64, Option<i64>)>,
+    Vec<validate::Invalid>,
+) {
+    let mut errs = Vec::new();
+    let trigger = Trigger::parse(&form.trigger_kind, &form.trigger_value)
+        .map_err(|i| errs.push(i))
+        .ok();
+    let window = Window::from_form(
+        &form.active_days,
+        &form.active_start,
+        &form.active_end,
+        &form.active_from,
+        &form.active_to,
+    )
+    .map_err(|i| errs.push(i))
+    .ok();
+    let messages = form.messages();
+    if let Err(i) = replies::encode(&messages) {
+        errs.push(i);
+    }
+    let priority = match form.priority.trim() {
+        "" => 0,
+        v => v.parse::<i64>().unwrap_or_else(|_| {
+            errs.push(validate::invalid("priority", "invalid_number"));
+            0
+        }),
+    };
+    let campaign = match form.campaign_id.trim() {
+        "" => None,
+        v => v
+            .parse::<i64>()
+            .map_err(|_| errs.push(validate::invalid("campaign_id", "unknown")))
+            .ok(),
+    };
+    match (trigger, window, errs.is_empty()) {
+        (Some(t), Some(w), true) => (Some((t, w, messages, priority, campaign)), errs),
+        _ => (None, errs),
+    }
 }
