@@ -32,6 +32,23 @@ fn campaign(app: &TestApp, w: &World, supply: Option<i64>, per_follower: Option<
     camp.id
 }
 
+/// A campaign as entered: `benefit` for 5 days, no minimum spend, limits, stores or prefix;
+/// tests set what they are about with `..input(…)`.
+fn input(name: &str, benefit: Benefit) -> CampaignInput {
+    CampaignInput {
+        name: name.into(),
+        benefit,
+        min_spend_fen: 0,
+        validity: Validity::Relative { days: 5 },
+        total_supply: None,
+        per_follower_limit: None,
+        stores: None,
+        terms: String::new(),
+        code_prefix: String::new(),
+        accepts_short_codes: false,
+    }
+}
+
 /// Runs `n` threads that start together, each with a connection of the app's pool.
 fn race<T: Send + 'static>(
     app: &TestApp,
@@ -783,16 +800,8 @@ async fn a_code_is_found_however_it_is_spaced_dashed_or_cased() {
         &mut conn,
         &w.scope,
         &CampaignInput {
-            name: "Tea".into(),
-            benefit: Benefit::AmountOff { fen: 500 },
-            min_spend_fen: 0,
-            validity: Validity::Relative { days: 5 },
-            total_supply: None,
-            per_follower_limit: None,
-            stores: None,
-            terms: String::new(),
             code_prefix: "TEA".into(),
-            accepts_short_codes: false,
+            ..input("Tea", Benefit::AmountOff { fen: 500 })
         },
     )
     .unwrap();
@@ -904,16 +913,9 @@ async fn campaigns_move_only_as_their_state_allows_and_followers_see_every_condi
         &mut conn,
         &w.scope,
         &CampaignInput {
-            name: "Lunch".into(),
-            benefit: Benefit::AmountOff { fen: 800 },
             min_spend_fen: 5000,
-            validity: Validity::Relative { days: 5 },
-            total_supply: None,
-            per_follower_limit: None,
             stores: Some(vec![w.store]),
-            terms: String::new(),
-            code_prefix: String::new(),
-            accepts_short_codes: false,
+            ..input("Lunch", Benefit::AmountOff { fen: 800 })
         },
     )
     .unwrap();
@@ -963,16 +965,9 @@ async fn campaigns_move_only_as_their_state_allows_and_followers_see_every_condi
         &mut conn,
         &w.scope,
         &CampaignInput {
-            name: "Dinner".into(),
-            benefit: Benefit::AmountOff { fen: 800 },
             min_spend_fen: 5000,
-            validity: Validity::Relative { days: 5 },
-            total_supply: None,
-            per_follower_limit: None,
             stores: Some(vec![w.store]),
-            terms: String::new(),
-            code_prefix: String::new(),
-            accepts_short_codes: false,
+            ..input("Dinner", Benefit::AmountOff { fen: 800 })
         },
     )
     .unwrap();
@@ -1175,20 +1170,13 @@ async fn a_campaign_is_edited_within_what_its_state_allows_and_changes_are_recor
         "{list}"
     );
     // The store refuses a started campaign's new benefit, whoever calls it.
-    let mut input = patron_store::coupons::CampaignInput {
-        name: "Spring deal".into(),
-        benefit: Benefit::AmountOff { fen: 100 },
-        min_spend_fen: 0,
+    let mut changed = CampaignInput {
         validity: Validity::Relative { days: 10 },
         total_supply: Some(5),
-        per_follower_limit: None,
-        stores: None,
-        terms: String::new(),
-        code_prefix: String::new(),
-        accepts_short_codes: false,
+        ..input("Spring deal", Benefit::AmountOff { fen: 100 })
     };
-    assert!(coupons::update(&mut app.conn(), &w.scope, id, &input, "t").is_err());
-    input.benefit = Benefit::AmountOff { fen: 800 };
-    input.total_supply = Some(0);
-    assert!(coupons::update(&mut app.conn(), &w.scope, id, &input, "t").is_err());
+    assert!(coupons::update(&mut app.conn(), &w.scope, id, &changed, "t").is_err());
+    changed.benefit = Benefit::AmountOff { fen: 800 };
+    changed.total_supply = Some(0);
+    assert!(coupons::update(&mut app.conn(), &w.scope, id, &changed, "t").is_err());
 }

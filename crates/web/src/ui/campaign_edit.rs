@@ -27,17 +27,14 @@ struct EditPage {
     stores: Vec<Store>,
     form: CampaignForm,
     errors: Vec<String>,
-    field_errors: Vec<(&'static str, String)>,
+    field_errors: super::FieldErrors,
     /// Started: what it gives and its prefix cannot change.
     locked: bool,
 }
 
 impl EditPage {
     fn field_err(&self, field: &str) -> Option<&str> {
-        self.field_errors
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
+        self.field_errors.get(field)
     }
     fn store_checked(&self, id: &i64) -> bool {
         self.form.store_ids.contains(id)
@@ -76,10 +73,7 @@ async fn render(
             locked: camp.status != "draft",
             form: form.unwrap_or_else(|| CampaignForm::of(&camp)),
             errors: form_messages(ctx.lang, errs),
-            field_errors: errs
-                .iter()
-                .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
-                .collect(),
+            field_errors: super::FieldErrors::of(ctx.lang, errs),
         },
         status,
     ))

@@ -265,18 +265,14 @@ struct ListPage {
     form: CampaignForm,
     errors: Vec<String>,
     /// Each refused field and why, shown beside it.
-    field_errors: Vec<(&'static str, String)>,
+    field_errors: super::FieldErrors,
     /// The new-campaign form locks nothing.
     locked: bool,
 }
 
 impl ListPage {
-    /// Why `field` was refused, if it was.
     fn field_err(&self, field: &str) -> Option<&str> {
-        self.field_errors
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
+        self.field_errors.get(field)
     }
     fn benefit(&self, c: &Campaign) -> String {
         crate::format::benefit_text(self.page.lang, c)
@@ -295,7 +291,7 @@ async fn render_list(
     form: CampaignForm,
     errors: Vec<String>,
 ) -> Result<HttpResponse, UiError> {
-    render_list_with(ctx, slug, form, errors, Vec::new()).await
+    render_list_with(ctx, slug, form, errors, Default::default()).await
 }
 
 /// The list and the form, with each refused field's reason beside it.
@@ -304,7 +300,7 @@ async fn render_list_with(
     slug: &str,
     form: CampaignForm,
     errors: Vec<String>,
-    field_errors: Vec<(&'static str, String)>,
+    field_errors: super::FieldErrors,
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
@@ -357,12 +353,9 @@ pub async fn create(
         Ok(i) => i,
         Err(errs) => {
             tracing::info!(tenant = %tenant.slug, fields = ?errs.iter().map(|e| e.field).collect::<Vec<_>>(), "campaign refused");
-            let summary = form_messages(ctx.lang, &errs);
-            let beside = errs
-                .iter()
-                .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
-                .collect();
-            return render_list_with(&ctx, &slug, form, summary, beside).await;
+            let beside = super::FieldErrors::of(ctx.lang, &errs);
+            return render_list_with(&ctx, &slug, form, form_messages(ctx.lang, &errs), beside)
+                .await;
         }
     };
     match ctx

@@ -72,6 +72,28 @@ pub fn messages(lang: Lang, errs: &[Invalid]) -> Vec<String> {
         .collect()
 }
 
+/// A form's refusals shown beside their fields: field → reason, in the viewer's language
+/// (the summary at the top is [`messages`]).
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn of(lang: Lang, errs: &[Invalid]) -> FieldErrors {
+        FieldErrors(
+            errs.iter()
+                .map(|e| (e.field, lang.t(&format!("err.{}", e.code)).to_string()))
+                .collect(),
+        )
+    }
+    /// Why `field` was refused, if it was.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
 /// A message for a single key.
 pub fn message(lang: Lang, key: &str) -> Vec<String> {
     vec![lang.t(key).to_string()]

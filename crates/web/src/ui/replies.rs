@@ -26,7 +26,7 @@ struct RepliesPage {
     preview: Option<(String, Option<Vec<String>>)>,
     errors: Vec<String>,
     /// Each refused field and why, shown beside it.
-    field_errors: Vec<(&'static str, String)>,
+    field_errors: super::FieldErrors,
     /// The rule the form edits (else it adds one).
     editing: Option<i64>,
     /// The tenant's campaigns (a rule may issue a coupon of one).
@@ -36,12 +36,8 @@ struct RepliesPage {
 const WEEKDAYS: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 impl RepliesPage {
-    /// Why `field` was refused, if it was.
     fn field_err(&self, field: &str) -> Option<&str> {
-        self.field_errors
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
+        self.field_errors.get(field)
     }
     fn campaign_name(&self, id: &i64) -> String {
         self.campaigns
@@ -273,38 +269,20 @@ pub struct PreviewQuery {
     sample: String,
 }
 
+/// The page, its form adding a rule or editing `editing`, with every refusal in `errs` in
+/// the summary and beside its field.
 async fn render(
     ctx: &Ctx,
     slug: &str,
     form: RuleForm,
     sample: &str,
-    errors: Vec<String>,
-) -> Result<HttpResponse, UiError> {
-    render_with(ctx, slug, form, sample, errors, Vec::new()).await
-}
-
-/// The page with each refused field's reason beside it.
-async fn render_with(
-    ctx: &Ctx,
-    slug: &str,
-    form: RuleForm,
-    sample: &str,
-    errors: Vec<String>,
-    field_errors: Vec<(&'static str, String)>,
-) -> Result<HttpResponse, UiError> {
-    render_page(ctx, slug, form, sample, errors, field_errors, None).await
-}
-
-/// The page, its form adding a rule or editing `editing`.
-async fn render_page(
-    ctx: &Ctx,
-    slug: &str,
-    form: RuleForm,
-    sample: &str,
-    errors: Vec<String>,
-    field_errors: Vec<(&'static str, String)>,
+    errs: &[validate::Invalid],
     editing: Option<i64>,
 ) -> Result<HttpResponse, UiError> {
+    let (errors, field_errors) = (
+        form_messages(ctx.lang, errs),
+        super::FieldErrors::of(ctx.lang, errs),
+    );
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
     let (rules, active, campaigns) = ctx
@@ -366,7 +344,7 @@ pub async fn list(
     slug: web::Path<String>,
     q: web::Query<PreviewQuery>,
 ) -> Result<HttpResponse, UiError> {
-    render(&ctx, &slug, RuleForm::default(), &q.sample, vec![]).await
+    render(&ctx, &slug, RuleForm::default(), &q.sample, &[], None).await
 }
 
 pub async fn create(
@@ -377,63 +355,16 @@ pub async fn create(
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     let form = RuleForm::parse(&body);
     ctx.check_csrf(&form.csrf)?;
-    // Every problem at once: the trigger, the active window, the messages, the priority
-    // and the campaign are judged independently.
-    let mut errs = Vec::new();
-    let trigger = Trigger::parse(&form.trigger_kind, &form.trigger_value)
-        .map_err(|i| errs.push(i))
-        .ok();
-    let window = Window::from_form(
-        &form.active_days,
-        &form.active_start,
-        &form.active_end,
-        &form.active_from,
-        &form.active_to,
-    )
-    .map_err(|i| errs.push(i))
-    .ok();
-    let messages = form.messages();
-    if let Err(i) = replies::encode(&messages) {
-        errs.push(i);
-    }
-    let priority = match form.priority.trim() {
-        "" => 0,
-        v => v.parse::<i64>().unwrap_or_else(|_| {
-            errs.push(validate::invalid("priority", "invalid_number"));
-            0
-        }),
-    };
-    let campaign = match form.campaign_id.trim() {
-        "" => None,
-        v => v
-            .parse::<i64>()
-            .map_err(|_| errs.push(validate::invalid("campaign_id", "unknown")))
-            .ok(),
-    };
-    let (Some(trigger), Some(window), true) = (trigger, window, errs.is_empty()) else {
-        tracing::info!(tenant = %tenant.slug, fields = ?errs.iter().map(|e| e.field).collect::<Vec<_>>(), "reply rule refused");
-        let summary = form_messages(ctx.lang, &errs);
-        let beside = errs
-            .iter()
-            .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
-            .collect();
-        return render_with(&ctx, &slug, form, "", summary, beside).await;
+    let rule = match judge(&form) {
+        Ok(rule) => rule,
+        Err(errs) => {
+            tracing::info!(tenant = %tenant.slug, fields = ?errs.iter().map(|e| e.field).collect::<Vec<_>>(), "reply rule refused");
+            return render(&ctx, &slug, form, "", &errs, None).await;
+        }
     };
     match ctx
         .state
-        .run(move |c| {
-            patron_app::replies::create_rule(
-                c,
-                &scope,
-                &patron_app::replies::NewRule {
-                    trigger: &trigger,
-                    messages: &messages,
-                    priority,
-                    window: window.as_ref(),
-                    campaign,
-                },
-            )
-        })
+        .run(move |c| patron_app::replies::create_rule(c, &scope, &rule.as_new()))
         .await
     {
         Ok(_) => {
@@ -447,8 +378,7 @@ pub async fn create(
         }
         Err(AppError::Invalid(errs)) => {
             tracing::info!(tenant = %tenant.slug, errors = ?errs, "reply rule refused");
-            let errors = form_messages(ctx.lang, &errs);
-            render(&ctx, &slug, form, "", errors).await
+            render(&ctx, &slug, form, "", &errs, None).await
         }
         Err(e) => Err(e.into()),
     }
@@ -483,7 +413,7 @@ pub async fn edit_form(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpR
         .db(move |c| reply_rules::get(c, &scope, id))
         .await?;
     let form = RuleForm::of(&rule);
-    render_page(&ctx, &slug, form, "", vec![], vec![], Some(id)).await
+    render(&ctx, &slug, form, "", &[], Some(id)).await
 }
 
 /// Changes a rule; every problem is reported at once, beside its field; the change is
@@ -500,33 +430,14 @@ pub async fn update(
     // Another tenant's (or no) rule is 404 before the form is judged.
     let s2 = scope.clone();
     ctx.state.db(move |c| reply_rules::get(c, &s2, id)).await?;
-    let (checked, errs) = judge(&form);
-    let Some((trigger, window, messages, priority, campaign)) = checked else {
-        let summary = form_messages(ctx.lang, &errs);
-        let beside = errs
-            .iter()
-            .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
-            .collect();
-        return render_page(&ctx, &slug, form, "", summary, beside, Some(id)).await;
+    let rule = match judge(&form) {
+        Ok(rule) => rule,
+        Err(errs) => return render(&ctx, &slug, form, "", &errs, Some(id)).await,
     };
     let by = ctx.require_user()?.user.name.clone();
     match ctx
         .state
-        .run(move |c| {
-            patron_app::replies::update_rule(
-                c,
-                &scope,
-                id,
-                &patron_app::replies::NewRule {
-                    trigger: &trigger,
-                    messages: &messages,
-                    priority,
-                    window: window.as_ref(),
-                    campaign,
-                },
-                &by,
-            )
-        })
+        .run(move |c| patron_app::replies::update_rule(c, &scope, id, &rule.as_new(), &by))
         .await
     {
         Ok(_) => {
@@ -538,26 +449,35 @@ pub async fn update(
                 ctx.state.cfg.secure_cookies,
             ))
         }
-        Err(AppError::Invalid(errs)) => {
-            let summary = form_messages(ctx.lang, &errs);
-            let beside = errs
-                .iter()
-                .map(|e| (e.field, ctx.lang.t(&format!("err.{}", e.code)).to_string()))
-                .collect();
-            render_page(&ctx, &slug, form, "", summary, beside, Some(id)).await
-        }
+        Err(AppError::Invalid(errs)) => render(&ctx, &slug, form, "", &errs, Some(id)).await,
         Err(e) => Err(e.into()),
     }
 }
 
-/// What a rule form says, or every problem with it.
-#[allow(clippy::type_complexity)]
-fn judge(
-    form: &RuleForm,
-) -> (
-    Option<(Trigger, Option<Window>, Vec<Content>, i64, Option<i64>)>,
-    Vec<validate::Invalid>,
-) {
+/// What a rule form says, read and checked.
+struct Judged {
+    trigger: Trigger,
+    window: Option<Window>,
+    messages: Vec<Content>,
+    priority: i64,
+    campaign: Option<i64>,
+}
+
+impl Judged {
+    fn as_new(&self) -> patron_app::replies::NewRule<'_> {
+        patron_app::replies::NewRule {
+            trigger: &self.trigger,
+            messages: &self.messages,
+            priority: self.priority,
+            window: self.window.as_ref(),
+            campaign: self.campaign,
+        }
+    }
+}
+
+/// What a rule form says, or every problem with it at once: the trigger, the active
+/// window, the messages, the priority and the campaign are judged apart.
+fn judge(form: &RuleForm) -> Result<Judged, Vec<validate::Invalid>> {
     let mut errs = Vec::new();
     let trigger = Trigger::parse(&form.trigger_kind, &form.trigger_value)
         .map_err(|i| errs.push(i))
@@ -589,8 +509,14 @@ fn judge(
             .map_err(|_| errs.push(validate::invalid("campaign_id", "unknown")))
             .ok(),
     };
-    match (trigger, window, errs.is_empty()) {
-        (Some(t), Some(w), true) => (Some((t, w, messages, priority, campaign)), errs),
-        _ => (None, errs),
+    match (trigger, window) {
+        (Some(trigger), Some(window)) if errs.is_empty() => Ok(Judged {
+            trigger,
+            window,
+            messages,
+            priority,
+            campaign,
+        }),
+        _ => Err(errs),
     }
 }
