@@ -696,6 +696,11 @@ for (const lang of LANGS) {
         assert.ok((await page.locator('#lookup-coupon').innerText()).includes(lang.campaign), 'the lookup finds the coupon, typed in lower case');
         await shot(page, 'coupon-lookup');
 
+        // The background work page lists the import that ran, in the visitor's language.
+        await goto(page, `${base}/t/tea-house/jobs`, 'jobs page');
+        assert.ok((await page.locator('main table').innerText()).includes(lang.lang === 'zh' ? '导入粉丝' : 'Followers import'), 'the import is listed');
+        await shot(page, 'jobs');
+
         // 4. Invite a cashier for that store.
         await goto(page, `${base}/t/tea-house/users`, 'users page');
         await shot(page, 'users');

@@ -129,6 +129,36 @@ impl Job {
     }
 }
 
+/// Why a job's last attempt failed, in a form its pages turn into a merchant's words
+/// (`jobs.failure`, JSON). Failures only an operator can read (the database, a bug) have
+/// none: the page says something went wrong and the log has the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobFailure {
+    /// The tenant has no AppID or AppSecret for the calls the job makes.
+    NotConfigured,
+    /// A call to WeChat failed.
+    Wechat {
+        /// The API path, as `user/info`.
+        call: String,
+        /// What it came to.
+        failure: patron_wechat::api::Failure,
+    },
+}
+
+impl JobFailure {
+    /// The stored form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("failures always serialize")
+    }
+
+    /// Reads the stored form; `None` for anything else (a column written by a later
+    /// version, say), which the pages treat as a failure without words.
+    pub fn read(json: &str) -> Option<JobFailure> {
+        serde_json::from_str(json).ok()
+    }
+}
+
 /// A stored payload that does not read as its kind's struct.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad job payload: {0}")]
@@ -220,5 +250,22 @@ mod tests {
         };
         assert_eq!((p.tenant_id, p.tag_id), (7, Some(3)));
         assert!(Job::parse(kinds::FOLLOWER_SYNC, "{\"tenant_id\":7}").is_ok());
+    }
+
+    #[test]
+    fn failures_read_back_as_stored() {
+        let f = JobFailure::Wechat {
+            call: "user/get".into(),
+            failure: patron_wechat::api::Failure::Refused {
+                errcode: 40164,
+                errmsg: "invalid ip".into(),
+            },
+        };
+        assert_eq!(JobFailure::read(&f.to_json()), Some(f));
+        assert_eq!(
+            JobFailure::read(r#"{"kind":"not_configured"}"#),
+            Some(JobFailure::NotConfigured)
+        );
+        assert_eq!(JobFailure::read("{}"), None);
     }
 }

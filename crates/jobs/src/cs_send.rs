@@ -101,7 +101,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox, base_url: &str) -> Result<(), crat
         }
         let m = &personal(ctx, secrets, base_url, &scope, &p.openid, m)?;
         rt.block_on(client.send_custom(&p.openid, &custom(m)))
-            .map_err(|e| format!("message/custom/send: {e}"))?;
+            .map_err(|e| crate::JobError::wechat("message/custom/send", e))?;
         let mut c = ctx.pool.get()?;
         let body = serde_json::to_string(m).unwrap_or_default();
         inbox::record_outbound(

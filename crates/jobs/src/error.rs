@@ -22,6 +22,13 @@ pub enum JobError {
     /// The database (retried with backoff).
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// A call to WeChat failed (retried with backoff; the pages tell why in words).
+    #[error("{call}: {source}")]
+    Wechat {
+        /// The API path, as `user/info`.
+        call: &'static str,
+        source: patron_wechat::api::Error,
+    },
     /// Anything else that a later attempt may get past (WeChat's API, the network, a
     /// panic in the handler).
     #[error("{0}")]
@@ -31,13 +38,52 @@ pub enum JobError {
 impl JobError {
     /// Whether no retry can mend it.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
+        use patron_wechat::api::{codes, Error};
+        match self {
             JobError::Payload(_)
-                | JobError::WrongTenant
-                | JobError::NotConfigured(_)
-                | JobError::NoHandler(_)
-        )
+            | JobError::WrongTenant
+            | JobError::NotConfigured(_)
+            | JobError::NoHandler(_) => true,
+            // What WeChat refuses for a reason a repeat does not change: the account's
+            // setup (a person fixes it, then retries the job from its page), the
+            // follower (unfollowed, outside the 48-hour window, not this account's), or
+            // a request it would never take.
+            JobError::Wechat { source, .. } => match source {
+                Error::Invalid(_) => true,
+                Error::Api(e) => {
+                    e.is_account_problem()
+                        || matches!(
+                            e.errcode,
+                            codes::REQUIRE_SUBSCRIBE
+                                | codes::RESPONSE_OUT_OF_TIME
+                                | codes::INVALID_OPENID
+                                | codes::OPENID_NOT_OF_APPID
+                        )
+                }
+                _ => false,
+            },
+            JobError::Store(_) | JobError::Failed(_) => false,
+        }
+    }
+}
+
+impl JobError {
+    /// A failed call to WeChat's `call`.
+    pub fn wechat(call: &'static str, source: patron_wechat::api::Error) -> JobError {
+        JobError::Wechat { call, source }
+    }
+
+    /// Why, in the form the pages turn into words (`jobs.failure`).
+    pub fn failure(&self) -> Option<patron_app::jobs::JobFailure> {
+        use patron_app::jobs::JobFailure;
+        match self {
+            JobError::NotConfigured(_) => Some(JobFailure::NotConfigured),
+            JobError::Wechat { call, source } => Some(JobFailure::Wechat {
+                call: call.to_string(),
+                failure: source.failure(),
+            }),
+            _ => None,
+        }
     }
 }
 

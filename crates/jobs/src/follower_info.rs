@@ -17,7 +17,7 @@ pub fn handler(secrets: SecretBox) -> Handler {
         let (scope, client) = crate::tenant::client(ctx, &secrets, p.tenant_id)?;
         let info = crate::tenant::runtime()?
             .block_on(client.user_info(&p.openid))
-            .map_err(|e| format!("user/info: {e}"))?;
+            .map_err(|e| crate::JobError::wechat("user/info", e))?;
         let mut c = ctx.pool.get()?;
         sync::upsert_from_wechat(&mut c, &scope, &[crate::follower_sync::to_store(&info)])?;
         Ok(())

@@ -36,9 +36,9 @@ const READ_TRIES: u32 = 4;
 /// a repeat may not (a dropped connection, a 5xx, WeChat's −1 or minute quota): reads are
 /// safe to repeat, and a failed attempt would start the whole sync over from page one.
 fn read_again<T>(
-    what: &str,
+    what: &'static str,
     mut read: impl FnMut() -> Result<T, patron_wechat::api::Error>,
-) -> Result<T, String> {
+) -> Result<T, crate::JobError> {
     let mut pause = std::time::Duration::from_millis(200);
     let mut tries = 1;
     loop {
@@ -50,7 +50,7 @@ fn read_again<T>(
                 pause *= 2;
                 tries += 1;
             }
-            Err(e) => return Err(format!("{what}: {e}")),
+            Err(e) => return Err(crate::JobError::wechat(what, e)),
         }
     }
 }

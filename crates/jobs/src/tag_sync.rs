@@ -35,13 +35,13 @@ fn members_on_wechat(
     rt: &tokio::runtime::Runtime,
     client: &Client,
     tagid: u32,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, crate::JobError> {
     let mut out = Vec::new();
     let mut next: Option<String> = None;
     loop {
         let page = rt
             .block_on(client.tag_followers(tagid, next.as_deref()))
-            .map_err(|e| format!("user/tag/get: {e}"))?;
+            .map_err(|e| crate::JobError::wechat("user/tag/get", e))?;
         let n = page.openids.len();
         out.extend(page.openids);
         if n == 0 || page.next_openid.is_empty() {
@@ -58,7 +58,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), crate::JobError> {
     let db = |ctx: &JobCtx| ctx.pool.get().map_err(|e| e.to_string());
     let remote = rt
         .block_on(client.tags())
-        .map_err(|e| format!("tags/get: {e}"))?;
+        .map_err(|e| crate::JobError::wechat("tags/get", e))?;
     let local: Vec<tags::Tag> = tags::list(&mut *db(ctx)?, &scope)?
         .into_iter()
         .map(|(t, _)| t)
@@ -75,7 +75,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox) -> Result<(), crate::JobError> {
                     Some(r) => r.id,
                     None => {
                         rt.block_on(client.create_tag(&t.name))
-                            .map_err(|e| format!("tags/create {}: {e}", t.name))?
+                            .map_err(|e| crate::JobError::wechat("tags/create", e))?
                             .id
                     }
                 };
@@ -138,16 +138,18 @@ fn push_members(
                         Err(e) if e.errcode() == Some(INVALID_OPENID) => {
                             tracing::info!(openid = %one, "tag sync skipped an OpenID WeChat does not know");
                         }
-                        Err(e) => return Err(format!("batchtagging: {e}").into()),
+                        Err(e) => {
+                            return Err(crate::JobError::wechat("tags/members/batchtagging", e))
+                        }
                     }
                 }
             }
-            Err(e) => return Err(format!("batchtagging: {e}").into()),
+            Err(e) => return Err(crate::JobError::wechat("tags/members/batchtagging", e)),
         }
     }
     for chunk in remove.chunks(BATCH) {
         rt.block_on(client.batch_untag(wx_id, chunk))
-            .map_err(|e| format!("batchuntagging: {e}"))?;
+            .map_err(|e| crate::JobError::wechat("tags/members/batchuntagging", e))?;
     }
     Ok(())
 }

@@ -237,7 +237,13 @@ pub fn run_one(
                 tracing::info!(job = %id, kind, "job done");
             }
         }
-        Err(err) => match jobs::fail_as(&mut c, id, &err.to_string(), err.is_permanent()) {
+        Err(err) => match jobs::fail_as(
+            &mut c,
+            id,
+            &err.to_string(),
+            err.failure().map(|f| f.to_json()).as_deref(),
+            err.is_permanent(),
+        ) {
             Ok(state) => {
                 let permanent = err.is_permanent();
                 tracing::warn!(job = %id, kind, error = %err, state, permanent, "job attempt failed")

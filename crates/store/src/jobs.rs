@@ -87,6 +87,9 @@ pub struct Job {
     pub updated_at: NaiveDateTime,
     /// What the job did, as JSON its page reads (set by the handler before it ends).
     pub result: Option<String>,
+    /// Why the last attempt failed, as JSON the pages read (`patron_app::jobs::JobFailure`);
+    /// `None` when it did not fail or failed in a way only the log explains.
+    pub failure: Option<String>,
 }
 
 impl Job {
@@ -235,6 +238,7 @@ pub fn complete(conn: &mut DbConn, id: JobId) -> Result<()> {
             jobs::state.eq(DONE),
             jobs::locked_until.eq(None::<NaiveDateTime>),
             jobs::last_error.eq(None::<String>),
+            jobs::failure.eq(None::<String>),
             jobs::updated_at.eq(now()),
         ))
         .execute(conn)?;
@@ -254,12 +258,19 @@ pub fn backoff(attempts: i64) -> TimeDelta {
 /// Records a failed attempt of a running job: back to `queued` after [`backoff`], or
 /// `failed` once its attempts are spent. Returns the state it is left in.
 pub fn fail(conn: &mut DbConn, id: JobId, error: &str) -> Result<&'static str> {
-    fail_as(conn, id, error, false)
+    fail_as(conn, id, error, None, false)
 }
 
-/// [`fail`], or with `permanent` straight to `failed` whatever attempts are left: for a
-/// failure no retry can mend (a payload that does not read, a tenant not set up for it).
-pub fn fail_as(conn: &mut DbConn, id: JobId, error: &str, permanent: bool) -> Result<&'static str> {
+/// [`fail`] with why in a form the pages read (`failure`, JSON), or with `permanent`
+/// straight to `failed` whatever attempts are left: for a failure no retry can mend (a
+/// payload that does not read, a tenant not set up for it).
+pub fn fail_as(
+    conn: &mut DbConn,
+    id: JobId,
+    error: &str,
+    failure: Option<&str>,
+    permanent: bool,
+) -> Result<&'static str> {
     // Keep the message bounded: it is shown in the UI and logs.
     let error: String = error.chars().take(2000).collect();
     write_tx(conn, |conn| {
@@ -285,11 +296,38 @@ pub fn fail_as(conn: &mut DbConn, id: JobId, error: &str, permanent: bool) -> Re
                 jobs::run_at.eq(run_at),
                 jobs::locked_until.eq(None::<NaiveDateTime>),
                 jobs::last_error.eq(Some(&error)),
+                jobs::failure.eq(failure),
                 jobs::updated_at.eq(at),
             ))
             .execute(conn)?;
         Ok(state)
     })
+}
+
+/// Runs a failed job of the scoped tenant again: queued, due now, with its attempts
+/// counted afresh and its last failure cleared. `NotFound` unless it is the tenant's and
+/// failed (a job queued or running is not started twice).
+pub fn retry(conn: &mut DbConn, scope: &TenantScope, id: JobId) -> Result<()> {
+    let at = now();
+    let n = diesel::update(
+        jobs::table
+            .find(id.0)
+            .filter(jobs::tenant_id.eq(scope.tenant_id().0))
+            .filter(jobs::state.eq(FAILED)),
+    )
+    .set((
+        jobs::state.eq(QUEUED),
+        jobs::attempts.eq(0i64),
+        jobs::run_at.eq(at),
+        jobs::last_error.eq(None::<String>),
+        jobs::failure.eq(None::<String>),
+        jobs::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 /// One job of the scoped tenant (UI and API).
@@ -311,6 +349,26 @@ pub fn list_for_tenant(conn: &mut DbConn, scope: &TenantScope, limit: i64) -> Re
     Ok(jobs::table
         .filter(jobs::tenant_id.eq(scope.tenant_id().0))
         .order(jobs::id.desc())
+        .limit(limit.clamp(1, 1000))
+        .select(Job::as_select())
+        .load(conn)?)
+}
+
+/// The tenant's most recent jobs in `state` (any state when `None`), newest first: the
+/// jobs page.
+pub fn recent(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    state: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Job>> {
+    let mut q = jobs::table
+        .filter(jobs::tenant_id.eq(scope.tenant_id().0))
+        .into_boxed();
+    if let Some(state) = state {
+        q = q.filter(jobs::state.eq(state));
+    }
+    Ok(q.order(jobs::id.desc())
         .limit(limit.clamp(1, 1000))
         .select(Job::as_select())
         .load(conn)?)

@@ -287,6 +287,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         result -> Nullable<Text>,
+        failure -> Nullable<Text>,
     }
 }
 

@@ -149,17 +149,30 @@ pub fn event_text(lang: Lang, event: &str, key: Option<&str>) -> String {
 /// credentials, the server's IP not on the whitelist, a used-up quota), with WeChat's own
 /// code and message for support.
 pub fn wechat_failure(lang: Lang, e: &patron_wechat::api::Error) -> String {
-    use patron_wechat::api::{codes, Error};
-    match e {
-        Error::Transport { .. } => lang.t("wechat.unreachable").to_string(),
-        Error::Status { status, .. } => lang.t1("wechat.unavailable", status),
-        Error::Api(api) => {
+    failure_words(lang, &e.failure())
+}
+
+/// [`wechat_failure`] from what was stored (a job's failure).
+pub fn failure_words(lang: Lang, f: &patron_wechat::api::Failure) -> String {
+    use patron_wechat::api::{codes, Failure};
+    match f {
+        Failure::Unreachable => lang.t("wechat.unreachable").to_string(),
+        Failure::Unavailable { status } => lang.t1("wechat.unavailable", status),
+        Failure::Refused { errcode, errmsg } => {
+            let api = patron_wechat::api::ApiError {
+                errcode: *errcode,
+                errmsg: errmsg.clone(),
+            };
             let key = match api.errcode {
                 codes::IP_NOT_WHITELISTED => "wechat.ip_whitelist",
                 codes::INVALID_APPID | codes::INVALID_APPSECRET => "wechat.bad_credentials",
                 _ if api.is_token_error() => "wechat.bad_credentials",
                 _ if api.is_quota() => "wechat.quota",
                 codes::API_UNAUTHORIZED | codes::API_BANNED => "wechat.not_authorised",
+                codes::RESPONSE_OUT_OF_TIME => "wechat.out_of_window",
+                codes::RESPONSE_COUNT_EXCEEDED => "wechat.too_many_messages",
+                codes::REQUIRE_SUBSCRIBE => "wechat.not_following",
+                codes::INVALID_OPENID | codes::OPENID_NOT_OF_APPID => "wechat.unknown_follower",
                 _ => "wechat.refused",
             };
             format!(
@@ -170,9 +183,22 @@ pub fn wechat_failure(lang: Lang, e: &patron_wechat::api::Error) -> String {
                 api.errmsg
             )
         }
-        Error::Invalid(why) => lang.t1("wechat.invalid", why),
-        _ => lang.t("wechat.unexpected").to_string(),
+        Failure::Invalid { why } => lang.t1("wechat.invalid", why),
+        Failure::Unexpected => lang.t("wechat.unexpected").to_string(),
     }
+}
+
+/// Why a job's last attempt failed, in a merchant's words: the stored failure
+/// (`jobs.failure`), or, for one only the log explains, that something went wrong on our
+/// side. `None` when the last attempt did not fail.
+pub fn job_failure(lang: Lang, job: &patron_store::jobs::Job) -> Option<String> {
+    use patron_app::jobs::JobFailure;
+    job.last_error.as_ref()?;
+    Some(match job.failure.as_deref().and_then(JobFailure::read) {
+        Some(JobFailure::NotConfigured) => lang.t("job.not_configured").to_string(),
+        Some(JobFailure::Wechat { failure, .. }) => failure_words(lang, &failure),
+        None => lang.t("job.internal").to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -197,6 +223,12 @@ mod tests {
         };
         assert!(wechat_failure(Lang::En, &down).contains("could not be reached"));
         assert!(!wechat_failure(Lang::ZhCn, &down).is_empty());
+        let window = patron_wechat::api::Failure::Refused {
+            errcode: 45015,
+            errmsg: "response out of time limit".into(),
+        };
+        assert!(failure_words(Lang::En, &window).contains("48 hours"));
+        assert!(failure_words(Lang::ZhCn, &window).contains("48"));
     }
 
     #[test]

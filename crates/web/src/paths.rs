@@ -180,6 +180,8 @@ paths! { Tenant<'_>, 1, TENANT_PATHS;
     CASHIER_LOOKUP = "/t/{tenant}/cashier/lookup" => cashier_lookup();
     CASHIER_REDEEM = "/t/{tenant}/cashier/redeem" => cashier_redeem();
     CASHIER_VOID = "/t/{tenant}/cashier/void" => cashier_void();
+    JOBS = "/t/{tenant}/jobs" => jobs();
+    JOB_RETRY = "/t/{tenant}/jobs/{job_id}/retry" => retry_job(id: impl Display);
     TOKENS = "/t/{tenant}/tokens" => tokens();
     TOKEN_REVOKE = "/t/{tenant}/tokens/{token_id}/revoke" => revoke_token(id: impl Display);
 }

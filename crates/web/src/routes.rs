@@ -171,6 +171,8 @@ routes! {
     post   Session paths::CASHIER_LOOKUP => ui::cashier::lookup;
     post   Session paths::CASHIER_REDEEM => ui::cashier::redeem;
     post   Session paths::CASHIER_VOID => ui::cashier::void;
+    get    Session paths::JOBS => ui::jobs::list;
+    post   Session paths::JOB_RETRY => ui::jobs::retry;
     get    Session paths::TOKENS => ui::tokens::list;
     post   Session paths::TOKENS => ui::tokens::create;
     post   Session paths::TOKEN_REVOKE => ui::tokens::revoke;

@@ -92,6 +92,12 @@ impl FollowersPage {
             .map(|j| self.page.t(&format!("job.{}", j.state)).to_string())
             .unwrap_or_default()
     }
+    /// Why the last sync attempt failed, in words.
+    fn sync_why(&self) -> Option<String> {
+        self.sync
+            .as_ref()
+            .and_then(|j| crate::format::job_failure(self.page.lang, j))
+    }
     fn day_options(&self) -> [i64; 4] {
         [1, 7, 30, 90]
     }

@@ -17,6 +17,7 @@ pub mod followers;
 pub mod health;
 pub mod imports;
 pub mod invite;
+pub mod jobs;
 pub mod loyalty;
 pub mod members;
 pub mod menu;

@@ -155,5 +155,7 @@ pub async fn sync_tags(
         .db(move |c| patron_app::jobs::sync_tags(c, &scope))
         .await?;
     tracing::info!(job_id = id.0, tenant = %tenant.slug, "tag sync queued");
-    Ok(redirect_flash(&back, "ok", "flash.tag_sync_queued", secure))
+    // The jobs page follows it and tells why, should it fail.
+    let jobs = paths::tenant(&tenant.slug).jobs();
+    Ok(redirect_flash(&jobs, "ok", "flash.tag_sync_queued", secure))
 }

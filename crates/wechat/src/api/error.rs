@@ -228,6 +228,51 @@ impl Error {
     }
 }
 
+/// What a failed call comes to, in a form that can be stored (a job's failure) and told
+/// in a merchant's words later, after the [`Error`] itself (with its reqwest source) is
+/// gone. Serialised as `{"kind": "refused", "errcode": 45015, "errmsg": "…"}` and so on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    /// No answer: connecting, sending or reading failed or timed out.
+    Unreachable,
+    /// An HTTP status other than 2xx (an outage or a proxy in the way).
+    Unavailable {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// WeChat answered with an error code.
+    Refused {
+        /// WeChat's code.
+        errcode: i64,
+        /// WeChat's message, as sent.
+        errmsg: String,
+    },
+    /// Refused before sending, because WeChat would refuse it too.
+    Invalid {
+        /// Why.
+        why: String,
+    },
+    /// An answer this client does not understand.
+    Unexpected,
+}
+
+impl Error {
+    /// What this error comes to, to be stored and told later.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Error::Api(e) => Failure::Refused {
+                errcode: e.errcode,
+                errmsg: e.errmsg.clone(),
+            },
+            Error::Invalid(why) => Failure::Invalid { why: why.clone() },
+            Error::Transport { .. } => Failure::Unreachable,
+            Error::Status { status, .. } => Failure::Unavailable { status: *status },
+            Error::Decode { .. } => Failure::Unexpected,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +306,18 @@ mod tests {
             status: 502
         }
         .is_retryable());
+    }
+
+    #[test]
+    fn failures_are_stored_as_tagged_json_and_read_back() {
+        let refused = Error::from(e(45015)).failure();
+        let json = serde_json::to_string(&refused).unwrap();
+        assert_eq!(json, r#"{"kind":"refused","errcode":45015,"errmsg":""}"#);
+        assert_eq!(serde_json::from_str::<Failure>(&json).unwrap(), refused);
+        let down = Error::Status {
+            path: "/".into(),
+            status: 503,
+        };
+        assert_eq!(down.failure(), Failure::Unavailable { status: 503 });
     }
 }

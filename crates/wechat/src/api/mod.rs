@@ -63,7 +63,7 @@ pub mod users;
 
 pub use client::{Client, ClientBuilder, RetryPolicy, TokenEndpoint, PRODUCTION_BASE_URL};
 pub use custom::{CustomMessage, NewsArticle};
-pub use error::{codes, ApiError, Error};
+pub use error::{codes, ApiError, Error, Failure};
 pub use mass::{MassFilter, MassMessage, MassSendResult, MassStatus};
 pub use menu::{ActionButton, ButtonAction, Menu, MenuButton};
 pub use qrcode::{QrCode, QrCodeRequest, Scene};

@@ -1,0 +1,2 @@
+DROP INDEX jobs_tenant_state;
+ALTER TABLE jobs DROP COLUMN failure;
