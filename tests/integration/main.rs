@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod broadcasts;
 mod cli;
 mod contract;
 mod coupons;

@@ -43,7 +43,7 @@ pub(crate) fn sim() -> Simulator {
 }
 
 /// Sends a plaintext push as WeChat does; returns the reply body.
-async fn push(app: &TestApp, w: &World, xml: &str) -> String {
+pub(crate) async fn push(app: &TestApp, w: &World, xml: &str) -> String {
     let (ts, nonce) = (&wx_timestamp(), "n0nce");
     let sig = patron_wechat::signature::url_signature(TOKEN, ts, nonce);
     let r = reqwest::Client::new()

@@ -17,6 +17,10 @@ fn every_table_is_selectable_and_migrations_revert() {
     }
     select_all!(
         app_settings,
+        broadcast_settings,
+        broadcasts,
+        broadcast_slots,
+        broadcast_chunks,
         cache_epoch,
         agencies,
         tenants,

@@ -51,6 +51,25 @@ pub struct CouponBulk {
     pub by: String,
 }
 
+/// Plan a due broadcast and send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastSend {
+    pub tenant_id: i64,
+    pub broadcast_id: i64,
+}
+
+/// WeChat's report of a mass send (`MASSSENDJOBFINISH`), applied to its broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassReport {
+    pub tenant_id: i64,
+    pub msg_id: i64,
+    pub status: String,
+    pub total: i64,
+    pub filtered: i64,
+    pub sent: i64,
+    pub errors: i64,
+}
+
 /// Every kind of job, with its payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
@@ -60,6 +79,8 @@ pub enum Job {
     FollowerInfo(FollowerInfo),
     TagSync(TenantJob),
     CouponBulk(CouponBulk),
+    BroadcastSend(BroadcastSend),
+    MassReport(MassReport),
 }
 
 impl Job {
@@ -72,6 +93,8 @@ impl Job {
             Job::FollowerInfo(_) => kinds::FOLLOWER_INFO,
             Job::TagSync(_) => kinds::TAG_SYNC,
             Job::CouponBulk(_) => kinds::COUPON_BULK,
+            Job::BroadcastSend(_) => kinds::BROADCAST_SEND,
+            Job::MassReport(_) => kinds::MASS_REPORT,
         }
     }
 
@@ -82,6 +105,8 @@ impl Job {
             Job::CsSend(p) => p.tenant_id,
             Job::FollowerInfo(p) => p.tenant_id,
             Job::CouponBulk(p) => p.tenant_id,
+            Job::BroadcastSend(p) => p.tenant_id,
+            Job::MassReport(p) => p.tenant_id,
         }
     }
 
@@ -93,6 +118,8 @@ impl Job {
             Job::CsSend(p) => serde_json::to_string(p),
             Job::FollowerInfo(p) => serde_json::to_string(p),
             Job::CouponBulk(p) => serde_json::to_string(p),
+            Job::BroadcastSend(p) => serde_json::to_string(p),
+            Job::MassReport(p) => serde_json::to_string(p),
         };
         v.expect("payload structs always serialize")
     }
@@ -103,6 +130,9 @@ impl Job {
         match self {
             Job::FollowerImport(_) => 1,
             Job::CouponBulk(_) => 3,
+            // A broadcast resumes where it stopped (its chunks carry clientmsgids), and
+            // WeChat's "retry in a minute" (45066) needs a few tries.
+            Job::BroadcastSend(_) => 8,
             _ => 5,
         }
     }
@@ -116,6 +146,8 @@ impl Job {
             kinds::FOLLOWER_INFO => Job::FollowerInfo(payload(json)?),
             kinds::TAG_SYNC => Job::TagSync(payload(json)?),
             kinds::COUPON_BULK => Job::CouponBulk(payload(json)?),
+            kinds::BROADCAST_SEND => Job::BroadcastSend(payload(json)?),
+            kinds::MASS_REPORT => Job::MassReport(payload(json)?),
             other => return Err(BadPayload(format!("unknown job kind {other:?}"))),
         })
     }
@@ -232,6 +264,19 @@ mod tests {
                 segment_id: Some(4),
                 tag_id: None,
                 by: "me".into(),
+            }),
+            Job::BroadcastSend(BroadcastSend {
+                tenant_id: 1,
+                broadcast_id: 2,
+            }),
+            Job::MassReport(MassReport {
+                tenant_id: 1,
+                msg_id: 1_000_000_001,
+                status: "send success".into(),
+                total: 3,
+                filtered: 3,
+                sent: 3,
+                errors: 0,
             }),
         ];
         for j in jobs {

@@ -2,6 +2,7 @@
 //! ([`follower_sync`]), and scheduled housekeeping of sessions and sign-in failure records
 //! (tokio-cron-scheduler).
 
+pub mod broadcast_send;
 pub mod coupon_bulk;
 pub mod cs_send;
 pub mod error;
@@ -39,9 +40,17 @@ pub fn housekeeping(pool: &DbPool) -> Result<(usize, usize, usize), patron_store
     Ok((s, f, expired))
 }
 
+/// The broadcast scheduler's tick: starts every due broadcast (marked sending and its
+/// job queued in one transaction, so several processes ticking at once start it once).
+pub fn tick(pool: &DbPool) -> Result<usize, patron_store::StoreError> {
+    let mut c = pool.get()?;
+    patron_app::broadcasts::start_due(&mut c, patron_store::now())
+}
+
 /// Starts the scheduler; keep the returned value alive for as long as jobs should run.
 pub async fn start(pool: DbPool) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
+    let ticking = pool.clone();
     sched
         .add(Job::new_async("0 */10 * * * *", move |_id, _l| {
             let pool = pool.clone();
@@ -52,6 +61,19 @@ pub async fn start(pool: DbPool) -> Result<JobScheduler, JobSchedulerError> {
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
                     Err(e) => tracing::error!(error = %e, "housekeeping task panicked"),
+                }
+            })
+        })?)
+        .await?;
+    sched
+        .add(Job::new_async("*/10 * * * * *", move |_id, _l| {
+            let pool = ticking.clone();
+            Box::pin(async move {
+                match tokio::task::spawn_blocking(move || tick(&pool)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(started = n, "broadcasts started"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "broadcast tick failed"),
+                    Err(e) => tracing::error!(error = %e, "broadcast tick panicked"),
                 }
             })
         })?)

@@ -166,5 +166,13 @@ pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::Wor
         patron_jobs::tag_sync::KIND,
         patron_jobs::tag_sync::handler(state.secrets.clone()),
     );
+    handlers.insert(
+        patron_jobs::broadcast_send::KIND,
+        patron_jobs::broadcast_send::handler(state.secrets.clone()),
+    );
+    handlers.insert(
+        patron_jobs::broadcast_send::report::KIND,
+        patron_jobs::broadcast_send::report::handler(),
+    );
     patron_jobs::spawn_workers(state.pool.clone(), handlers, n)
 }

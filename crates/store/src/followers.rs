@@ -583,6 +583,44 @@ pub fn ids_page(
         .load(conn)?)
 }
 
+/// [`ids_page`] with each follower's OpenID: a broadcast's audience, walked in batches.
+pub fn openids_page(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    f: &Filter,
+    before: Option<i64>,
+    page: i64,
+) -> Result<Vec<(i64, String)>> {
+    let mut q = filtered(conn, scope, f)?;
+    if let Some(before) = before {
+        q = q.filter(followers::id.lt(before));
+    }
+    Ok(q.order(followers::id.desc())
+        .limit(page)
+        .select((followers::id, followers::openid))
+        .load(conn)?)
+}
+
+/// Which of `openids` are followers of the tenant who follow now (an uploaded list is
+/// sent only to them).
+pub fn following_among(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    openids: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in openids.chunks(500) {
+        let found: Vec<String> = followers::table
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::openid.eq_any(chunk))
+            .filter(followers::subscribed.eq(true))
+            .select(followers::openid)
+            .load(conn)?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 /// How many followers match, counting at most `cap` (then `(cap, true)`).
 pub fn count_matching_capped(
     conn: &mut DbConn,

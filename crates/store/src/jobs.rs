@@ -33,6 +33,10 @@ pub mod kinds {
     pub const TAG_SYNC: &str = "tag_sync";
     /// Payload `{"tenant_id", "campaign_id", "segment_id" | "tag_id"}`: issue to many.
     pub const COUPON_BULK: &str = "coupon_bulk";
+    /// Payload `{"tenant_id", "broadcast_id"}`: plan a due broadcast and send its chunks.
+    pub const BROADCAST_SEND: &str = "broadcast_send";
+    /// Payload `{"tenant_id", "msg_id", …counts}`: WeChat's report of a mass send.
+    pub const MASS_REPORT: &str = "mass_report";
 }
 
 /// The tenant's job of `kind` that is queued or running, if there is one.

@@ -171,8 +171,85 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    broadcast_settings (tenant_id) {
+        tenant_id -> BigInt,
+        quota_period -> Nullable<Text>,
+        quota_count -> Nullable<BigInt>,
+        follower_cap -> Nullable<BigInt>,
+        needs_approval -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    broadcasts (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        title -> Text,
+        message -> Text,
+        audience -> Text,
+        status -> Text,
+        scheduled_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        approved_by -> Nullable<Text>,
+        approved_at -> Nullable<Timestamp>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        recipients -> Nullable<BigInt>,
+        left_out -> BigInt,
+        total_count -> BigInt,
+        filter_count -> BigInt,
+        sent_count -> BigInt,
+        error_count -> BigInt,
+        failure -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    broadcast_slots (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        period -> Text,
+        slot -> BigInt,
+        broadcast_id -> Nullable<BigInt>,
+        at -> Timestamp,
+        note -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    broadcast_chunks (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        broadcast_id -> BigInt,
+        seq -> BigInt,
+        target -> Text,
+        tag_id -> Nullable<BigInt>,
+        openids -> Nullable<Text>,
+        recipients -> BigInt,
+        clientmsgid -> Text,
+        state -> Text,
+        msg_id -> Nullable<BigInt>,
+        wx_status -> Nullable<Text>,
+        total_count -> Nullable<BigInt>,
+        filter_count -> Nullable<BigInt>,
+        sent_count -> Nullable<BigInt>,
+        error_count -> Nullable<BigInt>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
+    broadcast_settings,
+    broadcasts,
+    broadcast_slots,
+    broadcast_chunks,
     agencies,
     tenants,
     stores,

@@ -697,15 +697,32 @@ fn answer(e: &Endpoint, m: &WxInbound, incoming: &Incoming<'_>, now: i64) -> Ans
 /// follower's info (when the tenant's API credentials are set).
 fn follow_ups(
     e: &Endpoint,
+    message: &Message,
     openid: &str,
     change: &FollowerChange,
     more: Vec<Content>,
 ) -> Vec<inbox::FollowUp> {
     let mut out = Vec::new();
+    let tenant_id = e.scope.tenant_id().0;
+    // WeChat's report of a mass send: applied to its broadcast by a job (any tenant with
+    // a webhook gets these, API credentials or not).
+    if let Message::Event(Event::MassSendJobFinish(f)) = message {
+        out.push(
+            jobs::Job::MassReport(jobs::MassReport {
+                tenant_id,
+                msg_id: f.msg_id as i64,
+                status: f.status.clone(),
+                total: f.total_count.unwrap_or(0) as i64,
+                filtered: f.filter_count.unwrap_or(0) as i64,
+                sent: f.sent_count.unwrap_or(0) as i64,
+                errors: f.error_count.unwrap_or(0) as i64,
+            })
+            .follow_up(),
+        );
+    }
     if !e.api_ready {
         return out;
     }
-    let tenant_id = e.scope.tenant_id().0;
     if !more.is_empty() {
         out.push(
             jobs::Job::CsSend(jobs::CsSend {
@@ -784,7 +801,7 @@ pub async fn push(
         }),
         _ => None,
     };
-    let follow_ups = follow_ups(&e, &m.header.from_user, &change, more);
+    let follow_ups = follow_ups(&e, &m.message, &m.header.from_user, &change, more);
     let pending = inbox::Pending {
         scope: e.scope.clone(),
         openid: m.header.from_user.clone(),

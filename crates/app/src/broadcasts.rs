@@ -1,0 +1,440 @@
+//! Broadcasts as the pages, the API and the scheduler share them: composing (every problem
+//! at once), approval, scheduling against the tenant's quota, the scheduler's tick that
+//! starts due broadcasts, planning (the audience resolved into chunks) and WeChat's
+//! reports.
+
+use crate::jobs::{self, Job};
+use crate::AppError;
+use chrono::{NaiveDateTime, TimeDelta};
+use chrono_tz::Tz;
+use patron_domain::broadcasts::{self as rules, status, Audience, Message};
+use patron_domain::validate::{invalid, Invalid};
+use patron_domain::wechat_settings::AccountKind;
+use patron_domain::{Permission, TenantScope};
+use patron_store::broadcasts::{self as store, Broadcast, QuotaFull, Settings, Target};
+use patron_store::followers::{self, Filter};
+use patron_store::tenants::Tenant;
+use patron_store::{segments, tags, write_tx, DbConn, StoreError};
+
+/// OpenIDs per `mass/send` call (WeChat's maximum).
+pub const CHUNK: usize = patron_wechat::api::mass::OPENIDS_MAX;
+
+/// How long after their last message a follower can still be sent customer-service
+/// messages.
+pub const CS_WINDOW: TimeDelta = TimeDelta::hours(48);
+
+/// A broadcast as composed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub title: String,
+    pub message: Message,
+    pub audience: Audience,
+}
+
+/// The tenant's account kind, read leniently (an unknown value is the default preset).
+pub fn account_kind(t: &Tenant) -> AccountKind {
+    AccountKind::parse(&t.wx_account_kind).unwrap_or_default()
+}
+
+/// The tenant's time zone (Shanghai when unreadable, as everywhere).
+pub fn tz(t: &Tenant) -> Tz {
+    t.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+}
+
+/// The tenant's broadcast settings.
+pub fn settings(c: &mut DbConn, scope: &TenantScope, t: &Tenant) -> Result<Settings, AppError> {
+    Ok(store::settings(c, scope, account_kind(t))?)
+}
+
+/// Every problem of a draft, by field: the title, the message, the audience (its tag or
+/// segment must be the tenant's; WeChat lets only service accounts send to an OpenID list,
+/// so other accounts reach a segment or a list only through a tag synced with WeChat;
+/// followers who wrote recently get text or images, not article drafts).
+pub fn judge(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    t: &Tenant,
+    d: &Draft,
+) -> Result<Vec<Invalid>, AppError> {
+    let mut out = Vec::new();
+    let title = d.title.trim();
+    if title.is_empty() {
+        out.push(invalid("title", "required"));
+    } else if title.chars().count() > 100 {
+        out.push(invalid("title", "too_long"));
+    }
+    out.extend(d.message.check());
+    let service = account_kind(t) == AccountKind::Service;
+    match &d.audience {
+        Audience::All => {}
+        Audience::Tag { tag_id } => match tags::get(c, scope, *tag_id) {
+            Ok(tag) if tag.wx_tag_id.is_none() && !service => {
+                out.push(invalid("tag_id", "tag_not_synced"))
+            }
+            Ok(_) => {}
+            Err(StoreError::NotFound) => out.push(invalid("tag_id", "unknown")),
+            Err(e) => return Err(e.into()),
+        },
+        Audience::Segment { segment_id } => match segments::get(c, scope, *segment_id) {
+            Ok(_) if !service => out.push(invalid("segment_id", "needs_service_account")),
+            Ok(_) => {}
+            Err(StoreError::NotFound) => out.push(invalid("segment_id", "unknown")),
+            Err(e) => return Err(e.into()),
+        },
+        Audience::OpenIds { .. } if !service => {
+            out.push(invalid("openids", "needs_service_account"))
+        }
+        Audience::OpenIds { .. } => {}
+        Audience::Recent => {
+            if matches!(d.message, Message::News { .. }) {
+                out.push(invalid("kind", "news_not_for_recent"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates a draft, or answers every problem.
+pub fn create(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    t: &Tenant,
+    d: &Draft,
+    by: &str,
+) -> Result<Broadcast, AppError> {
+    let problems = judge(c, scope, t, d)?;
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(problems));
+    }
+    Ok(store::create(
+        c,
+        scope,
+        d.title.trim(),
+        &d.message,
+        &d.audience,
+        by,
+    )?)
+}
+
+/// Rewrites a broadcast that is not scheduled yet (it goes back to draft).
+pub fn update(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    t: &Tenant,
+    id: i64,
+    d: &Draft,
+) -> Result<(), AppError> {
+    let problems = judge(c, scope, t, d)?;
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(problems));
+    }
+    Ok(store::update(
+        c,
+        scope,
+        id,
+        d.title.trim(),
+        &d.message,
+        &d.audience,
+    )?)
+}
+
+/// Asks for approval (when the tenant wants one).
+pub fn submit(c: &mut DbConn, scope: &TenantScope, id: i64) -> Result<(), AppError> {
+    Ok(store::transition(
+        c,
+        scope,
+        id,
+        &[status::DRAFT],
+        status::AWAITING_APPROVAL,
+    )?)
+}
+
+/// Approves a broadcast: merchant admins (and the agency) only, recorded with who and when.
+pub fn approve(c: &mut DbConn, scope: &TenantScope, id: i64, by: &str) -> Result<(), AppError> {
+    if !scope.may(Permission::ManageSettings) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(store::approve(c, scope, id, by)?)
+}
+
+/// Discards a broadcast that has not started (a scheduled one gives its slot back).
+pub fn cancel(c: &mut DbConn, scope: &TenantScope, id: i64) -> Result<(), AppError> {
+    Ok(store::cancel(c, scope, id)?)
+}
+
+/// When to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// As soon as the scheduler's next tick.
+    Now,
+    /// A local date and time in the tenant's zone.
+    At(NaiveDateTime),
+}
+
+/// The answer to scheduling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheduled {
+    /// On the calendar at this UTC time.
+    At(NaiveDateTime),
+    /// The period is full; the first free slot after it, if any within a year.
+    Full(QuotaFull),
+}
+
+/// Schedules a broadcast: the time read in the tenant's zone (a time the clocks skip is
+/// refused, a past one too), a slot of its period taken unless it goes out as
+/// customer-service messages.
+pub fn schedule(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    t: &Tenant,
+    id: i64,
+    when: When,
+    now: NaiveDateTime,
+    by: &str,
+) -> Result<Scheduled, AppError> {
+    let zone = tz(t);
+    let at = match when {
+        When::Now => now,
+        When::At(local) => {
+            let at = rules::local_to_utc(local, zone)
+                .ok_or_else(|| AppError::Invalid(vec![invalid("at", "time_skipped")]))?;
+            if at < now - TimeDelta::minutes(1) {
+                return Err(AppError::Invalid(vec![invalid("at", "in_the_past")]));
+            }
+            at
+        }
+    };
+    let b = store::get(c, scope, id)?;
+    let uses_quota = b.audience().is_none_or(|a| a.uses_quota());
+    let settings = settings(c, scope, t)?;
+    Ok(
+        match store::schedule(c, scope, id, at, &settings, zone, uses_quota, by)? {
+            Ok(()) => Scheduled::At(at),
+            Err(full) => Scheduled::Full(full),
+        },
+    )
+}
+
+/// Takes a scheduled broadcast off the calendar, freeing its slot.
+pub fn unschedule(c: &mut DbConn, scope: &TenantScope, id: i64) -> Result<(), AppError> {
+    Ok(store::unschedule(c, scope, id)?)
+}
+
+/// Records a broadcast sent from the official console at a local time, so planning
+/// counts it.
+pub fn record_external(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    t: &Tenant,
+    local: NaiveDateTime,
+    note: &str,
+    by: &str,
+) -> Result<Result<i64, QuotaFull>, AppError> {
+    let zone = tz(t);
+    let at = rules::local_to_utc(local, zone)
+        .ok_or_else(|| AppError::Invalid(vec![invalid("at", "time_skipped")]))?;
+    let note = note.trim();
+    if note.chars().count() > 200 {
+        return Err(AppError::Invalid(vec![invalid("note", "too_long")]));
+    }
+    let settings = settings(c, scope, t)?;
+    Ok(store::record_external(
+        c, scope, at, note, &settings, zone, by,
+    )?)
+}
+
+/// The scheduler's tick: every due broadcast is marked sending and its job queued, in one
+/// transaction each, so two processes ticking at once start it once. Returns how many
+/// it started.
+pub fn start_due(c: &mut DbConn, now: NaiveDateTime) -> Result<usize, StoreError> {
+    let mut started = 0;
+    for (id, tenant) in store::due(c, now, 100)? {
+        let Some(tref) = patron_store::tenants::find_ref_by_id(c, patron_domain::TenantId(tenant))?
+        else {
+            continue;
+        };
+        let scope = TenantScope::system(tref);
+        let queued = write_tx(c, |c| {
+            if !store::start(c, &scope, id)? {
+                return Ok::<_, StoreError>(false);
+            }
+            jobs::enqueue(
+                c,
+                &scope,
+                &Job::BroadcastSend(jobs::BroadcastSend {
+                    tenant_id: tenant,
+                    broadcast_id: id,
+                }),
+            )?;
+            Ok(true)
+        })?;
+        if queued {
+            tracing::info!(tenant, broadcast = id, "broadcast due: sending");
+            started += 1;
+        }
+    }
+    Ok(started)
+}
+
+/// What planning a broadcast found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Mass sends (each one call to WeChat) and customer-service recipients.
+    pub targets: Vec<(Target, i64)>,
+    /// Followers reached.
+    pub recipients: i64,
+    /// Followers named (an uploaded list) but not following.
+    pub left_out: i64,
+}
+
+/// Resolves a broadcast's audience into chunks: everyone or a synced tag as one send;
+/// a segment, an unsynced tag or a list as OpenID lists of at most [`CHUNK`] (and at
+/// least 2: WeChat's lower bound, so a remainder of one borrows from the chunk before);
+/// followers who wrote recently as one list, sent message by message.
+pub fn resolve(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    audience: &Audience,
+    now: NaiveDateTime,
+) -> Result<Plan, StoreError> {
+    let (following_now, _) = {
+        let (all, following) = followers::count(c, scope)?;
+        (following, all)
+    };
+    let walk = |c: &mut DbConn, f: Filter| -> Result<Vec<String>, StoreError> {
+        let f = Filter {
+            subscribed: "yes".into(),
+            ..f
+        };
+        let mut out = Vec::new();
+        let mut before = None;
+        loop {
+            let page = followers::openids_page(c, scope, &f, before, 20_000)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            before = Some(*last);
+            out.extend(page.into_iter().map(|(_, o)| o));
+        }
+        Ok(out)
+    };
+    let (openids, left_out) = match audience {
+        Audience::All => {
+            return Ok(Plan {
+                targets: vec![(Target::All, following_now)],
+                recipients: following_now,
+                left_out: 0,
+            })
+        }
+        Audience::Tag { tag_id } => {
+            let tag = tags::get(c, scope, *tag_id)?;
+            if let Some(wx) = tag.wx_tag_id {
+                let n = followers::count_matching(
+                    c,
+                    scope,
+                    &Filter {
+                        subscribed: "yes".into(),
+                        tag: Some(*tag_id),
+                        ..Filter::default()
+                    },
+                )?;
+                return Ok(Plan {
+                    targets: vec![(Target::Tag(wx), n)],
+                    recipients: n,
+                    left_out: 0,
+                });
+            }
+            let list = walk(
+                c,
+                Filter {
+                    tag: Some(*tag_id),
+                    ..Filter::default()
+                },
+            )?;
+            (list, 0)
+        }
+        Audience::Segment { segment_id } => {
+            let f = segments::get(c, scope, *segment_id)?.filter();
+            (walk(c, f)?, 0)
+        }
+        Audience::OpenIds { openids } => {
+            let following = followers::following_among(c, scope, openids)?;
+            let kept: Vec<String> = openids
+                .iter()
+                .filter(|o| following.contains(*o))
+                .cloned()
+                .collect();
+            let left = (openids.len() - kept.len()) as i64;
+            (kept, left)
+        }
+        Audience::Recent => {
+            let list = store::recent_openids(c, scope, now - CS_WINDOW)?;
+            let n = list.len() as i64;
+            return Ok(Plan {
+                targets: if list.is_empty() {
+                    vec![]
+                } else {
+                    vec![(Target::OpenIds(list), n)]
+                },
+                recipients: n,
+                left_out: 0,
+            });
+        }
+    };
+    let recipients = openids.len() as i64;
+    Ok(Plan {
+        targets: chunked(openids)
+            .into_iter()
+            .map(|l| {
+                let n = l.len() as i64;
+                (Target::OpenIds(l), n)
+            })
+            .collect(),
+        recipients,
+        left_out,
+    })
+}
+
+/// Splits OpenIDs into lists of at most [`CHUNK`] and at least 2 (a lone one is kept
+/// alone only when it is all there is).
+pub fn chunked(mut openids: Vec<String>) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    while !openids.is_empty() {
+        let rest = openids.split_off(openids.len().min(CHUNK));
+        out.push(std::mem::replace(&mut openids, rest));
+    }
+    if out.len() > 1 && out.last().is_some_and(|l| l.len() == 1) {
+        let before_last = out.len() - 2;
+        let moved = out[before_last].pop().expect("a full chunk");
+        out.last_mut().expect("two chunks").insert(0, moved);
+    }
+    out
+}
+
+/// Applies WeChat's `MASSSENDJOBFINISH` report to the chunk and broadcast it names.
+pub fn apply_report(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    r: &store::Report,
+) -> Result<bool, StoreError> {
+    store::apply_report(c, scope, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_chunked_within_wechats_bounds() {
+        let ids = |n: usize| (0..n).map(|i| format!("o{i}")).collect::<Vec<_>>();
+        let sizes = |n: usize| chunked(ids(n)).iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(10_000), [10_000]);
+        assert_eq!(sizes(10_001), [9_999, 2]);
+        assert_eq!(sizes(25_000), [10_000, 10_000, 5_000]);
+        // Nothing lost or repeated, order kept.
+        let all: Vec<String> = chunked(ids(20_001)).concat();
+        assert_eq!(all, ids(20_001));
+    }
+}

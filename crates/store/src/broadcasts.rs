@@ -1,0 +1,779 @@
+//! Broadcasts: the rows, the quota's slots and the chunks they are sent in.
+//!
+//! The quota holds under any concurrency because each used slot is a row under the
+//! unique key (tenant, period, slot), and a slot number is only ever taken below the
+//! policy's count: two admins, two tabs or several processes racing for the last slot
+//! of a day insert the same key, and one of them inserts nothing.
+
+use crate::schema::{broadcast_chunks as ch, broadcast_settings as bs, broadcast_slots as sl};
+use crate::schema::{broadcasts as b, followers as f};
+use crate::{now, write_tx, DbConn, Result, StoreError};
+use chrono::NaiveDateTime;
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use patron_domain::broadcasts::{self as rules, status, Period, PeriodKey, QuotaPolicy};
+use patron_domain::wechat_settings::AccountKind;
+use patron_domain::TenantScope;
+use serde::Serialize;
+
+/// A tenant's broadcast settings as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bs)]
+struct SettingsRow {
+    quota_period: Option<String>,
+    quota_count: Option<i64>,
+    follower_cap: Option<i64>,
+    needs_approval: bool,
+}
+
+/// A tenant's broadcast settings: its quota (custom, or its account kind's preset) and
+/// whether a merchant admin approves each broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub policy: QuotaPolicy,
+    /// Whether the policy is the account kind's preset.
+    pub preset: bool,
+    pub needs_approval: bool,
+}
+
+/// The scoped tenant's settings; `kind` gives the preset.
+pub fn settings(conn: &mut DbConn, scope: &TenantScope, kind: AccountKind) -> Result<Settings> {
+    let row: Option<SettingsRow> = bs::table
+        .find(scope.tenant_id().0)
+        .select(SettingsRow::as_select())
+        .load(conn)?
+        .pop();
+    let preset = QuotaPolicy::preset(kind);
+    Ok(match row {
+        None => Settings {
+            policy: preset,
+            preset: true,
+            needs_approval: false,
+        },
+        Some(r) => {
+            let custom = r.quota_period.as_deref().and_then(|p| {
+                let period = Period::parse(p).ok()?;
+                QuotaPolicy::custom(period, r.quota_count?, r.follower_cap).ok()
+            });
+            Settings {
+                policy: custom.unwrap_or(preset),
+                preset: custom.is_none(),
+                needs_approval: r.needs_approval,
+            }
+        }
+    })
+}
+
+/// Stores the settings: `custom` `None` goes back to the account kind's preset.
+pub fn put_settings(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    custom: Option<QuotaPolicy>,
+    needs_approval: bool,
+) -> Result<()> {
+    let t = scope.tenant_id().0;
+    let values = (
+        bs::quota_period.eq(custom.map(|p| p.period.as_str())),
+        bs::quota_count.eq(custom.map(|p| p.count as i64)),
+        bs::follower_cap.eq(custom.and_then(|p| p.follower_monthly_cap.map(i64::from))),
+        bs::needs_approval.eq(needs_approval),
+        bs::updated_at.eq(now()),
+    );
+    write_tx(conn, |conn| {
+        let n = diesel::update(bs::table.find(t))
+            .set(values)
+            .execute(conn)?;
+        if n == 0 {
+            diesel::insert_into(bs::table)
+                .values((bs::tenant_id.eq(t), values))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// A broadcast as stored. `message` and `audience` are JSON of
+/// `patron_domain::broadcasts::{Message, Audience}`.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = b)]
+pub struct Broadcast {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub title: String,
+    pub message: String,
+    pub audience: String,
+    pub status: String,
+    pub scheduled_at: Option<NaiveDateTime>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<NaiveDateTime>,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+    pub recipients: Option<i64>,
+    pub left_out: i64,
+    pub total_count: i64,
+    pub filter_count: i64,
+    pub sent_count: i64,
+    pub error_count: i64,
+    pub failure: Option<String>,
+}
+
+impl Broadcast {
+    pub fn message(&self) -> Option<rules::Message> {
+        serde_json::from_str(&self.message).ok()
+    }
+    pub fn audience(&self) -> Option<rules::Audience> {
+        serde_json::from_str(&self.audience).ok()
+    }
+}
+
+/// A new draft.
+pub fn create(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    title: &str,
+    message: &rules::Message,
+    audience: &rules::Audience,
+    by: &str,
+) -> Result<Broadcast> {
+    let at = now();
+    let id: i64 = diesel::insert_into(b::table)
+        .values((
+            b::tenant_id.eq(scope.tenant_id().0),
+            b::title.eq(title),
+            b::message.eq(json(message)),
+            b::audience.eq(json(audience)),
+            b::status.eq(status::DRAFT),
+            b::created_by.eq(by),
+            b::created_at.eq(at),
+            b::updated_at.eq(at),
+            b::left_out.eq(0i64),
+            b::total_count.eq(0i64),
+            b::filter_count.eq(0i64),
+            b::sent_count.eq(0i64),
+            b::error_count.eq(0i64),
+        ))
+        .returning(b::id)
+        .get_result(conn)?;
+    get(conn, scope, id)
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("broadcast values always serialize")
+}
+
+/// Rewrites a broadcast that can still be edited; it goes back to draft, so an approval
+/// is asked for again. `Conflict` once it is scheduled or later.
+pub fn update(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    title: &str,
+    message: &rules::Message,
+    audience: &rules::Audience,
+) -> Result<()> {
+    let n = diesel::update(
+        b::table
+            .find(id)
+            .filter(b::tenant_id.eq(scope.tenant_id().0))
+            .filter(b::status.eq_any([status::DRAFT, status::AWAITING_APPROVAL, status::APPROVED])),
+    )
+    .set((
+        b::title.eq(title),
+        b::message.eq(json(message)),
+        b::audience.eq(json(audience)),
+        b::status.eq(status::DRAFT),
+        b::approved_by.eq(None::<String>),
+        b::approved_at.eq(None::<NaiveDateTime>),
+        b::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    changed_or(conn, scope, id, n)
+}
+
+/// `Ok` when a conditional update changed the row; else `NotFound` for a row that is not
+/// the tenant's and `Conflict` for one in another state.
+fn changed_or(conn: &mut DbConn, scope: &TenantScope, id: i64, n: usize) -> Result<()> {
+    if n > 0 {
+        return Ok(());
+    }
+    get(conn, scope, id)?;
+    Err(StoreError::Conflict("broadcast_state"))
+}
+
+/// One broadcast of the scoped tenant.
+pub fn get(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Broadcast> {
+    b::table
+        .find(id)
+        .filter(b::tenant_id.eq(scope.tenant_id().0))
+        .select(Broadcast::as_select())
+        .load(conn)?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+/// The tenant's broadcasts, newest first.
+pub fn list(conn: &mut DbConn, scope: &TenantScope, limit: i64) -> Result<Vec<Broadcast>> {
+    Ok(b::table
+        .filter(b::tenant_id.eq(scope.tenant_id().0))
+        .order(b::id.desc())
+        .limit(limit.clamp(1, 500))
+        .select(Broadcast::as_select())
+        .load(conn)?)
+}
+
+/// Moves a broadcast from one of `from` to `to` (the state read is the update's
+/// condition, so two clicks move it once).
+pub fn transition(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    from: &[&str],
+    to: &str,
+) -> Result<()> {
+    let n = diesel::update(
+        b::table
+            .find(id)
+            .filter(b::tenant_id.eq(scope.tenant_id().0))
+            .filter(b::status.eq_any(from)),
+    )
+    .set((b::status.eq(to), b::updated_at.eq(now())))
+    .execute(conn)?;
+    changed_or(conn, scope, id, n)
+}
+
+/// Records the approval of a broadcast awaiting it.
+pub fn approve(conn: &mut DbConn, scope: &TenantScope, id: i64, by: &str) -> Result<()> {
+    let at = now();
+    let n = diesel::update(
+        b::table
+            .find(id)
+            .filter(b::tenant_id.eq(scope.tenant_id().0))
+            .filter(b::status.eq(status::AWAITING_APPROVAL)),
+    )
+    .set((
+        b::status.eq(status::APPROVED),
+        b::approved_by.eq(Some(by)),
+        b::approved_at.eq(Some(at)),
+        b::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    changed_or(conn, scope, id, n)
+}
+
+/// A used quota slot, for the calendar.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = sl)]
+pub struct Slot {
+    pub id: i64,
+    pub period: String,
+    pub slot: i64,
+    pub broadcast_id: Option<i64>,
+    pub at: NaiveDateTime,
+    pub note: Option<String>,
+    pub created_by: String,
+}
+
+/// The slots used in periods `from..=to` (their stored text), in time order.
+pub fn slots_between(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    from: &str,
+    to: &str,
+) -> Result<Vec<Slot>> {
+    Ok(sl::table
+        .filter(sl::tenant_id.eq(scope.tenant_id().0))
+        .filter(sl::period.ge(from))
+        .filter(sl::period.le(to))
+        .order((sl::at, sl::id))
+        .select(Slot::as_select())
+        .load(conn)?)
+}
+
+/// Why a slot could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaFull {
+    /// The full period.
+    pub period: PeriodKey,
+    /// The first later period with a free slot, and a time in it (the same local time of
+    /// day when it exists), within a year.
+    pub next: Option<(PeriodKey, NaiveDateTime)>,
+}
+
+/// The slot numbers used in `period`.
+fn taken(conn: &mut DbConn, tenant: i64, period: &str) -> Result<Vec<u32>> {
+    let used: Vec<i64> = sl::table
+        .filter(sl::tenant_id.eq(tenant))
+        .filter(sl::period.eq(period))
+        .select(sl::slot)
+        .load(conn)?;
+    Ok(used.into_iter().map(|s| s as u32).collect())
+}
+
+/// Takes a free slot of the period holding `at` for `broadcast` (`None`: a send made
+/// outside Patron), inside the caller's transaction. `Ok(None)` when the period is
+/// full. A racing writer that took the same slot number first makes the insert do
+/// nothing, and the next free number is tried.
+fn take_slot(
+    conn: &mut DbConn,
+    tenant: i64,
+    policy: &QuotaPolicy,
+    tz: Tz,
+    at: NaiveDateTime,
+    broadcast: Option<i64>,
+    note: Option<&str>,
+    by: &str,
+) -> Result<Option<i64>> {
+    let period = policy.key_at(at, tz).to_string();
+    loop {
+        let used = taken(conn, tenant, &period)?;
+        let Some(slot) = rules::free_slot(policy, &used) else {
+            return Ok(None);
+        };
+        let row = (
+            sl::tenant_id.eq(tenant),
+            sl::period.eq(&period),
+            sl::slot.eq(slot as i64),
+            sl::broadcast_id.eq(broadcast),
+            sl::at.eq(at),
+            sl::note.eq(note),
+            sl::created_by.eq(by),
+            sl::created_at.eq(now()),
+        );
+        let inserted = match conn {
+            DbConn::Postgres(pg) => diesel::insert_into(sl::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(pg)?,
+            DbConn::Sqlite(lite) => diesel::insert_into(sl::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(lite)?,
+        };
+        if inserted == 1 {
+            return Ok(Some(slot as i64));
+        }
+    }
+}
+
+/// Where the first free slot after a full period is, within a year.
+fn next_free(
+    conn: &mut DbConn,
+    tenant: i64,
+    policy: &QuotaPolicy,
+    tz: Tz,
+    at: NaiveDateTime,
+) -> Result<Option<(PeriodKey, NaiveDateTime)>> {
+    let first = policy.key_at(at, tz).next().to_string();
+    // Every used slot from the next period on, counted per period in one read.
+    let used: Vec<String> = sl::table
+        .filter(sl::tenant_id.eq(tenant))
+        .filter(sl::period.ge(&first))
+        .select(sl::period)
+        .load(conn)?;
+    let horizon = match policy.period {
+        Period::Day => 366,
+        Period::Month => 12,
+    };
+    Ok(rules::next_free(policy, at, tz, horizon, |k| {
+        let k = k.to_string();
+        used.iter().filter(|p| **p == k).count() as u32
+    }))
+}
+
+/// Schedules a broadcast for `at`: takes a quota slot of its period (unless it goes out
+/// as customer-service messages, `uses_quota` false) and marks it scheduled, in one
+/// transaction. The broadcast must be a draft, or approved when `needs_approval`.
+/// `Ok(Err(QuotaFull))` when the period has no free slot: nothing changed.
+#[allow(clippy::too_many_arguments)]
+pub fn schedule(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    at: NaiveDateTime,
+    settings: &Settings,
+    tz: Tz,
+    uses_quota: bool,
+    by: &str,
+) -> Result<std::result::Result<(), QuotaFull>> {
+    let tenant = scope.tenant_id().0;
+    let ready: &[&str] = if settings.needs_approval {
+        &[status::APPROVED]
+    } else {
+        &[status::DRAFT, status::APPROVED]
+    };
+    write_tx(conn, |conn| {
+        // The slot first: a full period changes nothing.
+        if uses_quota
+            && take_slot(conn, tenant, &settings.policy, tz, at, Some(id), None, by)?.is_none()
+        {
+            return Ok(Err(QuotaFull {
+                period: settings.policy.key_at(at, tz),
+                next: next_free(conn, tenant, &settings.policy, tz, at)?,
+            }));
+        }
+        // A broadcast not ready (or not the tenant's) rolls the slot back with it.
+        let n = diesel::update(
+            b::table
+                .find(id)
+                .filter(b::tenant_id.eq(tenant))
+                .filter(b::status.eq_any(ready)),
+        )
+        .set((
+            b::status.eq(status::SCHEDULED),
+            b::scheduled_at.eq(Some(at)),
+            b::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+        changed_or(conn, scope, id, n)?;
+        Ok(Ok(()))
+    })
+}
+
+/// Takes a scheduled broadcast off the calendar: back to draft (approval kept) and its
+/// slot freed, in one transaction. `Conflict` once it started.
+pub fn unschedule(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
+    write_tx(conn, |conn| unschedule_in(conn, scope, id))
+}
+
+/// Discards a broadcast that has not started: a scheduled one gives its slot back
+/// first. One transaction.
+pub fn cancel(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
+    write_tx(conn, |conn| {
+        if get(conn, scope, id)?.status == status::SCHEDULED {
+            unschedule_in(conn, scope, id)?;
+        }
+        transition(
+            conn,
+            scope,
+            id,
+            &[status::DRAFT, status::AWAITING_APPROVAL, status::APPROVED],
+            status::CANCELLED,
+        )
+    })
+}
+
+/// [`unschedule`] inside the caller's transaction (write transactions do not nest: on
+/// SQLite they queue on one lock).
+fn unschedule_in(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
+    let tenant = scope.tenant_id().0;
+    {
+        let was_approved = get(conn, scope, id)?.approved_at.is_some();
+        let back = if was_approved {
+            status::APPROVED
+        } else {
+            status::DRAFT
+        };
+        transition(conn, scope, id, &[status::SCHEDULED], back)?;
+        diesel::update(b::table.find(id))
+            .set(b::scheduled_at.eq(None::<NaiveDateTime>))
+            .execute(conn)?;
+        diesel::delete(
+            sl::table
+                .filter(sl::tenant_id.eq(tenant))
+                .filter(sl::broadcast_id.eq(id)),
+        )
+        .execute(conn)?;
+        Ok(())
+    }
+}
+
+/// Records a broadcast sent outside Patron (from the official console) at `at`, so
+/// planning counts it. `Ok(Err(QuotaFull))` when its period is already full in Patron's
+/// books (the record is refused: WeChat would have refused the send too, so the date is
+/// likely wrong).
+pub fn record_external(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    at: NaiveDateTime,
+    note: &str,
+    settings: &Settings,
+    tz: Tz,
+    by: &str,
+) -> Result<std::result::Result<i64, QuotaFull>> {
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |conn| {
+        match take_slot(conn, tenant, &settings.policy, tz, at, None, Some(note), by)? {
+            Some(slot) => Ok(Ok(slot)),
+            None => Ok(Err(QuotaFull {
+                period: settings.policy.key_at(at, tz),
+                next: None,
+            })),
+        }
+    })
+}
+
+/// Removes a recorded outside send (one without a broadcast).
+pub fn delete_external(conn: &mut DbConn, scope: &TenantScope, slot_id: i64) -> Result<()> {
+    let n = diesel::delete(
+        sl::table
+            .find(slot_id)
+            .filter(sl::tenant_id.eq(scope.tenant_id().0))
+            .filter(sl::broadcast_id.is_null()),
+    )
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Scheduled broadcasts due at `at`, of every tenant (the scheduler's tick): ids and
+/// tenants, oldest due first.
+pub fn due(conn: &mut DbConn, at: NaiveDateTime, limit: i64) -> Result<Vec<(i64, i64)>> {
+    Ok(b::table
+        .filter(b::status.eq(status::SCHEDULED))
+        .filter(b::scheduled_at.le(at))
+        .order(b::scheduled_at)
+        .limit(limit)
+        .select((b::id, b::tenant_id))
+        .load(conn)?)
+}
+
+/// Marks a due broadcast as sending, once: `false` when another process got there first.
+/// The caller queues its job in the same transaction.
+pub fn start(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<bool> {
+    let at = now();
+    let n = diesel::update(
+        b::table
+            .find(id)
+            .filter(b::tenant_id.eq(scope.tenant_id().0))
+            .filter(b::status.eq(status::SCHEDULED)),
+    )
+    .set((
+        b::status.eq(status::SENDING),
+        b::started_at.eq(Some(at)),
+        b::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Ends a sending broadcast: sent (every chunk accepted) or failed (with why, JSON).
+pub fn finish(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    to: &str,
+    failure: Option<&str>,
+) -> Result<()> {
+    let at = now();
+    diesel::update(
+        b::table
+            .find(id)
+            .filter(b::tenant_id.eq(scope.tenant_id().0))
+            .filter(b::status.eq_any([status::SENDING, status::FAILED])),
+    )
+    .set((
+        b::status.eq(to),
+        b::finished_at.eq(Some(at)),
+        b::failure.eq(failure),
+        b::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A chunk: one call to WeChat.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = ch)]
+pub struct Chunk {
+    pub id: i64,
+    pub seq: i64,
+    pub target: String,
+    pub tag_id: Option<i64>,
+    pub openids: Option<String>,
+    pub recipients: i64,
+    pub clientmsgid: String,
+    pub state: String,
+    pub msg_id: Option<i64>,
+    pub wx_status: Option<String>,
+    pub total_count: Option<i64>,
+    pub filter_count: Option<i64>,
+    pub sent_count: Option<i64>,
+    pub error_count: Option<i64>,
+}
+
+/// Chunk states.
+pub mod chunk {
+    pub const PENDING: &str = "pending";
+    pub const SUBMITTED: &str = "submitted";
+    pub const FINISHED: &str = "finished";
+}
+
+/// What one chunk will send to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    All,
+    Tag(i64),
+    OpenIds(Vec<String>),
+}
+
+/// The `clientmsgid` of a chunk: unique per tenant, broadcast and chunk, so WeChat turns
+/// a repeated call away (45065) instead of sending twice.
+pub fn clientmsgid(tenant: i64, broadcast: i64, seq: i64) -> String {
+    format!("patron-{tenant}-{broadcast}-{seq}")
+}
+
+/// Stores a broadcast's plan once: its chunks, its audience size and who was left out,
+/// in one transaction. A second call (a retried job) finds the chunks and changes
+/// nothing, so a plan is never made twice.
+pub fn plan(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    targets: &[(Target, i64)],
+    recipients: i64,
+    left_out: i64,
+) -> Result<bool> {
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |conn| {
+        let existing: i64 = ch::table
+            .filter(ch::broadcast_id.eq(id))
+            .count()
+            .get_result(conn)?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        get(conn, scope, id)?;
+        let at = now();
+        for (seq, (target, n)) in targets.iter().enumerate() {
+            let seq = seq as i64;
+            let (kind, tag, openids) = match target {
+                Target::All => ("all", None, None),
+                Target::Tag(t) => ("tag", Some(*t), None),
+                Target::OpenIds(list) => ("openids", None, Some(list.join("\n"))),
+            };
+            diesel::insert_into(ch::table)
+                .values((
+                    ch::tenant_id.eq(tenant),
+                    ch::broadcast_id.eq(id),
+                    ch::seq.eq(seq),
+                    ch::target.eq(kind),
+                    ch::tag_id.eq(tag),
+                    ch::openids.eq(openids),
+                    ch::recipients.eq(*n),
+                    ch::clientmsgid.eq(clientmsgid(tenant, id, seq)),
+                    ch::state.eq(chunk::PENDING),
+                    ch::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        diesel::update(b::table.find(id))
+            .set((
+                b::recipients.eq(Some(recipients)),
+                b::left_out.eq(left_out),
+                b::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// A broadcast's chunks in order.
+pub fn chunks(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Vec<Chunk>> {
+    Ok(ch::table
+        .filter(ch::tenant_id.eq(scope.tenant_id().0))
+        .filter(ch::broadcast_id.eq(id))
+        .order(ch::seq)
+        .select(Chunk::as_select())
+        .load(conn)?)
+}
+
+/// Records that WeChat accepted a chunk (its `msg_id`).
+pub fn submitted(conn: &mut DbConn, scope: &TenantScope, chunk_id: i64, msg_id: i64) -> Result<()> {
+    diesel::update(
+        ch::table
+            .find(chunk_id)
+            .filter(ch::tenant_id.eq(scope.tenant_id().0))
+            .filter(ch::state.eq(chunk::PENDING)),
+    )
+    .set((
+        ch::state.eq(chunk::SUBMITTED),
+        ch::msg_id.eq(Some(msg_id)),
+        ch::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// WeChat's report of a mass send (`MASSSENDJOBFINISH`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub msg_id: i64,
+    pub status: String,
+    pub total: i64,
+    pub filtered: i64,
+    pub sent: i64,
+    pub errors: i64,
+}
+
+/// Applies WeChat's report to the chunk it names and sums its broadcast's counts again,
+/// in one transaction. `false` when no chunk of the tenant has that `msg_id` (a send
+/// from the console, or a preview). Applying the same report twice changes nothing.
+pub fn apply_report(conn: &mut DbConn, scope: &TenantScope, r: &Report) -> Result<bool> {
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |conn| {
+        let found: Option<(i64, i64)> = ch::table
+            .filter(ch::tenant_id.eq(tenant))
+            .filter(ch::msg_id.eq(Some(r.msg_id)))
+            .select((ch::id, ch::broadcast_id))
+            .load(conn)?
+            .pop();
+        let Some((chunk_id, broadcast)) = found else {
+            return Ok(false);
+        };
+        diesel::update(ch::table.find(chunk_id))
+            .set((
+                ch::state.eq(chunk::FINISHED),
+                ch::wx_status.eq(Some(&r.status)),
+                ch::total_count.eq(Some(r.total)),
+                ch::filter_count.eq(Some(r.filtered)),
+                ch::sent_count.eq(Some(r.sent)),
+                ch::error_count.eq(Some(r.errors)),
+                ch::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        // Summed in Rust: SUM(bigint) is NUMERIC on PostgreSQL.
+        let counts: Vec<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = ch::table
+            .filter(ch::broadcast_id.eq(broadcast))
+            .select((
+                ch::total_count,
+                ch::filter_count,
+                ch::sent_count,
+                ch::error_count,
+            ))
+            .load(conn)?;
+        let sum = |f: fn(&(Option<i64>, Option<i64>, Option<i64>, Option<i64>)) -> Option<i64>| {
+            counts.iter().filter_map(f).sum::<i64>()
+        };
+        diesel::update(b::table.find(broadcast))
+            .set((
+                b::total_count.eq(sum(|c| c.0)),
+                b::filter_count.eq(sum(|c| c.1)),
+                b::sent_count.eq(sum(|c| c.2)),
+                b::error_count.eq(sum(|c| c.3)),
+                b::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// Followers of the tenant who wrote (or tapped) since `since`: the customer-service
+/// audience. OpenIDs in id order.
+pub fn recent_openids(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    since: NaiveDateTime,
+) -> Result<Vec<String>> {
+    Ok(f::table
+        .filter(f::tenant_id.eq(scope.tenant_id().0))
+        .filter(f::subscribed.eq(true))
+        .filter(f::last_interaction_at.ge(since))
+        .order(f::id)
+        .select(f::openid)
+        .load(conn)?)
+}

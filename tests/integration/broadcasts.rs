@@ -1,0 +1,372 @@
+//! Broadcasts (issue 19): the quota held under racing schedulers, a full day offering the
+//! next free slot, cancelling freeing it, sends made outside Patron counted; the scheduler
+//! starting a due broadcast once however many tick; the send through the simulator
+//! exactly once across a retry (clientmsgid); WeChat's MASSSENDJOBFINISH counting back.
+
+use crate::outbound::{connect, sim};
+use crate::support::*;
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::prelude::*;
+use patron_app::broadcasts::{self as ops, Draft, Scheduled, When};
+use patron_domain::broadcasts::{status, Audience, Message};
+use patron_store::broadcasts as store;
+use patron_store::schema::{broadcast_slots, jobs};
+use patron_store::DbPool;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+fn draft(title: &str) -> Draft {
+    Draft {
+        title: title.into(),
+        message: Message::Text {
+            text: "Winter menu is here".into(),
+        },
+        audience: Audience::All,
+    }
+}
+
+fn local(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+}
+
+/// A local time `days` from now at `hh:mm` in Shanghai (every world tenant's zone).
+fn days_ahead(days: i64, hm: &str) -> NaiveDateTime {
+    let day = (chrono::Utc::now() + TimeDelta::days(days))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    local(&format!("{} {hm}", day.format("%Y-%m-%d")))
+}
+
+#[test]
+fn racing_schedulers_never_exceed_the_quota_and_a_full_day_offers_the_next() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "q");
+    let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();
+    // A subscription account: one broadcast a day. Eight broadcasts race for tomorrow
+    // 20:00 from eight connections at once (on PostgreSQL: eight sessions).
+    let ids: Vec<i64> = (0..8)
+        .map(|i| {
+            ops::create(
+                &mut app.conn(),
+                &w.scope,
+                &t,
+                &draft(&format!("B{i}")),
+                "tests",
+            )
+            .unwrap()
+            .id
+        })
+        .collect();
+    let pool = DbPool::connect(&app.db.url, 10).unwrap();
+    let barrier = Arc::new(Barrier::new(ids.len()));
+    let wanted = days_ahead(1, "20:00");
+    let results: Vec<Scheduled> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|&id| {
+                let (pool, barrier, scope, t) =
+                    (pool.clone(), barrier.clone(), w.scope.clone(), t.clone());
+                s.spawn(move || {
+                    let mut c = pool.get().unwrap();
+                    barrier.wait();
+                    let now = patron_store::now();
+                    ops::schedule(&mut c, &scope, &t, id, When::At(wanted), now, "tests").unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won = results
+        .iter()
+        .filter(|r| matches!(r, Scheduled::At(_)))
+        .count();
+    assert_eq!(won, 1, "{results:?}");
+    let slots: i64 = broadcast_slots::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(slots, 1);
+    // The others were told the day is full and offered the day after, same time.
+    let full = results
+        .iter()
+        .find_map(|r| match r {
+            Scheduled::Full(f) => Some(f.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let (next_key, next_at) = full.next.unwrap();
+    let tomorrow = wanted.date();
+    assert_eq!(
+        next_key.to_string(),
+        (tomorrow + TimeDelta::days(1)).to_string()
+    );
+    let sh = chrono_tz::Asia::Shanghai;
+    assert_eq!(
+        patron_domain::broadcasts::utc_to_local(next_at, sh),
+        wanted + TimeDelta::days(1)
+    );
+    // Losers changed nothing: still drafts.
+    let drafts = ids
+        .iter()
+        .filter(|id| store::get(&mut app.conn(), &w.scope, **id).unwrap().status == status::DRAFT)
+        .count();
+    assert_eq!(drafts, 7);
+    // Cancelling the scheduled one frees the day for another.
+    let winner = ids
+        .iter()
+        .copied()
+        .find(|id| store::get(&mut app.conn(), &w.scope, *id).unwrap().status == status::SCHEDULED)
+        .unwrap();
+    ops::cancel(&mut app.conn(), &w.scope, winner).unwrap();
+    assert_eq!(
+        store::get(&mut app.conn(), &w.scope, winner)
+            .unwrap()
+            .status,
+        status::CANCELLED
+    );
+    let other = ids.iter().copied().find(|id| *id != winner).unwrap();
+    let again = ops::schedule(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        other,
+        When::At(wanted),
+        patron_store::now(),
+        "tests",
+    )
+    .unwrap();
+    assert!(matches!(again, Scheduled::At(_)), "{again:?}");
+    // A send from the official console on the day after is recorded; the day after is
+    // then full too, and a third day is offered.
+    let console = ops::record_external(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        wanted + TimeDelta::days(1),
+        "Sent from the console",
+        "tests",
+    )
+    .unwrap();
+    assert!(console.is_ok());
+    let third = ids
+        .iter()
+        .copied()
+        .find(|id| *id != winner && *id != other)
+        .unwrap();
+    match ops::schedule(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        third,
+        When::At(wanted),
+        patron_store::now(),
+        "tests",
+    )
+    .unwrap()
+    {
+        Scheduled::Full(f) => assert_eq!(
+            f.next.unwrap().0.to_string(),
+            (tomorrow + TimeDelta::days(2)).to_string()
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A time the clocks skip, or a past one, is refused with a reason.
+    let err = ops::schedule(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        third,
+        When::At(days_ahead(-2, "10:00")),
+        patron_store::now(),
+        "tests",
+    )
+    .unwrap_err();
+    assert!(format!("{err:?}").contains("in_the_past"), "{err:?}");
+}
+
+#[test]
+fn a_custom_quota_and_approval_are_kept_per_tenant() {
+    let app = TestApp::spawn();
+    let a = world(&mut app.conn(), "a");
+    let b = world(&mut app.conn(), "b");
+    let ta = patron_store::tenants::get(&mut app.conn(), &a.scope).unwrap();
+    let policy = patron_domain::broadcasts::QuotaPolicy::custom(
+        patron_domain::broadcasts::Period::Day,
+        3,
+        None,
+    )
+    .unwrap();
+    store::put_settings(&mut app.conn(), &a.scope, Some(policy), true).unwrap();
+    let sa = ops::settings(&mut app.conn(), &a.scope, &ta).unwrap();
+    assert_eq!(
+        (sa.policy.count, sa.preset, sa.needs_approval),
+        (3, false, true)
+    );
+    let tb = patron_store::tenants::get(&mut app.conn(), &b.scope).unwrap();
+    let sb = ops::settings(&mut app.conn(), &b.scope, &tb).unwrap();
+    assert_eq!(
+        (sb.policy.count, sb.preset, sb.needs_approval),
+        (1, true, false)
+    );
+    // With approval on, a draft cannot be scheduled; once approved it can, and the
+    // approval names who and when.
+    let id = ops::create(&mut app.conn(), &a.scope, &ta, &draft("Needs a yes"), "mk")
+        .unwrap()
+        .id;
+    let at = When::At(days_ahead(2, "09:00"));
+    let refused = ops::schedule(
+        &mut app.conn(),
+        &a.scope,
+        &ta,
+        id,
+        at,
+        patron_store::now(),
+        "mk",
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    ops::submit(&mut app.conn(), &a.scope, id).unwrap();
+    ops::approve(&mut app.conn(), &a.scope, id, "Boss").unwrap();
+    let b1 = store::get(&mut app.conn(), &a.scope, id).unwrap();
+    assert_eq!(b1.approved_by.as_deref(), Some("Boss"));
+    assert!(b1.approved_at.is_some());
+    let ok = ops::schedule(
+        &mut app.conn(),
+        &a.scope,
+        &ta,
+        id,
+        at,
+        patron_store::now(),
+        "mk",
+    )
+    .unwrap();
+    assert!(matches!(ok, Scheduled::At(_)));
+    // Tenant B's scope does not see A's broadcast.
+    assert!(store::get(&mut app.conn(), &b.scope, id).is_err());
+    // A subscription account cannot send to a segment (WeChat allows lists only to
+    // service accounts): told beside the field.
+    let seg = Draft {
+        audience: Audience::Segment {
+            segment_id: a.segment,
+        },
+        ..draft("To a segment")
+    };
+    let err = ops::create(&mut app.conn(), &a.scope, &ta, &seg, "mk").unwrap_err();
+    assert!(
+        format!("{err:?}").contains("needs_service_account"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
+    let mut app = TestApp::spawn();
+    app.start_workers();
+    let w = world(&mut app.conn(), "s");
+    let sim = sim();
+    sim.default_account().seed_followers(30);
+    connect(&app, &w, &sim);
+    let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();
+    let id = ops::create(&mut app.conn(), &w.scope, &t, &draft("Now"), "mk")
+        .unwrap()
+        .id;
+    let now = patron_store::now();
+    let s = ops::schedule(&mut app.conn(), &w.scope, &t, id, When::Now, now, "mk").unwrap();
+    assert!(matches!(s, Scheduled::At(_)));
+    // Three processes' schedulers tick at once: the broadcast starts once, one job.
+    let pool = DbPool::connect(&app.db.url, 4).unwrap();
+    let started: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| {
+                let pool = pool.clone();
+                s.spawn(move || patron_jobs::tick(&pool).unwrap())
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(started, 1);
+    let start = Instant::now();
+    loop {
+        let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
+        if b.status == status::SENT {
+            break;
+        }
+        assert!(b.status == status::SENDING, "{b:?}");
+        assert!(start.elapsed() < Duration::from_secs(30), "{b:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sends = sim.default_account().mass_sends();
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert!(sends[0].to_all);
+    let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].msg_id, Some(sends[0].msg_id as i64));
+    // The job runs again (a worker died after WeChat accepted but before it was
+    // recorded): the chunk's clientmsgid makes WeChat answer 45065, nothing new is sent.
+    {
+        let mut c = app.conn();
+        diesel::update(patron_store::schema::broadcast_chunks::table)
+            .set((
+                patron_store::schema::broadcast_chunks::state.eq("pending"),
+                patron_store::schema::broadcast_chunks::msg_id.eq(None::<i64>),
+            ))
+            .execute(&mut *c)
+            .unwrap();
+        diesel::update(patron_store::schema::broadcasts::table.find(id))
+            .set(patron_store::schema::broadcasts::status.eq(status::SENDING))
+            .execute(&mut *c)
+            .unwrap();
+        patron_app::jobs::enqueue(
+            &mut c,
+            &w.scope,
+            &patron_app::jobs::Job::BroadcastSend(patron_app::jobs::BroadcastSend {
+                tenant_id: w.scope.tenant_id().0,
+                broadcast_id: id,
+            }),
+        )
+        .unwrap();
+    }
+    // WeChat asks for a minute between retries of one clientmsgid (45066): the simulator
+    // is told it has passed.
+    sim.advance(Duration::from_secs(61));
+    let start = Instant::now();
+    loop {
+        let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
+        let open: i64 = jobs::table
+            .filter(jobs::state.eq_any(["queued", "running"]))
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap();
+        if b.status == status::SENT && open == 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{b:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sim.default_account().mass_sends().len(), 1, "sent twice");
+    let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
+    assert_eq!(chunks[0].msg_id, Some(sends[0].msg_id as i64));
+    // WeChat's report arrives at the webhook (twice, as WeChat retries): counted once.
+    let report = format!(
+        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event><MsgID>{}</MsgID><Status><![CDATA[send success]]></Status><TotalCount>30</TotalCount><FilterCount>29</FilterCount><SentCount>28</SentCount><ErrorCount>1</ErrorCount></xml>",
+        chrono::Utc::now().timestamp(),
+        sends[0].msg_id
+    );
+    crate::outbound::push(&app, &w, &report).await;
+    crate::outbound::push(&app, &w, &report).await;
+    let start = Instant::now();
+    loop {
+        let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
+        if b.sent_count == 28 {
+            assert_eq!((b.total_count, b.filter_count, b.error_count), (30, 29, 1));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{b:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reports: i64 = jobs::table
+        .filter(jobs::kind.eq("mass_report"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(reports, 1, "a retried push queues nothing");
+}
