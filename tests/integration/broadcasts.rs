@@ -82,6 +82,7 @@ fn racing_schedulers_never_exceed_the_quota_and_a_full_day_offers_the_next() {
         .count();
     assert_eq!(won, 1, "{results:?}");
     let slots: i64 = broadcast_slots::table
+        .filter(broadcast_slots::broadcast_id.is_not_null())
         .count()
         .get_result(&mut app.conn())
         .unwrap();
@@ -369,4 +370,184 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
         .get_result(&mut app.conn())
         .unwrap();
     assert_eq!(reports, 1, "a retried push queues nothing");
+}
+
+/// The pages: a marketer composes (every problem beside its field), the agency turns
+/// approval on, the marketer asks, the merchant admin approves (recorded), the marketer
+/// schedules; a second broadcast on the same day is told the day is full and offered the
+/// next, which it takes; the calendar shows both; taking one off frees its day.
+#[tokio::test]
+async fn the_pages_compose_approve_schedule_and_offer_the_next_free_day() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "p");
+    let base = format!("/t/{}/broadcasts", w.slug);
+    let agency = app.client();
+    agency.login(&w.admin_email, PASSWORD).await;
+    let r = agency
+        .post(
+            &format!("{base}/quota"),
+            &[("mode", "preset"), ("approval", "on")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // Only the agency sets the quota.
+    let mk = app.client();
+    mk.login(&w.marketer_email, PASSWORD).await;
+    let r = mk
+        .post(
+            &format!("{base}/quota"),
+            &[("mode", "custom"), ("count", "9"), ("period", "day")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // Every problem at once, beside its field; nothing stored.
+    let before = row_counts(&mut app.conn());
+    let r = mk
+        .post(
+            &base,
+            &[
+                ("title", ""),
+                ("kind", "text"),
+                ("text", ""),
+                ("audience", "segment"),
+                ("segment_id", &w.segment.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("id=\"err-title\""), "{}", r.body);
+    assert!(r.body.contains("id=\"err-text\""), "{}", r.body);
+    assert!(r.body.contains("id=\"err-segment_id\""), "{}", r.body);
+    assert!(r.body.contains("only service accounts"), "{}", r.body);
+    assert_eq!(row_counts(&mut app.conn()), before);
+    // Two good ones.
+    let mut ids = Vec::new();
+    for title in ["Hot pot week", "Lantern night"] {
+        let r = mk
+            .post(
+                &base,
+                &[
+                    ("title", title),
+                    ("kind", "text"),
+                    ("text", "Come by!"),
+                    ("audience", "all"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let loc = r.location.unwrap();
+        ids.push(loc.rsplit('/').next().unwrap().parse::<i64>().unwrap());
+    }
+    let day = days_ahead(3, "19:30");
+    let (date, time) = (
+        day.format("%Y-%m-%d").to_string(),
+        day.format("%H:%M").to_string(),
+    );
+    let schedule = |id: i64| format!("{base}/{id}/schedule");
+    // Approval is on: scheduling a draft is refused until approved.
+    let r = mk
+        .post(
+            &schedule(ids[0]),
+            &[("when", "at"), ("date", &date), ("time", &time)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        store::get(&mut app.conn(), &w.scope, ids[0])
+            .unwrap()
+            .status,
+        status::DRAFT
+    );
+    for id in &ids {
+        assert_eq!(
+            mk.post(&format!("{base}/{id}/submit"), &[]).await.status,
+            303
+        );
+    }
+    // A marketer cannot approve; the merchant admin can, and the page names them.
+    let r = mk.post(&format!("{base}/{}/approve", ids[0]), &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let boss = app.client();
+    boss.login(&w.merchant_email, PASSWORD).await;
+    for id in &ids {
+        assert_eq!(
+            boss.post(&format!("{base}/{id}/approve"), &[]).await.status,
+            303
+        );
+    }
+    let page = mk.get(&format!("{base}/{}", ids[0])).await;
+    assert!(page.body.contains("id=\"approved-by\""), "{}", page.body);
+    // The first takes the day.
+    let r = mk
+        .post(
+            &schedule(ids[0]),
+            &[("when", "at"), ("date", &date), ("time", &time)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let b0 = store::get(&mut app.conn(), &w.scope, ids[0]).unwrap();
+    assert_eq!(b0.status, status::SCHEDULED);
+    // The second is told the day is full and offered the next day, same time.
+    let r = mk
+        .post(
+            &schedule(ids[1]),
+            &[("when", "at"), ("date", &date), ("time", &time)],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let next = (day + TimeDelta::days(1)).format("%Y-%m-%d").to_string();
+    assert!(r.body.contains("has no free broadcast left"), "{}", r.body);
+    assert!(
+        r.body
+            .contains(&format!("The next free slot is {next} at {time}")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"offer\""));
+    let r = mk
+        .post(
+            &schedule(ids[1]),
+            &[("when", "at"), ("date", &next), ("time", &time)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The calendar shows both, each on its day, and those days full.
+    let cal = mk.get(&base).await;
+    assert_eq!(cal.status, 200);
+    let row_of = |d: &str| {
+        cal.body
+            .split("<tr>")
+            .find(|r| r.contains(&format!("<td>{d} ")))
+            .unwrap_or_else(|| panic!("no row for {d}"))
+            .to_string()
+    };
+    assert!(row_of(&date).contains("Hot pot week") && row_of(&date).contains("Full"));
+    assert!(row_of(&next).contains("Lantern night"));
+    // Taking the first off the calendar frees its day.
+    assert_eq!(
+        mk.post(&format!("{base}/{}/unschedule", ids[0]), &[])
+            .await
+            .status,
+        303
+    );
+    let cal = mk.get(&base).await;
+    let row = cal
+        .body
+        .split("<tr>")
+        .find(|r| r.contains(&format!("<td>{date} ")))
+        .unwrap()
+        .to_string();
+    assert!(
+        !row.contains("Hot pot week") && !row.contains("Full"),
+        "{row}"
+    );
+    // In Chinese too.
+    mk.post("/lang", &[("lang", "zh-CN"), ("back", "/account")])
+        .await;
+    let zh = mk.get(&base).await;
+    assert!(
+        zh.body.contains("群发额度") && zh.body.contains("日历"),
+        "{}",
+        zh.body
+    );
 }

@@ -671,6 +671,10 @@ pub struct World {
     pub card: i64,
     /// A failed job (a tag sync), which its page offers to run again.
     pub job: i64,
+    /// A draft broadcast.
+    pub broadcast: i64,
+    /// A send recorded as made from the official console (a quota slot).
+    pub console_slot: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -841,8 +845,48 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
             .get_result(c)
             .unwrap()
     };
+    let tenant_row = patron_store::tenants::get(c, &scope).unwrap();
+    let broadcast = patron_app::broadcasts::create(
+        c,
+        &scope,
+        &tenant_row,
+        &patron_app::broadcasts::Draft {
+            title: format!("Winter menu {}", t.slug),
+            message: patron_domain::broadcasts::Message::Text {
+                text: "Hot chocolate is back".into(),
+            },
+            audience: patron_domain::broadcasts::Audience::All,
+        },
+        "tests",
+    )
+    .unwrap()
+    .id;
+    let settings = patron_app::broadcasts::settings(c, &scope, &tenant_row).unwrap();
+    patron_store::broadcasts::record_external(
+        c,
+        &scope,
+        chrono::Utc::now().naive_utc() - chrono::TimeDelta::days(3),
+        "console",
+        &settings,
+        chrono_tz::Asia::Shanghai,
+        "tests",
+    )
+    .unwrap()
+    .unwrap();
+    let console_slot: i64 = {
+        use diesel::prelude::*;
+        use patron_store::schema::broadcast_slots as sl;
+        sl::table
+            .filter(sl::tenant_id.eq(scope.tenant_id().0))
+            .filter(sl::broadcast_id.is_null())
+            .select(sl::id)
+            .first(c)
+            .unwrap()
+    };
     World {
         job,
+        broadcast,
+        console_slot,
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
         scope,
@@ -906,6 +950,22 @@ pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
             n(follower_imports::table.count().get_result(c)),
         ),
         ("jobs", n(jobs::table.count().get_result(c))),
+        ("broadcasts", n(broadcasts::table.count().get_result(c))),
+        (
+            "broadcasts not drafts",
+            n(broadcasts::table
+                .filter(broadcasts::status.ne("draft"))
+                .count()
+                .get_result(c)),
+        ),
+        (
+            "broadcast_slots",
+            n(broadcast_slots::table.count().get_result(c)),
+        ),
+        (
+            "broadcast_settings",
+            n(broadcast_settings::table.count().get_result(c)),
+        ),
         (
             "failed jobs",
             n(jobs::table
@@ -996,4 +1056,6 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{code}", &w.coupon_code)
         .replace("{card_id}", &w.card.to_string())
         .replace("{job_id}", &w.job.to_string())
+        .replace("{broadcast_id}", &w.broadcast.to_string())
+        .replace("{slot_id}", &w.console_slot.to_string())
 }

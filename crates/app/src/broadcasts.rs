@@ -72,13 +72,13 @@ pub fn judge(
                 out.push(invalid("tag_id", "tag_not_synced"))
             }
             Ok(_) => {}
-            Err(StoreError::NotFound) => out.push(invalid("tag_id", "unknown")),
+            Err(StoreError::NotFound) => out.push(invalid("tag_id", "unknown_tag")),
             Err(e) => return Err(e.into()),
         },
         Audience::Segment { segment_id } => match segments::get(c, scope, *segment_id) {
             Ok(_) if !service => out.push(invalid("segment_id", "needs_service_account")),
             Ok(_) => {}
-            Err(StoreError::NotFound) => out.push(invalid("segment_id", "unknown")),
+            Err(StoreError::NotFound) => out.push(invalid("segment_id", "unknown_segment")),
             Err(e) => return Err(e.into()),
         },
         Audience::OpenIds { .. } if !service => {

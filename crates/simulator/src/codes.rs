@@ -54,9 +54,15 @@ pub const INVALID_MSG_ID: i64 = 40059;
 pub const INVALID_ARGS: i64 = 40097;
 /// invalid appsecret.
 pub const INVALID_APPSECRET: i64 = 40125;
+/// invalid openid list size, at least two openid: `mass/send` with fewer than 2 or
+/// more than 10 000 openids.
+pub const INVALID_OPENID_SIZE: i64 = 40130;
 /// out of limit of ticket: the simulator's answer past the permanent QR cap (WeChat
 /// documents the cap, not the code).
 pub const TICKET_LIMIT: i64 = 40131;
+/// invalid username: a `towxname` no simulated user has (see
+/// `Account::set_wxname`).
+pub const INVALID_WXNAME: i64 = 40132;
 /// access_token missing.
 pub const ACCESS_TOKEN_MISSING: i64 = 41001;
 /// appid missing.
@@ -69,6 +75,8 @@ pub const OPENID_MISSING: i64 = 41009;
 pub const ACCESS_TOKEN_EXPIRED: i64 = 42001;
 /// require POST method.
 pub const REQUIRE_POST: i64 = 43002;
+/// require subscribe: a preview to a user who does not follow.
+pub const REQUIRE_SUBSCRIBE: i64 = 43004;
 /// empty post data.
 pub const EMPTY_POST_DATA: i64 = 44002;
 /// article size out of limit (news with more than one article).
@@ -136,13 +144,16 @@ pub fn errmsg(code: i64) -> &'static str {
         INVALID_MSG_ID => "invalid msg id",
         INVALID_ARGS => "invalid args",
         INVALID_APPSECRET => "invalid appsecret",
+        INVALID_OPENID_SIZE => "invalid openid list size, at least two openid",
         TICKET_LIMIT => "out of limit of ticket",
+        INVALID_WXNAME => "invalid username",
         ACCESS_TOKEN_MISSING => "access_token missing",
         APPID_MISSING => "appid missing",
         SECRET_MISSING => "appsecret missing",
         OPENID_MISSING => "missing openid",
         ACCESS_TOKEN_EXPIRED => "access_token expired",
         REQUIRE_POST => "require POST method",
+        REQUIRE_SUBSCRIBE => "require subscribe",
         EMPTY_POST_DATA => "empty post data",
         ARTICLE_SIZE_OUT_OF_LIMIT => "article size out of limit",
         API_DAILY_QUOTA => "reach max api daily quota limit",

@@ -22,11 +22,18 @@
 //!
 //! - **Seed**: [`Account::seed_followers`] (28-character openids `oSim…`, unionids,
 //!   increasing `subscribe_time`), [`Account::add_follower`], [`Account::set_subscribed`],
-//!   [`Account::record_interaction`] (opens a customer-service window).
-//! - **Inspect**: [`Account::follower`], [`Account::tags`], [`Account::sent_messages`],
-//!   [`Account::mass_sends`], [`Account::menu`], [`Account::qrcodes`],
-//!   [`Account::quota_used_today`], [`Account::access_token`], and every request in
-//!   [`Simulator::calls`] / [`Simulator::call_count`].
+//!   [`Account::record_interaction`] (opens a customer-service window),
+//!   [`Account::set_wxname`] (a WeChat ID for previews).
+//! - **Inspect**: [`Account::follower`], [`Account::follower_openids`],
+//!   [`Account::tags`], [`Account::sent_messages`], [`Account::mass_sends`],
+//!   [`Account::previews`], [`Account::menu`], [`Account::qrcodes`],
+//!   [`Account::quota_used_today`], [`Account::access_token`],
+//!   [`Account::push_deliveries`], and every request in [`Simulator::calls`] /
+//!   [`Simulator::call_count`].
+//! - **Users and pushes** (below): [`Account::set_webhook`], [`Account::push_subscribe`],
+//!   [`Account::push_scan`], [`Account::push_unsubscribe`], [`Account::push_text`],
+//!   [`Account::set_next_mass_outcome`], [`Account::wait_for_deliveries`],
+//!   [`Simulator::wait_for_pushes`].
 //! - **Time**: [`Simulator::advance`] moves the simulated clock (token expiry,
 //!   customer-service windows, quota days and minutes, `clientmsgid` retry spacing);
 //!   [`Simulator::freeze_clock_at`] stops it so boundaries are deterministic.
@@ -48,7 +55,7 @@
 //! | `GET /cgi-bin/token` | checks `grant_type`, appid, secret; each fetch supersedes the previous token, which stays valid 5 more minutes | 40002, 41002, 41004, 40013, 40125 |
 //! | `POST /cgi-bin/stable_token` | same token while it has > 5 min left (`expires_in` = what is left), then a new one (the old valid until it expires); `force_refresh` revokes the current one at once, at most 20 a day and 30 s apart | as above; 45011 within 30 s, 45009 past 20 a day |
 //! | every other call | `access_token` required and checked | 41001 missing, 40014 malformed, 40001 unknown/revoked/superseded, 42001 expired |
-//! | quotas | per account and path, daily (Beijing day) and per minute, counted for calls that pass the token check; defaults from fact sheet §5.7: token 2000/day, stable_token 500 000/day and 10 000/min, menu create 1000, custom send 500 000, mass sendall 100/day and 60/min, QR create 100 000, user/get 500, user/info and batchget 5 000 000 | 45009 daily, 45011 per minute |
+//! | quotas | per account and path, daily (Beijing day) and per minute, counted for calls that pass the token check; defaults from fact sheet §5.7: token 2000/day, stable_token 500 000/day and 10 000/min, menu create 1000, custom send 500 000, mass sendall 100/day and 60/min (shared with mass/send), QR create 100 000, user/get 500, user/info and batchget 5 000 000 | 45009 daily, 45011 per minute |
 //! | `user/get` | subscribed followers in seeding order, [`SimConfig::page_size`] per page (10 000), after `next_openid`; `next_openid` is the page's last openid, and the call after the last page answers `count` 0, `next_openid` "" and no `data` | 40003 unknown `next_openid` |
 //! | `user/info` | full record for followers (no nickname/avatar, as since 2021); `subscribe` 0 with openid (and unionid) only for unfollowed users | 41009, 40003 |
 //! | `user/info/batchget` | 1–100 entries, all or nothing | 40032 for 0 or > 100 (WeChat's "invalid openid list size"), 40003 |
@@ -56,24 +63,80 @@
 //! | batch(un)tagging | 1–50 openids, all or nothing; a follower may carry ≤ [`SimConfig::max_tags_per_user`] tags (20) | 40032, 40003, 49003 (openid of another simulated account), 45159, 45059 |
 //! | `user/tag/get`, `tags/getidlist` | paging as `user/get` (no `total`); a follower's tag ids | 45159, 40003, 41009 |
 //! | `message/custom/send` | only to a subscribed follower inside an open window ([`Interaction`]: message → 5 within 48 h, event → 3 within 1 min, payment → unlimited within 48 h); unlimited windows are used first, then the one closing soonest; `news` with one article only; text/news/image/voice/mpnews checked, other documented types accepted | 40003, 45015 (no open window or unfollowed), 45047 (windows used up), 40008, 40007, 45008 |
-//! | `message/mass/sendall` | to all or a tag (recipients counted at send); `msg_id` from 1 000 000 001, `msg_data_id` for mpnews; a repeated `clientmsgid` answers 45065 with the first send's `msg_id`, or 45066 if repeated within [`SimConfig::clientmsgid_retry_secs`] (60 s) of the last attempt | 45159 unknown tag, 40008, 40007, 45067, 45065, 45066 |
-//! | `message/mass/get` | `msg_status` of a send (`SEND_SUCCESS` unless [`Account::set_mass_status`]) | 40059 |
+//! | `message/mass/sendall` | to all or a tag (recipients counted at send); `msg_id` from 1 000 000 001, `msg_data_id` for mpnews; a repeated `clientmsgid` answers 45065 with the first send's `msg_id`, or 45066 if repeated within [`SimConfig::clientmsgid_retry_secs`] (60 s) of the last attempt; text/mpnews/image/voice/mpvideo/wxcard checked; accepted sends push `MASSSENDJOBFINISH` | 45159 unknown tag, 40008, 40007, 45067, 45065, 45066 |
+//! | `message/mass/send` | by openid list: 2–10 000 entries, each known to the account (a follower or a former one); former followers are filtered out ([`MassSend::openids`] = the distinct listed openids that follow), repeats ignored; the same content checks, `clientmsgid` handling (one set per account, shared with sendall), `msg_id` numbering, `MASSSENDJOBFINISH` and **quota** as sendall (its calls count against sendall's 100/day and 60/min) | 40130 for < 2 or > 10 000, 40003, 47001 without a `touser` array, then as sendall |
+//! | `message/mass/preview` | to one subscribed follower by `touser`, or by `towxname` (a WeChat ID given with [`Account::set_wxname`]); the same content checks; answers `preview success` and a `msg_id` from the send numbering; recorded in [`Account::previews`]; no quota, no push | 40003 unknown or missing openid, 43004 not following, 40132 unknown WeChat ID |
+//! | `message/mass/get` | `msg_status` of a send (`SEND_SUCCESS` unless [`Account::set_mass_status`], or `SEND_FAIL` after a [`MassOutcome`] status other than `send success`) | 40059 |
 //! | menu | create checks 1–3 buttons, sub-menus of 1–5 (no deeper), names ≤ 16 / ≤ 60 bytes, known types with their fields (key ≤ 128, url ≤ 1024, miniprogram appid + pagepath); get answers `{"menu":{…}}` with `sub_button: []` on action buttons; delete always succeeds | 40016–40020, 40022–40027, 40097, 46003 on get without a menu |
 //! | `qrcode/create` | the four `action_name`s; temporary `scene_id` 1..=2³²−1, permanent 1..=100 000, `scene_str` 1–64 bytes; `expire_seconds` absent or 0 → 60, above 30 days cut to 30 days (an assumption); permanent codes are one per scene (asking again returns the same ticket) and capped at [`SimConfig::permanent_qr_limit`] | 40052, 40053, 40131 past the permanent cap |
 //!
-//! Two codes are the simulator's own choice where WeChat documents the rule but not
-//! the code: 40131 ("out of limit of ticket") past the permanent QR cap, and 40032
-//! for an oversized batchget. force_refresh spacing answering 45011/45009 is also an
-//! assumption.
+//! Some codes and rules are the simulator's own choice where WeChat documents the
+//! rule but not the code, or neither: 40131 ("out of limit of ticket") past the
+//! permanent QR cap; 40032 for an oversized batchget; force_refresh spacing answering
+//! 45011/45009; 40130 for a `mass/send` list size (WeChat's "invalid openid list
+//! size, at least two openid"); 40132 for an unknown `towxname`; former followers in
+//! a `mass/send` list filtered rather than refused; `mass/send` sharing sendall's
+//! quota counter; and no quota on previews.
 //!
-//! Not simulated: message push to the merchant's server (events, scans), template
-//! messages, mass send by openid list / preview / delete, media and drafts,
-//! `clear_quota`, the per-follower monthly mass-send cap and the subscription
-//! account's one-send-a-day rule (Patron's own policy), IP whitelists (40164).
+//! # Pushes to the merchant's server
+//!
+//! [`Account::set_webhook`] registers the server configuration of the OA console: a
+//! [`Webhook`] with the URL (plain `http://`), Token, EncodingAESKey and
+//! [`PushMode`]. From then on the account pushes like WeChat (fact sheet §2–§4):
+//!
+//! | what | when | pushed |
+//! | --- | --- | --- |
+//! | `subscribe` | [`Account::push_subscribe`]: the user follows (new, or a former follower again): `subscribe_time` now, an event window (3 within 1 min) | `Event` `subscribe`, no `EventKey` |
+//! | `subscribe` / `SCAN` | [`Account::push_scan`] with a QR ticket: a non-follower follows through the code (`subscribe_scene` `ADD_SCENE_QR_CODE`, `qr_scene`/`qr_scene_str`); a follower just scans; both open an event window | `EventKey` `qrscene_<scene>` + `Ticket`; `SCAN` with `EventKey` `<scene>` + `Ticket` |
+//! | `unsubscribe` | [`Account::push_unsubscribe`]: out of the follower list, customer-service windows closed | `Event` `unsubscribe` |
+//! | `text` | [`Account::push_text`] from a follower: a message window (5 within 48 h) | `Content`, a fresh 19-digit `MsgId` |
+//! | `MASSSENDJOBFINISH` | every accepted `mass/sendall` and `mass/send` (not a 45065 repeat), [`SimConfig::job_finish_delay`] later (2 s; tests shorten it) | `FromUserName` [`SYSTEM_OPENID`], `MsgID` = the send's `msg_id`, `Status` `send success`, `TotalCount` (targets), `FilterCount` (those following), `SentCount` = FilterCount − ErrorCount, `ErrorCount` 0 — or as [`Account::set_next_mass_outcome`] arranges; mpnews adds `CopyrightCheckResult` (`CheckState` 1) and `ArticleUrlResult` (one URL) |
+//!
+//! Every push is a POST of `text/xml` with `signature`, `timestamp`, `nonce` and
+//! `openid` (the sender) in the query, appended to any query of the URL. Plaintext
+//! mode posts the message XML; safe mode `<xml><ToUserName/><Encrypt/></xml>` with
+//! `encrypt_type=aes` and `msg_signature`; compatible mode both forms in one body.
+//! Encryption is the simulator's own WXBizMsgCrypt ([`crypto`]; appid = the
+//! account's). `ToUserName` is the account's original id ([`SimConfig::original_id`],
+//! `gh_sim…` for added accounts, [`Account::set_original_id`]). `CreateTime` is the
+//! simulated clock when the push goes out; `timestamp` is the real clock, as
+//! receivers check it against theirs.
+//!
+//! A push is delivered until it gets a 2xx answer, at most [`SimConfig::push_attempts`]
+//! times (3), [`SimConfig::push_retry_pause`] apart (1 s), each attempt waiting
+//! [`SimConfig::push_timeout`] (5 s) for the answer; every attempt's same signed
+//! request and the status and body answered (or the transport error) are in
+//! [`Account::push_deliveries`]. The body answered (`success`, a passive reply) is
+//! recorded, not interpreted. Pushes go to the webhook registered when the event
+//! happened, from one thread with its own tokio runtime: undelayed pushes in the
+//! order they happened, each `MASSSENDJOBFINISH` on its own timer. Without a webhook
+//! the state changes all the same and nothing is pushed. Dropping the simulator
+//! drops pushes not yet delivered.
+//!
+//! # The binary
+//!
+//! `patron-simulator [ADDR] [--followers N] [--appid ID --secret SECRET]
+//! [--original-id GH_ID] [--webhook URL --token TOKEN [--aes-key KEY]
+//! [--mode plaintext|compatible|safe]] [--job-finish-delay SECS]` serves the default
+//! account on ADDR (`127.0.0.1:8089`). The webhook may also come from
+//! `PATRON_SIM_WEBHOOK`, `PATRON_SIM_TOKEN`, `PATRON_SIM_AES_KEY` and
+//! `PATRON_SIM_MODE` (flags win; the mode defaults to safe with a key, plaintext
+//! without). Lines on standard input act as users: `subscribe OPENID`,
+//! `scan OPENID TICKET`, `unsubscribe OPENID`, `text OPENID CONTENT…`, and
+//! `followers [N]`, `pushes`, `help`.
+//!
+//! Not simulated: events other than those above (menu clicks, location…) and
+//! messages other than text, replies interpreted, server-URL verification (the
+//! `echostr` GET), the JSON push format, template messages, mass delete, media and
+//! drafts, `clear_quota`, the per-follower monthly mass-send cap and the subscription
+//! account's one-send-a-day rule (Patron's own policy), the mass-send "API protection"
+//! admin confirmation, IP whitelists (40164).
 
 #![warn(missing_docs)]
 
 pub mod codes;
+pub mod crypto;
+mod push;
 mod server;
 mod state;
 mod types;
@@ -82,7 +145,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::ops::Deref;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::web;
@@ -91,9 +154,11 @@ use serde_json::Value;
 use server::Shared;
 use state::State;
 
+pub use push::SYSTEM_OPENID;
 pub use types::{
-    paths, CallRecord, FailureKind, Follower, Interaction, MassSend, QrCodeRecord, QrScene, Quota,
-    SentMessage, SimConfig, SimTag,
+    paths, CallRecord, FailureKind, Follower, Interaction, MassJobResult, MassOutcome, MassPreview,
+    MassSend, PushDelivery, PushMode, QrCodeRecord, QrScene, Quota, SentMessage, SimConfig, SimTag,
+    Webhook,
 };
 
 /// A running simulator. Dropping it stops the server and joins its thread.
@@ -130,8 +195,10 @@ impl Simulator {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let appid = config.appid.clone();
-        let shared = web::Data::new(Shared::new(State::new(config)));
-        let (handle, thread) = server::spawn(listener, shared.clone())?;
+        let shared = web::Data::new(Shared::new(State::new(config))?);
+        let (handle, thread) = server::spawn(listener, shared.clone()).inspect_err(|_| {
+            shared.stop_pushes();
+        })?;
         Ok(Simulator {
             default: Account {
                 shared: shared.clone(),
@@ -159,7 +226,8 @@ impl Simulator {
         &self.default
     }
 
-    /// Adds an account served by the same server.
+    /// Adds an account served by the same server. Its original id is
+    /// `gh_sim<9 digits>` (its number); [`Account::set_original_id`] changes it.
     ///
     /// # Panics
     /// If the appid is already taken.
@@ -169,7 +237,8 @@ impl Simulator {
             !state.accounts.contains_key(appid),
             "account {appid} exists already"
         );
-        state.add_account(appid, secret);
+        let original_id = format!("gh_sim{:09}", state.accounts.len() + 1);
+        state.add_account(appid, secret, &original_id);
         Account {
             shared: self.shared.clone(),
             appid: appid.to_owned(),
@@ -252,6 +321,28 @@ impl Simulator {
         self.shared.lock().calls.clear();
     }
 
+    /// Pushes (of every account) queued and not finished yet: waiting for their
+    /// delay, being delivered, or waiting to be delivered again.
+    pub fn pending_pushes(&self) -> usize {
+        self.shared.lock().pending_pushes
+    }
+
+    /// Waits until no push is pending (polling every 5 ms, at most `timeout`);
+    /// whether that happened. Needs a tokio runtime with its timer (as
+    /// `#[tokio::test]` has).
+    pub async fn wait_for_pushes(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.pending_pushes() == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops the server now (as dropping does).
     pub fn stop(self) {}
 }
@@ -274,6 +365,7 @@ impl Drop for Simulator {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.shared.stop_pushes();
     }
 }
 
@@ -304,7 +396,7 @@ impl std::fmt::Debug for Account {
 
 impl Account {
     fn with<R>(&self, f: impl FnOnce(&mut State, &str) -> R) -> R {
-        f(&mut self.shared.lock(), &self.appid)
+        Shared::run(&self.shared, |state| f(state, &self.appid))
     }
 
     /// The appid.
@@ -363,6 +455,19 @@ impl Account {
                 .iter()
                 .filter(|f| f.subscribed)
                 .count()
+        })
+    }
+
+    /// The openids of those who follow now, in list order (as `user/get` pages
+    /// them).
+    pub fn follower_openids(&self) -> Vec<String> {
+        self.with(|s, appid| {
+            s.account(appid)
+                .followers()
+                .iter()
+                .filter(|f| f.subscribed)
+                .map(|f| f.openid.clone())
+                .collect()
         })
     }
 
@@ -464,5 +569,137 @@ impl Account {
     /// A currently valid token of the account (stable first), if any.
     pub fn access_token(&self) -> Option<String> {
         self.with(|s, appid| s.valid_token(appid))
+    }
+
+    // --- mass sends --------------------------------------------------------------
+
+    /// Makes the next accepted mass send (sendall or by openid list) end this way:
+    /// its `MASSSENDJOBFINISH` counts and status, and what `mass/get` answers.
+    pub fn set_next_mass_outcome(&self, outcome: MassOutcome) {
+        self.with(|s, appid| s.account_mut(appid).next_outcome = Some(outcome));
+    }
+
+    /// Previews accepted so far.
+    pub fn previews(&self) -> Vec<MassPreview> {
+        self.with(|s, appid| s.account(appid).previews().to_vec())
+    }
+
+    /// Gives a known user a WeChat ID, so `mass/preview` can address them by
+    /// `towxname`.
+    ///
+    /// # Panics
+    /// If the openid is unknown to the account.
+    pub fn set_wxname(&self, openid: &str, wxname: &str) {
+        self.with(|s, appid| {
+            let account = s.account_mut(appid);
+            assert!(
+                account.follower(openid).is_some(),
+                "{openid} is unknown to {appid}"
+            );
+            account.wxnames.insert(wxname.to_owned(), openid.to_owned());
+        });
+    }
+
+    // --- pushes to the merchant's server -------------------------------------------
+
+    /// The original id (`gh_…`): `ToUserName` of every push.
+    pub fn original_id(&self) -> String {
+        self.with(|s, appid| s.account(appid).original_id.clone())
+    }
+
+    /// Changes the original id.
+    pub fn set_original_id(&self, original_id: &str) {
+        self.with(|s, appid| s.account_mut(appid).original_id = original_id.to_owned());
+    }
+
+    /// Registers the merchant's server: from now on events and messages are pushed
+    /// there. Replaces any earlier webhook (pushes already queued keep theirs).
+    ///
+    /// # Panics
+    /// If the URL is not `http://…` (the simulator has no TLS), or the mode
+    /// encrypts and the EncodingAESKey is not 43 characters of `[A-Za-z0-9]`.
+    pub fn set_webhook(&self, webhook: Webhook) {
+        assert!(
+            webhook.url.starts_with("http://"),
+            "the simulator pushes over plain http only, not to {}",
+            webhook.url
+        );
+        assert!(
+            webhook.mode == PushMode::Plaintext
+                || crypto::aes_key(&webhook.encoding_aes_key).is_some(),
+            "an encrypting webhook needs a valid EncodingAESKey"
+        );
+        self.with(|s, appid| s.account_mut(appid).webhook = Some(webhook));
+    }
+
+    /// Stops pushing (pushes already queued are still delivered).
+    pub fn clear_webhook(&self) {
+        self.with(|s, appid| s.account_mut(appid).webhook = None);
+    }
+
+    /// The registered webhook, if any.
+    pub fn webhook(&self) -> Option<Webhook> {
+        self.with(|s, appid| s.account(appid).webhook.clone())
+    }
+
+    /// `openid` follows the account (a new follower, or a former one again): the
+    /// follower list, `subscribe_time` and an event window (3 messages within a
+    /// minute) change, and a `subscribe` event is pushed. The push id, or `None`
+    /// without a webhook.
+    pub fn push_subscribe(&self, openid: &str) -> Option<u64> {
+        self.with(|s, appid| s.user_subscribes(appid, openid, None))
+    }
+
+    /// `openid` scans the QR code with this ticket: a follower causes a `SCAN`
+    /// event (`EventKey` the scene), anyone else follows through the code (a
+    /// `subscribe` event with `EventKey` `qrscene_<scene>` and `Ticket`; the
+    /// follower's `subscribe_scene` becomes `ADD_SCENE_QR_CODE` with its
+    /// `qr_scene`/`qr_scene_str`). Opens an event window. The push id, or `None`
+    /// without a webhook.
+    ///
+    /// # Panics
+    /// If no QR code of the account has this ticket.
+    pub fn push_scan(&self, openid: &str, ticket: &str) -> Option<u64> {
+        self.with(|s, appid| s.user_scans(appid, openid, ticket))
+    }
+
+    /// `openid` unfollows: out of the follower list, customer-service windows
+    /// closed, an `unsubscribe` event pushed. The push id, or `None` without a
+    /// webhook.
+    ///
+    /// # Panics
+    /// If the openid is unknown to the account.
+    pub fn push_unsubscribe(&self, openid: &str) -> Option<u64> {
+        self.with(|s, appid| s.user_unsubscribes(appid, openid))
+    }
+
+    /// The follower `openid` writes `content`: a message window opens (5 messages
+    /// within 48 h) and a `text` message is pushed with a fresh `MsgId`. The push id,
+    /// or `None` without a webhook.
+    ///
+    /// # Panics
+    /// If the openid does not follow the account.
+    pub fn push_text(&self, openid: &str, content: &str) -> Option<u64> {
+        self.with(|s, appid| s.user_sends_text(appid, openid, content))
+    }
+
+    /// Every push delivery attempt to this account's webhook so far, in the order
+    /// they finished.
+    pub fn push_deliveries(&self) -> Vec<PushDelivery> {
+        self.with(|s, appid| s.account(appid).deliveries().to_vec())
+    }
+
+    /// Waits until at least `count` delivery attempts are recorded (polling every
+    /// 5 ms, at most `timeout`) and returns them all; fewer if the time ran out.
+    /// Needs a tokio runtime with its timer (as `#[tokio::test]` has).
+    pub async fn wait_for_deliveries(&self, count: usize, timeout: Duration) -> Vec<PushDelivery> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let deliveries = self.push_deliveries();
+            if deliveries.len() >= count || Instant::now() >= deadline {
+                return deliveries;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

@@ -11,23 +11,54 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
+use crate::push::{Pusher, Settings};
 use crate::state::{Outcome, Request, State};
 
-/// The state every request and every test hook goes through.
+/// The state every request and every test hook goes through, and the pusher that
+/// delivers what they queue.
 pub(crate) struct Shared {
     state: Mutex<State>,
+    pusher: Pusher,
 }
 
 impl Shared {
-    pub(crate) fn new(state: State) -> Self {
-        Shared {
+    /// The shared state, with its pusher thread started.
+    pub(crate) fn new(state: State) -> io::Result<Self> {
+        let config = &state.config;
+        let pusher = Pusher::start(Settings {
+            timeout: config.push_timeout,
+            attempts: config.push_attempts,
+            retry_pause: config.push_retry_pause,
+        })?;
+        Ok(Shared {
             state: Mutex::new(state),
-        }
+            pusher,
+        })
     }
 
     /// The state; a panic elsewhere while holding it does not lock tests out.
+    /// Pushes queued through this guard wait for the next [`Shared::run`].
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the state, then hands the pushes it queued to the pusher (after
+    /// the lock is released).
+    pub(crate) fn run<R>(shared: &web::Data<Shared>, f: impl FnOnce(&mut State) -> R) -> R {
+        let (result, jobs) = {
+            let mut state = shared.lock();
+            let result = f(&mut state);
+            (result, state.take_pushes())
+        };
+        for job in jobs {
+            shared.pusher.send(shared.clone(), job);
+        }
+        result
+    }
+
+    /// Stops the pusher thread; undelivered pushes are dropped.
+    pub(crate) fn stop_pushes(&self) {
+        self.pusher.stop();
     }
 }
 
@@ -41,7 +72,7 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         query,
         body: &body,
     };
-    let outcome = shared.lock().handle(&request);
+    let outcome = Shared::run(&shared, |state| state.handle(&request));
     match outcome {
         // WeChat's own content type for JSON answers.
         Outcome::Json(value) => HttpResponse::Ok()

@@ -7,10 +7,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::codes::{self, errmsg};
+use crate::push::PushJob;
 use crate::types::{
-    paths, CallRecord, FailureKind, Follower, Interaction, MassSend, QrCodeRecord, QrScene, Quota,
-    SentMessage, SimConfig, SimTag,
+    paths, CallRecord, FailureKind, Follower, Interaction, MassJobResult, MassOutcome, MassPreview,
+    MassSend, PushDelivery, QrCodeRecord, QrScene, Quota, SentMessage, SimConfig, SimTag, Webhook,
 };
+
+mod events;
 
 /// A refusal: an `errcode` and any extra fields of the answer (45065's `msg_id`).
 pub(crate) struct Fail {
@@ -98,6 +101,15 @@ pub(crate) struct AccountState {
     force_refreshes: (i64, u32),
     last_force_refresh: Option<i64>,
     qr_seq: u64,
+    /// `gh_…`, the `ToUserName` of pushes.
+    pub(crate) original_id: String,
+    pub(crate) webhook: Option<Webhook>,
+    /// How the next accepted mass send ends.
+    pub(crate) next_outcome: Option<MassOutcome>,
+    previews: Vec<MassPreview>,
+    /// WeChat ID → openid, for previews by `towxname`.
+    pub(crate) wxnames: HashMap<String, String>,
+    deliveries: Vec<PushDelivery>,
 }
 
 /// Tag 2 exists on every account; 0 and 1 are reserved and hidden.
@@ -117,6 +129,13 @@ pub(crate) struct State {
     next_msg_id: u64,
     next_token: u64,
     next_rid: u64,
+    /// Pushes queued under the lock, handed to the pusher once it is released.
+    outbox: Vec<PushJob>,
+    next_push_id: u64,
+    /// Pushes queued and not yet finished (delivered or given up).
+    pub(crate) pending_pushes: usize,
+    /// `MsgId`s of simulated user messages.
+    next_user_msg_id: u64,
 }
 
 fn real_now() -> i64 {
@@ -142,9 +161,18 @@ impl State {
             next_msg_id: 1_000_000_001,
             next_token: 1,
             next_rid: 1,
+            outbox: Vec::new(),
+            next_push_id: 1,
+            pending_pushes: 0,
+            next_user_msg_id: 6_200_000_000_000_000_001,
         };
-        let (appid, secret) = (state.config.appid.clone(), state.config.secret.clone());
-        state.add_account(&appid, &secret);
+        let config = &state.config;
+        let (appid, secret, original_id) = (
+            config.appid.clone(),
+            config.secret.clone(),
+            config.original_id.clone(),
+        );
+        state.add_account(&appid, &secret, &original_id);
         state
     }
 
@@ -165,7 +193,7 @@ impl State {
         }
     }
 
-    pub(crate) fn add_account(&mut self, appid: &str, secret: &str) {
+    pub(crate) fn add_account(&mut self, appid: &str, secret: &str, original_id: &str) {
         let index = self.accounts.len();
         let mut tags = BTreeMap::new();
         tags.insert(
@@ -198,6 +226,12 @@ impl State {
                 force_refreshes: (0, 0),
                 last_force_refresh: None,
                 qr_seq: 0,
+                original_id: original_id.to_owned(),
+                webhook: None,
+                next_outcome: None,
+                previews: Vec::new(),
+                wxnames: HashMap::new(),
+                deliveries: Vec::new(),
             },
         );
     }
@@ -372,12 +406,24 @@ impl State {
             }
             paths::TAGS_GETIDLIST => self.account(&appid).getidlist(&body),
             paths::CUSTOM_SEND => self.account_mut(&appid).custom_send(body, now),
-            paths::MASS_SENDALL => {
+            paths::MASS_SENDALL | paths::MASS_SEND => {
                 let retry = self.config.clientmsgid_retry_secs;
                 let msg_id = self.next_msg_id;
-                let answer = self
-                    .account_mut(&appid)
-                    .mass_sendall(body, now, retry, msg_id);
+                let account = self.account_mut(&appid);
+                let answer = if req.path == paths::MASS_SEND {
+                    account.mass_send(body, now, retry, msg_id)
+                } else {
+                    account.mass_sendall(body, now, retry, msg_id)
+                };
+                if answer.is_ok() {
+                    self.next_msg_id += 1;
+                    self.queue_job_finish(&appid, msg_id);
+                }
+                answer
+            }
+            paths::MASS_PREVIEW => {
+                let msg_id = self.next_msg_id;
+                let answer = self.account_mut(&appid).mass_preview(body, now, msg_id);
                 if answer.is_ok() {
                     self.next_msg_id += 1;
                 }
@@ -586,6 +632,8 @@ fn method_of(path: &str) -> Option<bool> {
         | paths::TAGS_GETIDLIST
         | paths::CUSTOM_SEND
         | paths::MASS_SENDALL
+        | paths::MASS_SEND
+        | paths::MASS_PREVIEW
         | paths::MASS_GET
         | paths::MENU_CREATE
         | paths::QRCODE_CREATE => true,
@@ -600,6 +648,14 @@ fn parse_body(body: &[u8]) -> Result<Value, Fail> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
         _ => Err(fail(codes::DATA_FORMAT_ERROR)),
+    }
+}
+
+/// The path whose quota a call counts against: `mass/send` shares `mass/sendall`'s.
+fn quota_path(path: &str) -> &str {
+    match path {
+        paths::MASS_SEND => paths::MASS_SENDALL,
+        other => other,
     }
 }
 
@@ -690,6 +746,14 @@ impl AccountState {
         &mut self.mass
     }
 
+    pub(crate) fn previews(&self) -> &[MassPreview] {
+        &self.previews
+    }
+
+    pub(crate) fn deliveries(&self) -> &[PushDelivery] {
+        &self.deliveries
+    }
+
     pub(crate) fn menu(&self) -> Option<&Value> {
         self.menu.as_ref()
     }
@@ -699,12 +763,12 @@ impl AccountState {
     }
 
     pub(crate) fn set_quota(&mut self, path: &str, quota: Quota) {
-        self.quotas.insert(path.to_owned(), quota);
+        self.quotas.insert(quota_path(path).to_owned(), quota);
     }
 
     pub(crate) fn used_today(&self, path: &str, now: i64) -> u64 {
         self.counters
-            .get(path)
+            .get(quota_path(path))
             .filter(|c| c.day == beijing_day(now))
             .map_or(0, |c| c.day_used)
     }
@@ -714,6 +778,7 @@ impl AccountState {
     }
 
     fn charge(&mut self, path: &str, now: i64) -> Result<(), Fail> {
+        let path = quota_path(path);
         let quota = self.quotas.get(path).copied().unwrap_or_default();
         let counter = self.counters.entry(path.to_owned()).or_default();
         let (day, minute) = (beijing_day(now), now.div_euclid(60));
@@ -1063,70 +1128,166 @@ impl AccountState {
         } else {
             Some(self.usable_tag(filter.get("tag_id"))?)
         };
-        let msgtype = str_field(&body, "msgtype")
-            .ok_or(fail(codes::INVALID_MESSAGE_TYPE))?
-            .to_owned();
-        match msgtype.as_str() {
-            "text" => {
-                body.get("text")
-                    .and_then(|t| str_field(t, "content"))
-                    .filter(|c| !c.is_empty())
-                    .ok_or(fail(codes::DATA_FORMAT_ERROR))?;
-            }
-            "mpnews" | "image" | "voice" | "mpvideo" => {
-                body.get(&msgtype)
-                    .and_then(|m| str_field(m, "media_id"))
-                    .filter(|m| !m.is_empty())
-                    .ok_or(fail(codes::INVALID_MEDIA_ID))?;
-            }
-            "wxcard" => {
-                body.get("wxcard").ok_or(fail(codes::DATA_FORMAT_ERROR))?;
-            }
-            _ => return Err(fail(codes::INVALID_MESSAGE_TYPE)),
-        }
-        let clientmsgid = str_field(&body, "clientmsgid").map(str::to_owned);
-        if let Some(id) = &clientmsgid {
-            if id.len() > 64 {
-                return Err(fail(codes::CLIENTMSGID_TOO_LONG));
-            }
-            if let Some((index, last)) = self.clientmsgids.get_mut(id) {
-                let too_fast = now - *last < retry_secs;
-                *last = now;
-                if too_fast {
-                    return Err(fail(codes::CLIENTMSGID_RETRY_TOO_FAST));
-                }
-                let mut f = fail(codes::CLIENTMSGID_DUPLICATE);
-                f.extra
-                    .insert("msg_id".into(), json!(self.mass[*index].msg_id));
-                return Err(f);
-            }
-        }
+        let msgtype = mass_msgtype(&body)?;
+        let clientmsgid = self.check_clientmsgid(&body, now, retry_secs)?;
         let recipients = self
             .followers
             .iter()
             .filter(|f| f.subscribed && tag_id.is_none_or(|t| f.tags.contains(&t)))
             .count();
-        let msg_data_id = (msgtype == "mpnews").then_some(2_247_483_647 + msg_id);
-        if let Some(id) = &clientmsgid {
-            self.clientmsgids.insert(id.clone(), (self.mass.len(), now));
-        }
-        self.mass.push(MassSend {
+        let send = MassSend {
             msg_id,
-            msg_data_id,
+            msg_data_id: None,
             to_all,
             tag_id,
+            openids: None,
             msgtype,
             clientmsgid,
             recipients,
-            status: "SEND_SUCCESS".into(),
+            status: String::new(),
+            job: self.job_result(recipients, recipients),
             body,
-        });
+        };
+        Ok(self.accept_mass(send, now))
+    }
+
+    /// `mass/send`: 2 to 10 000 openids, each known to the account; those who no
+    /// longer follow are filtered out (the job's `FilterCount`), repeats ignored.
+    fn mass_send(&mut self, body: Value, now: i64, retry_secs: i64, msg_id: u64) -> Answer {
+        let list = body
+            .get("touser")
+            .and_then(Value::as_array)
+            .ok_or(fail(codes::DATA_FORMAT_ERROR))?;
+        if list.len() < 2 || list.len() > 10_000 {
+            return Err(fail(codes::INVALID_OPENID_SIZE));
+        }
+        let mut seen = HashSet::new();
+        let mut listed = Vec::new();
+        for openid in list {
+            let openid = openid.as_str().ok_or(fail(codes::INVALID_OPENID))?;
+            if self.follower(openid).is_none() {
+                return Err(fail(codes::INVALID_OPENID));
+            }
+            if seen.insert(openid) {
+                listed.push(openid.to_owned());
+            }
+        }
+        let msgtype = mass_msgtype(&body)?;
+        let clientmsgid = self.check_clientmsgid(&body, now, retry_secs)?;
+        let total = listed.len();
+        listed.retain(|o| self.follower(o).is_some_and(|f| f.subscribed));
+        let send = MassSend {
+            msg_id,
+            msg_data_id: None,
+            to_all: false,
+            tag_id: None,
+            msgtype,
+            clientmsgid,
+            recipients: listed.len(),
+            status: String::new(),
+            job: self.job_result(total, listed.len()),
+            openids: Some(listed),
+            body,
+        };
+        Ok(self.accept_mass(send, now))
+    }
+
+    /// A repeated `clientmsgid` answers 45066 within the retry spacing of the last
+    /// attempt, else 45065 with the first send's `msg_id`; a fresh one is returned.
+    fn check_clientmsgid(
+        &mut self,
+        body: &Value,
+        now: i64,
+        retry_secs: i64,
+    ) -> Result<Option<String>, Fail> {
+        let Some(id) = str_field(body, "clientmsgid") else {
+            return Ok(None);
+        };
+        if id.len() > 64 {
+            return Err(fail(codes::CLIENTMSGID_TOO_LONG));
+        }
+        if let Some((index, last)) = self.clientmsgids.get_mut(id) {
+            let too_fast = now - *last < retry_secs;
+            *last = now;
+            if too_fast {
+                return Err(fail(codes::CLIENTMSGID_RETRY_TOO_FAST));
+            }
+            let mut f = fail(codes::CLIENTMSGID_DUPLICATE);
+            f.extra
+                .insert("msg_id".into(), json!(self.mass[*index].msg_id));
+            return Err(f);
+        }
+        Ok(Some(id.to_owned()))
+    }
+
+    /// The job's outcome: counts from the targets, errors and status from
+    /// [`MassOutcome`] if a test set one (it applies once).
+    fn job_result(&mut self, total: usize, following: usize) -> MassJobResult {
+        let outcome = self.next_outcome.take().unwrap_or_default();
+        let filter_count = following as u64;
+        let error_count = outcome.error_count.min(filter_count);
+        MassJobResult {
+            status: outcome.status.unwrap_or_else(|| "send success".into()),
+            total_count: total as u64,
+            filter_count,
+            sent_count: filter_count - error_count,
+            error_count,
+        }
+    }
+
+    /// Records an accepted send and answers it.
+    fn accept_mass(&mut self, mut send: MassSend, now: i64) -> Value {
+        if send.msgtype == "mpnews" {
+            send.msg_data_id = Some(2_247_483_647 + send.msg_id);
+        }
+        send.status = if send.job.status == "send success" {
+            "SEND_SUCCESS"
+        } else {
+            "SEND_FAIL"
+        }
+        .into();
+        if let Some(id) = &send.clientmsgid {
+            self.clientmsgids.insert(id.clone(), (self.mass.len(), now));
+        }
         let mut answer =
-            json!({ "errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id });
-        if let Some(data_id) = msg_data_id {
+            json!({ "errcode": 0, "errmsg": "send job submission success", "msg_id": send.msg_id });
+        if let Some(data_id) = send.msg_data_id {
             answer["msg_data_id"] = json!(data_id);
         }
-        Ok(answer)
+        self.mass.push(send);
+        answer
+    }
+
+    /// `mass/preview` to one subscribed follower, by openid or WeChat ID.
+    fn mass_preview(&mut self, body: Value, now: i64, msg_id: u64) -> Answer {
+        let towxname = str_field(&body, "towxname")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        let openid = match &towxname {
+            Some(name) => self
+                .wxnames
+                .get(name)
+                .cloned()
+                .ok_or(fail(codes::INVALID_WXNAME))?,
+            None => str_field(&body, "touser")
+                .filter(|t| !t.is_empty())
+                .ok_or(fail(codes::INVALID_OPENID))?
+                .to_owned(),
+        };
+        let msgtype = mass_msgtype(&body)?;
+        let follower = self.follower(&openid).ok_or(fail(codes::INVALID_OPENID))?;
+        if !follower.subscribed {
+            return Err(fail(codes::REQUIRE_SUBSCRIBE));
+        }
+        self.previews.push(MassPreview {
+            msg_id,
+            openid,
+            towxname,
+            msgtype,
+            body,
+            at: now,
+        });
+        Ok(json!({ "errcode": 0, "errmsg": "preview success", "msg_id": msg_id }))
     }
 
     fn mass_get(&self, body: &Value) -> Answer {
@@ -1259,6 +1420,31 @@ impl AccountState {
             Ok(json!({ "ticket": ticket, "expire_seconds": expire, "url": url }))
         }
     }
+}
+
+/// The `msgtype` of a mass send or preview, its content checked: text needs
+/// `content`, media types a `media_id`.
+fn mass_msgtype(body: &Value) -> Result<String, Fail> {
+    let msgtype = str_field(body, "msgtype").ok_or(fail(codes::INVALID_MESSAGE_TYPE))?;
+    match msgtype {
+        "text" => {
+            body.get("text")
+                .and_then(|t| str_field(t, "content"))
+                .filter(|c| !c.is_empty())
+                .ok_or(fail(codes::DATA_FORMAT_ERROR))?;
+        }
+        "mpnews" | "image" | "voice" | "mpvideo" => {
+            body.get(msgtype)
+                .and_then(|m| str_field(m, "media_id"))
+                .filter(|m| !m.is_empty())
+                .ok_or(fail(codes::INVALID_MEDIA_ID))?;
+        }
+        "wxcard" => {
+            body.get("wxcard").ok_or(fail(codes::DATA_FORMAT_ERROR))?;
+        }
+        _ => return Err(fail(codes::INVALID_MESSAGE_TYPE)),
+    }
+    Ok(msgtype.to_owned())
 }
 
 /// Checks an action button and returns it as `menu/get` shows it (with an empty

@@ -2,6 +2,7 @@
 //! inspect afterwards.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -37,6 +38,10 @@ pub mod paths {
     pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
     /// `POST /cgi-bin/message/mass/sendall`.
     pub const MASS_SENDALL: &str = "/cgi-bin/message/mass/sendall";
+    /// `POST /cgi-bin/message/mass/send` (by openid list).
+    pub const MASS_SEND: &str = "/cgi-bin/message/mass/send";
+    /// `POST /cgi-bin/message/mass/preview`.
+    pub const MASS_PREVIEW: &str = "/cgi-bin/message/mass/preview";
     /// `POST /cgi-bin/message/mass/get`.
     pub const MASS_GET: &str = "/cgi-bin/message/mass/get";
     /// `POST /cgi-bin/menu/create`.
@@ -93,7 +98,20 @@ pub struct SimConfig {
     /// the last attempt answers 45066 instead of 45065 (WeChat: one minute).
     pub clientmsgid_retry_secs: i64,
     /// Call limits per path, copied into every account (defaults: fact sheet §5.7).
+    /// `mass/send` has no entry of its own: it counts against `mass/sendall`'s.
     pub quotas: HashMap<String, Quota>,
+    /// The default account's original id (`gh_…`), the `ToUserName` of its pushes.
+    pub original_id: String,
+    /// How long after an accepted mass send its `MASSSENDJOBFINISH` is pushed
+    /// (default 2 s, for demos; tests set a few milliseconds).
+    pub job_finish_delay: Duration,
+    /// How long a push waits for the merchant's answer before it counts as failed
+    /// (WeChat: 5 s).
+    pub push_timeout: Duration,
+    /// Deliveries of one push at most, the first included (WeChat: 3).
+    pub push_attempts: u32,
+    /// The pause before delivering a failed push again (default 1 s).
+    pub push_retry_pause: Duration,
 }
 
 impl Default for SimConfig {
@@ -135,6 +153,11 @@ impl Default for SimConfig {
             tag_delete_fan_limit: 100_000,
             clientmsgid_retry_secs: 60,
             quotas,
+            original_id: "gh_sim000000001".into(),
+            job_finish_delay: Duration::from_secs(2),
+            push_timeout: Duration::from_secs(5),
+            push_attempts: 3,
+            push_retry_pause: Duration::from_secs(1),
         }
     }
 }
@@ -220,27 +243,177 @@ pub struct SentMessage {
     pub at: i64,
 }
 
-/// A mass send the simulator accepted.
+/// A mass send the simulator accepted (`mass/sendall` or `mass/send`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MassSend {
     /// The job id answered.
     pub msg_id: u64,
     /// The article data id, for mpnews.
     pub msg_data_id: Option<u64>,
-    /// `filter.is_to_all`.
+    /// `filter.is_to_all` (always `false` for a send by openid list).
     pub to_all: bool,
     /// `filter.tag_id` when not to all.
     pub tag_id: Option<u32>,
+    /// A send by openid list (`mass/send`): the listed openids that followed at send
+    /// time, in list order without repeats. `None` for `mass/sendall`.
+    pub openids: Option<Vec<String>>,
     /// The `msgtype`.
     pub msgtype: String,
     /// The `clientmsgid`, if given.
     pub clientmsgid: Option<String>,
-    /// How many subscribed followers matched the filter at send time.
+    /// How many subscribed followers matched the filter (or the list) at send time.
     pub recipients: usize,
     /// What `mass/get` answers (`SEND_SUCCESS` unless changed).
     pub status: String,
+    /// What the job reports in its `MASSSENDJOBFINISH` push.
+    pub job: MassJobResult,
     /// The whole request body.
     pub body: Value,
+}
+
+/// The outcome of a mass send job, as its `MASSSENDJOBFINISH` event reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MassJobResult {
+    /// `Status`: `send success` unless [`MassOutcome::status`] said otherwise.
+    pub status: String,
+    /// `TotalCount`: the targets (the filter's followers, or the distinct listed
+    /// openids).
+    pub total_count: u64,
+    /// `FilterCount`: the targets still following.
+    pub filter_count: u64,
+    /// `SentCount`: `FilterCount` − `ErrorCount`.
+    pub sent_count: u64,
+    /// `ErrorCount`: 0 unless [`MassOutcome::error_count`] said otherwise.
+    pub error_count: u64,
+}
+
+/// How the next accepted mass send of an account ends (see
+/// `Account::set_next_mass_outcome`); `Default` is a clean success.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MassOutcome {
+    /// Recipients the send fails for (capped at `FilterCount`).
+    pub error_count: u64,
+    /// `Status` instead of `send success` (e.g. `send fail`, `err(30003)`); a status
+    /// other than `send success` also makes `mass/get` answer `SEND_FAIL`.
+    pub status: Option<String>,
+}
+
+/// A mass preview the simulator accepted (`mass/preview`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MassPreview {
+    /// The `msg_id` answered.
+    pub msg_id: u64,
+    /// The recipient's openid (resolved from `towxname` when that was given).
+    pub openid: String,
+    /// `towxname`, if the preview was addressed by WeChat ID.
+    pub towxname: Option<String>,
+    /// The `msgtype`.
+    pub msgtype: String,
+    /// The whole request body.
+    pub body: Value,
+    /// Simulated Unix time of the preview.
+    pub at: i64,
+}
+
+/// How pushes reach the merchant's server (fact sheet §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushMode {
+    /// 明文: the message XML as the body, `signature` in the query.
+    Plaintext,
+    /// 兼容: the plaintext elements and an `<Encrypt>` element in one body, with
+    /// `encrypt_type=aes` and `msg_signature` in the query too.
+    Compatible,
+    /// 安全: `<xml><ToUserName/><Encrypt/></xml>`, `encrypt_type=aes`,
+    /// `msg_signature`.
+    Safe,
+}
+
+/// Where and how an account pushes messages and events: the server URL, Token,
+/// EncodingAESKey and message mode of the OA console's server configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The server URL (`http://…`; the simulator speaks plain HTTP only). The push's
+    /// query is appended to any query it has.
+    pub url: String,
+    /// The Token both signatures are computed with.
+    pub token: String,
+    /// The 43-character EncodingAESKey; unused (may be empty) in plaintext mode.
+    pub encoding_aes_key: String,
+    /// The message mode.
+    pub mode: PushMode,
+}
+
+impl Webhook {
+    /// Plaintext mode.
+    pub fn plaintext(url: impl Into<String>, token: impl Into<String>) -> Self {
+        Webhook {
+            url: url.into(),
+            token: token.into(),
+            encoding_aes_key: String::new(),
+            mode: PushMode::Plaintext,
+        }
+    }
+
+    /// Safe (encrypted) mode.
+    pub fn safe(
+        url: impl Into<String>,
+        token: impl Into<String>,
+        encoding_aes_key: impl Into<String>,
+    ) -> Self {
+        Webhook {
+            url: url.into(),
+            token: token.into(),
+            encoding_aes_key: encoding_aes_key.into(),
+            mode: PushMode::Safe,
+        }
+    }
+
+    /// Compatible mode.
+    pub fn compatible(
+        url: impl Into<String>,
+        token: impl Into<String>,
+        encoding_aes_key: impl Into<String>,
+    ) -> Self {
+        Webhook {
+            mode: PushMode::Compatible,
+            ..Webhook::safe(url, token, encoding_aes_key)
+        }
+    }
+}
+
+/// One delivery attempt of a push to an account's [`Webhook`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushDelivery {
+    /// The push (the same for every attempt at it), as the `Account::push_*` method
+    /// returned it.
+    pub push_id: u64,
+    /// 1 for the first delivery, 2 and 3 for WeChat's retries.
+    pub attempt: u32,
+    /// The `MsgType` for messages (`text`), the `Event` for events (`subscribe`,
+    /// `MASSSENDJOBFINISH`…).
+    pub kind: String,
+    /// The full URL posted to, query included.
+    pub url: String,
+    /// The body posted.
+    pub body: String,
+    /// The message XML before any encryption.
+    pub plaintext: String,
+    /// The HTTP status answered; `None` when no answer came (timeout, refused
+    /// connection).
+    pub status: Option<u16>,
+    /// The body answered (lossy UTF-8), when an answer came.
+    pub response: Option<String>,
+    /// Why no answer came.
+    pub error: Option<String>,
+    /// Simulated Unix time of the attempt.
+    pub at: i64,
+}
+
+impl PushDelivery {
+    /// Whether the merchant took it (a whole 2xx answer): no retry follows.
+    pub fn accepted(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
 }
 
 /// A QR code scene.

@@ -1,13 +1,21 @@
 //! The OA API client (`patron_wechat::api`) against the simulator: each tests the
 //! other. The only test binary of this crate.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
 use std::time::Duration;
 
-use patron_simulator::{paths, Follower, Interaction, Quota, SimConfig, Simulator};
+use patron_simulator::{
+    paths, Follower, Interaction, MassOutcome, PushMode, Quota, SimConfig, Simulator, Webhook,
+    SYSTEM_OPENID,
+};
 use patron_wechat::api::{
     codes, ActionButton, Client, CustomMessage, Error, MassFilter, MassMessage, MassStatus, Menu,
     MenuButton, NewsArticle, QrCodeRequest, RetryPolicy, Scene, TokenEndpoint,
 };
+use patron_wechat::xml::{self, Event, Inbound, MassSendJobFinish, Message};
+use patron_wechat::{signature, AesKey};
 use serde_json::{json, Value};
 
 const FAST_RETRY: RetryPolicy = RetryPolicy {
@@ -780,4 +788,700 @@ async fn raw_protocol_errors() {
         .unwrap();
     let answer: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(answer["errcode"], 40032, "batchget of 101");
+}
+
+/// A POST of the simulator's raw JSON protocol, for what the client cannot say.
+async fn raw_post(sim: &Simulator, client: &Client, path: &str, body: Value) -> Value {
+    let token = client.access_token().await.unwrap();
+    let url = format!("{}{path}?access_token={token}", sim.base_url());
+    let response = reqwest::Client::new()
+        .post(url)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn mass_send_by_openid_list_shares_ids_dedupe_and_quota() {
+    let sim = Simulator::start();
+    let openids = sim.seed_followers(5);
+    let mut gone = Follower::new("oGoneGoneGoneGoneGoneGoneGone");
+    gone.subscribed = false;
+    sim.add_follower(gone);
+    let client = new_client(&sim);
+    let list: Vec<&str> = vec![
+        &openids[0],
+        &openids[1],
+        "oGoneGoneGoneGoneGoneGoneGone",
+        &openids[2],
+        &openids[0],
+    ];
+    let message = MassMessage::text("会员日");
+
+    let first = client
+        .mass_send(&list, &message, Some("list-1"))
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    let send = &sim.mass_sends()[0];
+    // Repeats ignored, the former follower filtered out.
+    assert_eq!(send.openids.as_deref(), Some(&openids[..3]));
+    assert_eq!(
+        (send.recipients, send.to_all, send.tag_id),
+        (3, false, None)
+    );
+    assert_eq!(
+        (
+            send.job.total_count,
+            send.job.filter_count,
+            send.job.sent_count
+        ),
+        (4, 3, 3)
+    );
+    assert_eq!(send.clientmsgid.as_deref(), Some("list-1"));
+    assert_eq!(send.body["text"]["content"], "会员日");
+
+    // The clientmsgid is the account's, whichever endpoint repeats it.
+    assert_eq!(
+        errcode(client.mass_send(&list, &message, Some("list-1")).await),
+        codes::CLIENTMSGID_RETRY_TOO_FAST
+    );
+    sim.advance(Duration::from_secs(61));
+    let again = client
+        .mass_send_all(MassFilter::All, &message, Some("list-1"))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.msg_id, first.msg_id);
+    // One numbering for both endpoints.
+    let to_all = client
+        .mass_send_all(MassFilter::All, &message, None)
+        .await
+        .unwrap();
+    let by_list = client.mass_send(&list, &message, None).await.unwrap();
+    assert_eq!(
+        (to_all.msg_id, by_list.msg_id),
+        (first.msg_id + 1, first.msg_id + 2)
+    );
+    assert_eq!(
+        client.mass_status(by_list.msg_id).await.unwrap(),
+        MassStatus::SendSuccess
+    );
+    assert_eq!(sim.mass_sends().len(), 3);
+
+    // Sizes, unknown openids and bad messages.
+    assert_eq!(
+        errcode(
+            client
+                .mass_send(&[&openids[0], "oNobody"], &message, None)
+                .await
+        ),
+        codes::INVALID_OPENID
+    );
+    let one = raw_post(
+        &sim,
+        &client,
+        paths::MASS_SEND,
+        json!({"touser": [&openids[0]], "msgtype": "text", "text": {"content": "x"}}),
+    )
+    .await;
+    assert_eq!(one["errcode"], 40130, "{one}");
+    let many: Vec<&str> = vec![&openids[0]; 10_001];
+    let too_many = raw_post(
+        &sim,
+        &client,
+        paths::MASS_SEND,
+        json!({"touser": many, "msgtype": "text", "text": {"content": "x"}}),
+    )
+    .await;
+    assert_eq!(too_many["errcode"], 40130);
+    let bad_type = raw_post(
+        &sim,
+        &client,
+        paths::MASS_SEND,
+        json!({"touser": [&openids[0], &openids[1]], "msgtype": "hologram"}),
+    )
+    .await;
+    assert_eq!(bad_type["errcode"], 40008);
+    let no_media = raw_post(
+        &sim,
+        &client,
+        paths::MASS_SEND,
+        json!({"touser": [&openids[0], &openids[1]], "msgtype": "image", "image": {}}),
+    )
+    .await;
+    assert_eq!(no_media["errcode"], 40007);
+    let long_id = raw_post(
+        &sim,
+        &client,
+        paths::MASS_SEND,
+        json!({"touser": [&openids[0], &openids[1]], "msgtype": "text",
+               "text": {"content": "x"}, "clientmsgid": "x".repeat(65)}),
+    )
+    .await;
+    assert_eq!(long_id["errcode"], 45067);
+    assert_eq!(sim.mass_sends().len(), 3);
+
+    // Both endpoints count against one quota: the sendall path's.
+    assert_eq!(
+        sim.quota_used_today(paths::MASS_SEND),
+        sim.quota_used_today(paths::MASS_SENDALL)
+    );
+    let used = sim.quota_used_today(paths::MASS_SENDALL);
+    assert_eq!(used, 11);
+    sim.set_quota(paths::MASS_SENDALL, Quota::daily(used + 1));
+    client.mass_send(&list, &message, None).await.unwrap();
+    assert_eq!(
+        errcode(client.mass_send_all(MassFilter::All, &message, None).await),
+        codes::API_DAILY_QUOTA
+    );
+    assert_eq!(
+        errcode(client.mass_send(&list, &message, None).await),
+        codes::API_DAILY_QUOTA
+    );
+}
+
+#[tokio::test]
+async fn mass_preview_to_one_follower() {
+    let sim = Simulator::start();
+    let openids = sim.seed_followers(2);
+    sim.set_subscribed(&openids[1], false);
+    let client = new_client(&sim);
+    let image = MassMessage::Image {
+        media_id: "IMG_MEDIA".into(),
+    };
+
+    let msg_id = client.mass_preview(&openids[0], &image).await.unwrap();
+    let previews = sim.previews();
+    assert_eq!(previews.len(), 1);
+    assert_eq!(msg_id, Some(previews[0].msg_id));
+    assert_eq!(
+        (previews[0].openid.as_str(), previews[0].msgtype.as_str()),
+        (openids[0].as_str(), "image")
+    );
+    assert_eq!(previews[0].body["image"]["media_id"], "IMG_MEDIA");
+    assert!(sim.mass_sends().is_empty(), "a preview is no mass send");
+
+    assert_eq!(
+        errcode(client.mass_preview(&openids[1], &image).await),
+        codes::REQUIRE_SUBSCRIBE
+    );
+    assert_eq!(
+        errcode(client.mass_preview("oNobody", &image).await),
+        codes::INVALID_OPENID
+    );
+
+    // By WeChat ID.
+    sim.set_wxname(&openids[0], "patron_fan");
+    let answer = raw_post(
+        &sim,
+        &client,
+        paths::MASS_PREVIEW,
+        json!({"towxname": "patron_fan", "msgtype": "text", "text": {"content": "预览"}}),
+    )
+    .await;
+    assert_eq!(answer["errcode"], 0, "{answer}");
+    assert_eq!(answer["errmsg"], "preview success");
+    assert_eq!(answer["msg_id"], msg_id.unwrap() + 1);
+    let last = sim.previews().pop().unwrap();
+    assert_eq!(last.towxname.as_deref(), Some("patron_fan"));
+    assert_eq!(last.openid, openids[0]);
+    let unknown = raw_post(
+        &sim,
+        &client,
+        paths::MASS_PREVIEW,
+        json!({"towxname": "nobody", "msgtype": "text", "text": {"content": "x"}}),
+    )
+    .await;
+    assert_eq!(unknown["errcode"], 40132);
+}
+
+/// One request as the test's receiver read it.
+struct Received {
+    /// Path and query.
+    target: String,
+    body: String,
+}
+
+/// A tiny HTTP server on its own thread: answers each request with the next of
+/// `answers` (the last one once they run out) and reports what it read.
+fn receiver(answers: Vec<(u16, &'static str)>) -> (String, mpsc::Receiver<Received>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/wx/demo", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let header_end = loop {
+                let read = stream.read(&mut chunk).unwrap_or(0);
+                if read == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(header_end) = header_end else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
+            let length: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < header_end + length {
+                let read = stream.read(&mut chunk).unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let body = String::from_utf8_lossy(&buf[header_end..]).into_owned();
+            let (status, text) = answers[n.min(answers.len() - 1)];
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = tx.send(Received { target, body });
+        }
+    });
+    (url, rx)
+}
+
+/// The query parameters of a request target.
+fn query(target: &str) -> std::collections::HashMap<String, String> {
+    target
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn push_config() -> SimConfig {
+    SimConfig {
+        job_finish_delay: Duration::from_millis(20),
+        push_retry_pause: Duration::from_millis(10),
+        push_timeout: Duration::from_secs(2),
+        ..SimConfig::default()
+    }
+}
+
+const TOKEN: &str = "pushtoken";
+/// The docs' own key: its last character carries non-zero spare bits.
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Verifies and opens a safe-mode push with patron_wechat, as Patron's server does.
+fn open_safe(sim: &Simulator, push: &Received) -> Inbound {
+    let q = query(&push.target);
+    assert_eq!(q["encrypt_type"], "aes");
+    assert!(signature::verify_url_signature(
+        &q["signature"],
+        TOKEN,
+        &q["timestamp"],
+        &q["nonce"]
+    ));
+    let envelope = xml::parse_envelope(&push.body).unwrap();
+    assert_eq!(
+        envelope.to_user_name.as_deref(),
+        Some(sim.original_id().as_str())
+    );
+    assert_eq!(
+        envelope.fields.len(),
+        2,
+        "safe mode: ToUserName and Encrypt only"
+    );
+    let encrypt = envelope.encrypt.as_deref().unwrap();
+    assert!(signature::verify_msg_signature(
+        &q["msg_signature"],
+        TOKEN,
+        &q["timestamp"],
+        &q["nonce"],
+        encrypt
+    ));
+    let key = AesKey::from_encoding_aes_key(AES_KEY).unwrap();
+    let plain = patron_wechat::crypto::decrypt(&key, sim.appid(), encrypt).unwrap();
+    xml::parse_message(plain).unwrap()
+}
+
+fn job_finish(inbound: &Inbound) -> &MassSendJobFinish {
+    match &inbound.message {
+        Message::Event(Event::MassSendJobFinish(job)) => job,
+        other => panic!("not MASSSENDJOBFINISH: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn mass_sends_push_job_finish_in_safe_mode() {
+    let sim = Simulator::start_with(push_config());
+    sim.freeze_clock_at(1_767_232_800);
+    let openids = sim.seed_followers(6);
+    let client = new_client(&sim);
+    let (url, rx) = receiver(vec![(200, "success")]);
+    sim.set_webhook(Webhook::safe(&url, TOKEN, AES_KEY));
+
+    // By openid list: total 3, one of them no longer following.
+    sim.set_subscribed(&openids[2], false);
+    let list = [openids[0].as_str(), &openids[1], &openids[2]];
+    let sent = client
+        .mass_send(&list, &MassMessage::text("周末五折"), Some("job-1"))
+        .await
+        .unwrap();
+    let deliveries = sim.wait_for_deliveries(1, WAIT).await;
+    assert_eq!(deliveries.len(), 1);
+    assert!(deliveries[0].accepted());
+    assert_eq!(deliveries[0].response.as_deref(), Some("success"));
+    assert_eq!(deliveries[0].kind, "MASSSENDJOBFINISH");
+    let push = rx.recv_timeout(WAIT).unwrap();
+    assert!(push.target.starts_with("/wx/demo?"));
+    let inbound = open_safe(&sim, &push);
+    assert_eq!(inbound.header.to_user, sim.original_id());
+    assert_eq!(inbound.header.from_user, SYSTEM_OPENID);
+    assert_eq!(inbound.header.create_time, 1_767_232_800);
+    let job = job_finish(&inbound);
+    assert_eq!(job.msg_id, sent.msg_id);
+    assert_eq!(job.status, "send success");
+    assert_eq!(
+        (
+            job.total_count,
+            job.filter_count,
+            job.sent_count,
+            job.error_count
+        ),
+        (Some(3), Some(2), Some(2), Some(0))
+    );
+    assert_eq!(deliveries[0].plaintext.as_bytes(), {
+        let key = AesKey::from_encoding_aes_key(AES_KEY).unwrap();
+        let encrypt = xml::parse_envelope(&push.body).unwrap().encrypt.unwrap();
+        patron_wechat::crypto::decrypt(&key, sim.appid(), &encrypt).unwrap()
+    });
+
+    // Sendall of an article, with errors arranged: the counts and the article's URL.
+    sim.set_next_mass_outcome(MassOutcome {
+        error_count: 2,
+        status: None,
+    });
+    let article = MassMessage::MpNews {
+        media_id: "DRAFT".into(),
+        send_ignore_reprint: false,
+    };
+    let all = client
+        .mass_send_all(MassFilter::All, &article, Some("job-2"))
+        .await
+        .unwrap();
+    let inbound = open_safe(&sim, &rx.recv_timeout(WAIT).unwrap());
+    let job = job_finish(&inbound);
+    assert_eq!(job.msg_id, all.msg_id);
+    assert_eq!(
+        (
+            job.total_count,
+            job.filter_count,
+            job.sent_count,
+            job.error_count
+        ),
+        (Some(5), Some(5), Some(3), Some(2))
+    );
+    assert_eq!(job.copyright_check.as_ref().unwrap().check_state, Some(1));
+    let urls = job.article_urls.as_ref().unwrap();
+    assert_eq!(urls.items.len(), 1);
+    assert!(urls.items[0]
+        .article_url
+        .starts_with("https://mp.weixin.qq.com/s?"));
+    assert_eq!(sim.mass_sends()[1].job.error_count, 2);
+
+    // A failed job: its status, and mass/get agrees.
+    sim.set_next_mass_outcome(MassOutcome {
+        error_count: 0,
+        status: Some("err(30003)".into()),
+    });
+    let failed = client
+        .mass_send_all(MassFilter::All, &MassMessage::text("x"), None)
+        .await
+        .unwrap();
+    let job_event = open_safe(&sim, &rx.recv_timeout(WAIT).unwrap());
+    assert_eq!(job_finish(&job_event).status, "err(30003)");
+    assert_eq!(
+        client.mass_status(failed.msg_id).await.unwrap(),
+        MassStatus::SendFail
+    );
+
+    // A duplicate (45065) sends nothing and pushes nothing.
+    sim.advance(Duration::from_secs(61));
+    let again = client
+        .mass_send(&list, &MassMessage::text("周末五折"), Some("job-1"))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert!(sim.wait_for_pushes(WAIT).await);
+    assert_eq!(sim.push_deliveries().len(), 3);
+    assert!(rx.try_recv().is_err());
+
+    // Without a webhook, nothing is pushed either.
+    sim.clear_webhook();
+    client
+        .mass_send_all(MassFilter::All, &MassMessage::text("y"), None)
+        .await
+        .unwrap();
+    assert_eq!(sim.pending_pushes(), 0);
+}
+
+#[tokio::test]
+async fn user_actions_push_plaintext_and_retry_failures() {
+    let sim = Simulator::start_with(push_config());
+    let openids = sim.seed_followers(1);
+    let client = new_client(&sim);
+    // Two failures, then taken.
+    let (url, rx) = receiver(vec![(500, "oops"), (503, ""), (200, "success")]);
+    sim.set_webhook(Webhook::plaintext(&url, TOKEN));
+    assert_eq!(sim.webhook().unwrap().mode, PushMode::Plaintext);
+
+    let newcomer = "oNewcomerNewcomerNewcomer0001";
+    let push_id = sim.push_subscribe(newcomer).unwrap();
+    let deliveries = sim.wait_for_deliveries(3, WAIT).await;
+    let statuses: Vec<_> = deliveries.iter().map(|d| (d.attempt, d.status)).collect();
+    assert_eq!(statuses, [(1, Some(500)), (2, Some(503)), (3, Some(200))]);
+    assert!(deliveries.iter().all(|d| d.push_id == push_id));
+    assert_eq!(deliveries[0].response.as_deref(), Some("oops"));
+    assert!(!deliveries[1].accepted() && deliveries[2].accepted());
+    // The same push each time: same signature, same body.
+    let pushes: Vec<Received> = (0..3).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    assert!(pushes.iter().all(|p| p.target == pushes[0].target));
+    assert!(pushes.iter().all(|p| p.body == pushes[0].body));
+    let q = query(&pushes[0].target);
+    assert!(!q.contains_key("encrypt_type"));
+    assert_eq!(q["openid"], newcomer);
+    assert!(signature::verify_url_signature(
+        &q["signature"],
+        TOKEN,
+        &q["timestamp"],
+        &q["nonce"]
+    ));
+    let inbound = xml::parse_message(&pushes[0].body).unwrap();
+    assert_eq!(inbound.header.from_user, newcomer);
+    assert_eq!(inbound.header.to_user, sim.original_id());
+    assert!(matches!(
+        inbound.message,
+        Message::Event(Event::Subscribe {
+            event_key: None,
+            ..
+        })
+    ));
+    // The follow is in the simulator's state: a follower with an event window.
+    assert!(sim.follower(newcomer).unwrap().subscribed);
+    assert_eq!(sim.follower_count(), 2);
+    client
+        .send_custom(newcomer, &CustomMessage::text("欢迎"))
+        .await
+        .unwrap();
+
+    // A message: parsed as text, with a message window for replies.
+    sim.push_text(&openids[0], "营业时间？").unwrap();
+    let text = xml::parse_message(rx.recv_timeout(WAIT).unwrap().body).unwrap();
+    match &text.message {
+        Message::Text(t) => assert_eq!(t.content, "营业时间？"),
+        other => panic!("not text: {other:?}"),
+    }
+    for _ in 0..5 {
+        client
+            .send_custom(&openids[0], &CustomMessage::text("9 点到 21 点"))
+            .await
+            .unwrap();
+    }
+
+    // A scan of a parametric code by someone new: a follow through the code.
+    let code = client
+        .create_qrcode(&QrCodeRequest::permanent(Scene::Str("store:7".into())))
+        .await
+        .unwrap();
+    let scanner = "oScannerScannerScannerScann01";
+    sim.push_scan(scanner, &code.ticket).unwrap();
+    let scan = xml::parse_message(rx.recv_timeout(WAIT).unwrap().body).unwrap();
+    match &scan.message {
+        Message::Event(e @ Event::Subscribe { ticket, .. }) => {
+            assert_eq!(e.qr_scene(), Some("store:7"));
+            assert_eq!(ticket.as_deref(), Some(code.ticket.as_str()));
+        }
+        other => panic!("not a follow through the code: {other:?}"),
+    }
+    assert_eq!(sim.follower(scanner).unwrap().qr_scene_str, "store:7");
+    // Again, now a follower: SCAN.
+    sim.push_scan(scanner, &code.ticket).unwrap();
+    let scan = xml::parse_message(rx.recv_timeout(WAIT).unwrap().body).unwrap();
+    assert!(
+        matches!(&scan.message, Message::Event(Event::Scan { event_key, .. }) if event_key == "store:7")
+    );
+
+    // An unfollow: out of the list, windows closed.
+    sim.push_unsubscribe(newcomer).unwrap();
+    let gone = xml::parse_message(rx.recv_timeout(WAIT).unwrap().body).unwrap();
+    assert!(matches!(gone.message, Message::Event(Event::Unsubscribe)));
+    assert!(!sim.follower(newcomer).unwrap().subscribed);
+    assert_eq!(
+        errcode(
+            client
+                .send_custom(newcomer, &CustomMessage::text("?"))
+                .await
+        ),
+        codes::RESPONSE_OUT_OF_TIME
+    );
+    assert!(sim.wait_for_pushes(WAIT).await);
+    let kinds: Vec<String> = sim
+        .push_deliveries()
+        .into_iter()
+        .skip(3)
+        .map(|d| d.kind)
+        .collect();
+    assert_eq!(kinds, ["text", "subscribe", "SCAN", "unsubscribe"]);
+}
+
+#[tokio::test]
+async fn pushes_give_up_after_three_attempts() {
+    let sim = Simulator::start_with(push_config());
+    let openids = sim.seed_followers(1);
+    let (url, rx) = receiver(vec![(500, "down")]);
+    sim.set_webhook(Webhook::plaintext(&url, TOKEN));
+    sim.push_text(&openids[0], "hi").unwrap();
+    assert!(sim.wait_for_pushes(WAIT).await);
+    let deliveries = sim.push_deliveries();
+    assert_eq!(deliveries.len(), 3);
+    assert!(deliveries.iter().all(|d| d.status == Some(500)));
+    assert_eq!(rx.try_iter().count(), 3);
+
+    // Nobody listening: no answer at all, recorded as such.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/wx", closed.local_addr().unwrap());
+    drop(closed);
+    sim.set_webhook(Webhook::plaintext(dead, TOKEN));
+    sim.push_subscribe("oSomeoneSomeoneSomeoneSome01").unwrap();
+    assert!(sim.wait_for_pushes(WAIT).await);
+    let failed: Vec<_> = sim.push_deliveries().into_iter().skip(3).collect();
+    assert_eq!(failed.len(), 3);
+    assert!(failed
+        .iter()
+        .all(|d| d.status.is_none() && d.error.is_some() && !d.accepted()));
+}
+
+#[tokio::test]
+async fn compatible_mode_carries_both_forms() {
+    let sim = Simulator::start_with(push_config());
+    let openids = sim.seed_followers(1);
+    let (url, rx) = receiver(vec![(200, "")]);
+    sim.set_webhook(Webhook::compatible(
+        format!("{url}?tenant=7"),
+        TOKEN,
+        AES_KEY,
+    ));
+    sim.push_text(&openids[0], "a ]]> b").unwrap();
+    let push = rx.recv_timeout(WAIT).unwrap();
+    let q = query(&push.target);
+    assert_eq!(q["tenant"], "7");
+    assert_eq!(q["encrypt_type"], "aes");
+    let envelope = xml::parse_envelope(&push.body).unwrap();
+    let encrypt = envelope.encrypt.as_deref().unwrap();
+    assert!(signature::verify_msg_signature(
+        &q["msg_signature"],
+        TOKEN,
+        &q["timestamp"],
+        &q["nonce"],
+        encrypt
+    ));
+    let key = AesKey::from_encoding_aes_key(AES_KEY).unwrap();
+    let inner =
+        xml::parse_message(patron_wechat::crypto::decrypt(&key, sim.appid(), encrypt).unwrap())
+            .unwrap();
+    let outer = envelope.plaintext_message().unwrap();
+    assert_eq!(inner.message, outer.message);
+    assert!(matches!(&inner.message, Message::Text(t) if t.content == "a ]]> b"));
+}
+
+/// The simulator's own WXBizMsgCrypt against the fact sheet's vectors (§2.5), and
+/// against patron_wechat's in both directions.
+#[test]
+fn simulator_crypto_reproduces_the_vectors() {
+    use patron_simulator::crypto;
+
+    let docs_key = crypto::aes_key(AES_KEY).unwrap();
+    let hex: String = docs_key.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "69b71d79f8218a39259a7a29aabb2dbafc31cb3d35db7e39ebbf3d0010831051"
+    );
+    assert!(crypto::aes_key("too-short").is_none());
+
+    // V1: decrypt the official sample and check its msg_signature.
+    let v1 = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE=";
+    assert_eq!(
+        crypto::signature(&["spamtest", "1409735669", "1320562132", v1]),
+        "5d197aaffba7e9b25a30732f161a50dee96bd5fa"
+    );
+    let msg = crypto::decrypt(&docs_key, "wx2c2769f8efd9abc2", v1).unwrap();
+    assert_eq!(msg.len(), 280);
+    assert!(String::from_utf8(msg).unwrap().contains("abcdteT"));
+    assert!(crypto::decrypt(&docs_key, "wxsomeoneelse", v1).is_none());
+
+    // V2 and V3 replies: encrypt byte-exactly with the given random bytes.
+    let zero = crypto::aes_key(&"A".repeat(43)).unwrap();
+    assert_eq!(zero, [0u8; 32]);
+    let v2 = crypto::encrypt(
+        &zero,
+        "wxba5fad812f8e6fb9",
+        br#"{"demo_resp":"good luck"}"#,
+        *b"707722b803182950",
+    );
+    assert_eq!(
+        v2,
+        "ELGduP2YcVatjqIS+eZbp80MNLoAUWvzzyJxgGzxZO/5sAvd070Bs6qrLARC9nVHm48Y4hyRbtzve1L32tmxSQ=="
+    );
+    assert_eq!(
+        crypto::signature(&["AAAAA", "1713424427", "415670741", &v2]),
+        "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1"
+    );
+    let v3 = crypto::encrypt(
+        &zero,
+        "wx134c8103faa5a59e",
+        b"<xml><demo_resp>[CDATA[good luck]]</demo_resp></xml>",
+        *b"999951349e8ee746",
+    );
+    assert_eq!(
+        v3,
+        "hE8R6mGXHkJJjU72KxzKUd1GEkKJaEZq7vRL8XgK3o+00k8JGq6+pZJUIlTSyhsX+bxIBQ72g3GyvDdIZcr6+3HAZbSvPT9t/o11MI7d6WELwqrGd7jMnV0zv3Zc9Nq7"
+    );
+    assert_eq!(
+        crypto::signature(&["AAAAA", "1713424427", "415670741", &v3]),
+        "03e0812039325c2712ef5f0f980fd14c70d6e307"
+    );
+    // V4: the plain push signature.
+    assert_eq!(
+        crypto::signature(&["AAAAA", "1714037059", "486452656"]),
+        "899cf89e464efb63f54ddac96b0a0a235f53aa78"
+    );
+
+    // Each side opens what the other sealed, at every padding length.
+    let theirs = AesKey::from_encoding_aes_key(AES_KEY).unwrap();
+    for n in 0..70 {
+        let msg = "x".repeat(n);
+        let sealed = crypto::encrypt_fresh(&docs_key, "wxsim", msg.as_bytes());
+        assert_eq!(
+            patron_wechat::crypto::decrypt(&theirs, "wxsim", &sealed).unwrap(),
+            msg.as_bytes()
+        );
+        let sealed = patron_wechat::crypto::encrypt_fresh(&theirs, "wxsim", msg.as_bytes());
+        assert_eq!(
+            crypto::decrypt(&docs_key, "wxsim", &sealed).unwrap(),
+            msg.as_bytes()
+        );
+    }
 }

@@ -6,6 +6,7 @@ pub mod account;
 pub mod agency;
 pub mod attributes;
 pub mod auth;
+pub mod broadcasts;
 pub mod campaign_edit;
 pub mod campaigns;
 pub mod cashier;
