@@ -551,3 +551,49 @@ async fn the_pages_compose_approve_schedule_and_offer_the_next_free_day() {
         zh.body
     );
 }
+
+/// One access_token per tenant, shared by every process and job: six clients (as six
+/// processes would build them) asking at once cause one stable_token call; when WeChat
+/// revokes it, the clients that meet the refusal cause one refresh between them.
+#[tokio::test]
+async fn every_client_of_a_tenant_shares_one_token_refreshed_once() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "tok");
+    let sim = sim();
+    connect(&app, &w, &sim);
+    let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();
+    let pool = DbPool::connect(&app.db.url, 8).unwrap();
+    let clients: Vec<_> = (0..6)
+        .map(|_| patron_app::wechat::tenant_client(&pool, &app.state.secrets, &t).unwrap())
+        .collect();
+    let tokens = futures_util::future::join_all(clients.iter().map(|c| c.access_token())).await;
+    let tokens: Vec<String> = tokens.into_iter().map(Result::unwrap).collect();
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
+    assert_eq!(sim.call_count("/cgi-bin/stable_token"), 1);
+    let tenant = w.scope.tenant_id();
+    assert_eq!(
+        patron_store::wx_tokens::refreshes(&mut app.conn(), tenant).unwrap(),
+        1
+    );
+    // The token is sealed at rest.
+    let stored: Option<String> = patron_store::schema::wx_tokens::table
+        .find(tenant.0)
+        .select(patron_store::schema::wx_tokens::token_enc)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(!stored.unwrap().contains(&tokens[0]));
+    // WeChat revokes it (40001 on the next calls): every client retries once, and one
+    // refresh serves them all.
+    sim.default_account().invalidate_tokens();
+    let calls = futures_util::future::join_all(clients.iter().map(|c| c.tags())).await;
+    assert!(calls.iter().all(Result::is_ok), "{calls:?}");
+    assert_eq!(
+        patron_store::wx_tokens::refreshes(&mut app.conn(), tenant).unwrap(),
+        2
+    );
+    let fresh = clients[0].access_token().await.unwrap();
+    assert_ne!(fresh, tokens[0]);
+    for c in &clients[1..] {
+        assert_eq!(c.access_token().await.unwrap(), fresh);
+    }
+}

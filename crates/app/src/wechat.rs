@@ -1,8 +1,10 @@
 //! A tenant's OA API client, built in one place for pages, the API and jobs.
 
+use patron_domain::TenantId;
 use patron_store::tenants::Tenant;
-use patron_store::{SecretBox, StoreError};
-use patron_wechat::api::Client;
+use patron_store::{wx_tokens, DbPool, SecretBox, StoreError};
+use patron_wechat::api::{Client, SharedToken, StoreFuture, TokenStore};
+use std::sync::Arc;
 
 /// Why a tenant has no client.
 #[derive(Debug, thiserror::Error)]
@@ -15,23 +17,90 @@ pub enum NoClient {
     Client(String),
 }
 
-/// An OA API client for the tenant, with its decrypted AppSecret, pointed at its API base.
-pub fn tenant_client(secrets: &SecretBox, tenant: &Tenant) -> Result<Client, NoClient> {
+/// An OA API client for the tenant, with its decrypted AppSecret, pointed at its API base,
+/// sharing the tenant's access_token through the database with every other process and
+/// job ([`DbTokens`]).
+pub fn tenant_client(
+    pool: &DbPool,
+    secrets: &SecretBox,
+    tenant: &Tenant,
+) -> Result<Client, NoClient> {
     let appid = tenant.wx_appid.clone().ok_or(NoClient::NotConfigured)?;
     let secret = tenant
         .wechat_secrets(secrets)?
         .app_secret
         .ok_or(NoClient::NotConfigured)?;
-    Client::new(tenant.wx_api_base.clone(), appid, secret)
+    let store = DbTokens {
+        pool: pool.clone(),
+        secrets: secrets.clone(),
+        tenant: TenantId(tenant.id),
+    };
+    Client::builder(tenant.wx_api_base.clone(), appid, secret)
+        .token_store(Arc::new(store))
+        .build()
         .map_err(|e| NoClient::Client(e.to_string()))
+}
+
+/// The tenant's access_token in the database (`patron_store::wx_tokens`), shared by every
+/// `patron` process and job: one refreshes under a lease while the others wait for it.
+pub struct DbTokens {
+    pool: DbPool,
+    secrets: SecretBox,
+    tenant: TenantId,
+}
+
+impl DbTokens {
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut patron_store::DbConn, &SecretBox, TenantId) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    ) -> StoreFuture<'static, T> {
+        let (pool, secrets, tenant) = (self.pool.clone(), self.secrets.clone(), self.tenant);
+        Box::pin(async move {
+            crate::blocking(&pool, move |c| f(c, &secrets, tenant))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl TokenStore for DbTokens {
+    fn load(&self) -> StoreFuture<'_, Option<SharedToken>> {
+        self.run(|c, s, t| {
+            Ok(wx_tokens::load(c, s, t)?.map(|(token, exp)| SharedToken {
+                token,
+                expires_at: exp.and_utc().timestamp(),
+            }))
+        })
+    }
+    fn try_lease(&self, lease: std::time::Duration) -> StoreFuture<'_, bool> {
+        let lease = chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(30));
+        self.run(move |c, _, t| wx_tokens::try_lease(c, t, lease))
+    }
+    fn save(&self, token: SharedToken) -> StoreFuture<'_, ()> {
+        self.run(move |c, s, t| {
+            let exp = chrono::DateTime::from_timestamp(token.expires_at, 0)
+                .map(|d| d.naive_utc())
+                .unwrap_or_else(patron_store::now);
+            wx_tokens::save(c, s, t, &token.token, exp)
+        })
+    }
+    fn release(&self) -> StoreFuture<'_, ()> {
+        self.run(|c, _, t| wx_tokens::release(c, t))
+    }
+    fn forget(&self, rejected: String) -> StoreFuture<'_, ()> {
+        self.run(move |c, s, t| wx_tokens::forget(c, s, t, &rejected))
+    }
 }
 
 /// [`tenant_client`], or `None` when the tenant has no AppID or AppSecret.
 pub fn tenant_client_if_set(
+    pool: &DbPool,
     secrets: &SecretBox,
     tenant: &Tenant,
 ) -> Result<Option<Client>, NoClient> {
-    match tenant_client(secrets, tenant) {
+    match tenant_client(pool, secrets, tenant) {
         Ok(c) => Ok(Some(c)),
         Err(NoClient::NotConfigured) => Ok(None),
         Err(e) => Err(e),
@@ -84,7 +153,7 @@ pub async fn create_qr_code(
     if !n.permanent && !(1..=MAX_EXPIRE_SECONDS / 86_400).contains(&n.days) {
         return Err(NotCreated::Invalid(invalid("days", "invalid_days")));
     }
-    let client = match tenant_client_if_set(secrets, tenant) {
+    let client = match tenant_client_if_set(pool, secrets, tenant) {
         Ok(Some(c)) => c,
         Ok(None) => return Err(NotCreated::Invalid(invalid("scene", "api_not_configured"))),
         Err(e) => return Err(NotCreated::Failed(e.to_string())),
@@ -158,7 +227,7 @@ pub async fn save_menu(
     if !publish {
         return Ok(MenuSaved::Saved);
     }
-    let client = match tenant_client_if_set(secrets, tenant) {
+    let client = match tenant_client_if_set(pool, secrets, tenant) {
         Ok(Some(c)) => c,
         Ok(None) => return Ok(MenuSaved::NotConfigured),
         Err(e) => return Err(crate::AppError::Internal(StoreError::Config(e.to_string()))),

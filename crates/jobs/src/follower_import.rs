@@ -63,9 +63,10 @@ fn run(ctx: &mut JobCtx) -> Result<(), crate::JobError> {
         "created={} updated={} unchanged={}",
         applied.created, applied.updated, applied.unchanged
     );
+    // Progress first: whoever sees the import done sees all its rows counted.
+    ctx.progress(imp.total_rows, Some(imp.total_rows))?;
     imports::set_status(&mut c, &scope, imp.id, imports::DONE, Some(&msg), None)?;
     drop(c);
-    ctx.progress(imp.total_rows, Some(imp.total_rows))?;
     tracing::info!(
         import = imp.id,
         created = applied.created,

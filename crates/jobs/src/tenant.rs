@@ -20,7 +20,7 @@ pub fn client(
         .ok_or_else(|| format!("tenant {tenant_id} not found"))?;
     let scope = TenantScope::system(tref);
     let tenant = tenants::get(&mut c, &scope)?;
-    let client = patron_app::wechat::tenant_client(secrets, &tenant)?;
+    let client = patron_app::wechat::tenant_client(&ctx.pool, secrets, &tenant)?;
     Ok((scope, client))
 }
 

@@ -39,6 +39,7 @@ pub mod tenants;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod wx_tokens;
 
 pub use conn::{write_tx, Backend, DbConn, DbPool, DbUrl};
 pub use diesel::result::Error as DieselError;

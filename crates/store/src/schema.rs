@@ -172,6 +172,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    wx_tokens (tenant_id) {
+        tenant_id -> BigInt,
+        token_enc -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        refreshes -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     broadcast_settings (tenant_id) {
         tenant_id -> BigInt,
         quota_period -> Nullable<Text>,
@@ -246,6 +257,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
+    wx_tokens,
     broadcast_settings,
     broadcasts,
     broadcast_slots,

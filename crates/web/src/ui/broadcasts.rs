@@ -788,17 +788,18 @@ pub async fn preview(
         let errs = [invalid("openid", "required")];
         return render_show(&ctx, &slug, id, None, None, form_messages(ctx.lang, &errs)).await;
     }
-    let client = match patron_app::wechat::tenant_client(&ctx.state.secrets, &tenant) {
-        Ok(c) => c,
-        Err(_) => {
-            return Ok(redirect_flash(
-                &back,
-                "err",
-                "flash.sync_needs_settings",
-                secure,
-            ))
-        }
-    };
+    let client =
+        match patron_app::wechat::tenant_client(&ctx.state.pool, &ctx.state.secrets, &tenant) {
+            Ok(c) => c,
+            Err(_) => {
+                return Ok(redirect_flash(
+                    &back,
+                    "err",
+                    "flash.sync_needs_settings",
+                    secure,
+                ))
+            }
+        };
     let msg = match b.message() {
         Some(Message::Text { text }) => patron_wechat::api::MassMessage::text(text),
         Some(Message::Image { media_id }) => patron_wechat::api::MassMessage::Image { media_id },

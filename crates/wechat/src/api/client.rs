@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::error::{ApiError, Error};
+use super::token_store::{SharedToken, TokenStore};
 
 /// WeChat's production API base URL.
 pub const PRODUCTION_BASE_URL: &str = "https://api.weixin.qq.com";
@@ -62,6 +63,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     refresh_margin: Duration,
     timeout: Duration,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -104,6 +106,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Share the access_token through `store` (every process and job of the account):
+    /// the client takes the stored token while it is valid, and one caller at a time
+    /// refreshes it.
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Whole-request timeout of the built-in HTTP client; 15 s by default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -133,6 +143,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 refresh_margin: self.refresh_margin,
                 token: Mutex::new(None),
+                store: self.store,
             }),
         })
     }
@@ -158,12 +169,22 @@ struct Inner {
     retry: RetryPolicy,
     refresh_margin: Duration,
     token: Mutex<Option<CachedToken>>,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 struct CachedToken {
     token: String,
     /// When to stop using it (expiry minus the refresh margin).
     refresh_at: Instant,
+    /// When WeChat stops taking it, Unix seconds.
+    expires_at: i64,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 impl fmt::Debug for Client {
@@ -215,6 +236,7 @@ impl Client {
             retry: RetryPolicy::default(),
             refresh_margin: Duration::from_secs(300),
             timeout: Duration::from_secs(15),
+            store: None,
         }
     }
 
@@ -237,10 +259,94 @@ impl Client {
                 return Ok(token.token.clone());
             }
         }
-        let fresh = self.fetch_token(false).await?;
+        let fresh = match &self.inner.store {
+            Some(store) => self.shared_token(store.as_ref(), None).await?,
+            None => self.fetch_token(false).await?,
+        };
         let token = fresh.token.clone();
         *cached = Some(fresh);
         Ok(token)
+    }
+
+    /// How long a caller waits for another to finish a refresh before fetching itself.
+    const LEASE_WAIT: Duration = Duration::from_secs(10);
+    /// How long a refresher holds the lease at most (a caller that died lets it lapse).
+    const LEASE: Duration = Duration::from_secs(30);
+
+    /// The shared token: the stored one while valid (and not the `rejected` one), else
+    /// a fresh one fetched by whoever takes the lease while the others wait for it.
+    async fn shared_token(
+        &self,
+        store: &dyn TokenStore,
+        rejected: Option<&str>,
+    ) -> Result<CachedToken, Error> {
+        let failed = |e: String| Error::TokenStore(e);
+        let usable = |t: &SharedToken| Some(t.token.as_str()) != rejected;
+        let started = Instant::now();
+        loop {
+            if let Some(t) = store.load().await.map_err(failed)? {
+                if usable(&t) {
+                    if let Some(c) = self.cached_from(&t) {
+                        return Ok(c);
+                    }
+                }
+            }
+            if store.try_lease(Self::LEASE).await.map_err(failed)? {
+                // Another caller may have finished a refresh between the load above and
+                // the lease: take its token rather than refresh again.
+                if let Some(t) = store.load().await.map_err(failed)? {
+                    if let Some(c) = usable(&t).then(|| self.cached_from(&t)).flatten() {
+                        store.release().await.map_err(failed)?;
+                        return Ok(c);
+                    }
+                }
+                let fetched = async {
+                    let mut fresh = self.fetch_token(false).await?;
+                    if rejected == Some(fresh.token.as_str())
+                        && self.inner.token_endpoint == TokenEndpoint::Stable
+                    {
+                        fresh = self.fetch_token(true).await?;
+                    }
+                    Ok::<_, Error>(fresh)
+                }
+                .await;
+                return match fetched {
+                    Ok(fresh) => {
+                        store
+                            .save(SharedToken {
+                                token: fresh.token.clone(),
+                                expires_at: fresh.expires_at,
+                            })
+                            .await
+                            .map_err(failed)?;
+                        Ok(fresh)
+                    }
+                    Err(e) => {
+                        let _ = store.release().await;
+                        Err(e)
+                    }
+                };
+            }
+            if started.elapsed() > Self::LEASE_WAIT {
+                // The refresher is stuck: fetch without it (stable_token hands out the
+                // same token while it is valid, so this does not disturb the others).
+                return self.fetch_token(false).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The stored token as this client's cache entry, if it has more than the refresh
+    /// margin left.
+    fn cached_from(&self, t: &SharedToken) -> Option<CachedToken> {
+        let now = unix_now();
+        let left = t.expires_at - now;
+        let margin = self.inner.refresh_margin.as_secs() as i64;
+        (left > margin).then(|| CachedToken {
+            token: t.token.clone(),
+            refresh_at: Instant::now() + Duration::from_secs((left - margin) as u64),
+            expires_at: t.expires_at,
+        })
     }
 
     /// Forgets the cached token, so the next call fetches one.
@@ -259,10 +365,22 @@ impl Client {
             }
         }
         *cached = None;
-        let mut fresh = self.fetch_token(false).await?;
-        if fresh.token == rejected && self.inner.token_endpoint == TokenEndpoint::Stable {
-            fresh = self.fetch_token(true).await?;
-        }
+        let fresh = match &self.inner.store {
+            Some(store) => {
+                store
+                    .forget(rejected.to_string())
+                    .await
+                    .map_err(Error::TokenStore)?;
+                self.shared_token(store.as_ref(), Some(rejected)).await?
+            }
+            None => {
+                let mut fresh = self.fetch_token(false).await?;
+                if fresh.token == rejected && self.inner.token_endpoint == TokenEndpoint::Stable {
+                    fresh = self.fetch_token(true).await?;
+                }
+                fresh
+            }
+        };
         let token = fresh.token.clone();
         *cached = Some(fresh);
         Ok(token)
@@ -305,6 +423,7 @@ impl Client {
         Ok(CachedToken {
             token: parsed.access_token,
             refresh_at: Instant::now() + (lifetime - margin),
+            expires_at: unix_now() + parsed.expires_in as i64,
         })
     }
 

@@ -190,6 +190,9 @@ pub enum Error {
         /// The HTTP status code.
         status: u16,
     },
+    /// The shared token store failed (the caller's database).
+    #[error("access_token store: {0}")]
+    TokenStore(String),
     /// The body is not the JSON this client expects for the endpoint.
     #[error("unexpected response from {path}: {message}")]
     Decode {
@@ -221,7 +224,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Api(e) => e.is_retryable(),
-            Error::Transport { .. } => true,
+            Error::Transport { .. } | Error::TokenStore(_) => true,
             Error::Status { status, .. } => *status >= 500,
             Error::Invalid(_) | Error::Decode { .. } => false,
         }
@@ -268,7 +271,7 @@ impl Error {
             Error::Invalid(why) => Failure::Invalid { why: why.clone() },
             Error::Transport { .. } => Failure::Unreachable,
             Error::Status { status, .. } => Failure::Unavailable { status: *status },
-            Error::Decode { .. } => Failure::Unexpected,
+            Error::Decode { .. } | Error::TokenStore(_) => Failure::Unexpected,
         }
     }
 }

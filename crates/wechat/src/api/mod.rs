@@ -59,6 +59,7 @@ pub mod mass;
 pub mod menu;
 pub mod qrcode;
 pub mod tags;
+pub mod token_store;
 pub mod users;
 
 pub use client::{Client, ClientBuilder, RetryPolicy, TokenEndpoint, PRODUCTION_BASE_URL};
@@ -68,4 +69,5 @@ pub use mass::{MassFilter, MassMessage, MassSendResult, MassStatus};
 pub use menu::{ActionButton, ButtonAction, Menu, MenuButton};
 pub use qrcode::{QrCode, QrCodeRequest, Scene};
 pub use tags::Tag;
+pub use token_store::{SharedToken, StoreFuture, TokenStore};
 pub use users::{FollowerPage, FollowerPages, UserInfo};
