@@ -141,6 +141,12 @@ const LANGS = [
     menuButton: 'Hours',
     stampCard: 'Tea card',
     pointsReason: 'Welcome gift',
+    broadcast: 'Autumn tea tasting',
+    broadcastText: 'Join us for a tasting of this autumn\'s teas.',
+    broadcast2: 'New menu week',
+    scheduled: 'Scheduled',
+    dayFull: 'has no free broadcast left',
+    fullBadge: 'Full',
     store: 'Harbour Street Store',
     address: '1 Harbour Street, Springfield',
     cashier: 'Casey Cashier',
@@ -159,6 +165,12 @@ const LANGS = [
     menuButton: '营业时间',
     stampCard: '茶饮集章卡',
     pointsReason: '新会员礼',
+    broadcast: '秋季品茶会',
+    broadcastText: '欢迎来品尝今年的秋茶。',
+    broadcast2: '新品菜单周',
+    scheduled: '已安排',
+    dayFull: '已没有剩余的群发次数',
+    fullBadge: '已满',
     store: '南京东路店',
     address: '上海市黄浦区南京东路1号',
     cashier: '收银员小王',
@@ -373,6 +385,23 @@ async function clickAndWait(page, button, what) {
   return response;
 }
 
+/** Clicks `button` and waits for the page it leads to, which must answer `status` (a
+ * refusal such as 422 that shows the form again with the problem). */
+async function clickExpecting(page, button, status, what) {
+  const [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load', timeout: 30_000 }), button.click()]);
+  assert.ok(response, `${what}: no response after the click on ${page.url()}`);
+  assert.equal(response.status(), status, `${what}: expected HTTP ${status} at ${page.url()}`);
+  return response;
+}
+
+/** A local date "YYYY-MM-DD" moved by `days` (calendar arithmetic, no time zone involved). */
+function addDays(date, days) {
+  assert.match(date, /^\d{4}-\d{2}-\d{2}$/, `not a date: ${date}`);
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
 async function goto(page, url, what) {
   const response = await page.goto(url, { waitUntil: 'load' });
   assert.ok(response, `${what}: no response for ${url}`);
@@ -533,8 +562,13 @@ for (const lang of LANGS) {
       const pageErrors = [];
       const serverErrors = [];
       page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+      // Addresses whose refusal (4xx, the form shown again with the problem) is what a step
+      // checks: Chromium reports such an answer as a console error, which is expected there.
+      const expectedRefusals = new Set();
       page.on('console', (m) => {
-        if (m.type() === 'error') pageErrors.push(`console error on ${page.url()}: ${m.text()}`);
+        if (m.type() !== 'error') return;
+        if (expectedRefusals.has(m.location().url) && /^Failed to load resource: the server responded with a status of 4\d\d\b/.test(m.text())) return;
+        pageErrors.push(`console error on ${page.url()}: ${m.text()}`);
       });
       page.on('response', (r) => {
         if (r.status() >= 500) serverErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
@@ -695,6 +729,74 @@ for (const lang of LANGS) {
         await goto(page, `${base}/t/tea-house/coupons?code=${encodeURIComponent(couponCode.toLowerCase())}`, 'coupon lookup');
         assert.ok((await page.locator('#lookup-coupon').innerText()).includes(lang.campaign), 'the lookup finds the coupon, typed in lower case');
         await shot(page, 'coupon-lookup');
+
+        // 3g. Broadcasts (a subscription account: one a day, in the account's time zone).
+        // A text broadcast to all followers scheduled three days out at 20:00; a second one
+        // for the same day is refused as full and offered the next day, which it takes.
+        await goto(page, `${base}/t/tea-house/broadcasts`, 'broadcasts page');
+        assert.ok(await page.locator('#quota').isVisible(), 'the quota is shown');
+        assert.ok((await page.locator('#calendar tbody tr').count()) > 3, 'the calendar shows the coming days');
+        await shot(page, 'broadcasts');
+        /** Composes a text broadcast to all followers from the list page; returns its page's URL. */
+        const composeBroadcast = async (title, screenshot) => {
+          await goto(page, `${base}/t/tea-house/broadcasts`, 'broadcasts page');
+          await clickAndWait(page, page.locator('main a[href$="/broadcasts/new"]').first(), 'opening the broadcast form');
+          const form = page.locator('#broadcast-form');
+          await form.locator('input[name=title]').fill(title);
+          await form.locator('input[name=kind][value=text]').check();
+          await form.locator('textarea[name=text]').fill(lang.broadcastText);
+          await form.locator('input[name=audience][value=all]').check();
+          if (screenshot) await shot(page, screenshot);
+          await clickAndWait(page, form.locator('button[type=submit]'), `saving the broadcast "${title}"`);
+          assert.match(pathOf(page), /^\/t\/tea-house\/broadcasts\/\d+$/, `after saving, expected the broadcast's page, got ${page.url()}`);
+          assert.equal((await page.locator('main h1').innerText()).trim(), title, 'the broadcast page is titled with its title');
+          return page.url();
+        };
+        /** Fills the schedule form with a local date and time and submits it. */
+        const fillSchedule = async (date, time) => {
+          const form = page.locator('#schedule-form');
+          await form.locator('input[name=when][value=at]').check();
+          await form.locator('input[name=date]').fill(date);
+          await form.locator('input[name=time]').fill(time);
+          return form.locator('button[type=submit]');
+        };
+        await composeBroadcast(lang.broadcast, 'broadcast-new');
+        // The form proposes tomorrow (local to the account); three days out is two after it.
+        const proposed = await page.locator('#schedule-form input[name=date]').inputValue();
+        const day = addDays(proposed, 2);
+        const nextDay = addDays(day, 1);
+        await clickAndWait(page, await fillSchedule(day, '20:00'), 'scheduling the broadcast');
+        assert.equal((await page.locator('#broadcast-status').innerText()).trim(), lang.scheduled, 'the broadcast is scheduled');
+        assert.ok((await page.locator('.card p', { has: page.locator('#broadcast-status') }).innerText()).includes(`${day} 20:00`),
+          `the broadcast goes out on ${day} at 20:00`);
+        await shot(page, 'broadcast-scheduled');
+        await composeBroadcast(lang.broadcast2, null);
+        expectedRefusals.add(new URL(await page.locator('#schedule-form').getAttribute('action'), page.url()).href);
+        await clickExpecting(page, await fillSchedule(day, '20:00'), 422, 'scheduling a second broadcast on a full day');
+        const alert = await page.locator('main [role=alert]').first().innerText();
+        assert.ok(alert.includes(day) && alert.includes(lang.dayFull), `the alert should say ${day} is full:\n${alert}`);
+        assert.ok(await page.locator('#offer').isVisible(), 'the next free slot is offered');
+        assert.equal(await page.locator('#offer input[name=date]').inputValue(), nextDay, 'the offer is the next day');
+        assert.equal(await page.locator('#offer input[name=time]').inputValue(), '20:00', 'the offer keeps the time of day');
+        assert.notEqual((await page.locator('#broadcast-status').innerText()).trim(), lang.scheduled, 'a refused broadcast is not scheduled');
+        await shot(page, 'broadcast-full');
+        await clickAndWait(page, page.locator('#offer button[type=submit]'), 'taking the offered slot');
+        assert.equal((await page.locator('#broadcast-status').innerText()).trim(), lang.scheduled, 'the second broadcast is scheduled');
+        assert.ok((await page.locator('.card p', { has: page.locator('#broadcast-status') }).innerText()).includes(`${nextDay} 20:00`),
+          `the second broadcast goes out on ${nextDay} at 20:00`);
+        assert.equal(await page.locator('#offer').count(), 0, 'no offer once scheduled');
+        await goto(page, `${base}/t/tea-house/broadcasts`, 'broadcasts page again');
+        const calendarRows = await page.locator('#calendar tbody tr').evaluateAll((rows) =>
+          rows.map((r) => [...r.cells].map((c) => c.innerText.trim())));
+        const rowOf = (d) => calendarRows.find((cells) => cells[0].startsWith(d));
+        assert.ok(rowOf(day), `the calendar has a row for ${day}`);
+        assert.ok(rowOf(day)[3].includes(lang.broadcast) && !rowOf(day)[3].includes(lang.broadcast2), `${day} plans "${lang.broadcast}" only: ${rowOf(day)}`);
+        assert.equal(rowOf(day)[2], lang.fullBadge, `${day} is full`);
+        assert.ok(rowOf(nextDay), `the calendar has a row for ${nextDay}`);
+        assert.ok(rowOf(nextDay)[3].includes(lang.broadcast2) && !rowOf(nextDay)[3].includes(lang.broadcast), `${nextDay} plans "${lang.broadcast2}" only: ${rowOf(nextDay)}`);
+        assert.equal(rowOf(nextDay)[2], lang.fullBadge, `${nextDay} is full`);
+        assert.ok((await page.locator('#broadcast-list').innerText()).includes(lang.broadcast2), 'both broadcasts are listed');
+        await shot(page, 'broadcast-calendar');
 
         // The background work page lists the import that ran, in the visitor's language.
         await goto(page, `${base}/t/tea-house/jobs`, 'jobs page');

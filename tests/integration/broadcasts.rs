@@ -263,9 +263,21 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
     let mut app = TestApp::spawn();
     app.start_workers();
     let w = world(&mut app.conn(), "s");
-    let sim = sim();
+    // The simulator pushes WeChat's report to the tenant's webhook, signed as WeChat
+    // does, a moment after each accepted mass send.
+    let sim = patron_simulator::Simulator::start_with(patron_simulator::SimConfig {
+        appid: crate::outbound::APPID.into(),
+        secret: crate::outbound::SECRET.into(),
+        job_finish_delay: Duration::from_millis(200),
+        ..patron_simulator::SimConfig::default()
+    });
     sim.default_account().seed_followers(30);
     connect(&app, &w, &sim);
+    sim.default_account()
+        .set_webhook(patron_simulator::Webhook::plaintext(
+            format!("{}/wx/{}", app.base, w.slug),
+            crate::outbound::TOKEN,
+        ));
     let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();
     let id = ops::create(&mut app.conn(), &w.scope, &t, &draft("Now"), "mk")
         .unwrap()
@@ -301,6 +313,23 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
     let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
     assert_eq!(chunks.len(), 1);
     assert_eq!(chunks[0].msg_id, Some(sends[0].msg_id as i64));
+    // WeChat's report (the simulator's MASSSENDJOBFINISH push) counts back: 30 targets,
+    // all following, all sent. A second delivery of the same push (WeChat retries when
+    // it hears nothing in 5 s) queues nothing.
+    let start = Instant::now();
+    loop {
+        let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
+        if b.sent_count == 30 {
+            assert_eq!((b.total_count, b.filter_count, b.error_count), (30, 30, 0));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{b:?} {:?}",
+            sim.default_account().push_deliveries()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The job runs again (a worker died after WeChat accepted but before it was
     // recorded): the chunk's clientmsgid makes WeChat answer 45065, nothing new is sent.
     {
@@ -346,24 +375,15 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
     assert_eq!(sim.default_account().mass_sends().len(), 1, "sent twice");
     let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
     assert_eq!(chunks[0].msg_id, Some(sends[0].msg_id as i64));
-    // WeChat's report arrives at the webhook (twice, as WeChat retries): counted once.
-    let report = format!(
-        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event><MsgID>{}</MsgID><Status><![CDATA[send success]]></Status><TotalCount>30</TotalCount><FilterCount>29</FilterCount><SentCount>28</SentCount><ErrorCount>1</ErrorCount></xml>",
-        chrono::Utc::now().timestamp(),
-        sends[0].msg_id
-    );
+    let delivered = sim.default_account().push_deliveries();
+    assert!(delivered.iter().any(|d| d.accepted()), "{delivered:?}");
+    let report = delivered
+        .iter()
+        .find(|d| d.accepted())
+        .map(|d| d.body.clone())
+        .unwrap();
     crate::outbound::push(&app, &w, &report).await;
-    crate::outbound::push(&app, &w, &report).await;
-    let start = Instant::now();
-    loop {
-        let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
-        if b.sent_count == 28 {
-            assert_eq!((b.total_count, b.filter_count, b.error_count), (30, 29, 1));
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{b:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let reports: i64 = jobs::table
         .filter(jobs::kind.eq("mass_report"))
         .count()
@@ -517,7 +537,7 @@ async fn the_pages_compose_approve_schedule_and_offer_the_next_free_day() {
     let row_of = |d: &str| {
         cal.body
             .split("<tr>")
-            .find(|r| r.contains(&format!("<td>{d} ")))
+            .find(|r| r.contains(&format!("<td class=\"nowrap\">{d} ")))
             .unwrap_or_else(|| panic!("no row for {d}"))
             .to_string()
     };
@@ -534,7 +554,7 @@ async fn the_pages_compose_approve_schedule_and_offer_the_next_free_day() {
     let row = cal
         .body
         .split("<tr>")
-        .find(|r| r.contains(&format!("<td>{date} ")))
+        .find(|r| r.contains(&format!("<td class=\"nowrap\">{date} ")))
         .unwrap()
         .to_string();
     assert!(
@@ -596,4 +616,108 @@ async fn every_client_of_a_tenant_shares_one_token_refreshed_once() {
     for c in &clients[1..] {
         assert_eq!(c.access_token().await.unwrap(), fresh);
     }
+}
+
+/// A service account's followers receive at most the monthly cap: the first broadcast
+/// goes to everyone as OpenID lists (so each follower can be counted), the second
+/// leaves out those at the cap and says how many.
+#[tokio::test]
+async fn followers_at_the_monthly_cap_are_left_out_and_counted() {
+    let mut app = TestApp::spawn();
+    app.start_workers();
+    let w = world(&mut app.conn(), "cap");
+    let sim = sim();
+    let openids = sim.default_account().seed_followers(5);
+    connect(&app, &w, &sim);
+    {
+        let mut c = app.conn();
+        diesel::update(patron_store::schema::tenants::table.find(w.scope.tenant_id().0))
+            .set(patron_store::schema::tenants::wx_account_kind.eq("service"))
+            .execute(&mut *c)
+            .unwrap();
+        let rows: Vec<_> = openids
+            .iter()
+            .map(|o| patron_store::sync::WechatFollower {
+                openid: o.clone(),
+                unionid: None,
+                subscribed: true,
+                subscribed_at: Some(patron_store::now()),
+                subscribe_scene: None,
+                qr_scene: None,
+                remark: None,
+            })
+            .collect();
+        patron_store::sync::upsert_from_wechat(&mut c, &w.scope, &rows).unwrap();
+        // The world's own follower is not one of WeChat's (an import): unfollowed here.
+        diesel::update(patron_store::schema::followers::table.find(w.follower))
+            .set(patron_store::schema::followers::subscribed.eq(false))
+            .execute(&mut *c)
+            .unwrap();
+        // Ten broadcasts a month, each follower at most one.
+        let policy = patron_domain::broadcasts::QuotaPolicy::custom(
+            patron_domain::broadcasts::Period::Month,
+            10,
+            Some(1),
+        )
+        .unwrap();
+        store::put_settings(&mut c, &w.scope, Some(policy), false).unwrap();
+    }
+    let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();
+    let send = |title: &'static str| {
+        let (app, w, t) = (&app, &w, &t);
+        async move {
+            let id = ops::create(&mut app.conn(), &w.scope, t, &draft(title), "mk")
+                .unwrap()
+                .id;
+            let s = ops::schedule(
+                &mut app.conn(),
+                &w.scope,
+                t,
+                id,
+                When::Now,
+                patron_store::now(),
+                "mk",
+            )
+            .unwrap();
+            assert!(matches!(s, Scheduled::At(_)), "{s:?}");
+            patron_jobs::tick(&app.state.pool).unwrap();
+            let start = Instant::now();
+            loop {
+                let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
+                if b.status == status::SENT {
+                    return b;
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "{b:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let first = send("First").await;
+    assert_eq!((first.recipients, first.at_cap), (Some(5), 0));
+    let sends = sim.default_account().mass_sends();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(
+        sends[0].openids.as_ref().map(Vec::len),
+        Some(5),
+        "sent as a list"
+    );
+    let second = send("Second").await;
+    assert_eq!((second.recipients, second.at_cap), (Some(0), 5));
+    assert_eq!(
+        sim.default_account().mass_sends().len(),
+        1,
+        "nobody left to send to"
+    );
+    let page = {
+        let c = app.client();
+        c.login(&w.marketer_email, PASSWORD).await;
+        c.get(&format!("/t/{}/broadcasts/{}", w.slug, second.id))
+            .await
+    };
+    assert!(
+        page.body
+            .contains("id=\"at-cap\">5 followers already received"),
+        "{}",
+        page.body
+    );
 }

@@ -10,9 +10,9 @@ use patron_simulator::{Follower, Interaction, SimConfig, Simulator};
 use patron_store::schema::{follower_tags, followers, jobs, messages};
 use std::time::{Duration, Instant};
 
-const APPID: &str = "wx0123456789abcdef";
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "patrontoken";
+pub(crate) const APPID: &str = "wx0123456789abcdef";
+pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef";
+pub(crate) const TOKEN: &str = "patrontoken";
 
 /// The world's tenant pointed at the simulator, in plaintext mode.
 pub(crate) fn connect(app: &TestApp, w: &World, sim: &Simulator) {

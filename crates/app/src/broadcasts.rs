@@ -285,17 +285,24 @@ pub struct Plan {
     pub recipients: i64,
     /// Followers named (an uploaded list) but not following.
     pub left_out: i64,
+    /// The per-follower monthly cap as applied (service accounts).
+    pub cap: Option<store::Cap>,
 }
 
 /// Resolves a broadcast's audience into chunks: everyone or a synced tag as one send;
 /// a segment, an unsynced tag or a list as OpenID lists of at most [`CHUNK`] (and at
 /// least 2: WeChat's lower bound, so a remainder of one borrows from the chunk before);
 /// followers who wrote recently as one list, sent message by message.
+///
+/// With a per-follower monthly cap (`cap`: the most, and the local month), everyone and
+/// tags go as OpenID lists too, and followers who already received the most this month
+/// are left out and counted.
 pub fn resolve(
     c: &mut DbConn,
     scope: &TenantScope,
     audience: &Audience,
     now: NaiveDateTime,
+    cap: Option<(i64, String)>,
 ) -> Result<Plan, StoreError> {
     let (following_now, _) = {
         let (all, following) = followers::count(c, scope)?;
@@ -319,16 +326,18 @@ pub fn resolve(
         Ok(out)
     };
     let (openids, left_out) = match audience {
+        Audience::All if cap.is_some() => (walk(c, Filter::default())?, 0),
         Audience::All => {
             return Ok(Plan {
                 targets: vec![(Target::All, following_now)],
                 recipients: following_now,
                 left_out: 0,
+                cap: None,
             })
         }
         Audience::Tag { tag_id } => {
             let tag = tags::get(c, scope, *tag_id)?;
-            if let Some(wx) = tag.wx_tag_id {
+            if let Some(wx) = tag.wx_tag_id.filter(|_| cap.is_none()) {
                 let n = followers::count_matching(
                     c,
                     scope,
@@ -342,6 +351,7 @@ pub fn resolve(
                     targets: vec![(Target::Tag(wx), n)],
                     recipients: n,
                     left_out: 0,
+                    cap: None,
                 });
             }
             let list = walk(
@@ -378,8 +388,19 @@ pub fn resolve(
                 },
                 recipients: n,
                 left_out: 0,
+                cap: None,
             });
         }
+    };
+    let (openids, cap) = match cap {
+        Some((most, month)) => {
+            let full = store::at_cap(c, scope, &month, most)?;
+            let before = openids.len();
+            let kept: Vec<String> = openids.into_iter().filter(|o| !full.contains(o)).collect();
+            let left_out = (before - kept.len()) as i64;
+            (kept, Some(store::Cap { month, left_out }))
+        }
+        None => (openids, None),
     };
     let recipients = openids.len() as i64;
     Ok(Plan {
@@ -392,6 +413,7 @@ pub fn resolve(
             .collect(),
         recipients,
         left_out,
+        cap,
     })
 }
 

@@ -80,7 +80,19 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox, p: &Payload) -> Result<(), JobErro
         .ok_or_else(|| JobError::from("the broadcast's message does not read"))?;
     // 1. The plan, once.
     if store::chunks(&mut c, &scope, b.id)?.is_empty() {
-        let plan = ops::resolve(&mut c, &scope, &audience, patron_store::now())?;
+        let now = patron_store::now();
+        let tenant = patron_store::tenants::get(&mut c, &scope)?;
+        let kind = ops::account_kind(&tenant);
+        let policy = store::settings(&mut c, &scope, kind)?.policy;
+        // Customer-service messages count against no cap; mass sends do.
+        let cap = policy
+            .follower_monthly_cap
+            .filter(|_| audience.uses_quota())
+            .map(|most| {
+                let month = patron_domain::broadcasts::Period::Month.key_at(now, ops::tz(&tenant));
+                (i64::from(most), month.to_string())
+            });
+        let plan = ops::resolve(&mut c, &scope, &audience, now, cap)?;
         store::plan(
             &mut c,
             &scope,
@@ -88,6 +100,7 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox, p: &Payload) -> Result<(), JobErro
             &plan.targets,
             plan.recipients,
             plan.left_out,
+            plan.cap.as_ref(),
         )?;
         tracing::info!(
             broadcast = b.id,

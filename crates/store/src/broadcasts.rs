@@ -118,6 +118,8 @@ pub struct Broadcast {
     pub sent_count: i64,
     pub error_count: i64,
     pub failure: Option<String>,
+    /// Followers left out because they had received the monthly most already.
+    pub at_cap: i64,
 }
 
 impl Broadcast {
@@ -627,6 +629,7 @@ pub fn plan(
     targets: &[(Target, i64)],
     recipients: i64,
     left_out: i64,
+    cap: Option<&Cap>,
 ) -> Result<bool> {
     let tenant = scope.tenant_id().0;
     write_tx(conn, |conn| {
@@ -661,15 +664,83 @@ pub fn plan(
                 ))
                 .execute(conn)?;
         }
+        if let Some(cap) = cap {
+            for (target, _) in targets {
+                if let Target::OpenIds(list) = target {
+                    count_receipts(conn, tenant, &cap.month, list)?;
+                }
+            }
+        }
         diesel::update(b::table.find(id))
             .set((
                 b::recipients.eq(Some(recipients)),
                 b::left_out.eq(left_out),
+                b::at_cap.eq(cap.map_or(0, |c| c.left_out)),
                 b::updated_at.eq(at),
             ))
             .execute(conn)?;
         Ok(true)
     })
+}
+
+/// The per-follower monthly cap as a plan applies it: the local month it counts in
+/// (`2026-12`) and how many followers it left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cap {
+    pub month: String,
+    pub left_out: i64,
+}
+
+/// Counts one more broadcast received this month for each of `openids`.
+fn count_receipts(conn: &mut DbConn, tenant: i64, month: &str, openids: &[String]) -> Result<()> {
+    use crate::schema::broadcast_receipts as r;
+    use diesel::upsert::excluded;
+    for chunk in openids.chunks(1_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|o| {
+                (
+                    r::tenant_id.eq(tenant),
+                    r::month.eq(month),
+                    r::openid.eq(o),
+                    r::received.eq(1i64),
+                )
+            })
+            .collect();
+        match conn {
+            DbConn::Postgres(pg) => diesel::insert_into(r::table)
+                .values(&rows)
+                .on_conflict((r::tenant_id, r::month, r::openid))
+                .do_update()
+                .set(r::received.eq(r::received + excluded(r::received)))
+                .execute(pg)?,
+            DbConn::Sqlite(lite) => diesel::insert_into(r::table)
+                .values(&rows)
+                .on_conflict((r::tenant_id, r::month, r::openid))
+                .do_update()
+                .set(r::received.eq(r::received + excluded(r::received)))
+                .execute(lite)?,
+        };
+    }
+    Ok(())
+}
+
+/// The OpenIDs of the tenant that received `cap` or more broadcasts in `month`.
+pub fn at_cap(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    month: &str,
+    cap: i64,
+) -> Result<std::collections::HashSet<String>> {
+    use crate::schema::broadcast_receipts as r;
+    Ok(r::table
+        .filter(r::tenant_id.eq(scope.tenant_id().0))
+        .filter(r::month.eq(month))
+        .filter(r::received.ge(cap))
+        .select(r::openid)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// A broadcast's chunks in order.

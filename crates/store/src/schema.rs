@@ -216,6 +216,16 @@ diesel::table! {
         sent_count -> BigInt,
         error_count -> BigInt,
         failure -> Nullable<Text>,
+        at_cap -> BigInt,
+    }
+}
+
+diesel::table! {
+    broadcast_receipts (tenant_id, month, openid) {
+        tenant_id -> BigInt,
+        month -> Text,
+        openid -> Text,
+        received -> BigInt,
     }
 }
 
@@ -257,6 +267,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
+    broadcast_receipts,
     wx_tokens,
     broadcast_settings,
     broadcasts,

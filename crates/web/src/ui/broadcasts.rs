@@ -192,7 +192,7 @@ fn tz_of(t: &Tenant) -> chrono_tz::Tz {
 }
 
 /// The coming periods of the tenant's calendar with the slots used in each.
-fn calendar(settings: &Settings, t: &Tenant, slots: Vec<Slot>) -> Vec<CalendarRow> {
+fn calendar(page: &Page, settings: &Settings, t: &Tenant, slots: Vec<Slot>) -> Vec<CalendarRow> {
     let tz = tz_of(t);
     let now = patron_store::now();
     let mut key = settings.policy.key_at(now, tz);
@@ -211,7 +211,15 @@ fn calendar(settings: &Settings, t: &Tenant, slots: Vec<Slot>) -> Vec<CalendarRo
         let used = mine.len();
         out.push(CalendarRow {
             label: match key {
-                rules::PeriodKey::Day(d) => d.format("%Y-%m-%d %a").to_string(),
+                rules::PeriodKey::Day(d) => {
+                    use chrono::Datelike;
+                    let wd = d.weekday().number_from_monday();
+                    format!(
+                        "{} {}",
+                        d.format("%Y-%m-%d"),
+                        page.t(&format!("weekday.{wd}"))
+                    )
+                }
                 rules::PeriodKey::Month { .. } => label.clone(),
             },
             used,
@@ -248,6 +256,7 @@ async fn render_list(ctx: &Ctx, slug: &str, errors: Vec<String>) -> Result<HttpR
     let page = ctx
         .page("broadcasts", "broadcasts.title", Some((&scope, &tenant)))
         .await?;
+    let calendar = calendar(&page, &settings, &tenant, slots);
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -258,7 +267,7 @@ async fn render_list(ctx: &Ctx, slug: &str, errors: Vec<String>) -> Result<HttpR
             page,
             slug: tenant.slug.clone(),
             tz: tenant.time_zone.clone(),
-            calendar: calendar(&settings, &tenant, slots),
+            calendar,
             broadcasts,
             settings,
             can_set_quota: scope.may_change_api_base(),
@@ -651,13 +660,16 @@ pub async fn schedule(
                     l.format("%H:%M").to_string(),
                 )
             });
-            let mut msg = ctx.lang.t1("broadcasts.full", &full.period);
-            match &offer {
-                Some((d, t)) => {
-                    msg = format!("{msg} {}", ctx.lang.tn("broadcasts.next_free", &[d, t]))
-                }
-                None => msg = format!("{msg} {}", ctx.lang.t("broadcasts.no_free")),
-            }
+            let full_text = ctx.lang.t1("broadcasts.full", &full.period);
+            let then = match &offer {
+                Some((d, t)) => ctx.lang.tn("broadcasts.next_free", &[d, t]),
+                None => ctx.lang.t("broadcasts.no_free").to_string(),
+            };
+            // Sentences run on without a space in Chinese.
+            let msg = match ctx.lang {
+                crate::i18n::Lang::ZhCn => format!("{full_text}{then}"),
+                _ => format!("{full_text} {then}"),
+            };
             render_show(&ctx, &slug, id, typed, offer, vec![msg]).await
         }
         Err(AppError::Invalid(errs)) => {

@@ -1,0 +1,2 @@
+ALTER TABLE broadcasts DROP COLUMN at_cap;
+DROP TABLE broadcast_receipts;
