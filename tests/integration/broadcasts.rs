@@ -721,3 +721,141 @@ async fn followers_at_the_monthly_cap_are_left_out_and_counted() {
         page.body
     );
 }
+
+/// Crash safety: `patron serve` is killed (SIGKILL) while WeChat has accepted a
+/// broadcast's second chunk but not yet answered; a second process takes the job over
+/// and finishes it. Every chunk went out once (the second one's retry carries its
+/// clientmsgid, which WeChat turns away as a duplicate with the original msg_id), every
+/// follower got it once, and the quota was used once.
+#[tokio::test]
+async fn a_broadcast_killed_mid_send_completes_once_in_another_process() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "crash");
+    let sim = sim();
+    const N: usize = 25_000;
+    let openids = sim.default_account().seed_followers(N);
+    connect(&app, &w, &sim);
+    {
+        let mut c = app.conn();
+        diesel::update(patron_store::schema::tenants::table.find(w.scope.tenant_id().0))
+            .set(patron_store::schema::tenants::wx_account_kind.eq("service"))
+            .execute(&mut *c)
+            .unwrap();
+        diesel::update(patron_store::schema::followers::table.find(w.follower))
+            .set(patron_store::schema::followers::subscribed.eq(false))
+            .execute(&mut *c)
+            .unwrap();
+        for batch in openids.chunks(1_000) {
+            let rows: Vec<_> = batch
+                .iter()
+                .map(|o| patron_store::sync::WechatFollower {
+                    openid: o.clone(),
+                    unionid: None,
+                    subscribed: true,
+                    subscribed_at: Some(patron_store::now()),
+                    subscribe_scene: None,
+                    qr_scene: None,
+                    remark: None,
+                })
+                .collect();
+            patron_store::sync::upsert_from_wechat(&mut c, &w.scope, &rows).unwrap();
+        }
+    }
+    let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();
+    let id = ops::create(&mut app.conn(), &w.scope, &t, &draft("Crash"), "mk")
+        .unwrap()
+        .id;
+    let s = ops::schedule(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        id,
+        When::Now,
+        patron_store::now(),
+        "mk",
+    )
+    .unwrap();
+    assert!(matches!(s, Scheduled::At(_)));
+    // The first chunk is answered at once; the second is carried out but answered a
+    // minute late: the process dies waiting.
+    let mass = patron_simulator::paths::MASS_SEND;
+    sim.inject_failure(
+        Some(mass),
+        1,
+        patron_simulator::FailureKind::AnswerLate(Duration::ZERO),
+    );
+    sim.inject_failure(
+        Some(mass),
+        1,
+        patron_simulator::FailureKind::AnswerLate(Duration::from_secs(60)),
+    );
+    let data_a = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir().join("secret.key"),
+        data_a.path().join("secret.key"),
+    )
+    .unwrap();
+    let lease = [("PATRON_JOB_LEASE_SECS", "2")];
+    let a = ServeProcess::start(data_a.path(), &app.db.url, &lease).await;
+    let start = Instant::now();
+    while sim.default_account().mass_sends().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the scheduler did not start it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(a); // SIGKILL
+    let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[0].state, "submitted");
+    assert_eq!(chunks[1].state, "pending", "WeChat's answer never arrived");
+    // WeChat asks a minute between two tries of one clientmsgid; let it pass.
+    sim.advance(Duration::from_secs(61));
+    let data_b = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir().join("secret.key"),
+        data_b.path().join("secret.key"),
+    )
+    .unwrap();
+    let _b = ServeProcess::start(data_b.path(), &app.db.url, &lease).await;
+    let start = Instant::now();
+    loop {
+        let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
+        if b.status == status::SENT {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "{b:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sends = sim.default_account().mass_sends();
+    assert_eq!(sends.len(), 3, "each chunk sent once");
+    let mut reached: Vec<String> = sends
+        .iter()
+        .flat_map(|s| s.openids.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(reached.len(), N);
+    reached.sort();
+    reached.dedup();
+    assert_eq!(reached.len(), N, "nobody received it twice");
+    let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
+    let msg_ids: Vec<Option<i64>> = chunks.iter().map(|c| c.msg_id).collect();
+    let sent_ids: Vec<Option<i64>> = sends.iter().map(|s| Some(s.msg_id as i64)).collect();
+    assert_eq!(
+        msg_ids, sent_ids,
+        "the retried chunk recorded WeChat's original msg_id"
+    );
+    let slots: i64 = broadcast_slots::table
+        .filter(broadcast_slots::broadcast_id.eq(id))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(slots, 1, "the quota used once");
+    // Every follower counted once against the monthly cap.
+    let counted: Vec<i64> = patron_store::schema::broadcast_receipts::table
+        .select(patron_store::schema::broadcast_receipts::received)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(counted.len(), N);
+    assert!(counted.iter().all(|n| *n == 1));
+}

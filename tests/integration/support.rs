@@ -357,7 +357,11 @@ impl TestApp {
 
     /// Starts the job workers `patron serve` runs (tests of the queue itself run their own).
     pub fn start_workers(&mut self) {
-        self.workers = Some(patron::serve::start_workers(&self.state, 1));
+        self.workers = Some(patron::serve::start_workers(
+            &self.state,
+            1,
+            std::time::Duration::from_secs(300),
+        ));
     }
 
     /// A connection to the app's database, once every push acknowledged so far is in it:

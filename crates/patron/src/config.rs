@@ -46,6 +46,9 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// HTTP worker threads; 0 means one per CPU.
     pub workers: usize,
+    /// Seconds a job worker holds a job without news before another process may take it
+    /// over (a crashed process's jobs resume after this; long jobs renew it as they go).
+    pub job_lease_secs: u64,
     /// Seconds a client has to send its request head.
     pub request_timeout_secs: u64,
     /// Seconds to finish in-flight requests on shutdown.
@@ -96,6 +99,7 @@ impl Default for Settings {
             log_level: "info".into(),
             db_pool_size: 10,
             workers: 0,
+            job_lease_secs: 300,
             request_timeout_secs: 10,
             shutdown_timeout_secs: 30,
             session_ttl_hours: 12,

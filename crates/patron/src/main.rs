@@ -73,7 +73,11 @@ fn serve_forever(s: &Settings) -> Result<(), patron::cli::CliError> {
         tracing::info!(migration = %m, "applied migration");
     }
     let pool = prepared.state.pool.clone();
-    let _workers = serve::start_workers(&prepared.state, 2);
+    let _workers = serve::start_workers(
+        &prepared.state,
+        2,
+        std::time::Duration::from_secs(s.job_lease_secs.max(1)),
+    );
     actix_web::rt::System::new().block_on(async move {
         let _jobs = match patron_jobs::start(pool).await {
             Ok(j) => Some(j),

@@ -140,7 +140,11 @@ pub fn http_server_with(
 
 /// Starts the job workers (follower sync, …) over the server's pool. Keep the handle for as
 /// long as jobs should run; dropping it stops them.
-pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::WorkerHandle {
+pub fn start_workers(
+    state: &patron_web::AppState,
+    n: usize,
+    lease: std::time::Duration,
+) -> patron_jobs::WorkerHandle {
     let mut handlers = patron_jobs::Handlers::new();
     handlers.insert(
         patron_jobs::follower_sync::KIND,
@@ -174,5 +178,13 @@ pub fn start_workers(state: &patron_web::AppState, n: usize) -> patron_jobs::Wor
         patron_jobs::broadcast_send::report::KIND,
         patron_jobs::broadcast_send::report::handler(),
     );
-    patron_jobs::spawn_workers(state.pool.clone(), handlers, n)
+    patron_jobs::spawn_workers_with(
+        state.pool.clone(),
+        handlers,
+        patron_jobs::WorkerOptions {
+            threads: n,
+            lease,
+            ..patron_jobs::WorkerOptions::default()
+        },
+    )
 }

@@ -40,6 +40,8 @@
 //! - **Failures**: [`Simulator::fail_next`] (the next N API calls answer an errcode,
 //!   e.g. −1 busy; token endpoints excepted), [`Simulator::fail_next_on`] (one path,
 //!   token endpoints included), [`Simulator::fail_next_http`] (an HTTP status),
+//!   [`FailureKind::AnswerLate`] through [`Simulator::inject_failure`] (carried out at
+//!   once, answered late: a caller that dies meanwhile never hears WeChat acted),
 //!   [`Account::expire_tokens`] (42001), [`Account::invalidate_tokens`] (40001),
 //!   [`Account::set_quota`] (45009 / 45011 sooner), [`Account::set_mass_status`].
 //!

@@ -72,7 +72,11 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         query,
         body: &body,
     };
-    let outcome = Shared::run(&shared, |state| state.handle(&request));
+    let mut outcome = Shared::run(&shared, |state| state.handle(&request));
+    if let Outcome::Late(pause, inner) = outcome {
+        actix_web::rt::time::sleep(pause).await;
+        outcome = *inner;
+    }
     match outcome {
         // WeChat's own content type for JSON answers.
         Outcome::Json(value) => HttpResponse::Ok()
@@ -83,6 +87,7 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
                 .content_type("text/plain; charset=utf-8")
                 .body(text)
         }
+        Outcome::Late(..) => HttpResponse::InternalServerError().finish(),
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) enum Outcome {
     Json(Value),
     /// This status with a short text body.
     Status(u16, &'static str),
+    /// This answer, after a pause ([`crate::FailureKind::AnswerLate`]).
+    Late(std::time::Duration, Box<Outcome>),
 }
 
 /// One incoming request, already read.
@@ -318,12 +320,17 @@ impl State {
     pub(crate) fn handle(&mut self, req: &Request<'_>) -> Outcome {
         let mut appid = None;
         let outcome = self.answer(req, &mut appid);
-        let (errcode, status) = match &outcome {
+        let answered = match &outcome {
+            Outcome::Late(_, inner) => inner.as_ref(),
+            other => other,
+        };
+        let (errcode, status) = match answered {
             Outcome::Json(v) => (
                 Some(v.get("errcode").and_then(Value::as_i64).unwrap_or(0)),
                 200,
             ),
             Outcome::Status(s, _) => (None, *s),
+            Outcome::Late(..) => (None, 200),
         };
         self.calls.push(CallRecord {
             method: if req.post { "POST" } else { "GET" }.into(),
@@ -339,16 +346,24 @@ impl State {
         let Some(needs_post) = method_of(req.path) else {
             return Outcome::Status(404, "not found");
         };
+        let mut late = None;
         if let Some(kind) = self.take_failure(req.path) {
-            return match kind {
-                FailureKind::Errcode(code) => Outcome::Json(self.error_body(fail(code))),
-                FailureKind::HttpStatus(status) => Outcome::Status(status, "simulated failure"),
-            };
+            match kind {
+                FailureKind::Errcode(code) => return Outcome::Json(self.error_body(fail(code))),
+                FailureKind::HttpStatus(status) => {
+                    return Outcome::Status(status, "simulated failure")
+                }
+                FailureKind::AnswerLate(pause) => late = Some(pause),
+            }
         }
         let result = self.route(req, needs_post, appid_out);
-        match result {
+        let outcome = match result {
             Ok(v) => Outcome::Json(v),
             Err(f) => Outcome::Json(self.error_body(f)),
+        };
+        match late {
+            Some(pause) => Outcome::Late(pause, Box::new(outcome)),
+            None => outcome,
         }
     }
 

@@ -473,4 +473,8 @@ pub enum FailureKind {
     Errcode(i64),
     /// This HTTP status with a plain-text body.
     HttpStatus(u16),
+    /// The call is carried out at once, as usual, but answered only after this long: a
+    /// caller that gives up or dies meanwhile never hears that WeChat acted (the case a
+    /// `clientmsgid` is for).
+    AnswerLate(std::time::Duration),
 }
