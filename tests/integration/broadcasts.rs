@@ -220,7 +220,7 @@ fn a_custom_quota_and_approval_are_kept_per_tenant() {
         &a.scope,
         &ta,
         id,
-        at,
+        at.clone(),
         patron_store::now(),
         "mk",
     );
@@ -858,4 +858,113 @@ async fn a_broadcast_killed_mid_send_completes_once_in_another_process() {
         .unwrap();
     assert_eq!(counted.len(), N);
     assert!(counted.iter().all(|n| *n == 1));
+}
+
+/// A recurring broadcast (every day at 20:00 in the tenant's zone): the scheduler makes
+/// the coming week's occurrences, each with its day's slot, once however many tick; a
+/// day already full (a console send) is skipped and shown so; stopping it keeps the
+/// occurrences made.
+#[test]
+fn a_recurring_broadcast_takes_each_days_slot_a_week_ahead() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "rec");
+    let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();
+    // Day 3 is taken by a send from the console.
+    ops::record_external(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        days_ahead(3, "12:00"),
+        "console",
+        "mk",
+    )
+    .unwrap()
+    .unwrap();
+    let id = ops::create(&mut app.conn(), &w.scope, &t, &draft("Daily"), "mk")
+        .unwrap()
+        .id;
+    let bad = ops::schedule(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        id,
+        When::Repeat("every day".into()),
+        patron_store::now(),
+        "mk",
+    );
+    assert!(format!("{bad:?}").contains("invalid_cron"), "{bad:?}");
+    let now = patron_store::now();
+    let s = ops::schedule(
+        &mut app.conn(),
+        &w.scope,
+        &t,
+        id,
+        When::Repeat("0 20 * * *".into()),
+        now,
+        "mk",
+    )
+    .unwrap();
+    let Scheduled::Repeats(first) = s else {
+        panic!("{s:?}")
+    };
+    let sh = chrono_tz::Asia::Shanghai;
+    assert_eq!(
+        patron_domain::broadcasts::utc_to_local(first, sh)
+            .format("%H:%M")
+            .to_string(),
+        "20:00"
+    );
+    // Two processes tick at once: the week's occurrences are made once.
+    let pool = DbPool::connect(&app.db.url, 4).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let pool = pool.clone();
+            s.spawn(move || patron_jobs::tick(&pool).unwrap());
+        }
+    });
+    let made = store::occurrences(&mut app.conn(), &w.scope, id).unwrap();
+    assert!((7..=8).contains(&made.len()), "{}", made.len());
+    let skipped: Vec<_> = made
+        .iter()
+        .filter(|o| o.status == status::SKIPPED)
+        .collect();
+    assert_eq!(skipped.len(), 1, "{made:?}");
+    let day3 = days_ahead(3, "20:00").date();
+    assert_eq!(
+        patron_domain::broadcasts::utc_to_local(skipped[0].scheduled_at.unwrap(), sh).date(),
+        day3
+    );
+    // Every other occurrence holds its day's slot; no day has two.
+    let mut days: Vec<String> = broadcast_slots::table
+        .filter(broadcast_slots::tenant_id.eq(w.scope.tenant_id().0))
+        .select(broadcast_slots::period)
+        .load(&mut app.conn())
+        .unwrap();
+    let n = days.len();
+    days.sort();
+    days.dedup();
+    assert_eq!(days.len(), n, "a day with two slots");
+    assert_eq!(
+        made.iter()
+            .filter(|o| o.status == status::SCHEDULED)
+            .count(),
+        made.len() - 1
+    );
+    // Ticking again changes nothing until the horizon moves.
+    patron_jobs::tick(&pool).unwrap();
+    assert_eq!(
+        store::occurrences(&mut app.conn(), &w.scope, id)
+            .unwrap()
+            .len(),
+        made.len()
+    );
+    store::stop_recurring(&mut app.conn(), &w.scope, id).unwrap();
+    let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
+    assert_eq!((b.status.as_str(), b.next_at), (status::DRAFT, None));
+    assert_eq!(
+        store::occurrences(&mut app.conn(), &w.scope, id)
+            .unwrap()
+            .len(),
+        made.len()
+    );
 }

@@ -163,12 +163,15 @@ pub fn cancel(c: &mut DbConn, scope: &TenantScope, id: i64) -> Result<(), AppErr
 }
 
 /// When to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum When {
     /// As soon as the scheduler's next tick.
     Now,
     /// A local date and time in the tenant's zone.
     At(NaiveDateTime),
+    /// Again and again: a cron expression (minute hour day month weekday) read in the
+    /// tenant's zone, evaluated by croner (tokio-cron-scheduler's parser).
+    Repeat(String),
 }
 
 /// The answer to scheduling.
@@ -178,6 +181,36 @@ pub enum Scheduled {
     At(NaiveDateTime),
     /// The period is full; the first free slot after it, if any within a year.
     Full(QuotaFull),
+    /// Recurring; its first occurrence (UTC).
+    Repeats(NaiveDateTime),
+}
+
+/// How far ahead the scheduler makes a recurring broadcast's occurrences (and takes
+/// their slots, so the calendar shows them).
+pub const RECURRING_AHEAD: TimeDelta = TimeDelta::days(7);
+
+/// Reads a cron expression of five fields (no seconds: broadcasts are planned to the
+/// minute).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, Invalid> {
+    let expr = expr.trim();
+    if expr.split_whitespace().count() != 5 || expr.len() > 100 {
+        return Err(invalid("recurrence", "invalid_cron"));
+    }
+    expr.parse::<croner::Cron>()
+        .map_err(|_| invalid("recurrence", "invalid_cron"))
+}
+
+/// The first occurrence of `cron` after `after` (UTC), in the tenant's zone.
+pub fn next_occurrence(
+    cron: &croner::Cron,
+    after: NaiveDateTime,
+    zone: Tz,
+) -> Option<NaiveDateTime> {
+    use chrono::TimeZone;
+    let local = zone.from_utc_datetime(&after);
+    cron.find_next_occurrence(&local, false)
+        .ok()
+        .map(|t| t.naive_utc())
 }
 
 /// Schedules a broadcast: the time read in the tenant's zone (a time the clocks skip is
@@ -193,7 +226,16 @@ pub fn schedule(
     by: &str,
 ) -> Result<Scheduled, AppError> {
     let zone = tz(t);
+    if let When::Repeat(expr) = &when {
+        let cron = parse_cron(expr).map_err(|e| AppError::Invalid(vec![e]))?;
+        let first = next_occurrence(&cron, now, zone)
+            .ok_or_else(|| AppError::Invalid(vec![invalid("recurrence", "invalid_cron")]))?;
+        let settings = settings(c, scope, t)?;
+        store::set_recurring(c, scope, id, expr.trim(), first, settings.needs_approval)?;
+        return Ok(Scheduled::Repeats(first));
+    }
     let at = match when {
+        When::Repeat(_) => unreachable!("answered above"),
         When::Now => now,
         When::At(local) => {
             let at = rules::local_to_utc(local, zone)
@@ -274,6 +316,44 @@ pub fn start_due(c: &mut DbConn, now: NaiveDateTime) -> Result<usize, StoreError
         }
     }
     Ok(started)
+}
+
+/// The scheduler's other duty: recurring broadcasts' occurrences within
+/// [`RECURRING_AHEAD`] become broadcasts of their own, each with a slot (or skipped when
+/// its period is full), once however many processes tick. Returns how many it made.
+pub fn make_occurrences(c: &mut DbConn, now: NaiveDateTime) -> Result<usize, StoreError> {
+    let mut made = 0;
+    for (id, tenant) in store::recurring_due(c, now + RECURRING_AHEAD)? {
+        let Some(tref) = patron_store::tenants::find_ref_by_id(c, patron_domain::TenantId(tenant))?
+        else {
+            continue;
+        };
+        let scope = TenantScope::system(tref);
+        let t = patron_store::tenants::get(c, &scope)?;
+        let zone = tz(&t);
+        let settings = store::settings(c, &scope, account_kind(&t))?;
+        // Each occurrence within the horizon, a few per tick at most.
+        for _ in 0..10 {
+            let template = store::get(c, &scope, id)?;
+            let (Some(at), Some(expr)) = (template.next_at, template.recurrence.as_deref()) else {
+                break;
+            };
+            if at > now + RECURRING_AHEAD || template.status != status::RECURRING {
+                break;
+            }
+            let Ok(cron) = parse_cron(expr) else { break };
+            let next = next_occurrence(&cron, at, zone);
+            let uses_quota = template.audience().is_none_or(|a| a.uses_quota());
+            match store::materialize(c, &scope, &template, at, next, &settings, zone, uses_quota)? {
+                Some((child, slot)) => {
+                    tracing::info!(tenant, template = id, child, %at, slot, "recurring broadcast occurrence");
+                    made += 1;
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(made)
 }
 
 /// What planning a broadcast found.

@@ -385,6 +385,10 @@ pub mod status {
     pub const FAILED: &str = "failed";
     /// Discarded before it was sent.
     pub const CANCELLED: &str = "cancelled";
+    /// A recurring template: the scheduler makes each occurrence a broadcast of its own.
+    pub const RECURRING: &str = "recurring";
+    /// An occurrence of a recurring broadcast whose period had no free slot.
+    pub const SKIPPED: &str = "skipped";
 
     /// Can still be edited (editing sends it back to draft, so approval is asked again).
     pub fn editable(s: &str) -> bool {

@@ -40,11 +40,15 @@ pub fn housekeeping(pool: &DbPool) -> Result<(usize, usize, usize), patron_store
     Ok((s, f, expired))
 }
 
-/// The broadcast scheduler's tick: starts every due broadcast (marked sending and its
-/// job queued in one transaction, so several processes ticking at once start it once).
+/// The broadcast scheduler's tick: makes recurring broadcasts' occurrences of the coming
+/// week, then starts every due broadcast (marked sending and its job queued in one
+/// transaction, so several processes ticking at once start it once). Returns how many
+/// broadcasts it made and started.
 pub fn tick(pool: &DbPool) -> Result<usize, patron_store::StoreError> {
     let mut c = pool.get()?;
-    patron_app::broadcasts::start_due(&mut c, patron_store::now())
+    let now = patron_store::now();
+    let made = patron_app::broadcasts::make_occurrences(&mut c, now)?;
+    Ok(made + patron_app::broadcasts::start_due(&mut c, now)?)
 }
 
 /// Starts the scheduler; keep the returned value alive for as long as jobs should run.

@@ -120,6 +120,12 @@ pub struct Broadcast {
     pub failure: Option<String>,
     /// Followers left out because they had received the monthly most already.
     pub at_cap: i64,
+    /// A recurring template's cron expression (tenant's time zone).
+    pub recurrence: Option<String>,
+    /// A recurring template's next occurrence not yet made a broadcast (UTC).
+    pub next_at: Option<NaiveDateTime>,
+    /// The recurring template an occurrence was made from.
+    pub parent_id: Option<i64>,
 }
 
 impl Broadcast {
@@ -432,6 +438,156 @@ pub fn schedule(
         changed_or(conn, scope, id, n)?;
         Ok(Ok(()))
     })
+}
+
+/// Makes a broadcast a recurring template: `cron` (already checked) with its first
+/// occurrence `next_at`. The broadcast must be ready as for [`schedule`].
+pub fn set_recurring(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    cron: &str,
+    next_at: NaiveDateTime,
+    needs_approval: bool,
+) -> Result<()> {
+    let ready: &[&str] = if needs_approval {
+        &[status::APPROVED]
+    } else {
+        &[status::DRAFT, status::APPROVED]
+    };
+    let n = diesel::update(
+        b::table
+            .find(id)
+            .filter(b::tenant_id.eq(scope.tenant_id().0))
+            .filter(b::status.eq_any(ready)),
+    )
+    .set((
+        b::status.eq(status::RECURRING),
+        b::recurrence.eq(Some(cron)),
+        b::next_at.eq(Some(next_at)),
+        b::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    changed_or(conn, scope, id, n)
+}
+
+/// Stops a recurring template (back to approved or draft); occurrences already made stay.
+pub fn stop_recurring(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<()> {
+    write_tx(conn, |conn| {
+        let back = if get(conn, scope, id)?.approved_at.is_some() {
+            status::APPROVED
+        } else {
+            status::DRAFT
+        };
+        transition(conn, scope, id, &[status::RECURRING], back)?;
+        diesel::update(b::table.find(id))
+            .set((
+                b::recurrence.eq(None::<String>),
+                b::next_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Recurring templates whose next occurrence is before `horizon`: (id, tenant).
+pub fn recurring_due(conn: &mut DbConn, horizon: NaiveDateTime) -> Result<Vec<(i64, i64)>> {
+    Ok(b::table
+        .filter(b::status.eq(status::RECURRING))
+        .filter(b::next_at.le(horizon))
+        .order(b::next_at)
+        .limit(100)
+        .select((b::id, b::tenant_id))
+        .load(conn)?)
+}
+
+/// Makes the template's occurrence at `at` a broadcast of its own and moves the template
+/// to `next` (its following occurrence), in one transaction: scheduled with a slot when
+/// its period has one, else recorded as skipped. The template's `next_at` is the
+/// update's condition, so two processes make an occurrence once. Answers the new
+/// broadcast and whether it got a slot; `None` when another process made it.
+#[allow(clippy::too_many_arguments)]
+pub fn materialize(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    template: &Broadcast,
+    at: NaiveDateTime,
+    next: Option<NaiveDateTime>,
+    settings: &Settings,
+    tz: Tz,
+    uses_quota: bool,
+) -> Result<Option<(i64, bool)>> {
+    let tenant = scope.tenant_id().0;
+    write_tx(conn, |conn| {
+        let moved = diesel::update(
+            b::table
+                .find(template.id)
+                .filter(b::status.eq(status::RECURRING))
+                .filter(b::next_at.eq(Some(at))),
+        )
+        .set((b::next_at.eq(next), b::updated_at.eq(now())))
+        .execute(conn)?;
+        if moved == 0 {
+            return Ok(None);
+        }
+        let created = now();
+        let child: i64 = diesel::insert_into(b::table)
+            .values((
+                b::tenant_id.eq(tenant),
+                b::title.eq(&template.title),
+                b::message.eq(&template.message),
+                b::audience.eq(&template.audience),
+                b::status.eq(status::SKIPPED),
+                b::scheduled_at.eq(Some(at)),
+                b::created_by.eq(&template.created_by),
+                b::created_at.eq(created),
+                b::updated_at.eq(created),
+                b::approved_by.eq(&template.approved_by),
+                b::approved_at.eq(template.approved_at),
+                b::left_out.eq(0i64),
+                b::total_count.eq(0i64),
+                b::filter_count.eq(0i64),
+                b::sent_count.eq(0i64),
+                b::error_count.eq(0i64),
+                b::at_cap.eq(0i64),
+                b::parent_id.eq(Some(template.id)),
+            ))
+            .returning(b::id)
+            .get_result(conn)?;
+        let slot = !uses_quota
+            || take_slot(
+                conn,
+                tenant,
+                &settings.policy,
+                tz,
+                at,
+                Some(child),
+                None,
+                &template.created_by,
+            )?
+            .is_some();
+        if slot {
+            diesel::update(b::table.find(child))
+                .set(b::status.eq(status::SCHEDULED))
+                .execute(conn)?;
+        }
+        Ok(Some((child, slot)))
+    })
+}
+
+/// The occurrences made from a recurring template, newest first.
+pub fn occurrences(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    template: i64,
+) -> Result<Vec<Broadcast>> {
+    Ok(b::table
+        .filter(b::tenant_id.eq(scope.tenant_id().0))
+        .filter(b::parent_id.eq(Some(template)))
+        .order(b::scheduled_at.desc())
+        .limit(100)
+        .select(Broadcast::as_select())
+        .load(conn)?)
 }
 
 /// Takes a scheduled broadcast off the calendar: back to draft (approval kept) and its

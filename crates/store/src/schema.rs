@@ -217,6 +217,9 @@ diesel::table! {
         error_count -> BigInt,
         failure -> Nullable<Text>,
         at_cap -> BigInt,
+        recurrence -> Nullable<Text>,
+        next_at -> Nullable<Timestamp>,
+        parent_id -> Nullable<BigInt>,
     }
 }
 

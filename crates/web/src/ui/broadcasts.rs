@@ -450,6 +450,8 @@ struct ShowPage {
     tz: String,
     b: Broadcast,
     chunks: Vec<Chunk>,
+    /// A recurring template's occurrences.
+    occurrences: Vec<Broadcast>,
     settings: Settings,
     can_approve: bool,
     /// The schedule form's date and time (local), filled with a proposal or what was typed.
@@ -521,6 +523,9 @@ impl ShowPage {
             None => self.page.t("job.internal").to_string(),
         })
     }
+    fn status_of(&self, s: &str) -> String {
+        self.page.t(&format!("broadcast.status_{s}")).to_string()
+    }
     fn chunk_state(&self, c: &Chunk) -> String {
         self.page
             .t(&format!("broadcast.chunk_{}", c.state))
@@ -538,12 +543,13 @@ async fn render_show(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let (s2, t2) = (scope.clone(), tenant.clone());
-    let (b, chunks, settings) = ctx
+    let (b, chunks, occurrences, settings) = ctx
         .state
         .run(move |c| {
             let b = store::get(c, &s2, id)?;
             let chunks = store::chunks(c, &s2, id)?;
-            Ok((b, chunks, ops::settings(c, &s2, &t2)?))
+            let occurrences = store::occurrences(c, &s2, id)?;
+            Ok((b, chunks, occurrences, ops::settings(c, &s2, &t2)?))
         })
         .await?;
     let page = ctx
@@ -578,6 +584,7 @@ async fn render_show(
             can_approve: scope.may(Permission::ManageSettings),
             b,
             chunks,
+            occurrences,
             settings,
             date,
             time,
@@ -597,10 +604,12 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, i64)>) -> Result<HttpRespon
 #[serde(default)]
 pub struct ScheduleForm {
     csrf: String,
-    /// now or at
+    /// now, at or repeat
     when: String,
     date: String,
     time: String,
+    /// With `repeat`: a cron expression.
+    recurrence: String,
 }
 
 fn read_local(date: &str, time: &str) -> Option<NaiveDateTime> {
@@ -622,6 +631,8 @@ pub async fn schedule(
     let typed = Some((f.date.clone(), f.time.clone()));
     let when = if f.when == "now" {
         When::Now
+    } else if f.when == "repeat" {
+        When::Repeat(f.recurrence.clone())
     } else {
         match read_local(&f.date, &f.time) {
             Some(l) => When::At(l),
@@ -647,6 +658,16 @@ pub async fn schedule(
                 "ok",
                 "flash.broadcast_scheduled",
                 &crate::format::local(&at, &tenant.time_zone),
+                secure,
+            ))
+        }
+        Ok(Scheduled::Repeats(first)) => {
+            tracing::info!(tenant = %tenant.slug, broadcast = id, %first, "broadcast repeats");
+            Ok(redirect_flash_with(
+                &paths::tenant(&tenant.slug).broadcast(id),
+                "ok",
+                "flash.broadcast_repeats",
+                &crate::format::local(&first, &tenant.time_zone),
                 secure,
             ))
         }
@@ -756,7 +777,13 @@ pub async fn unschedule(
         path,
         &f.csrf,
         "flash.broadcast_unscheduled",
-        |c, s, id, _| ops::unschedule(c, s, id),
+        |c, s, id, _| {
+            if store::get(c, s, id)?.status == status::RECURRING {
+                Ok(store::stop_recurring(c, s, id)?)
+            } else {
+                ops::unschedule(c, s, id)
+            }
+        },
     )
     .await
 }
