@@ -803,6 +803,11 @@ for (const lang of LANGS) {
         assert.ok((await page.locator('main table').innerText()).includes(lang.lang === 'zh' ? '导入粉丝' : 'Followers import'), 'the import is listed');
         await shot(page, 'jobs');
 
+        // The agency's operations page: the scheduler's tasks and each account's work.
+        await goto(page, `${base}/agency/operations`, 'operations page');
+        assert.ok(await page.locator('#tasks tbody tr').count() >= 3, 'the scheduled tasks are listed');
+        await shot(page, 'operations');
+
         // 4. Invite a cashier for that store.
         await goto(page, `${base}/t/tea-house/users`, 'users page');
         await shot(page, 'users');

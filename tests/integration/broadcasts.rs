@@ -968,3 +968,49 @@ fn a_recurring_broadcast_takes_each_days_slot_a_week_ahead() {
         made.len()
     );
 }
+
+/// The scheduler's tasks run through one door that records them, and the agency's
+/// operations page shows each one's last run, outcome and next run, and each merchant
+/// account's failed work; the daily follower sync queues one sync per connected account.
+#[tokio::test]
+async fn the_operations_page_shows_the_schedulers_tasks_and_failed_work() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "ops");
+    let sim = sim();
+    connect(&app, &w, &sim);
+    let pool = app.state.pool.clone();
+    for task in patron_app::operations::TASKS {
+        let pool = pool.clone();
+        tokio::task::spawn_blocking(move || patron_jobs::run_task(&pool, &task).unwrap())
+            .await
+            .unwrap();
+    }
+    let syncs: i64 = jobs::table
+        .filter(jobs::kind.eq("follower_sync"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(syncs, 1, "one sync for the one connected account");
+    let admin = app.client();
+    admin.login(&w.admin_email, PASSWORD).await;
+    let page = admin.get("/agency/operations").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("follower syncs queued 1"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Daily follower sync"), "{}", page.body);
+    assert!(page.body.contains("04:00:00 UTC"), "{}", page.body);
+    // The world's failed job is counted and links to the account's failed work.
+    assert!(
+        page.body
+            .contains(&format!("/t/{}/jobs?state=failed", w.slug)),
+        "{}",
+        page.body
+    );
+    // Not for merchant accounts' users.
+    let mk = app.client();
+    mk.login(&w.marketer_email, PASSWORD).await;
+    assert_ne!(mk.get("/agency/operations").await.status, 200);
+}

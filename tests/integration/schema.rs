@@ -17,6 +17,7 @@ fn every_table_is_selectable_and_migrations_revert() {
     }
     select_all!(
         app_settings,
+        scheduled_tasks,
         broadcast_receipts,
         wx_tokens,
         broadcast_settings,

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod links;
 pub mod loyalty;
 pub mod members;
+pub mod operations;
 pub mod replies;
 pub mod tenants;
 pub mod till;

@@ -1,6 +1,6 @@
-//! Background work: the durable job queue's workers ([`worker`]) and job kinds
-//! ([`follower_sync`]), and scheduled housekeeping of sessions and sign-in failure records
-//! (tokio-cron-scheduler).
+//! Background work: the durable job queue's workers ([`worker`]) and handlers (one module
+//! per job kind), and the scheduler (tokio-cron-scheduler) running
+//! `patron_app::operations::TASKS`: housekeeping, broadcasts, the daily follower sync.
 
 pub mod broadcast_send;
 pub mod coupon_bulk;
@@ -51,37 +51,66 @@ pub fn tick(pool: &DbPool) -> Result<usize, patron_store::StoreError> {
     Ok(made + patron_app::broadcasts::start_due(&mut c, now)?)
 }
 
-/// Starts the scheduler; keep the returned value alive for as long as jobs should run.
+/// Runs one of the scheduler's tasks now (`patron_app::operations::TASKS`), recording
+/// its start and outcome for the operations page. Answers a line for the log.
+pub fn run_task(
+    pool: &DbPool,
+    task: &patron_app::operations::Task,
+) -> Result<String, patron_store::StoreError> {
+    use patron_app::operations as ops;
+    let mut c = pool.get()?;
+    // The broadcast tick runs every 10 s: its runs are not worth a write each.
+    let record = task.name != ops::BROADCASTS.name;
+    if record {
+        patron_store::scheduled::started(&mut c, task.name)?;
+    }
+    drop(c);
+    let outcome = match task.name {
+        n if n == ops::HOUSEKEEPING.name => housekeeping(pool)
+            .map(|(s, f, p)| format!("sessions {s}, sign-in records {f}, points written off {p}")),
+        n if n == ops::BROADCASTS.name => {
+            tick(pool).map(|n| format!("broadcasts made or started {n}"))
+        }
+        n if n == ops::FOLLOWER_SYNC.name => {
+            let mut c = pool.get()?;
+            ops::queue_daily_syncs(&mut c).map(|n| format!("follower syncs queued {n}"))
+        }
+        other => Ok(format!("no such task {other}")),
+    };
+    let mut c = pool.get()?;
+    match &outcome {
+        Ok(line) if record => {
+            patron_store::scheduled::finished(&mut c, task.name, &format!("ok: {line}"))?
+        }
+        Err(e) => patron_store::scheduled::finished(&mut c, task.name, &e.to_string())?,
+        Ok(_) => {}
+    }
+    outcome
+}
+
+/// Starts the scheduler with every task of `patron_app::operations::TASKS`; keep the
+/// returned value alive for as long as they should run.
 pub async fn start(pool: DbPool) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
-    let ticking = pool.clone();
-    sched
-        .add(Job::new_async("0 */10 * * * *", move |_id, _l| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                match tokio::task::spawn_blocking(move || housekeeping(&pool)).await {
-                    Ok(Ok((s, f, p))) => {
-                        tracing::info!(sessions = s, failures = f, points = p, "housekeeping done")
+    for task in patron_app::operations::TASKS {
+        let pool = pool.clone();
+        sched
+            .add(Job::new_async(task.cron, move |_id, _l| {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    match tokio::task::spawn_blocking(move || run_task(&pool, &task)).await {
+                        Ok(Ok(line)) => tracing::debug!(task = task.name, "{line}"),
+                        Ok(Err(e)) => {
+                            tracing::error!(task = task.name, error = %e, "scheduled task failed")
+                        }
+                        Err(e) => {
+                            tracing::error!(task = task.name, error = %e, "scheduled task panicked")
+                        }
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
-                    Err(e) => tracing::error!(error = %e, "housekeeping task panicked"),
-                }
-            })
-        })?)
-        .await?;
-    sched
-        .add(Job::new_async("*/10 * * * * *", move |_id, _l| {
-            let pool = ticking.clone();
-            Box::pin(async move {
-                match tokio::task::spawn_blocking(move || tick(&pool)).await {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => tracing::info!(started = n, "broadcasts started"),
-                    Ok(Err(e)) => tracing::error!(error = %e, "broadcast tick failed"),
-                    Err(e) => tracing::error!(error = %e, "broadcast tick panicked"),
-                }
-            })
-        })?)
-        .await?;
+                })
+            })?)
+            .await?;
+    }
     sched.start().await?;
     Ok(sched)
 }

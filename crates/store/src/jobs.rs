@@ -358,6 +358,21 @@ pub fn list_for_tenant(conn: &mut DbConn, scope: &TenantScope, limit: i64) -> Re
         .load(conn)?)
 }
 
+/// How many jobs of each of `tenants` are queued, running and failed: (tenant, state,
+/// count), for the operations page.
+pub fn open_counts(conn: &mut DbConn, tenants: &[i64]) -> Result<Vec<(i64, String, i64)>> {
+    let rows: Vec<(Option<i64>, String, i64)> = jobs::table
+        .filter(jobs::tenant_id.eq_any(tenants))
+        .filter(jobs::state.eq_any([QUEUED, RUNNING, FAILED]))
+        .group_by((jobs::tenant_id, jobs::state))
+        .select((jobs::tenant_id, jobs::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(t, s, n)| t.map(|t| (t, s, n)))
+        .collect())
+}
+
 /// The tenant's most recent jobs in `state` (any state when `None`), newest first: the
 /// jobs page.
 pub fn recent(

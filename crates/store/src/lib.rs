@@ -26,6 +26,7 @@ pub mod migrate;
 pub mod password_resets;
 pub mod qr_codes;
 pub mod reply_rules;
+pub mod scheduled;
 pub mod schema;
 pub mod secrets;
 pub mod segments;

@@ -172,6 +172,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    scheduled_tasks (name) {
+        name -> Text,
+        last_started_at -> Nullable<Timestamp>,
+        last_finished_at -> Nullable<Timestamp>,
+        last_outcome -> Nullable<Text>,
+        runs -> BigInt,
+    }
+}
+
+diesel::table! {
     wx_tokens (tenant_id) {
         tenant_id -> BigInt,
         token_enc -> Nullable<Text>,
@@ -270,6 +280,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
+    scheduled_tasks,
     broadcast_receipts,
     wx_tokens,
     broadcast_settings,

@@ -382,6 +382,17 @@ pub fn find_ref_by_slug(conn: &mut DbConn, slug: &str) -> Result<Option<TenantRe
     }))
 }
 
+/// The tenants with an AppID and an AppSecret (the scheduler's daily follower sync).
+pub fn with_api_credentials(conn: &mut DbConn) -> Result<Vec<TenantId>> {
+    let ids: Vec<i64> = tenants::table
+        .filter(tenants::wx_appid.is_not_null())
+        .filter(tenants::wx_app_secret_enc.is_not_null())
+        .order(tenants::id)
+        .select(tenants::id)
+        .load(conn)?;
+    Ok(ids.into_iter().map(TenantId).collect())
+}
+
 pub fn find_ref_by_id(conn: &mut DbConn, id: TenantId) -> Result<Option<TenantRef>> {
     let row: Option<i64> = tenants::table
         .find(id.0)

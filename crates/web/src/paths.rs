@@ -113,6 +113,7 @@ paths! { Site, 0, SITE_PATHS;
     AGENCY_USERS = "/agency/users" => agency_users();
     AGENCY_INVITATIONS = "/agency/invitations" => agency_invitations();
     AGENCY_SETTINGS = "/agency/settings" => agency_settings();
+    AGENCY_OPERATIONS = "/agency/operations" => agency_operations();
     OPENAPI = "/api/v1/openapi.json" => openapi();
 }
 

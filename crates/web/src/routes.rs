@@ -104,6 +104,7 @@ routes! {
     get    Session paths::AGENCY_USERS => ui::agency::users;
     post   Session paths::AGENCY_INVITATIONS => ui::agency::invite_admin;
     get    Session paths::AGENCY_SETTINGS => ui::agency::settings;
+    get    Session paths::AGENCY_OPERATIONS => ui::operations::page;
     post   Session paths::AGENCY_SETTINGS => ui::agency::save_settings;
     get    Session paths::DASHBOARD => ui::tenant::dashboard;
     get    Session paths::SETTINGS => ui::tenant::settings_form;

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod loyalty;
 pub mod members;
 pub mod menu;
+pub mod operations;
 pub mod qr;
 pub mod replies;
 pub mod segments;

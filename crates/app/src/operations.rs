@@ -1,0 +1,82 @@
+//! The scheduler's periodic tasks: what each does and when it runs (shared by the
+//! scheduler that runs them and the operations page that shows them), and the daily
+//! follower sync.
+
+use chrono::NaiveDateTime;
+use patron_domain::TenantScope;
+use patron_store::{DbConn, StoreError};
+
+/// One periodic task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Task {
+    /// Its name (the `scheduled_tasks` row and the page's catalogue key `task.<name>`).
+    pub name: &'static str,
+    /// When it runs: six fields (second minute hour day month weekday), UTC, as
+    /// tokio-cron-scheduler reads them.
+    pub cron: &'static str,
+}
+
+/// Sessions, sign-in records and expired points.
+pub const HOUSEKEEPING: Task = Task {
+    name: "housekeeping",
+    cron: "0 */10 * * * *",
+};
+/// Recurring broadcasts' occurrences and due broadcasts.
+pub const BROADCASTS: Task = Task {
+    name: "broadcasts",
+    cron: "*/10 * * * * *",
+};
+/// Every connected tenant's followers from WeChat, once a day (04:00 UTC, noon in
+/// China), queued as jobs.
+pub const FOLLOWER_SYNC: Task = Task {
+    name: "follower_sync",
+    cron: "0 0 4 * * *",
+};
+
+pub const TASKS: [Task; 3] = [HOUSEKEEPING, BROADCASTS, FOLLOWER_SYNC];
+
+/// When `task` runs next after `now` (UTC).
+pub fn next_run(task: &Task, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    use croner::parser::{CronParser, Seconds};
+    let cron = CronParser::builder()
+        .seconds(Seconds::Required)
+        .build()
+        .parse(task.cron)
+        .ok()?;
+    cron.find_next_occurrence(&now.and_utc(), false)
+        .ok()
+        .map(|t| t.naive_utc())
+}
+
+/// Queues a follower sync for every tenant with API credentials (one per tenant at a
+/// time: a sync already queued or running is not queued again). Returns how many.
+pub fn queue_daily_syncs(c: &mut DbConn) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for id in patron_store::tenants::with_api_credentials(c)? {
+        if let Some(tref) = patron_store::tenants::find_ref_by_id(c, id)? {
+            crate::jobs::sync_followers(c, &TenantScope::system(tref))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_has_a_next_run() {
+        let now =
+            NaiveDateTime::parse_from_str("2026-12-05 23:59:55", "%Y-%m-%d %H:%M:%S").unwrap();
+        let at = |t| {
+            next_run(&t, now)
+                .unwrap()
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        };
+        assert_eq!(at(BROADCASTS), "2026-12-06 00:00:00");
+        assert_eq!(at(HOUSEKEEPING), "2026-12-06 00:00:00");
+        assert_eq!(at(FOLLOWER_SYNC), "2026-12-06 04:00:00");
+    }
+}
