@@ -157,7 +157,7 @@ impl PeriodKey {
     pub fn next(&self) -> PeriodKey {
         match *self {
             PeriodKey::Day(d) => PeriodKey::Day(d + Duration::days(1)),
-            PeriodKey::Month { year, month } if month == 12 => PeriodKey::Month {
+            PeriodKey::Month { year, month: 12 } => PeriodKey::Month {
                 year: year + 1,
                 month: 1,
             },

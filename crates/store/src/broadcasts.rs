@@ -324,6 +324,7 @@ fn taken(conn: &mut DbConn, tenant: i64, period: &str) -> Result<Vec<u32>> {
 /// outside Patron), inside the caller's transaction. `Ok(None)` when the period is
 /// full. A racing writer that took the same slot number first makes the insert do
 /// nothing, and the next free number is tried.
+#[allow(clippy::too_many_arguments)]
 fn take_slot(
     conn: &mut DbConn,
     tenant: i64,
@@ -926,6 +927,9 @@ pub fn submitted(conn: &mut DbConn, scope: &TenantScope, chunk_id: i64, msg_id: 
     Ok(())
 }
 
+/// A chunk's reported counts: total, filtered, sent, errors.
+type ChunkCounts = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
 /// WeChat's report of a mass send (`MASSSENDJOBFINISH`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -964,7 +968,7 @@ pub fn apply_report(conn: &mut DbConn, scope: &TenantScope, r: &Report) -> Resul
             ))
             .execute(conn)?;
         // Summed in Rust: SUM(bigint) is NUMERIC on PostgreSQL.
-        let counts: Vec<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = ch::table
+        let counts: Vec<ChunkCounts> = ch::table
             .filter(ch::broadcast_id.eq(broadcast))
             .select((
                 ch::total_count,
@@ -973,9 +977,7 @@ pub fn apply_report(conn: &mut DbConn, scope: &TenantScope, r: &Report) -> Resul
                 ch::error_count,
             ))
             .load(conn)?;
-        let sum = |f: fn(&(Option<i64>, Option<i64>, Option<i64>, Option<i64>)) -> Option<i64>| {
-            counts.iter().filter_map(f).sum::<i64>()
-        };
+        let sum = |f: fn(&ChunkCounts) -> Option<i64>| counts.iter().filter_map(f).sum::<i64>();
         diesel::update(b::table.find(broadcast))
             .set((
                 b::total_count.eq(sum(|c| c.0)),

@@ -127,7 +127,6 @@ struct CalendarRow {
     used: usize,
     free: usize,
     slots: Vec<Slot>,
-    past: bool,
 }
 
 #[derive(Template)]
@@ -225,12 +224,8 @@ fn calendar(page: &Page, settings: &Settings, t: &Tenant, slots: Vec<Slot>) -> V
             used,
             free: (settings.policy.count as usize).saturating_sub(used),
             slots: mine,
-            past: false,
         });
         key = key.next();
-    }
-    if let Some(first) = out.first_mut() {
-        first.past = false;
     }
     out
 }
@@ -681,7 +676,7 @@ pub async fn schedule(
                     l.format("%H:%M").to_string(),
                 )
             });
-            let full_text = ctx.lang.t1("broadcasts.full", &full.period);
+            let full_text = ctx.lang.t1("broadcasts.full", full.period);
             let then = match &offer {
                 Some((d, t)) => ctx.lang.tn("broadcasts.next_free", &[d, t]),
                 None => ctx.lang.t("broadcasts.no_free").to_string(),
@@ -903,7 +898,7 @@ pub async fn record_console(
             ctx.state.cfg.secure_cookies,
         )),
         Ok(Err(full)) => {
-            let msg = ctx.lang.t1("broadcasts.full", &full.period);
+            let msg = ctx.lang.t1("broadcasts.full", full.period);
             render_list(&ctx, &slug, vec![msg]).await
         }
         Err(AppError::Invalid(errs)) => {
