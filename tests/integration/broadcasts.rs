@@ -1014,3 +1014,68 @@ async fn the_operations_page_shows_the_schedulers_tasks_and_failed_work() {
     mk.login(&w.marketer_email, PASSWORD).await;
     assert_ne!(mk.get("/agency/operations").await.status, 200);
 }
+
+/// The API: a second broadcast on a full day is 409 naming the next free slot; a bad
+/// draft is 422 with every field.
+#[tokio::test]
+async fn the_api_schedules_against_the_quota() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "api");
+    let c = app.client();
+    let mut ids = Vec::new();
+    for title in ["One", "Two"] {
+        let r = c
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/broadcasts",
+                &w.token,
+                Some(serde_json::json!({"title": title, "message": {"kind": "text", "text": "Hi"}, "audience": {"kind": "all"}})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.json()["id"].as_i64().unwrap());
+    }
+    let at = days_ahead(2, "20:00")
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let schedule = |id: i64| format!("/api/v1/broadcasts/{id}/schedule");
+    let r = c
+        .api(
+            reqwest::Method::POST,
+            &schedule(ids[0]),
+            &w.token,
+            Some(serde_json::json!({"at": at})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c
+        .api(
+            reqwest::Method::POST,
+            &schedule(ids[1]),
+            &w.token,
+            Some(serde_json::json!({"at": at})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.contains("has no free broadcast left") && r.body.contains("next free slot"),
+        "{}",
+        r.body
+    );
+    let r = c
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/broadcasts",
+            &w.token,
+            Some(serde_json::json!({"title": "", "message": {"kind": "text", "text": ""}, "audience": {"kind": "segment", "segment_id": w.segment}})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    for field in ["title", "text", "segment_id"] {
+        assert!(
+            r.body.contains(&format!("\"field\":\"{field}\"")),
+            "{}",
+            r.body
+        );
+    }
+}

@@ -361,6 +361,35 @@ async fn every_route_answers_as_documented() {
     )
     .await;
 
+    // Broadcasts: draft, schedule now (today's slot), the calendar, one discarded.
+    call(M::GET, "/broadcasts", None).await;
+    let bc = call(
+        M::POST,
+        "/broadcasts",
+        Some(json!({"title": "Soup week", "message": {"kind": "text", "text": "Hot soup"}, "audience": {"kind": "all"}})),
+    )
+    .await;
+    call(M::GET, &format!("/broadcasts/{}", bc["id"]), None).await;
+    let scheduled = call(
+        M::POST,
+        &format!("/broadcasts/{}/schedule", bc["id"]),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(scheduled["status"], "scheduled");
+    let slots = call(M::GET, "/broadcast-slots", None).await;
+    assert!(slots["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["broadcast_id"] == bc["id"]));
+    call(
+        M::POST,
+        &format!("/broadcasts/{}/cancel", w.broadcast),
+        None,
+    )
+    .await;
+
     // Last: a replacement without the WeChat fields disconnects the simulator.
     call(
         M::PUT,

@@ -245,7 +245,7 @@ pub fn next_free(
 
 /// What a broadcast sends. A mass send carries the same message to everyone, so it has no
 /// per-follower placeholders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Message {
     /// Plain text (at most [`TEXT_MAX_CHARS`] characters).
@@ -297,7 +297,7 @@ impl Message {
 }
 
 /// Who a broadcast goes to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Audience {
     /// Every follower.

@@ -209,6 +209,12 @@ routes! {
     get    Token   "/api/v1/followers/{follower_id}/messages" => api::followers::messages;
     get    Token   "/api/v1/followers/{follower_id}/notes" => api::followers::notes;
     post   Token   "/api/v1/followers/{follower_id}/notes" => api::followers::add_note;
+    get    Token   "/api/v1/broadcasts" => api::broadcasts::list;
+    post   Token   "/api/v1/broadcasts" => api::broadcasts::create;
+    get    Token   "/api/v1/broadcasts/{broadcast_id}" => api::broadcasts::show;
+    post   Token   "/api/v1/broadcasts/{broadcast_id}/schedule" => api::broadcasts::schedule;
+    post   Token   "/api/v1/broadcasts/{broadcast_id}/cancel" => api::broadcasts::cancel;
+    get    Token   "/api/v1/broadcast-slots" => api::broadcasts::slots;
     get    Token   "/api/v1/reply-rules" => api::replies::list;
     post   Token   "/api/v1/reply-rules" => api::replies::create;
     delete Token   "/api/v1/reply-rules/{rule_id}" => api::replies::delete;

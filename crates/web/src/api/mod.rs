@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "request_id", "details"?}}` with a stable `code`.
 
 pub mod attributes;
+pub mod broadcasts;
 pub mod coupons;
 pub mod followers;
 pub mod imports;

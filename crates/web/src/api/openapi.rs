@@ -8,7 +8,9 @@
 //! `routes.rs` is described; the integration test `api_contract` checks real answers of
 //! every route against their schemas, and CI runs schemathesis against the served document.
 
-use super::{attributes, coupons, followers, imports, loyalty, replies, stores, tags, tenants};
+use super::{
+    attributes, broadcasts, coupons, followers, imports, loyalty, replies, stores, tags, tenants,
+};
 use super::{users, wechat, ErrorBody};
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
@@ -44,6 +46,8 @@ use utoipa::OpenApi;
         loyalty::cards, loyalty::create_card, loyalty::stamp,
         coupons::list, coupons::create, coupons::show, coupons::issue, coupons::bulk,
         coupons::validate, coupons::redeem, coupons::void,
+        broadcasts::list, broadcasts::create, broadcasts::show, broadcasts::schedule,
+        broadcasts::cancel, broadcasts::slots,
     )
 )]
 struct ApiDoc;
