@@ -7,6 +7,7 @@
 //! encrypted reply, no database) and `/wx/{slug}` (the same plus dedupe insert, follower
 //! upsert and archive) in the same run, and prints both side by side.
 
+pub mod broadcasts;
 pub mod coupons;
 
 use crate::config::Settings;
@@ -259,6 +260,11 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         threads: u32,
     },
+    /// Planning a broadcast to every follower of a service account.
+    Broadcasts {
+        #[arg(long, default_value_t = 1_000_000)]
+        followers: i64,
+    },
     /// Followers list and search over one tenant with many followers and messages.
     Followers {
         #[arg(long, default_value_t = 1_000_000)]
@@ -312,6 +318,13 @@ pub fn command(cmd: BenchCmd, s: &Settings) -> Result<String, BenchError> {
                 seconds,
                 connections,
                 threads,
+            })
+        }
+        BenchCmd::Broadcasts { followers } => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            broadcasts::broadcasts(&broadcasts::BroadcastOptions {
+                database_url,
+                followers,
             })
         }
         BenchCmd::Followers {
