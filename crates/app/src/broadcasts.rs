@@ -499,11 +499,17 @@ pub fn resolve(
 
 /// Splits OpenIDs into lists of at most [`CHUNK`] and at least 2 (a lone one is kept
 /// alone only when it is all there is).
-pub fn chunked(mut openids: Vec<String>) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    while !openids.is_empty() {
-        let rest = openids.split_off(openids.len().min(CHUNK));
-        out.push(std::mem::replace(&mut openids, rest));
+pub fn chunked(openids: Vec<String>) -> Vec<Vec<String>> {
+    // Moved chunk by chunk into vectors of their own size (splitting one vector would
+    // leave each chunk holding the capacity of everything after it).
+    let mut out: Vec<Vec<String>> = Vec::with_capacity(openids.len().div_ceil(CHUNK));
+    let mut rest = openids.into_iter();
+    loop {
+        let chunk: Vec<String> = rest.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        out.push(chunk);
     }
     if out.len() > 1 && out.last().is_some_and(|l| l.len() == 1) {
         let before_last = out.len() - 2;

@@ -78,6 +78,7 @@ pub fn broadcasts(o: &BroadcastOptions) -> Result<String, super::BenchError> {
         });
         let plan = ops::resolve(&mut c, &scope, &Audience::All, now, cap)?;
         let resolved = t0.elapsed().as_secs_f64();
+        let peak_resolve = status_mib("VmHWM:");
         store::plan(
             &mut c,
             &scope,
@@ -94,7 +95,7 @@ pub fn broadcasts(o: &BroadcastOptions) -> Result<String, super::BenchError> {
             "broadcasts on {backend}: planned a broadcast to {} of {} followers (service account, \
              monthly cap kept) in {secs:.2} s ({resolved:.2} s resolving the audience, the rest \
              storing {chunks} chunks and the monthly counts); resident memory {rss_before:.0} MiB \
-             before, peak {peak:.0} MiB while planning\n",
+             before, peak {peak_resolve:.0} MiB after resolving, {peak:.0} MiB while planning\n",
             plan.recipients, o.followers
         ))
     })
