@@ -13,7 +13,7 @@ use patron_store::broadcasts as store;
 use patron_store::schema::{broadcast_slots, jobs};
 use patron_store::DbPool;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn draft(title: &str) -> Draft {
     Draft {
@@ -297,16 +297,17 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
         hs.into_iter().map(|h| h.join().unwrap()).sum()
     });
     assert_eq!(started, 1);
-    let start = Instant::now();
-    loop {
+    until(Duration::from_secs(30), || {
         let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
-        if b.status == status::SENT {
-            break;
-        }
-        assert!(b.status == status::SENDING, "{b:?}");
-        assert!(start.elapsed() < Duration::from_secs(30), "{b:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        assert!(
+            b.status == status::SENDING || b.status == status::SENT,
+            "{b:?}"
+        );
+        (b.status == status::SENT)
+            .then_some(())
+            .ok_or(format!("{b:?}"))
+    })
+    .await;
     let sends = sim.default_account().mass_sends();
     assert_eq!(sends.len(), 1, "{sends:?}");
     assert!(sends[0].to_all);
@@ -316,20 +317,14 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
     // WeChat's report (the simulator's MASSSENDJOBFINISH push) counts back: 30 targets,
     // all following, all sent. A second delivery of the same push (WeChat retries when
     // it hears nothing in 5 s) queues nothing.
-    let start = Instant::now();
-    loop {
+    let b = until(Duration::from_secs(30), || {
         let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
-        if b.sent_count == 30 {
-            assert_eq!((b.total_count, b.filter_count, b.error_count), (30, 30, 0));
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{b:?} {:?}",
-            sim.default_account().push_deliveries()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (b.sent_count == 30)
+            .then_some(b.clone())
+            .ok_or_else(|| format!("{b:?} {:?}", sim.default_account().push_deliveries()))
+    })
+    .await;
+    assert_eq!((b.total_count, b.filter_count, b.error_count), (30, 30, 0));
     // The job runs again (a worker died after WeChat accepted but before it was
     // recorded): the chunk's clientmsgid makes WeChat answer 45065, nothing new is sent.
     {
@@ -358,20 +353,18 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
     // WeChat asks for a minute between retries of one clientmsgid (45066): the simulator
     // is told it has passed.
     sim.advance(Duration::from_secs(61));
-    let start = Instant::now();
-    loop {
+    until(Duration::from_secs(60), || {
         let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
         let open: i64 = jobs::table
             .filter(jobs::state.eq_any(["queued", "running"]))
             .count()
             .get_result(&mut app.conn())
             .unwrap();
-        if b.status == status::SENT && open == 0 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{b:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (b.status == status::SENT && open == 0)
+            .then_some(())
+            .ok_or(format!("{open} jobs open, {b:?}"))
+    })
+    .await;
     assert_eq!(sim.default_account().mass_sends().len(), 1, "sent twice");
     let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
     assert_eq!(chunks[0].msg_id, Some(sends[0].msg_id as i64));
@@ -382,8 +375,8 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
         .find(|d| d.accepted())
         .map(|d| d.body.clone())
         .unwrap();
+    // Answered only once its transaction (which would queue the job) committed.
     crate::outbound::push(&app, &w, &report).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let reports: i64 = jobs::table
         .filter(jobs::kind.eq("mass_report"))
         .count()
@@ -681,15 +674,15 @@ async fn followers_at_the_monthly_cap_are_left_out_and_counted() {
             .unwrap();
             assert!(matches!(s, Scheduled::At(_)), "{s:?}");
             patron_jobs::tick(&app.state.pool).unwrap();
-            let start = Instant::now();
-            loop {
+            until(Duration::from_secs(30), || {
                 let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
                 if b.status == status::SENT {
-                    return b;
+                    Ok(b)
+                } else {
+                    Err(format!("{b:?}"))
                 }
-                assert!(start.elapsed() < Duration::from_secs(30), "{b:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            })
+            .await
         }
     };
     let first = send("First").await;
@@ -797,14 +790,14 @@ async fn a_broadcast_killed_mid_send_completes_once_in_another_process() {
     .unwrap();
     let lease = [("PATRON_JOB_LEASE_SECS", "2")];
     let a = ServeProcess::start(data_a.path(), &app.db.url, &lease).await;
-    let start = Instant::now();
-    while sim.default_account().mass_sends().len() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the scheduler did not start it"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Until WeChat has carried out the second chunk (its answer is on the way).
+    until(Duration::from_secs(60), || {
+        let n = sim.default_account().mass_sends().len();
+        (n >= 2)
+            .then_some(())
+            .ok_or(format!("{n} sends: the scheduler did not start it"))
+    })
+    .await;
     drop(a); // SIGKILL
     let chunks = store::chunks(&mut app.conn(), &w.scope, id).unwrap();
     assert_eq!(chunks.len(), 3);
@@ -819,15 +812,13 @@ async fn a_broadcast_killed_mid_send_completes_once_in_another_process() {
     )
     .unwrap();
     let _b = ServeProcess::start(data_b.path(), &app.db.url, &lease).await;
-    let start = Instant::now();
-    loop {
+    until(Duration::from_secs(90), || {
         let b = store::get(&mut app.conn(), &w.scope, id).unwrap();
-        if b.status == status::SENT {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(90), "{b:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (b.status == status::SENT)
+            .then_some(())
+            .ok_or(format!("{b:?}"))
+    })
+    .await;
     let sends = sim.default_account().mass_sends();
     assert_eq!(sends.len(), 3, "each chunk sent once");
     let mut reached: Vec<String> = sends

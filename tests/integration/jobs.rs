@@ -422,21 +422,21 @@ async fn a_marketer_syncs_followers_from_the_page_and_sees_progress() {
     app.failed_jobs_expected = true;
     sim.fail_next_on("/cgi-bin/user/get", 1, 40164);
     c.post("/t/shop-wx/followers/sync", &[]).await;
-    let start = Instant::now();
-    loop {
+    let page = until_async(Duration::from_secs(30), async || {
         let page = c.get("/t/shop-wx/followers").await;
         if page.body.contains("Failed") {
-            assert!(
-                page.body.contains("IP whitelist") && page.body.contains("40164"),
-                "{}",
-                page.body
-            );
-            assert!(page.body.contains("/t/shop-wx/jobs#job-"), "{}", page.body);
-            break;
+            Ok(page)
+        } else {
+            Err(page.body)
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "{}", page.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert!(
+        page.body.contains("IP whitelist") && page.body.contains("40164"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("/t/shop-wx/jobs#job-"), "{}", page.body);
     // A tenant without WeChat settings is told what to set first, and nothing is queued.
     let m = app.client();
     m.login(&w.marketer_email, PASSWORD).await;

@@ -285,22 +285,17 @@ async fn a_several_message_rule_answers_first_and_sends_the_rest_once_through_a_
         .post(&format!("/t/{}/jobs/{failed_id}/retry", w.slug), &[])
         .await;
     assert_eq!(r.status, 303);
-    let start = Instant::now();
-    loop {
+    until(Duration::from_secs(30), || {
         let (state, attempts): (String, i64) = jobs::table
             .find(failed_id)
             .select((jobs::state, jobs::attempts))
             .first(&mut app.conn())
             .unwrap();
-        if state == "failed" && attempts == 1 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{state} {attempts}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        (state == "failed" && attempts == 1)
+            .then_some(())
+            .ok_or(format!("{state} after {attempts} attempts"))
+    })
+    .await;
     assert!(
         sim.calls()
             .iter()

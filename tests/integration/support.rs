@@ -630,6 +630,45 @@ impl Client {
 
 /// A push timestamp as WeChat signs it: now (the webhook refuses ones more than five
 /// minutes off).
+/// How often a waiting test looks again.
+const POLL: Duration = Duration::from_millis(25);
+
+/// Waits on a condition, never on a fixed time: `check` is asked again until it answers
+/// `Ok`, for at most `within`; past that the test fails with the last `Err` (what the
+/// state was). For conditions that another thread or process brings about (a job, a
+/// push from the simulator).
+pub async fn until<T>(within: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                std::time::Instant::now() < deadline,
+                "not within {within:?}: {last}"
+            ),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`until`] for a check that awaits (a page fetched over HTTP).
+pub async fn until_async<T>(
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                std::time::Instant::now() < deadline,
+                "not within {within:?}: {last}"
+            ),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 pub fn wx_timestamp() -> String {
     chrono::Utc::now().timestamp().to_string()
 }

@@ -356,6 +356,44 @@ pub fn make_occurrences(c: &mut DbConn, now: NaiveDateTime) -> Result<usize, Sto
     Ok(made)
 }
 
+/// Plans a broadcast once, as its job does before the first call to WeChat: the
+/// per-follower cap of the tenant's policy (mass sends only: customer-service messages
+/// count against none), the audience resolved, the plan stored. `None` when it was
+/// planned before (a retried job), and nothing changes.
+pub fn plan_once(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    t: &Tenant,
+    b: &Broadcast,
+    now: NaiveDateTime,
+) -> Result<Option<Plan>, StoreError> {
+    if !store::chunks(c, scope, b.id)?.is_empty() {
+        return Ok(None);
+    }
+    let audience = b
+        .audience()
+        .ok_or(StoreError::Conflict("broadcast_audience_unreadable"))?;
+    let policy = store::settings(c, scope, account_kind(t))?.policy;
+    let cap = policy
+        .follower_monthly_cap
+        .filter(|_| audience.uses_quota())
+        .map(|most| {
+            let month = patron_domain::broadcasts::Period::Month.key_at(now, tz(t));
+            (i64::from(most), month.to_string())
+        });
+    let plan = resolve(c, scope, &audience, now, cap)?;
+    let stored = store::plan(
+        c,
+        scope,
+        b.id,
+        &plan.targets,
+        plan.recipients,
+        plan.left_out,
+        plan.cap.as_ref(),
+    )?;
+    Ok(stored.then_some(plan))
+}
+
 /// What planning a broadcast found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -384,10 +422,7 @@ pub fn resolve(
     now: NaiveDateTime,
     cap: Option<(i64, String)>,
 ) -> Result<Plan, StoreError> {
-    let (following_now, _) = {
-        let (all, following) = followers::count(c, scope)?;
-        (following, all)
-    };
+    let (_, following_now) = followers::count(c, scope)?;
     let walk = |c: &mut DbConn, f: Filter| -> Result<Vec<String>, StoreError> {
         let f = Filter {
             subscribed: "yes".into(),
@@ -517,15 +552,6 @@ pub fn chunked(openids: Vec<String>) -> Vec<Vec<String>> {
         out.last_mut().expect("two chunks").insert(0, moved);
     }
     out
-}
-
-/// Applies WeChat's `MASSSENDJOBFINISH` report to the chunk and broadcast it names.
-pub fn apply_report(
-    c: &mut DbConn,
-    scope: &TenantScope,
-    r: &store::Report,
-) -> Result<bool, StoreError> {
-    store::apply_report(c, scope, r)
 }
 
 #[cfg(test)]

@@ -79,29 +79,8 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox, p: &Payload) -> Result<(), JobErro
         .message()
         .ok_or_else(|| JobError::from("the broadcast's message does not read"))?;
     // 1. The plan, once.
-    if store::chunks(&mut c, &scope, b.id)?.is_empty() {
-        let now = patron_store::now();
-        let tenant = patron_store::tenants::get(&mut c, &scope)?;
-        let kind = ops::account_kind(&tenant);
-        let policy = store::settings(&mut c, &scope, kind)?.policy;
-        // Customer-service messages count against no cap; mass sends do.
-        let cap = policy
-            .follower_monthly_cap
-            .filter(|_| audience.uses_quota())
-            .map(|most| {
-                let month = patron_domain::broadcasts::Period::Month.key_at(now, ops::tz(&tenant));
-                (i64::from(most), month.to_string())
-            });
-        let plan = ops::resolve(&mut c, &scope, &audience, now, cap)?;
-        store::plan(
-            &mut c,
-            &scope,
-            b.id,
-            &plan.targets,
-            plan.recipients,
-            plan.left_out,
-            plan.cap.as_ref(),
-        )?;
+    let tenant = patron_store::tenants::get(&mut c, &scope)?;
+    if let Some(plan) = ops::plan_once(&mut c, &scope, &tenant, &b, patron_store::now())? {
         tracing::info!(
             broadcast = b.id,
             recipients = plan.recipients,
@@ -254,7 +233,7 @@ pub mod report {
             }
             let mut c = ctx.pool.get()?;
             let scope = scope_of(&mut c, p.tenant_id)?;
-            let found = ops::apply_report(
+            let found = store::apply_report(
                 &mut c,
                 &scope,
                 &store::Report {

@@ -7,7 +7,7 @@ use super::{seed_sql, with_scratch_database};
 use crate::config::Settings;
 use crate::serve;
 use patron_app::broadcasts as ops;
-use patron_domain::broadcasts::{Audience, Message, Period};
+use patron_domain::broadcasts::{Audience, Message};
 use patron_domain::{AgencyId, AgencyScope, TenantScope};
 use patron_store::broadcasts as store;
 use patron_store::tenants::{self, TenantInput};
@@ -70,32 +70,15 @@ pub fn broadcasts(o: &BroadcastOptions) -> Result<String, super::BenchError> {
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let rss_before = status_mib("VmRSS:");
         let t0 = std::time::Instant::now();
-        let now = patron_store::now();
-        let policy = store::settings(&mut c, &scope, ops::account_kind(&t))?.policy;
-        let cap = policy.follower_monthly_cap.map(|most| {
-            let month = Period::Month.key_at(now, ops::tz(&t)).to_string();
-            (i64::from(most), month)
-        });
-        let plan = ops::resolve(&mut c, &scope, &Audience::All, now, cap)?;
-        let resolved = t0.elapsed().as_secs_f64();
-        let peak_resolve = status_mib("VmHWM:");
-        store::plan(
-            &mut c,
-            &scope,
-            b.id,
-            &plan.targets,
-            plan.recipients,
-            plan.left_out,
-            plan.cap.as_ref(),
-        )?;
+        let plan = ops::plan_once(&mut c, &scope, &t, &b, patron_store::now())?
+            .ok_or_else(|| super::BenchError::Usage("planned twice".into()))?;
         let secs = t0.elapsed().as_secs_f64();
         let peak = status_mib("VmHWM:");
         let chunks = store::chunks(&mut c, &scope, b.id)?.len();
         Ok(format!(
             "broadcasts on {backend}: planned a broadcast to {} of {} followers (service account, \
-             monthly cap kept) in {secs:.2} s ({resolved:.2} s resolving the audience, the rest \
-             storing {chunks} chunks and the monthly counts); resident memory {rss_before:.0} MiB \
-             before, peak {peak_resolve:.0} MiB after resolving, {peak:.0} MiB while planning\n",
+             monthly cap kept, {chunks} chunks) in {secs:.2} s; resident memory \
+             {rss_before:.0} MiB before, peak {peak:.0} MiB while planning\n",
             plan.recipients, o.followers
         ))
     })

@@ -186,13 +186,9 @@ fn policy_text(page: &Page, p: &QuotaPolicy) -> String {
     }
 }
 
-fn tz_of(t: &Tenant) -> chrono_tz::Tz {
-    ops::tz(t)
-}
-
 /// The coming periods of the tenant's calendar with the slots used in each.
 fn calendar(page: &Page, settings: &Settings, t: &Tenant, slots: Vec<Slot>) -> Vec<CalendarRow> {
-    let tz = tz_of(t);
+    let tz = ops::tz(t);
     let now = patron_store::now();
     let mut key = settings.policy.key_at(now, tz);
     let n = match settings.policy.period {
@@ -237,7 +233,7 @@ async fn render_list(ctx: &Ctx, slug: &str, errors: Vec<String>) -> Result<HttpR
         .state
         .run(move |c| {
             let settings = ops::settings(c, &s2, &t2)?;
-            let tz = tz_of(&t2);
+            let tz = ops::tz(&t2);
             let now = patron_store::now();
             let from = settings.policy.key_at(now, tz);
             let mut to = from;
@@ -551,7 +547,7 @@ async fn render_show(
         .page("broadcasts", "broadcasts.title", Some((&scope, &tenant)))
         .await?;
     // The proposal: what was typed, else the scheduled time, else tomorrow 20:00 local.
-    let tz = tz_of(&tenant);
+    let tz = ops::tz(&tenant);
     let (date, time) = typed.unwrap_or_else(|| {
         let at = b
             .scheduled_at
@@ -668,7 +664,7 @@ pub async fn schedule(
         }
         Ok(Scheduled::Full(full)) => {
             tracing::info!(tenant = %tenant.slug, broadcast = id, period = %full.period, "quota full");
-            let tz = tz_of(&tenant);
+            let tz = ops::tz(&tenant);
             let offer = full.next.map(|(_, at)| {
                 let l = rules::utc_to_local(at, tz);
                 (
