@@ -22,6 +22,7 @@ fn draft(title: &str) -> Draft {
             text: "Winter menu is here".into(),
         },
         audience: Audience::All,
+        email: false,
     }
 }
 
@@ -325,6 +326,23 @@ async fn a_due_broadcast_goes_out_once_and_wechats_report_counts_back() {
     })
     .await;
     assert_eq!((b.total_count, b.filter_count, b.error_count), (30, 30, 0));
+    // The report comes from WeChat's system account: archived, but no follower.
+    {
+        use patron_store::schema::{followers, messages};
+        let mut c = app.conn();
+        let system: i64 = followers::table
+            .filter(followers::openid.eq(patron_simulator::SYSTEM_OPENID))
+            .count()
+            .get_result(&mut *c)
+            .unwrap();
+        assert_eq!(system, 0, "the system account became a follower");
+        let archived: Vec<Option<i64>> = messages::table
+            .filter(messages::event.eq("MASSSENDJOBFINISH"))
+            .select(messages::follower_id)
+            .load(&mut *c)
+            .unwrap();
+        assert_eq!(archived, [None]);
+    }
     // The job runs again (a worker died after WeChat accepted but before it was
     // recorded): the chunk's clientmsgid makes WeChat answer 45065, nothing new is sent.
     {

@@ -35,7 +35,11 @@ fn follow(
     )
     .unwrap();
     match r {
-        Recorded::New { follower_id, .. } => follower_id,
+        Recorded::New {
+            follower_id: Some(id),
+            ..
+        } => id,
+        Recorded::New { .. } => panic!("no follower"),
         Recorded::Duplicate { .. } => panic!("duplicate"),
         Recorded::Accepted { .. } => panic!("only the ingest journal answers Accepted"),
     }

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod broadcast_channels;
 mod broadcasts;
 mod cli;
 mod contract;

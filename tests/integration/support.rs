@@ -132,6 +132,20 @@ impl SmtpSink {
         }
     }
 
+    /// How many messages to `to` arrived so far.
+    pub fn count_for(&self, to: &str) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.ends_with(".eml") && name.contains(to)
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// Waits (up to 10 s) for a message to `to` and returns its decoded text.
     pub fn wait_for(&self, to: &str, nth: usize) -> String {
         for _ in 0..200 {
@@ -781,7 +795,11 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         None,
     )
     .unwrap();
-    let patron_store::inbox::Recorded::New { follower_id, .. } = recorded else {
+    let patron_store::inbox::Recorded::New {
+        follower_id: Some(follower_id),
+        ..
+    } = recorded
+    else {
         panic!("new")
     };
     let rule = patron_store::reply_rules::create(
@@ -899,6 +917,7 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
                 text: "Hot chocolate is back".into(),
             },
             audience: patron_domain::broadcasts::Audience::All,
+            email: false,
         },
         "tests",
     )

@@ -116,6 +116,14 @@ fn wechatpy_talks_to_the_webhook_in_every_mode_and_each_push_is_stored_once() {
             .unwrap();
         // Every distinct push once: triple deliveries and refused pushes add nothing.
         assert_eq!(stored, sent, "{mode}: archive rows");
+        // Job reports are archived without a follower (their sender is WeChat itself).
+        let system: i64 = messages::table
+            .filter(messages::tenant_id.eq(scope.tenant_id().0))
+            .filter(messages::follower_id.is_null())
+            .count()
+            .get_result(&mut *c)
+            .unwrap();
+        assert_eq!(system, report["sent"]["system"].as_i64().unwrap(), "{mode}");
         let (subscribed, count, scene, qr): (bool, i64, Option<String>, Option<String>) =
             followers::table
                 .find(fid)

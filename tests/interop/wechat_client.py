@@ -126,7 +126,8 @@ def next_id():
     return mid[0]
 
 
-sent = {"messages": 0, "events": 0}
+# Job reports come from WeChat's system account, not from a follower ("system").
+sent = {"messages": 0, "events": 0, "system": 0}
 DEFAULT = "Thanks, we got your message."
 
 # User messages: a keyword, then the default reply for everything else.
@@ -168,7 +169,7 @@ for event, extra, want in events:
         check(plain == "success", "%s is acknowledged with success, got %r" % (event, plain[:80]))
     elif status == 200:
         check(reply_content(plain) == want, "%s got %r" % (event, want))
-    sent["events"] += 1
+    sent["system" if event.endswith("JOBFINISH") else "events"] += 1
 
 # WeChat retries: three deliveries of one message, stored once, the same reply each time.
 retry = xml_of("text", "<Content><![CDATA[hours]]></Content>", msg_id=next_id())

@@ -14,7 +14,7 @@ use patron_domain::{Permission, TenantScope};
 use patron_store::broadcasts::{self as store, Broadcast, QuotaFull, Settings, Target};
 use patron_store::followers::{self, Filter};
 use patron_store::tenants::Tenant;
-use patron_store::{segments, tags, write_tx, DbConn, StoreError};
+use patron_store::{coupons, reply_rules, segments, tags, write_tx, DbConn, StoreError};
 
 /// OpenIDs per `mass/send` call (WeChat's maximum).
 pub const CHUNK: usize = patron_wechat::api::mass::OPENIDS_MAX;
@@ -29,6 +29,24 @@ pub struct Draft {
     pub title: String,
     pub message: Message,
     pub audience: Audience,
+    /// Also email the audience's followers who agreed to email (text and offers).
+    pub email: bool,
+}
+
+/// The mass-send form of a broadcast's message (an offer sends its text: the follower's
+/// own link comes in the reply to its keyword).
+pub fn mass_message(m: &Message) -> patron_wechat::api::MassMessage {
+    use patron_wechat::api::MassMessage;
+    match m {
+        Message::Text { text } | Message::Offer { text, .. } => MassMessage::text(text.clone()),
+        Message::Image { media_id } => MassMessage::Image {
+            media_id: media_id.clone(),
+        },
+        Message::News { media_id } => MassMessage::MpNews {
+            media_id: media_id.clone(),
+            send_ignore_reprint: false,
+        },
+    }
 }
 
 /// The tenant's account kind, read leniently (an unknown value is the default preset).
@@ -91,7 +109,72 @@ pub fn judge(
             }
         }
     }
+    if d.email && d.message.direct_text().is_none() {
+        out.push(invalid("email", "email_needs_text"));
+    }
+    if let Message::Offer {
+        campaign_id,
+        keyword,
+        ..
+    } = &d.message
+    {
+        match coupons::get(c, scope, *campaign_id) {
+            Ok(camp) if camp.status != "active" => {
+                out.push(invalid("campaign_id", "campaign_not_active"))
+            }
+            Ok(_) => {}
+            Err(StoreError::NotFound) => out.push(invalid("campaign_id", "unknown_campaign")),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(rule) = keyword_rule(c, scope, keyword)? {
+            // A rule that already answers the keyword with the follower's link serves
+            // the offer as well; any other answer would hide it.
+            if !rule.reply_body.contains("{link}") {
+                out.push(invalid("keyword", "keyword_taken"));
+            }
+        }
+    }
     Ok(out)
+}
+
+/// The rule answering exactly `keyword`, if there is one.
+fn keyword_rule(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    keyword: &str,
+) -> Result<Option<reply_rules::ReplyRule>, StoreError> {
+    let keyword = keyword.trim();
+    Ok(reply_rules::list(c, scope)?.into_iter().find(|r| {
+        r.trigger_kind == "keyword_exact" && r.trigger_value.trim().eq_ignore_ascii_case(keyword)
+    }))
+}
+
+/// The reply rule a coupon offer's keyword needs: made when the offer is planned unless a
+/// rule already answers the keyword (with a link, as [`judge`] demands).
+fn ensure_offer_rule(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    keyword: &str,
+    reply: &str,
+) -> Result<(), StoreError> {
+    use patron_domain::replies::{Content, Trigger};
+    if keyword_rule(c, scope, keyword)?.is_some() {
+        return Ok(());
+    }
+    write_tx(c, |c| {
+        reply_rules::create_full(
+            c,
+            scope,
+            &Trigger::KeywordExact(keyword.trim().to_string()),
+            &[Content::Text {
+                text: reply.to_string(),
+            }],
+            // Before broader rules (a keyword-contains rule on the same word).
+            100,
+            None,
+        )?;
+        patron_store::cache_epoch::bump(c)
+    })
 }
 
 /// Creates a draft, or answers every problem.
@@ -112,6 +195,7 @@ pub fn create(
         d.title.trim(),
         &d.message,
         &d.audience,
+        d.email,
         by,
     )?)
 }
@@ -135,6 +219,7 @@ pub fn update(
         d.title.trim(),
         &d.message,
         &d.audience,
+        d.email,
     )?)
 }
 
@@ -382,16 +467,171 @@ pub fn plan_once(
             (i64::from(most), month.to_string())
         });
     let plan = resolve(c, scope, &audience, now, cap)?;
+    let message = b
+        .message()
+        .ok_or(StoreError::Conflict("broadcast_message_unreadable"))?;
+    let (plan, offered) = match &message {
+        Message::Offer {
+            campaign_id,
+            keyword,
+            reply,
+            ..
+        } => {
+            ensure_offer_rule(c, scope, keyword, reply)?;
+            let (plan, offered) = issue_offer(c, scope, b, *campaign_id, &audience, plan)?;
+            (plan, Some(offered))
+        }
+        _ => (plan, None),
+    };
+    // The emails first: planned again harmlessly if the plan below is lost.
+    if b.email {
+        plan_emails(c, scope, b, &audience, &message, &plan.targets)?;
+    }
     let stored = store::plan(
         c,
         scope,
         b.id,
-        &plan.targets,
-        plan.recipients,
-        plan.left_out,
-        plan.cap.as_ref(),
+        &store::PlanRecord {
+            targets: &plan.targets,
+            recipients: plan.recipients,
+            left_out: plan.left_out,
+            cap: plan.cap.as_ref(),
+            offered: offered.as_ref(),
+        },
     )?;
     Ok(stored.then_some(plan))
+}
+
+/// The ids of the followers a plan reaches: those of its OpenID lists, or (a send to
+/// everyone or to a WeChat tag) those following with the audience's tag.
+fn recipient_ids(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    audience: &Audience,
+    targets: &[(Target, i64)],
+) -> Result<Vec<i64>, StoreError> {
+    let mut out = Vec::new();
+    if targets.iter().all(|(t, _)| matches!(t, Target::OpenIds(_))) {
+        for (t, _) in targets {
+            if let Target::OpenIds(list) = t {
+                out.extend(followers::following_ids(c, scope, list)?);
+            }
+        }
+        return Ok(out);
+    }
+    let filter = Filter {
+        subscribed: "yes".into(),
+        tag: match audience {
+            Audience::Tag { tag_id } => Some(*tag_id),
+            _ => None,
+        },
+        ..Filter::default()
+    };
+    let mut before = None;
+    loop {
+        let ids = followers::ids_page(c, scope, &filter, before, ISSUE_BATCH as i64)?;
+        let Some(last) = ids.last().copied() else {
+            break;
+        };
+        out.extend(ids);
+        before = Some(last);
+    }
+    Ok(out)
+}
+
+/// Plans a broadcast's emails: to the followers it reaches (for an offer, those holding
+/// its coupon) who have an address and agreed to email.
+fn plan_emails(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    b: &Broadcast,
+    audience: &Audience,
+    message: &Message,
+    targets: &[(Target, i64)],
+) -> Result<i64, StoreError> {
+    let ids = match message.campaign() {
+        Some(campaign) => coupons::holder_ids(c, scope, campaign, &store::offer_channel(b.id))?,
+        None => recipient_ids(c, scope, audience, targets)?,
+    };
+    let to = followers::emailable(c, scope, &ids)?;
+    patron_store::broadcast_emails::plan(c, scope, b.id, &to)?;
+    Ok(to.len() as i64)
+}
+
+/// Followers per transaction when a coupon offer issues its coupons.
+const ISSUE_BATCH: usize = 20_000;
+
+/// Issues a coupon offer's coupons to the followers its plan reaches, in batches (a
+/// retried plan skips those an interrupted one served: the coupons carry the broadcast's
+/// channel). Where the plan sends OpenID lists, followers left without a coupon (the
+/// supply ran out, or they hold as many as the campaign allows) are taken out of it;
+/// a send to everyone or to a WeChat tag reaches them anyway, and they are counted.
+fn issue_offer(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    b: &Broadcast,
+    campaign: i64,
+    audience: &Audience,
+    plan: Plan,
+) -> Result<(Plan, store::Offered), StoreError> {
+    let channel = store::offer_channel(b.id);
+    let mut offered = store::Offered::default();
+    let mut exhausted = false;
+    for ids in recipient_ids(c, scope, audience, &plan.targets)?.chunks(ISSUE_BATCH) {
+        if exhausted {
+            offered.no_coupon += ids.len() as i64;
+            continue;
+        }
+        let batch = loop {
+            match coupons::issue_batch(c, scope, campaign, ids, &channel, &b.created_by, true) {
+                Err(StoreError::Conflict("supply_moved")) => continue,
+                other => break other?,
+            }
+        };
+        offered.issued += batch.issued + batch.served_before;
+        offered.no_coupon += batch.skipped + batch.unserved;
+        exhausted = batch.exhausted;
+    }
+    let lists = plan
+        .targets
+        .iter()
+        .all(|(t, _)| matches!(t, Target::OpenIds(_)));
+    if !lists {
+        return Ok((plan, offered));
+    }
+    // Only followers holding their coupon are sent the offer.
+    let holders = coupons::holders(c, scope, campaign, &channel)?;
+    let kept: Vec<String> = plan
+        .targets
+        .into_iter()
+        .flat_map(|(t, _)| match t {
+            Target::OpenIds(list) => list,
+            _ => Vec::new(),
+        })
+        .filter(|o| holders.contains(o))
+        .collect();
+    let recipients = kept.len() as i64;
+    let targets = if kept.is_empty() {
+        Vec::new()
+    } else if audience.uses_quota() {
+        chunked(kept)
+            .into_iter()
+            .map(|l| {
+                let n = l.len() as i64;
+                (Target::OpenIds(l), n)
+            })
+            .collect()
+    } else {
+        vec![(Target::OpenIds(kept), recipients)]
+    };
+    Ok((
+        Plan {
+            targets,
+            recipients,
+            ..plan
+        },
+        offered,
+    ))
 }
 
 /// What planning a broadcast found.

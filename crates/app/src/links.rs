@@ -6,6 +6,8 @@
 pub const FOLLOWER_PAGE: &str = "/m/{tenant}/{token}";
 /// A coupon's QR code on the follower's page (`{coupon_file}` is `CODE.svg`).
 pub const FOLLOWER_PAGE_FILE: &str = "/m/{tenant}/{token}/{coupon_file}";
+/// Where an email's unsubscribe link leads (the token is signed for that purpose only).
+pub const UNSUBSCRIBE: &str = "/e/{tenant}/unsubscribe/{token}";
 /// A tenant's webhook, where WeChat pushes messages and events.
 pub const WEBHOOK: &str = "/wx/{tenant}";
 
@@ -20,6 +22,26 @@ pub fn follower_file_path(slug: &str, token: &str, file: &str) -> String {
         .replace("{tenant}", slug)
         .replace("{token}", token)
         .replace("{coupon_file}", file)
+}
+
+/// The signed link that stops a follower's email, valid for
+/// [`patron_domain::links::UNSUBSCRIBE_DAYS`].
+pub fn unsubscribe_url(
+    key: &[u8],
+    base_url: &str,
+    slug: &str,
+    tenant: i64,
+    follower: i64,
+) -> String {
+    use patron_domain::links::{sign_for, Purpose, UNSUBSCRIBE_DAYS};
+    let expires = chrono::Utc::now().timestamp() + UNSUBSCRIBE_DAYS * 86_400;
+    let token = sign_for(Purpose::Unsubscribe, key, tenant, follower, expires);
+    format!(
+        "{base_url}{}",
+        UNSUBSCRIBE
+            .replace("{tenant}", slug)
+            .replace("{token}", &token)
+    )
 }
 
 /// Makes links to one tenant's follower pages: `{base_url}/m/{slug}/{token}`.

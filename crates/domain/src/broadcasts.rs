@@ -244,7 +244,8 @@ pub fn next_free(
 }
 
 /// What a broadcast sends. A mass send carries the same message to everyone, so it has no
-/// per-follower placeholders.
+/// per-follower placeholders: a coupon offer reaches each follower's own coupon through a
+/// reply keyword instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Message {
@@ -254,7 +255,22 @@ pub enum Message {
     Image { media_id: String },
     /// Article cards: a draft from the account's draft box (草稿箱), by media_id.
     News { media_id: String },
+    /// A coupon offer: each recipient is issued their own coupon of the campaign when the
+    /// broadcast is planned (and only those who got one are sent it, where the audience
+    /// goes as OpenID lists). A mass text cannot carry a per-follower link, so `text`
+    /// invites a reply with `keyword`, which a reply rule answers with `reply`, where
+    /// `{link}` becomes the follower's own page (their coupons). Followers who wrote in
+    /// the last 48 hours get `text` and their link directly, as customer-service messages.
+    Offer {
+        campaign_id: i64,
+        text: String,
+        keyword: String,
+        reply: String,
+    },
 }
+
+/// The longest reply keyword of a coupon offer.
+pub const KEYWORD_MAX_CHARS: usize = 20;
 
 /// WeChat's limit for a text mass message (about 600 Chinese characters is commonly
 /// quoted; 2,000 bytes is the documented one for customer-service text). Patron keeps
@@ -267,6 +283,15 @@ impl Message {
             Message::Text { .. } => "text",
             Message::Image { .. } => "image",
             Message::News { .. } => "news",
+            Message::Offer { .. } => "offer",
+        }
+    }
+
+    /// The campaign whose coupons the broadcast issues.
+    pub fn campaign(&self) -> Option<i64> {
+        match self {
+            Message::Offer { campaign_id, .. } => Some(*campaign_id),
+            _ => None,
         }
     }
 
@@ -291,8 +316,51 @@ impl Message {
                     out.push(invalid("media_id", "invalid_media_id"));
                 }
             }
+            Message::Offer {
+                text,
+                keyword,
+                reply,
+                ..
+            } => {
+                let keyword = keyword.trim();
+                if text.trim().is_empty() {
+                    out.push(invalid("text", "required"));
+                } else if text.chars().count() > TEXT_MAX_CHARS {
+                    out.push(invalid("text", "too_long"));
+                } else if text.contains("{link}") {
+                    // The mass text is the same for everyone: a link in it would be one
+                    // follower's (or nobody's).
+                    out.push(invalid("text", "no_link_in_mass_text"));
+                } else if !keyword.is_empty()
+                    && !text.to_lowercase().contains(&keyword.to_lowercase())
+                {
+                    out.push(invalid("text", "keyword_not_in_text"));
+                }
+                if keyword.is_empty() {
+                    out.push(invalid("keyword", "required"));
+                } else if keyword.chars().count() > KEYWORD_MAX_CHARS
+                    || keyword.chars().any(char::is_whitespace)
+                {
+                    out.push(invalid("keyword", "invalid_offer_keyword"));
+                }
+                if !reply.contains("{link}") {
+                    out.push(invalid("reply", "link_required"));
+                } else if reply.chars().count() > TEXT_MAX_CHARS {
+                    out.push(invalid("reply", "too_long"));
+                }
+            }
         }
         out
+    }
+
+    /// The text a follower reachable by customer-service messages gets: the offer's text
+    /// and their own link (filled in when sent).
+    pub fn direct_text(&self) -> Option<String> {
+        match self {
+            Message::Text { text } => Some(text.clone()),
+            Message::Offer { text, .. } => Some(format!("{text}\n{{link}}")),
+            _ => None,
+        }
     }
 }
 
@@ -365,6 +433,19 @@ impl Audience {
         }
         Ok(out)
     }
+}
+
+/// How long to wait before the next email so that `sent` emails in `elapsed` keep to
+/// `per_minute` (evenly spaced, no burst): zero when the pace allows one now.
+pub fn email_pause(
+    sent: u64,
+    elapsed: std::time::Duration,
+    per_minute: u32,
+) -> std::time::Duration {
+    let per_minute = u64::from(per_minute.max(1));
+    // The `sent`-th email (counting from 0) may leave at sent × 60 s / per_minute.
+    let due = std::time::Duration::from_millis(sent * 60_000 / per_minute);
+    due.saturating_sub(elapsed)
 }
 
 /// Where a broadcast is in its life.
@@ -561,5 +642,66 @@ mod tests {
                 Period::Month => assert!((27 * 24..=31 * 24 + 2).contains(&hours)),
             }
         }
+    }
+
+    #[test]
+    fn a_coupon_offer_names_its_keyword_and_links_only_in_the_reply() {
+        let offer = |text: &str, keyword: &str, reply: &str| Message::Offer {
+            campaign_id: 1,
+            text: text.into(),
+            keyword: keyword.into(),
+            reply: reply.into(),
+        };
+        let fields = |m: Message| {
+            m.check()
+                .into_iter()
+                .map(|i| format!("{}:{}", i.field, i.code))
+                .collect::<Vec<_>>()
+        };
+        assert!(fields(offer("Reply GIFT for 10% off", "gift", "Yours: {link}")).is_empty());
+        assert_eq!(
+            fields(offer("Reply now for 10% off", "GIFT", "Yours: {link}")),
+            ["text:keyword_not_in_text"]
+        );
+        assert_eq!(
+            fields(offer("GIFT {link}", "GIFT", "Yours")),
+            ["text:no_link_in_mass_text", "reply:link_required"]
+        );
+        assert_eq!(
+            fields(offer("", "two words", "{link}")),
+            ["text:required", "keyword:invalid_offer_keyword"]
+        );
+        let m = offer("Reply GIFT", "GIFT", "{link}");
+        assert_eq!(m.campaign(), Some(1));
+        assert_eq!(m.direct_text().as_deref(), Some("Reply GIFT\n{link}"));
+        // Stored as JSON with its kind.
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains("\"kind\":\"offer\""), "{json}");
+        assert_eq!(serde_json::from_str::<Message>(&json).unwrap(), m);
+    }
+
+    #[test]
+    fn emails_are_spaced_to_the_rate() {
+        use std::time::Duration as D;
+        // 120 a minute: one every 500 ms.
+        assert_eq!(email_pause(0, D::ZERO, 120), D::ZERO);
+        assert_eq!(email_pause(1, D::ZERO, 120), D::from_millis(500));
+        assert_eq!(
+            email_pause(4, D::from_millis(1_200), 120),
+            D::from_millis(800)
+        );
+        // Behind the pace (the server was slow): no pause, and no burst to catch up
+        // beyond the pace itself.
+        assert_eq!(email_pause(4, D::from_secs(5), 120), D::ZERO);
+        // Over a minute, never more than the rate.
+        let sent_in_a_minute = (0..1_000u64)
+            .take_while(|&n| email_pause(n, D::from_secs(60), 120) == D::ZERO)
+            .count();
+        assert_eq!(sent_in_a_minute, 121, "the 0th plus one every 500 ms");
+        assert_eq!(
+            email_pause(3, D::ZERO, 0),
+            D::from_secs(180),
+            "0 reads as 1"
+        );
     }
 }

@@ -17,17 +17,18 @@ use patron_domain::replies::Content;
 use patron_domain::TenantScope;
 use patron_store::broadcasts::{self as store, chunk, Chunk};
 use patron_store::{write_tx, DbConn, SecretBox, StoreError};
-use patron_wechat::api::{Client, MassFilter, MassMessage};
+use patron_wechat::api::{Client, MassFilter};
 
 pub const KIND: &str = patron_store::jobs::kinds::BROADCAST_SEND;
 
 /// The job's payload: the contract with the scheduler that queues it.
 pub type Payload = jobs::BroadcastSend;
 
-pub fn handler(secrets: SecretBox) -> Handler {
+/// `email` sends the broadcasts that also go by email.
+pub fn handler(secrets: SecretBox, email: crate::broadcast_email::EmailChannel) -> Handler {
     Box::new(move |ctx: &mut JobCtx| {
         let p: Payload = jobs::payload(&ctx.job.payload)?;
-        let result = run(ctx, &secrets, &p);
+        let result = run(ctx, &secrets, &email, &p);
         if let Err(e) = &result {
             // Out of attempts, or nothing a retry changes: the broadcast failed, and its
             // page says why.
@@ -64,7 +65,12 @@ fn scope_of(c: &mut DbConn, tenant_id: i64) -> Result<TenantScope, JobError> {
     Ok(TenantScope::system(tref))
 }
 
-fn run(ctx: &mut JobCtx, secrets: &SecretBox, p: &Payload) -> Result<(), JobError> {
+fn run(
+    ctx: &mut JobCtx,
+    secrets: &SecretBox,
+    email: &crate::broadcast_email::EmailChannel,
+    p: &Payload,
+) -> Result<(), JobError> {
     let (scope, client) = crate::tenant::client(ctx, secrets, p.tenant_id)?;
     let mut c = ctx.pool.get()?;
     let b = store::get(&mut c, &scope, p.broadcast_id)?;
@@ -103,23 +109,14 @@ fn run(ctx: &mut JobCtx, secrets: &SecretBox, p: &Payload) -> Result<(), JobErro
         }
         ctx.progress(i as i64 + 1, Some(total))?;
     }
+    if b.email {
+        let n = crate::broadcast_email::send_all(ctx, secrets, email, &scope, &b, &message)?;
+        tracing::info!(broadcast = b.id, emails = n, "broadcast emails sent");
+    }
     let mut c = ctx.pool.get()?;
     store::finish(&mut c, &scope, b.id, status::SENT, None)?;
     tracing::info!(broadcast = b.id, chunks = total, "broadcast sent");
     Ok(())
-}
-
-fn mass_message(m: &Message) -> MassMessage {
-    match m {
-        Message::Text { text } => MassMessage::text(text.clone()),
-        Message::Image { media_id } => MassMessage::Image {
-            media_id: media_id.clone(),
-        },
-        Message::News { media_id } => MassMessage::MpNews {
-            media_id: media_id.clone(),
-            send_ignore_reprint: false,
-        },
-    }
 }
 
 fn send_mass(
@@ -130,7 +127,7 @@ fn send_mass(
     ch: &Chunk,
     m: &Message,
 ) -> Result<(), JobError> {
-    let msg = mass_message(m);
+    let msg = ops::mass_message(m);
     let id = Some(ch.clientmsgid.as_str());
     let (call, sent) = match ch.target.as_str() {
         "all" => (
@@ -181,7 +178,10 @@ fn queue_cs(
     m: &Message,
 ) -> Result<(), JobError> {
     let content = match m {
-        Message::Text { text } => Content::Text { text: text.clone() },
+        // An offer's text with the follower's own link (cs_send fills it in).
+        Message::Text { .. } | Message::Offer { .. } => Content::Text {
+            text: m.direct_text().unwrap_or_default(),
+        },
         Message::Image { media_id } => Content::Image {
             media_id: media_id.clone(),
         },

@@ -2,6 +2,7 @@
 //! per job kind), and the scheduler (tokio-cron-scheduler) running
 //! `patron_app::operations::TASKS`: housekeeping, broadcasts, the daily follower sync.
 
+pub mod broadcast_email;
 pub mod broadcast_send;
 pub mod coupon_bulk;
 pub mod cs_send;

@@ -37,6 +37,8 @@ pub struct MailConfig {
     pub smtp_tls: SmtpTls,
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
+    /// The most bulk emails a minute (broadcasts): the mail provider's sending limit.
+    pub per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,9 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// A bulk email's unsubscribe URL: sent as `List-Unsubscribe` with RFC 8058's
+    /// one-click `List-Unsubscribe-Post`, so mail clients offer their own button.
+    pub unsubscribe: Option<String>,
 }
 
 #[derive(Clone)]
@@ -103,15 +108,32 @@ impl Mailer {
         self.cfg.transport
     }
 
+    /// The most bulk emails a minute.
+    pub fn per_minute(&self) -> u32 {
+        self.cfg.per_minute
+    }
+
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
         let to: Mailbox = email
             .to
             .parse()
             .map_err(|_| MailError::Address(email.to.clone()))?;
-        let builder = Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone());
+        if let Some(url) = &email.unsubscribe {
+            use lettre::message::header::{HeaderName, HeaderValue};
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
         let msg = match &email.html {
             None => builder
                 .header(ContentType::TEXT_PLAIN)

@@ -66,6 +66,8 @@ pub struct Settings {
     pub smtp_tls: SmtpTls,
     pub smtp_username: String,
     pub smtp_password: String,
+    /// The most broadcast emails sent a minute (the mail provider's sending limit).
+    pub mail_per_minute: u32,
     /// Threads that store WeChat pushes (group commit); 0: the backend's default (one on
     /// SQLite, two on PostgreSQL).
     pub ingest_writers: usize,
@@ -113,6 +115,7 @@ impl Default for Settings {
             smtp_tls: SmtpTls::Starttls,
             smtp_username: String::new(),
             smtp_password: String::new(),
+            mail_per_minute: 60,
             ingest_writers: 0,
             ingest_journal: true,
             ingest_journal_sync: Default::default(),
@@ -241,6 +244,12 @@ impl Settings {
         {
             return bad("session_ttl_hours / login_*", "must be positive");
         }
+        if self.mail_per_minute == 0 {
+            return bad(
+                "mail_per_minute (PATRON_MAIL_PER_MINUTE)",
+                "must be at least 1",
+            );
+        }
         if self.mail_transport == Transport::Smtp && self.smtp_host.is_empty() {
             return bad(
                 "smtp_host (PATRON_SMTP_HOST)",
@@ -313,6 +322,7 @@ impl Settings {
             smtp_tls: self.smtp_tls,
             smtp_username: opt(&self.smtp_username),
             smtp_password: opt(&self.smtp_password),
+            per_minute: self.mail_per_minute,
         }
     }
 

@@ -172,7 +172,13 @@ pub fn start_workers(
     );
     handlers.insert(
         patron_jobs::broadcast_send::KIND,
-        patron_jobs::broadcast_send::handler(state.secrets.clone()),
+        patron_jobs::broadcast_send::handler(
+            state.secrets.clone(),
+            patron_jobs::broadcast_email::EmailChannel {
+                mailer: state.mailer.clone(),
+                base_url: state.cfg.base_url.clone(),
+            },
+        ),
     );
     handlers.insert(
         patron_jobs::broadcast_send::report::KIND,

@@ -126,6 +126,12 @@ pub struct Broadcast {
     pub next_at: Option<NaiveDateTime>,
     /// The recurring template an occurrence was made from.
     pub parent_id: Option<i64>,
+    /// A coupon offer's coupons, issued when it was planned.
+    pub coupons_issued: i64,
+    /// Followers of a coupon offer's audience left without a coupon (supply, limit).
+    pub no_coupon: i64,
+    /// Also sent by email to the audience's followers who agreed to email.
+    pub email: bool,
 }
 
 impl Broadcast {
@@ -144,6 +150,7 @@ pub fn create(
     title: &str,
     message: &rules::Message,
     audience: &rules::Audience,
+    email: bool,
     by: &str,
 ) -> Result<Broadcast> {
     let at = now();
@@ -153,6 +160,7 @@ pub fn create(
             b::title.eq(title),
             b::message.eq(json(message)),
             b::audience.eq(json(audience)),
+            b::email.eq(email),
             b::status.eq(status::DRAFT),
             b::created_by.eq(by),
             b::created_at.eq(at),
@@ -181,6 +189,7 @@ pub fn update(
     title: &str,
     message: &rules::Message,
     audience: &rules::Audience,
+    email: bool,
 ) -> Result<()> {
     let n = diesel::update(
         b::table
@@ -192,6 +201,7 @@ pub fn update(
         b::title.eq(title),
         b::message.eq(json(message)),
         b::audience.eq(json(audience)),
+        b::email.eq(email),
         b::status.eq(status::DRAFT),
         b::approved_by.eq(None::<String>),
         b::approved_at.eq(None::<NaiveDateTime>),
@@ -538,6 +548,7 @@ pub fn materialize(
                 b::title.eq(&template.title),
                 b::message.eq(&template.message),
                 b::audience.eq(&template.audience),
+                b::email.eq(template.email),
                 b::status.eq(status::SKIPPED),
                 b::scheduled_at.eq(Some(at)),
                 b::created_by.eq(&template.created_by),
@@ -776,18 +787,30 @@ pub fn clientmsgid(tenant: i64, broadcast: i64, seq: i64) -> String {
     format!("patron-{tenant}-{broadcast}-{seq}")
 }
 
+/// A broadcast's plan as stored.
+pub struct PlanRecord<'a> {
+    /// The sends, each with its number of recipients.
+    pub targets: &'a [(Target, i64)],
+    pub recipients: i64,
+    /// Followers named (an uploaded list) but not following.
+    pub left_out: i64,
+    /// The per-follower monthly cap as applied.
+    pub cap: Option<&'a Cap>,
+    /// What a coupon offer issued.
+    pub offered: Option<&'a Offered>,
+}
+
 /// Stores a broadcast's plan once: its chunks, its audience size and who was left out,
 /// in one transaction. A second call (a retried job) finds the chunks and changes
 /// nothing, so a plan is never made twice.
-pub fn plan(
-    conn: &mut DbConn,
-    scope: &TenantScope,
-    id: i64,
-    targets: &[(Target, i64)],
-    recipients: i64,
-    left_out: i64,
-    cap: Option<&Cap>,
-) -> Result<bool> {
+pub fn plan(conn: &mut DbConn, scope: &TenantScope, id: i64, p: &PlanRecord<'_>) -> Result<bool> {
+    let PlanRecord {
+        targets,
+        recipients,
+        left_out,
+        cap,
+        offered,
+    } = *p;
     let tenant = scope.tenant_id().0;
     write_tx(conn, |conn| {
         let existing: i64 = ch::table
@@ -833,6 +856,8 @@ pub fn plan(
                 b::recipients.eq(Some(recipients)),
                 b::left_out.eq(left_out),
                 b::at_cap.eq(cap.map_or(0, |c| c.left_out)),
+                b::coupons_issued.eq(offered.map_or(0, |o| o.issued)),
+                b::no_coupon.eq(offered.map_or(0, |o| o.no_coupon)),
                 b::updated_at.eq(at),
             ))
             .execute(conn)?;
@@ -846,6 +871,20 @@ pub fn plan(
 pub struct Cap {
     pub month: String,
     pub left_out: i64,
+}
+
+/// What planning a coupon offer issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offered {
+    /// Coupons issued to the broadcast's followers (by this plan or an interrupted one).
+    pub issued: i64,
+    /// Followers of the audience left without one.
+    pub no_coupon: i64,
+}
+
+/// The channel a coupon offer's coupons carry.
+pub fn offer_channel(broadcast: i64) -> String {
+    format!("broadcast:{broadcast}")
 }
 
 /// Counts one more broadcast received this month for each of `openids`.

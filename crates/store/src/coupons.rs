@@ -604,6 +604,42 @@ pub fn issue_batch(
     })
 }
 
+/// The OpenIDs of the followers holding a coupon of the campaign issued through
+/// `channel` (a coupon offer's broadcast sends only to them).
+pub fn holders(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    campaign: i64,
+    channel: &str,
+) -> Result<std::collections::HashSet<String>> {
+    use crate::schema::followers as f;
+    Ok(c::table
+        .inner_join(f::table.on(f::id.nullable().eq(c::follower_id)))
+        .filter(c::tenant_id.eq(scope.tenant_id().0))
+        .filter(c::campaign_id.eq(campaign))
+        .filter(c::channel.eq(channel))
+        .select(f::openid)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// The ids of the followers holding a coupon of the campaign issued through `channel`.
+pub fn holder_ids(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    campaign: i64,
+    channel: &str,
+) -> Result<Vec<i64>> {
+    Ok(c::table
+        .filter(c::tenant_id.eq(scope.tenant_id().0))
+        .filter(c::campaign_id.eq(campaign))
+        .filter(c::channel.eq(channel))
+        .filter(c::follower_id.is_not_null())
+        .select(c::follower_id.assume_not_null())
+        .load(conn)?)
+}
+
 /// Up to `limit` codes of a campaign, oldest first (exports, benchmarks).
 pub fn codes(
     conn: &mut DbConn,

@@ -29,6 +29,12 @@ pub struct Follower {
     pub remark: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the follower's consent to email was recorded (`None`: no email is sent).
+    pub email_consent_at: Option<NaiveDateTime>,
+    /// How it was given: `profile` (recorded by a merchant), `import`, `api`.
+    pub email_consent_source: Option<String>,
+    /// When they last unsubscribed through an email's link.
+    pub email_unsubscribed_at: Option<NaiveDateTime>,
 }
 
 /// Whether a follower follows the account, as far as WeChat has told us.
@@ -621,6 +627,25 @@ pub fn following_among(
     Ok(out)
 }
 
+/// The ids of those of `openids` who follow now (a coupon offer issues to them).
+pub fn following_ids(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    openids: &[String],
+) -> Result<Vec<i64>> {
+    let mut out = Vec::with_capacity(openids.len());
+    for chunk in openids.chunks(500) {
+        let found: Vec<i64> = followers::table
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::openid.eq_any(chunk))
+            .filter(followers::subscribed.eq(true))
+            .select(followers::id)
+            .load(conn)?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 /// How many followers match, counting at most `cap` (then `(cap, true)`).
 pub fn count_matching_capped(
     conn: &mut DbConn,
@@ -756,6 +781,9 @@ pub struct Profile {
     /// `YYYY-MM-DD` or empty.
     pub birthday: String,
     pub remark: String,
+    /// The follower agreed to receive email from the merchant (`None`: unchanged). Without
+    /// an email address there is no consent.
+    pub email_consent: Option<bool>,
 }
 
 pub fn update_profile(
@@ -802,7 +830,63 @@ pub fn update_profile(
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    get(conn, scope, id)
+    let before = get(conn, scope, id)?;
+    let consent = match (&before.email, p.email_consent) {
+        (None, _) | (Some(_), Some(false)) => Some(None),
+        // Consent keeps the time it was first recorded.
+        (Some(_), Some(true)) if before.email_consent_at.is_none() => Some(Some(now())),
+        _ => None,
+    };
+    if let Some(at) = consent {
+        diesel::update(followers::table.find(id))
+            .set((
+                followers::email_consent_at.eq(at),
+                followers::email_consent_source.eq(at.map(|_| "profile")),
+            ))
+            .execute(conn)?;
+        return get(conn, scope, id);
+    }
+    Ok(before)
+}
+
+/// Records that the follower no longer wants email (the signed link in every email);
+/// false if they had no consent left to withdraw.
+pub fn unsubscribe_email(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<bool> {
+    let t = now();
+    let n = diesel::update(
+        followers::table
+            .filter(followers::id.eq(id))
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::email_consent_at.is_not_null()),
+    )
+    .set((
+        followers::email_consent_at.eq(None::<NaiveDateTime>),
+        followers::email_consent_source.eq(None::<String>),
+        followers::email_unsubscribed_at.eq(Some(t)),
+        followers::updated_at.eq(t),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Of `ids`, the followers with an email address and consent to email: (id, address).
+pub fn emailable(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    ids: &[i64],
+) -> Result<Vec<(i64, String)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(5_000) {
+        let found: Vec<(i64, Option<String>)> = followers::table
+            .filter(followers::tenant_id.eq(scope.tenant_id().0))
+            .filter(followers::id.eq_any(chunk))
+            .filter(followers::email.is_not_null())
+            .filter(followers::email_consent_at.is_not_null())
+            .select((followers::id, followers::email))
+            .load(conn)?;
+        out.extend(found.into_iter().filter_map(|(id, e)| e.map(|e| (id, e))));
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]

@@ -230,6 +230,21 @@ diesel::table! {
         recurrence -> Nullable<Text>,
         next_at -> Nullable<Timestamp>,
         parent_id -> Nullable<BigInt>,
+        coupons_issued -> BigInt,
+        no_coupon -> BigInt,
+        email -> Bool,
+    }
+}
+
+diesel::table! {
+    broadcast_emails (broadcast_id, follower_id) {
+        broadcast_id -> BigInt,
+        follower_id -> BigInt,
+        tenant_id -> BigInt,
+        address -> Text,
+        state -> Text,
+        error -> Nullable<Text>,
+        updated_at -> Timestamp,
     }
 }
 
@@ -279,6 +294,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    broadcast_emails,
     app_settings,
     scheduled_tasks,
     broadcast_receipts,
@@ -344,6 +360,9 @@ diesel::table! {
         remark -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_consent_at -> Nullable<Timestamp>,
+        email_consent_source -> Nullable<Text>,
+        email_unsubscribed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -22,6 +22,7 @@ pub async fn send_mail(
         subject: lang.t(subject_key).to_string(),
         text: lang.t(body_key).replace("{}", arg).replace("\\n", "\n"),
         html: None,
+        unsubscribe: None,
     };
     match state.mailer.send(email).await {
         Ok(()) => true,

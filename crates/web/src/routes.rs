@@ -17,6 +17,10 @@ pub enum Access {
     Token,
     /// WeChat's servers, authenticated by the tenant's signature.
     Webhook,
+    /// Whoever holds a link signed for this one purpose, tenant and follower (the link
+    /// is the credential: no session, so no CSRF token; e.g. an email's unsubscribe link,
+    /// which mail clients also POST to in one click).
+    Signed,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +99,8 @@ routes! {
     get    Public  links::FOLLOWER_PAGE => ui::follower_page::page;
     get    Public  links::FOLLOWER_PAGE_FILE => ui::follower_page::qr;
     post   Public  paths::INVITE => ui::invite::accept;
+    get    Signed  links::UNSUBSCRIBE => ui::unsubscribe::form;
+    post   Signed  links::UNSUBSCRIBE => ui::unsubscribe::confirm;
     get    Session paths::ACCOUNT => ui::account::page;
     post   Session paths::ACCOUNT_PASSWORD => ui::account::change_password;
     post   Session paths::ACCOUNT_SESSIONS_REVOKE => ui::account::revoke_other_sessions;

@@ -64,6 +64,7 @@ pub fn broadcasts(o: &BroadcastOptions) -> Result<String, super::BenchError> {
                 text: "Hello".into(),
             },
             &Audience::All,
+            false,
             "bench",
         )?;
         // The peak from here on (Linux: writing 5 to clear_refs resets VmHWM).

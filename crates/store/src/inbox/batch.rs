@@ -616,7 +616,16 @@ fn store_set(
         }
         // 2. Followers: find, create the missing ones (with their activity, so a new
         // follower is written once).
-        let openids: Vec<&str> = fresh.iter().map(|&i| batch[i].openid.as_str()).collect();
+        // WeChat's own pushes (job reports) have no follower.
+        let from_followers: Vec<usize> = fresh
+            .iter()
+            .copied()
+            .filter(|&i| batch[i].change != FollowerChange::System)
+            .collect();
+        let openids: Vec<&str> = from_followers
+            .iter()
+            .map(|&i| batch[i].openid.as_str())
+            .collect();
         let mut ids: HashMap<String, Known> = HashMap::new();
         let mut unseen: Vec<&str> = Vec::new();
         for &openid in &openids {
@@ -632,7 +641,7 @@ fn store_set(
             ids.extend(known_followers(c, tenant, &unseen)?);
         }
         let mut missing: Vec<NewFollower<'_>> = Vec::new();
-        for &i in &fresh {
+        for &i in &from_followers {
             let p = batch[i];
             if ids.contains_key(&p.openid) {
                 continue;
@@ -678,7 +687,7 @@ fn store_set(
         // once a message; the archive keeps every message's exact time. Interactions that
         // are due are grouped by time: one update per second.
         let mut due: HashMap<i64, NaiveDateTime> = HashMap::new();
-        for &i in &fresh {
+        for &i in &from_followers {
             let p = batch[i];
             let (id, last) = ids[&p.openid];
             match &p.change {
@@ -714,7 +723,7 @@ fn store_set(
             .execute(c)?;
         }
         // What the writer now knows of these followers, kept once this batch committed.
-        for &i in &fresh {
+        for &i in &from_followers {
             let p = batch[i];
             let (id, last) = ids[&p.openid];
             let known = match &p.change {
@@ -727,15 +736,21 @@ fn store_set(
         let mut replies: HashMap<usize, Option<String>> = HashMap::new();
         for &i in &fresh {
             let p = batch[i];
-            replies.insert(i, finish(c, p, ids[&p.openid].0)?);
+            let reply = match ids.get(&p.openid) {
+                Some(&(id, _)) if p.change != FollowerChange::System => finish(c, p, id)?,
+                _ => None,
+            };
+            replies.insert(i, reply);
         }
+        let follower_of =
+            |p: &Pending| (p.change != FollowerChange::System).then(|| ids[&p.openid].0);
         let rows: Vec<NewMessage<'_>> = fresh
             .iter()
             .map(|&i| {
                 let p = batch[i];
                 NewMessage {
                     tenant_id: tenant,
-                    follower_id: Some(ids[&p.openid].0),
+                    follower_id: follower_of(p),
                     direction: "in",
                     msg_type: &p.msg_type,
                     event: p.event.as_deref(),
@@ -776,7 +791,7 @@ fn store_set(
             after_new(c, p)?;
             out[i] = Some(Recorded::New {
                 message_id,
-                follower_id: ids[&p.openid].0,
+                follower_id: follower_of(p),
                 reply: replies[&i].clone(),
             });
         }

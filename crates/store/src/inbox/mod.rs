@@ -17,6 +17,10 @@ pub enum FollowerChange {
         qr_scene: Option<String>,
     },
     Unsubscribe,
+    /// A push from WeChat itself (a mass send's or a template message's report): its
+    /// sender is WeChat's system account, not a follower, so no follower is touched and
+    /// its archive row names none.
+    System,
 }
 
 /// One inbound push, parsed and authenticated by the caller.
@@ -41,7 +45,8 @@ pub enum Recorded {
     /// First delivery: stored, with the passive reply as sent (placeholders filled in).
     New {
         message_id: i64,
-        follower_id: i64,
+        /// `None` for WeChat's own pushes ([`FollowerChange::System`]).
+        follower_id: Option<i64>,
         reply: Option<String>,
     },
     /// A retry of a delivery already stored: answer with the reply given then.
@@ -100,8 +105,12 @@ fn record_pending(conn: &mut DbConn, p: &Pending) -> Result<Recorded> {
     }
     for _ in 0..2 {
         let attempt = write_tx(conn, |c| {
-            let follower_id = touch_follower(c, &p.scope, msg.openid, &msg.change, msg.sent_at)?;
-            let reply = finish(c, p, follower_id)?;
+            let (follower_id, reply) = if msg.change == FollowerChange::System {
+                (None, None)
+            } else {
+                let id = touch_follower(c, &p.scope, msg.openid, &msg.change, msg.sent_at)?;
+                (Some(id), finish(c, p, id)?)
+            };
             let message_id = insert_message(c, &p.scope, &msg, follower_id, reply.as_deref())?;
             after_new(c, p)?;
             Ok(Recorded::New {
@@ -129,7 +138,16 @@ fn insert_new(
     msg: &Inbound<'_>,
     reply: Option<&str>,
 ) -> Result<Recorded> {
-    let follower_id = touch_follower(c, scope, msg.openid, &msg.change, msg.sent_at)?;
+    let follower_id = match msg.change {
+        FollowerChange::System => None,
+        _ => Some(touch_follower(
+            c,
+            scope,
+            msg.openid,
+            &msg.change,
+            msg.sent_at,
+        )?),
+    };
     let message_id = insert_message(c, scope, msg, follower_id, reply)?;
     Ok(Recorded::New {
         message_id,
@@ -143,13 +161,13 @@ fn insert_message(
     c: &mut DbConn,
     scope: &TenantScope,
     msg: &Inbound<'_>,
-    follower_id: i64,
+    follower_id: Option<i64>,
     reply: Option<&str>,
 ) -> Result<i64> {
     Ok(diesel::insert_into(messages::table)
         .values((
             messages::tenant_id.eq(scope.tenant_id().0),
-            messages::follower_id.eq(Some(follower_id)),
+            messages::follower_id.eq(follower_id),
             messages::direction.eq("in"),
             messages::msg_type.eq(msg.msg_type),
             messages::event.eq(msg.event),
@@ -243,6 +261,8 @@ fn touch_follower(
                 ))
                 .execute(c)?;
         }
+        // Callers never touch a follower for WeChat's own pushes.
+        FollowerChange::System => {}
     }
     Ok(id)
 }

@@ -33,6 +33,12 @@ pub struct BroadcastJson {
     pub recipients: Option<i64>,
     pub left_out: i64,
     pub at_cap: i64,
+    /// A coupon offer's coupons issued when it was planned, and the followers of its
+    /// audience left without one (supply, per-follower limit).
+    pub coupons_issued: i64,
+    pub no_coupon: i64,
+    /// Also sent by email to followers who agreed to email.
+    pub email: bool,
     /// WeChat's counts (MASSSENDJOBFINISH), summed over the broadcast's sends.
     pub total_count: i64,
     pub filter_count: i64,
@@ -56,6 +62,9 @@ impl From<&Broadcast> for BroadcastJson {
             recipients: b.recipients,
             left_out: b.left_out,
             at_cap: b.at_cap,
+            coupons_issued: b.coupons_issued,
+            no_coupon: b.no_coupon,
+            email: b.email,
             total_count: b.total_count,
             filter_count: b.filter_count,
             sent_count: b.sent_count,
@@ -112,6 +121,9 @@ pub struct BroadcastBody {
     pub title: String,
     pub message: Message,
     pub audience: Audience,
+    /// Also email the audience's followers who agreed to email (text and offers).
+    #[serde(default)]
+    pub email: bool,
 }
 
 /// Drafts a broadcast; every problem is answered at once (422).
@@ -125,6 +137,7 @@ pub async fn create(auth: ApiAuth, body: web::Json<BroadcastBody>) -> ApiResult 
         title: b.title,
         message: b.message,
         audience: b.audience,
+        email: b.email,
     };
     let created = auth
         .state

@@ -33,27 +33,43 @@ const CALENDAR_MONTHS: usize = 4;
 pub struct BroadcastForm {
     csrf: String,
     title: String,
-    /// text, image, news
+    /// text, image, news, offer
     kind: String,
     text: String,
     media_id: String,
+    /// A coupon offer's campaign, reply keyword and reply.
+    campaign_id: String,
+    keyword: String,
+    reply: String,
     /// all, tag, segment, openids, recent
     audience: String,
     tag_id: String,
     segment_id: String,
     openids: String,
+    /// The "also by email" checkbox: `on` when ticked.
+    email: String,
 }
 
 impl BroadcastForm {
     fn of(b: &Broadcast) -> BroadcastForm {
         let mut f = BroadcastForm {
             title: b.title.clone(),
+            email: if b.email { "on".into() } else { String::new() },
             ..Default::default()
         };
         match b.message() {
             Some(Message::Text { text }) => (f.kind, f.text) = ("text".into(), text),
             Some(Message::Image { media_id }) => (f.kind, f.media_id) = ("image".into(), media_id),
             Some(Message::News { media_id }) => (f.kind, f.media_id) = ("news".into(), media_id),
+            Some(Message::Offer {
+                campaign_id,
+                text,
+                keyword,
+                reply,
+            }) => {
+                (f.kind, f.text, f.keyword, f.reply) = ("offer".into(), text, keyword, reply);
+                f.campaign_id = campaign_id.to_string();
+            }
             None => f.kind = "text".into(),
         }
         if let Some(a) = b.audience() {
@@ -71,7 +87,21 @@ impl BroadcastForm {
     /// The draft, or every field it could not read.
     fn draft(&self) -> Result<Draft, Vec<Invalid>> {
         let mut errs = Vec::new();
+        let id = |field: &'static str, v: &str, errs: &mut Vec<Invalid>| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| errs.push(invalid(field, "required")))
+                .ok()
+        };
         let message = match self.kind.as_str() {
+            "offer" => {
+                id("campaign_id", &self.campaign_id, &mut errs).map(|campaign_id| Message::Offer {
+                    campaign_id,
+                    text: self.text.trim().into(),
+                    keyword: self.keyword.trim().into(),
+                    reply: self.reply.trim().into(),
+                })
+            }
             "image" => Some(Message::Image {
                 media_id: self.media_id.trim().into(),
             }),
@@ -85,12 +115,6 @@ impl BroadcastForm {
                 errs.push(invalid("kind", "invalid_choice"));
                 None
             }
-        };
-        let id = |field: &'static str, v: &str, errs: &mut Vec<Invalid>| {
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| errs.push(invalid(field, "required")))
-                .ok()
         };
         let audience = match self.audience.as_str() {
             "all" | "" => Some(Audience::All),
@@ -115,6 +139,7 @@ impl BroadcastForm {
                 title: self.title.clone(),
                 message,
                 audience,
+                email: self.email == "on",
             }),
             _ => Err(errs),
         }
@@ -282,6 +307,8 @@ struct FormPage {
     form: BroadcastForm,
     tags: Vec<Tag>,
     segments: Vec<Segment>,
+    /// Campaigns an offer may hand out (active ones, and the one it names).
+    campaigns: Vec<patron_store::coupons::Campaign>,
     service: bool,
     errors: Vec<String>,
     field_errors: FieldErrors,
@@ -303,6 +330,17 @@ impl FormPage {
     fn segment_is(&self, id: &i64) -> bool {
         self.form.segment_id == id.to_string()
     }
+    fn campaign_is(&self, id: &i64) -> bool {
+        self.form.campaign_id == id.to_string()
+    }
+    /// The offer's reply as typed, or the suggested one.
+    fn reply(&self) -> &str {
+        if self.form.reply.is_empty() {
+            self.page.t("broadcast.reply_default")
+        } else {
+            &self.form.reply
+        }
+    }
     fn synced(&self, t: &Tag) -> bool {
         t.wx_tag_id.is_some()
     }
@@ -317,14 +355,19 @@ async fn render_form(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let s2 = scope.clone();
-    let (tags, segments) = ctx
+    let named: Option<i64> = form.campaign_id.trim().parse().ok();
+    let (tags, segments, campaigns) = ctx
         .state
         .db(move |c| {
             let tags = patron_store::tags::list(c, &s2)?
                 .into_iter()
                 .map(|(t, _)| t)
                 .collect();
-            Ok((tags, patron_store::segments::list(c, &s2)?))
+            let campaigns = patron_store::coupons::list(c, &s2)?
+                .into_iter()
+                .filter(|k| k.status == "active" || Some(k.id) == named)
+                .collect();
+            Ok((tags, patron_store::segments::list(c, &s2)?, campaigns))
         })
         .await?;
     let title = if id.is_some() {
@@ -350,6 +393,7 @@ async fn render_form(
             form,
             tags,
             segments,
+            campaigns,
             errors: form_messages(ctx.lang, errs),
             field_errors: FieldErrors::of(ctx.lang, errs),
         },
@@ -444,6 +488,8 @@ struct ShowPage {
     /// A recurring template's occurrences.
     occurrences: Vec<Broadcast>,
     settings: Settings,
+    /// The email channel's progress (when the broadcast also goes by email).
+    emails: patron_store::broadcast_emails::Counts,
     can_approve: bool,
     /// The schedule form's date and time (local), filled with a proposal or what was typed.
     date: String,
@@ -484,6 +530,11 @@ impl ShowPage {
             Some(Message::News { media_id }) => {
                 format!("{}: {media_id}", self.page.t("broadcast.kind_news"))
             }
+            Some(Message::Offer { text, keyword, .. }) => format!(
+                "{}: {text} ({})",
+                self.page.t("broadcast.kind_offer_short"),
+                self.page.t1("broadcast.offer_summary", keyword)
+            ),
             None => String::new(),
         }
     }
@@ -534,13 +585,14 @@ async fn render_show(
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::Market).await?;
     let (s2, t2) = (scope.clone(), tenant.clone());
-    let (b, chunks, occurrences, settings) = ctx
+    let (b, chunks, occurrences, settings, emails) = ctx
         .state
         .run(move |c| {
             let b = store::get(c, &s2, id)?;
             let chunks = store::chunks(c, &s2, id)?;
             let occurrences = store::occurrences(c, &s2, id)?;
-            Ok((b, chunks, occurrences, ops::settings(c, &s2, &t2)?))
+            let emails = patron_store::broadcast_emails::counts(c, &s2, id)?;
+            Ok((b, chunks, occurrences, ops::settings(c, &s2, &t2)?, emails))
         })
         .await?;
     let page = ctx
@@ -577,6 +629,7 @@ async fn render_show(
             chunks,
             occurrences,
             settings,
+            emails,
             date,
             time,
             offer,
@@ -831,12 +884,7 @@ pub async fn preview(
             }
         };
     let msg = match b.message() {
-        Some(Message::Text { text }) => patron_wechat::api::MassMessage::text(text),
-        Some(Message::Image { media_id }) => patron_wechat::api::MassMessage::Image { media_id },
-        Some(Message::News { media_id }) => patron_wechat::api::MassMessage::MpNews {
-            media_id,
-            send_ignore_reprint: false,
-        },
+        Some(m) => ops::mass_message(&m),
         None => return Err(UiError::NotFound),
     };
     match client.mass_preview(&openid, &msg).await {

@@ -99,9 +99,20 @@ impl MemberPage {
     }
 }
 
-/// The tenant and follower a link names; an expired link is 410, anything else 404.
+/// The tenant and follower a page link names; an expired link is 410, anything else 404.
 async fn open(
     ctx: &Ctx,
+    slug: &str,
+    token: &str,
+) -> Result<(TenantScope, tenants::Tenant, i64), UiError> {
+    open_for(ctx, links::Purpose::FollowerPage, slug, token).await
+}
+
+/// The tenant and follower a link for `purpose` names; an expired link is 410, anything
+/// else 404.
+pub(crate) async fn open_for(
+    ctx: &Ctx,
+    purpose: links::Purpose,
     slug: &str,
     token: &str,
 ) -> Result<(TenantScope, tenants::Tenant, i64), UiError> {
@@ -121,7 +132,8 @@ async fn open(
     let Some((scope, tenant)) = found else {
         return Err(UiError::NotFound);
     };
-    match links::verify(
+    match links::verify_for(
+        purpose,
         key(&ctx.state),
         scope.tenant_id().0,
         token,
@@ -130,7 +142,7 @@ async fn open(
         Ok(f) => Ok((scope, tenant, f)),
         Err(LinkError::Expired) => Err(UiError::Gone),
         Err(LinkError::Invalid) => {
-            tracing::info!(tenant = %slug, "follower link refused");
+            tracing::info!(tenant = %slug, ?purpose, "follower link refused");
             Err(UiError::NotFound)
         }
     }

@@ -359,6 +359,7 @@ fn profile_of(f: &Follower) -> Profile {
         email: f.email.clone().unwrap_or_default(),
         birthday: f.birthday.map(|d| d.to_string()).unwrap_or_default(),
         remark: f.remark.clone().unwrap_or_default(),
+        email_consent: Some(f.email_consent_at.is_some()),
     }
 }
 
@@ -507,6 +508,8 @@ pub async fn show(
 #[serde(default)]
 pub struct ProfileForm {
     csrf: String,
+    /// The consent checkbox: `on` when ticked (absent when not).
+    email_consent: String,
     #[serde(flatten)]
     profile: Profile,
 }
@@ -519,7 +522,8 @@ pub async fn update(
     let (slug, id) = path.into_inner();
     let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
     ctx.check_csrf(&f.csrf)?;
-    let f = f.into_inner();
+    let mut f = f.into_inner();
+    f.profile.email_consent = Some(f.email_consent == "on");
     let p = f.profile.clone();
     match ctx
         .state

@@ -32,6 +32,7 @@ pub mod tags;
 pub mod tenant;
 pub mod tenant_form;
 pub mod tokens;
+pub mod unsubscribe;
 
 use crate::ctx::{Ctx, SESSION_COOKIE};
 use crate::error::UiError;

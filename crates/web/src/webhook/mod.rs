@@ -528,12 +528,13 @@ fn classify(m: &Message) -> (FollowerChange, Incoming<'_>) {
         Message::Event(Event::Click { event_key }) => {
             (FollowerChange::Interaction, Incoming::Click(event_key))
         }
-        Message::Event(
-            Event::TemplateSendJobFinish { .. }
-            | Event::MassSendJobFinish(_)
-            | Event::Location { .. }
-            | Event::Unknown { .. },
-        ) => (FollowerChange::Interaction, Incoming::Silent),
+        // Sent by WeChat's system account, not by a follower.
+        Message::Event(Event::TemplateSendJobFinish { .. } | Event::MassSendJobFinish(_)) => {
+            (FollowerChange::System, Incoming::Silent)
+        }
+        Message::Event(Event::Location { .. } | Event::Unknown { .. }) => {
+            (FollowerChange::Interaction, Incoming::Silent)
+        }
         Message::Event(_) => (FollowerChange::Interaction, Incoming::Silent),
         _ => (FollowerChange::Interaction, Incoming::OtherMessage),
     }

@@ -1,0 +1,2 @@
+ALTER TABLE broadcasts DROP COLUMN no_coupon;
+ALTER TABLE broadcasts DROP COLUMN coupons_issued;
