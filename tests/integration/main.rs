@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod broadcast_channels;
+mod broadcast_race;
 mod broadcasts;
 mod cli;
 mod contract;
