@@ -18,6 +18,11 @@
 //! messages, menu, QR codes) over reqwest with rustls, with its own error type
 //! [`api::Error`]. It still knows no database: callers persist what it returns.
 //!
+//! WeChat Pay's notifications are [`pay`]: the v2 XML payment notification and its
+//! MD5 / HMAC-SHA256 signature, the v2 refund notification's AES-256-ECB `req_info`,
+//! and the v3 JSON notification (SHA256withRSA over the byte-exact body, AES-256-GCM
+//! resource), each refusal one [`pay::PayError`].
+//!
 //! A safe-mode push, end to end:
 //!
 //! ```
@@ -56,6 +61,7 @@
 pub mod api;
 pub mod crypto;
 mod error;
+pub mod pay;
 pub mod reply;
 pub mod signature;
 pub mod xml;
