@@ -144,6 +144,11 @@ const LANGS = [
     broadcast: 'Autumn tea tasting',
     broadcastText: 'Join us for a tasting of this autumn\'s teas.',
     broadcast2: 'New menu week',
+    offerTitle: 'Winter gift',
+    offerKeyword: 'GIFT',
+    offerText: 'Reply GIFT for ten yuan off your next pot of tea.',
+    alsoEmail: 'also by email',
+    consentSince: 'Consent recorded',
     scheduled: 'Scheduled',
     dayFull: 'has no free broadcast left',
     fullBadge: 'Full',
@@ -168,6 +173,11 @@ const LANGS = [
     broadcast: '秋季品茶会',
     broadcastText: '欢迎来品尝今年的秋茶。',
     broadcast2: '新品菜单周',
+    offerTitle: '冬季礼券',
+    offerKeyword: '领券',
+    offerText: '回复“领券”即可领取下一壶茶立减十元的优惠券。',
+    alsoEmail: '同时发送邮件',
+    consentSince: '已于',
     scheduled: '已安排',
     dayFull: '已没有剩余的群发次数',
     fullBadge: '已满',
@@ -715,6 +725,14 @@ for (const lang of LANGS) {
         await clickAndWait(page, page.locator('#follower-stamps button[type=submit]').first(), 'giving a stamp');
         assert.ok((await page.locator('#follower-stamps').innerText()).includes('1 / 3'), 'one stamp of three');
         await shot(page, 'follower-points');
+        // Consent to email, recorded on the profile form (when, and by whom it was given).
+        const profile = await formWith(page, 'input[name=email]', 'input[name=email_consent]');
+        await profile.locator('input[name=email]').fill('li.lei@example.test');
+        await profile.locator('input[name=email_consent]').check();
+        await clickAndWait(page, profile.locator('button[type=submit]'), 'recording consent to email');
+        assert.ok(await page.locator('#email-consent').isChecked(), 'the consent is kept');
+        assert.ok((await page.locator('#hint-consent').innerText()).includes(lang.consentSince), 'the profile says since when');
+        await shot(page, 'follower-consent');
         const memberHref = await page.locator('#member-preview').getAttribute('href');
         await goto(page, `${base}${memberHref}`, "the follower's own page");
         assert.match(pathOf(page), /^\/m\/tea-house\//, 'the preview lands on the signed follower page');
@@ -797,6 +815,29 @@ for (const lang of LANGS) {
         assert.equal(rowOf(nextDay)[2], lang.fullBadge, `${nextDay} is full`);
         assert.ok((await page.locator('#broadcast-list').innerText()).includes(lang.broadcast2), 'both broadcasts are listed');
         await shot(page, 'broadcast-calendar');
+
+        // A coupon offer, also by email: a text without the reply keyword is refused beside
+        // the field, then saved; its page says what it sends and that it also goes by email.
+        await goto(page, `${base}/t/tea-house/broadcasts/new`, 'the broadcast form again');
+        const offer = page.locator('#broadcast-form');
+        await offer.locator('input[name=title]').fill(lang.offerTitle);
+        await offer.locator('input[name=kind][value=offer]').check();
+        assert.ok(await offer.locator('select[name=campaign_id]').isVisible(), 'the campaign choice appears for an offer');
+        await offer.locator('select[name=campaign_id]').selectOption({ label: lang.campaign });
+        await offer.locator('textarea[name=text]').fill(lang.broadcastText);
+        await offer.locator('input[name=keyword]').fill(lang.offerKeyword);
+        await offer.locator('input[name=email]').check();
+        expectedRefusals.add(new URL(await offer.getAttribute('action'), page.url()).href);
+        await clickExpecting(page, offer.locator('button[type=submit]'), 422, 'an offer whose text does not name its keyword');
+        assert.ok(await page.locator('#err-text').isVisible(), 'the problem is shown beside the text');
+        assert.equal(await page.locator('#broadcast-form textarea[name=text]').getAttribute('aria-invalid'), 'true');
+        await shot(page, 'broadcast-offer-refused');
+        await page.locator('#broadcast-form textarea[name=text]').fill(lang.offerText);
+        await clickAndWait(page, page.locator('#broadcast-form button[type=submit]'), 'saving the coupon offer');
+        assert.match(pathOf(page), /^\/t\/tea-house\/broadcasts\/\d+$/, 'the offer is saved');
+        const facts = await page.locator('dl.facts').innerText();
+        assert.ok(facts.includes(lang.offerKeyword) && facts.includes(lang.alsoEmail), `the page says the keyword and the email channel:\n${facts}`);
+        await shot(page, 'broadcast-offer');
 
         // The background work page lists the import that ran, in the visitor's language.
         await goto(page, `${base}/t/tea-house/jobs`, 'jobs page');

@@ -21,6 +21,7 @@ mod loyalty;
 mod loyalty_web;
 mod mail;
 mod outbound;
+mod payments;
 mod schema;
 mod security;
 mod support;

@@ -17,6 +17,7 @@ pub mod links;
 pub mod loyalty;
 pub mod members;
 pub mod operations;
+pub mod payments;
 pub mod replies;
 pub mod tenants;
 pub mod till;

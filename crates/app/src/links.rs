@@ -8,6 +8,10 @@ pub const FOLLOWER_PAGE: &str = "/m/{tenant}/{token}";
 pub const FOLLOWER_PAGE_FILE: &str = "/m/{tenant}/{token}/{coupon_file}";
 /// Where an email's unsubscribe link leads (the token is signed for that purpose only).
 pub const UNSUBSCRIBE: &str = "/e/{tenant}/unsubscribe/{token}";
+/// Where WeChat Pay notifies a tenant's payments (v2 XML), refunds (v2) and both (v3).
+pub const PAY_V2: &str = "/pay/{tenant}/v2";
+pub const PAY_V2_REFUND: &str = "/pay/{tenant}/v2/refund";
+pub const PAY_V3: &str = "/pay/{tenant}/v3";
 /// A tenant's webhook, where WeChat pushes messages and events.
 pub const WEBHOOK: &str = "/wx/{tenant}";
 

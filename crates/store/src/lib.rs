@@ -25,6 +25,7 @@ pub mod loyalty;
 pub mod menus;
 pub mod migrate;
 pub mod password_resets;
+pub mod payments;
 pub mod qr_codes;
 pub mod reply_rules;
 pub mod scheduled;

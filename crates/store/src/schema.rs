@@ -293,7 +293,76 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pay_settings (tenant_id) {
+        tenant_id -> BigInt,
+        mch_id -> Text,
+        apiv2_key_enc -> Nullable<Text>,
+        apiv3_key_enc -> Nullable<Text>,
+        platform_keys -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        out_trade_no -> Text,
+        transaction_id -> Nullable<Text>,
+        openid -> Nullable<Text>,
+        follower_id -> Nullable<BigInt>,
+        total_fen -> BigInt,
+        payer_fen -> BigInt,
+        discount_fen -> BigInt,
+        refunded_fen -> BigInt,
+        state -> Text,
+        trade_type -> Nullable<Text>,
+        bank_type -> Nullable<Text>,
+        attach -> Nullable<Text>,
+        coupon_id -> Nullable<BigInt>,
+        paid_at -> Nullable<Timestamp>,
+        source -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        payment_id -> BigInt,
+        out_refund_no -> Text,
+        refund_id -> Nullable<Text>,
+        amount_fen -> BigInt,
+        status -> Text,
+        succeeded_at -> Nullable<Timestamp>,
+        source -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pay_notifications (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        notify_key -> Text,
+        kind -> Text,
+        version -> Text,
+        body -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(refunds -> payments (payment_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    pay_settings,
+    payments,
+    refunds,
+    pay_notifications,
     broadcast_emails,
     app_settings,
     scheduled_tasks,

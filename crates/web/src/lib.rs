@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod middleware;
 pub mod notify;
 pub mod password;
+pub mod pay;
 pub mod paths;
 pub mod qr_image;
 pub mod render;

@@ -2,7 +2,7 @@
 //! so tests (the tenant-isolation and CSRF sweeps, the OpenAPI check) cover every route,
 //! including routes added later, without anyone remembering to list them.
 
-use crate::{api, assets, paths, ui, webhook};
+use crate::{api, assets, pay, paths, ui, webhook};
 use actix_web::web;
 use patron_app::links;
 
@@ -84,6 +84,9 @@ routes! {
     get    Public  "/metrics" => webhook::metrics;
     get    Webhook links::WEBHOOK => webhook::verify;
     post   Webhook links::WEBHOOK => webhook::push;
+    post   Webhook links::PAY_V2 => pay::v2_payment;
+    post   Webhook links::PAY_V2_REFUND => pay::v2_refund;
+    post   Webhook links::PAY_V3 => pay::v3_notification;
     get    Public  paths::HOME => ui::home;
     get    Public  paths::SETUP => ui::setup::form;
     post   Public  paths::SETUP => ui::setup::submit;

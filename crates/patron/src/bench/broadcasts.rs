@@ -17,7 +17,7 @@ pub struct BroadcastOptions {
     pub followers: i64,
 }
 
-/// A field of /proc/self/status in MiB (VmRSS, VmHWM).
+/// A field of /proc/self/status in MiB (VmRSS, VmHWM, RssAnon, RssFile).
 fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -27,6 +27,40 @@ fn status_mib(field: &str) -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The highest private (RssAnon) and file-backed (RssFile) resident memory seen while it
+/// runs, sampled every 5 ms. The kernel keeps a peak of their sum only (VmHWM), and on
+/// SQLite the sum is mostly the database file's memory map: pages of the OS page cache,
+/// shared and reclaimable, not memory the planning holds.
+struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(f64, f64)>,
+}
+
+impl Sampler {
+    fn start() -> Sampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut anon, mut file) = (0f64, 0f64);
+            loop {
+                anon = anon.max(status_mib("RssAnon:"));
+                file = file.max(status_mib("RssFile:"));
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return (anon, file);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        Sampler { stop, thread }
+    }
+
+    /// (peak RssAnon, peak RssFile) in MiB.
+    fn finish(self) -> (f64, f64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or((0.0, 0.0))
+    }
 }
 
 pub fn broadcasts(o: &BroadcastOptions) -> Result<String, super::BenchError> {
@@ -70,16 +104,21 @@ pub fn broadcasts(o: &BroadcastOptions) -> Result<String, super::BenchError> {
         // The peak from here on (Linux: writing 5 to clear_refs resets VmHWM).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let rss_before = status_mib("VmRSS:");
+        let anon_before = status_mib("RssAnon:");
+        let sampler = Sampler::start();
         let t0 = std::time::Instant::now();
         let plan = ops::plan_once(&mut c, &scope, &t, &b, patron_store::now())?
             .ok_or_else(|| super::BenchError::Usage("planned twice".into()))?;
         let secs = t0.elapsed().as_secs_f64();
+        let (anon_peak, file_peak) = sampler.finish();
         let peak = status_mib("VmHWM:");
         let chunks = store::chunks(&mut c, &scope, b.id)?.len();
         Ok(format!(
             "broadcasts on {backend}: planned a broadcast to {} of {} followers (service account, \
              monthly cap kept, {chunks} chunks) in {secs:.2} s; resident memory \
-             {rss_before:.0} MiB before, peak {peak:.0} MiB while planning\n",
+             {rss_before:.0} MiB before, peak {peak:.0} MiB while planning; of it private \
+             (RssAnon) {anon_before:.0} MiB before, peak {anon_peak:.0} MiB, and file-backed \
+             (RssFile: the database's memory map, OS page cache) peak {file_peak:.0} MiB\n",
             plan.recipients, o.followers
         ))
     })
