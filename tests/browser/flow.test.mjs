@@ -69,6 +69,8 @@ const ZH_ALLOWED = new Set([
   'Asia', 'Shanghai', 'English', 'YYYY', 'MM', 'DD', 'SMTP', 'Bearer', 'pat', 'https', 'http',
   'wx', 'openid', 'name', 'phone', 'email', 'birthday', 'remark', 'tags', 'attr', 'subscribed',
   'csv', 'svg', 'png', 'json', 'example', 'test', 'localhost', 'sk', 'ok', 'OK', 'ID',
+  // WeChat Pay's key names (APIv2, APIv3) and the key file format.
+  'APIv', 'PEM',
   // WeChat's own terms, as its Chinese documentation writes them (a menu button's key,
   // a media ID), and a CSV column name.
   'key', 'Key', 'media', 'code',
@@ -838,6 +840,18 @@ for (const lang of LANGS) {
         const facts = await page.locator('dl.facts').innerText();
         assert.ok(facts.includes(lang.offerKeyword) && facts.includes(lang.alsoEmail), `the page says the keyword and the email channel:\n${facts}`);
         await shot(page, 'broadcast-offer');
+
+        // WeChat Pay: the merchant account (keys write-only), then the payments list.
+        await goto(page, `${base}/t/tea-house/settings/pay`, 'WeChat Pay settings');
+        const pay = page.locator('#pay-form');
+        await pay.locator('input[name=mch_id]').fill('1900000109');
+        await pay.locator('input[name=apiv2_key]').fill('192006250b4c09247ec02edce69f6a2d');
+        await clickAndWait(page, pay.locator('button[type=submit]'), 'saving the WeChat Pay settings');
+        assert.equal(await page.locator('#pay-form input[name=apiv2_key]').inputValue(), '', 'the key is not shown again');
+        assert.ok((await page.locator('#pay-urls').innerText()).includes('/pay/tea-house/v2'), 'the notification URLs are shown');
+        await shot(page, 'pay-settings');
+        await goto(page, `${base}/t/tea-house/payments`, 'payments page');
+        await shot(page, 'payments');
 
         // The background work page lists the import that ran, in the visitor's language.
         await goto(page, `${base}/t/tea-house/jobs`, 'jobs page');

@@ -185,3 +185,99 @@ fn operator_commands_create_users_tenants_and_tokens() {
     .unwrap();
     assert!(reset.contains("new password (shown once)"));
 }
+
+/// `patron tenant pay`: the merchant account set from the command line, keys read from
+/// stdin (out of the shell history), sealed at rest, refused field by field when wrong.
+#[test]
+fn tenant_pay_sets_the_merchant_account_with_keys_from_stdin() {
+    use std::io::Write;
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "paycli");
+    let pem = app.data_dir().join("platform.pem");
+    std::fs::write(
+        &pem,
+        include_str!("../../crates/wechat/src/pay/testdata/platform_public.pem"),
+    )
+    .unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+            .arg("--data-dir")
+            .arg(app.data_dir())
+            .args(["--database-url", &app.db.url])
+            .args(args)
+            .env("PATRON_LOG_LEVEL", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let pem_arg = pem.to_string_lossy().into_owned();
+    let (ok, out) = run(
+        &[
+            "tenant",
+            "pay",
+            "--slug",
+            &w.slug,
+            "--mch-id",
+            "12ab",
+            "--apiv2-key",
+            "-",
+        ],
+        "short\n",
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("--mch-id") && out.contains("--apiv2-key"),
+        "{out}"
+    );
+    let (ok, out) = run(
+        &[
+            "tenant",
+            "pay",
+            "--slug",
+            &w.slug,
+            "--mch-id",
+            "1900000109",
+            "--apiv2-key",
+            "-",
+            "--apiv3-key",
+            "-",
+            "--public-key-file",
+            &pem_arg,
+            "--public-key-id",
+            "PUB_KEY_ID_0114232134912410000000000000",
+        ],
+        "192006250b4c09247ec02edce69f6a2d\n0123456789abcdefABCDEF0123456789\n",
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("APIv2 key set") && out.contains("/pay/"),
+        "{out}"
+    );
+    assert!(!out.contains("192006250b4c"), "a key was printed: {out}");
+    let s = patron_store::payments::settings(&mut app.conn(), &w.scope, &app.state.secrets)
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.mch_id, "1900000109");
+    assert_eq!(
+        s.apiv3_key.as_deref(),
+        Some("0123456789abcdefABCDEF0123456789")
+    );
+    assert_eq!(
+        s.platform_keys[0].id,
+        "PUB_KEY_ID_0114232134912410000000000000"
+    );
+}

@@ -390,6 +390,24 @@ async fn every_route_answers_as_documented() {
     )
     .await;
 
+    // WeChat Pay: the settings (keys write-only), a payment the till expects.
+    let before = call(M::GET, "/pay-settings", None).await;
+    assert!(before["settings"].is_null());
+    let saved = call(
+        M::PUT,
+        "/pay-settings",
+        Some(json!({"mch_id": "1900000109", "apiv2_key": "192006250b4c09247ec02edce69f6a2d"})),
+    )
+    .await;
+    assert_eq!(saved["settings"]["apiv2_key_set"], true);
+    assert!(!saved.to_string().contains("192006250b4c"), "a key was shown");
+    let expected =
+        patron_store::payments::expect(&mut app.conn(), &w.scope, "ORDER-1", 1_200, None, None)
+            .unwrap();
+    let list = call(M::GET, "/payments", None).await;
+    assert_eq!(list["payments"][0]["out_trade_no"], "ORDER-1");
+    call(M::GET, &format!("/payments/{}", expected.id), None).await;
+
     // Last: a replacement without the WeChat fields disconnects the simulator.
     call(
         M::PUT,

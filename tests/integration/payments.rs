@@ -450,3 +450,100 @@ async fn v3_notifications_are_verified_decrypted_and_applied_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_pages_show_payments_and_keep_the_keys_write_only() {
+    let app = TestApp::spawn();
+    let w = pay_world(&app, "paypages");
+    let genuine = signed_v2(v2_fields(&w, "P1", 2_350), v2::SignType::Md5);
+    assert_eq!(
+        post(&app, &format!("/pay/{}/v2", w.slug), &genuine, &[])
+            .await
+            .0,
+        200
+    );
+    let p = store::by_order(&mut app.conn(), &w.scope, "P1")
+        .unwrap()
+        .unwrap();
+
+    let marketer = app.client();
+    marketer.login(&w.marketer_email, PASSWORD).await;
+    let list = marketer.get(&format!("/t/{}/payments", w.slug)).await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("P1") && list.body.contains("¥23.50"),
+        "{}",
+        list.body
+    );
+    let one = marketer
+        .get(&format!("/t/{}/payments/{}", w.slug, p.id))
+        .await;
+    assert!(
+        one.body.contains("id=\"payment-amount\">¥23.50<"),
+        "{}",
+        one.body
+    );
+    assert!(one.body.contains("42000P1"));
+    // The follower's page lists their payments.
+    let follower = marketer
+        .get(&format!("/t/{}/followers/{}", w.slug, w.follower))
+        .await;
+    let section = follower
+        .body
+        .split("id=\"follower-payments\"")
+        .nth(1)
+        .unwrap();
+    assert!(
+        section.contains("P1") && section.contains("¥23.50"),
+        "{section}"
+    );
+    // Settings are the merchant admin's.
+    let refused = marketer.get(&format!("/t/{}/settings/pay", w.slug)).await;
+    assert_eq!(refused.status, 403);
+
+    let admin = app.client();
+    admin.login(&w.merchant_email, PASSWORD).await;
+    let form = admin.get(&format!("/t/{}/settings/pay", w.slug)).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        !form.body.contains(V2_KEY) && !form.body.contains(V3_KEY),
+        "a key is shown"
+    );
+    assert!(form.body.contains(KEY_ID), "the platform key's id is shown");
+    assert!(form
+        .body
+        .contains(&format!("{}/pay/{}/v3", app.base, w.slug)));
+    // Every problem beside its field; nothing changes.
+    let bad = admin
+        .post(
+            &format!("/t/{}/settings/pay", w.slug),
+            &[
+                ("mch_id", "12ab"),
+                ("apiv2_key", "short"),
+                ("public_key", "not a pem"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    for id in ["err-mch_id", "err-apiv2_key", "err-public_key"] {
+        assert!(bad.body.contains(id), "{id} missing");
+    }
+    // Saving with the keys left empty keeps them.
+    let ok = admin
+        .post(&format!("/t/{}/settings/pay", w.slug), &[("mch_id", MCH)])
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let kept = store::settings(&mut app.conn(), &w.scope, &app.state.secrets)
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.apiv2_key.as_deref(), Some(V2_KEY));
+    assert_eq!(kept.apiv3_key.as_deref(), Some(V3_KEY));
+    assert_eq!(kept.platform_keys.len(), 1);
+    // At rest the keys are sealed.
+    let raw: Option<String> = patron_store::schema::pay_settings::table
+        .select(patron_store::schema::pay_settings::apiv2_key_enc)
+        .filter(patron_store::schema::pay_settings::tenant_id.eq(w.scope.tenant_id().0))
+        .first(&mut *app.conn())
+        .unwrap();
+    assert!(!raw.unwrap().contains(V2_KEY));
+}

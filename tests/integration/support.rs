@@ -732,6 +732,8 @@ pub struct World {
     pub broadcast: i64,
     /// A send recorded as made from the official console (a quota slot).
     pub console_slot: i64,
+    /// A payment the till expects (order `ORDER-<slug>`, 12.00 yuan).
+    pub payment: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -945,10 +947,21 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
             .first(c)
             .unwrap()
     };
+    let payment = patron_store::payments::expect(
+        c,
+        &scope,
+        &format!("ORDER-{}", t.slug),
+        1_200,
+        None,
+        Some(follower_id),
+    )
+    .unwrap()
+    .id;
     World {
         job,
         broadcast,
         console_slot,
+        payment,
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
         scope,
@@ -1120,4 +1133,5 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{job_id}", &w.job.to_string())
         .replace("{broadcast_id}", &w.broadcast.to_string())
         .replace("{slot_id}", &w.console_slot.to_string())
+        .replace("{payment_id}", &w.payment.to_string())
 }

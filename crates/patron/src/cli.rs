@@ -141,6 +141,30 @@ pub enum TenantCmd {
     },
     /// List agencies and their tenants.
     List,
+    /// Set a tenant's WeChat Pay merchant account (what its notifications are checked
+    /// against). Keys are write-only; a key given as `-` is read from stdin (one line
+    /// each, in the order --apiv2-key, --apiv3-key), so it stays out of the shell history.
+    Pay {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        mch_id: String,
+        /// The APIv2 key (32 characters) for v2 notifications; omitted: kept.
+        #[arg(long)]
+        apiv2_key: Option<String>,
+        /// The APIv3 key (32 bytes) for v3 notifications; omitted: kept.
+        #[arg(long)]
+        apiv3_key: Option<String>,
+        /// The WeChat Pay public key (PEM) that signs v3 notifications…
+        #[arg(long, requires = "public_key_id")]
+        public_key_file: Option<std::path::PathBuf>,
+        /// …and its id (PUB_KEY_ID_…).
+        #[arg(long, requires = "public_key_file")]
+        public_key_id: Option<String>,
+        /// Or a platform certificate (PEM); its serial is its id.
+        #[arg(long, conflicts_with = "public_key_file")]
+        certificate_file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -331,6 +355,80 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             } else {
                 format!("password of {email} reset; all sessions signed out")
             })
+        }
+        Command::Tenant(TenantCmd::Pay {
+            slug,
+            mch_id,
+            apiv2_key,
+            apiv3_key,
+            public_key_file,
+            public_key_id,
+            certificate_file,
+        }) => {
+            let mut stdin = std::io::stdin().lines();
+            let mut key = |v: Option<String>, flag: &str| -> Result<Option<String>, CliError> {
+                match v.as_deref() {
+                    Some("-") => match stdin.next() {
+                        Some(line) => Ok(Some(line?.trim().to_string())),
+                        None => Err(CliError::Usage(format!("{flag}: nothing on stdin"))),
+                    },
+                    _ => Ok(v),
+                }
+            };
+            let apiv2_key = key(apiv2_key, "--apiv2-key")?;
+            let apiv3_key = key(apiv3_key, "--apiv3-key")?;
+            let read = |p: &std::path::Path, flag: &str| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| CliError::Usage(format!("{flag}: {}: {e}", p.display())))
+            };
+            let platform_keys = match (public_key_file, public_key_id, certificate_file) {
+                (Some(f), Some(id), _) => Some(vec![patron_store::payments::PlatformKey {
+                    id,
+                    pem: read(&f, "--public-key-file")?,
+                }]),
+                (_, _, Some(f)) => {
+                    let pem = read(&f, "--certificate-file")?;
+                    let mut keys = patron_wechat::pay::v3::PlatformKeys::new();
+                    let id = keys
+                        .add_certificate_pem(&pem)
+                        .map_err(|e| CliError::Usage(format!("--certificate-file: {e}")))?;
+                    Some(vec![patron_store::payments::PlatformKey { id, pem }])
+                }
+                _ => None,
+            };
+            let input = patron_store::payments::PayInput {
+                mch_id,
+                apiv2_key,
+                apiv3_key,
+                platform_keys,
+            };
+            let problems = patron_app::payments::check_settings(&input);
+            if !problems.is_empty() {
+                let list: Vec<String> = problems
+                    .iter()
+                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+                    .collect();
+                return Err(CliError::Usage(list.join("; ")));
+            }
+            let sb = serve::secrets(s)?;
+            let (pool, _) = serve::open_database(s)?;
+            let mut c = pool.get()?;
+            let tref = tenants::find_ref_by_slug(&mut c, &slug)?
+                .ok_or_else(|| CliError::Usage(format!("--slug: no tenant {slug}")))?;
+            let scope = patron_domain::TenantScope::system(tref);
+            let saved = patron_store::payments::put_settings(&mut c, &scope, &sb, &input)?;
+            let v = saved.view();
+            Ok(format!(
+                "WeChat Pay set for {slug}: merchant {}, APIv2 key {}, APIv3 key {}, platform keys [{}]; \
+                 notifications go to {} (v2), {} (v2 refunds) and {} (v3)",
+                v.mch_id,
+                if v.apiv2_key_set { "set" } else { "not set" },
+                if v.apiv3_key_set { "set" } else { "not set" },
+                v.platform_key_ids.join(", "),
+                patron_app::links::PAY_V2.replace("{tenant}", &slug),
+                patron_app::links::PAY_V2_REFUND.replace("{tenant}", &slug),
+                patron_app::links::PAY_V3.replace("{tenant}", &slug),
+            ))
         }
         Command::Tenant(TenantCmd::Create {
             agency,

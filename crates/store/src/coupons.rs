@@ -640,6 +640,16 @@ pub fn holder_ids(
         .load(conn)?)
 }
 
+/// A coupon's code by id, if it is the tenant's.
+pub fn code_of(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Option<String>> {
+    Ok(c::table
+        .filter(c::tenant_id.eq(scope.tenant_id().0))
+        .filter(c::id.eq(id))
+        .select(c::code)
+        .first(conn)
+        .optional()?)
+}
+
 /// Up to `limit` codes of a campaign, oldest first (exports, benchmarks).
 pub fn codes(
     conn: &mut DbConn,

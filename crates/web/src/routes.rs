@@ -181,6 +181,10 @@ routes! {
     post   Session paths::CASHIER_LOOKUP => ui::cashier::lookup;
     post   Session paths::CASHIER_REDEEM => ui::cashier::redeem;
     post   Session paths::CASHIER_VOID => ui::cashier::void;
+    get    Session paths::PAYMENTS => ui::payments::list;
+    get    Session paths::PAYMENT => ui::payments::show;
+    get    Session paths::PAY_SETTINGS => ui::payments::settings_form;
+    post   Session paths::PAY_SETTINGS => ui::payments::save_settings;
     get    Session paths::BROADCASTS => ui::broadcasts::list;
     post   Session paths::BROADCASTS => ui::broadcasts::create;
     get    Session paths::BROADCAST_NEW => ui::broadcasts::new_form;
@@ -218,6 +222,10 @@ routes! {
     get    Token   "/api/v1/followers/{follower_id}/messages" => api::followers::messages;
     get    Token   "/api/v1/followers/{follower_id}/notes" => api::followers::notes;
     post   Token   "/api/v1/followers/{follower_id}/notes" => api::followers::add_note;
+    get    Token   "/api/v1/pay-settings" => api::payments::settings;
+    put    Token   "/api/v1/pay-settings" => api::payments::put_settings;
+    get    Token   "/api/v1/payments" => api::payments::list;
+    get    Token   "/api/v1/payments/{payment_id}" => api::payments::show;
     get    Token   "/api/v1/broadcasts" => api::broadcasts::list;
     post   Token   "/api/v1/broadcasts" => api::broadcasts::create;
     get    Token   "/api/v1/broadcasts/{broadcast_id}" => api::broadcasts::show;

@@ -8,6 +8,7 @@ pub mod followers;
 pub mod imports;
 pub mod loyalty;
 pub mod openapi;
+pub mod payments;
 pub mod replies;
 pub mod stores;
 pub mod tags;

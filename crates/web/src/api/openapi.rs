@@ -11,7 +11,7 @@
 use super::{
     attributes, broadcasts, coupons, followers, imports, loyalty, replies, stores, tags, tenants,
 };
-use super::{users, wechat, ErrorBody};
+use super::{payments, users, wechat, ErrorBody};
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -48,6 +48,7 @@ use utoipa::OpenApi;
         coupons::validate, coupons::redeem, coupons::void,
         broadcasts::list, broadcasts::create, broadcasts::show, broadcasts::schedule,
         broadcasts::cancel, broadcasts::slots,
+        payments::settings, payments::put_settings, payments::list, payments::show,
     )
 )]
 struct ApiDoc;

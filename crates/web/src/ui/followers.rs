@@ -210,6 +210,8 @@ struct FollowerPage {
     ledger: Vec<patron_store::loyalty::Entry>,
     /// Stamp cards with the follower's stamps on them.
     cards: Vec<(patron_store::stamps::Card, i64)>,
+    /// Their WeChat Pay payments, newest first.
+    payments: Vec<patron_store::payments::Payment>,
 }
 
 /// One line of the timeline.
@@ -320,6 +322,9 @@ impl FollowerPage {
     fn when(&self, t: &NaiveDateTime) -> String {
         crate::format::local(t, &self.tz)
     }
+    fn yuan(&self, fen: &i64) -> String {
+        patron_domain::coupons::yuan(*fen)
+    }
     fn when_opt(&self, t: &Option<NaiveDateTime>) -> String {
         crate::format::local_opt(t, &self.tz)
     }
@@ -417,12 +422,22 @@ async fn render_one(
                     patron_store::stamps::events_of(c, &s2, id, 200)?,
                     patron_store::coupons::list(c, &s2)?,
                     span,
+                    patron_store::payments::of_follower(c, &s2, id)?,
                 ),
             ))
         })
         .await?;
-    let (coupons, points, ledger, cards, span_entries, stamp_events, all_campaigns, (after, until)) =
-        loyalty;
+    let (
+        coupons,
+        points,
+        ledger,
+        cards,
+        span_entries,
+        stamp_events,
+        all_campaigns,
+        (after, until),
+        payments,
+    ) = loyalty;
     // Active campaigns, to issue from; all of them name the follower's coupons.
     let campaigns = all_campaigns
         .iter()
@@ -485,6 +500,7 @@ async fn render_one(
             points,
             ledger,
             cards,
+            payments,
             items,
             notes,
             attrs,

@@ -23,6 +23,7 @@ pub mod loyalty;
 pub mod members;
 pub mod menu;
 pub mod operations;
+pub mod payments;
 pub mod qr;
 pub mod replies;
 pub mod segments;
