@@ -6,6 +6,7 @@
 
 pub mod attributes;
 pub mod authz;
+pub mod bill;
 pub mod broadcasts;
 pub mod coupon_csv;
 pub mod coupons;

@@ -9,6 +9,7 @@
 
 pub mod broadcasts;
 pub mod coupons;
+mod reconcile;
 
 use crate::config::Settings;
 use crate::serve;
@@ -274,6 +275,36 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 40)]
         rounds: usize,
     },
+    /// WeChat Pay trade-bill reconciliation on files: a generated day's bill and our
+    /// records matched in-process, beside benches/reconcile/{polars,pandas}_match.py on
+    /// the same files in the same run (needs python3 with benches/reconcile/requirements.txt).
+    ReconcileFiles {
+        /// Cases to generate: about one bill line and one record of ours each.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The bill's day (Beijing).
+        #[arg(long, default_value = "2026-03-14")]
+        day: chrono::NaiveDate,
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// The scripts' directory [default: benches/reconcile of the source tree].
+        #[arg(long)]
+        scripts: Option<PathBuf>,
+        /// Seconds each contender may take.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+        /// Keep the generated files.
+        #[arg(long)]
+        keep: bool,
+        /// Internal: run only the Rust contender on this bill (the benchmark re-executes
+        /// itself so that the peak memory it reads is the matcher's own).
+        #[arg(long, hide = true, requires = "worker_orders")]
+        worker_bill: Option<PathBuf>,
+        #[arg(long, hide = true)]
+        worker_orders: Option<PathBuf>,
+    },
 }
 
 /// Runs a `patron bench …` command with the loaded settings (`--database-url` picks the
@@ -340,6 +371,28 @@ pub fn command(cmd: BenchCmd, s: &Settings) -> Result<String, BenchError> {
                 rounds,
             })
         }
+        BenchCmd::ReconcileFiles {
+            lines,
+            seed,
+            day,
+            python,
+            scripts,
+            timeout,
+            keep,
+            worker_bill,
+            worker_orders,
+        } => match (worker_bill, worker_orders) {
+            (Some(bill), Some(orders)) => reconcile::worker(&bill, &orders, day),
+            _ => reconcile::reconcile_files(&reconcile::ReconcileOptions {
+                lines,
+                seed,
+                day,
+                python,
+                scripts,
+                timeout,
+                keep,
+            }),
+        },
     }
 }
 
