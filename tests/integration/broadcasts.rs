@@ -861,12 +861,15 @@ async fn a_broadcast_killed_mid_send_completes_once_in_another_process() {
         .unwrap();
     assert_eq!(slots, 1, "the quota used once");
     // Every follower counted once against the monthly cap.
-    let counted: Vec<i64> = patron_store::schema::broadcast_receipts::table
-        .select(patron_store::schema::broadcast_receipts::received)
-        .load(&mut app.conn())
-        .unwrap();
-    assert_eq!(counted.len(), N);
-    assert!(counted.iter().all(|n| *n == 1));
+    let month = store::get(&mut app.conn(), &w.scope, id)
+        .unwrap()
+        .cap_month
+        .expect("counted in a month");
+    let once = store::at_cap(&mut app.conn(), &w.scope, &month, 1).unwrap();
+    assert_eq!(once.len(), N);
+    assert!(store::at_cap(&mut app.conn(), &w.scope, &month, 2)
+        .unwrap()
+        .is_empty());
 }
 
 /// A recurring broadcast (every day at 20:00 in the tenant's zone): the scheduler makes

@@ -18,7 +18,11 @@ fn every_table_is_selectable_and_migrations_revert() {
     select_all!(
         app_settings,
         scheduled_tasks,
-        broadcast_receipts,
+        broadcast_emails,
+        pay_settings,
+        payments,
+        refunds,
+        pay_notifications,
         wx_tokens,
         broadcast_settings,
         broadcasts,

@@ -132,6 +132,9 @@ pub struct Broadcast {
     pub no_coupon: i64,
     /// Also sent by email to the audience's followers who agreed to email.
     pub email: bool,
+    /// The local month (`2026-12`) whose per-follower cap its plan counts in: each
+    /// follower of its OpenID lists received one more broadcast that month.
+    pub cap_month: Option<String>,
 }
 
 impl Broadcast {
@@ -844,18 +847,12 @@ pub fn plan(conn: &mut DbConn, scope: &TenantScope, id: i64, p: &PlanRecord<'_>)
                 ))
                 .execute(conn)?;
         }
-        if let Some(cap) = cap {
-            for (target, _) in targets {
-                if let Target::OpenIds(list) = target {
-                    count_receipts(conn, tenant, &cap.month, list)?;
-                }
-            }
-        }
         diesel::update(b::table.find(id))
             .set((
                 b::recipients.eq(Some(recipients)),
                 b::left_out.eq(left_out),
                 b::at_cap.eq(cap.map_or(0, |c| c.left_out)),
+                b::cap_month.eq(cap.map(|c| c.month.as_str())),
                 b::coupons_issued.eq(offered.map_or(0, |o| o.issued)),
                 b::no_coupon.eq(offered.map_or(0, |o| o.no_coupon)),
                 b::updated_at.eq(at),
@@ -887,56 +884,43 @@ pub fn offer_channel(broadcast: i64) -> String {
     format!("broadcast:{broadcast}")
 }
 
-/// Counts one more broadcast received this month for each of `openids`.
-fn count_receipts(conn: &mut DbConn, tenant: i64, month: &str, openids: &[String]) -> Result<()> {
-    use crate::schema::broadcast_receipts as r;
-    use diesel::upsert::excluded;
-    // 5,000 rows (20,000 parameters) a statement: under SQLite's and PostgreSQL's limits.
-    for chunk in openids.chunks(5_000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|o| {
-                (
-                    r::tenant_id.eq(tenant),
-                    r::month.eq(month),
-                    r::openid.eq(o),
-                    r::received.eq(1i64),
-                )
-            })
-            .collect();
-        match conn {
-            DbConn::Postgres(pg) => diesel::insert_into(r::table)
-                .values(&rows)
-                .on_conflict((r::tenant_id, r::month, r::openid))
-                .do_update()
-                .set(r::received.eq(r::received + excluded(r::received)))
-                .execute(pg)?,
-            DbConn::Sqlite(lite) => diesel::insert_into(r::table)
-                .values(&rows)
-                .on_conflict((r::tenant_id, r::month, r::openid))
-                .do_update()
-                .set(r::received.eq(r::received + excluded(r::received)))
-                .execute(lite)?,
-        };
-    }
-    Ok(())
-}
-
-/// The OpenIDs of the tenant that received `cap` or more broadcasts in `month`.
+/// The OpenIDs of the tenant that received `cap` or more broadcasts in `month`: counted
+/// from the OpenID lists of the plans that count in that month (with a cap, every
+/// audience is planned as lists), chunk by chunk, so a month of million-follower
+/// broadcasts is read one list of 10,000 at a time. Discarded broadcasts count for
+/// nothing; a failed one counts (some of its chunks may have gone out).
 pub fn at_cap(
     conn: &mut DbConn,
     scope: &TenantScope,
     month: &str,
     cap: i64,
 ) -> Result<std::collections::HashSet<String>> {
-    use crate::schema::broadcast_receipts as r;
-    Ok(r::table
-        .filter(r::tenant_id.eq(scope.tenant_id().0))
-        .filter(r::month.eq(month))
-        .filter(r::received.ge(cap))
-        .select(r::openid)
-        .load::<String>(conn)?
+    let counted: Vec<i64> = b::table
+        .filter(b::tenant_id.eq(scope.tenant_id().0))
+        .filter(b::cap_month.eq(month))
+        .filter(b::status.ne(status::CANCELLED))
+        .select(b::id)
+        .load(conn)?;
+    let chunk_ids: Vec<i64> = ch::table
+        .filter(ch::tenant_id.eq(scope.tenant_id().0))
+        .filter(ch::broadcast_id.eq_any(&counted))
+        .filter(ch::target.eq("openids"))
+        .order(ch::id)
+        .select(ch::id)
+        .load(conn)?;
+    let mut received: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for id in chunk_ids {
+        let list: Option<String> = ch::table.find(id).select(ch::openids).first(conn)?;
+        for openid in list.as_deref().unwrap_or_default().split('\n') {
+            if !openid.is_empty() {
+                *received.entry(openid.to_string()).or_default() += 1;
+            }
+        }
+    }
+    Ok(received
         .into_iter()
+        .filter(|(_, n)| *n >= cap)
+        .map(|(o, _)| o)
         .collect())
 }
 

@@ -233,6 +233,7 @@ diesel::table! {
         coupons_issued -> BigInt,
         no_coupon -> BigInt,
         email -> Bool,
+        cap_month -> Nullable<Text>,
     }
 }
 
@@ -245,15 +246,6 @@ diesel::table! {
         state -> Text,
         error -> Nullable<Text>,
         updated_at -> Timestamp,
-    }
-}
-
-diesel::table! {
-    broadcast_receipts (tenant_id, month, openid) {
-        tenant_id -> BigInt,
-        month -> Text,
-        openid -> Text,
-        received -> BigInt,
     }
 }
 
@@ -366,7 +358,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     broadcast_emails,
     app_settings,
     scheduled_tasks,
-    broadcast_receipts,
     wx_tokens,
     broadcast_settings,
     broadcasts,
