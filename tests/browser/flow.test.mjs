@@ -2,7 +2,7 @@
 //
 // How to run, from the repository root:
 //
-//     cargo build -p patron && (cd tests/browser && npm ci && npm test)
+//     cargo build -p patron -p patron-simulator && (cd tests/browser && npm ci && npm test)
 //
 // What it does, once in English (locale en-US) and once in Simplified Chinese (zh-CN),
 // each against its own freshly started server and empty data directory:
@@ -146,6 +146,9 @@ const LANGS = [
     broadcast: 'Autumn tea tasting',
     broadcastText: 'Join us for a tasting of this autumn\'s teas.',
     broadcast2: 'New menu week',
+    broadcast3: 'Tasting tonight',
+    submitForApproval: 'Ask for approval',
+    sent: 'Sent',
     offerTitle: 'Winter gift',
     offerKeyword: 'GIFT',
     offerText: 'Reply GIFT for ten yuan off your next pot of tea.',
@@ -175,6 +178,9 @@ const LANGS = [
     broadcast: '秋季品茶会',
     broadcastText: '欢迎来品尝今年的秋茶。',
     broadcast2: '新品菜单周',
+    broadcast3: '今晚品茶',
+    submitForApproval: '提交审批',
+    sent: '已发送',
     offerTitle: '冬季礼券',
     offerKeyword: '领券',
     offerText: '回复“领券”即可领取下一壶茶立减十元的优惠券。',
@@ -481,6 +487,7 @@ for (const lang of LANGS) {
       await run.browser?.close().catch(() => {});
       await stop(run.server);
       await stop(run.sink);
+      await stop(run.simulator);
       if (run.pg) {
         try {
           psql(run.pg.adminUrl, `DROP SCHEMA IF EXISTS "${run.pg.schema}" CASCADE`);
@@ -537,6 +544,24 @@ for (const lang of LANGS) {
           t.diagnostic('DATABASE_URL is not a postgres URL; using the SQLite default in the data directory');
         }
       }
+
+      // --- The WeChat simulator standing in for api.weixin.qq.com: it pushes its
+      // MASSSENDJOBFINISH reports to the account's webhook, signed with the account's Token.
+      const simBin = path.resolve(REPO, process.env.PATRON_SIMULATOR_BIN || 'target/debug/patron-simulator');
+      assert.ok(fs.existsSync(simBin), `simulator binary ${simBin} not found; run \`cargo build -p patron-simulator\``);
+      const simPort = await freePort();
+      const simulator = start(simBin, [`127.0.0.1:${simPort}`, '--followers', '3', '--appid', 'wx0123456789abcdef',
+        '--secret', '0123456789abcdef0123456789abcdef', '--webhook', `${base}/wx/tea-house`,
+        '--token', 'short123', '--mode', 'plaintext', '--job-finish-delay', '1'], { env: process.env, logFile: path.join(OUT, `${lang.lang}-simulator.log`) });
+      run.simulator = simulator;
+      const sim = await waitFor('the simulator to print its account', 15_000, () => {
+        if (simulator.exited) throw new Error(exitedMessage('patron-simulator', simulator));
+        const appid = /^appid\s+(\S+)$/m.exec(simulator.stdout);
+        const secret = /^secret\s+(\S+)$/m.exec(simulator.stdout);
+        const follower = /^follower\s+(\S+)$/m.exec(simulator.stdout);
+        return appid && secret && follower && { base: `http://127.0.0.1:${simPort}`, appid: appid[1], secret: secret[1], follower: follower[1] };
+      });
+      env.PATRON_ALLOW_LOOPBACK_API_BASE = 'true';
 
       const server = start(bin, ['serve'], { env, logFile: path.join(OUT, `${lang.lang}-server.log`) });
       run.server = server;
@@ -852,6 +877,38 @@ for (const lang of LANGS) {
         await shot(page, 'pay-settings');
         await goto(page, `${base}/t/tea-house/payments`, 'payments page');
         await shot(page, 'payments');
+
+        // A broadcast through the simulator: the account connected to it, approval turned
+        // on by the agency, a preview to a follower, approval recorded, sent now, and
+        // WeChat's report (the simulator's MASSSENDJOBFINISH push) counted on its page.
+        await goto(page, `${base}/t/tea-house/settings`, 'tenant settings again');
+        const wx = await formWith(page, 'input[name=wx_appid]', 'input[name=wx_api_base]');
+        await wx.locator('input[name=wx_appid]').fill(sim.appid);
+        await wx.locator('input[name=wx_app_secret]').fill(sim.secret);
+        await wx.locator('select[name=wx_message_mode]').selectOption('plain');
+        await wx.locator('input[name=wx_api_base]').fill(sim.base);
+        await clickAndWait(page, wx.locator('button[type=submit]').first(), 'connecting the account to the simulator');
+        await goto(page, `${base}/t/tea-house/broadcasts`, 'broadcasts page for approval');
+        await page.locator('#quota-form input[name=approval]').check();
+        await clickAndWait(page, page.locator('#quota-form button[type=submit]'), 'turning approval on');
+        await composeBroadcast(lang.broadcast3, null);
+        const preview = await formWith(page, 'input[name=openid]');
+        await preview.locator('input[name=openid]').fill(sim.follower);
+        await clickAndWait(page, preview.locator('button[type=submit]'), 'sending a preview');
+        assert.ok((await page.locator('.flash').first().innerText()).includes(sim.follower), 'the preview went to the follower');
+        await clickAndWait(page, page.locator('button', { hasText: lang.submitForApproval }), 'asking for approval');
+        await clickAndWait(page, page.locator('#approve'), 'approving');
+        assert.ok((await page.locator('#approved-by').innerText()).includes(lang.admin), 'who approved is recorded');
+        await page.locator('#schedule-form input[name=when][value=now]').check();
+        await clickAndWait(page, page.locator('#schedule-form button[type=submit]'), 'sending now');
+        const sentPage = page.url();
+        await waitFor('the report of the simulator to be counted', 60_000, async () => {
+          await goto(page, sentPage, 'the broadcast being sent');
+          const sent = await page.locator('#stat-sent').innerText().catch(() => '0');
+          return sent.trim() === '3';
+        });
+        assert.equal((await page.locator('#broadcast-status').innerText()).trim(), lang.sent, 'the broadcast is sent');
+        await shot(page, 'broadcast-sent');
 
         // The background work page lists the import that ran, in the visitor's language.
         await goto(page, `${base}/t/tea-house/jobs`, 'jobs page');

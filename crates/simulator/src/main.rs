@@ -99,12 +99,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    sim.seed_followers(followers);
+    let seeded = sim.seed_followers(followers);
     println!("WeChat simulator at {}", sim.base_url());
     println!("appid  {}", sim.appid());
     println!("secret {}", sim.secret());
     println!("original id {}", sim.original_id());
     println!("followers {}", sim.follower_count());
+    // The first few, to preview to or to write as (`text OPENID …`).
+    for openid in seeded.iter().take(3) {
+        println!("follower {openid}");
+    }
     if let Some(webhook) = webhook {
         println!("pushing to {} ({:?} mode)", webhook.url, webhook.mode);
         sim.set_webhook(webhook);
