@@ -400,7 +400,10 @@ async fn every_route_answers_as_documented() {
     )
     .await;
     assert_eq!(saved["settings"]["apiv2_key_set"], true);
-    assert!(!saved.to_string().contains("192006250b4c"), "a key was shown");
+    assert!(
+        !saved.to_string().contains("192006250b4c"),
+        "a key was shown"
+    );
     let expected =
         patron_store::payments::expect(&mut app.conn(), &w.scope, "ORDER-1", 1_200, None, None)
             .unwrap();

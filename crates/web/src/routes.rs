@@ -2,7 +2,7 @@
 //! so tests (the tenant-isolation and CSRF sweeps, the OpenAPI check) cover every route,
 //! including routes added later, without anyone remembering to list them.
 
-use crate::{api, assets, pay, paths, ui, webhook};
+use crate::{api, assets, paths, pay, ui, webhook};
 use actix_web::web;
 use patron_app::links;
 
