@@ -22,6 +22,7 @@ mod loyalty_web;
 mod mail;
 mod outbound;
 mod payments;
+mod reconcile;
 mod schema;
 mod security;
 mod support;

@@ -23,6 +23,8 @@ fn every_table_is_selectable_and_migrations_revert() {
         payments,
         refunds,
         pay_notifications,
+        reconcile_runs,
+        reconcile_exceptions,
         wx_tokens,
         broadcast_settings,
         broadcasts,

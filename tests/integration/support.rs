@@ -734,6 +734,8 @@ pub struct World {
     pub console_slot: i64,
     /// A payment the till expects (order `ORDER-<slug>`, 12.00 yuan).
     pub payment: i64,
+    /// An open reconciliation exception (a payment missing at WeChat).
+    pub exception: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -957,11 +959,43 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
     )
     .unwrap()
     .id;
+    let exception = {
+        use diesel::prelude::*;
+        let run = patron_store::reconcile::store_run(
+            c,
+            &scope,
+            &patron_store::reconcile::NewRun {
+                bill_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                bill_kind: "ALL",
+                source: "cli",
+                bill_lines: 0,
+                counts: "{}".into(),
+                summary_ok: true,
+                created_by: "tests",
+            },
+            &[patron_store::reconcile::NewException {
+                category: "missing_at_wechat",
+                kind: "payment",
+                out_trade_no: "ORDER-X",
+                out_refund_no: None,
+                bill_side: None,
+                our_side: None,
+            }],
+            &[],
+        )
+        .unwrap();
+        patron_store::schema::reconcile_exceptions::table
+            .filter(patron_store::schema::reconcile_exceptions::run_id.eq(run.id))
+            .select(patron_store::schema::reconcile_exceptions::id)
+            .first::<i64>(c)
+            .unwrap()
+    };
     World {
         job,
         broadcast,
         console_slot,
         payment,
+        exception,
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
         scope,
@@ -1134,4 +1168,5 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{broadcast_id}", &w.broadcast.to_string())
         .replace("{slot_id}", &w.console_slot.to_string())
         .replace("{payment_id}", &w.payment.to_string())
+        .replace("{exception_id}", &w.exception.to_string())
 }

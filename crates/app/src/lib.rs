@@ -18,6 +18,7 @@ pub mod loyalty;
 pub mod members;
 pub mod operations;
 pub mod payments;
+pub mod reconcile;
 pub mod replies;
 pub mod tenants;
 pub mod till;

@@ -58,6 +58,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Reconcile WeChat Pay trade bills.
+    #[command(subcommand)]
+    Reconcile(ReconcileCmd),
     /// Load and check the configuration and database connection, then print a summary.
     CheckConfig,
     /// Benchmarks (need wrk on the PATH; they start their own server over a fresh database).
@@ -164,6 +167,25 @@ pub enum TenantCmd {
         /// Or a platform certificate (PEM); its serial is its id.
         #[arg(long, conflicts_with = "public_key_file")]
         certificate_file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReconcileCmd {
+    /// Match a day's trade bill (as downloaded from WeChat Pay) against the payments and
+    /// refunds recorded for the tenant, store the run and its exceptions, and print the
+    /// count of each category.
+    Import {
+        #[arg(long)]
+        tenant: String,
+        /// The bill file.
+        file: PathBuf,
+        /// The bill's day (Beijing), for a bill without lines; otherwise read from it.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Print the run as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -355,6 +377,53 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             } else {
                 format!("password of {email} reset; all sessions signed out")
             })
+        }
+        Command::Reconcile(ReconcileCmd::Import {
+            tenant,
+            file,
+            date,
+            json,
+        }) => {
+            let f = std::fs::File::open(&file)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            let (pool, _) = serve::open_database(s)?;
+            let mut c = pool.get()?;
+            let tref = tenants::find_ref_by_slug(&mut c, &tenant)?
+                .ok_or_else(|| CliError::Usage(format!("--tenant: no tenant {tenant}")))?;
+            let scope = patron_domain::TenantScope::system(tref);
+            let run = patron_app::reconcile::import(
+                &mut c,
+                &scope,
+                std::io::BufReader::with_capacity(1 << 16, f),
+                date,
+                "cli",
+                "patron reconcile import",
+            )
+            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            if json {
+                return Ok(format!(
+                    "{{\"run\":{},\"bill_date\":\"{}\",\"bill_kind\":\"{}\",\"lines\":{},\"summary_ok\":{},\"counts\":{}}}",
+                    run.id, run.bill_date, run.bill_kind, run.bill_lines, run.summary_ok, run.counts
+                ));
+            }
+            let counts: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&run.counts).unwrap_or_default();
+            let mut out = format!(
+                "reconciled {tenant} {} ({} bill, {} lines, summary {}), run {}\n",
+                run.bill_date,
+                run.bill_kind,
+                run.bill_lines,
+                if run.summary_ok {
+                    "agrees"
+                } else {
+                    "DISAGREES with the lines"
+                },
+                run.id
+            );
+            for (k, v) in counts {
+                out.push_str(&format!("  {:<18} {v}\n", k.replace('_', " ")));
+            }
+            Ok(out.trim_end().to_string())
         }
         Command::Tenant(TenantCmd::Pay {
             slug,

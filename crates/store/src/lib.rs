@@ -27,6 +27,7 @@ pub mod migrate;
 pub mod password_resets;
 pub mod payments;
 pub mod qr_codes;
+pub mod reconcile;
 pub mod reply_rules;
 pub mod scheduled;
 pub mod schema;

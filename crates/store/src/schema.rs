@@ -350,7 +350,44 @@ diesel::table! {
 
 diesel::joinable!(refunds -> payments (payment_id));
 
+diesel::table! {
+    reconcile_runs (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        bill_date -> Date,
+        bill_kind -> Text,
+        source -> Text,
+        bill_lines -> BigInt,
+        counts -> Text,
+        summary_ok -> Bool,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reconcile_exceptions (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        run_id -> BigInt,
+        bill_date -> Date,
+        category -> Text,
+        kind -> Text,
+        out_trade_no -> Text,
+        out_refund_no -> Nullable<Text>,
+        bill_side -> Nullable<Text>,
+        our_side -> Nullable<Text>,
+        state -> Text,
+        reason -> Nullable<Text>,
+        resolved_by -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    reconcile_runs,
+    reconcile_exceptions,
     pay_settings,
     payments,
     refunds,

@@ -183,6 +183,10 @@ routes! {
     post   Session paths::CASHIER_VOID => ui::cashier::void;
     get    Session paths::PAYMENTS => ui::payments::list;
     get    Session paths::PAYMENT => ui::payments::show;
+    get    Session paths::RECONCILIATION => ui::reconcile::page;
+    post   Session paths::RECONCILIATION => ui::reconcile::upload;
+    get    Session paths::RECONCILIATION_EXPORT => ui::reconcile::export;
+    post   Session paths::RECONCILIATION_EXCEPTION => ui::reconcile::resolve;
     get    Session paths::PAY_SETTINGS => ui::payments::settings_form;
     post   Session paths::PAY_SETTINGS => ui::payments::save_settings;
     get    Session paths::BROADCASTS => ui::broadcasts::list;

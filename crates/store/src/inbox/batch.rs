@@ -929,8 +929,12 @@ mod tests {
         let wal = std::fs::read(dir.path().join("t.db-wal")).unwrap();
         let restarts = u32::from_be_bytes(wal[12..16].try_into().unwrap());
         assert!(restarts >= 5, "the log restarted {restarts} times");
+        // Never longer than the size a restart cuts it back to (journal_size_limit, 128
+        // MiB) and the frames of the batches written since: how soon a restart comes
+        // depends on how busy the machine is (CI runs other test binaries beside this
+        // one), but a log that never restarted would hold all ~43,000 frames (177 MB).
         assert!(
-            wal.len() < 8 * PER_THREAD * 6 * 4_120 / 2,
+            wal.len() < 134_217_728 + 8 * 6 * 4_120 * 64,
             "the log grew to {} bytes",
             wal.len()
         );

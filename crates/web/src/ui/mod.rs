@@ -25,6 +25,7 @@ pub mod menu;
 pub mod operations;
 pub mod payments;
 pub mod qr;
+pub mod reconcile;
 pub mod replies;
 pub mod segments;
 pub mod setup;

@@ -1,0 +1,294 @@
+//! Reconciliation runs and their exceptions: what matching a day's trade bill against
+//! the payments and refunds recorded here found (`patron_domain::bill`), and how each
+//! exception was resolved.
+
+use crate::schema::{
+    payments as p, reconcile_exceptions as ex, reconcile_runs as rr, refunds as r,
+};
+use crate::{now, DbConn, Result};
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use patron_domain::TenantScope;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[diesel(table_name = rr)]
+pub struct Run {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub bill_date: NaiveDate,
+    /// ALL, SUCCESS or REFUND
+    pub bill_kind: String,
+    /// upload, cli, fetch
+    pub source: String,
+    pub bill_lines: i64,
+    /// JSON: the count of each category.
+    pub counts: String,
+    pub summary_ok: bool,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[diesel(table_name = ex)]
+pub struct Exception {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub run_id: i64,
+    pub bill_date: NaiveDate,
+    pub category: String,
+    /// payment or refund
+    pub kind: String,
+    pub out_trade_no: String,
+    pub out_refund_no: Option<String>,
+    /// JSON: what the bill says.
+    pub bill_side: Option<String>,
+    /// JSON: what is recorded here.
+    pub our_side: Option<String>,
+    /// open, accepted, adjusted, written_off, carried
+    pub state: String,
+    pub reason: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Exception states.
+pub mod state {
+    pub const OPEN: &str = "open";
+    /// WeChat's record was taken (the missing payment added here).
+    pub const ACCEPTED: &str = "accepted";
+    pub const ADJUSTED: &str = "adjusted";
+    pub const WRITTEN_OFF: &str = "written_off";
+    /// A pending item that the next day's run took over.
+    pub const CARRIED: &str = "carried";
+}
+
+/// A new exception of a run.
+pub struct NewException<'a> {
+    pub category: &'a str,
+    pub kind: &'a str,
+    pub out_trade_no: &'a str,
+    pub out_refund_no: Option<&'a str>,
+    pub bill_side: Option<String>,
+    pub our_side: Option<String>,
+}
+
+/// What a run records.
+pub struct NewRun<'a> {
+    pub bill_date: NaiveDate,
+    pub bill_kind: &'a str,
+    pub source: &'a str,
+    pub bill_lines: i64,
+    pub counts: String,
+    pub summary_ok: bool,
+    pub created_by: &'a str,
+}
+
+/// Stores a run with its exceptions; the pending items of the day before that it took
+/// over (`carried`) are marked so. Must run inside the caller's write transaction.
+pub fn store_run(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    run: &NewRun<'_>,
+    exceptions: &[NewException<'_>],
+    carried: &[i64],
+) -> Result<Run> {
+    let tenant = scope.tenant_id().0;
+    let at = now();
+    let id: i64 = diesel::insert_into(rr::table)
+        .values((
+            rr::tenant_id.eq(tenant),
+            rr::bill_date.eq(run.bill_date),
+            rr::bill_kind.eq(run.bill_kind),
+            rr::source.eq(run.source),
+            rr::bill_lines.eq(run.bill_lines),
+            rr::counts.eq(&run.counts),
+            rr::summary_ok.eq(run.summary_ok),
+            rr::created_by.eq(run.created_by),
+            rr::created_at.eq(at),
+        ))
+        .returning(rr::id)
+        .get_result(conn)?;
+    for part in exceptions.chunks(1_000) {
+        let rows: Vec<_> = part
+            .iter()
+            .map(|e| {
+                (
+                    ex::tenant_id.eq(tenant),
+                    ex::run_id.eq(id),
+                    ex::bill_date.eq(run.bill_date),
+                    ex::category.eq(e.category),
+                    ex::kind.eq(e.kind),
+                    ex::out_trade_no.eq(e.out_trade_no),
+                    ex::out_refund_no.eq(e.out_refund_no),
+                    ex::bill_side.eq(e.bill_side.as_deref()),
+                    ex::our_side.eq(e.our_side.as_deref()),
+                    ex::state.eq(state::OPEN),
+                    ex::created_at.eq(at),
+                )
+            })
+            .collect();
+        match conn {
+            DbConn::Postgres(pg) => diesel::insert_into(ex::table).values(&rows).execute(pg)?,
+            DbConn::Sqlite(lite) => diesel::insert_into(ex::table).values(&rows).execute(lite)?,
+        };
+    }
+    for part in carried.chunks(1_000) {
+        diesel::update(
+            ex::table
+                .filter(ex::tenant_id.eq(tenant))
+                .filter(ex::id.eq_any(part)),
+        )
+        .set((ex::state.eq(state::CARRIED), ex::resolved_at.eq(Some(at))))
+        .execute(conn)?;
+    }
+    Ok(rr::table.find(id).select(Run::as_select()).first(conn)?)
+}
+
+/// The open pending items of days before `day` (they wait for the next day's bill).
+pub fn pending_before(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    day: NaiveDate,
+) -> Result<Vec<Exception>> {
+    Ok(ex::table
+        .filter(ex::tenant_id.eq(scope.tenant_id().0))
+        .filter(ex::category.eq("pending"))
+        .filter(ex::state.eq(state::OPEN))
+        .filter(ex::bill_date.lt(day))
+        .select(Exception::as_select())
+        .load(conn)?)
+}
+
+/// The payments paid in `[from, to)` (UTC), as the matcher takes them.
+pub fn payments_between(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<crate::payments::Payment>> {
+    Ok(p::table
+        .filter(p::tenant_id.eq(scope.tenant_id().0))
+        .filter(p::paid_at.ge(from))
+        .filter(p::paid_at.lt(to))
+        .order(p::id)
+        .select(crate::payments::Payment::as_select())
+        .load(conn)?)
+}
+
+/// Payments by order reference (the pending ones carried over).
+pub fn payments_by_orders(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    orders: &[String],
+) -> Result<Vec<crate::payments::Payment>> {
+    let mut out = Vec::new();
+    for part in orders.chunks(1_000) {
+        out.extend(
+            p::table
+                .filter(p::tenant_id.eq(scope.tenant_id().0))
+                .filter(p::out_trade_no.eq_any(part))
+                .select(crate::payments::Payment::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The refunds recorded in `[from, to)` (UTC), with their payment's order reference.
+pub fn refunds_between(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<(crate::payments::Refund, String)>> {
+    Ok(r::table
+        .inner_join(p::table)
+        .filter(r::tenant_id.eq(scope.tenant_id().0))
+        .filter(r::created_at.ge(from))
+        .filter(r::created_at.lt(to))
+        .order(r::id)
+        .select((crate::payments::Refund::as_select(), p::out_trade_no))
+        .load(conn)?)
+}
+
+/// The tenant's runs, newest first.
+pub fn runs(conn: &mut DbConn, scope: &TenantScope, limit: i64) -> Result<Vec<Run>> {
+    Ok(rr::table
+        .filter(rr::tenant_id.eq(scope.tenant_id().0))
+        .order(rr::id.desc())
+        .limit(limit)
+        .select(Run::as_select())
+        .load(conn)?)
+}
+
+/// A run's exceptions (or the tenant's open ones, with `run` `None`), oldest first.
+pub fn exceptions(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    run: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Exception>> {
+    let mut q = ex::table
+        .filter(ex::tenant_id.eq(scope.tenant_id().0))
+        .into_boxed();
+    q = match run {
+        Some(id) => q.filter(ex::run_id.eq(id)),
+        None => q.filter(ex::state.eq(state::OPEN)),
+    };
+    Ok(q.order(ex::id)
+        .limit(limit)
+        .select(Exception::as_select())
+        .load(conn)?)
+}
+
+/// One exception of the tenant.
+pub fn exception(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Exception> {
+    Ok(ex::table
+        .filter(ex::tenant_id.eq(scope.tenant_id().0))
+        .filter(ex::id.eq(id))
+        .select(Exception::as_select())
+        .first(conn)?)
+}
+
+/// Closes an open exception (`Conflict` when it is not open any more), recording how,
+/// why, by whom and when. Must run inside the caller's write transaction.
+pub fn close(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    id: i64,
+    new_state: &str,
+    reason: &str,
+    by: &str,
+) -> Result<Exception> {
+    let at = now();
+    let n = diesel::update(
+        ex::table
+            .filter(ex::tenant_id.eq(scope.tenant_id().0))
+            .filter(ex::id.eq(id))
+            .filter(ex::state.eq(state::OPEN)),
+    )
+    .set((
+        ex::state.eq(new_state),
+        ex::reason.eq(Some(reason)),
+        ex::resolved_by.eq(Some(by)),
+        ex::resolved_at.eq(Some(at)),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        exception(conn, scope, id)?;
+        return Err(crate::StoreError::Conflict("exception_not_open"));
+    }
+    crate::changes::record(conn, scope, "reconcile_exception", id, by, &[new_state], at)?;
+    exception(conn, scope, id)
+}
+
+/// Every exception of the tenant, oldest first (the CSV export).
+pub fn all_exceptions(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Exception>> {
+    Ok(ex::table
+        .filter(ex::tenant_id.eq(scope.tenant_id().0))
+        .order(ex::id)
+        .select(Exception::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,2 @@
+DROP TABLE reconcile_exceptions;
+DROP TABLE reconcile_runs;

@@ -1,0 +1,258 @@
+//! Reconciliation (issue 20): a day's trade bill, in WeChat's exact format (BOM, CRLF,
+//! backticks), imported through `patron reconcile import`, matched against the payments
+//! recorded here: each category found, an item near midnight pending until the next
+//! day's bill matches it, a malformed bill refused with its line and nothing stored.
+
+use crate::support::*;
+use diesel::prelude::*;
+use patron_store::payments::Paid;
+use patron_store::reconcile as store;
+
+const HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
+const SUMMARY: &str =
+    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额";
+
+/// A payment line: Beijing time, order, transaction, yuan (fee at 0.60%).
+fn line(at: &str, order: &str, yuan: &str, fee: &str) -> String {
+    format!(
+        "`{at},`wx2421b1c4370ec43b,`1900000109,`0,`,`{order}T,`{order},`oUser,`JSAPI,`SUCCESS,`CMC,`CNY,`{yuan},`0.00,`0,`0,`0.00,`0.00,`,`,`Tea,`,`{fee},`0.60%,`{yuan},`0.00,`"
+    )
+}
+
+/// A whole bill as WeChat writes it; `summary` lists the count, settled total and fees.
+fn bill(lines: &[String], count: usize, settled: &str, fees: &str) -> Vec<u8> {
+    let mut out = String::from("\u{feff}");
+    out.push_str(HEADER);
+    out.push_str("\r\n");
+    for l in lines {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    out.push_str(SUMMARY);
+    out.push_str("\r\n");
+    out.push_str(&format!(
+        "`{count},`{settled},`0.00,`0.00,`{fees},`{settled},`0.00\r\n"
+    ));
+    out.into_bytes()
+}
+
+/// Records a payment as a notification would (Beijing time).
+fn paid(app: &TestApp, w: &World, order: &str, fen: i64, beijing: &str) {
+    let at = chrono::NaiveDateTime::parse_from_str(beijing, "%Y-%m-%d %H:%M:%S").unwrap()
+        - chrono::TimeDelta::hours(8);
+    let tx = format!("{order}T");
+    let r = patron_app::payments::paid(
+        &mut app.conn(),
+        &w.scope,
+        &format!("test:{order}"),
+        "v2",
+        "{}",
+        &Paid {
+            out_trade_no: order,
+            transaction_id: &tx,
+            openid: None,
+            total_fen: fen,
+            payer_fen: fen,
+            discount_fen: 0,
+            trade_type: Some("JSAPI"),
+            bank_type: Some("CMC"),
+            attach: None,
+            paid_at: at,
+            source: "v2",
+        },
+    )
+    .unwrap();
+    assert!(matches!(r, patron_app::payments::Applied::New(_)), "{r:?}");
+}
+
+fn import(app: &TestApp, w: &World, file: &[u8]) -> (bool, String) {
+    let path = app.data_dir().join(format!("bill-{}.csv", rand_suffix()));
+    std::fs::write(&path, file).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+        .arg("--data-dir")
+        .arg(app.data_dir())
+        .args(["--database-url", &app.db.url])
+        .args(["reconcile", "import", "--tenant", &w.slug, "--json"])
+        .arg(&path)
+        .env("PATRON_LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn a_days_bill_is_classified_and_midnight_waits_for_the_next_day() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "recon");
+    // Ours on 2026-12-01 (Beijing): A matches, B has another amount at WeChat, C never
+    // reached WeChat, D was paid at 23:55 (its line is in the next day's bill).
+    paid(&app, &w, "A", 10_000, "2026-12-01 10:00:00");
+    paid(&app, &w, "B", 4_000, "2026-12-01 11:00:00");
+    paid(&app, &w, "C", 2_000, "2026-12-01 12:00:00");
+    paid(&app, &w, "D", 3_000, "2026-12-01 23:55:00");
+    // WeChat's: A, B (50.00), E (unknown here), and A again (a duplicate line).
+    let day1 = bill(
+        &[
+            line("2026-12-01 10:00:00", "A", "100.00", "0.60000"),
+            line("2026-12-01 11:00:00", "B", "50.00", "0.30000"),
+            line("2026-12-01 13:00:00", "E", "10.00", "0.06000"),
+            line("2026-12-01 10:00:00", "A", "100.00", "0.60000"),
+        ],
+        4,
+        "260.00",
+        "1.56000",
+    );
+
+    // A malformed bill: refused, naming the line, nothing stored.
+    let broken = String::from_utf8(day1.clone())
+        .unwrap()
+        .replace("`50.00,`0.00", "`fifty,`0.00");
+    let (ok, out) = import(&app, &w, broken.as_bytes());
+    assert!(!ok, "{out}");
+    assert!(out.contains("line 3"), "{out}");
+    let runs: i64 = patron_store::schema::reconcile_runs::table
+        .filter(
+            patron_store::schema::reconcile_runs::bill_date
+                .eq(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()),
+        )
+        .count()
+        .get_result(&mut *app.conn())
+        .unwrap();
+    assert_eq!(runs, 0);
+
+    let (ok, out) = import(&app, &w, &day1);
+    assert!(ok, "{out}");
+    let run: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(run["bill_date"], "2026-12-01");
+    assert_eq!(run["lines"], 4);
+    assert_eq!(run["summary_ok"], true, "{out}");
+    let counts = &run["counts"];
+    for (category, n) in [
+        ("matched", 1),
+        ("amount_mismatch", 1),
+        ("missing_at_wechat", 1),
+        ("missing_here", 1),
+        ("duplicate", 1),
+        ("pending", 1),
+        ("status_mismatch", 0),
+    ] {
+        assert_eq!(counts[category], n, "{category}: {out}");
+    }
+    // (The test world holds an exception of its own, dated 2026-01-01.)
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let open = store::exceptions(&mut app.conn(), &w.scope, None, 100).unwrap();
+    let of = |cat: &str| {
+        open.iter()
+            .filter(|e| e.category == cat && e.bill_date == day)
+            .map(|e| e.out_trade_no.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("amount_mismatch"), ["B"]);
+    assert_eq!(of("missing_at_wechat"), ["C"]);
+    assert_eq!(of("missing_here"), ["E"]);
+    assert_eq!(of("pending"), ["D"]);
+
+    // The next day's bill has D (WeChat's time: just after midnight): matched, and the
+    // pending exception is taken over.
+    let day2 = bill(
+        &[line("2026-12-02 00:00:30", "D", "30.00", "0.18000")],
+        1,
+        "30.00",
+        "0.18000",
+    );
+    let (ok, out) = import(&app, &w, &day2);
+    assert!(ok, "{out}");
+    let run: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(run["counts"]["matched"], 1, "{out}");
+    assert_eq!(run["counts"]["missing_at_wechat"], 0, "{out}");
+    let open = store::exceptions(&mut app.conn(), &w.scope, None, 100).unwrap();
+    assert!(
+        !open.iter().any(|e| e.out_trade_no == "D"),
+        "D is no longer open: {open:?}"
+    );
+    // Another tenant sees none of it.
+    let other = world(&mut app.conn(), "recon2");
+    assert!(store::exceptions(&mut app.conn(), &other.scope, None, 100)
+        .unwrap()
+        .iter()
+        .all(|e| e.bill_date != day));
+
+    // The inbox: B resolved with a reason (recorded with who), E accepted from the
+    // bill (the payment added), the export lists them.
+    let admin = app.client();
+    admin.login(&w.merchant_email, PASSWORD).await;
+    let page = admin.get(&format!("/t/{}/reconciliation", w.slug)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Amount differs"), "{}", page.body);
+    let open = store::exceptions(&mut app.conn(), &w.scope, None, 100).unwrap();
+    let id_of = |order: &str| open.iter().find(|e| e.out_trade_no == order).unwrap().id;
+    let url = |id: i64| format!("/t/{}/reconciliation/exceptions/{id}", w.slug);
+    let r = admin
+        .post(&url(id_of("B")), &[("how", "adjust"), ("reason", "")])
+        .await;
+    assert_eq!(r.status, 422, "a reason is required");
+    let r = admin
+        .post(&url(id_of("B")), &[("how", "accept"), ("reason", "x")])
+        .await;
+    assert_eq!(
+        r.status, 422,
+        "only a payment missing here is accepted from the bill"
+    );
+    let r = admin
+        .post(
+            &url(id_of("B")),
+            &[("how", "adjust"), ("reason", "Till typo, corrected")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = admin
+        .post(
+            &url(id_of("E")),
+            &[("how", "accept"), ("reason", "Paid at the counter")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let e = patron_store::payments::by_order(&mut app.conn(), &w.scope, "E")
+        .unwrap()
+        .expect("E added from the bill");
+    assert_eq!((e.total_fen, e.source.as_str()), (1_000, "bill"));
+    let closed = store::exception(&mut app.conn(), &w.scope, id_of("B")).unwrap();
+    assert_eq!(
+        (closed.state.as_str(), closed.resolved_by.is_some()),
+        ("adjusted", true)
+    );
+    let csv = admin
+        .get(&format!("/t/{}/reconciliation/exceptions.csv", w.slug))
+        .await;
+    assert!(
+        csv.body.contains("Till typo, corrected") && csv.body.contains("accepted"),
+        "{}",
+        csv.body
+    );
+    // A malformed bill uploaded in the page: refused with its line, nothing stored.
+    let r = admin
+        .upload(
+            &format!("/t/{}/reconciliation", w.slug),
+            "bill.csv",
+            broken.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("line 3"), "{}", r.body);
+    // The marketer may not reconcile.
+    let m = app.client();
+    m.login(&w.marketer_email, PASSWORD).await;
+    assert_eq!(
+        m.get(&format!("/t/{}/reconciliation", w.slug)).await.status,
+        403
+    );
+}
