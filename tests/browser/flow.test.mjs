@@ -877,6 +877,9 @@ for (const lang of LANGS) {
         await shot(page, 'pay-settings');
         await goto(page, `${base}/t/tea-house/payments`, 'payments page');
         await shot(page, 'payments');
+        await goto(page, `${base}/t/tea-house/reconciliation`, 'reconciliation page');
+        assert.ok(await page.locator('#bill-upload input[type=file]').isVisible(), 'a bill can be uploaded');
+        await shot(page, 'reconciliation');
 
         // A broadcast through the simulator: the account connected to it, approval turned
         // on by the agency, a preview to a follower, approval recorded, sent now, and
