@@ -17,6 +17,7 @@
 //
 // Environment:
 //   PATRON_BIN    the server binary (default <repo>/target/debug/patron), run as `serve`
+//   PATRON_SIMULATOR_BIN  the WeChat simulator (default <repo>/target/debug/patron-simulator)
 //   DATABASE_URL  optional. A postgres:// URL is used with one fresh schema per language,
 //                 created and dropped here with psql: the schema named by the URL's
 //                 `options=-csearch_path=NAME` gets suffixes (NAME_en, NAME_zh), or
