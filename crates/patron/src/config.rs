@@ -142,7 +142,14 @@ pub enum ConfigError {
 /// Environment variables with the PATRON_ prefix that belong to tooling, not to Patron.
 fn tooling_variable(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key.starts_with("test_") || key.starts_with("browser_") || key == "bin" || key == "config"
+    // PATRON_SIM_* configure patron-simulator, PATRON_SIMULATOR_BIN and PATRON_BIN tell the
+    // tests where the binaries are: set in the same shell, they are not Patron's settings.
+    key.starts_with("test_")
+        || key.starts_with("browser_")
+        || key.starts_with("sim_")
+        || key == "bin"
+        || key == "simulator_bin"
+        || key == "config"
 }
 
 impl Settings {
