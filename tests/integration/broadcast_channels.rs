@@ -87,19 +87,7 @@ async fn a_coupon_offer_issues_each_recipient_a_coupon_and_answers_its_keyword_w
             .set(patron_store::schema::tenants::wx_account_kind.eq("service"))
             .execute(&mut *c)
             .unwrap();
-        let rows: Vec<_> = openids
-            .iter()
-            .map(|o| patron_store::sync::WechatFollower {
-                openid: o.clone(),
-                unionid: None,
-                subscribed: true,
-                subscribed_at: Some(patron_store::now()),
-                subscribe_scene: None,
-                qr_scene: None,
-                remark: None,
-            })
-            .collect();
-        patron_store::sync::upsert_from_wechat(&mut c, &w.scope, &rows).unwrap();
+        sync_following(&mut c, &w.scope, &openids);
     }
     // Three coupons for five followers.
     let camp = campaign(&app, &w, Some(3));
@@ -286,19 +274,7 @@ async fn broadcast_email_goes_once_to_followers_with_consent_and_unsubscribes_in
             .set(f::subscribed.eq(true))
             .execute(&mut *c)
             .unwrap();
-        let rows: Vec<_> = ["o_mail_b", "o_mail_c"]
-            .iter()
-            .map(|o| patron_store::sync::WechatFollower {
-                openid: o.to_string(),
-                unionid: None,
-                subscribed: true,
-                subscribed_at: Some(patron_store::now()),
-                subscribe_scene: None,
-                qr_scene: None,
-                remark: None,
-            })
-            .collect();
-        patron_store::sync::upsert_from_wechat(&mut c, &w.scope, &rows).unwrap();
+        sync_following(&mut c, &w.scope, &["o_mail_b".into(), "o_mail_c".into()]);
         // Room for several broadcasts a day.
         let policy = patron_domain::broadcasts::QuotaPolicy::custom(
             patron_domain::broadcasts::Period::Day,

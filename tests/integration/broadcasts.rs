@@ -646,19 +646,7 @@ async fn followers_at_the_monthly_cap_are_left_out_and_counted() {
             .set(patron_store::schema::tenants::wx_account_kind.eq("service"))
             .execute(&mut *c)
             .unwrap();
-        let rows: Vec<_> = openids
-            .iter()
-            .map(|o| patron_store::sync::WechatFollower {
-                openid: o.clone(),
-                unionid: None,
-                subscribed: true,
-                subscribed_at: Some(patron_store::now()),
-                subscribe_scene: None,
-                qr_scene: None,
-                remark: None,
-            })
-            .collect();
-        patron_store::sync::upsert_from_wechat(&mut c, &w.scope, &rows).unwrap();
+        sync_following(&mut c, &w.scope, &openids);
         // The world's own follower is not one of WeChat's (an import): unfollowed here.
         diesel::update(patron_store::schema::followers::table.find(w.follower))
             .set(patron_store::schema::followers::subscribed.eq(false))
@@ -757,19 +745,7 @@ async fn a_broadcast_killed_mid_send_completes_once_in_another_process() {
             .execute(&mut *c)
             .unwrap();
         for batch in openids.chunks(1_000) {
-            let rows: Vec<_> = batch
-                .iter()
-                .map(|o| patron_store::sync::WechatFollower {
-                    openid: o.clone(),
-                    unionid: None,
-                    subscribed: true,
-                    subscribed_at: Some(patron_store::now()),
-                    subscribe_scene: None,
-                    qr_scene: None,
-                    remark: None,
-                })
-                .collect();
-            patron_store::sync::upsert_from_wechat(&mut c, &w.scope, &rows).unwrap();
+            sync_following(&mut c, &w.scope, batch);
         }
     }
     let t = patron_store::tenants::get(&mut app.conn(), &w.scope).unwrap();

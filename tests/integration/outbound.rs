@@ -500,7 +500,8 @@ async fn qr_codes_are_created_counted_and_tag_on_scan() {
     // A follow through it and a scan: counted, the follower tagged, once per delivery.
     // (A follower WeChat knows: the follow queues a fetch of their profile, which a
     // stranger's OpenID would fail, whenever the worker got to it.)
-    sim.default_account().add_follower(Follower::new("o_door".to_string()));
+    sim.default_account()
+        .add_follower(Follower::new("o_door".to_string()));
     let follow = event_xml("o_door", 1700000200, "subscribe", "qrscene_door-1");
     push(&app, &w, &follow).await;
     push(&app, &w, &follow).await;

@@ -1170,3 +1170,21 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{payment_id}", &w.payment.to_string())
         .replace("{exception_id}", &w.exception.to_string())
 }
+
+/// Records `openids` as followers WeChat reports following now (what a follower sync
+/// stores).
+pub fn sync_following(c: &mut DbConn, scope: &TenantScope, openids: &[String]) {
+    let rows: Vec<_> = openids
+        .iter()
+        .map(|o| patron_store::sync::WechatFollower {
+            openid: o.clone(),
+            unionid: None,
+            subscribed: true,
+            subscribed_at: Some(patron_store::now()),
+            subscribe_scene: None,
+            qr_scene: None,
+            remark: None,
+        })
+        .collect();
+    patron_store::sync::upsert_from_wechat(c, scope, &rows).unwrap();
+}

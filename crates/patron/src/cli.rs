@@ -475,7 +475,14 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             if !problems.is_empty() {
                 let list: Vec<String> = problems
                     .iter()
-                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+                    .map(|e| {
+                        // The page's field is the key itself; here it comes from a file.
+                        let flag = match e.field {
+                            "public_key" => "public-key-file".to_string(),
+                            other => other.replace('_', "-"),
+                        };
+                        format!("--{flag}: {}", e.code)
+                    })
                     .collect();
                 return Err(CliError::Usage(list.join("; ")));
             }

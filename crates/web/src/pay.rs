@@ -101,6 +101,16 @@ async fn tenant(state: &AppState, slug: &str) -> Result<(TenantScope, PaySetting
     })
 }
 
+/// The APIv2 key that signs (and, for refunds, encrypts) v2 notifications.
+fn v2_key(settings: &PaySettings) -> Result<String, Refused> {
+    settings.apiv2_key.clone().ok_or_else(|| {
+        refused(
+            StatusCode::NOT_FOUND,
+            "no APIv2 key for this account: set it on its WeChat Pay page",
+        )
+    })
+}
+
 fn too_big(body: &[u8]) -> Result<(), Refused> {
     if body.len() > MAX_BODY {
         return Err(refused(
@@ -171,10 +181,7 @@ pub async fn v2_payment(
     let r = async {
         too_big(&body)?;
         let (scope, settings) = tenant(&state, &slug).await?;
-        let key = settings
-            .apiv2_key
-            .clone()
-            .ok_or_else(|| refused(StatusCode::NOT_FOUND, "no APIv2 key for this account"))?;
+        let key = v2_key(&settings)?;
         let n = v2::Notification::parse(&body)?;
         v2::verify(&n, &key)?;
         same_merchant(&settings, n.mch_id()?)?;
@@ -239,10 +246,7 @@ pub async fn v2_refund(
     let r = async {
         too_big(&body)?;
         let (scope, settings) = tenant(&state, &slug).await?;
-        let key = settings
-            .apiv2_key
-            .clone()
-            .ok_or_else(|| refused(StatusCode::NOT_FOUND, "no APIv2 key for this account"))?;
+        let key = v2_key(&settings)?;
         let n = v2::RefundNotification::parse(&body)?;
         same_merchant(&settings, n.mch_id()?)?;
         let info = n.decrypt(&key)?;
@@ -307,7 +311,7 @@ pub async fn v3_notification(
         let key = settings
             .apiv3_key
             .as_deref()
-            .ok_or_else(|| refused(StatusCode::NOT_FOUND, "no APIv3 key for this account"))
+            .ok_or_else(|| refused(StatusCode::NOT_FOUND, "no APIv3 key for this account: set it on its WeChat Pay page"))
             .and_then(|k| Ok(v3::ApiV3Key::new(k)?))?;
         let keys = ops::platform_keys(&settings.platform_keys)?;
         v3::verify(

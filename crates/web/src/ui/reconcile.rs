@@ -134,6 +134,11 @@ pub async fn upload(
             ))
         }
         Err(ImportError::App(e)) => Err(e.into()),
+        Err(ImportError::NeedsDate) => {
+            // A bill without lines does not say its day; the page has no date field.
+            let m = ctx.lang.t("recon.needs_date").to_string();
+            render(&ctx, &slug, vec![m]).await
+        }
         Err(e) => {
             tracing::info!(tenant = %tenant.slug, error = %e, "bill refused");
             let m = format!("{} {e}", ctx.lang.t("recon.refused"));

@@ -1,0 +1,1 @@
+DROP INDEX coupons_order_ref;
