@@ -26,6 +26,12 @@ fn kind(e: &PayError) -> &'static str {
         PayError::Decrypt => "Decrypt",
         PayError::WrongAlgorithm(_) => "WrongAlgorithm",
         PayError::InvalidKey(_) => "InvalidKey",
+        PayError::Transport(_) => "Transport",
+        PayError::UnverifiedAnswer { .. } => "UnverifiedAnswer",
+        PayError::Api { .. } => "Api",
+        PayError::TooLarge { .. } => "TooLarge",
+        PayError::BillHashMismatch { .. } => "BillHashMismatch",
+        PayError::Sink(_) => "Sink",
     }
 }
 

@@ -1,4 +1,5 @@
-//! WeChat Pay notifications, as plain functions over bytes and strings (fact sheet §6).
+//! WeChat Pay notifications, as plain functions over bytes and strings, and the trade
+//! bill download (fact sheet §6).
 //!
 //! * [`v2`]: the XML payment notification with its MD5 / HMAC-SHA256 `sign`, the
 //!   refund notification whose `req_info` is AES-256-ECB encrypted, and the XML
@@ -6,11 +7,15 @@
 //! * [`v3`]: the JSON notification signed with SHA256withRSA by a platform key
 //!   (`Wechatpay-*` headers), its AES-256-GCM `resource`, the typed payment and refund,
 //!   and the replies.
+//! * [`v3::bill`]: the daily trade bill through APIv3 (`GET /v3/bill/tradebill`, then
+//!   its `download_url`): requests signed with the merchant's API certificate key,
+//!   answers verified with the platform keys, the file streamed to the caller's sink
+//!   and its SHA1 checked. The one part of `pay` that speaks HTTP itself (reqwest).
 //!
-//! Like the rest of this crate there is **no database and no HTTP** here: the web
-//! layer hands over the headers and the raw body, the merchant's keys and the current
-//! time; it decides the status codes, bounds the body size, stores what was paid and
-//! deduplicates WeChat's retries. Every refusal is one [`PayError`] variant, precise
+//! Like the rest of this crate there is **no database** here, and the notifications
+//! need **no HTTP**: the web layer hands over the headers and the raw body, the
+//! merchant's keys and the current time; it decides the status codes, bounds the body
+//! size, stores what was paid and deduplicates WeChat's retries. Every refusal is one [`PayError`] variant, precise
 //! enough to log (a signature probe is routine; a bad signature is not).
 //!
 //! A v2 payment notification, end to end:

@@ -21,7 +21,11 @@
 //!
 //! Signing and encrypting (what WeChat does) are in the `testing` module, behind the
 //! `pay-testing` feature.
+//!
+//! [`bill`] fetches the daily trade bill: requests signed with the merchant's key
+//! ([`bill::MerchantSigner`]), answers verified with [`verify`] as notifications are.
 
+pub mod bill;
 mod notification;
 #[cfg(any(test, feature = "pay-testing"))]
 pub mod testing;
