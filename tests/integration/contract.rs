@@ -411,6 +411,55 @@ async fn every_route_answers_as_documented() {
     assert_eq!(list["payments"][0]["out_trade_no"], "ORDER-1");
     call(M::GET, &format!("/payments/{}", expected.id), None).await;
 
+    // Reconciliation: a trade bill sent as CSV (a raw body, so not through `call`),
+    // reconciled here as its job would, then the run, the exceptions and a resolution.
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/reconciliation/bills?name=day.csv",
+            app.base
+        ))
+        .bearer_auth(&w.token)
+        .header("content-type", "text/csv")
+        .body(crate::reconcile::sample_bill())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
+    check("POST", "/api/v1/reconciliation/bills", status, &body);
+    assert_eq!(status, 202, "{body}");
+    seen.borrow_mut()
+        .insert(("post".into(), "/reconciliation/bills".into()));
+    let bill: Value = serde_json::from_str(&body).unwrap();
+    let bill_id = bill["bill"]["id"].as_i64().unwrap();
+    patron_app::bills::reconcile_file(&app.state.pool, &w.scope, bill_id, &mut |_, _| {}).unwrap();
+    let done = call(M::GET, &format!("/reconciliation/bills/{bill_id}"), None).await;
+    assert_eq!(done["bill"]["state"], "done", "{done}");
+    let runs = call(M::GET, "/reconciliation/runs?limit=5", None).await;
+    let run_id = runs["runs"][0]["id"].as_i64().unwrap();
+    assert_eq!(Some(run_id), done["bill"]["run_id"].as_i64());
+    let run = call(M::GET, &format!("/reconciliation/runs/{run_id}"), None).await;
+    let missing = run["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["category"] == "missing_here")
+        .expect("the sample bill's order is unknown here")["id"]
+        .as_i64()
+        .unwrap();
+    let open = call(M::GET, "/reconciliation/exceptions", None).await;
+    assert!(open["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["id"] == missing));
+    let resolved = call(
+        M::POST,
+        &format!("/reconciliation/exceptions/{missing}/resolve"),
+        Some(json!({"how": "write_off", "reason": "A test order"})),
+    )
+    .await;
+    assert_eq!(resolved["state"], "written_off");
+
     // Last: a replacement without the WeChat fields disconnects the simulator.
     call(
         M::PUT,

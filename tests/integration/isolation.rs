@@ -169,7 +169,7 @@ async fn an_api_token_of_tenant_a_gets_404_on_every_tenant_b_resource() {
         // A body valid for every write endpoint (a superset of their fields), so the sweep
         // tests authorization rather than input validation. A new endpoint with a required
         // field needs that field here.
-        let body = (r.method != "get").then(|| serde_json::json!({"name": "x", "email": "x@example.test", "role": "marketer", "slug": "hijack", "follower_ids": [1], "action": "add", "trigger_kind": "default", "reply_text": "x", "body": "x", "kind": "earn", "points": 1, "card_id": 1}));
+        let body = (r.method != "get").then(|| serde_json::json!({"name": "x", "email": "x@example.test", "role": "marketer", "slug": "hijack", "follower_ids": [1], "action": "add", "trigger_kind": "default", "reply_text": "x", "body": "x", "kind": "earn", "points": 1, "card_id": 1, "how": "write_off", "reason": "x"}));
         if has_params(r.path) {
             let theirs = fill_route(r.path, &b);
             let resp = c.api(method.clone(), &theirs, &a.token, body.clone()).await;

@@ -39,6 +39,7 @@ fn pay_world(app: &TestApp, tag: &str) -> World {
                 id: KEY_ID.into(),
                 pem: PLATFORM_PUBLIC.into(),
             }]),
+            ..PayInput::default()
         },
     )
     .unwrap();
@@ -272,6 +273,38 @@ async fn the_tills_order_is_checked_against_the_notified_amount() {
     assert_eq!(
         (p.state.as_str(), p.transaction_id.as_deref()),
         ("paid", Some("42000T1"))
+    );
+
+    // A coupon (10.00 off) redeemed at the till with its order: the order is expected
+    // at the amount less the discount, linked to the coupon.
+    let c = app.client();
+    let r = c
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/coupons/{}/redeem", w.coupon_code),
+            &w.token,
+            Some(serde_json::json!({"store_id": w.store, "order_ref": "T2", "amount_fen": 5_000})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let expected = store::by_order(&mut app.conn(), &w.scope, "T2")
+        .unwrap()
+        .expect("the till's order is expected");
+    assert_eq!(
+        (expected.state.as_str(), expected.total_fen),
+        ("expected", 4_000)
+    );
+    assert!(expected.coupon_id.is_some());
+    let undiscounted = signed_v2(v2_fields(&w, "T2", 5_000), v2::SignType::Md5);
+    assert_eq!(post(&app, &path, &undiscounted, &[]).await.0, 409);
+    let paid = signed_v2(v2_fields(&w, "T2", 4_000), v2::SignType::Md5);
+    assert_eq!(post(&app, &path, &paid, &[]).await.0, 200);
+    let p = store::by_order(&mut app.conn(), &w.scope, "T2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.state.as_str(), p.coupon_id),
+        ("paid", expected.coupon_id)
     );
 }
 

@@ -36,6 +36,16 @@ fn bill(lines: &[String], count: usize, settled: &str, fees: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// A one-line bill of 2026-11-30 whose order nobody recorded (a payment missing here).
+pub fn sample_bill() -> Vec<u8> {
+    bill(
+        &[line("2026-11-30 09:30:00", "SAMPLE-1", "12.00", "0.07200")],
+        1,
+        "12.00",
+        "0.07200",
+    )
+}
+
 /// Records a payment as a notification would (Beijing time).
 fn paid(app: &TestApp, w: &World, order: &str, fen: i64, beijing: &str) {
     let at = chrono::NaiveDateTime::parse_from_str(beijing, "%Y-%m-%d %H:%M:%S").unwrap()
@@ -238,7 +248,8 @@ async fn a_days_bill_is_classified_and_midnight_waits_for_the_next_day() {
         "{}",
         csv.body
     );
-    // A malformed bill uploaded in the page: refused with its line, nothing stored.
+    // A malformed bill uploaded in the page: its job refuses it with its line, and no
+    // run is stored.
     let r = admin
         .upload(
             &format!("/t/{}/reconciliation", w.slug),
@@ -246,13 +257,136 @@ async fn a_days_bill_is_classified_and_midnight_waits_for_the_next_day() {
             broken.as_bytes(),
         )
         .await;
-    assert_eq!(r.status, 422);
-    assert!(r.body.contains("line 3"), "{}", r.body);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let runs_before = store::runs(&mut app.conn(), &w.scope, 100).unwrap().len();
+    let f = patron_store::bill_files::recent(&mut app.conn(), &w.scope, 1).unwrap()[0].clone();
+    let out =
+        patron_app::bills::reconcile_file(&app.state.pool, &w.scope, f.id, &mut |_, _| {}).unwrap();
+    assert!(
+        matches!(&out, patron_app::bills::Reconciled::Refused(why) if why.contains("line 3")),
+        "{out:?}"
+    );
+    assert_eq!(
+        store::runs(&mut app.conn(), &w.scope, 100).unwrap().len(),
+        runs_before
+    );
+    let page = admin.get(&format!("/t/{}/reconciliation", w.slug)).await;
+    assert!(page.body.contains("line 3"), "{}", page.body);
     // The marketer may not reconcile.
     let m = app.client();
     m.login(&w.marketer_email, PASSWORD).await;
     assert_eq!(
         m.get(&format!("/t/{}/reconciliation", w.slug)).await.status,
         403
+    );
+}
+
+/// A bill of `n` orders nobody recorded here plus order `A` (100.00), 2026-12-01.
+fn big_bill(n: usize) -> Vec<u8> {
+    let mut lines = vec![line("2026-12-01 10:00:00", "A", "100.00", "0.60000")];
+    lines.extend((0..n).map(|i| {
+        line(
+            "2026-12-01 12:00:00",
+            &format!("X{i:06}"),
+            "1.00",
+            "0.00600",
+        )
+    }));
+    let settled = format!("{}.00", 100 + n);
+    let fees = format!("{:.5}", 0.6 + 0.006 * n as f64);
+    bill(&lines, n + 1, &settled, &fees)
+}
+
+#[tokio::test]
+async fn an_uploaded_bill_is_reconciled_by_its_job_and_the_admins_get_the_summary() {
+    let mut app = TestApp::with_mail();
+    let w = world(&mut app.conn(), "recup");
+    paid(&app, &w, "A", 10_000, "2026-12-01 10:00:00");
+    let admin = app.client();
+    admin.login(&w.merchant_email, PASSWORD).await;
+    let page = format!("/t/{}/reconciliation", w.slug);
+    // Nothing to reconcile: an empty file is refused, nothing kept.
+    let before = row_counts(&mut app.conn());
+    let r = admin.upload(&page, "empty.csv", b"").await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("The file is empty"), "{}", r.body);
+    assert_eq!(row_counts(&mut app.conn()), before);
+
+    // A bill of several chunks (over 1 MiB) arrives, and is stored as it arrives.
+    let file = big_bill(6_000);
+    assert!(file.len() > patron_store::bill_files::CHUNK);
+    let r = admin.upload(&page, "2026-12-01.csv", &file).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let f = patron_store::bill_files::recent(&mut app.conn(), &w.scope, 1).unwrap()[0].clone();
+    assert_eq!(
+        (f.state.as_str(), f.size_bytes),
+        ("queued", file.len() as i64)
+    );
+    assert_eq!(f.sha1.as_deref().map(str::len), Some(40));
+    let shown = admin.get(&page).await;
+    assert!(
+        shown.body.contains("<progress"),
+        "a bill on its way shows its progress"
+    );
+    assert!(shown.body.contains("http-equiv=\"refresh\""));
+
+    // Its job reconciles it: the run, the file done with its chunks gone, progress full.
+    app.start_workers();
+    let done = until(std::time::Duration::from_secs(60), || {
+        let f = patron_store::bill_files::get(&mut app.conn(), &w.scope, f.id).unwrap();
+        (f.state == "done")
+            .then_some(f.clone())
+            .ok_or(format!("{f:?}"))
+    })
+    .await;
+    let run = store::run(&mut app.conn(), &w.scope, done.run_id.unwrap()).unwrap();
+    assert_eq!((run.bill_lines, run.source.as_str()), (6_001, "upload"));
+    let counts: serde_json::Value = serde_json::from_str(&run.counts).unwrap();
+    assert_eq!(
+        (counts["matched"].as_i64(), counts["missing_here"].as_i64()),
+        (Some(1), Some(6_000))
+    );
+    let totals: serde_json::Value = serde_json::from_str(run.totals.as_deref().unwrap()).unwrap();
+    assert_eq!(totals["bill"]["settled_fen"], 610_000, "{totals}");
+    assert_eq!(totals["ours"]["paid_fen"], 10_000, "{totals}");
+    let chunks: i64 = {
+        use patron_store::schema::bill_file_chunks as ch;
+        ch::table
+            .filter(ch::file_id.eq(f.id))
+            .count()
+            .get_result(&mut *app.conn())
+            .unwrap()
+    };
+    assert_eq!(chunks, 0, "the chunks are deleted once the run is stored");
+    let job = patron_store::jobs::get(
+        &mut app.conn(),
+        &w.scope,
+        patron_domain::JobId(done.job_id.unwrap()),
+    )
+    .unwrap();
+    assert_eq!(job.progress_total, Some(file.len() as i64));
+    assert_eq!(job.progress_done, file.len() as i64);
+    let shown = admin.get(&page).await;
+    assert!(shown.body.contains("Reconciled"), "{}", shown.body);
+    assert!(
+        !shown.body.contains("http-equiv=\"refresh\""),
+        "nothing on its way"
+    );
+    assert!(
+        shown.body.contains("¥6100.00") || shown.body.contains("¥6,100.00"),
+        "the bill's total"
+    );
+
+    // The merchant's administrator is mailed the day's summary with the page's link.
+    let mail = app.mail().wait_for(&w.merchant_email, 0);
+    assert!(mail.contains("reconciliation of 2026-12-01"), "{mail}");
+    assert!(mail.contains("6000 exceptions to resolve"), "{mail}");
+    assert!(
+        mail.contains("Paid at WeChat, missing here: 6000"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&format!("/t/{}/reconciliation", w.slug)),
+        "{mail}"
     );
 }

@@ -25,6 +25,8 @@ fn every_table_is_selectable_and_migrations_revert() {
         pay_notifications,
         reconcile_runs,
         reconcile_exceptions,
+        bill_files,
+        bill_file_chunks,
         wx_tokens,
         broadcast_settings,
         broadcasts,

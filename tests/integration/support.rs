@@ -734,8 +734,11 @@ pub struct World {
     pub console_slot: i64,
     /// A payment the till expects (order `ORDER-<slug>`, 12.00 yuan).
     pub payment: i64,
-    /// An open reconciliation exception (a payment missing at WeChat).
+    /// An open reconciliation exception (a payment missing at WeChat), and its run.
     pub exception: i64,
+    pub run: i64,
+    /// A trade bill whose fetch failed.
+    pub bill: i64,
 }
 
 pub fn world(c: &mut DbConn, tag: &str) -> World {
@@ -959,7 +962,7 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
     )
     .unwrap()
     .id;
-    let exception = {
+    let (run, exception) = {
         use diesel::prelude::*;
         let run = patron_store::reconcile::store_run(
             c,
@@ -972,6 +975,7 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
                 counts: "{}".into(),
                 summary_ok: true,
                 created_by: "tests",
+                totals: "{}".into(),
             },
             &[patron_store::reconcile::NewException {
                 category: "missing_at_wechat",
@@ -984,11 +988,37 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
             &[],
         )
         .unwrap();
-        patron_store::schema::reconcile_exceptions::table
+        let e = patron_store::schema::reconcile_exceptions::table
             .filter(patron_store::schema::reconcile_exceptions::run_id.eq(run.id))
             .select(patron_store::schema::reconcile_exceptions::id)
             .first::<i64>(c)
-            .unwrap()
+            .unwrap();
+        (run.id, e)
+    };
+    // A bill received and reconciled into nothing yet (a fetch that failed).
+    let bill = {
+        let f = patron_store::bill_files::create(
+            c,
+            &scope,
+            "2026-01-02 (fetched)",
+            "fetch",
+            None,
+            "tests",
+        )
+        .unwrap();
+        patron_store::bill_files::transition(
+            c,
+            &scope,
+            f.id,
+            "receiving",
+            "failed",
+            patron_store::bill_files::Change {
+                error: Some("tests"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        f.id
     };
     World {
         job,
@@ -996,6 +1026,8 @@ pub fn world(c: &mut DbConn, tag: &str) -> World {
         console_slot,
         payment,
         exception,
+        run,
+        bill,
         slug: t.slug.clone(),
         tenant_name: t.name.clone(),
         scope,
@@ -1119,6 +1151,23 @@ pub fn row_counts(c: &mut DbConn) -> Vec<(&'static str, i64)> {
                 .count()
                 .get_result(c)),
         ),
+        ("payments", n(payments::table.count().get_result(c))),
+        (
+            "reconcile_runs",
+            n(reconcile_runs::table.count().get_result(c)),
+        ),
+        (
+            "open reconcile_exceptions",
+            n(reconcile_exceptions::table
+                .filter(reconcile_exceptions::state.eq("open"))
+                .count()
+                .get_result(c)),
+        ),
+        ("bill_files", n(bill_files::table.count().get_result(c))),
+        (
+            "bill_file_chunks",
+            n(bill_file_chunks::table.count().get_result(c)),
+        ),
     ]
 }
 
@@ -1169,6 +1218,8 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{slot_id}", &w.console_slot.to_string())
         .replace("{payment_id}", &w.payment.to_string())
         .replace("{exception_id}", &w.exception.to_string())
+        .replace("{run_id}", &w.run.to_string())
+        .replace("{bill_id}", &w.bill.to_string())
 }
 
 /// Records `openids` as followers WeChat reports following now (what a follower sync

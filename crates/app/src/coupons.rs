@@ -102,12 +102,18 @@ pub struct Redemption<'a> {
 /// Redeems a code once: an unknown code is `NotFound` before anything else, a store that
 /// is not the tenant's (or not the cashier's) is invalid, and of racing cashiers exactly
 /// one wins (`store::coupons::redeem`).
+///
+/// With an order reference and an amount, the order is expected to be paid
+/// (`patron_store::payments::expect`) and the payment is linked to the coupon. The
+/// till's amount is the order before the coupon (the minimum spend and a percentage
+/// are taken of it); the customer pays it less the discount, and that is what the till
+/// charges through WeChat Pay, so the notification must report `amount − discount`.
 pub fn redeem(
     c: &mut DbConn,
     scope: &TenantScope,
     r: &Redemption<'_>,
 ) -> Result<Redeemed, AppError> {
-    Ok(coupons::redeem(
+    let out = coupons::redeem(
         c,
         scope,
         r.code,
@@ -115,7 +121,23 @@ pub fn redeem(
         r.idempotency_key,
         r.order_ref,
         r.amount_fen,
-    )?)
+    )?;
+    if let (
+        Redeemed::Ok {
+            coupon_id,
+            code,
+            discount_fen,
+            ..
+        },
+        Some(order),
+        Some(fen),
+    ) = (&out, r.order_ref, r.amount_fen)
+    {
+        let follower = coupons::by_code(c, scope, code)?.follower_id;
+        let pays = (fen - discount_fen).max(0);
+        patron_store::payments::expect(c, scope, order, pays, Some(*coupon_id), follower)?;
+    }
+    Ok(out)
 }
 
 /// Voids a redemption within [`VOID_WINDOW`], with a reason (an unknown code is

@@ -70,6 +70,14 @@ pub struct MassReport {
     pub errors: i64,
 }
 
+/// Reconcile a stored trade bill (`patron_store::bill_files`), downloading it first
+/// when it is the daily fetch's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileBill {
+    pub tenant_id: i64,
+    pub file_id: i64,
+}
+
 /// Every kind of job, with its payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
@@ -81,6 +89,7 @@ pub enum Job {
     CouponBulk(CouponBulk),
     BroadcastSend(BroadcastSend),
     MassReport(MassReport),
+    ReconcileBill(ReconcileBill),
 }
 
 impl Job {
@@ -95,6 +104,7 @@ impl Job {
             Job::CouponBulk(_) => kinds::COUPON_BULK,
             Job::BroadcastSend(_) => kinds::BROADCAST_SEND,
             Job::MassReport(_) => kinds::MASS_REPORT,
+            Job::ReconcileBill(_) => kinds::RECONCILE_BILL,
         }
     }
 
@@ -107,6 +117,7 @@ impl Job {
             Job::CouponBulk(p) => p.tenant_id,
             Job::BroadcastSend(p) => p.tenant_id,
             Job::MassReport(p) => p.tenant_id,
+            Job::ReconcileBill(p) => p.tenant_id,
         }
     }
 
@@ -120,6 +131,7 @@ impl Job {
             Job::CouponBulk(p) => serde_json::to_string(p),
             Job::BroadcastSend(p) => serde_json::to_string(p),
             Job::MassReport(p) => serde_json::to_string(p),
+            Job::ReconcileBill(p) => serde_json::to_string(p),
         };
         v.expect("payload structs always serialize")
     }
@@ -148,6 +160,7 @@ impl Job {
             kinds::COUPON_BULK => Job::CouponBulk(payload(json)?),
             kinds::BROADCAST_SEND => Job::BroadcastSend(payload(json)?),
             kinds::MASS_REPORT => Job::MassReport(payload(json)?),
+            kinds::RECONCILE_BILL => Job::ReconcileBill(payload(json)?),
             other => return Err(BadPayload(format!("unknown job kind {other:?}"))),
         })
     }

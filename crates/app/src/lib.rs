@@ -7,6 +7,7 @@
 //! words, never strings to match on. Nothing here knows HTTP: `patron-web` is the edge
 //! above it, `patron-jobs` the other caller.
 
+pub mod bills;
 pub mod broadcasts;
 pub mod coupons;
 pub mod error;

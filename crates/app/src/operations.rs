@@ -33,7 +33,15 @@ pub const FOLLOWER_SYNC: Task = Task {
     cron: "0 0 4 * * *",
 };
 
-pub const TASKS: [Task; 3] = [HOUSEKEEPING, BROADCASTS, FOLLOWER_SYNC];
+/// The daily trade-bill fetch: every 10 minutes it queues, for each tenant whose clock
+/// (and Beijing's) has passed 10:00, the bill of the day before unless it is done, on its
+/// way, or has failed its attempts (an hour apart) (`crate::bills`).
+pub const BILL_FETCH: Task = Task {
+    name: "bill_fetch",
+    cron: "0 */10 * * * *",
+};
+
+pub const TASKS: [Task; 4] = [HOUSEKEEPING, BROADCASTS, FOLLOWER_SYNC, BILL_FETCH];
 
 /// When `task` runs next after `now` (UTC).
 pub fn next_run(task: &Task, now: NaiveDateTime) -> Option<NaiveDateTime> {
@@ -61,6 +69,29 @@ pub fn queue_daily_syncs(c: &mut DbConn) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Queues the daily fetch of every tenant that can fetch and is due (see
+/// [`BILL_FETCH`]). Returns how many were queued.
+pub fn queue_bill_fetches(c: &mut DbConn, now: NaiveDateTime) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for id in crate::bills::fetch_tenants(c)? {
+        let Some(tref) = patron_store::tenants::find_ref_by_id(c, id)? else {
+            continue;
+        };
+        let scope = TenantScope::system(tref);
+        let tenant = patron_store::tenants::get(c, &scope)?;
+        let tz: chrono_tz::Tz = tenant
+            .time_zone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        if let Some(day) = crate::bills::fetch_day(now, tz) {
+            if crate::bills::queue_fetch(c, &scope, day, now)?.is_some() {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +109,6 @@ mod tests {
         assert_eq!(at(BROADCASTS), "2026-12-06 00:00:00");
         assert_eq!(at(HOUSEKEEPING), "2026-12-06 00:00:00");
         assert_eq!(at(FOLLOWER_SYNC), "2026-12-06 04:00:00");
+        assert_eq!(at(BILL_FETCH), "2026-12-06 00:00:00");
     }
 }

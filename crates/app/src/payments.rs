@@ -41,6 +41,22 @@ pub fn check_settings(i: &PayInput) -> Vec<Invalid> {
             out.push(invalid("public_key", "invalid_public_key"));
         }
     }
+    let serial = i.merchant_serial.as_deref().map(str::trim);
+    if let Some(s) = serial {
+        if !(1..=64).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            out.push(invalid("merchant_serial", "invalid_serial"));
+        }
+    }
+    if let Some(pem) = &i.merchant_key {
+        match serial {
+            None => out.push(invalid("merchant_serial", "required")),
+            Some(s) => {
+                if patron_wechat::pay::v3::bill::MerchantSigner::from_pem(mch, s, pem).is_err() {
+                    out.push(invalid("merchant_key", "invalid_private_key"));
+                }
+            }
+        }
+    }
     out
 }
 

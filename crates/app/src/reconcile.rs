@@ -32,6 +32,10 @@ pub enum ImportError {
     /// A bill with no line does not say its day.
     #[error("the bill has no line: give its day")]
     NeedsDate,
+    /// Our own records clash (two payments under one order reference): the bill cannot
+    /// be matched until they are put right.
+    #[error("our records clash: {0}")]
+    OurRecords(String),
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -70,7 +74,36 @@ fn our_payment(p: &patron_store::payments::Payment) -> Payment {
     }
 }
 
+/// A bill matched against our side of its day, ready to be stored as a run.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub day: NaiveDate,
+    pub kind: BillKind,
+    pub lines: i64,
+    /// JSON: the count of each category.
+    pub counts: String,
+    /// The bill's summary agrees with its lines.
+    pub summary_ok: bool,
+    /// JSON: the bill's totals, ours, the fees, the disagreements (`Run::totals`).
+    pub totals: String,
+    pub exceptions: Vec<MatchedException>,
+    /// The pending exceptions of earlier days this run takes over.
+    pub carried: Vec<i64>,
+}
+
+/// An item that is not a match, as it will be stored.
+#[derive(Debug, Clone)]
+pub struct MatchedException {
+    pub category: &'static str,
+    pub kind: &'static str,
+    pub out_trade_no: String,
+    pub out_refund_no: Option<String>,
+    pub bill_side: Option<String>,
+    pub our_side: Option<String>,
+}
+
 /// Reconciles one bill: `day` is needed only for a bill without lines (an empty day).
+/// The run is stored in one transaction.
 pub fn import(
     c: &mut DbConn,
     scope: &TenantScope,
@@ -79,6 +112,18 @@ pub fn import(
     source: &str,
     by: &str,
 ) -> Result<Run, ImportError> {
+    let m = match_bill(c, scope, bill, day)?;
+    Ok(write_tx(c, |c| store_matched(c, scope, &m, source, by))?)
+}
+
+/// Reads the bill as a stream and matches it against the payments and refunds of its
+/// day here; stores nothing.
+pub fn match_bill(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    bill: impl Read,
+    day: Option<NaiveDate>,
+) -> Result<Matched, ImportError> {
     let mut reader = BillReader::new(bill)?;
     let kind = reader.kind().unwrap_or(BillKind::All);
     // The first line says the day (its time is Beijing wall time).
@@ -116,7 +161,7 @@ pub fn import(
     );
     let bad = |e: patron_domain::bill::MatchError| {
         tracing::warn!(error = %e, "reconciliation refused our records");
-        ImportError::App(AppError::Invalid(vec![invalid("bill", "duplicate_record")]))
+        ImportError::OurRecords(e.to_string())
     };
     for p in &payments {
         m.add_payment(&our_payment(p), false).map_err(bad)?;
@@ -141,6 +186,9 @@ pub fn import(
         )
         .map_err(bad)?;
     }
+    drop(payments);
+    drop(carried_payments);
+    drop(refunds);
     let mut lines = 0i64;
     if let Some(l) = &first {
         m.feed(l);
@@ -152,18 +200,16 @@ pub fn import(
     }
     let summary = reader.finish()?;
     let report = m.finish(Some(&summary));
-    let exceptions: Vec<NewException<'_>> = report
+    let exceptions = report
         .items
-        .iter()
+        .into_iter()
         .filter(|i| i.category != Category::Matched)
-        .map(|i| NewException {
+        .map(|i| MatchedException {
             category: i.category.as_str(),
             kind: match i.kind {
                 ItemKind::Payment => "payment",
                 ItemKind::Refund => "refund",
             },
-            out_trade_no: &i.out_trade_no,
-            out_refund_no: i.out_refund_no.as_deref(),
             bill_side: i
                 .bill
                 .as_ref()
@@ -172,22 +218,62 @@ pub fn import(
                 .ours
                 .as_ref()
                 .map(|o| serde_json::to_string(o).unwrap_or_default()),
+            out_trade_no: i.out_trade_no,
+            out_refund_no: i.out_refund_no,
         })
         .collect();
-    // The pending items of earlier days are this run's now: matched or flagged anew.
-    let carried: Vec<i64> = pending.iter().map(|e| e.id).collect();
-    let run = NewRun {
-        bill_date: day,
-        bill_kind: kind_str(kind),
-        source,
-        bill_lines: lines,
+    Ok(Matched {
+        day,
+        kind,
+        lines,
         counts: serde_json::to_string(&report.counts).unwrap_or_default(),
         summary_ok: report.disagreements.is_empty(),
+        totals: serde_json::json!({
+            "bill": report.summary.as_ref().map(|s| &s.computed),
+            "declared": report.summary.as_ref().map(|s| &s.declared),
+            "ours": report.ours,
+            "fees": report.fees,
+            "disagreements": report.disagreements,
+        })
+        .to_string(),
+        exceptions,
+        // The pending items of earlier days are this run's now: matched or flagged anew.
+        carried: pending.iter().map(|e| e.id).collect(),
+    })
+}
+
+/// Stores a matched bill as a run with its exceptions. Must run inside the caller's
+/// write transaction (with whatever else must commit with the run).
+pub fn store_matched(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    m: &Matched,
+    source: &str,
+    by: &str,
+) -> Result<Run, StoreError> {
+    let exceptions: Vec<NewException<'_>> = m
+        .exceptions
+        .iter()
+        .map(|e| NewException {
+            category: e.category,
+            kind: e.kind,
+            out_trade_no: &e.out_trade_no,
+            out_refund_no: e.out_refund_no.as_deref(),
+            bill_side: e.bill_side.clone(),
+            our_side: e.our_side.clone(),
+        })
+        .collect();
+    let run = NewRun {
+        bill_date: m.day,
+        bill_kind: kind_str(m.kind),
+        source,
+        bill_lines: m.lines,
+        counts: m.counts.clone(),
+        summary_ok: m.summary_ok,
         created_by: by,
+        totals: m.totals.clone(),
     };
-    Ok(write_tx(c, |c| {
-        store::store_run(c, scope, &run, &exceptions, &carried)
-    })?)
+    store::store_run(c, scope, &run, &exceptions, &m.carried)
 }
 
 /// How an exception is resolved.

@@ -35,6 +35,15 @@ pub enum JobError {
     Failed(String),
 }
 
+impl From<patron_app::AppError> for JobError {
+    fn from(e: patron_app::AppError) -> Self {
+        match e {
+            patron_app::AppError::Internal(s) => JobError::Store(s),
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}
+
 impl JobError {
     /// Whether no retry can mend it.
     pub fn is_permanent(&self) -> bool {

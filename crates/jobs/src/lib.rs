@@ -1,6 +1,7 @@
 //! Background work: the durable job queue's workers ([`worker`]) and handlers (one module
 //! per job kind), and the scheduler (tokio-cron-scheduler) running
-//! `patron_app::operations::TASKS`: housekeeping, broadcasts, the daily follower sync.
+//! `patron_app::operations::TASKS`: housekeeping, broadcasts, the daily follower sync,
+//! the daily trade-bill fetch.
 
 pub mod broadcast_email;
 pub mod broadcast_send;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod follower_import;
 pub mod follower_info;
 pub mod follower_sync;
+pub mod reconcile_bill;
 pub mod tag_sync;
 pub mod tenant;
 pub mod worker;
@@ -75,6 +77,11 @@ pub fn run_task(
         n if n == ops::FOLLOWER_SYNC.name => {
             let mut c = pool.get()?;
             ops::queue_daily_syncs(&mut c).map(|n| format!("follower syncs queued {n}"))
+        }
+        n if n == ops::BILL_FETCH.name => {
+            let mut c = pool.get()?;
+            ops::queue_bill_fetches(&mut c, patron_store::now())
+                .map(|n| format!("bill fetches queued {n}"))
         }
         other => Ok(format!("no such task {other}")),
     };

@@ -167,6 +167,13 @@ pub enum TenantCmd {
         /// Or a platform certificate (PEM); its serial is its id.
         #[arg(long, conflicts_with = "public_key_file")]
         certificate_file: Option<std::path::PathBuf>,
+        /// The merchant API certificate's serial number (the daily bill fetch signs
+        /// with its key); omitted: kept.
+        #[arg(long, requires = "merchant_key_file")]
+        merchant_serial: Option<String>,
+        /// The merchant API certificate's private key (apiclient_key.pem); omitted: kept.
+        #[arg(long, requires = "merchant_serial")]
+        merchant_key_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -433,6 +440,8 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             public_key_file,
             public_key_id,
             certificate_file,
+            merchant_serial,
+            merchant_key_file,
         }) => {
             let mut stdin = std::io::stdin().lines();
             let mut key = |v: Option<String>, flag: &str| -> Result<Option<String>, CliError> {
@@ -470,6 +479,10 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                 apiv2_key,
                 apiv3_key,
                 platform_keys,
+                merchant_serial,
+                merchant_key: merchant_key_file
+                    .map(|f| read(&f, "--merchant-key-file"))
+                    .transpose()?,
             };
             let problems = patron_app::payments::check_settings(&input);
             if !problems.is_empty() {
@@ -479,6 +492,7 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
                         // The page's field is the key itself; here it comes from a file.
                         let flag = match e.field {
                             "public_key" => "public-key-file".to_string(),
+                            "merchant_key" => "merchant-key-file".to_string(),
                             other => other.replace('_', "-"),
                         };
                         format!("--{flag}: {}", e.code)
@@ -495,12 +509,13 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             let saved = patron_store::payments::put_settings(&mut c, &scope, &sb, &input)?;
             let v = saved.view();
             Ok(format!(
-                "WeChat Pay set for {slug}: merchant {}, APIv2 key {}, APIv3 key {}, platform keys [{}]; \
+                "WeChat Pay set for {slug}: merchant {}, APIv2 key {}, APIv3 key {}, platform keys [{}], merchant certificate {}; \
                  notifications go to {} (v2), {} (v2 refunds) and {} (v3)",
                 v.mch_id,
                 if v.apiv2_key_set { "set" } else { "not set" },
                 if v.apiv3_key_set { "set" } else { "not set" },
                 v.platform_key_ids.join(", "),
+                v.merchant_serial.as_deref().unwrap_or("not set"),
                 patron_app::links::PAY_V2.replace("{tenant}", &slug),
                 patron_app::links::PAY_V2_REFUND.replace("{tenant}", &slug),
                 patron_app::links::PAY_V3.replace("{tenant}", &slug),

@@ -34,6 +34,8 @@ pub struct Settings {
     /// Let the UI and API point a tenant at a plain-http WeChat API on loopback (a local
     /// simulator). Off in production: only https bases are accepted there.
     pub allow_loopback_api_base: bool,
+    /// WeChat Pay's API, where the daily trade-bill fetch asks for each merchant's bill.
+    pub pay_api_base: String,
     /// Failed webhook signatures allowed per client address, and per tenant, inside the
     /// window before /wx answers 429.
     pub webhook_max_failures_per_ip: u32,
@@ -94,6 +96,7 @@ impl Default for Settings {
             trust_proxy: false,
             trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
             allow_loopback_api_base: false,
+            pay_api_base: "https://api.mch.weixin.qq.com".into(),
             webhook_max_failures_per_ip: 20,
             webhook_max_failures_per_tenant: 100,
             webhook_failure_window_minutes: 10,
@@ -309,6 +312,7 @@ impl Settings {
             trust_proxy: self.trust_proxy,
             trusted_proxies: self.trusted_proxy_nets().unwrap_or_default(),
             allow_loopback_api_base: self.allow_loopback_api_base,
+            pay_api_base: self.pay_api_base.trim_end_matches('/').to_string(),
             webhook_max_failures_per_ip: self.webhook_max_failures_per_ip,
             webhook_max_failures_per_tenant: self.webhook_max_failures_per_tenant,
             webhook_failure_window_minutes: self.webhook_failure_window_minutes,

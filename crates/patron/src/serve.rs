@@ -181,6 +181,15 @@ pub fn start_workers(
         ),
     );
     handlers.insert(
+        patron_jobs::reconcile_bill::KIND,
+        patron_jobs::reconcile_bill::handler(patron_jobs::reconcile_bill::BillChannel {
+            secrets: state.secrets.clone(),
+            pay_api_base: state.cfg.pay_api_base.clone(),
+            mailer: state.mailer.clone(),
+            base_url: state.cfg.base_url.clone(),
+        }),
+    );
+    handlers.insert(
         patron_jobs::broadcast_send::report::KIND,
         patron_jobs::broadcast_send::report::handler(),
     );

@@ -37,6 +37,9 @@ pub mod kinds {
     pub const BROADCAST_SEND: &str = "broadcast_send";
     /// Payload `{"tenant_id", "msg_id", …counts}`: WeChat's report of a mass send.
     pub const MASS_REPORT: &str = "mass_report";
+    /// Payload `{"tenant_id", "file_id"}`: fetch (if it is the daily fetch's) and
+    /// reconcile a trade bill.
+    pub const RECONCILE_BILL: &str = "reconcile_bill";
 }
 
 /// The tenant's job of `kind` that is queued or running, if there is one.

@@ -9,6 +9,7 @@
 
 pub mod api_tokens;
 pub mod attributes;
+pub mod bill_files;
 pub mod broadcast_emails;
 pub mod broadcasts;
 pub mod cache_epoch;

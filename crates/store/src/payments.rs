@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 const COL_V2: &str = "pay_settings.apiv2_key";
 const COL_V3: &str = "pay_settings.apiv3_key";
+const COL_MERCHANT: &str = "pay_settings.merchant_key";
 
 /// A platform key that signs v3 notifications: its id (`PUB_KEY_ID_…` or a certificate
 /// serial) and its PEM (a public key or a certificate).
@@ -30,6 +31,10 @@ pub struct PaySettings {
     pub apiv2_key: Option<String>,
     pub apiv3_key: Option<String>,
     pub platform_keys: Vec<PlatformKey>,
+    /// The merchant's API certificate: its serial number and private key (PEM), which
+    /// sign the requests to the bill API (the daily fetch).
+    pub merchant_serial: Option<String>,
+    pub merchant_key: Option<String>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -41,6 +46,9 @@ pub struct PaySettingsView {
     pub apiv3_key_set: bool,
     /// The platform keys' ids.
     pub platform_key_ids: Vec<String>,
+    /// The merchant API certificate's serial number (its private key is write-only).
+    pub merchant_serial: Option<String>,
+    pub merchant_key_set: bool,
     pub updated_at: NaiveDateTime,
 }
 
@@ -51,6 +59,8 @@ impl PaySettings {
             apiv2_key_set: self.apiv2_key.is_some(),
             apiv3_key_set: self.apiv3_key.is_some(),
             platform_key_ids: self.platform_keys.iter().map(|k| k.id.clone()).collect(),
+            merchant_serial: self.merchant_serial.clone(),
+            merchant_key_set: self.merchant_key.is_some(),
             updated_at: self.updated_at,
         }
     }
@@ -68,6 +78,8 @@ pub fn settings(
         Option<String>,
         String,
         NaiveDateTime,
+        Option<String>,
+        Option<String>,
     );
     let row: Option<Row> = ps::table
         .filter(ps::tenant_id.eq(scope.tenant_id().0))
@@ -77,10 +89,12 @@ pub fn settings(
             ps::apiv3_key_enc,
             ps::platform_keys,
             ps::updated_at,
+            ps::merchant_serial,
+            ps::merchant_key_enc,
         ))
         .first(conn)
         .optional()?;
-    let Some((mch_id, v2, v3, keys, updated_at)) = row else {
+    let Some((mch_id, v2, v3, keys, updated_at, merchant_serial, merchant)) = row else {
         return Ok(None);
     };
     let open = |col: &str, v: Option<String>| v.map(|s| sb.decrypt(col, &s)).transpose();
@@ -90,8 +104,23 @@ pub fn settings(
         apiv3_key: open(COL_V3, v3)?,
         platform_keys: serde_json::from_str(&keys)
             .map_err(|e| StoreError::Config(format!("pay_settings.platform_keys: {e}")))?,
+        merchant_serial,
+        merchant_key: open(COL_MERCHANT, merchant)?,
         updated_at,
     }))
+}
+
+/// The tenants that can fetch their trade bills (the merchant certificate's key set).
+pub fn tenants_with_merchant_key(conn: &mut DbConn) -> Result<Vec<patron_domain::TenantId>> {
+    Ok(ps::table
+        .filter(ps::merchant_key_enc.is_not_null())
+        .filter(ps::merchant_serial.is_not_null())
+        .order(ps::tenant_id)
+        .select(ps::tenant_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .map(patron_domain::TenantId)
+        .collect())
 }
 
 /// A change of the pay settings: `None` keeps what is stored (keys are write-only: the
@@ -103,6 +132,9 @@ pub struct PayInput {
     pub apiv3_key: Option<String>,
     /// Replaces the platform keys (`None`: keep them).
     pub platform_keys: Option<Vec<PlatformKey>>,
+    /// The merchant API certificate's serial and private key (`None`: keep them).
+    pub merchant_serial: Option<String>,
+    pub merchant_key: Option<String>,
 }
 
 /// Saves the settings (checked by the caller: `patron_app::payments::check_settings`).
@@ -134,6 +166,16 @@ pub fn put_settings(
             &i.apiv3_key,
             before.as_ref().and_then(|b| b.apiv3_key.as_ref()),
         );
+        let merchant = seal(
+            COL_MERCHANT,
+            &i.merchant_key,
+            before.as_ref().and_then(|b| b.merchant_key.as_ref()),
+        );
+        let serial = i
+            .merchant_serial
+            .as_ref()
+            .map(|s| s.trim().to_string())
+            .or_else(|| before.as_ref().and_then(|b| b.merchant_serial.clone()));
         let at = now();
         if before.is_some() {
             diesel::update(ps::table.filter(ps::tenant_id.eq(tenant)))
@@ -142,6 +184,8 @@ pub fn put_settings(
                     ps::apiv2_key_enc.eq(v2),
                     ps::apiv3_key_enc.eq(v3),
                     ps::platform_keys.eq(keys),
+                    ps::merchant_serial.eq(serial),
+                    ps::merchant_key_enc.eq(merchant),
                     ps::updated_at.eq(at),
                 ))
                 .execute(c)?;
@@ -153,6 +197,8 @@ pub fn put_settings(
                     ps::apiv2_key_enc.eq(v2),
                     ps::apiv3_key_enc.eq(v3),
                     ps::platform_keys.eq(keys),
+                    ps::merchant_serial.eq(serial),
+                    ps::merchant_key_enc.eq(merchant),
                     ps::updated_at.eq(at),
                 ))
                 .execute(c)?;
@@ -562,5 +608,22 @@ pub fn of_follower(conn: &mut DbConn, scope: &TenantScope, follower: i64) -> Res
         .order(p::id.desc())
         .limit(200)
         .select(Payment::as_select())
+        .load(conn)?)
+}
+
+/// The refunds of a follower's payments, with the payment's order reference, newest
+/// first (the follower's timeline).
+pub fn refunds_of_follower(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    follower: i64,
+) -> Result<Vec<(Refund, String)>> {
+    Ok(r::table
+        .inner_join(p::table)
+        .filter(r::tenant_id.eq(scope.tenant_id().0))
+        .filter(p::follower_id.eq(follower))
+        .order(r::id.desc())
+        .limit(200)
+        .select((Refund::as_select(), p::out_trade_no))
         .load(conn)?)
 }

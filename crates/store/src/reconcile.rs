@@ -27,6 +27,9 @@ pub struct Run {
     pub summary_ok: bool,
     pub created_by: String,
     pub created_at: NaiveDateTime,
+    /// JSON: the bill's lines summed (`bill`), its summary (`declared`), ours for the
+    /// day (`ours`), the fees (`fees`) and the summary's `disagreements`.
+    pub totals: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, utoipa::ToSchema)]
@@ -83,6 +86,7 @@ pub struct NewRun<'a> {
     pub counts: String,
     pub summary_ok: bool,
     pub created_by: &'a str,
+    pub totals: String,
 }
 
 /// Stores a run with its exceptions; the pending items of the day before that it took
@@ -107,6 +111,7 @@ pub fn store_run(
             rr::summary_ok.eq(run.summary_ok),
             rr::created_by.eq(run.created_by),
             rr::created_at.eq(at),
+            rr::totals.eq(Some(&run.totals)),
         ))
         .returning(rr::id)
         .get_result(conn)?;
@@ -211,6 +216,15 @@ pub fn refunds_between(
         .order(r::id)
         .select((crate::payments::Refund::as_select(), p::out_trade_no))
         .load(conn)?)
+}
+
+/// One run of the tenant.
+pub fn run(conn: &mut DbConn, scope: &TenantScope, id: i64) -> Result<Run> {
+    Ok(rr::table
+        .filter(rr::tenant_id.eq(scope.tenant_id().0))
+        .filter(rr::id.eq(id))
+        .select(Run::as_select())
+        .first(conn)?)
 }
 
 /// The tenant's runs, newest first.

@@ -293,6 +293,8 @@ diesel::table! {
         apiv3_key_enc -> Nullable<Text>,
         platform_keys -> Text,
         updated_at -> Timestamp,
+        merchant_serial -> Nullable<Text>,
+        merchant_key_enc -> Nullable<Text>,
     }
 }
 
@@ -362,6 +364,7 @@ diesel::table! {
         summary_ok -> Bool,
         created_by -> Text,
         created_at -> Timestamp,
+        totals -> Nullable<Text>,
     }
 }
 
@@ -385,7 +388,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bill_files (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        source -> Text,
+        bill_date -> Nullable<Date>,
+        size_bytes -> BigInt,
+        sha1 -> Nullable<Text>,
+        state -> Text,
+        run_id -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        job_id -> Nullable<BigInt>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bill_file_chunks (file_id, seq) {
+        file_id -> BigInt,
+        seq -> BigInt,
+        data -> Binary,
+    }
+}
+
+diesel::joinable!(bill_file_chunks -> bill_files (file_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    bill_files,
+    bill_file_chunks,
     reconcile_runs,
     reconcile_exceptions,
     pay_settings,

@@ -104,3 +104,92 @@ pub(crate) async fn read_upload(
     }
     Ok(up)
 }
+
+/// A multipart upload whose file is read as it arrives (a trade bill may be hundreds of
+/// megabytes): [`open_upload`] checks the CSRF token, then stops at the `file` field.
+pub(crate) struct UploadStream {
+    mp: actix_multipart::Multipart,
+    field: actix_multipart::Field,
+    pub file_name: String,
+}
+
+impl UploadStream {
+    /// The file's next piece (`None` at its end).
+    pub async fn next(&mut self) -> Option<Result<web::Bytes, UiError>> {
+        self.field
+            .next()
+            .await
+            .map(|r| r.map_err(|e| UiError::BadRequest(e.to_string())))
+    }
+
+    /// Reads what follows the file (nothing, in the forms that use this), so the
+    /// connection stays usable.
+    pub async fn drain(self) {
+        let UploadStream { mut mp, field, .. } = self;
+        // The multipart stream moves on only once the field it handed out is gone.
+        drop(field);
+        while let Some(Ok(mut f)) = mp.next().await {
+            while let Some(Ok(_)) = f.next().await {}
+        }
+    }
+}
+
+/// Opens a multipart form whose first field is `csrf` and whose next is `file`, the
+/// token checked before a byte of the file is read. `Ok(None)`: the form has no file.
+pub(crate) async fn open_upload(
+    ctx: &Ctx,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Option<UploadStream>, UiError> {
+    let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut csrf_checked = false;
+    while let Some(field) = mp.next().await {
+        let mut field = match field {
+            Ok(f) => f,
+            Err(e) if csrf_checked => return Err(UiError::BadRequest(e.to_string())),
+            Err(e) => {
+                tracing::info!(error = %e, "upload unreadable before its CSRF token");
+                return Err(UiError::Csrf);
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if !csrf_checked {
+            if name != "csrf" {
+                tracing::info!(field = %name, "upload refused: the CSRF token is not its first field");
+                return Err(UiError::Csrf);
+            }
+            let mut buf = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| UiError::BadRequest(e.to_string()))?;
+                if buf.len() + chunk.len() > 1024 {
+                    return Err(UiError::Csrf);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            ctx.check_csrf(&String::from_utf8_lossy(&buf))?;
+            csrf_checked = true;
+            continue;
+        }
+        if name == "file" {
+            let file_name = field
+                .content_disposition()
+                .and_then(|d| d.get_filename())
+                .unwrap_or("bill.csv")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+            return Ok(Some(UploadStream {
+                mp,
+                field,
+                file_name,
+            }));
+        }
+        // Another field before the file: skipped.
+        while let Some(Ok(_)) = field.next().await {}
+    }
+    if !csrf_checked {
+        return Err(UiError::Csrf);
+    }
+    Ok(None)
+}

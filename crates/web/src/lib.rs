@@ -41,6 +41,9 @@ pub struct WebConfig {
     /// Let the UI and the API point a tenant's OA API at plain `http://` on loopback (a
     /// local simulator). Off in production: only `https://` bases are accepted there.
     pub allow_loopback_api_base: bool,
+    /// WeChat Pay's API (no trailing slash): the daily trade-bill fetch of the job
+    /// workers started with this state.
+    pub pay_api_base: String,
     /// Failed webhook verifications allowed per client address, and per tenant, inside
     /// the window before the webhook answers 429 (see `webhook::Guard`).
     pub webhook_max_failures_per_ip: u32,
@@ -61,6 +64,7 @@ impl WebConfig {
             trust_proxy: false,
             trusted_proxies: default_trusted_proxies(),
             allow_loopback_api_base: true,
+            pay_api_base: "https://api.mch.weixin.qq.com".into(),
             webhook_max_failures_per_ip: 20,
             webhook_max_failures_per_tenant: 100,
             webhook_failure_window_minutes: 10,

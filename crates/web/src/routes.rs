@@ -230,6 +230,12 @@ routes! {
     put    Token   "/api/v1/pay-settings" => api::payments::put_settings;
     get    Token   "/api/v1/payments" => api::payments::list;
     get    Token   "/api/v1/payments/{payment_id}" => api::payments::show;
+    post   Token   "/api/v1/reconciliation/bills" => api::reconcile::create;
+    get    Token   "/api/v1/reconciliation/bills/{bill_id}" => api::reconcile::show_bill;
+    get    Token   "/api/v1/reconciliation/runs" => api::reconcile::runs;
+    get    Token   "/api/v1/reconciliation/runs/{run_id}" => api::reconcile::show_run;
+    get    Token   "/api/v1/reconciliation/exceptions" => api::reconcile::exceptions;
+    post   Token   "/api/v1/reconciliation/exceptions/{exception_id}/resolve" => api::reconcile::resolve;
     get    Token   "/api/v1/broadcasts" => api::broadcasts::list;
     post   Token   "/api/v1/broadcasts" => api::broadcasts::create;
     get    Token   "/api/v1/broadcasts/{broadcast_id}" => api::broadcasts::show;

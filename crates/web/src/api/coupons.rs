@@ -255,7 +255,9 @@ async fn on_code<T: Send + 'static>(
 pub struct ValidateQuery {
     /// The store asking (its redeemability there).
     pub store_id: Option<i64>,
-    /// The purchase amount in fen (checked against the minimum spend).
+    /// The purchase amount in fen before the coupon (checked against the minimum spend).
+    /// With `order_ref`, the order is expected to be paid through WeChat Pay for this
+    /// amount less the coupon's discount, and its notification is checked against that.
     pub amount_fen: Option<i64>,
 }
 

@@ -9,6 +9,7 @@ pub mod imports;
 pub mod loyalty;
 pub mod openapi;
 pub mod payments;
+pub mod reconcile;
 pub mod replies;
 pub mod stores;
 pub mod tags;

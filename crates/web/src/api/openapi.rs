@@ -11,7 +11,7 @@
 use super::{
     attributes, broadcasts, coupons, followers, imports, loyalty, replies, stores, tags, tenants,
 };
-use super::{payments, users, wechat, ErrorBody};
+use super::{payments, reconcile, users, wechat, ErrorBody};
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -49,6 +49,8 @@ use utoipa::OpenApi;
         broadcasts::list, broadcasts::create, broadcasts::show, broadcasts::schedule,
         broadcasts::cancel, broadcasts::slots,
         payments::settings, payments::put_settings, payments::list, payments::show,
+        reconcile::create, reconcile::show_bill, reconcile::runs, reconcile::show_run,
+        reconcile::exceptions, reconcile::resolve,
     )
 )]
 struct ApiDoc;

@@ -67,6 +67,11 @@ pub struct PaySettingsBody {
     /// Replaces the platform keys that sign v3 notifications: a WeChat Pay public key
     /// (PEM) with its id (`PUB_KEY_ID_…`), or a platform certificate (PEM).
     pub platform_keys: Option<Vec<PlatformKey>>,
+    /// The merchant API certificate's serial number, for the daily bill fetch.
+    pub merchant_serial: Option<String>,
+    /// The merchant API certificate's private key (PEM, PKCS#8 or PKCS#1), which signs
+    /// the requests to the bill API; set with `merchant_serial`.
+    pub merchant_key: Option<String>,
 }
 
 /// Sets the WeChat Pay settings; every problem is answered at once (422).
@@ -84,6 +89,8 @@ pub async fn put_settings(auth: ApiAuth, body: web::Json<PaySettingsBody>) -> Ap
         apiv2_key: b.apiv2_key,
         apiv3_key: b.apiv3_key,
         platform_keys: b.platform_keys,
+        merchant_serial: b.merchant_serial,
+        merchant_key: b.merchant_key,
     };
     let sb = auth.state.secrets.clone();
     let (saved, slug) = auth

@@ -244,6 +244,10 @@ fn loyalty_items(
     campaigns: &[patron_store::coupons::Campaign],
     stamps: &[patron_store::stamps::Event],
     cards: &[(patron_store::stamps::Card, i64)],
+    money: (
+        &[patron_store::payments::Payment],
+        &[(patron_store::payments::Refund, String)],
+    ),
 ) -> Vec<Item> {
     let within = |t: &NaiveDateTime| after.is_none_or(|a| *t > a) && until.is_none_or(|u| *t <= u);
     let campaign = |id: i64| {
@@ -304,6 +308,34 @@ fn loyalty_items(
             at: s.at,
             text: lang.t1(key, card),
         });
+    }
+    let (payments, refunds) = money;
+    for p in payments {
+        if let Some(at) = p.paid_at.filter(|t| within(t)) {
+            out.push(Item::Loyalty {
+                at,
+                text: lang.t1(
+                    "timeline.paid",
+                    format!(
+                        "¥{} ({})",
+                        patron_domain::coupons::yuan(p.total_fen),
+                        p.out_trade_no
+                    ),
+                ),
+            });
+        }
+    }
+    for (r, order) in refunds {
+        let at = r.succeeded_at.unwrap_or(r.created_at);
+        if within(&at) {
+            out.push(Item::Loyalty {
+                at,
+                text: lang.t1(
+                    "timeline.refunded",
+                    format!("¥{} ({order})", patron_domain::coupons::yuan(r.amount_fen)),
+                ),
+            });
+        }
     }
     out
 }
@@ -423,6 +455,7 @@ async fn render_one(
                     patron_store::coupons::list(c, &s2)?,
                     span,
                     patron_store::payments::of_follower(c, &s2, id)?,
+                    patron_store::payments::refunds_of_follower(c, &s2, id)?,
                 ),
             ))
         })
@@ -437,6 +470,7 @@ async fn render_one(
         all_campaigns,
         (after, until),
         payments,
+        refunds,
     ) = loyalty;
     // Active campaigns, to issue from; all of them name the follower's coupons.
     let campaigns = all_campaigns
@@ -458,6 +492,7 @@ async fn render_one(
             &all_campaigns,
             &stamp_events,
             &cards,
+            (&payments, &refunds),
         ))
         .collect();
     items.sort_by_key(|i| std::cmp::Reverse(i.at()));

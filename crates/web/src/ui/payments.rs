@@ -152,6 +152,8 @@ pub struct SettingsForm {
     apiv3_key: String,
     public_key_id: String,
     public_key: String,
+    merchant_serial: String,
+    merchant_key: String,
 }
 
 #[derive(Template)]
@@ -163,6 +165,7 @@ struct SettingsPage {
     /// The form as typed (keys never echoed back).
     mch_id: String,
     public_key_id: String,
+    merchant_serial: String,
     /// Where WeChat Pay sends this account's notifications (full URLs).
     urls: [(String, String); 3],
     errors: Vec<String>,
@@ -178,6 +181,9 @@ impl SettingsPage {
     }
     fn v3_set(&self) -> bool {
         self.current.as_ref().is_some_and(|c| c.apiv3_key_set)
+    }
+    fn merchant_key_set(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| c.merchant_key_set)
     }
     fn key_ids(&self) -> String {
         self.current
@@ -217,6 +223,10 @@ async fn render_settings(
                 .or_else(|| current.as_ref().map(|c| c.mch_id.clone()))
                 .unwrap_or_default(),
             public_key_id: typed.map(|f| f.public_key_id.clone()).unwrap_or_default(),
+            merchant_serial: typed
+                .map(|f| f.merchant_serial.clone())
+                .or_else(|| current.as_ref().and_then(|c| c.merchant_serial.clone()))
+                .unwrap_or_default(),
             page,
             slug: tenant.slug.clone(),
             current,
@@ -256,6 +266,8 @@ pub async fn save_settings(
         apiv2_key: opt(&f.apiv2_key),
         apiv3_key: opt(&f.apiv3_key),
         platform_keys,
+        merchant_serial: opt(&f.merchant_serial),
+        merchant_key: opt(&f.merchant_key),
     };
     let sb = ctx.state.secrets.clone();
     match ctx

@@ -9,9 +9,11 @@ use crate::render::{html, redirect_flash, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use patron_app::reconcile::{self as ops, ImportError, Resolution};
+use patron_app::bills;
+use patron_app::reconcile::{self as ops, Resolution};
 use patron_app::AppError;
 use patron_domain::Permission;
+use patron_store::bill_files::BillFile;
 use patron_store::reconcile::{self as store, Exception, Run};
 use serde::Deserialize;
 
@@ -23,6 +25,8 @@ struct ReconPage {
     tz: String,
     runs: Vec<Run>,
     open: Vec<Exception>,
+    /// The latest bills received or fetched, with their job's progress.
+    files: Vec<(BillFile, Option<(i64, Option<i64>)>)>,
     errors: Vec<String>,
 }
 
@@ -53,6 +57,50 @@ impl ReconPage {
             .map(|f| format!("¥{}", patron_domain::coupons::yuan(f)))
             .unwrap_or_else(|| "—".into())
     }
+    /// A bill still on its way: the page refreshes itself until none is.
+    fn any_open(&self) -> bool {
+        self.files.iter().any(|(f, _)| f.is_open())
+    }
+    /// How far a file's job has read, in percent.
+    fn percent(&self, p: &Option<(i64, Option<i64>)>) -> i64 {
+        match p {
+            Some((done, Some(total))) if *total > 0 => (done * 100 / total).clamp(0, 100),
+            _ => 0,
+        }
+    }
+    fn file_state(&self, f: &BillFile) -> String {
+        self.page.t(&format!("recon.file_{}", f.state)).to_string()
+    }
+    fn size(&self, f: &BillFile) -> String {
+        let b = f.size_bytes as f64;
+        if b >= 1_048_576.0 {
+            format!("{:.1} MB", b / 1_048_576.0)
+        } else {
+            format!("{:.0} KB", (b / 1024.0).ceil())
+        }
+    }
+    /// What a run's bill adds up to beside what is recorded here for the day.
+    fn totals(&self, r: &Run) -> String {
+        let Some(t) = r
+            .totals
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        else {
+            return String::new();
+        };
+        let yuan = |v: &serde_json::Value| {
+            v.as_i64()
+                .map(|f| format!("¥{}", patron_domain::coupons::yuan(f)))
+                .unwrap_or_else(|| "—".into())
+        };
+        format!(
+            "{} {} · {} {}",
+            self.page.t("recon.bill_paid"),
+            yuan(&t["bill"]["settled_fen"]),
+            self.page.t("recon.our_paid"),
+            yuan(&t["ours"]["paid_fen"]),
+        )
+    }
     fn acceptable(&self, e: &Exception) -> bool {
         e.category == "missing_here" && e.kind == "payment"
     }
@@ -61,12 +109,23 @@ impl ReconPage {
 async fn render(ctx: &Ctx, slug: &str, errors: Vec<String>) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(slug, Permission::ManageSettings).await?;
     let s2 = scope.clone();
-    let (runs, open) = ctx
+    let (runs, open, files) = ctx
         .state
         .db(move |c| {
+            let files = patron_store::bill_files::recent(c, &s2, 10)?;
+            let jobs: Vec<i64> = files.iter().filter_map(|f| f.job_id).collect();
+            let progress = patron_store::bill_files::progress_of(c, &jobs)?;
+            let files = files
+                .into_iter()
+                .map(|f| {
+                    let p = f.job_id.and_then(|j| progress.get(&j).copied());
+                    (f, p)
+                })
+                .collect();
             Ok((
                 store::runs(c, &s2, 30)?,
                 store::exceptions(c, &s2, None, 500)?,
+                files,
             ))
         })
         .await?;
@@ -85,6 +144,7 @@ async fn render(ctx: &Ctx, slug: &str, errors: Vec<String>) -> Result<HttpRespon
             tz: tenant.time_zone,
             runs,
             open,
+            files,
             errors,
         },
         status,
@@ -95,8 +155,8 @@ pub async fn page(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiE
     render(&ctx, &slug, vec![]).await
 }
 
-/// A bill uploaded: reconciled at once (bills up to the upload limit; larger ones go
-/// through `patron reconcile import`).
+/// A bill uploaded: stored in chunks as it arrives (up to `bills::MAX_UPLOAD`), then
+/// reconciled by a job; the page shows its progress.
 pub async fn upload(
     ctx: Ctx,
     slug: web::Path<String>,
@@ -104,47 +164,83 @@ pub async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::ManageSettings).await?;
-    let up = crate::forms::read_upload(&ctx, &req, payload).await?;
-    if up.too_large {
-        let m = ctx.lang.t("recon.too_large").to_string();
+    let Some(mut up) = crate::forms::open_upload(&ctx, &req, payload).await? else {
+        let m = ctx.lang.t("recon.no_file").to_string();
+        return render(&ctx, &slug, vec![m]).await;
+    };
+    let by = ctx.require_user()?.user.name.clone();
+    let (s2, name) = (scope.clone(), up.file_name.clone());
+    let file = ctx
+        .state
+        .run(move |c| bills::start_upload(c, &s2, &name, &by))
+        .await?;
+    let mut rx = bills::Receiving::default();
+    // Whatever goes wrong before the file is complete leaves nothing behind.
+    let discard = |ctx: &Ctx| {
+        let (s2, id) = (scope.clone(), file.id);
+        let state = ctx.state.clone();
+        async move {
+            if let Err(e) = state.run(move |c| bills::discard(c, &s2, id)).await {
+                tracing::warn!(file = id, error = %e, "partial upload not discarded");
+            }
+        }
+    };
+    loop {
+        let piece = match up.next().await {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                tracing::info!(tenant = %tenant.slug, error = %e, "bill upload cut short");
+                discard(&ctx).await;
+                return Err(e);
+            }
+            None => break,
+        };
+        if rx.size + piece.len() as u64 > bills::MAX_UPLOAD {
+            discard(&ctx).await;
+            let m = ctx.lang.t("recon.too_large").to_string();
+            return render(&ctx, &slug, vec![m]).await;
+        }
+        for (seq, chunk) in rx.push(&piece) {
+            let (s2, id) = (scope.clone(), file.id);
+            if let Err(e) = ctx
+                .state
+                .run(move |c| bills::append(c, &s2, id, seq, &chunk))
+                .await
+            {
+                discard(&ctx).await;
+                return Err(e.into());
+            }
+        }
+    }
+    up.drain().await;
+    if rx.size == 0 {
+        discard(&ctx).await;
+        let m = ctx.lang.t("recon.empty_file").to_string();
         return render(&ctx, &slug, vec![m]).await;
     }
-    let by = ctx.require_user()?.user.name.clone();
-    let out = ctx
+    let size = rx.size;
+    let (last, sha1) = rx.finish();
+    let (s2, id) = (scope.clone(), file.id);
+    let queued = ctx
         .state
         .run(move |c| {
-            Ok(ops::import(
-                c,
-                &scope,
-                std::io::Cursor::new(up.body),
-                None,
-                "upload",
-                &by,
-            ))
+            if let Some((seq, chunk)) = last {
+                bills::append(c, &s2, id, seq, &chunk)?;
+            }
+            bills::finish(c, &s2, id, &sha1)
         })
-        .await?;
-    match out {
-        Ok(run) => {
-            tracing::info!(tenant = %tenant.slug, run = run.id, day = %run.bill_date, "bill reconciled");
-            Ok(redirect_flash(
-                &paths::tenant(&tenant.slug).reconciliation(),
-                "ok",
-                "flash.reconciled",
-                ctx.state.cfg.secure_cookies,
-            ))
-        }
-        Err(ImportError::App(e)) => Err(e.into()),
-        Err(ImportError::NeedsDate) => {
-            // A bill without lines does not say its day; the page has no date field.
-            let m = ctx.lang.t("recon.needs_date").to_string();
-            render(&ctx, &slug, vec![m]).await
-        }
-        Err(e) => {
-            tracing::info!(tenant = %tenant.slug, error = %e, "bill refused");
-            let m = format!("{} {e}", ctx.lang.t("recon.refused"));
-            render(&ctx, &slug, vec![m]).await
-        }
+        .await;
+    if let Err(e) = queued {
+        discard(&ctx).await;
+        return Err(e.into());
     }
+    tracing::info!(tenant = %tenant.slug, file = file.id, bytes = size, "bill received");
+    Ok(redirect_flash(
+        &paths::tenant(&tenant.slug).reconciliation(),
+        "ok",
+        "flash.bill_queued",
+        ctx.state.cfg.secure_cookies,
+    ))
 }
 
 #[derive(Deserialize, Default)]
