@@ -34,10 +34,16 @@
 //!   [`Account::push_scan`], [`Account::push_unsubscribe`], [`Account::push_text`],
 //!   [`Account::set_next_mass_outcome`], [`Account::wait_for_deliveries`],
 //!   [`Simulator::wait_for_pushes`].
+//! - **WeChat Pay** (below): [`Simulator::add_merchant`], [`Simulator::publish_bill`],
+//!   [`Simulator::set_bill_creating`], [`Simulator::corrupt_next_bill_hash`]; the
+//!   platform key to configure the merchant's side with:
+//!   [`Simulator::pay_platform_public_key_pem`], [`Simulator::pay_platform_key_id`].
 //! - **Time**: [`Simulator::advance`] moves the simulated clock (token expiry,
-//!   customer-service windows, quota days and minutes, `clientmsgid` retry spacing);
+//!   customer-service windows, quota days and minutes, `clientmsgid` retry spacing,
+//!   WeChat Pay signature ages and download tokens);
 //!   [`Simulator::freeze_clock_at`] stops it so boundaries are deterministic.
-//! - **Failures**: [`Simulator::fail_next`] (the next N API calls answer an errcode,
+//! - **Failures** (OA paths only, never WeChat Pay's): [`Simulator::fail_next`] (the
+//!   next N API calls answer an errcode,
 //!   e.g. −1 busy; token endpoints excepted), [`Simulator::fail_next_on`] (one path,
 //!   token endpoints included), [`Simulator::fail_next_http`] (an HTTP status),
 //!   [`FailureKind::AnswerLate`] through [`Simulator::inject_failure`] (carried out at
@@ -47,8 +53,9 @@
 //!
 //! # What it reproduces
 //!
-//! Answers are HTTP 200 with JSON, errors as `{"errcode","errmsg"}` with an
-//! `rid` in the message like WeChat's; unknown paths are HTTP 404. Every POST body
+//! OA answers are HTTP 200 with JSON, errors as `{"errcode","errmsg"}` with an
+//! `rid` in the message like WeChat's (WeChat Pay's paths answer as APIv3 does, at
+//! the end of the table); unknown paths are HTTP 404. Every POST body
 //! must be a JSON object: empty → 44002, not JSON → 47001; a POST endpoint called
 //! with GET → 43002. A missing required field → 47001.
 //!
@@ -71,6 +78,8 @@
 //! | `message/mass/get` | `msg_status` of a send (`SEND_SUCCESS` unless [`Account::set_mass_status`], or `SEND_FAIL` after a [`MassOutcome`] status other than `send success`) | 40059 |
 //! | menu | create checks 1–3 buttons, sub-menus of 1–5 (no deeper), names ≤ 16 / ≤ 60 bytes, known types with their fields (key ≤ 128, url ≤ 1024, miniprogram appid + pagepath); get answers `{"menu":{…}}` with `sub_button: []` on action buttons; delete always succeeds | 40016–40020, 40022–40027, 40097, 46003 on get without a menu |
 //! | `qrcode/create` | the four `action_name`s; temporary `scene_id` 1..=2³²−1, permanent 1..=100 000, `scene_str` 1–64 bytes; `expire_seconds` absent or 0 → 60, above 30 days cut to 30 days (an assumption); permanent codes are one per scene (asking again returns the same ticket) and capped at [`SimConfig::permanent_qr_limit`] | 40052, 40053, 40131 past the permanent cap |
+//! | `GET /v3/bill/tradebill` (WeChat Pay) | the merchant's `Authorization` checked first (scheme `WECHATPAY2-SHA256-RSA2048`, a known `mchid`, `timestamp` within 5 min of the simulated clock, SHA256withRSA over `GET\n{path?query}\n{timestamp}\n{nonce}\n\n` with the key of [`Simulator::add_merchant`]; `serial_no` required, not compared\*); then `bill_date` a real `YYYY-MM-DD` and `bill_type` `ALL` (the default), `SUCCESS` or `REFUND`; 200 `{"hash_type":"SHA1","hash_value":<lower hex>,"download_url":<this server>/v3/billdownload/file?token=…}` with a fresh token valid 5 minutes. Every answer, errors included, is JSON signed with the platform key (`Wechatpay-Timestamp` = simulated clock, `-Nonce`, `-Signature` over `ts\nnonce\nbody\n`, `-Serial` [`pay::PLATFORM_KEY_ID`]) | 401 `SIGN_ERROR` (unknown `mchid` too\*), 400 `PARAM_ERROR` (also for any `tar_type`\*: no GZIP), 400 `STATEMENT_CREATING` ([`Simulator::set_bill_creating`]), 400 `NO_STATEMENT_EXIST` (no bill of that type published) |
+//! | `GET /v3/billdownload/file?token=…` (WeChat Pay) | the same `Authorization` check over this URL; the published bytes as `application/octet-stream`, **unsigned** (as WeChat's docs say); a token serves only the merchant it was handed to\*, any number of times\* until it expires; errors are JSON and unsigned too | 401 `SIGN_ERROR`, 400 `PARAM_ERROR` for an unknown, expired or other merchant's token\* |
 //!
 //! Some codes and rules are the simulator's own choice where WeChat documents the
 //! rule but not the code, or neither: 40131 ("out of limit of ticket") past the
@@ -78,7 +87,14 @@
 //! 45011/45009; 40130 for a `mass/send` list size (WeChat's "invalid openid list
 //! size, at least two openid"); 40132 for an unknown `towxname`; former followers in
 //! a `mass/send` list filtered rather than refused; `mass/send` sharing sendall's
-//! quota counter; and no quota on previews.
+//! quota counter; and no quota on previews. In the WeChat Pay rows, \* marks the
+//! simulator's choices where WeChat documents nothing: an unknown `mchid` answered as
+//! a bad signature, the certificate `serial_no` not compared, `tar_type` refused, a
+//! download token bound to its merchant and reusable until it expires; as are the
+//! error `message`s, the `NO_STATEMENT_EXIST` / `STATEMENT_CREATING` status (400, as
+//! WeChat's error table lists them) and the bill types being published independently
+//! (an `ALL` bill publishes no `SUCCESS` one). Bills are served as published: the
+//! simulator neither writes nor checks their content.
 //!
 //! # Pushes to the merchant's server
 //!
@@ -119,8 +135,12 @@
 //!
 //! `patron-simulator [ADDR] [--followers N] [--appid ID --secret SECRET]
 //! [--original-id GH_ID] [--webhook URL --token TOKEN [--aes-key KEY]
-//! [--mode plaintext|compatible|safe]] [--job-finish-delay SECS]` serves the default
-//! account on ADDR (`127.0.0.1:8089`). The webhook may also come from
+//! [--mode plaintext|compatible|safe]] [--job-finish-delay SECS] [--mch-id ID
+//! --merchant-public-key FILE [--bills-dir DIR]]` serves the default account on ADDR
+//! (`127.0.0.1:8089`). With `--mch-id` it is also that WeChat Pay merchant's
+//! `api.mch.weixin.qq.com` ([`Simulator::add_merchant`] with the public key in FILE),
+//! prints the platform key id and public key PEM to configure Patron with, and
+//! publishes every `YYYY-MM-DD.csv` in DIR as that day's `ALL` bill. The webhook may also come from
 //! `PATRON_SIM_WEBHOOK`, `PATRON_SIM_TOKEN`, `PATRON_SIM_AES_KEY` and
 //! `PATRON_SIM_MODE` (flags win; the mode defaults to safe with a key, plaintext
 //! without). Lines on standard input act as users: `subscribe OPENID`,
@@ -132,12 +152,16 @@
 //! `echostr` GET), the JSON push format, template messages, mass delete, media and
 //! drafts, `clear_quota`, the per-follower monthly mass-send cap and the subscription
 //! account's one-send-a-day rule (Patron's own policy), the mass-send "API protection"
-//! admin confirmation, IP whitelists (40164).
+//! admin confirmation, IP whitelists (40164); of WeChat Pay, everything but the trade
+//! bill (payments, notifications, refunds, fund-flow bills, certificate downloads),
+//! gzipped bills, and the 3-month history and 10:00 readiness (a bill is there when
+//! published).
 
 #![warn(missing_docs)]
 
 pub mod codes;
 pub mod crypto;
+pub mod pay;
 mod push;
 mod server;
 mod state;
@@ -343,6 +367,73 @@ impl Simulator {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    // --- WeChat Pay ------------------------------------------------------------------
+
+    /// Registers a WeChat Pay merchant: its `mchid` and the public key (PEM: SPKI
+    /// `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`, RSA of at least 2048 bits) of its API
+    /// certificate, which its request signatures are checked with. Registering a
+    /// known merchant again replaces its key (a new certificate). The error says why a
+    /// key is refused.
+    pub fn add_merchant(&self, mchid: &str, merchant_public_key_pem: &str) -> Result<(), String> {
+        if mchid.is_empty() || !mchid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(format!("a mchid is letters and digits, not {mchid:?}"));
+        }
+        let key = pay::merchant_key(merchant_public_key_pem)?;
+        self.shared.lock().add_merchant(mchid, key);
+        Ok(())
+    }
+
+    /// The public key (SPKI PEM) WeChat Pay answers are signed with: give it to the
+    /// merchant's side as the platform key, under [`Simulator::pay_platform_key_id`].
+    /// The same fixed test key in every simulator.
+    pub fn pay_platform_public_key_pem(&self) -> &'static str {
+        pay::PLATFORM_PUBLIC_KEY_PEM
+    }
+
+    /// The id of the platform key, as answers name it in `Wechatpay-Serial`
+    /// ([`pay::PLATFORM_KEY_ID`]).
+    pub fn pay_platform_key_id(&self) -> &'static str {
+        pay::PLATFORM_KEY_ID
+    }
+
+    /// Publishes the merchant's `bill_type` (`ALL`, `SUCCESS` or `REFUND`) trade bill
+    /// of `date` (`YYYY-MM-DD`): `GET /v3/bill/tradebill` hands it out from now on,
+    /// byte for byte. Replaces an earlier one; ends [`Simulator::set_bill_creating`]
+    /// for the day. The bill types are independent (an `ALL` bill publishes no
+    /// `SUCCESS` one).
+    ///
+    /// # Panics
+    /// If the merchant is unknown, the date not a real day written `YYYY-MM-DD`, or the
+    /// bill type another.
+    pub fn publish_bill(&self, mchid: &str, date: &str, bill_type: &str, bytes: Vec<u8>) {
+        assert!(pay::is_bill_date(date), "not a bill date: {date:?}");
+        assert!(
+            pay::BILL_TYPES.contains(&bill_type),
+            "not a bill type: {bill_type:?}"
+        );
+        let mut state = self.shared.lock();
+        assert!(state.has_merchant(mchid), "no merchant {mchid}");
+        state.publish_bill(mchid, date, bill_type, bytes);
+    }
+
+    /// The merchant's bills of `date` are being written: `STATEMENT_CREATING` for every
+    /// bill type until one is published.
+    ///
+    /// # Panics
+    /// If the merchant is unknown or the date not a real day written `YYYY-MM-DD`.
+    pub fn set_bill_creating(&self, mchid: &str, date: &str) {
+        assert!(pay::is_bill_date(date), "not a bill date: {date:?}");
+        let mut state = self.shared.lock();
+        assert!(state.has_merchant(mchid), "no merchant {mchid}");
+        state.set_bill_creating(mchid, date);
+    }
+
+    /// The next bill answer (of any merchant) announces a wrong `hash_value`, as if
+    /// the file had been altered on the way; the ones after are right again.
+    pub fn corrupt_next_bill_hash(&self) {
+        self.shared.lock().corrupt_next_bill_hash();
     }
 
     /// Stops the server now (as dropping does).

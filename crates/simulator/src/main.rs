@@ -1,8 +1,14 @@
 //! `patron-simulator [ADDR] [--followers N] [--appid ID --secret SECRET]
 //! [--original-id GH_ID] [--webhook URL --token TOKEN [--aes-key KEY]
-//! [--mode plaintext|compatible|safe]] [--job-finish-delay SECS]`: serves the WeChat
+//! [--mode plaintext|compatible|safe]] [--job-finish-delay SECS]
+//! [--mch-id ID --merchant-public-key FILE [--bills-dir DIR]]`: serves the WeChat
 //! OA API simulator on ADDR (default `127.0.0.1:8089`) until killed, for running
-//! Patron locally against a fake `api.weixin.qq.com`.
+//! Patron locally against a fake `api.weixin.qq.com` (and `api.mch.weixin.qq.com`).
+//!
+//! With `--mch-id` and the merchant's API certificate public key it is a WeChat Pay
+//! merchant too: it prints the platform key id and public key to configure Patron
+//! with, and serves the trade bills in `--bills-dir` (files `YYYY-MM-DD.csv`, each
+//! published as that day's `ALL` bill at start).
 //!
 //! With a webhook (also from the environment: `PATRON_SIM_WEBHOOK`,
 //! `PATRON_SIM_TOKEN`, `PATRON_SIM_AES_KEY`, `PATRON_SIM_MODE`; flags win) the
@@ -10,6 +16,7 @@
 //! is typed on standard input (`help` lists the commands).
 
 use std::io::BufRead;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,7 +24,7 @@ use patron_simulator::{PushMode, SimConfig, Simulator, Webhook};
 
 const USAGE: &str = "usage: patron-simulator [ADDR] [--followers N] [--appid ID --secret SECRET] \
 [--original-id GH_ID] [--webhook URL --token TOKEN [--aes-key KEY] [--mode plaintext|compatible|safe]] \
-[--job-finish-delay SECS]";
+[--job-finish-delay SECS] [--mch-id ID --merchant-public-key FILE [--bills-dir DIR]]";
 
 const COMMANDS: &str = "commands (one per line):
   subscribe OPENID          OPENID follows (new or again); pushes `subscribe`
@@ -27,6 +34,13 @@ const COMMANDS: &str = "commands (one per line):
   followers [N]             the first N (10) openids of the follower list
   pushes                    every push delivery attempt so far
   help                      this list";
+
+#[derive(Default)]
+struct PayArgs {
+    mchid: Option<String>,
+    public_key: Option<String>,
+    bills_dir: Option<String>,
+}
 
 #[derive(Default)]
 struct HookArgs {
@@ -47,6 +61,7 @@ fn main() -> ExitCode {
         aes_key: env("PATRON_SIM_AES_KEY"),
         mode: env("PATRON_SIM_MODE"),
     };
+    let mut pay = PayArgs::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -63,6 +78,11 @@ fn main() -> ExitCode {
             "--token" => value("--token").map(|v| hook.token = Some(v)),
             "--aes-key" => value("--aes-key").map(|v| hook.aes_key = Some(v)),
             "--mode" => value("--mode").map(|v| hook.mode = Some(v)),
+            "--mch-id" => value("--mch-id").map(|v| pay.mchid = Some(v)),
+            "--merchant-public-key" => {
+                value("--merchant-public-key").map(|v| pay.public_key = Some(v))
+            }
+            "--bills-dir" => value("--bills-dir").map(|v| pay.bills_dir = Some(v)),
             "--job-finish-delay" => value("--job-finish-delay").and_then(|v| {
                 v.parse::<f64>()
                     .ok()
@@ -92,6 +112,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let merchant = match merchant(pay) {
+        Ok(merchant) => merchant,
+        Err(message) => {
+            eprintln!("patron-simulator: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let sim = match Simulator::bind(addr.as_str(), config) {
         Ok(sim) => sim,
         Err(e) => {
@@ -108,6 +135,12 @@ fn main() -> ExitCode {
     // The first few, to preview to or to write as (`text OPENID …`).
     for openid in seeded.iter().take(3) {
         println!("follower {openid}");
+    }
+    if let Some(merchant) = merchant {
+        if let Err(message) = serve_merchant(&sim, merchant) {
+            eprintln!("patron-simulator: {message}");
+            return ExitCode::from(2);
+        }
     }
     if let Some(webhook) = webhook {
         println!("pushing to {} ({:?} mode)", webhook.url, webhook.mode);
@@ -156,6 +189,82 @@ fn webhook(hook: HookArgs) -> Result<Option<Webhook>, String> {
         encoding_aes_key: aes_key,
         mode,
     }))
+}
+
+/// The WeChat Pay merchant the flags describe, read from its files: its mchid, its
+/// public key PEM and its bills.
+struct Merchant {
+    mchid: String,
+    key_file: String,
+    pem: String,
+    bills: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads the merchant's files (before the server starts, so a typo stops it first).
+fn merchant(pay: PayArgs) -> Result<Option<Merchant>, String> {
+    let Some(mchid) = pay.mchid else {
+        if pay.public_key.is_some() || pay.bills_dir.is_some() {
+            return Err("--merchant-public-key and --bills-dir need --mch-id".into());
+        }
+        return Ok(None);
+    };
+    let key_file = pay
+        .public_key
+        .ok_or("--mch-id needs --merchant-public-key")?;
+    let pem = std::fs::read_to_string(&key_file).map_err(|e| format!("{key_file}: {e}"))?;
+    let bills = match pay.bills_dir {
+        Some(dir) => bills(Path::new(&dir))?,
+        None => Vec::new(),
+    };
+    Ok(Some(Merchant {
+        mchid,
+        key_file,
+        pem,
+        bills,
+    }))
+}
+
+/// Registers the merchant and publishes its bills; prints the platform key to
+/// configure Patron with.
+fn serve_merchant(sim: &Simulator, merchant: Merchant) -> Result<(), String> {
+    let Merchant {
+        mchid,
+        key_file,
+        pem,
+        bills,
+    } = merchant;
+    sim.add_merchant(&mchid, &pem)
+        .map_err(|e| format!("--merchant-public-key {key_file}: {e}"))?;
+    println!("WeChat Pay merchant {mchid}");
+    for (date, bytes) in bills {
+        println!("bill {date} ALL ({} bytes)", bytes.len());
+        sim.publish_bill(&mchid, &date, "ALL", bytes);
+    }
+    println!("pay platform key id {}", sim.pay_platform_key_id());
+    print!("{}", sim.pay_platform_public_key_pem());
+    Ok(())
+}
+
+/// The bills in `dir`: each `YYYY-MM-DD.csv`, by date; other files are left alone.
+fn bills(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let shown = dir.display();
+    let mut bills = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("--bills-dir {shown}: {e}"))? {
+        let path = entry
+            .map_err(|e| format!("--bills-dir {shown}: {e}"))?
+            .path();
+        let date = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".csv"))
+            .filter(|d| patron_simulator::pay::is_bill_date(d));
+        if let (Some(date), true) = (date, path.is_file()) {
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            bills.push((date.to_owned(), bytes));
+        }
+    }
+    bills.sort();
+    Ok(bills)
 }
 
 /// Runs one standard-input command.

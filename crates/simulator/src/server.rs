@@ -8,7 +8,7 @@ use std::sync::{mpsc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::push::{Pusher, Settings};
@@ -66,11 +66,24 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
     let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .unwrap_or_default();
+    let origin = {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    };
     let request = Request {
         post: req.method() == Method::POST,
         path: req.path(),
         query,
         body: &body,
+        path_and_query: req
+            .uri()
+            .path_and_query()
+            .map_or(req.path(), |pq| pq.as_str()),
+        authorization: req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        origin: &origin,
     };
     let mut outcome = Shared::run(&shared, |state| state.handle(&request));
     if let Outcome::Late(pause, inner) = outcome {
@@ -86,6 +99,15 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
             HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
                 .content_type("text/plain; charset=utf-8")
                 .body(text)
+        }
+        Outcome::Pay(answer) => {
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut response = HttpResponse::build(status);
+            response.content_type(answer.content_type);
+            for (name, value) in answer.headers {
+                response.insert_header((name, value));
+            }
+            response.body(answer.body)
         }
         Outcome::Late(..) => HttpResponse::InternalServerError().finish(),
     }

@@ -14,6 +14,9 @@ use crate::types::{
 };
 
 mod events;
+mod pay;
+
+pub(crate) use pay::PayAnswer;
 
 /// A refusal: an `errcode` and any extra fields of the answer (45065's `msg_id`).
 pub(crate) struct Fail {
@@ -38,6 +41,8 @@ pub(crate) enum Outcome {
     Status(u16, &'static str),
     /// This answer, after a pause ([`crate::FailureKind::AnswerLate`]).
     Late(std::time::Duration, Box<Outcome>),
+    /// A WeChat Pay answer, with its own status, headers and body.
+    Pay(PayAnswer),
 }
 
 /// One incoming request, already read.
@@ -46,6 +51,13 @@ pub(crate) struct Request<'a> {
     pub path: &'a str,
     pub query: HashMap<String, String>,
     pub body: &'a [u8],
+    /// The path and query as received (what WeChat Pay signatures cover).
+    pub path_and_query: &'a str,
+    /// The `Authorization` header, if any (WeChat Pay).
+    pub authorization: Option<&'a str>,
+    /// `http://host:port` as the client addressed the server (WeChat Pay's
+    /// `download_url` points back there).
+    pub origin: &'a str,
 }
 
 struct Failure {
@@ -138,6 +150,8 @@ pub(crate) struct State {
     pub(crate) pending_pushes: usize,
     /// `MsgId`s of simulated user messages.
     next_user_msg_id: u64,
+    /// WeChat Pay: merchants and their bills.
+    pay: pay::PayState,
 }
 
 fn real_now() -> i64 {
@@ -167,6 +181,7 @@ impl State {
             next_push_id: 1,
             pending_pushes: 0,
             next_user_msg_id: 6_200_000_000_000_000_001,
+            pay: pay::PayState::default(),
         };
         let config = &state.config;
         let (appid, secret, original_id) = (
@@ -330,6 +345,7 @@ impl State {
                 200,
             ),
             Outcome::Status(s, _) => (None, *s),
+            Outcome::Pay(answer) => (None, answer.status),
             Outcome::Late(..) => (None, 200),
         };
         self.calls.push(CallRecord {
@@ -343,6 +359,10 @@ impl State {
     }
 
     fn answer(&mut self, req: &Request<'_>, appid_out: &mut Option<String>) -> Outcome {
+        // WeChat Pay's paths: no access_token, no errcodes, no injected failures.
+        if let Some(outcome) = self.pay_route(req) {
+            return outcome;
+        }
         let Some(needs_post) = method_of(req.path) else {
             return Outcome::Status(404, "not found");
         };

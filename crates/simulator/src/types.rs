@@ -52,6 +52,10 @@ pub mod paths {
     pub const MENU_DELETE: &str = "/cgi-bin/menu/delete";
     /// `POST /cgi-bin/qrcode/create`.
     pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
+    /// WeChat Pay: `GET /v3/bill/tradebill` (where a day's trade bill is).
+    pub const TRADEBILL: &str = "/v3/bill/tradebill";
+    /// WeChat Pay: `GET /v3/billdownload/file` (the bill itself, by token).
+    pub const BILL_DOWNLOAD: &str = "/v3/billdownload/file";
 }
 
 /// A daily and a per-minute call limit for one path of one account. `None` is

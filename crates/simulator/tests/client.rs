@@ -1485,3 +1485,411 @@ fn simulator_crypto_reproduces_the_vectors() {
         );
     }
 }
+
+// --- WeChat Pay: trade bills ---------------------------------------------------------
+//
+// `patron_wechat::pay::v3::bill` against the simulator: the client signs with the
+// merchant's key and checks the platform's signatures and the file's hash, the
+// simulator checks the merchant's signatures and signs with its platform key.
+
+mod bills {
+    use super::*;
+    use chrono::NaiveDate;
+    use patron_simulator::pay::PLATFORM_KEY_ID;
+    use patron_wechat::pay::v3::bill::{new_nonce, Fetched, MerchantSigner, TradeBillClient};
+    use patron_wechat::pay::v3::{self, PlatformKeys};
+    use patron_wechat::pay::PayError;
+    use sha1::{Digest, Sha1};
+
+    const MCHID: &str = "1900000109";
+    const SERIAL: &str = "3775B6A45ACD588826D15E583A95F5DD00000001";
+    /// The merchant's API certificate key pair: patron-wechat's second test key.
+    const MERCHANT_PRIVATE: &str = include_str!("../../wechat/src/pay/testdata/other_private.pem");
+    const MERCHANT_PUBLIC: &str = include_str!("../../wechat/src/pay/testdata/other_public.pem");
+    /// A key the simulator does not hold for the merchant (patron-wechat's "platform"
+    /// test key, which the simulator happens to sign its answers with).
+    const STRANGER_PRIVATE: &str =
+        include_str!("../../wechat/src/pay/testdata/platform_private.pem");
+    const DATE: &str = "2024-05-01";
+
+    /// A bill as WeChat writes it: BOM, CRLF, backticks before every value.
+    fn bill() -> Vec<u8> {
+        let mut b = "\u{feff}交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\r\n".to_owned();
+        b.push_str("`2024-05-01 08:35:41,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200002024050112345678,`P20240501-0001,`oUpF8uMEb4qRXf22hE3X68TekukE,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`6.00,`0.00,`0,`0,`0.00,`0.00,`,`,`咖啡,`,`0.04000,`0.60%,`6.00,`0.00,`\r\n");
+        b.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n");
+        b.push_str("`1,`6.00,`0.00,`0.00,`0.04000,`6.00,`0.00\r\n");
+        b.into_bytes()
+    }
+
+    fn sha1_hex(bytes: &[u8]) -> String {
+        Sha1::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn day(date: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap()
+    }
+
+    /// A simulator with the merchant, and Patron's side: the client, the merchant's
+    /// signer and the platform key as the simulator announces it.
+    fn setup() -> (Simulator, TradeBillClient, MerchantSigner, PlatformKeys) {
+        let sim = Simulator::start();
+        sim.add_merchant(MCHID, MERCHANT_PUBLIC).unwrap();
+        let client = TradeBillClient::new(&sim.base_url()).unwrap();
+        let signer = MerchantSigner::from_pem(MCHID, SERIAL, MERCHANT_PRIVATE).unwrap();
+        let mut platform = PlatformKeys::new();
+        platform
+            .add_public_key_pem(sim.pay_platform_key_id(), sim.pay_platform_public_key_pem())
+            .unwrap();
+        (sim, client, signer, platform)
+    }
+
+    async fn fetch(
+        sim: &Simulator,
+        client: &TradeBillClient,
+        signer: &MerchantSigner,
+        platform: &PlatformKeys,
+        date: &str,
+        bill_type: &str,
+    ) -> (Result<Fetched, PayError>, Vec<u8>) {
+        let mut sink = Vec::new();
+        let fetched = client
+            .fetch(signer, platform, day(date), bill_type, sim.now(), &mut sink)
+            .await;
+        (fetched, sink)
+    }
+
+    /// (path, status) of every WeChat Pay call, in order.
+    fn pay_calls(sim: &Simulator) -> Vec<(String, u16)> {
+        sim.calls()
+            .into_iter()
+            .filter(|c| c.path.starts_with("/v3/"))
+            .map(|c| (c.path, c.status))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_published_bill_is_fetched_byte_exact_with_its_hash_checked() {
+        let (sim, client, signer, platform) = setup();
+        sim.publish_bill(MCHID, DATE, "ALL", bill());
+
+        let (fetched, sink) = fetch(&sim, &client, &signer, &platform, DATE, "ALL").await;
+        let sha1 = sha1_hex(&bill());
+        assert_eq!(
+            fetched.unwrap(),
+            Fetched::Bill {
+                bytes: bill().len() as u64,
+                sha1
+            }
+        );
+        assert_eq!(sink, bill());
+        assert_eq!(
+            pay_calls(&sim),
+            [
+                (paths::TRADEBILL.to_owned(), 200),
+                (paths::BILL_DOWNLOAD.to_owned(), 200)
+            ]
+        );
+
+        // Bill types are published apart; an empty bill is a bill.
+        let (fetched, _) = fetch(&sim, &client, &signer, &platform, DATE, "REFUND").await;
+        assert_eq!(fetched.unwrap(), Fetched::NoBill);
+        sim.publish_bill(MCHID, DATE, "REFUND", Vec::new());
+        let (fetched, sink) = fetch(&sim, &client, &signer, &platform, DATE, "REFUND").await;
+        assert!(matches!(fetched.unwrap(), Fetched::Bill { bytes: 0, .. }));
+        assert!(sink.is_empty());
+    }
+
+    #[tokio::test]
+    async fn days_without_a_bill_and_bills_being_written() {
+        let (sim, client, signer, platform) = setup();
+        let (fetched, sink) = fetch(&sim, &client, &signer, &platform, DATE, "ALL").await;
+        assert_eq!(fetched.unwrap(), Fetched::NoBill);
+        assert!(sink.is_empty());
+
+        sim.set_bill_creating(MCHID, DATE);
+        let (fetched, sink) = fetch(&sim, &client, &signer, &platform, DATE, "ALL").await;
+        assert_eq!(fetched.unwrap(), Fetched::NotReady);
+        assert!(sink.is_empty());
+
+        sim.publish_bill(MCHID, DATE, "ALL", bill());
+        let (fetched, sink) = fetch(&sim, &client, &signer, &platform, DATE, "ALL").await;
+        assert!(matches!(fetched.unwrap(), Fetched::Bill { .. }));
+        assert_eq!(sink, bill());
+        assert_eq!(
+            pay_calls(&sim)
+                .iter()
+                .map(|(_, status)| *status)
+                .collect::<Vec<_>>(),
+            [400, 400, 200, 200]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_hash_is_refused_once() {
+        let (sim, client, signer, platform) = setup();
+        sim.publish_bill(MCHID, DATE, "ALL", bill());
+        sim.corrupt_next_bill_hash();
+        let (fetched, _) = fetch(&sim, &client, &signer, &platform, DATE, "ALL").await;
+        match fetched {
+            Err(PayError::BillHashMismatch {
+                expected,
+                actual,
+                bytes,
+            }) => {
+                assert_eq!(actual, sha1_hex(&bill()));
+                assert_ne!(expected, actual);
+                assert_eq!(bytes, bill().len() as u64);
+            }
+            other => panic!("expected a hash mismatch, got {other:?}"),
+        }
+        let (fetched, sink) = fetch(&sim, &client, &signer, &platform, DATE, "ALL").await;
+        assert!(matches!(fetched.unwrap(), Fetched::Bill { .. }));
+        assert_eq!(sink, bill());
+    }
+
+    #[tokio::test]
+    async fn a_request_signed_with_another_key_gets_401() {
+        let (sim, client, _, platform) = setup();
+        sim.publish_bill(MCHID, DATE, "ALL", bill());
+        let wrong = MerchantSigner::from_pem(MCHID, SERIAL, STRANGER_PRIVATE).unwrap();
+        let (fetched, sink) = fetch(&sim, &client, &wrong, &platform, DATE, "ALL").await;
+        match fetched {
+            Err(PayError::Api { status, code, .. }) => {
+                assert_eq!((status, code.as_str()), (401, "SIGN_ERROR"));
+            }
+            other => panic!("expected SIGN_ERROR, got {other:?}"),
+        }
+        assert!(sink.is_empty());
+
+        // A merchant the simulator does not know: the same.
+        let unknown = MerchantSigner::from_pem("1900000999", SERIAL, MERCHANT_PRIVATE).unwrap();
+        let (fetched, _) = fetch(&sim, &client, &unknown, &platform, DATE, "ALL").await;
+        assert!(
+            matches!(&fetched, Err(PayError::Api { status: 401, code, .. }) if code == "SIGN_ERROR"),
+            "{fetched:?}"
+        );
+        assert_eq!(sim.call_count(paths::BILL_DOWNLOAD), 0);
+    }
+
+    #[tokio::test]
+    async fn answers_signed_by_a_key_patron_does_not_know_are_refused() {
+        let (sim, client, signer, _) = setup();
+        sim.publish_bill(MCHID, DATE, "ALL", bill());
+        let why = |fetched: Result<Fetched, PayError>| match fetched {
+            Err(PayError::UnverifiedAnswer {
+                status,
+                claimed,
+                why,
+            }) => (status, claimed, *why),
+            other => panic!("expected an unverified answer, got {other:?}"),
+        };
+
+        // Another key under the simulator's key id.
+        let mut forged = PlatformKeys::new();
+        forged
+            .add_public_key_pem(
+                PLATFORM_KEY_ID,
+                include_str!("../../wechat/src/pay/testdata/other_public.pem"),
+            )
+            .unwrap();
+        let (fetched, sink) = fetch(&sim, &client, &signer, &forged, DATE, "ALL").await;
+        assert_eq!(why(fetched), (200, None, PayError::BadSignature));
+        assert!(sink.is_empty());
+
+        // An error answer is not believed either: a "no bill" could hide a day.
+        let (fetched, _) = fetch(&sim, &client, &signer, &forged, "2024-05-02", "ALL").await;
+        assert_eq!(
+            why(fetched),
+            (
+                400,
+                Some("NO_STATEMENT_EXIST".to_owned()),
+                PayError::BadSignature
+            )
+        );
+
+        // The right key under another id: the answer names a key Patron lacks.
+        let mut renamed = PlatformKeys::new();
+        renamed
+            .add_public_key_pem(
+                "PUB_KEY_ID_0000000000000000000000000002",
+                sim.pay_platform_public_key_pem(),
+            )
+            .unwrap();
+        let (fetched, _) = fetch(&sim, &client, &signer, &renamed, DATE, "ALL").await;
+        assert_eq!(
+            why(fetched),
+            (
+                200,
+                None,
+                PayError::UnknownSerial(PLATFORM_KEY_ID.to_owned())
+            )
+        );
+        assert_eq!(sim.call_count(paths::BILL_DOWNLOAD), 0);
+    }
+
+    /// A GET of `path_and_query` signed by `signer` at `timestamp`.
+    async fn signed_get(
+        sim: &Simulator,
+        signer: &MerchantSigner,
+        path_and_query: &str,
+        timestamp: i64,
+    ) -> reqwest::Response {
+        let auth = signer.authorization("GET", path_and_query, timestamp, &new_nonce(), b"");
+        reqwest::Client::new()
+            .get(format!("{}{path_and_query}", sim.base_url()))
+            .header("Authorization", auth)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Status, WeChat Pay code and whether the platform signature verifies.
+    async fn answer(sim: &Simulator, response: reqwest::Response) -> (u16, String, bool) {
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let (ts, nonce, signature, serial) = (
+            header(v3::HEADER_TIMESTAMP),
+            header(v3::HEADER_NONCE),
+            header(v3::HEADER_SIGNATURE),
+            header(v3::HEADER_SERIAL),
+        );
+        let body = response.bytes().await.unwrap();
+        let mut platform = PlatformKeys::new();
+        platform
+            .add_public_key_pem(sim.pay_platform_key_id(), sim.pay_platform_public_key_pem())
+            .unwrap();
+        let headers = v3::Headers {
+            timestamp: &ts,
+            nonce: &nonce,
+            signature: &signature,
+            serial: &serial,
+        };
+        let signed = v3::verify(&headers, &body, &platform, sim.now()).is_ok();
+        let code = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        (status, code, signed)
+    }
+
+    #[tokio::test]
+    async fn the_simulator_checks_parameters_signatures_and_download_tokens() {
+        let (sim, _, signer, _) = setup();
+        sim.publish_bill(MCHID, DATE, "ALL", bill());
+        let now = sim.now();
+        let (s, g) = (&sim, &signer);
+        let get = move |pq: &'static str, ts: i64| signed_get(s, g, pq, ts);
+
+        for (pq, code) in [
+            (
+                "/v3/bill/tradebill?bill_date=2024-5-1&bill_type=ALL",
+                "PARAM_ERROR",
+            ),
+            (
+                "/v3/bill/tradebill?bill_date=2023-02-29&bill_type=ALL",
+                "PARAM_ERROR",
+            ),
+            ("/v3/bill/tradebill?bill_type=ALL", "PARAM_ERROR"),
+            (
+                "/v3/bill/tradebill?bill_date=2024-05-01&bill_type=RECHARGE_REFUND",
+                "PARAM_ERROR",
+            ),
+            (
+                "/v3/bill/tradebill?bill_date=2024-05-01&bill_type=ALL&tar_type=GZIP",
+                "PARAM_ERROR",
+            ),
+        ] {
+            assert_eq!(
+                answer(&sim, get(pq, now).await).await,
+                (400, code.into(), true),
+                "{pq}"
+            );
+        }
+        // bill_type defaults to ALL.
+        let pq = "/v3/bill/tradebill?bill_date=2024-05-01";
+        assert_eq!(
+            answer(&sim, get(pq, now).await).await,
+            (200, String::new(), true)
+        );
+
+        // Signatures: stale, for another URL, absent. Refusals are signed too.
+        let pq = "/v3/bill/tradebill?bill_date=2024-05-01&bill_type=ALL";
+        let stale = answer(&sim, get(pq, now - 301).await).await;
+        assert_eq!(stale, (401, "SIGN_ERROR".into(), true));
+        let auth = signer.authorization("GET", "/v3/bill/tradebill", now, &new_nonce(), b"");
+        let other_url = reqwest::Client::new()
+            .get(format!("{}{pq}", sim.base_url()))
+            .header("Authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer(&sim, other_url).await,
+            (401, "SIGN_ERROR".into(), true)
+        );
+        let unsigned = reqwest::get(format!("{}{pq}", sim.base_url()))
+            .await
+            .unwrap();
+        assert_eq!(
+            answer(&sim, unsigned).await,
+            (401, "SIGN_ERROR".into(), true)
+        );
+
+        // The download: signed by the merchant, answered unsigned, for 5 minutes.
+        let body = get(pq, now).await.bytes().await.unwrap();
+        let url: Value = serde_json::from_slice(&body).unwrap();
+        let url = url["download_url"].as_str().unwrap().to_owned();
+        let download = url.strip_prefix(&sim.base_url()).unwrap().to_owned();
+        assert!(
+            download.starts_with("/v3/billdownload/file?token="),
+            "{download}"
+        );
+        let response = signed_get(&sim, &signer, &download, now).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get(v3::HEADER_SIGNATURE).is_none());
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/octet-stream"
+        );
+        assert_eq!(response.bytes().await.unwrap(), bill());
+
+        // Another merchant's signature does not fetch it; nor an unsigned request.
+        let other = MerchantSigner::from_pem("1900000110", SERIAL, STRANGER_PRIVATE).unwrap();
+        sim.add_merchant(
+            "1900000110",
+            include_str!("../../wechat/src/pay/testdata/platform_public.pem"),
+        )
+        .unwrap();
+        let response = signed_get(&sim, &other, &download, now).await;
+        assert_eq!(
+            answer(&sim, response).await,
+            (400, "PARAM_ERROR".into(), false)
+        );
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(
+            answer(&sim, response).await,
+            (401, "SIGN_ERROR".into(), false)
+        );
+
+        sim.advance(Duration::from_secs(301));
+        let later = sim.now();
+        let response = signed_get(&sim, &signer, &download, later).await;
+        assert_eq!(
+            answer(&sim, response).await,
+            (400, "PARAM_ERROR".into(), false)
+        );
+
+        // Keys: refused when unreadable or small.
+        assert!(sim.add_merchant("1900000111", "not a key").is_err());
+        assert!(sim.add_merchant("19\"1", MERCHANT_PUBLIC).is_err());
+    }
+}
