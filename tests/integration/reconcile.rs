@@ -390,3 +390,148 @@ async fn an_uploaded_bill_is_reconciled_by_its_job_and_the_admins_get_the_summar
         "{mail}"
     );
 }
+
+const MCH: &str = "1900000109";
+
+/// A tenant whose WeChat Pay account fetches its bills from `sim`: the merchant
+/// certificate's key (the simulator checks the requests' signatures with its public
+/// half) and the simulator's platform key (Patron checks the answers with it).
+fn fetching_world(app: &TestApp, sim: &patron_simulator::Simulator, tag: &str) -> World {
+    let w = world(&mut app.conn(), tag);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wechat/src/pay/testdata");
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    sim.add_merchant(MCH, &read("other_public.pem")).unwrap();
+    patron_app::payments::save_settings(
+        &mut app.conn(),
+        &w.scope,
+        &app.state.secrets,
+        &patron_store::payments::PayInput {
+            mch_id: MCH.into(),
+            platform_keys: Some(vec![patron_store::payments::PlatformKey {
+                id: sim.pay_platform_key_id().into(),
+                pem: sim.pay_platform_public_key_pem().into(),
+            }]),
+            merchant_serial: Some("5157F09EFDC096DE15EBE81A47057A72".into()),
+            merchant_key: Some(read("other_private.pem")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    w
+}
+
+fn utc(s: &str) -> chrono::NaiveDateTime {
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+async fn fetched(app: &TestApp, w: &World, day: &str) -> patron_store::bill_files::BillFile {
+    let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+    until(std::time::Duration::from_secs(60), || {
+        let files = patron_store::bill_files::fetches_of(&mut app.conn(), &w.scope, day).unwrap();
+        match files.last() {
+            Some(f) if !f.is_open() => Ok(f.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_daily_fetch_takes_yesterdays_bill_from_the_bill_api() {
+    let sim = crate::outbound::sim();
+    let mut app = TestApp::spawn_with(true, |s| s.pay_api_base = sim.base_url());
+    let w = fetching_world(&app, &sim, "fetch");
+    let other = world(&mut app.conn(), "nofetch");
+    paid(&app, &w, "A", 10_000, "2026-12-01 10:00:00");
+    let day1 = bill(
+        &[line("2026-12-01 10:00:00", "A", "100.00", "0.60000")],
+        1,
+        "100.00",
+        "0.60000",
+    );
+    sim.publish_bill(MCH, "2026-12-01", "ALL", day1.clone());
+    let pool = app.state.pool.clone();
+    let queue = move |at: &str| {
+        patron_app::operations::queue_bill_fetches(&mut pool.get().unwrap(), utc(at)).unwrap()
+    };
+    // Not before 10:00 in Beijing (02:00 UTC); then once, and not again while on its way.
+    assert_eq!(queue("2026-12-02 01:59:00"), 0);
+    assert_eq!(queue("2026-12-02 03:00:00"), 1, "one tenant can fetch");
+    assert_eq!(queue("2026-12-02 03:10:00"), 0, "already on its way");
+    app.start_workers();
+    let f = fetched(&app, &w, "2026-12-01").await;
+    assert_eq!(f.state, "done", "{f:?}");
+    assert_eq!(f.size_bytes, day1.len() as i64);
+    let run = store::run(&mut app.conn(), &w.scope, f.run_id.unwrap()).unwrap();
+    assert_eq!((run.source.as_str(), run.bill_lines), ("fetch", 1));
+    assert!(run.counts.contains("\"matched\":1"), "{}", run.counts);
+    assert_eq!(queue("2026-12-02 05:00:00"), 0, "the day is done");
+    let mail = app.mail().wait_for(&w.merchant_email, 0);
+    assert!(mail.contains("everything matched"), "{mail}");
+    // The other tenant has no merchant certificate: nothing fetched for it.
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    assert!(
+        patron_store::bill_files::fetches_of(&mut app.conn(), &other.scope, day)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A day without trades at WeChat (no bill): reconciled as an empty day, so what was
+    // recorded here that day is flagged.
+    paid(&app, &w, "B", 2_000, "2026-12-02 12:00:00");
+    assert_eq!(queue("2026-12-03 03:00:00"), 1);
+    let f = fetched(&app, &w, "2026-12-02").await;
+    assert_eq!(f.state, "done", "{f:?}");
+    let run = store::run(&mut app.conn(), &w.scope, f.run_id.unwrap()).unwrap();
+    assert_eq!(run.bill_lines, 0);
+    assert!(
+        run.counts.contains("\"missing_at_wechat\":1"),
+        "{}",
+        run.counts
+    );
+
+    // Not written yet: the attempt fails, the next waits an hour, then succeeds.
+    sim.set_bill_creating(MCH, "2026-12-03");
+    assert_eq!(queue("2026-12-04 03:00:00"), 1);
+    let f = fetched(&app, &w, "2026-12-03").await;
+    assert_eq!(f.state, "failed");
+    assert!(f.error.as_deref().unwrap().contains("not ready"), "{f:?}");
+    let day3 = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    let soon = patron_store::now() + chrono::TimeDelta::minutes(30);
+    let later = patron_store::now() + chrono::TimeDelta::minutes(61);
+    assert!(
+        patron_app::bills::queue_fetch(&mut app.conn(), &w.scope, day3, soon)
+            .unwrap()
+            .is_none()
+    );
+    sim.publish_bill(MCH, "2026-12-03", "ALL", bill(&[], 0, "0.00", "0.00000"));
+    assert!(
+        patron_app::bills::queue_fetch(&mut app.conn(), &w.scope, day3, later)
+            .unwrap()
+            .is_some()
+    );
+    let f = fetched(&app, &w, "2026-12-03").await;
+    assert_eq!(f.state, "done", "{f:?}");
+
+    // A file whose hash is not the announced one is refused, and no run is stored.
+    sim.publish_bill(MCH, "2026-12-04", "ALL", day1.clone());
+    sim.corrupt_next_bill_hash();
+    let runs = store::runs(&mut app.conn(), &w.scope, 100).unwrap().len();
+    assert_eq!(queue("2026-12-05 03:00:00"), 1);
+    let f = fetched(&app, &w, "2026-12-04").await;
+    assert_eq!(f.state, "failed");
+    assert!(f.error.as_deref().unwrap().contains("hash"), "{f:?}");
+    assert_eq!(
+        store::runs(&mut app.conn(), &w.scope, 100).unwrap().len(),
+        runs
+    );
+    // The page shows why.
+    let admin = app.client();
+    admin.login(&w.merchant_email, PASSWORD).await;
+    let page = admin.get(&format!("/t/{}/reconciliation", w.slug)).await;
+    assert!(
+        page.body.contains("not ready") && page.body.contains("hash"),
+        "{}",
+        page.body
+    );
+}
