@@ -18,7 +18,7 @@ pub struct BroadcastOptions {
 }
 
 /// A field of /proc/self/status in MiB (VmRSS, VmHWM, RssAnon, RssFile).
-fn status_mib(field: &str) -> f64 {
+pub(super) fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -33,13 +33,13 @@ fn status_mib(field: &str) -> f64 {
 /// runs, sampled every 5 ms. The kernel keeps a peak of their sum only (VmHWM), and on
 /// SQLite the sum is mostly the database file's memory map: pages of the OS page cache,
 /// shared and reclaimable, not memory the planning holds.
-struct Sampler {
+pub(super) struct Sampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<(f64, f64)>,
 }
 
 impl Sampler {
-    fn start() -> Sampler {
+    pub(super) fn start() -> Sampler {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -57,7 +57,7 @@ impl Sampler {
     }
 
     /// (peak RssAnon, peak RssFile) in MiB.
-    fn finish(self) -> (f64, f64) {
+    pub(super) fn finish(self) -> (f64, f64) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().unwrap_or((0.0, 0.0))
     }

@@ -10,6 +10,7 @@
 pub mod broadcasts;
 pub mod coupons;
 mod reconcile;
+mod reconcile_db;
 
 use crate::config::Settings;
 use crate::serve;
@@ -305,6 +306,31 @@ pub enum BenchCmd {
         #[arg(long, hide = true)]
         worker_orders: Option<PathBuf>,
     },
+    /// WeChat Pay trade-bill reconciliation end to end with the database: a day's
+    /// payments and refunds seeded (SQLite, or a fresh schema of --database-url
+    /// postgres://…), its bill written with discrepancies injected, then the import timed
+    /// in its own process (parse, load the day's records, match, write the run and its
+    /// exceptions) and its result checked against what was injected.
+    ReconcileDb {
+        /// Cases to generate: about one bill line and one record of ours each.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+        /// Cases in a thousand turned into a discrepancy (ten kinds in turn).
+        #[arg(long, default_value_t = 10)]
+        exceptions_per_mille: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The bill's day (Beijing).
+        #[arg(long, default_value = "2026-03-14")]
+        day: chrono::NaiveDate,
+        /// Seconds the import may take.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Internal: run only the import of this bill (the benchmark re-executes itself
+        /// so that the peak memory it reads is the import's own).
+        #[arg(long, hide = true)]
+        worker_bill: Option<PathBuf>,
+    },
 }
 
 /// Runs a `patron bench …` command with the loaded settings (`--database-url` picks the
@@ -391,6 +417,24 @@ pub fn command(cmd: BenchCmd, s: &Settings) -> Result<String, BenchError> {
                 scripts,
                 timeout,
                 keep,
+            }),
+        },
+        BenchCmd::ReconcileDb {
+            lines,
+            exceptions_per_mille,
+            seed,
+            day,
+            timeout,
+            worker_bill,
+        } => match worker_bill {
+            Some(bill) => reconcile_db::worker(&s.database_url, &bill, day),
+            None => reconcile_db::reconcile_db(&reconcile_db::ReconcileDbOptions {
+                database_url: (!s.database_url.is_empty()).then(|| s.database_url.clone()),
+                lines,
+                exceptions_per_mille,
+                seed,
+                day,
+                timeout,
             }),
         },
     }

@@ -55,15 +55,27 @@ fn match_options() -> MatchOptions {
 
 /// What one contender printed: a flat JSON object.
 #[derive(Debug, Default)]
-struct Run {
+pub(super) struct Run {
     name: String,
     counts: Option<Counts>,
     summary_ok: Option<bool>,
     work_s: f64,
     peak_kib: f64,
-    wall_s: f64,
+    pub(super) wall_s: f64,
     version: String,
-    failure: Option<String>,
+    pub(super) failure: Option<String>,
+    /// Everything it printed (the flat JSON object's members).
+    fields: Vec<(String, String)>,
+}
+
+impl Run {
+    /// A number it printed.
+    pub(super) fn number(&self, key: &str) -> Option<f64> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == key)
+            .and_then(|(_, v)| v.parse().ok())
+    }
 }
 
 /// The scalar members of a flat JSON object (`{"a": 1, "b": "x", "c": true}`), as text.
@@ -102,7 +114,7 @@ fn counts_of(fields: &[(String, String)]) -> Option<Counts> {
     })
 }
 
-fn counts_json(c: &Counts) -> String {
+pub(super) fn counts_json(c: &Counts) -> String {
     use patron_domain::bill::Category;
     Category::ALL
         .iter()
@@ -260,7 +272,7 @@ pub fn worker(bill: &Path, orders: &Path, day: NaiveDate) -> Result<String, Benc
 }
 
 /// Runs a contender with a time limit; stdout and stderr go to files in `dir`.
-fn contend(name: &str, cmd: &mut Command, dir: &Path, timeout: u64) -> Run {
+pub(super) fn contend(name: &str, cmd: &mut Command, dir: &Path, timeout: u64) -> Run {
     let mut run = Run {
         name: name.to_string(),
         ..Default::default()
@@ -338,6 +350,7 @@ fn contend(name: &str, cmd: &mut Command, dir: &Path, timeout: u64) -> Run {
             if run.counts.is_none() {
                 run.failure = Some(format!("no counts in its output: {json:?}"));
             }
+            run.fields = fields;
         }
     }
     run
