@@ -71,7 +71,7 @@ const ZH_ALLOWED = new Set([
   'wx', 'openid', 'name', 'phone', 'email', 'birthday', 'remark', 'tags', 'attr', 'subscribed',
   'csv', 'svg', 'png', 'json', 'example', 'test', 'localhost', 'sk', 'ok', 'OK', 'ID',
   // WeChat Pay's key names (APIv2, APIv3) and the key file format.
-  'APIv', 'PEM',
+  'APIv', 'PEM', 'pem',
   // WeChat's own terms, as its Chinese documentation writes them (a menu button's key,
   // a media ID), and a CSV column name.
   'key', 'Key', 'media', 'code',

@@ -40,6 +40,18 @@ pub mod kinds {
     /// Payload `{"tenant_id", "file_id"}`: fetch (if it is the daily fetch's) and
     /// reconcile a trade bill.
     pub const RECONCILE_BILL: &str = "reconcile_bill";
+    /// Every kind (the pages name each one).
+    pub const ALL: [&str; 9] = [
+        FOLLOWER_SYNC,
+        FOLLOWER_IMPORT,
+        CS_SEND,
+        FOLLOWER_INFO,
+        TAG_SYNC,
+        COUPON_BULK,
+        BROADCAST_SEND,
+        MASS_REPORT,
+        RECONCILE_BILL,
+    ];
 }
 
 /// The tenant's job of `kind` that is queued or running, if there is one.

@@ -162,6 +162,44 @@ mod tests {
         }
     }
 
+    /// The keys pages build from a value (`jobkind.<kind>`, `task.<name>`, a bill's
+    /// state, a reconciliation category) exist for every value there is.
+    #[test]
+    fn every_built_key_is_defined() {
+        let en = catalogue(Lang::En);
+        let mut keys: Vec<String> = patron_store::jobs::kinds::ALL
+            .iter()
+            .map(|k| format!("jobkind.{k}"))
+            .collect();
+        keys.extend(
+            patron_app::operations::TASKS
+                .iter()
+                .map(|t| format!("task.{}", t.name)),
+        );
+        use patron_store::bill_files::state;
+        keys.extend(
+            [
+                state::RECEIVING,
+                state::QUEUED,
+                state::RUNNING,
+                state::DONE,
+                state::FAILED,
+            ]
+            .iter()
+            .map(|s| format!("recon.file_{s}")),
+        );
+        keys.extend(
+            patron_domain::bill::Category::ALL
+                .iter()
+                .map(|c| format!("recon.cat_{}", c.as_str())),
+        );
+        let missing: Vec<&String> = keys
+            .iter()
+            .filter(|k| !en.contains_key(k.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "undefined message keys: {missing:?}");
+    }
+
     /// Every message key a template or this crate's code names has a message: in templates
     /// every `.t("…")`/`.t1("…")`; in Rust every string literal shaped like a key whose
     /// first segment is a catalogue section (`flash.saved`, `err.slug_taken`, …).
