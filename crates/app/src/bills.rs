@@ -247,7 +247,7 @@ pub fn reconcile_file(
     id: i64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Reconciled, AppError> {
-    let mut c = pool.get().map_err(StoreError::from)?;
+    let mut c = pool.get()?;
     let f = files::get(&mut c, scope, id)?;
     match f.state.as_str() {
         state::DONE => {

@@ -17,6 +17,9 @@ use patron_store::bill_files::BillFile;
 use patron_store::reconcile::{self as store, Exception, Run};
 use serde::Deserialize;
 
+/// A job's progress: done, and the total when known.
+type Progress = (i64, Option<i64>);
+
 #[derive(Template)]
 #[template(path = "reconciliation.html")]
 struct ReconPage {
@@ -26,7 +29,7 @@ struct ReconPage {
     runs: Vec<Run>,
     open: Vec<Exception>,
     /// The latest bills received or fetched, with their job's progress.
-    files: Vec<(BillFile, Option<(i64, Option<i64>)>)>,
+    files: Vec<(BillFile, Option<Progress>)>,
     errors: Vec<String>,
 }
 
@@ -62,7 +65,7 @@ impl ReconPage {
         self.files.iter().any(|(f, _)| f.is_open())
     }
     /// How far a file's job has read, in percent.
-    fn percent(&self, p: &Option<(i64, Option<i64>)>) -> i64 {
+    fn percent(&self, p: &Option<Progress>) -> i64 {
         match p {
             Some((done, Some(total))) if *total > 0 => (done * 100 / total).clamp(0, 100),
             _ => 0,
