@@ -17,6 +17,7 @@ use patron_domain::validate::invalid;
 use patron_domain::TenantScope;
 use patron_store::reconcile::{self as store, NewException, NewRun, Run};
 use patron_store::{payments::state, write_tx, DbConn, StoreError};
+use std::collections::HashSet;
 use std::io::Read;
 
 /// How long before midnight (Beijing) an unmatched item of ours waits for the next
@@ -62,11 +63,11 @@ fn pay_status(s: &str) -> PayStatus {
     }
 }
 
-fn our_payment(p: &patron_store::payments::Payment) -> Payment {
+fn our_payment(p: &store::DayPayment) -> Payment<&str> {
     Payment {
         id: p.id,
-        out_trade_no: p.out_trade_no.clone(),
-        transaction_id: p.transaction_id.clone(),
+        out_trade_no: &p.out_trade_no,
+        transaction_id: p.transaction_id.as_deref(),
         status: pay_status(&p.state),
         amount_fen: p.total_fen,
         coupon_fen: p.discount_fen,
@@ -152,8 +153,6 @@ pub fn match_bill(
     let start = day.and_hms_opt(0, 0, 0).expect("midnight") - TimeDelta::hours(8);
     let end = start + TimeDelta::days(1);
     let loading = std::time::Instant::now();
-    let payments = store::payments_between(c, scope, start, end)?;
-    let refunds = store::refunds_between(c, scope, start, end)?;
     let pending = store::pending_before(c, scope, day)?;
     let carried_orders: Vec<String> = pending
         .iter()
@@ -161,6 +160,10 @@ pub fn match_bill(
         .map(|e| e.out_trade_no.clone())
         .collect();
     let carried_payments = store::payments_by_orders(c, scope, &carried_orders)?;
+    // The day's records go straight from the rows into the matcher's index (a day can
+    // hold a million): counted first, so that the index is sized once.
+    let payments = store::count_payments_between(c, scope, start, end)? as usize;
+    let refunds = store::count_refunds_between(c, scope, start, end)? as usize;
     let mut m = Matcher::with_capacity(
         day,
         kind,
@@ -169,39 +172,43 @@ pub fn match_bill(
             fee_rate_ppm: None,
             keep_matched: false,
         },
-        payments.len() + carried_payments.len(),
-        refunds.len(),
+        payments + carried_payments.len(),
+        refunds,
     );
     let bad = |e: patron_domain::bill::MatchError| {
         tracing::warn!(error = %e, "reconciliation refused our records");
         ImportError::OurRecords(e.to_string())
     };
-    for p in &payments {
-        m.add_payment(&our_payment(p), false).map_err(bad)?;
-    }
+    // A carried payment that is among the day's own is added once, as the day's.
+    let mut carried_today: HashSet<i64> = HashSet::new();
+    let carried_ids: HashSet<i64> = carried_payments.iter().map(|p| p.id).collect();
+    store::each_payment_between(c, scope, start, end, |p| {
+        if carried_ids.contains(&p.id) {
+            carried_today.insert(p.id);
+        }
+        m.add_payment(&our_payment(&p), false).map_err(bad)
+    })?;
     for p in &carried_payments {
-        if !payments.iter().any(|q| q.id == p.id) {
+        if !carried_today.contains(&p.id) {
             m.add_payment(&our_payment(p), true).map_err(bad)?;
         }
     }
-    for (r, order) in &refunds {
+    drop(carried_payments);
+    store::each_refund_between(c, scope, start, end, |r| {
         m.add_refund(
             &Refund {
                 id: r.id,
-                out_trade_no: order.clone(),
-                out_refund_no: r.out_refund_no.clone(),
-                refund_id: r.refund_id.clone(),
+                out_trade_no: r.out_trade_no.as_str(),
+                out_refund_no: r.out_refund_no.as_str(),
+                refund_id: r.refund_id.as_deref(),
                 status: RefundStatus::parse(&r.status).unwrap_or(RefundStatus::Processing),
                 amount_fen: r.amount_fen,
                 requested_at: r.created_at,
             },
             false,
         )
-        .map_err(bad)?;
-    }
-    drop(payments);
-    drop(carried_payments);
-    drop(refunds);
+        .map_err(bad)
+    })?;
     let ours_took = loading.elapsed();
     let mut lines = 0i64;
     if let Some(l) = &first {

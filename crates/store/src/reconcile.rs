@@ -166,20 +166,112 @@ pub fn pending_before(
         .load(conn)?)
 }
 
-/// The payments paid in `[from, to)` (UTC), as the matcher takes them.
-pub fn payments_between(
+/// What matching needs of a payment (the matcher's `Payment`, before its state is read).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct DayPayment {
+    pub id: i64,
+    pub out_trade_no: String,
+    pub transaction_id: Option<String>,
+    /// expected, paid, partly_refunded, refunded
+    pub state: String,
+    pub total_fen: i64,
+    pub discount_fen: i64,
+    pub paid_at: Option<NaiveDateTime>,
+}
+
+/// What matching needs of a refund, with its payment's order reference.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct DayRefund {
+    pub id: i64,
+    pub out_refund_no: String,
+    pub refund_id: Option<String>,
+    pub status: String,
+    pub amount_fen: i64,
+    pub created_at: NaiveDateTime,
+    /// The payment's `out_trade_no`.
+    pub out_trade_no: String,
+}
+
+/// Runs a query row by row, handing each row to `f` as it arrives, so that a day of a
+/// million payments is never held as a whole (on PostgreSQL in libpq's single-row mode:
+/// by default libpq holds the whole result before the first row is read).
+macro_rules! each_row {
+    ($conn:expr, $query:expr, $row:ty, $f:expr) => {{
+        let mut f = $f;
+        match $conn {
+            DbConn::Postgres(pg) => {
+                let rows = $query
+                    .load_iter::<$row, diesel::pg::PgRowByRowLoadingMode>(pg)
+                    .map_err(crate::StoreError::from)?;
+                for row in rows {
+                    f(row.map_err(crate::StoreError::from)?)?;
+                }
+            }
+            DbConn::Sqlite(lite) => {
+                let rows = $query
+                    .load_iter::<$row, diesel::connection::DefaultLoadingMode>(lite)
+                    .map_err(crate::StoreError::from)?;
+                for row in rows {
+                    f(row.map_err(crate::StoreError::from)?)?;
+                }
+            }
+        }
+        Ok(())
+    }};
+}
+
+fn day_payment_columns() -> (
+    p::id,
+    p::out_trade_no,
+    p::transaction_id,
+    p::state,
+    p::total_fen,
+    p::discount_fen,
+    p::paid_at,
+) {
+    (
+        p::id,
+        p::out_trade_no,
+        p::transaction_id,
+        p::state,
+        p::total_fen,
+        p::discount_fen,
+        p::paid_at,
+    )
+}
+
+/// How many payments were paid in `[from, to)` (UTC).
+pub fn count_payments_between(
     conn: &mut DbConn,
     scope: &TenantScope,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> Result<Vec<crate::payments::Payment>> {
-    Ok(p::table
+) -> Result<u64> {
+    let n: i64 = p::table
+        .filter(p::tenant_id.eq(scope.tenant_id().0))
+        .filter(p::paid_at.ge(from))
+        .filter(p::paid_at.lt(to))
+        .count()
+        .get_result(conn)?;
+    Ok(n.max(0) as u64)
+}
+
+/// Hands each payment paid in `[from, to)` (UTC) to `f`, in id order, as the rows come:
+/// only the columns the matcher takes, none held beyond `f`.
+pub fn each_payment_between<E: From<crate::StoreError>>(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    f: impl FnMut(DayPayment) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let query = p::table
         .filter(p::tenant_id.eq(scope.tenant_id().0))
         .filter(p::paid_at.ge(from))
         .filter(p::paid_at.lt(to))
         .order(p::id)
-        .select(crate::payments::Payment::as_select())
-        .load(conn)?)
+        .select(day_payment_columns());
+    each_row!(conn, query, DayPayment, f)
 }
 
 /// Payments by order reference (the pending ones carried over).
@@ -187,35 +279,61 @@ pub fn payments_by_orders(
     conn: &mut DbConn,
     scope: &TenantScope,
     orders: &[String],
-) -> Result<Vec<crate::payments::Payment>> {
+) -> Result<Vec<DayPayment>> {
     let mut out = Vec::new();
     for part in orders.chunks(1_000) {
         out.extend(
             p::table
                 .filter(p::tenant_id.eq(scope.tenant_id().0))
                 .filter(p::out_trade_no.eq_any(part))
-                .select(crate::payments::Payment::as_select())
-                .load(conn)?,
+                .select(day_payment_columns())
+                .load::<DayPayment>(conn)?,
         );
     }
     Ok(out)
 }
 
-/// The refunds recorded in `[from, to)` (UTC), with their payment's order reference.
-pub fn refunds_between(
+/// How many refunds were recorded in `[from, to)` (UTC).
+pub fn count_refunds_between(
     conn: &mut DbConn,
     scope: &TenantScope,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> Result<Vec<(crate::payments::Refund, String)>> {
-    Ok(r::table
+) -> Result<u64> {
+    let n: i64 = r::table
+        .filter(r::tenant_id.eq(scope.tenant_id().0))
+        .filter(r::created_at.ge(from))
+        .filter(r::created_at.lt(to))
+        .count()
+        .get_result(conn)?;
+    Ok(n.max(0) as u64)
+}
+
+/// Hands each refund recorded in `[from, to)` (UTC), with its payment's order reference,
+/// to `f`, in id order, as the rows come.
+pub fn each_refund_between<E: From<crate::StoreError>>(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    f: impl FnMut(DayRefund) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let query = r::table
         .inner_join(p::table)
         .filter(r::tenant_id.eq(scope.tenant_id().0))
         .filter(r::created_at.ge(from))
         .filter(r::created_at.lt(to))
         .order(r::id)
-        .select((crate::payments::Refund::as_select(), p::out_trade_no))
-        .load(conn)?)
+        .select((
+            r::id,
+            r::out_refund_no,
+            r::refund_id,
+            r::status,
+            r::amount_fen,
+            r::created_at,
+            p::out_trade_no,
+        ));
+    each_row!(conn, query, DayRefund, f)
 }
 
 /// One run of the tenant.
