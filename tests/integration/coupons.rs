@@ -181,6 +181,72 @@ fn a_retried_tap_gets_its_first_answer_even_when_racing_itself() {
     assert_eq!(again, results[0]);
 }
 
+/// Fifty cashiers at once through the group-commit writers of two "processes" (the
+/// app's and a second set on the same database), and ten retries of one tap: one
+/// redemption, one audit row, every retry answered as the first.
+#[test]
+fn racing_through_the_writers_of_two_processes_redeems_once() {
+    use patron_app::coupons::Redemption;
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let other = patron_app::redeemer::Redeemer::start(
+        patron_store::DbPool::connect(&app.db.url, 2).unwrap(),
+        2,
+    );
+    let writers = [app.state.redeemer.clone(), other];
+    let barrier = Arc::new(Barrier::new(60));
+    let handles: Vec<_> = (0..60)
+        .map(|i| {
+            let (r, barrier) = (writers[i % 2].clone(), barrier.clone());
+            let (scope, code, store) = (w.scope.clone(), w.coupon_code.clone(), w.store);
+            std::thread::spawn(move || {
+                let name = format!("Cashier {i}");
+                // Threads 50..60 are one till's retries of the same tap.
+                let key = if i < 50 {
+                    format!("tap-{i}")
+                } else {
+                    "the-same-tap".into()
+                };
+                barrier.wait();
+                r.redeem(
+                    &scope,
+                    &Redemption {
+                        code: &code,
+                        till: Till {
+                            user_id: None,
+                            user_name: &name,
+                            store_id: store,
+                            device: "test",
+                        },
+                        idempotency_key: Some(&key),
+                        order_ref: None,
+                        amount_fen: Some(5000),
+                    },
+                )
+                .unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<Redeemed> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let retries = &results[50..];
+    assert!(retries.iter().all(|r| r == &retries[0]), "{retries:?}");
+    // One winner: one of the fifty, or the tap (whose every retry then says so).
+    let wins = results[..50]
+        .iter()
+        .filter(|r| matches!(r, Redeemed::Ok { .. }))
+        .count()
+        + usize::from(matches!(retries[0], Redeemed::Ok { .. }));
+    assert_eq!(wins, 1, "exactly one redemption: {results:?}");
+    use diesel::prelude::*;
+    let audit: i64 = patron_store::schema::coupon_events::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(audit, 1, "one redemption recorded: {results:?}");
+    let c = coupons::by_code(&mut app.conn(), &w.scope, &w.coupon_code).unwrap();
+    assert_eq!(c.status, patron_domain::coupons::CouponStatus::Redeemed);
+}
+
 #[test]
 fn supply_and_per_follower_limits_hold_under_concurrency() {
     let app = TestApp::spawn();

@@ -108,6 +108,9 @@ pub struct Redemption<'a> {
 /// till's amount is the order before the coupon (the minimum spend and a percentage
 /// are taken of it); the customer pays it less the discount, and that is what the till
 /// charges through WeChat Pay, so the notification must report `amount − discount`.
+///
+/// This one runs its own transaction; the till and the API go through
+/// [`crate::redeemer::Redeemer`], which redeems many in one ([`redeem_in_tx`]).
 pub fn redeem(
     c: &mut DbConn,
     scope: &TenantScope,
@@ -122,6 +125,36 @@ pub fn redeem(
         r.order_ref,
         r.amount_fen,
     )?;
+    expect_order(c, scope, r, &out)?;
+    Ok(out)
+}
+
+/// [`redeem`] inside the caller's write transaction (a writer's batch).
+pub fn redeem_in_tx(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    r: &Redemption<'_>,
+) -> Result<Redeemed, AppError> {
+    let out = coupons::redeem_in(
+        c,
+        scope,
+        r.code,
+        &r.till,
+        r.idempotency_key,
+        r.order_ref,
+        r.amount_fen,
+    )?;
+    expect_order(c, scope, r, &out)?;
+    Ok(out)
+}
+
+/// A redemption with an order reference and an amount expects its payment.
+fn expect_order(
+    c: &mut DbConn,
+    scope: &TenantScope,
+    r: &Redemption<'_>,
+    out: &Redeemed,
+) -> Result<(), AppError> {
     if let (
         Redeemed::Ok {
             coupon_id,
@@ -131,13 +164,13 @@ pub fn redeem(
         },
         Some(order),
         Some(fen),
-    ) = (&out, r.order_ref, r.amount_fen)
+    ) = (out, r.order_ref, r.amount_fen)
     {
         let follower = coupons::by_code(c, scope, code)?.follower_id;
         let pays = (fen - discount_fen).max(0);
         patron_store::payments::expect(c, scope, order, pays, Some(*coupon_id), follower)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Voids a redemption within [`VOID_WINDOW`], with a reason (an unknown code is

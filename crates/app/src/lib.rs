@@ -20,6 +20,7 @@ pub mod members;
 pub mod operations;
 pub mod payments;
 pub mod reconcile;
+pub mod redeemer;
 pub mod replies;
 pub mod tenants;
 pub mod till;

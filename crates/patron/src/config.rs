@@ -73,6 +73,9 @@ pub struct Settings {
     /// Threads that store WeChat pushes (group commit); 0: the backend's default (one on
     /// SQLite, two on PostgreSQL).
     pub ingest_writers: usize,
+    /// Threads that redeem coupons (group commit, each with a connection of its own); 0:
+    /// the backend's default (one on SQLite, two on PostgreSQL).
+    pub redeem_writers: usize,
     /// PostgreSQL: acknowledge plain pushes (messages and clicks that only need storing)
     /// once they are durable in `data_dir/ingest-journal`, and store them in the database
     /// right behind (ARCHITECTURE.md, "Ingest journal"). Needs a data directory of its own
@@ -120,6 +123,7 @@ impl Default for Settings {
             smtp_password: String::new(),
             mail_per_minute: 60,
             ingest_writers: 0,
+            redeem_writers: 0,
             ingest_journal: true,
             ingest_journal_sync: Default::default(),
         }

@@ -65,7 +65,17 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
     let mailer = patron_mail::Mailer::new(s.mail())?;
     let mut web_cfg = s.web();
     web_cfg.base_url = base_url.trim_end_matches('/').to_string();
+    // The redemption writers' connections are their own (see patron_app::redeemer).
+    let writers = match s.redeem_writers {
+        0 => patron_app::redeemer::Redeemer::default_writers(pool.backend()),
+        n => n,
+    };
+    let redeemer = patron_app::redeemer::Redeemer::start(
+        DbPool::connect(&s.effective_database_url(), writers as u32)?,
+        writers,
+    );
     let state = web::Data::new(patron_web::AppState {
+        redeemer,
         pool: pool.clone(),
         secrets,
         mailer,

@@ -757,7 +757,8 @@ fn already(c: &Coupon) -> Redeemed {
     }
 }
 
-fn replay(conn: &mut DbConn, scope: &TenantScope, key: &str) -> Result<Option<Redeemed>> {
+/// The answer stored with an idempotency key, if a redemption under it was made.
+pub fn replay(conn: &mut DbConn, scope: &TenantScope, key: &str) -> Result<Option<Redeemed>> {
     let stored: Option<String> = ev::table
         .filter(ev::tenant_id.eq(scope.tenant_id().0))
         .filter(ev::idempotency_key.eq(key))
@@ -797,13 +798,53 @@ pub fn redeem(
     order_ref: Option<&str>,
     amount_fen: Option<i64>,
 ) -> Result<Redeemed> {
+    let attempt = write_tx(conn, |conn| {
+        redeem_in(
+            conn,
+            scope,
+            code,
+            till,
+            idempotency_key,
+            order_ref,
+            amount_fen,
+        )
+    });
+    match attempt {
+        // A same-key retry lost the race against its own first try: answer as that did.
+        Ok(Redeemed::AlreadyRedeemed { .. }) | Err(StoreError::Conflict(_))
+            if idempotency_key.is_some() =>
+        {
+            let k = idempotency_key.unwrap_or_default();
+            match replay(conn, scope, k)? {
+                Some(r) => Ok(r),
+                None => attempt,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The redemption itself, inside the caller's write transaction: the coupon's
+/// conditional update (of racing transactions one wins) and its event. A retried key is
+/// answered as before when `idempotency_key` was redeemed earlier in this transaction or
+/// before it. Errors other than a conflict are checks made here (not found, the store),
+/// which leave the transaction usable.
+pub fn redeem_in(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    code: &str,
+    till: &Till<'_>,
+    idempotency_key: Option<&str>,
+    order_ref: Option<&str>,
+    amount_fen: Option<i64>,
+) -> Result<Redeemed> {
     let tenant = scope.tenant_id().0;
     if let Some(k) = idempotency_key {
         if let Some(r) = replay(conn, scope, k)? {
             return Ok(r);
         }
     }
-    let attempt = write_tx(conn, |conn| {
+    {
         let coupon = by_code(conn, scope, code)?;
         check_till_store(conn, scope, till.store_id)?;
         let camp = get(conn, scope, coupon.campaign_id)?;
@@ -875,19 +916,6 @@ pub fn redeem(
             ))
             .execute(conn)?;
         Ok(result)
-    });
-    match attempt {
-        // A same-key retry lost the race against its own first try: answer as that did.
-        Ok(Redeemed::AlreadyRedeemed { .. }) | Err(StoreError::Conflict(_))
-            if idempotency_key.is_some() =>
-        {
-            let k = idempotency_key.unwrap_or_default();
-            match replay(conn, scope, k)? {
-                Some(r) => Ok(r),
-                None => attempt,
-            }
-        }
-        other => other,
     }
 }
 

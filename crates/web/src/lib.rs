@@ -109,6 +109,8 @@ pub struct AppState {
     pub webhook_guard: webhook::Guard,
     /// The webhook's group-commit writer.
     pub ingest: patron_store::inbox::Batcher,
+    /// Redemptions' group-commit writers (the till and the API).
+    pub redeemer: patron_app::redeemer::Redeemer,
 }
 
 impl AppState {

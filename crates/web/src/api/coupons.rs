@@ -319,9 +319,9 @@ pub async fn redeem(
 ) -> ApiResult {
     auth.require(Permission::Redeem)?;
     let b = body.into_inner();
-    let r = on_code(&auth, code.into_inner(), move |c, scope, code| {
-        app_coupons::redeem(
-            c,
+    let redeemer = auth.state.redeemer.clone();
+    let r = on_code(&auth, code.into_inner(), move |_, scope, code| {
+        redeemer.redeem(
             scope,
             &app_coupons::Redemption {
                 code,

@@ -367,6 +367,7 @@ pub async fn redeem(
     let key = (!f.key.is_empty()).then(|| f.key.chars().take(64).collect::<String>());
     let device = ctx.user_agent.chars().take(200).collect::<String>();
     let (scan, asked) = (f.scan.clone(), f.store_id);
+    let redeemer = ctx.state.redeemer.clone();
     let (till, answer) = one_trip(&ctx, &slug, f.store_id, move |c, t| {
         let Some(store_id) = t.store(asked) else {
             return Ok(Answer::Problem("till.pick_store", String::new()));
@@ -375,9 +376,8 @@ pub async fn redeem(
             Ok(a) => a,
             Err(typed) => return Ok(Answer::Problem("till.bad_amount", typed)),
         };
-        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |c, code| {
-            app_coupons::redeem(
-                c,
+        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |_, code| {
+            redeemer.redeem(
                 &t.scope,
                 &app_coupons::Redemption {
                     code,
