@@ -192,6 +192,17 @@ pub(crate) fn with_scratch_database(
     database_url: Option<&str>,
     f: impl FnOnce(&Path, &str) -> Result<String, BenchError>,
 ) -> Result<String, BenchError> {
+    scratch_database(tag, database_url, false, f)
+}
+
+/// [`with_scratch_database`], or with `keep` the directory and the schema left for a
+/// rerun or a profile (their names are printed on stderr).
+pub(crate) fn scratch_database(
+    tag: &str,
+    database_url: Option<&str>,
+    keep: bool,
+    f: impl FnOnce(&Path, &str) -> Result<String, BenchError>,
+) -> Result<String, BenchError> {
     let dir: PathBuf = std::env::temp_dir().join(format!("patron-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let (url, schema) = match database_url {
@@ -209,6 +220,14 @@ pub(crate) fn with_scratch_database(
         None => (format!("sqlite://{}", dir.join("bench.db").display()), None),
     };
     let result = f(&dir, &url);
+    if keep {
+        eprintln!(
+            "kept: directory {}, database {}",
+            dir.display(),
+            patron_store::conn::redact(&url)
+        );
+        return result;
+    }
     if let Some((base, schema)) = schema {
         if let Ok(pool) = patron_store::DbPool::connect(&base, 1) {
             let _ = diesel_free_exec(&pool, &format!("DROP SCHEMA {schema} CASCADE"));
@@ -326,6 +345,11 @@ pub enum BenchCmd {
         /// Seconds the import may take.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Keep the database (and the bill) for a rerun or a profile; the rerun is
+        /// `patron --database-url URL bench reconcile-db --worker-bill DIR/bill.csv` (it
+        /// stores another run of the day).
+        #[arg(long)]
+        keep: bool,
         /// Internal: run only the import of this bill (the benchmark re-executes itself
         /// so that the peak memory it reads is the import's own).
         #[arg(long, hide = true)]
@@ -425,6 +449,7 @@ pub fn command(cmd: BenchCmd, s: &Settings) -> Result<String, BenchError> {
             seed,
             day,
             timeout,
+            keep,
             worker_bill,
         } => match worker_bill {
             Some(bill) => reconcile_db::worker(&s.database_url, &bill, day),
@@ -435,6 +460,7 @@ pub fn command(cmd: BenchCmd, s: &Settings) -> Result<String, BenchError> {
                 seed,
                 day,
                 timeout,
+                keep,
             }),
         },
     }

@@ -17,7 +17,7 @@
 
 use super::broadcasts::{status_mib, Sampler};
 use super::reconcile::{contend, counts_json, Run};
-use super::{with_scratch_database, BenchError};
+use super::{scratch_database, BenchError};
 use crate::config::Settings;
 use crate::serve;
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
@@ -53,6 +53,8 @@ pub struct ReconcileDbOptions {
     pub day: NaiveDate,
     /// Seconds the import may take.
     pub timeout: u64,
+    /// Leave the database and the bill.
+    pub keep: bool,
 }
 
 /// SplitMix64, as the synthetic days of `patron_domain::bill::synth` use.
@@ -685,9 +687,10 @@ fn verify(c: &mut DbConn, day: &Day, run_id: i64) -> Result<Vec<String>, BenchEr
 }
 
 pub fn reconcile_db(o: &ReconcileDbOptions) -> Result<String, BenchError> {
-    with_scratch_database(
+    scratch_database(
         "bench-reconcile-db",
         o.database_url.as_deref(),
+        o.keep,
         |dir, url| {
             let mut s = Settings::for_test(&dir.join("data"), url);
             s.db_pool_size = 1;
