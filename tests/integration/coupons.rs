@@ -181,23 +181,31 @@ fn a_retried_tap_gets_its_first_answer_even_when_racing_itself() {
     assert_eq!(again, results[0]);
 }
 
-/// Fifty cashiers at once through the group-commit writers of two "processes" (the
-/// app's and a second set on the same database), and ten retries of one tap: one
+/// Fifty cashiers at once through the group-commit writers of two "processes" and a
+/// third redeeming each alone, all on one database, and ten retries of one tap: one
 /// redemption, one audit row, every retry answered as the first.
 #[test]
 fn racing_through_the_writers_of_two_processes_redeems_once() {
     use patron_app::coupons::Redemption;
     let app = TestApp::spawn();
     let w = world(&mut app.conn(), "a");
-    let other = patron_app::redeemer::Redeemer::start(
-        patron_store::DbPool::connect(&app.db.url, 2).unwrap(),
-        2,
-    );
-    let writers = [app.state.redeemer.clone(), other];
+    let started = |n: usize| {
+        patron_app::redeemer::Redeemer::start(
+            patron_store::DbPool::connect(&app.db.url, n as u32).unwrap(),
+            n,
+        )
+    };
+    // Two processes with writers, and one redeeming each in its own transaction.
+    let writers = [
+        started(2),
+        started(1),
+        patron_app::redeemer::Redeemer::direct(),
+    ];
     let barrier = Arc::new(Barrier::new(60));
     let handles: Vec<_> = (0..60)
         .map(|i| {
-            let (r, barrier) = (writers[i % 2].clone(), barrier.clone());
+            let (r, barrier) = (writers[i % 3].clone(), barrier.clone());
+            let pool = app.state.pool.clone();
             let (scope, code, store) = (w.scope.clone(), w.coupon_code.clone(), w.store);
             std::thread::spawn(move || {
                 let name = format!("Cashier {i}");
@@ -208,7 +216,9 @@ fn racing_through_the_writers_of_two_processes_redeems_once() {
                     "the-same-tap".into()
                 };
                 barrier.wait();
+                let mut c = pool.get().unwrap();
                 r.redeem(
+                    &mut c,
                     &scope,
                     &Redemption {
                         code: &code,

@@ -60,20 +60,29 @@ impl Item {
     }
 }
 
-/// The writers' queue.
+/// The writers' queue, or none: each redemption then runs its own transaction on the
+/// caller's connection.
 #[derive(Clone)]
 pub struct Redeemer {
-    tx: mpsc::SyncSender<Item>,
+    tx: Option<mpsc::SyncSender<Item>>,
 }
 
 impl Redeemer {
-    /// Writer threads when none are configured: one on SQLite (one writer at a time),
-    /// two on PostgreSQL (one batch is read and written while the other commits).
+    /// Writer threads when none are configured: one on SQLite, where 64 concurrent
+    /// write transactions otherwise nap in its busy handler; none on PostgreSQL, where a
+    /// writer runs its batch's statements one after another on one connection, while
+    /// separate transactions run them side by side (measured: docs/benchmarks.md,
+    /// "Redemptions"; a batch needs set-based statements to win there).
     pub fn default_writers(backend: patron_store::Backend) -> usize {
         match backend {
             patron_store::Backend::Sqlite => 1,
-            patron_store::Backend::Postgres => 2,
+            patron_store::Backend::Postgres => 0,
         }
+    }
+
+    /// No writers: every redemption in its own transaction.
+    pub fn direct() -> Redeemer {
+        Redeemer { tx: None }
     }
 
     /// Starts `writers` threads over `pool`, which must be theirs alone (one connection
@@ -88,12 +97,21 @@ impl Redeemer {
                 .spawn(move || writer(&pool, &rx))
                 .expect("spawn a redemption writer");
         }
-        Redeemer { tx }
+        Redeemer { tx: Some(tx) }
     }
 
     /// Redeems through the writers, blocking until the batch with it has committed (call
-    /// it on a blocking thread, as the till's and the API's pool trips are).
-    pub fn redeem(&self, scope: &TenantScope, r: &Redemption<'_>) -> Result<Redeemed, AppError> {
+    /// it on a blocking thread, as the till's and the API's pool trips are); without
+    /// writers, in a transaction of its own on `c`.
+    pub fn redeem(
+        &self,
+        c: &mut patron_store::DbConn,
+        scope: &TenantScope,
+        r: &Redemption<'_>,
+    ) -> Result<Redeemed, AppError> {
+        let Some(tx) = &self.tx else {
+            return crate::coupons::redeem(c, scope, r);
+        };
         let (answer, wait) = mpsc::sync_channel(1);
         let item = Item {
             scope: scope.clone(),
@@ -109,7 +127,7 @@ impl Redeemer {
         };
         let stopped =
             || AppError::Internal(StoreError::Config("the redemption writers stopped".into()));
-        self.tx.send(item).map_err(|_| stopped())?;
+        tx.send(item).map_err(|_| stopped())?;
         wait.recv().map_err(|_| stopped())?
     }
 }

@@ -74,7 +74,8 @@ pub struct Settings {
     /// SQLite, two on PostgreSQL).
     pub ingest_writers: usize,
     /// Threads that redeem coupons (group commit, each with a connection of its own); 0:
-    /// the backend's default (one on SQLite, two on PostgreSQL).
+    /// the backend's default (one on SQLite; none on PostgreSQL: each redemption its own
+    /// transaction).
     pub redeem_writers: usize,
     /// PostgreSQL: acknowledge plain pushes (messages and clicks that only need storing)
     /// once they are durable in `data_dir/ingest-journal`, and store them in the database

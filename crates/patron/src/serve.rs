@@ -70,10 +70,14 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
         0 => patron_app::redeemer::Redeemer::default_writers(pool.backend()),
         n => n,
     };
-    let redeemer = patron_app::redeemer::Redeemer::start(
-        DbPool::connect(&s.effective_database_url(), writers as u32)?,
-        writers,
-    );
+    let redeemer = if writers == 0 {
+        patron_app::redeemer::Redeemer::direct()
+    } else {
+        patron_app::redeemer::Redeemer::start(
+            DbPool::connect(&s.effective_database_url(), writers as u32)?,
+            writers,
+        )
+    };
     let state = web::Data::new(patron_web::AppState {
         redeemer,
         pool: pool.clone(),

@@ -47,6 +47,12 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         let mut s = Settings::for_test(&dir.join("data"), url);
         s.workers = 0;
         s.db_pool_size = 16;
+        // The redemption writers as configured for a server (PATRON_REDEEM_WRITERS; 0,
+        // the default: the backend's own, patron_app::redeemer).
+        s.redeem_writers = std::env::var("PATRON_REDEEM_WRITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         s.log_level = "warn".into();
         let listener = serve::listen(&s)?;
         let base = format!("http://{}", listener.local_addr()?);

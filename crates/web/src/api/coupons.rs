@@ -320,8 +320,9 @@ pub async fn redeem(
     auth.require(Permission::Redeem)?;
     let b = body.into_inner();
     let redeemer = auth.state.redeemer.clone();
-    let r = on_code(&auth, code.into_inner(), move |_, scope, code| {
+    let r = on_code(&auth, code.into_inner(), move |c, scope, code| {
         redeemer.redeem(
+            c,
             scope,
             &app_coupons::Redemption {
                 code,

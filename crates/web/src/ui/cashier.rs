@@ -376,8 +376,9 @@ pub async fn redeem(
             Ok(a) => a,
             Err(typed) => return Ok(Answer::Problem("till.bad_amount", typed)),
         };
-        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |_, code| {
+        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |c, code| {
             redeemer.redeem(
+                c,
                 &t.scope,
                 &app_coupons::Redemption {
                     code,
