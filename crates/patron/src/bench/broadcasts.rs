@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::serve;
 use patron_app::broadcasts as ops;
 use patron_domain::broadcasts::{Audience, Message};
-use patron_domain::{AgencyId, AgencyScope, TenantScope};
+use patron_domain::TenantScope;
 use patron_store::broadcasts as store;
 use patron_store::tenants::{self, TenantInput};
 
@@ -71,18 +71,12 @@ pub fn broadcasts(o: &BroadcastOptions) -> Result<String, super::BenchError> {
         let pool = prepared.state.pool.clone();
         let backend = format!("{:?}", pool.backend()).to_lowercase();
         let mut c = pool.get()?;
-        let agency = tenants::create_agency(&mut c, "Bench")?;
-        let valid = tenants::validate(&TenantInput {
-            name: "Bench".into(),
-            slug: "bench".into(),
-            wx_account_kind: "service".into(),
-            ..Default::default()
-        })
-        .map_err(|e| super::BenchError::Usage(format!("{e:?}")))?;
-        let t = tenants::create(
+        let t = super::bench_tenant(
             &mut c,
-            &AgencyScope::system(AgencyId(agency.id)),
-            &valid,
+            TenantInput {
+                wx_account_kind: "service".into(),
+                ..Default::default()
+            },
             &prepared.state.secrets,
         )?;
         let scope = TenantScope::system(t.tenant_ref());

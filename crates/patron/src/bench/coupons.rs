@@ -6,10 +6,10 @@ use super::{parse_wrk, run_wrk, seed_sql, with_scratch_database, Options};
 use crate::config::Settings;
 use crate::serve;
 use patron_domain::coupons::{qr_payload, Benefit, Validity};
-use patron_domain::{AgencyId, AgencyScope, TenantScope};
+use patron_domain::TenantScope;
 use patron_store::coupons::{self, CampaignInput};
 use patron_store::followers::Filter;
-use patron_store::tenants::{self, TenantInput};
+use patron_store::tenants::TenantInput;
 use std::io::Write;
 
 pub struct CouponOptions {
@@ -60,19 +60,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         let pool = prepared.state.pool.clone();
         let backend = format!("{:?}", pool.backend()).to_lowercase();
         let mut c = pool.get()?;
-        let agency = tenants::create_agency(&mut c, "Bench")?;
-        let valid = tenants::validate(&TenantInput {
-            name: "Bench".into(),
-            slug: "bench".into(),
-            ..Default::default()
-        })
-        .map_err(|e| super::BenchError::Usage(format!("{e:?}")))?;
-        let t = tenants::create(
-            &mut c,
-            &AgencyScope::system(AgencyId(agency.id)),
-            &valid,
-            &prepared.state.secrets,
-        )?;
+        let t = super::bench_tenant(&mut c, TenantInput::default(), &prepared.state.secrets)?;
         let scope = TenantScope::system(t.tenant_ref());
         let store = patron_store::stores::create(&mut c, &scope, "Bench store", "1 Road")?;
         let (_, token) = patron_store::api_tokens::create(&mut c, &scope, "bench", None)?;

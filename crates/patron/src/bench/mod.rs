@@ -187,6 +187,32 @@ pub(crate) fn run_wrk(
 
 /// Runs `f` with a scratch directory and a fresh database: SQLite in the directory, or a
 /// new schema of the PostgreSQL given (dropped afterwards, whatever `f` returned).
+/// The benchmark's tenant, "Bench" (slug `bench` unless `input` names another), in an
+/// agency of its own, checked as the form checks it.
+pub(crate) fn bench_tenant(
+    c: &mut patron_store::DbConn,
+    input: TenantInput,
+    secrets: &patron_store::SecretBox,
+) -> Result<tenants::Tenant, BenchError> {
+    let agency = tenants::create_agency(c, "Bench")?;
+    let valid = tenants::validate(&TenantInput {
+        name: "Bench".into(),
+        slug: if input.slug.is_empty() {
+            "bench".into()
+        } else {
+            input.slug.clone()
+        },
+        ..input
+    })
+    .map_err(|e| BenchError::Usage(format!("{e:?}")))?;
+    Ok(tenants::create(
+        c,
+        &AgencyScope::system(AgencyId(agency.id)),
+        &valid,
+        secrets,
+    )?)
+}
+
 pub(crate) fn with_scratch_database(
     tag: &str,
     database_url: Option<&str>,
@@ -512,21 +538,15 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, BenchError> {
     let backend = format!("{:?}", prepared.state.pool.backend()).to_lowercase();
     {
         let mut c = prepared.state.pool.get()?;
-        let agency = tenants::create_agency(&mut c, "Bench")?;
-        let valid = tenants::validate(&TenantInput {
-            name: "Bench".into(),
-            slug: "bench".into(),
-            wx_appid: APPID.into(),
-            wx_original_id: GH.into(),
-            wx_token: TOKEN.into(),
-            wx_aes_key: AES.into(),
-            ..Default::default()
-        })
-        .map_err(|e| BenchError::Usage(format!("{e:?}")))?;
-        let t = tenants::create(
+        let t = bench_tenant(
             &mut c,
-            &AgencyScope::system(AgencyId(agency.id)),
-            &valid,
+            TenantInput {
+                wx_appid: APPID.into(),
+                wx_original_id: GH.into(),
+                wx_token: TOKEN.into(),
+                wx_aes_key: AES.into(),
+                ..Default::default()
+            },
             &prepared.state.secrets,
         )?;
         patron_store::reply_rules::create(
@@ -1018,19 +1038,7 @@ pub fn followers(o: &FollowerOptions) -> Result<String, BenchError> {
         let (pool, _) = serve::open_database(&s)?;
         let backend = pool.backend();
         let mut c = pool.get()?;
-        let agency = tenants::create_agency(&mut c, "Bench")?;
-        let valid = tenants::validate(&TenantInput {
-            name: "Bench".into(),
-            slug: "bench".into(),
-            ..Default::default()
-        })
-        .map_err(|e| BenchError::Usage(format!("{e:?}")))?;
-        let t = tenants::create(
-            &mut c,
-            &AgencyScope::system(AgencyId(agency.id)),
-            &valid,
-            &serve::secrets(&s)?,
-        )?;
+        let t = bench_tenant(&mut c, TenantInput::default(), &serve::secrets(&s)?)?;
         let scope = TenantScope::system(t.tenant_ref());
         let started = std::time::Instant::now();
         for sql in seed_sql(backend, t.id, o.followers, o.messages) {

@@ -24,9 +24,9 @@ use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use patron_app::reconcile as app;
 use patron_domain::bill::matcher::fee_fen;
 use patron_domain::bill::parse::{beijing_to_utc, yuan};
-use patron_domain::bill::synth::{ALL_HEADER, ALL_SUMMARY_HEADER};
+use patron_domain::bill::synth::{Rng, ALL_HEADER, ALL_SUMMARY_HEADER};
 use patron_domain::bill::{Category, Counts};
-use patron_domain::{AgencyId, AgencyScope, TenantScope};
+use patron_domain::TenantScope;
 use patron_store::tenants::{self, TenantInput};
 use patron_store::{Backend, DbConn};
 use std::io::{BufWriter, Write};
@@ -55,25 +55,6 @@ pub struct ReconcileDbOptions {
     pub timeout: u64,
     /// Leave the database and the bill.
     pub keep: bool,
-}
-
-/// SplitMix64, as the synthetic days of `patron_domain::bill::synth` use.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
 }
 
 fn ts(t: NaiveDateTime) -> String {
@@ -697,17 +678,12 @@ pub fn reconcile_db(o: &ReconcileDbOptions) -> Result<String, BenchError> {
             let (pool, _) = serve::open_database(&s)?;
             let backend = pool.backend();
             let mut c = pool.get()?;
-            let agency = tenants::create_agency(&mut c, "Bench")?;
-            let valid = tenants::validate(&TenantInput {
-                name: "Bench".into(),
-                slug: SLUG.into(),
-                ..Default::default()
-            })
-            .map_err(|e| BenchError::Usage(format!("{e:?}")))?;
-            let t = tenants::create(
+            let t = super::bench_tenant(
                 &mut c,
-                &AgencyScope::system(AgencyId(agency.id)),
-                &valid,
+                TenantInput {
+                    slug: SLUG.into(),
+                    ..Default::default()
+                },
                 &serve::secrets(&s)?,
             )?;
             let bill_path = dir.join("bill.csv");
