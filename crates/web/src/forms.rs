@@ -114,12 +114,9 @@ pub(crate) struct UploadStream {
 }
 
 impl UploadStream {
-    /// The file's next piece (`None` at its end).
-    pub async fn next(&mut self) -> Option<Result<web::Bytes, UiError>> {
-        self.field
-            .next()
-            .await
-            .map(|r| r.map_err(|e| UiError::BadRequest(e.to_string())))
+    /// The file's bytes, as they arrive.
+    pub fn body(&mut self) -> &mut actix_multipart::Field {
+        &mut self.field
     }
 
     /// Reads what follows the file (nothing, in the forms that use this), so the

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod assets;
+mod bills;
 pub mod csrf;
 pub mod ctx;
 pub mod error;

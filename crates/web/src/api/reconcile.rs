@@ -4,10 +4,9 @@
 //! `patron_app::reconcile`).
 
 use super::{ApiAuth, ApiError, ApiResult, ErrorBody};
+use crate::bills::{ReceiveError, Received};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
-use patron_app::bills;
 use patron_app::reconcile::{self as ops, Resolution};
 use patron_domain::Permission;
 use patron_store::bill_files::{self as files, BillFile};
@@ -71,74 +70,26 @@ pub async fn create(
         .filter(|c| !c.is_control())
         .take(200)
         .collect();
-    let s2 = scope.clone();
-    let file = auth
-        .state
-        .run(move |c| bills::start_upload(c, &s2, &name, "API"))
-        .await?;
-    let state = auth.state.clone();
-    let discard = || {
-        let (s2, id, state) = (scope.clone(), file.id, state.clone());
-        async move {
-            if let Err(e) = state.run(move |c| bills::discard(c, &s2, id)).await {
-                tracing::warn!(file = id, error = %e, "partial upload not discarded");
-            }
+    match crate::bills::receive(&auth.state, &scope, &name, "API", &mut payload).await {
+        Ok(Received::Queued(f)) => {
+            let b = auth.state.db(move |c| bill_json(c, *f)).await?;
+            Ok(HttpResponse::Accepted().json(b))
         }
-    };
-    let mut rx = bills::Receiving::default();
-    while let Some(piece) = payload.next().await {
-        let piece = match piece {
-            Ok(p) => p,
-            Err(e) => {
-                discard().await;
-                return Err(ApiError::bad_request(format!("reading the body: {e}")));
-            }
-        };
-        if rx.size + piece.len() as u64 > bills::MAX_UPLOAD {
-            discard().await;
+        Ok(Received::TooLarge) => {
             tracing::info!("API bill refused: over 1 GiB");
-            return Err(ApiError::new(
+            Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                "the bill is larger than 1 GiB",
-            ));
+                "the bill is larger than 1 GiB: split it by day, or give it to patron reconcile import",
+            ))
         }
-        for (seq, chunk) in rx.push(&piece) {
-            let (s2, id) = (scope.clone(), file.id);
-            if let Err(e) = state
-                .run(move |c| bills::append(c, &s2, id, seq, &chunk))
-                .await
-            {
-                discard().await;
-                return Err(e.into());
-            }
-        }
-    }
-    if rx.size == 0 {
-        discard().await;
-        return Err(ApiError::new(
+        Ok(Received::Empty) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            "the body is empty: send the trade bill",
-        ));
-    }
-    let (last, sha1) = rx.finish();
-    let (s2, id) = (scope.clone(), file.id);
-    let out = state
-        .run(move |c| {
-            if let Some((seq, chunk)) = last {
-                bills::append(c, &s2, id, seq, &chunk)?;
-            }
-            let f = bills::finish(c, &s2, id, &sha1)?;
-            Ok(bill_json(c, f)?)
-        })
-        .await;
-    match out {
-        Ok(b) => Ok(HttpResponse::Accepted().json(b)),
-        Err(e) => {
-            discard().await;
-            Err(e.into())
-        }
+            "the body is empty: send the trade bill as downloaded from WeChat Pay",
+        )),
+        Err(ReceiveError::Body(e)) => Err(ApiError::bad_request(format!("reading the body: {e}"))),
+        Err(ReceiveError::App(e)) => Err(e.into()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! and the exception inbox (each open exception resolved by accepting WeChat's record,
 //! adjusting or writing it off, with a reason), exported as CSV.
 
+use crate::bills::{ReceiveError, Received};
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::paths;
@@ -9,7 +10,6 @@ use crate::render::{html, redirect_flash, Page};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use patron_app::bills;
 use patron_app::reconcile::{self as ops, Resolution};
 use patron_app::AppError;
 use patron_domain::Permission;
@@ -172,72 +172,26 @@ pub async fn upload(
         return render(&ctx, &slug, vec![m]).await;
     };
     let by = ctx.require_user()?.user.name.clone();
-    let (s2, name) = (scope.clone(), up.file_name.clone());
-    let file = ctx
-        .state
-        .run(move |c| bills::start_upload(c, &s2, &name, &by))
-        .await?;
-    let mut rx = bills::Receiving::default();
-    // Whatever goes wrong before the file is complete leaves nothing behind.
-    let discard = |ctx: &Ctx| {
-        let (s2, id) = (scope.clone(), file.id);
-        let state = ctx.state.clone();
-        async move {
-            if let Err(e) = state.run(move |c| bills::discard(c, &s2, id)).await {
-                tracing::warn!(file = id, error = %e, "partial upload not discarded");
-            }
+    let name = up.file_name.clone();
+    let received = crate::bills::receive(&ctx.state, &scope, &name, &by, up.body()).await;
+    let message = match received {
+        Ok(Received::Queued(file)) => {
+            up.drain().await;
+            tracing::info!(tenant = %tenant.slug, file = file.id, bytes = file.size_bytes, "bill received");
+            None
         }
+        Ok(Received::TooLarge) => Some("recon.too_large"),
+        Ok(Received::Empty) => Some("recon.empty_file"),
+        Err(ReceiveError::Body(e)) => {
+            tracing::info!(tenant = %tenant.slug, error = %e, "bill upload cut short");
+            return Err(UiError::BadRequest(e));
+        }
+        Err(ReceiveError::App(e)) => return Err(e.into()),
     };
-    loop {
-        let piece = match up.next().await {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                tracing::info!(tenant = %tenant.slug, error = %e, "bill upload cut short");
-                discard(&ctx).await;
-                return Err(e);
-            }
-            None => break,
-        };
-        if rx.size + piece.len() as u64 > bills::MAX_UPLOAD {
-            discard(&ctx).await;
-            let m = ctx.lang.t("recon.too_large").to_string();
-            return render(&ctx, &slug, vec![m]).await;
-        }
-        for (seq, chunk) in rx.push(&piece) {
-            let (s2, id) = (scope.clone(), file.id);
-            if let Err(e) = ctx
-                .state
-                .run(move |c| bills::append(c, &s2, id, seq, &chunk))
-                .await
-            {
-                discard(&ctx).await;
-                return Err(e.into());
-            }
-        }
-    }
-    up.drain().await;
-    if rx.size == 0 {
-        discard(&ctx).await;
-        let m = ctx.lang.t("recon.empty_file").to_string();
+    if let Some(key) = message {
+        let m = ctx.lang.t(key).to_string();
         return render(&ctx, &slug, vec![m]).await;
     }
-    let size = rx.size;
-    let (last, sha1) = rx.finish();
-    let (s2, id) = (scope.clone(), file.id);
-    let queued = ctx
-        .state
-        .run(move |c| {
-            if let Some((seq, chunk)) = last {
-                bills::append(c, &s2, id, seq, &chunk)?;
-            }
-            bills::finish(c, &s2, id, &sha1)
-        })
-        .await;
-    if let Err(e) = queued {
-        discard(&ctx).await;
-        return Err(e.into());
-    }
-    tracing::info!(tenant = %tenant.slug, file = file.id, bytes = size, "bill received");
     Ok(redirect_flash(
         &paths::tenant(&tenant.slug).reconciliation(),
         "ok",
