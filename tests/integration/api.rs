@@ -55,6 +55,26 @@ async fn tokens_are_created_in_the_ui_shown_once_and_revocable() {
     assert_eq!(after.status, 401);
     assert_eq!(after.json()["error"]["code"], "unauthorized");
     assert_eq!(after.headers.get("www-authenticate").unwrap(), "Bearer");
+
+    // Revoked by another process (straight in the database) while this one has it
+    // cached: refused within the cache epoch's poll, not the cache's lifetime.
+    let (other, token2) =
+        patron_store::api_tokens::create(&mut app.conn(), &w.scope, "Other", None).unwrap();
+    let me = api.api(Method::GET, "/api/v1/tenant", &token2, None).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    patron_store::api_tokens::revoke(
+        &mut app.conn(),
+        &w.scope,
+        patron_domain::ApiTokenId(other.id),
+    )
+    .unwrap();
+    until_async(std::time::Duration::from_secs(5), async || {
+        let r = api.api(Method::GET, "/api/v1/tenant", &token2, None).await;
+        (r.status == 401)
+            .then_some(())
+            .ok_or(format!("still {}", r.status))
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -2,9 +2,36 @@
 //! idempotency keys (races on both backends), and the till and campaign pages.
 
 use crate::support::*;
+use patron_app::redeemer::{Ask, Redeemer};
+use patron_app::till::Gated;
 use patron_domain::coupons::{qr_payload, Benefit, Validity};
 use patron_store::coupons::{self, CampaignInput, NotIssued, Redeemed, Till};
 use std::sync::{Arc, Barrier};
+
+/// A redemption at the API's till, without key, order or amount.
+fn ask(scope: &patron_domain::TenantScope, scanned: &str, store: i64, by: &str) -> Ask {
+    Ask {
+        scope: scope.clone(),
+        ip: "192.0.2.1".into(),
+        scanned: scanned.into(),
+        user_id: None,
+        user_name: by.into(),
+        store_id: store,
+        device: "test".into(),
+        idempotency_key: None,
+        order_ref: None,
+        amount_fen: None,
+    }
+}
+
+/// Runs a future to its end on a runtime of its own (threads of a race).
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
 
 fn campaign(app: &TestApp, w: &World, supply: Option<i64>, per_follower: Option<i64>) -> i64 {
     let mut c = app.conn();
@@ -186,54 +213,44 @@ fn a_retried_tap_gets_its_first_answer_even_when_racing_itself() {
 /// redemption, one audit row, every retry answered as the first.
 #[test]
 fn racing_through_the_writers_of_two_processes_redeems_once() {
-    use patron_app::coupons::Redemption;
     let app = TestApp::spawn();
     let w = world(&mut app.conn(), "a");
+    let key = *app.state.secrets.mac_key();
     let started = |n: usize| {
-        patron_app::redeemer::Redeemer::start(
+        Redeemer::start(
             patron_store::DbPool::connect(&app.db.url, n as u32).unwrap(),
             n,
+            key,
         )
     };
     // Two processes with writers, and one redeeming each in its own transaction.
     let writers = [
         started(2),
         started(1),
-        patron_app::redeemer::Redeemer::direct(),
+        Redeemer::direct(app.state.pool.clone(), key),
     ];
     let barrier = Arc::new(Barrier::new(60));
     let handles: Vec<_> = (0..60)
         .map(|i| {
             let (r, barrier) = (writers[i % 3].clone(), barrier.clone());
-            let pool = app.state.pool.clone();
             let (scope, code, store) = (w.scope.clone(), w.coupon_code.clone(), w.store);
             std::thread::spawn(move || {
-                let name = format!("Cashier {i}");
                 // Threads 50..60 are one till's retries of the same tap.
                 let key = if i < 50 {
                     format!("tap-{i}")
                 } else {
                     "the-same-tap".into()
                 };
+                let ask = Ask {
+                    idempotency_key: Some(key),
+                    amount_fen: Some(5000),
+                    ..ask(&scope, &code, store, &format!("Cashier {i}"))
+                };
                 barrier.wait();
-                let mut c = pool.get().unwrap();
-                r.redeem(
-                    &mut c,
-                    &scope,
-                    &Redemption {
-                        code: &code,
-                        till: Till {
-                            user_id: None,
-                            user_name: &name,
-                            store_id: store,
-                            device: "test",
-                        },
-                        idempotency_key: Some(&key),
-                        order_ref: None,
-                        amount_fen: Some(5000),
-                    },
-                )
-                .unwrap()
+                match block_on(r.redeem(ask)).unwrap() {
+                    Gated::Done(r) => r,
+                    other => panic!("{other:?}"),
+                }
             })
         })
         .collect();
@@ -255,6 +272,195 @@ fn racing_through_the_writers_of_two_processes_redeems_once() {
     assert_eq!(audit, 1, "one redemption recorded: {results:?}");
     let c = coupons::by_code(&mut app.conn(), &w.scope, &w.coupon_code).unwrap();
     assert_eq!(c.status, patron_domain::coupons::CouponStatus::Redeemed);
+}
+
+/// One batch of redemptions across two tenants answers each as it would be answered
+/// alone and in turn, and writes only the winners.
+#[test]
+fn a_batch_answers_each_redemption_as_alone_and_in_turn() {
+    let app = TestApp::spawn();
+    let mut c = app.conn();
+    let (a, b) = (world(&mut c, "a"), world(&mut c, "b"));
+    let camp = campaign(&app, &a, None, None);
+    let codes: Vec<String> = (0..6)
+        .map(|_| {
+            coupons::issue(&mut c, &a.scope, camp, None, "api", "t")
+                .unwrap()
+                .unwrap()
+                .code
+        })
+        .collect();
+    let till = |name| Till {
+        user_id: None,
+        user_name: name,
+        store_id: a.store,
+        device: "test",
+    };
+    // Before the batch: codes[4] redeemed under key "earlier".
+    let earlier = coupons::redeem(
+        &mut c,
+        &a.scope,
+        &codes[4],
+        &till("Early"),
+        Some("earlier"),
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(matches!(earlier, Redeemed::Ok { .. }));
+    let one = |scope, code, store_id, key| coupons::Ask {
+        scope,
+        code,
+        till: Till {
+            store_id,
+            ..till("Batch")
+        },
+        idempotency_key: key,
+        order_ref: None,
+        amount_fen: Some(5000),
+    };
+    let asks = vec![
+        one(&a.scope, codes[0].as_str(), a.store, Some("k1")),
+        one(&a.scope, codes[1].as_str(), a.store, None),
+        // The same coupon again: told who took it a moment ago.
+        one(&a.scope, codes[0].as_str(), a.store, None),
+        // The same key again: the first answer, whatever the code.
+        one(&a.scope, codes[2].as_str(), a.store, Some("k1")),
+        // Another tenant's coupon through this tenant: not found.
+        one(&a.scope, b.coupon_code.as_str(), a.store, None),
+        // Another tenant's store: refused, nothing redeemed.
+        one(&a.scope, codes[3].as_str(), b.store, None),
+        one(&a.scope, "NOSUCHCODE", a.store, None),
+        // The other tenant, in the same batch.
+        one(&b.scope, b.coupon_code.as_str(), b.store, None),
+        // Redeemed before the batch.
+        one(&a.scope, codes[4].as_str(), a.store, None),
+        // A key answered before the batch.
+        one(&a.scope, codes[5].as_str(), a.store, Some("earlier")),
+    ];
+    let out = patron_store::write_tx(&mut c, |c| coupons::redeem_many(c, &asks)).unwrap();
+    let ok = |i: usize| match &out[i] {
+        Ok(r @ Redeemed::Ok { .. }) => r.clone(),
+        other => panic!("ask {i}: {other:?}"),
+    };
+    let first = ok(0);
+    let Redeemed::Ok {
+        at, discount_fen, ..
+    } = &first
+    else {
+        unreachable!()
+    };
+    assert_eq!(*discount_fen, 1000);
+    ok(1);
+    assert_eq!(
+        out[2].as_ref().unwrap(),
+        &Redeemed::AlreadyRedeemed {
+            code: codes[0].clone(),
+            store_id: Some(a.store),
+            by: Some("Batch".into()),
+            at: Some(*at),
+        }
+    );
+    assert_eq!(
+        out[3].as_ref().unwrap(),
+        &first,
+        "a repeated key is answered as first"
+    );
+    assert!(
+        matches!(out[4], Err(patron_store::StoreError::NotFound)),
+        "{:?}",
+        out[4]
+    );
+    assert!(
+        matches!(out[5], Err(patron_store::StoreError::Invalid(_))),
+        "{:?}",
+        out[5]
+    );
+    assert!(
+        matches!(out[6], Err(patron_store::StoreError::NotFound)),
+        "{:?}",
+        out[6]
+    );
+    ok(7);
+    assert!(
+        matches!(&out[8], Ok(Redeemed::AlreadyRedeemed { by: Some(by), .. }) if by == "Early"),
+        "{:?}",
+        out[8]
+    );
+    assert_eq!(out[9].as_ref().unwrap(), &earlier);
+
+    // Written: the three winners, each once, with its event; nothing else.
+    let status = |scope, code: &str| {
+        coupons::by_code(&mut app.conn(), scope, code)
+            .unwrap()
+            .status
+    };
+    use patron_domain::coupons::CouponStatus::{Issued, Redeemed as Done};
+    for (code, want) in [
+        (&codes[0], Done),
+        (&codes[1], Done),
+        (&codes[2], Issued),
+        (&codes[3], Issued),
+        (&codes[5], Issued),
+    ] {
+        assert_eq!(status(&a.scope, code), want, "{code}");
+    }
+    assert_eq!(status(&b.scope, &b.coupon_code), Done);
+    use diesel::prelude::*;
+    let events: i64 = patron_store::schema::coupon_events::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(events, 4, "the earlier redemption and the batch's three");
+}
+
+/// Unknown codes sent all at once through a writer lock the guesser after exactly the
+/// allowed number, as one after another would.
+#[test]
+fn the_code_throttle_is_exact_within_a_batch() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let r = Redeemer::start(
+        patron_store::DbPool::connect(&app.db.url, 1).unwrap(),
+        1,
+        *app.state.secrets.mac_key(),
+    );
+    let n = patron_app::till::MAX_FAILURES as usize + 5;
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (r, barrier, scope, store) = (r.clone(), barrier.clone(), w.scope.clone(), w.store);
+            std::thread::spawn(move || {
+                let a = ask(&scope, &format!("NOPE{i:04}XX"), store, "Guesser");
+                barrier.wait();
+                block_on(r.redeem(a))
+            })
+        })
+        .collect();
+    let answers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let locked = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Gated::Locked)))
+        .count();
+    let unknown = answers
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Err(patron_app::AppError::NotFound) | Ok(Gated::Refused(_))
+            )
+        })
+        .count();
+    assert_eq!((unknown, locked), (n - 5, 5), "{answers:?}");
+    // And the real code is refused too now: the guesser is locked out.
+    let a = ask(&w.scope, &w.coupon_code, w.store, "Guesser");
+    assert!(matches!(block_on(r.redeem(a)), Ok(Gated::Locked)));
+    assert_eq!(
+        coupons::by_code(&mut app.conn(), &w.scope, &w.coupon_code)
+            .unwrap()
+            .status,
+        patron_domain::coupons::CouponStatus::Issued
+    );
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! Coupons at the till and in the API: from a scan to a code, what a code is worth here
-//! and now, redeeming it once, voiding a mistake, issuing to a whole segment.
+//! and now, voiding a mistake, issuing to a whole segment. Redeeming: [`crate::redeemer`].
 
 use crate::jobs::{self, Job};
 use crate::AppError;
 use patron_domain::coupons::{self as rules, Refusal, ScanRefusal};
 use patron_domain::{JobId, StoreId, TenantScope};
-use patron_store::coupons::{self, Campaign, Coupon, NotVoided, Redeemed, Till};
+use patron_store::coupons::{self, Campaign, Coupon, NotVoided, Till};
 use patron_store::DbConn;
 
 /// How long after a redemption it may be voided.
@@ -88,89 +88,6 @@ pub fn look_up(
         holder,
         verdict,
     })
-}
-
-/// What the till or the API asks to redeem.
-pub struct Redemption<'a> {
-    pub code: &'a str,
-    pub till: Till<'a>,
-    pub idempotency_key: Option<&'a str>,
-    pub order_ref: Option<&'a str>,
-    pub amount_fen: Option<i64>,
-}
-
-/// Redeems a code once: an unknown code is `NotFound` before anything else, a store that
-/// is not the tenant's (or not the cashier's) is invalid, and of racing cashiers exactly
-/// one wins (`store::coupons::redeem`).
-///
-/// With an order reference and an amount, the order is expected to be paid
-/// (`patron_store::payments::expect`) and the payment is linked to the coupon. The
-/// till's amount is the order before the coupon (the minimum spend and a percentage
-/// are taken of it); the customer pays it less the discount, and that is what the till
-/// charges through WeChat Pay, so the notification must report `amount − discount`.
-///
-/// This one runs its own transaction; the till and the API go through
-/// [`crate::redeemer::Redeemer`], which redeems many in one ([`redeem_in_tx`]).
-pub fn redeem(
-    c: &mut DbConn,
-    scope: &TenantScope,
-    r: &Redemption<'_>,
-) -> Result<Redeemed, AppError> {
-    let out = coupons::redeem(
-        c,
-        scope,
-        r.code,
-        &r.till,
-        r.idempotency_key,
-        r.order_ref,
-        r.amount_fen,
-    )?;
-    expect_order(c, scope, r, &out)?;
-    Ok(out)
-}
-
-/// [`redeem`] inside the caller's write transaction (a writer's batch).
-pub fn redeem_in_tx(
-    c: &mut DbConn,
-    scope: &TenantScope,
-    r: &Redemption<'_>,
-) -> Result<Redeemed, AppError> {
-    let out = coupons::redeem_in(
-        c,
-        scope,
-        r.code,
-        &r.till,
-        r.idempotency_key,
-        r.order_ref,
-        r.amount_fen,
-    )?;
-    expect_order(c, scope, r, &out)?;
-    Ok(out)
-}
-
-/// A redemption with an order reference and an amount expects its payment.
-fn expect_order(
-    c: &mut DbConn,
-    scope: &TenantScope,
-    r: &Redemption<'_>,
-    out: &Redeemed,
-) -> Result<(), AppError> {
-    if let (
-        Redeemed::Ok {
-            coupon_id,
-            code,
-            discount_fen,
-            ..
-        },
-        Some(order),
-        Some(fen),
-    ) = (out, r.order_ref, r.amount_fen)
-    {
-        let follower = coupons::by_code(c, scope, code)?.follower_id;
-        let pays = (fen - discount_fen).max(0);
-        patron_store::payments::expect(c, scope, order, pays, Some(*coupon_id), follower)?;
-    }
-    Ok(())
 }
 
 /// Voids a redemption within [`VOID_WINDOW`], with a reason (an unknown code is

@@ -1,52 +1,68 @@
-//! Redemptions with group commit: the till and the API hand each redemption to a writer
-//! thread, which redeems every one waiting in **one** write transaction and answers
-//! them all once it has committed.
+//! Redemptions, the till's and the API's, on one path: what was scanned or typed goes
+//! through the code-guessing throttle, becomes a code and is redeemed once, and the
+//! answer comes back only after it has committed.
 //!
-//! Why: a redemption is a handful of rows, and alone it costs a transaction each. On
-//! SQLite 64 concurrent write transactions meet in its busy handler, which sleeps
-//! instead of queueing; on PostgreSQL each pays its own commit. One writer per process
-//! (SQLite allows one at a time anyway; PostgreSQL gets a few) turns them into a queue
-//! whose batches commit once (docs/benchmarks.md, "Redemptions").
+//! With writers (the default on both backends), a request hands its redemption to a
+//! writer thread and waits without holding a thread or a connection; the writer takes
+//! every redemption waiting (up to [`MAX_BATCH`]) and runs them in **one** transaction
+//! with a handful of set-based statements (`patron_store::coupons::redeem_many`), then
+//! answers them all. Why: a redemption is a handful of rows, and alone it costs a
+//! transaction and a dozen round trips. On SQLite 64 concurrent write transactions meet
+//! in its busy handler, which sleeps instead of queueing; on PostgreSQL each pays its own
+//! commit and round trips (docs/benchmarks.md, "Redemptions").
 //!
-//! Exactly-once is kept: each redemption in a batch is the same conditional update as
-//! alone (`patron_store::coupons::redeem_in`), so of racing processes one wins, a
-//! repeated idempotency key in one batch is answered from the first, and nobody is
-//! answered before the batch's commit. A batch that fails as a whole (a database error,
-//! such as two processes inserting the same idempotency key at once) is rolled back and
-//! its redemptions are redeemed one by one, each in its own transaction, as before.
+//! Exactly-once is kept: each coupon's update in a batch is conditional on its status,
+//! so of racing processes one wins; a repeated idempotency key in one batch is answered
+//! from the first; nobody is answered before the batch's commit. A batch that fails as
+//! a whole (a database error, two processes inserting one idempotency key, a coupon
+//! another process redeemed between the batch's read and its update) is rolled back and
+//! its redemptions are redone one by one, each in its own transaction.
 //!
-//! The writers hold connections of their own (a pool apart from the requests'): a
-//! request waits for its answer holding a pooled connection, so writers that drew from
-//! the same pool could wait for one another forever.
+//! The throttle is exact within a batch: the failures of each throttle key are read once
+//! and counted on as the batch's own failures are recorded, so a batch answers as the
+//! same redemptions would one after another.
+//!
+//! The writers hold connections of their own (a pool apart from the requests').
 
-use crate::coupons::{redeem_in_tx, Redemption};
+use crate::till::{self, Gated};
 use crate::AppError;
+use patron_domain::coupons::{Lookup, ScanRefusal};
 use patron_domain::TenantScope;
-use patron_store::coupons::{Redeemed, Till};
-use patron_store::{write_tx, DbPool, StoreError};
-use std::sync::mpsc;
+use patron_store::coupons::{self, Redeemed, Till};
+use patron_store::{write_tx, DbConn, DbPool, StoreError};
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
 
 /// The most redemptions one transaction takes.
 pub const MAX_BATCH: usize = 256;
 
-/// A redemption as the writer keeps it (owned: it crosses threads).
-struct Item {
-    scope: TenantScope,
-    code: String,
-    user_id: Option<i64>,
-    user_name: String,
-    store_id: i64,
-    device: String,
-    idempotency_key: Option<String>,
-    order_ref: Option<String>,
-    amount_fen: Option<i64>,
-    answer: mpsc::SyncSender<Result<Redeemed, AppError>>,
+/// A redemption as the till or the API asks for it: what was scanned or typed, where,
+/// by whom.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub scope: TenantScope,
+    /// The client's address: the throttle counts failures per address too.
+    pub ip: String,
+    /// A signed QR payload, or a code as typed (any spacing).
+    pub scanned: String,
+    pub user_id: Option<i64>,
+    pub user_name: String,
+    pub store_id: i64,
+    pub device: String,
+    /// Makes the redemption once only: a retry with the same key answers as the first.
+    pub idempotency_key: Option<String>,
+    /// The till's order reference: with an amount, the order's payment is expected
+    /// (`patron_store::payments::expect`) for the amount less the discount.
+    pub order_ref: Option<String>,
+    /// The order before the coupon, in fen.
+    pub amount_fen: Option<i64>,
 }
 
-impl Item {
-    fn redemption(&self) -> Redemption<'_> {
-        Redemption {
-            code: &self.code,
+impl Ask {
+    fn store_ask<'a>(&'a self, code: &'a str) -> coupons::Ask<'a> {
+        coupons::Ask {
+            scope: &self.scope,
+            code,
             till: Till {
                 user_id: self.user_id,
                 user_name: &self.user_name,
@@ -60,88 +76,91 @@ impl Item {
     }
 }
 
-/// The writers' queue, or none: each redemption then runs its own transaction on the
-/// caller's connection.
+/// What a redemption comes to: throttled, a scan that names no code, or redeemed /
+/// already redeemed / refused; `NotFound` for an unknown code.
+pub type Answer = Result<Gated<Redeemed>, AppError>;
+
+type Queued = (Ask, oneshot::Sender<Answer>);
+
+/// The redemption path of a process: the writers' queue, or each redemption in its own
+/// transaction on a blocking thread.
 #[derive(Clone)]
 pub struct Redeemer {
-    tx: Option<mpsc::SyncSender<Item>>,
+    queue: Option<mpsc::Sender<Queued>>,
+    /// Without writers: the requests' pool.
+    pool: DbPool,
+    mac_key: [u8; 32],
 }
 
 impl Redeemer {
-    /// Writer threads when none are configured: one on SQLite, where 64 concurrent
-    /// write transactions otherwise nap in its busy handler; none on PostgreSQL, where a
-    /// writer runs its batch's statements one after another on one connection, while
-    /// separate transactions run them side by side (measured: docs/benchmarks.md,
-    /// "Redemptions"; a batch needs set-based statements to win there).
+    /// Writer threads when none are configured: one on SQLite (it takes one writer at
+    /// a time anyway), two on PostgreSQL (one collects the next batch while the other's
+    /// commits). Measured: docs/benchmarks.md, "Redemptions".
     pub fn default_writers(backend: patron_store::Backend) -> usize {
         match backend {
             patron_store::Backend::Sqlite => 1,
-            patron_store::Backend::Postgres => 0,
+            patron_store::Backend::Postgres => 2,
         }
     }
 
-    /// No writers: every redemption in its own transaction.
-    pub fn direct() -> Redeemer {
-        Redeemer { tx: None }
+    /// No writers: every redemption in its own transaction, on `pool`.
+    pub fn direct(pool: DbPool, mac_key: [u8; 32]) -> Redeemer {
+        Redeemer {
+            queue: None,
+            pool,
+            mac_key,
+        }
     }
 
-    /// Starts `writers` threads over `pool`, which must be theirs alone (one connection
-    /// each).
-    pub fn start(pool: DbPool, writers: usize) -> Redeemer {
-        let (tx, rx) = mpsc::sync_channel::<Item>(4096);
+    /// Starts `writers` threads over `writer_pool`, which must be theirs alone (one
+    /// connection each).
+    pub fn start(writer_pool: DbPool, writers: usize, mac_key: [u8; 32]) -> Redeemer {
+        let (tx, rx) = mpsc::channel::<Queued>(4 * MAX_BATCH);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         for i in 0..writers.max(1) {
-            let (rx, pool) = (rx.clone(), pool.clone());
+            let (rx, pool) = (rx.clone(), writer_pool.clone());
             std::thread::Builder::new()
                 .name(format!("redeem-writer-{i}"))
-                .spawn(move || writer(&pool, &rx))
+                .spawn(move || writer(&pool, &rx, &mac_key))
                 .expect("spawn a redemption writer");
         }
-        Redeemer { tx: Some(tx) }
+        Redeemer {
+            queue: Some(tx),
+            pool: writer_pool,
+            mac_key,
+        }
     }
 
-    /// Redeems through the writers, blocking until the batch with it has committed (call
-    /// it on a blocking thread, as the till's and the API's pool trips are); without
-    /// writers, in a transaction of its own on `c`.
-    pub fn redeem(
-        &self,
-        c: &mut patron_store::DbConn,
-        scope: &TenantScope,
-        r: &Redemption<'_>,
-    ) -> Result<Redeemed, AppError> {
-        let Some(tx) = &self.tx else {
-            return crate::coupons::redeem(c, scope, r);
-        };
-        let (answer, wait) = mpsc::sync_channel(1);
-        let item = Item {
-            scope: scope.clone(),
-            code: r.code.to_string(),
-            user_id: r.till.user_id,
-            user_name: r.till.user_name.to_string(),
-            store_id: r.till.store_id,
-            device: r.till.device.to_string(),
-            idempotency_key: r.idempotency_key.map(str::to_string),
-            order_ref: r.order_ref.map(str::to_string),
-            amount_fen: r.amount_fen,
-            answer,
-        };
+    /// Redeems, answering once the redemption has committed.
+    pub async fn redeem(&self, ask: Ask) -> Answer {
         let stopped =
             || AppError::Internal(StoreError::Config("the redemption writers stopped".into()));
-        tx.send(item).map_err(|_| stopped())?;
-        wait.recv().map_err(|_| stopped())?
+        match &self.queue {
+            Some(queue) => {
+                let (answer, wait) = oneshot::channel();
+                queue.send((ask, answer)).await.map_err(|_| stopped())?;
+                wait.await.map_err(|_| stopped())?
+            }
+            None => {
+                let (pool, key) = (self.pool.clone(), self.mac_key);
+                tokio::task::spawn_blocking(move || one(&mut *pool.get()?, &key, &ask))
+                    .await
+                    .map_err(|e| AppError::Internal(StoreError::Task(e.to_string())))?
+            }
+        }
     }
 }
 
-fn writer(pool: &DbPool, rx: &std::sync::Mutex<mpsc::Receiver<Item>>) {
+fn writer(pool: &DbPool, rx: &std::sync::Mutex<mpsc::Receiver<Queued>>, mac_key: &[u8; 32]) {
     let mut held = None;
     loop {
         let mut batch = Vec::new();
         {
             // One writer collects a batch at a time; the others wait their turn.
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            match rx.recv() {
-                Ok(first) => batch.push(first),
-                Err(_) => return,
+            let mut rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match rx.blocking_recv() {
+                Some(first) => batch.push(first),
+                None => return,
             }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -150,64 +169,244 @@ fn writer(pool: &DbPool, rx: &std::sync::Mutex<mpsc::Receiver<Item>>) {
                 }
             }
         }
-        let mut c = match held.take() {
-            Some(c) => c,
-            None => match pool.get() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "redemption writer has no connection");
-                    for it in batch {
-                        let _ = it.answer.send(Err(AppError::Internal(StoreError::Config(
-                            "no database connection".into(),
-                        ))));
-                    }
-                    continue;
+        let mut c = match held.take().map(Ok).unwrap_or_else(|| pool.get()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "redemption writer has no connection");
+                for (_, answer) in batch {
+                    let _ = answer.send(Err(AppError::Internal(StoreError::Config(
+                        "no database connection".into(),
+                    ))));
                 }
-            },
-        };
-        // The batch in one transaction: each redemption's own outcome (a refusal, a code
-        // not found) is its answer; a database error fails the whole batch.
-        let together = write_tx(&mut c, |c| {
-            let mut out = Vec::with_capacity(batch.len());
-            for it in &batch {
-                match redeem_in_tx(c, &it.scope, &it.redemption()) {
-                    Err(AppError::Internal(e)) => return Err(e),
-                    // A unique index refused a row: on PostgreSQL the transaction is
-                    // spoilt for the rest of the batch.
-                    Err(AppError::Conflict(what)) => return Err(StoreError::Conflict(what)),
-                    other => out.push(other),
-                }
+                continue;
             }
-            Ok::<_, StoreError>(out)
-        });
-        match together {
-            Ok(answers) => {
-                for (it, a) in batch.into_iter().zip(answers) {
-                    let a = match (a, it.idempotency_key.as_deref()) {
-                        // A retry of a tap another process redeemed meanwhile lost the
-                        // race to its own first try: answer as that did.
-                        (Ok(already @ Redeemed::AlreadyRedeemed { .. }), Some(key)) => {
-                            match patron_store::coupons::replay(&mut c, &it.scope, key) {
-                                Ok(Some(first)) => Ok(first),
-                                Ok(None) => Ok(already),
-                                Err(e) => Err(e.into()),
-                            }
-                        }
-                        (a, _) => a,
-                    };
-                    let _ = it.answer.send(a);
+        };
+        let (asks, answers): (Vec<Ask>, Vec<_>) = batch.into_iter().unzip();
+        match write_tx(&mut c, |c| process(c, mac_key, &asks)) {
+            Ok(outcomes) => {
+                for ((ask, answer), out) in asks.iter().zip(answers).zip(outcomes) {
+                    let _ = answer.send(settle(&mut c, ask, out));
                 }
                 held = Some(c);
             }
             Err(e) => {
-                tracing::warn!(error = %e, n = batch.len(), "redemption batch rolled back; redeeming one by one");
-                for it in batch {
-                    let a = crate::coupons::redeem(&mut c, &it.scope, &it.redemption());
-                    let _ = it.answer.send(a);
+                tracing::warn!(error = %e, n = asks.len(), "redemption batch rolled back; redeeming one by one");
+                for (ask, answer) in asks.iter().zip(answers) {
+                    let _ = answer.send(one(&mut c, mac_key, ask));
                 }
                 // A connection that failed a batch goes back to the pool.
                 drop(c);
             }
         }
     }
+}
+
+/// One redemption in a transaction of its own.
+fn one(c: &mut DbConn, mac_key: &[u8; 32], ask: &Ask) -> Answer {
+    let attempt = write_tx(c, |c| process(c, mac_key, std::slice::from_ref(ask)));
+    match attempt {
+        Ok(mut outs) => settle(c, ask, outs.pop().unwrap_or(Err(AppError::NotFound))),
+        // Two processes inserted one idempotency key: the other's answer is the answer.
+        Err(StoreError::Conflict(what)) => match replay(c, ask)? {
+            Some(first) => Ok(Gated::Done(first)),
+            None => Err(AppError::Conflict(what)),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// After the commit: a retry of a tap that another process redeemed meanwhile lost the
+/// race to its own first try; it is answered as that was.
+fn settle(c: &mut DbConn, ask: &Ask, out: Answer) -> Answer {
+    match out {
+        Ok(Gated::Done(already @ Redeemed::AlreadyRedeemed { .. })) => {
+            Ok(Gated::Done(replay(c, ask)?.unwrap_or(already)))
+        }
+        other => other,
+    }
+}
+
+fn replay(c: &mut DbConn, ask: &Ask) -> Result<Option<Redeemed>, StoreError> {
+    match &ask.idempotency_key {
+        Some(k) => coupons::replay(c, &ask.scope, k),
+        None => Ok(None),
+    }
+}
+
+/// The redemptions of `asks`, in the caller's write transaction, each answered as it
+/// would be alone and in turn. A database error fails them all.
+fn process(c: &mut DbConn, mac_key: &[u8; 32], asks: &[Ask]) -> Result<Vec<Answer>, StoreError> {
+    let since = patron_store::now() - till::WINDOW;
+    let mut failures: HashMap<String, i64> = HashMap::new();
+    let keys: Vec<[String; 2]> = asks.iter().map(|a| till::keys(&a.scope, &a.ip)).collect();
+    // Could the batch's own failures lock a key before its last ask? Then in turn, one
+    // by one (a guesser near the limit); else all at once.
+    let mut uses: HashMap<&str, i64> = HashMap::new();
+    for k in keys.iter().flatten() {
+        *uses.entry(k.as_str()).or_insert(0) += 1;
+    }
+    let mut near = false;
+    for (k, n) in uses {
+        near |= count(c, &mut failures, k, since)? + n > till::MAX_FAILURES;
+    }
+    if !near || asks.len() == 1 {
+        return run(c, mac_key, asks, &keys, &mut failures);
+    }
+    let mut out = Vec::with_capacity(asks.len());
+    for (a, k) in asks.iter().zip(&keys) {
+        out.extend(run(
+            c,
+            mac_key,
+            std::slice::from_ref(a),
+            std::slice::from_ref(k),
+            &mut failures,
+        )?);
+    }
+    Ok(out)
+}
+
+/// [`process`] for asks whose failures cannot lock one of them out (checked by the
+/// caller): the throttle is looked at first, the codes redeemed all at once.
+fn run(
+    c: &mut DbConn,
+    mac_key: &[u8; 32],
+    asks: &[Ask],
+    keys: &[[String; 2]],
+    failures: &mut HashMap<String, i64>,
+) -> Result<Vec<Answer>, StoreError> {
+    let since = patron_store::now() - till::WINDOW;
+    let mut out: Vec<Option<Answer>> = (0..asks.len()).map(|_| None).collect();
+
+    // The throttle and the scans. Failures here are scans that name no code; unknown
+    // codes come below.
+    let mut lookups: Vec<(usize, Lookup)> = Vec::with_capacity(asks.len());
+    for (i, a) in asks.iter().enumerate() {
+        if locked(c, failures, &keys[i], since)? {
+            tracing::warn!(ip = %a.ip, tenant_id = a.scope.tenant_id().0, "code lookups throttled");
+            out[i] = Some(Ok(Gated::Locked));
+            continue;
+        }
+        match crate::coupons::scan_lookup(mac_key, &a.scope, &a.scanned) {
+            Ok(l) => lookups.push((i, l)),
+            Err(r) => {
+                fail(c, failures, &keys[i])?;
+                out[i] = Some(Ok(Gated::Refused(r)));
+            }
+        }
+    }
+
+    // The codes, then, for codes of ours not found, as typed (an imported code that only
+    // looks like one of ours).
+    let firsts: Vec<coupons::Ask<'_>> = lookups
+        .iter()
+        .map(|(i, l)| asks[*i].store_ask(&l.code))
+        .collect();
+    let mut found = coupons::redeem_many(c, &firsts)?;
+    let retry: Vec<usize> = (0..lookups.len())
+        .filter(|&j| {
+            matches!(found[j], Err(StoreError::NotFound)) && lookups[j].1.as_typed.is_some()
+        })
+        .collect();
+    if !retry.is_empty() {
+        let typed: Vec<coupons::Ask<'_>> = retry
+            .iter()
+            .map(|&j| {
+                let (i, l) = &lookups[j];
+                asks[*i].store_ask(l.as_typed.as_deref().unwrap_or_default())
+            })
+            .collect();
+        for (&j, again) in retry.iter().zip(coupons::redeem_many(c, &typed)?) {
+            found[j] = again;
+        }
+    }
+
+    for ((i, l), r) in lookups.iter().zip(found) {
+        let a = &asks[*i];
+        out[*i] = Some(match r {
+            Err(StoreError::NotFound) => {
+                fail(c, failures, &keys[*i])?;
+                if l.typo {
+                    Ok(Gated::Refused(ScanRefusal::BadCheckCharacter))
+                } else {
+                    Err(AppError::NotFound)
+                }
+            }
+            Err(e @ StoreError::Invalid(_)) => Err(e.into()),
+            Err(e) => return Err(e),
+            Ok(r) => {
+                expect_order(c, a, &r)?;
+                Ok(Gated::Done(r))
+            }
+        });
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.unwrap_or(Err(AppError::NotFound)))
+        .collect())
+}
+
+/// Whether either throttle key is past the limit, counting this batch's failures.
+fn locked(
+    c: &mut DbConn,
+    failures: &mut HashMap<String, i64>,
+    keys: &[String; 2],
+    since: chrono::NaiveDateTime,
+) -> Result<bool, StoreError> {
+    for k in keys {
+        if count(c, failures, k, since)? >= till::MAX_FAILURES {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The failures of `key` in the window: read once a batch, then counted on.
+fn count(
+    c: &mut DbConn,
+    failures: &mut HashMap<String, i64>,
+    key: &str,
+    since: chrono::NaiveDateTime,
+) -> Result<i64, StoreError> {
+    if let Some(n) = failures.get(key) {
+        return Ok(*n);
+    }
+    let n = patron_store::throttle::failures_since(c, key, since)?.0;
+    failures.insert(key.to_string(), n);
+    Ok(n)
+}
+
+/// Records a failed lookup against both keys (and counts it for the rest of the batch).
+fn fail(
+    c: &mut DbConn,
+    failures: &mut HashMap<String, i64>,
+    keys: &[String; 2],
+) -> Result<(), StoreError> {
+    till::failed(c, keys)?;
+    for k in keys {
+        *failures.entry(k.clone()).or_insert(0) += 1;
+    }
+    Ok(())
+}
+
+/// A redemption with an order reference and an amount expects its payment: the till's
+/// amount is the order before the coupon (the minimum spend and a percentage are taken
+/// of it); the customer pays it less the discount, and that is what the till charges
+/// through WeChat Pay, so the notification must report `amount − discount`.
+fn expect_order(c: &mut DbConn, ask: &Ask, out: &Redeemed) -> Result<(), StoreError> {
+    if let (
+        Redeemed::Ok {
+            coupon_id,
+            code,
+            discount_fen,
+            ..
+        },
+        Some(order),
+        Some(fen),
+    ) = (out, ask.order_ref.as_deref(), ask.amount_fen)
+    {
+        let follower = coupons::by_code(c, &ask.scope, code)?.follower_id;
+        let pays = (fen - discount_fen).max(0);
+        patron_store::payments::expect(c, &ask.scope, order, pays, Some(*coupon_id), follower)?;
+    }
+    Ok(())
 }

@@ -70,12 +70,13 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
         0 => patron_app::redeemer::Redeemer::default_writers(pool.backend()),
         n => n,
     };
-    let redeemer = if writers == 0 {
-        patron_app::redeemer::Redeemer::direct()
+    let redeemer = if s.redeem_direct {
+        patron_app::redeemer::Redeemer::direct(pool.clone(), *secrets.mac_key())
     } else {
         patron_app::redeemer::Redeemer::start(
             DbPool::connect(&s.effective_database_url(), writers as u32)?,
             writers,
+            *secrets.mac_key(),
         )
     };
     let state = web::Data::new(patron_web::AppState {
@@ -86,6 +87,7 @@ pub fn prepare(s: &Settings, base_url: &str) -> Result<Prepared, StartError> {
         webhook_guard: patron_web::webhook::Guard::new(web_cfg.webhook_limits()),
         cfg: web_cfg,
         endpoints: Default::default(),
+        tokens: Default::default(),
         metrics: Default::default(),
         ingest: patron_store::inbox::Batcher::start(
             pool.clone(),

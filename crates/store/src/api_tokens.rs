@@ -63,19 +63,22 @@ pub fn list(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<ApiToken>> {
 }
 
 pub fn revoke(conn: &mut DbConn, scope: &TenantScope, id: ApiTokenId) -> Result<()> {
-    let n = diesel::update(
-        api_tokens::table
-            .filter(api_tokens::id.eq(id.0))
-            .filter(api_tokens::tenant_id.eq(scope.tenant_id().0))
-            .filter(api_tokens::revoked_at.is_null()),
-    )
-    .set(api_tokens::revoked_at.eq(now()))
-    .execute(conn)?;
-    if n == 0 {
-        // Unknown, foreign or already revoked: all look the same from outside.
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    crate::write_tx(conn, |conn| {
+        let n = diesel::update(
+            api_tokens::table
+                .filter(api_tokens::id.eq(id.0))
+                .filter(api_tokens::tenant_id.eq(scope.tenant_id().0))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set(api_tokens::revoked_at.eq(now()))
+        .execute(conn)?;
+        if n == 0 {
+            // Unknown, foreign or already revoked: all look the same from outside.
+            return Err(StoreError::NotFound);
+        }
+        // Processes cache live tokens: every one drops them at its next poll.
+        crate::cache_epoch::bump(conn)
+    })
 }
 
 /// The principal behind a bearer token, if it is live.

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod assets;
 mod bills;
+pub mod cache;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
@@ -105,6 +106,8 @@ pub struct AppState {
     pub cfg: WebConfig,
     /// Per-tenant webhook settings and reply rules, cached for the hot path.
     pub endpoints: webhook::EndpointCache,
+    /// Live API tokens' scopes by token hash, cached for the API's hot paths.
+    pub tokens: api::TokenCache,
     pub metrics: webhook::Metrics,
     /// Failed webhook verifications, per address and per tenant (this process).
     pub webhook_guard: webhook::Guard,
@@ -149,12 +152,13 @@ impl AppState {
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
 
-    /// Something the webhook caches for a tenant changed (its settings, reply rules,
-    /// loyalty program; `None`: any tenant, or a new one): drops this process's copy at
-    /// once. The change itself moved the cache epoch on in its transaction (the store's
+    /// Something cached for a tenant changed (its webhook settings, reply rules, loyalty
+    /// program, API tokens; `None`: any tenant, or a new one): drops this process's copy
+    /// at once (every token: they are refilled on their next use). The change itself moved the cache epoch on in its transaction (the store's
     /// and `patron_app`'s writes of cached things do), so every other process drops its
     /// copy at its next poll ([`webhook::watch_cache_epoch`]).
     pub fn forget_cached(&self, slug: Option<&str>) {
+        self.tokens.invalidate_all();
         match slug {
             Some(s) => self.endpoints.invalidate(s),
             None => self.endpoints.invalidate_all(),

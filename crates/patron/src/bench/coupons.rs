@@ -20,15 +20,19 @@ pub struct CouponOptions {
     pub threads: u32,
 }
 
-const LUA: &str = r#"
+/// The wrk script: each thread takes every `step`-th line of the data file (`path<TAB>body`)
+/// and POSTs it with `headers` (a Lua table expression over the first script argument).
+fn lua(headers: &str) -> String {
+    format!(
+        r#"
 local counter = 0
 function setup(thread)
   thread:set("tid", counter)
   counter = counter + 1
 end
-local lines, idx, step, token = {}, 0, 1, ""
+local lines, idx, step, arg1 = {{}}, 0, 1, ""
 function init(args)
-  token, step = args[1], tonumber(args[3])
+  arg1, step = args[1], tonumber(args[3])
   for line in io.lines(args[2]) do lines[#lines + 1] = line end
   idx = tid
 end
@@ -37,10 +41,11 @@ function request()
   if idx > #lines then idx = ((idx - 1) % #lines) + 1 end
   local l = lines[idx]
   local tab = l:find("\t", 1, true)
-  return wrk.format("POST", l:sub(1, tab - 1),
-    { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }, l:sub(tab + 1))
+  return wrk.format("POST", l:sub(1, tab - 1), {headers}, l:sub(tab + 1))
 end
-"#;
+"#
+    )
+}
 
 pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
     with_scratch_database("bench-coupons", o.database_url.as_deref(), |dir, url| {
@@ -49,10 +54,10 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         s.db_pool_size = 16;
         // The redemption writers as configured for a server (PATRON_REDEEM_WRITERS; 0,
         // the default: the backend's own, patron_app::redeemer).
-        s.redeem_writers = std::env::var("PATRON_REDEEM_WRITERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        // "direct": no writers, a transaction per redemption (the comparison).
+        let writers = std::env::var("PATRON_REDEEM_WRITERS").unwrap_or_default();
+        s.redeem_direct = writers == "direct";
+        s.redeem_writers = writers.parse().unwrap_or(0);
         s.log_level = "warn".into();
         let listener = serve::listen(&s)?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -132,7 +137,69 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
             }
         }
         let script = dir.join("redeem.lua");
-        std::fs::write(&script, LUA)?;
+        std::fs::write(
+            &script,
+            lua(
+                r#"{ ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. arg1 }"#,
+            ),
+        )?;
+
+        // 4. The till's form, signed in as a cashier of the store, on codes the API's run
+        // left alone (from the middle of the list on).
+        let cashier = {
+            let mut c = pool.get()?;
+            let u = patron_store::users::create(
+                &mut c,
+                "cashier@bench.test",
+                "Bench cashier",
+                "!",
+                None,
+            )?;
+            patron_store::users::add_membership(
+                &mut c,
+                u.id(),
+                patron_domain::AgencyId(t.agency_id),
+                Some(t.id()),
+                patron_domain::Role::Cashier,
+                &[patron_domain::StoreId(store.id)],
+            )?;
+            let (session, _) = patron_store::sessions::create(
+                &mut c,
+                u.id(),
+                chrono::TimeDelta::hours(1),
+                "127.0.0.1",
+                "wrk",
+            )?;
+            let cookie = patron_web::csrf::new_cookie_value();
+            let csrf =
+                patron_web::csrf::token_for(prepared.state.secrets.mac_key(), &cookie, &session);
+            (
+                format!(
+                    "{}={session}; {}={cookie}",
+                    patron_web::ctx::SESSION_COOKIE,
+                    patron_web::csrf::COOKIE
+                ),
+                csrf,
+            )
+        };
+        let till_data = dir.join("till.txt");
+        {
+            let path = patron_web::paths::tenant(&t.slug).cashier_redeem();
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&till_data)?);
+            for (i, code) in codes.iter().enumerate().skip(codes.len() / 2) {
+                writeln!(
+                    w,
+                    "{path}\tcsrf={}&store_id={}&scan={code}&key=till-{i}&amount=30",
+                    cashier.1, store.id
+                )?;
+            }
+        }
+        let till_script = dir.join("till.lua");
+        std::fs::write(
+            &till_script,
+            lua(r#"{ ["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = arg1 }"#),
+        )?;
+
         let (tx, rx) = std::sync::mpsc::channel();
         let state = prepared.state.clone();
         let server_settings = s.clone();
@@ -160,12 +227,23 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
             rounds: 1,
         };
         let out = run_wrk(&wrk, &base, &token, &script, &data);
+        let till_out = run_wrk(&wrk, &base, &cashier.0, &till_script, &till_data);
         std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))
             .join()
             .ok();
         let _ = thread.join();
         let redeem = parse_wrk("redeem", &out?);
+        let till = parse_wrk("till", &till_out?);
         let redeemed = coupons::stats(&mut *pool.get()?, &scope, camp.id)?.redeemed;
+        let path = if s.redeem_direct {
+            "a transaction each".to_string()
+        } else {
+            let n = match s.redeem_writers {
+                0 => patron_app::redeemer::Redeemer::default_writers(pool.backend()),
+                n => n,
+            };
+            format!("group commit, {n} writer(s)")
+        };
         let batch = patron_jobs::coupon_bulk::BATCH;
         Ok(format!(
             "coupons, {backend}: {} followers\n\n\
@@ -174,7 +252,8 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
              | QR images, SVG | {svg_rate:.0}/s |\n\
              | QR images, PNG | {png_rate:.0}/s |\n\
              | redeem through the API, wrk -t{} -c{} -d{}s, a different coupon each | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {} |\n\
-             \nredeemed coupons afterwards: {redeemed} (requests answered: {})\n",
+             | redeem at the till (its form, a cashier's session), same load | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {} |\n\
+             \nredemption path: {path}; redeemed coupons afterwards: {redeemed} (requests answered: {} + {})\n",
             o.followers,
             issued as f64 / issue_secs,
             o.threads,
@@ -184,7 +263,12 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
             redeem.p50_ms,
             redeem.p99_ms,
             redeem.non_2xx,
+            till.rps,
+            till.p50_ms,
+            till.p99_ms,
+            till.non_2xx,
             redeem.requests,
+            till.requests,
         ))
     })
 }

@@ -5,8 +5,8 @@ use super::{ApiAuth, ApiError, ApiResult, ErrorBody};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use patron_app::coupons as app_coupons;
-use patron_app::till;
 use patron_app::AppError;
+use patron_app::{redeemer, till};
 use patron_domain::coupons::{Benefit, Refusal, Validity};
 use patron_domain::Permission;
 use patron_store::coupons::{self, CampaignInput, Coupon, NotIssued, Redeemed, Stats, Till};
@@ -234,6 +234,11 @@ async fn on_code<T: Send + 'static>(
             })
         })
         .await?;
+    past_gate(gated)
+}
+
+/// What the code throttle and the scan said, as the API answers it.
+fn past_gate<T>(gated: till::Gated<T>) -> Result<T, ApiError> {
     match gated {
         till::Gated::Done(t) => Ok(t),
         till::Gated::Locked => Err(ApiError::new(
@@ -319,26 +324,37 @@ pub async fn redeem(
 ) -> ApiResult {
     auth.require(Permission::Redeem)?;
     let b = body.into_inner();
-    let redeemer = auth.state.redeemer.clone();
-    let r = on_code(&auth, code.into_inner(), move |c, scope, code| {
-        redeemer.redeem(
-            c,
-            scope,
-            &app_coupons::Redemption {
-                code,
-                till: Till {
-                    user_id: None,
-                    user_name: "API",
-                    store_id: b.store_id,
-                    device: b.device.as_deref().unwrap_or("api"),
-                },
-                idempotency_key: b.idempotency_key.as_deref(),
-                order_ref: b.order_ref.as_deref(),
-                amount_fen: b.amount_fen,
-            },
-        )
-    })
-    .await?;
+    for (what, value, max) in [
+        ("idempotency_key", &b.idempotency_key, 128),
+        ("order_ref", &b.order_ref, 64),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("{what}: at most {max} characters"),
+            ));
+        }
+    }
+    let ask = redeemer::Ask {
+        scope: auth.scope.clone(),
+        ip: auth.ip.clone(),
+        scanned: code.into_inner(),
+        user_id: None,
+        user_name: "API".into(),
+        store_id: b.store_id,
+        device: b
+            .device
+            .as_deref()
+            .unwrap_or("api")
+            .chars()
+            .take(200)
+            .collect(),
+        idempotency_key: b.idempotency_key,
+        order_ref: b.order_ref,
+        amount_fen: b.amount_fen,
+    };
+    let r = past_gate(auth.state.redeemer.redeem(ask).await?)?;
     let status = match r {
         coupons::Redeemed::Ok { .. } => StatusCode::OK,
         _ => StatusCode::CONFLICT,

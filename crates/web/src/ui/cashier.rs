@@ -10,8 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_app::coupons as app_coupons;
-use patron_app::till;
 use patron_app::AppError;
+use patron_app::{redeemer, till};
 use patron_domain::coupons::{self as rules, Refusal, ScanRefusal};
 use patron_domain::{Permission, Principal, TenantScope};
 use patron_store::coupons::{self, Campaign, Coupon, NotVoided, Redeemed};
@@ -349,7 +349,10 @@ pub async fn lookup(
     Ok(render(&ctx, till, answer, keep))
 }
 
-/// Redeems once (one trip: authorization, the throttle, the redemption, the page).
+/// Redeems once: authorization and the form's checks (one trip), the redemption through
+/// the process's redemption writers (`patron_app::redeemer`: the throttle, the code,
+/// exactly once, answered after its commit), then the page with today's redemptions
+/// (a second trip, so they include this one).
 pub async fn redeem(
     ctx: Ctx,
     slug: web::Path<String>,
@@ -357,49 +360,46 @@ pub async fn redeem(
 ) -> Result<HttpResponse, UiError> {
     ctx.check_csrf(&f.csrf)?;
     let f = f.into_inner();
-    let user = ctx.require_user()?.user.clone();
-    let (mac_key, ip) = (*ctx.state.secrets.mac_key(), ctx.ip.clone());
+    let auth = ctx.require_user()?;
+    let (principal, user) = (auth.principal.clone(), auth.user.clone());
     let amount = match f.amount.trim() {
         "" => Ok(None),
         a => rules::parse_yuan(a).map(Some).ok_or(a.to_string()),
     };
-    let order_ref = f.order_ref.trim().chars().take(64).collect::<String>();
-    let key = (!f.key.is_empty()).then(|| f.key.chars().take(64).collect::<String>());
-    let device = ctx.user_agent.chars().take(200).collect::<String>();
-    let (scan, asked) = (f.scan.clone(), f.store_id);
-    let redeemer = ctx.state.redeemer.clone();
-    let (till, answer) = one_trip(&ctx, &slug, f.store_id, move |c, t| {
-        let Some(store_id) = t.store(asked) else {
-            return Ok(Answer::Problem("till.pick_store", String::new()));
-        };
-        let amount = match amount {
-            Ok(a) => a,
-            Err(typed) => return Ok(Answer::Problem("till.bad_amount", typed)),
-        };
-        let gated = till::with_code(c, &t.scope, &mac_key, &ip, &scan, |c, code| {
-            redeemer.redeem(
-                c,
-                &t.scope,
-                &app_coupons::Redemption {
-                    code,
-                    till: coupons::Till {
-                        user_id: Some(user.id),
-                        user_name: &user.name,
-                        store_id,
-                        device: &device,
-                    },
-                    idempotency_key: key.as_deref(),
-                    order_ref: (!order_ref.is_empty()).then_some(order_ref.as_str()),
-                    amount_fen: amount,
-                },
-            )
-        });
-        gated_answer(gated, &scan, |r| {
-            tracing::info!(tenant = %t.tenant.slug, outcome = ?r, "till redemption");
-            Answer::Redeemed(r)
-        })
-    })
-    .await?;
+    let slug = slug.into_inner();
+    let till = ctx
+        .state
+        .run(move |c| Till::open(c, &principal, &slug))
+        .await?;
+    let asked = f.store_id;
+    let answer = match (till.store(asked), amount) {
+        (None, _) => Answer::Problem("till.pick_store", String::new()),
+        (_, Err(typed)) => Answer::Problem("till.bad_amount", typed),
+        (Some(store_id), Ok(amount_fen)) => {
+            let order_ref = f.order_ref.trim().chars().take(64).collect::<String>();
+            let ask = redeemer::Ask {
+                scope: till.scope.clone(),
+                ip: ctx.ip.clone(),
+                scanned: f.scan.clone(),
+                user_id: Some(user.id),
+                user_name: user.name.clone(),
+                store_id,
+                device: ctx.user_agent.chars().take(200).collect(),
+                idempotency_key: (!f.key.is_empty()).then(|| f.key.chars().take(64).collect()),
+                order_ref: (!order_ref.is_empty()).then_some(order_ref),
+                amount_fen,
+            };
+            let gated = ctx.state.redeemer.redeem(ask).await;
+            gated_answer(gated, &f.scan, |r| {
+                tracing::info!(tenant = %till.tenant.slug, outcome = ?r, "till redemption");
+                Answer::Redeemed(r)
+            })?
+        }
+    };
+    let till = ctx
+        .state
+        .run(move |c| till.finish(c, user.id, asked))
+        .await?;
     let keep = kept_scan(&answer, f.scan);
     Ok(render(&ctx, till, answer, keep))
 }

@@ -103,6 +103,8 @@ pub async fn revoke(
     ctx.state
         .db(move |c| api_tokens::revoke(c, &scope, ApiTokenId(id)))
         .await?;
+    // This process stops taking it at once; the others at their next epoch poll.
+    ctx.state.forget_cached(Some(&tenant.slug));
     tracing::info!(token_id = id, "API token revoked");
     Ok(redirect_flash(
         &paths::tenant(&tenant.slug).tokens(),

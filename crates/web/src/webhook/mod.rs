@@ -21,10 +21,10 @@ use patron_store::{reply_rules, tenants};
 use patron_wechat::xml::{Event, Inbound as WxInbound, Message};
 use patron_wechat::{crypto, reply, signature, AesKey, KeyUsed};
 use serde::Deserialize;
-use std::collections::HashMap;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// WeChat pushes are small; anything larger is refused before it is read further.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -34,7 +34,6 @@ pub const REPLAY_WINDOW_SECS: i64 = 300;
 /// How long a tenant's WeChat settings and rules are reused before re-reading them: a
 /// backstop. Changes invalidate at once in the process that made them and, through the
 /// cache epoch ([`watch_cache_epoch`]), within [`EPOCH_POLL`] in every other.
-const CACHE_TTL: Duration = Duration::from_secs(30);
 /// How often each process reads the cache epoch.
 pub const EPOCH_POLL: Duration = Duration::from_millis(200);
 
@@ -64,7 +63,8 @@ pub fn watch_cache_epoch(state: &web::Data<AppState>) -> std::io::Result<()> {
                 Ok(e) => {
                     if seen.is_some_and(|s| s != e) {
                         state.endpoints.invalidate_all();
-                        tracing::debug!(epoch = e, "cache epoch moved: endpoint cache dropped");
+                        state.tokens.invalidate_all();
+                        tracing::debug!(epoch = e, "cache epoch moved: caches dropped");
                     }
                     seen = Some(e);
                 }
@@ -191,51 +191,8 @@ pub struct Endpoint {
     pub api_ready: bool,
 }
 
-/// A cached lookup: when it was made, and the endpoint (`None`: no such tenant).
-type Cached = (Instant, Option<Arc<Endpoint>>);
-
-/// Per-process cache of [`Endpoint`]s by slug.
-#[derive(Default)]
-pub struct EndpointCache {
-    map: RwLock<HashMap<String, Cached>>,
-    /// Moves on with every invalidation: a load that began before one (and so may have
-    /// read the old settings) is not stored by [`EndpointCache::put`].
-    generation: AtomicU64,
-}
-
-impl EndpointCache {
-    pub fn invalidate(&self, slug: &str) {
-        let mut map = self.map.write().expect("cache lock");
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        map.remove(slug);
-    }
-    pub fn invalidate_all(&self) {
-        let mut map = self.map.write().expect("cache lock");
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        map.clear();
-    }
-    /// The generation to pass to [`EndpointCache::put`]: read before loading.
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-    fn get(&self, slug: &str) -> Option<Option<Arc<Endpoint>>> {
-        let map = self.map.read().expect("cache lock");
-        map.get(slug)
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, e)| e.clone())
-    }
-    /// Stores a load that began at `generation`, unless an invalidation came since.
-    fn put(&self, slug: &str, e: Option<Arc<Endpoint>>, generation: u64) {
-        let mut map = self.map.write().expect("cache lock");
-        if self.generation() != generation {
-            return;
-        }
-        if map.len() > 10_000 {
-            map.clear();
-        }
-        map.insert(slug.to_string(), (Instant::now(), e));
-    }
-}
+/// Per-process cache of [`Endpoint`]s by slug (`None`: no such tenant).
+pub type EndpointCache = crate::cache::EpochCache<Option<Arc<Endpoint>>>;
 
 enum Lookup {
     Found(Arc<Endpoint>),
@@ -895,29 +852,4 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render() + &ingest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::EndpointCache;
-
-    #[test]
-    fn a_load_that_began_before_an_invalidation_is_not_cached() {
-        let cache = EndpointCache::default();
-        let generation = cache.generation();
-        cache.put("shop", None, generation);
-        assert!(
-            cache.get("shop").is_some(),
-            "a load with no change since is kept"
-        );
-        // A load begins, a change invalidates, then the (possibly stale) load lands.
-        let generation = cache.generation();
-        cache.invalidate_all();
-        cache.put("tea", None, generation);
-        assert!(cache.get("tea").is_none(), "the stale load is dropped");
-        let generation = cache.generation();
-        cache.invalidate("other");
-        cache.put("tea", None, generation);
-        assert!(cache.get("tea").is_none(), "any invalidation counts");
-    }
 }
