@@ -154,7 +154,8 @@ fn fifty_cashiers_racing_on_one_code_redeem_it_once() {
         .unwrap()
         .and_hms_opt(0, 0, 0)
         .unwrap();
-    let events = coupons::events_by(&mut app.conn(), &w.scope, 0, since).unwrap();
+    let (events, all) = coupons::events_by(&mut app.conn(), &w.scope, 0, since, 20).unwrap();
+    assert_eq!(all, 0);
     assert!(events.is_empty(), "events are per user; none for user 0");
     // One audit row.
     use diesel::prelude::*;
@@ -1461,4 +1462,48 @@ async fn a_campaign_is_edited_within_what_its_state_allows_and_changes_are_recor
     changed.benefit = Benefit::AmountOff { fen: 800 };
     changed.total_supply = Some(0);
     assert!(coupons::update(&mut app.conn(), &w.scope, id, &changed, "t").is_err());
+}
+
+/// A busy till lists the latest of the day's redemptions and says how many there were.
+#[tokio::test]
+async fn a_busy_till_lists_the_latest_and_counts_the_day() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let camp = campaign(&app, &w, None, None);
+    let mut conn = app.conn();
+    for i in 0..25 {
+        let code = coupons::issue(&mut conn, &w.scope, camp, None, "api", "t")
+            .unwrap()
+            .unwrap()
+            .code;
+        let till = Till {
+            user_id: Some(w.cashier_id),
+            user_name: "cashier a",
+            store_id: w.store,
+            device: "test",
+        };
+        let r = coupons::redeem(
+            &mut conn,
+            &w.scope,
+            &code,
+            &till,
+            Some(&format!("t{i}")),
+            None,
+            None,
+        );
+        assert!(matches!(r, Ok(Redeemed::Ok { .. })), "{r:?}");
+    }
+    drop(conn);
+    let c = app.client();
+    c.login(&w.cashier_email, PASSWORD).await;
+    let page = c.get(&format!("/t/{}/cashier", w.slug)).await;
+    assert_eq!(page.status, 200);
+    let count = extract(&page.body, "id=\"till-today-count\"", "</p>").unwrap();
+    assert!(count.contains("25 today"), "{count}");
+    let today = extract(&page.body, "id=\"till-today\"", "</table>").unwrap();
+    assert_eq!(
+        today.matches("<tr>").count(),
+        1 + 20,
+        "the header and the latest 20: {today}"
+    );
 }

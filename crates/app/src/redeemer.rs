@@ -169,7 +169,7 @@ fn writer(pool: &DbPool, rx: &std::sync::Mutex<mpsc::Receiver<Queued>>, mac_key:
                 }
             }
         }
-        let mut c = match held.take().map(Ok).unwrap_or_else(|| pool.get()) {
+        let mut c = match held.take().map(Ok).unwrap_or_else(|| fresh(pool)) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "redemption writer has no connection");
@@ -199,6 +199,18 @@ fn writer(pool: &DbPool, rx: &std::sync::Mutex<mpsc::Receiver<Queued>>, mac_key:
             }
         }
     }
+}
+
+/// A writer's connection. On PostgreSQL its statements are planned for the values of each
+/// batch (`plan_cache_mode = force_custom_plan`): a generic plan cached while the events
+/// table was small (a new install's first minute) scans it whole until autovacuum
+/// analyzes it, and a plan costs little beside a batch's work.
+fn fresh(pool: &DbPool) -> Result<patron_store::PooledConn, StoreError> {
+    let mut c = pool.get()?;
+    if c.backend() == patron_store::Backend::Postgres {
+        patron_store::exec_sql(&mut c, "SET plan_cache_mode = force_custom_plan")?;
+    }
+    Ok(c)
 }
 
 /// One redemption in a transaction of its own.
@@ -235,38 +247,74 @@ fn replay(c: &mut DbConn, ask: &Ask) -> Result<Option<Redeemed>, StoreError> {
 
 /// The redemptions of `asks`, in the caller's write transaction, each answered as it
 /// would be alone and in turn. A database error fails them all.
+///
+/// All at once, with the throttle's counts as they were before the batch; if the batch's
+/// own failures (scans that name no code, unknown codes) would have locked a key before
+/// one of its later asks, that is undone (a savepoint) and the asks are taken in turn.
+/// A batch without failures, the usual one, never pays for the check.
 fn process(c: &mut DbConn, mac_key: &[u8; 32], asks: &[Ask]) -> Result<Vec<Answer>, StoreError> {
     let since = patron_store::now() - till::WINDOW;
-    let mut failures: HashMap<String, i64> = HashMap::new();
     let keys: Vec<[String; 2]> = asks.iter().map(|a| till::keys(&a.scope, &a.ip)).collect();
-    // Could the batch's own failures lock a key before its last ask? Then in turn, one
-    // by one (a guesser near the limit); else all at once.
-    let mut uses: HashMap<&str, i64> = HashMap::new();
+    let mut before: HashMap<String, i64> = HashMap::new();
     for k in keys.iter().flatten() {
-        *uses.entry(k.as_str()).or_insert(0) += 1;
+        count(c, &mut before, k, since)?;
     }
-    let mut near = false;
-    for (k, n) in uses {
-        near |= count(c, &mut failures, k, since)? + n > till::MAX_FAILURES;
+    if asks.len() == 1 {
+        return run(c, mac_key, asks, &keys, &mut before);
     }
-    if !near || asks.len() == 1 {
-        return run(c, mac_key, asks, &keys, &mut failures);
+    const IN_TURN: &str = "redeem_in_turn";
+    let together = patron_store::savepoint(c, |c| {
+        let out = run(c, mac_key, asks, &keys, &mut before.clone())?;
+        if answered_in_turn(&before, &keys, &out) {
+            Ok(out)
+        } else {
+            Err(StoreError::Conflict(IN_TURN))
+        }
+    });
+    match together {
+        Err(StoreError::Conflict(IN_TURN)) => {
+            let mut failures = before;
+            let mut out = Vec::with_capacity(asks.len());
+            for (a, k) in asks.iter().zip(&keys) {
+                out.extend(run(
+                    c,
+                    mac_key,
+                    std::slice::from_ref(a),
+                    std::slice::from_ref(k),
+                    &mut failures,
+                )?);
+            }
+            Ok(out)
+        }
+        other => other,
     }
-    let mut out = Vec::with_capacity(asks.len());
-    for (a, k) in asks.iter().zip(&keys) {
-        out.extend(run(
-            c,
-            mac_key,
-            std::slice::from_ref(a),
-            std::slice::from_ref(k),
-            &mut failures,
-        )?);
-    }
-    Ok(out)
 }
 
-/// [`process`] for asks whose failures cannot lock one of them out (checked by the
-/// caller): the throttle is looked at first, the codes redeemed all at once.
+/// Whether answers given with the counts of before the batch are those the asks would
+/// get in turn: no ask answered (rather than locked out) after its keys reached the limit
+/// through the failures of asks before it.
+fn answered_in_turn(before: &HashMap<String, i64>, keys: &[[String; 2]], out: &[Answer]) -> bool {
+    let mut n = before.clone();
+    for (k, a) in keys.iter().zip(out) {
+        if matches!(a, Ok(Gated::Locked)) {
+            continue;
+        }
+        if k.iter()
+            .any(|k| n.get(k).copied().unwrap_or(0) >= till::MAX_FAILURES)
+        {
+            return false;
+        }
+        if matches!(a, Ok(Gated::Refused(_)) | Err(AppError::NotFound)) {
+            for k in k {
+                *n.entry(k.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    true
+}
+
+/// [`process`]'s asks all at once: the throttle (with the counts in `failures`, counted
+/// on as failures are recorded), the scans, then the codes in one `redeem_many`.
 fn run(
     c: &mut DbConn,
     mac_key: &[u8; 32],

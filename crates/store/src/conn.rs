@@ -134,6 +134,9 @@ impl r2d2::ManageConnection for Manager {
 }
 
 /// A pool of connections to one database.
+/// A connection out of a [`DbPool`] (back to it when dropped).
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
 #[derive(Clone)]
 pub struct DbPool {
     pool: r2d2::Pool<Manager>,
@@ -169,7 +172,7 @@ impl DbPool {
         Ok(DbPool { pool, backend })
     }
 
-    pub fn get(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+    pub fn get(&self) -> Result<PooledConn, StoreError> {
         Ok(self.pool.get()?)
     }
 
@@ -179,6 +182,18 @@ impl DbPool {
 }
 
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` as a savepoint inside the caller's transaction: an error undoes what `f`
+/// wrote, and only that; the transaction goes on.
+pub fn savepoint<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(f)
+}
 
 /// Runs `f` in a transaction that takes the write lock up front.
 ///

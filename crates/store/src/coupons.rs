@@ -575,28 +575,33 @@ pub fn issue_batch(
             rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
                 .map_err(|e| StoreError::Config(format!("random: {e}")))?
         };
-        for chunk in todo[..k as usize].chunks(INSERT_ROWS) {
-            let rows: Vec<NewCoupon<'_>> = chunk
-                .iter()
-                .map(|f| NewCoupon {
-                    tenant_id: tenant,
-                    campaign_id,
-                    code: rules::generate(&mut rng, &camp.code_prefix),
-                    follower_id: Some(*f),
-                    status: CouponStatus::Issued.as_str(),
-                    valid_from: from,
-                    valid_to: to,
-                    channel,
-                    issued_by,
-                    issued_at: at,
-                })
-                .collect();
-            match conn {
-                DbConn::Postgres(pg) => diesel::insert_into(c::table).values(&rows).execute(pg)?,
-                DbConn::Sqlite(lite) => {
-                    diesel::insert_into(c::table).values(&rows).execute(lite)?
+        let mut row = |f: &i64| NewCoupon {
+            tenant_id: tenant,
+            campaign_id,
+            code: rules::generate(&mut rng, &camp.code_prefix),
+            follower_id: Some(*f),
+            status: CouponStatus::Issued.as_str(),
+            valid_from: from,
+            valid_to: to,
+            channel,
+            issued_by,
+            issued_at: at,
+        };
+        match conn {
+            // COPY in binary: no statement of 30,000 parameters to parse and plan per
+            // 3,000 rows (docs/benchmarks.md, "Issuance").
+            DbConn::Postgres(pg) => {
+                let rows: Vec<NewCoupon<'_>> = todo[..k as usize].iter().map(&mut row).collect();
+                diesel::copy_from(c::table)
+                    .from_insertable(&rows)
+                    .execute(pg)?;
+            }
+            DbConn::Sqlite(lite) => {
+                for chunk in todo[..k as usize].chunks(INSERT_ROWS) {
+                    let rows: Vec<NewCoupon<'_>> = chunk.iter().map(&mut row).collect();
+                    diesel::insert_into(c::table).values(&rows).execute(lite)?;
                 }
-            };
+            }
         }
         out.issued = k;
         out.unserved = todo.len() as i64 - k;
@@ -701,22 +706,33 @@ pub struct Event {
     pub at: NaiveDateTime,
 }
 
-/// A cashier's redemptions and voids since `since`, newest first.
+/// A cashier's latest `limit` redemptions and voids since `since`, newest first, and how
+/// many there were in all.
 pub fn events_by(
     conn: &mut DbConn,
     scope: &TenantScope,
     user_id: i64,
     since: NaiveDateTime,
-) -> Result<Vec<(Event, Coupon)>> {
-    Ok(ev::table
-        .inner_join(c::table.on(c::id.eq(ev::coupon_id)))
+    limit: i64,
+) -> Result<(Vec<(Event, Coupon)>, i64)> {
+    let mine = ev::table
         .filter(ev::tenant_id.eq(scope.tenant_id().0))
         .filter(ev::user_id.eq(user_id))
-        .filter(ev::at.ge(since))
-        .order(ev::id.desc())
-        .limit(500)
+        .filter(ev::at.ge(since));
+    // Newest first along the (tenant, user, at, id) index: the latest without sorting
+    // the day.
+    let latest = mine
+        .inner_join(c::table.on(c::id.eq(ev::coupon_id)))
+        .order((ev::at.desc(), ev::id.desc()))
+        .limit(limit)
         .select((Event::as_select(), Coupon::as_select()))
-        .load(conn)?)
+        .load(conn)?;
+    let all = if (latest.len() as i64) < limit {
+        latest.len() as i64
+    } else {
+        mine.count().get_result(conn)?
+    };
+    Ok((latest, all))
 }
 
 /// A campaign's coupons by status, and its redemptions by store and by cashier.

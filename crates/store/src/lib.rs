@@ -46,7 +46,7 @@ pub mod tokens;
 pub mod users;
 pub mod wx_tokens;
 
-pub use conn::{write_tx, Backend, DbConn, DbPool, DbUrl};
+pub use conn::{savepoint, write_tx, Backend, DbConn, DbPool, DbUrl, PooledConn};
 pub use diesel::result::Error as DieselError;
 pub use error::StoreError;
 pub use patron_domain::{AgencyScope, TenantScope};

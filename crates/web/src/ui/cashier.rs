@@ -65,6 +65,7 @@ struct CashierPage {
     store_id: i64,
     answer: Answer,
     today: Vec<(coupons::Event, coupons::Coupon)>,
+    today_all: i64,
     scan: String,
     /// With no store to work at: whether this user may add one (else they are told to
     /// ask to be assigned).
@@ -130,8 +131,14 @@ struct Till {
     stores: Vec<Store>,
     store_id: i64,
     today: Vec<(coupons::Event, coupons::Coupon)>,
+    /// How many redemptions and voids today in all (the page shows the latest).
+    today_all: i64,
     visible: Vec<Tenant>,
 }
+
+/// The latest of today's redemptions the till lists (a busy till's day is hundreds; the
+/// count says how many, the campaign pages have them all).
+const TODAY_SHOWN: i64 = 20;
 
 impl Till {
     /// Authorizes (404 for strangers, 403 without the till's permission) and reads the
@@ -147,6 +154,7 @@ impl Till {
             stores,
             store_id: 0,
             today: Vec::new(),
+            today_all: 0,
             visible,
         })
     }
@@ -176,7 +184,8 @@ impl Till {
             .earliest()
             .map(|t| t.naive_utc())
             .unwrap_or_else(patron_store::now);
-        self.today = coupons::events_by(c, &self.scope, user, midnight)?;
+        (self.today, self.today_all) =
+            coupons::events_by(c, &self.scope, user, midnight, TODAY_SHOWN)?;
         Ok(self)
     }
 }
@@ -223,6 +232,7 @@ fn render(ctx: &Ctx, till: Till, answer: Answer, scan: String) -> HttpResponse {
             store_id: till.store_id,
             answer,
             today: till.today,
+            today_all: till.today_all,
             scan,
             may_add_store: till.scope.may(Permission::ManageSettings),
         },
