@@ -589,7 +589,7 @@ pub fn issue_batch(
         };
         match conn {
             // COPY in binary: no statement of 30,000 parameters to parse and plan per
-            // 3,000 rows (docs/benchmarks.md, "Issuance").
+            // 3,000 rows (docs/benchmarks.md, "Coupons").
             DbConn::Postgres(pg) => {
                 let rows: Vec<NewCoupon<'_>> = todo[..k as usize].iter().map(&mut row).collect();
                 diesel::copy_from(c::table)

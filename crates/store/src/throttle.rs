@@ -24,6 +24,24 @@ pub fn failures_since(
     Ok((n, oldest))
 }
 
+/// Failures since `since` for each of `keys` that has any (one query).
+pub fn counts_since(
+    conn: &mut DbConn,
+    keys: &[&str],
+    since: NaiveDateTime,
+) -> Result<std::collections::HashMap<String, i64>> {
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String, i64)> = f::login_failures
+        .filter(f::throttle_key.eq_any(keys))
+        .filter(f::at.ge(since))
+        .group_by(f::throttle_key)
+        .select((f::throttle_key, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
 pub fn clear(conn: &mut DbConn, key: &str) -> Result<()> {
     diesel::delete(f::login_failures.filter(f::throttle_key.eq(key))).execute(conn)?;
     Ok(())

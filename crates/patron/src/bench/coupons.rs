@@ -54,10 +54,12 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         s.db_pool_size = 16;
         // The redemption writers as configured for a server (PATRON_REDEEM_WRITERS; 0,
         // the default: the backend's own, patron_app::redeemer).
-        // "direct": no writers, a transaction per redemption (the comparison).
-        let writers = std::env::var("PATRON_REDEEM_WRITERS").unwrap_or_default();
-        s.redeem_direct = writers == "direct";
-        s.redeem_writers = writers.parse().unwrap_or(0);
+        s.redeem_writers = std::env::var("PATRON_REDEEM_WRITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        // BENCH_REDEEM=direct: no writers, a transaction per redemption (the comparison).
+        s.redeem_direct = std::env::var("BENCH_REDEEM").is_ok_and(|v| v == "direct");
         s.log_level = "warn".into();
         let listener = serve::listen(&s)?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -108,9 +110,17 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         .map_err(|e| super::BenchError::Usage(e.to_string()))?
         .issued;
         let issue_secs = t0.elapsed().as_secs_f64();
-        // Statistics as a running system has them (autovacuum's analyze would come within
-        // a minute): a plan made while the events table was empty scans it whole.
-        patron_store::exec_sql(&mut *pool.get()?, "ANALYZE")?;
+        // The redemptions are measured on a settled system, not during the bulk load's
+        // aftermath: statistics as autovacuum would have them within a minute, and on
+        // PostgreSQL the load's vacuum and checkpoint done (else they share the two cores
+        // with the redemptions; docs/benchmarks.md, "Redemptions").
+        let settle: &[&str] = match pool.backend() {
+            patron_store::Backend::Sqlite => &["ANALYZE"],
+            patron_store::Backend::Postgres => &["VACUUM ANALYZE", "CHECKPOINT"],
+        };
+        for sql in settle {
+            patron_store::exec_sql(&mut *pool.get()?, sql)?;
+        }
 
         // 2. QR images.
         let codes = coupons::codes(&mut *pool.get()?, &scope, camp.id, 200_000)?;

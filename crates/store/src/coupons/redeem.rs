@@ -335,7 +335,7 @@ pub fn redeem_many(conn: &mut DbConn, asks: &[Ask<'_>]) -> Result<Vec<Result<Red
         let won = write_wins(conn, asks, &wins, at)?;
         if won.len() < wins.len() {
             if asks.len() > 1 {
-                return Err(StoreError::Conflict("redeemed_meanwhile".into()));
+                return Err(StoreError::Conflict("redeemed_meanwhile"));
             }
             // Alone: the coupon was redeemed meanwhile; say by whom.
             let a = &asks[0];
