@@ -1043,7 +1043,11 @@ fn an_empty_day_flags_what_we_hold() {
 
 /// Generates a day, reads it back, matches it: the counts must be the injected ones.
 fn synthetic_day(cases: usize, seed: u64) -> (Counts, Report) {
-    let o = SynthOptions::new(NaiveDate::from_ymd_opt(2026, 3, 14).unwrap(), cases, seed);
+    synthetic_day_on(NaiveDate::from_ymd_opt(2026, 3, 14).unwrap(), cases, seed)
+}
+
+fn synthetic_day_on(day: NaiveDate, cases: usize, seed: u64) -> (Counts, Report) {
+    let o = SynthOptions::new(day, cases, seed);
     let mut bill = Vec::new();
     let mut ours = Vec::new();
     let expected = synth::generate(&o, &mut bill, |r| {
@@ -1084,6 +1088,26 @@ fn a_generated_day_is_classified_exactly() {
             report.items.len() as u64,
             expected.total() - expected.matched,
             "one item per unmatched case"
+        );
+    }
+}
+
+/// A month of days, each its own bill with every kind of discrepancy injected: every day
+/// classified exactly.
+#[test]
+fn a_generated_month_is_classified_exactly() {
+    let first = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    for d in 0..31u64 {
+        let day = first + chrono::TimeDelta::days(d as i64);
+        let (expected, report) = synthetic_day_on(day, 2_000, 100 + d);
+        assert_eq!(report.counts, expected, "{day}");
+        for c in Category::ALL {
+            assert!(expected.get(c) > 0, "{day}: no {c:?} injected");
+        }
+        assert_eq!(
+            report.items.len() as u64,
+            expected.total() - expected.matched,
+            "{day}: one item per unmatched case"
         );
     }
 }
