@@ -327,14 +327,13 @@ fn run(
     keys: &[[String; 2]],
     failures: &mut HashMap<String, i64>,
 ) -> Result<Vec<Answer>, StoreError> {
-    let since = patron_store::now() - till::WINDOW;
     let mut out: Vec<Option<Answer>> = (0..asks.len()).map(|_| None).collect();
 
     // The throttle and the scans. Failures here are scans that name no code; unknown
     // codes come below.
     let mut lookups: Vec<(usize, Lookup)> = Vec::with_capacity(asks.len());
     for (i, a) in asks.iter().enumerate() {
-        if locked(c, failures, &keys[i], since)? {
+        if locked(failures, &keys[i]) {
             tracing::warn!(ip = %a.ip, tenant_id = a.scope.tenant_id().0, "code lookups throttled");
             out[i] = Some(Ok(Gated::Locked));
             continue;
@@ -398,34 +397,11 @@ fn run(
         .collect())
 }
 
-/// Whether either throttle key is past the limit, counting this batch's failures.
-fn locked(
-    c: &mut DbConn,
-    failures: &mut HashMap<String, i64>,
-    keys: &[String; 2],
-    since: chrono::NaiveDateTime,
-) -> Result<bool, StoreError> {
-    for k in keys {
-        if count(c, failures, k, since)? >= till::MAX_FAILURES {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The failures of `key` in the window: read once a batch, then counted on.
-fn count(
-    c: &mut DbConn,
-    failures: &mut HashMap<String, i64>,
-    key: &str,
-    since: chrono::NaiveDateTime,
-) -> Result<i64, StoreError> {
-    if let Some(n) = failures.get(key) {
-        return Ok(*n);
-    }
-    let n = patron_store::throttle::failures_since(c, key, since)?.0;
-    failures.insert(key.to_string(), n);
-    Ok(n)
+/// Whether either throttle key is past the limit, counting this batch's failures
+/// (`failures` holds every key of the batch: [`process`] read them all).
+fn locked(failures: &HashMap<String, i64>, keys: &[String; 2]) -> bool {
+    keys.iter()
+        .any(|k| failures.get(k).copied().unwrap_or(0) >= till::MAX_FAILURES)
 }
 
 /// Records a failed lookup against both keys (and counts it for the rest of the batch).

@@ -1076,19 +1076,25 @@ fn synthetic_day_on(day: NaiveDate, cases: usize, seed: u64) -> (Counts, Report)
     (expected, m.finish(Some(&summary)))
 }
 
+/// The report counts what was injected, every category was injected, and every case not
+/// matched is one item.
+fn assert_classified_exactly(expected: &Counts, report: &Report, what: &str) {
+    assert_eq!(&report.counts, expected, "{what}");
+    for c in Category::ALL {
+        assert!(expected.get(c) > 0, "{what}: no {c:?} injected");
+    }
+    assert_eq!(
+        report.items.len() as u64,
+        expected.total() - expected.matched,
+        "{what}: one item per unmatched case"
+    );
+}
+
 #[test]
 fn a_generated_day_is_classified_exactly() {
     for (cases, seed) in [(20_000, 1), (5_000, 2), (5_000, 3)] {
         let (expected, report) = synthetic_day(cases, seed);
-        assert_eq!(report.counts, expected, "seed {seed}");
-        for c in Category::ALL {
-            assert!(expected.get(c) > 0, "seed {seed}: no {c:?} injected");
-        }
-        assert_eq!(
-            report.items.len() as u64,
-            expected.total() - expected.matched,
-            "one item per unmatched case"
-        );
+        assert_classified_exactly(&expected, &report, &format!("seed {seed}"));
     }
 }
 
@@ -1100,15 +1106,7 @@ fn a_generated_month_is_classified_exactly() {
     for d in 0..31u64 {
         let day = first + chrono::TimeDelta::days(d as i64);
         let (expected, report) = synthetic_day_on(day, 2_000, 100 + d);
-        assert_eq!(report.counts, expected, "{day}");
-        for c in Category::ALL {
-            assert!(expected.get(c) > 0, "{day}: no {c:?} injected");
-        }
-        assert_eq!(
-            report.items.len() as u64,
-            expected.total() - expected.matched,
-            "{day}: one item per unmatched case"
-        );
+        assert_classified_exactly(&expected, &report, &day.to_string());
     }
 }
 

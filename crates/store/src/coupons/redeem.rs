@@ -97,18 +97,12 @@ pub fn replay(conn: &mut DbConn, scope: &TenantScope, key: &str) -> Result<Optio
 /// The till's store must be one of the tenant's, and one the scope works at (a cashier's
 /// own stores). Invalid `store_id` otherwise.
 fn check_till_store(conn: &mut DbConn, scope: &TenantScope, store_id: i64) -> Result<()> {
-    let id = patron_domain::StoreId(store_id);
-    match crate::stores::get(conn, scope, id) {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => {
-            return Err(validate::invalid("store_id", "unknown_store").into())
-        }
-        Err(e) => return Err(e),
-    }
-    if scope.stores().is_some_and(|mine| !mine.contains(&id)) {
-        return Err(validate::invalid("store_id", "not_your_store").into());
-    }
-    Ok(())
+    let tenant: Option<i64> = st::table
+        .find(store_id)
+        .select(st::tenant_id)
+        .first(conn)
+        .optional()?;
+    till_store(tenant, scope, store_id)
 }
 
 /// One redemption asked of [`redeem_many`]: who asks (their scope), which code, where.
@@ -254,7 +248,11 @@ pub fn redeem_many(conn: &mut DbConn, asks: &[Ask<'_>]) -> Result<Vec<Result<Red
             out[i] = Some(Err(StoreError::NotFound));
             continue;
         };
-        if let Err(e) = till_store(&store_tenant, a.scope, a.till.store_id) {
+        if let Err(e) = till_store(
+            store_tenant.get(&a.till.store_id).copied(),
+            a.scope,
+            a.till.store_id,
+        ) {
             out[i] = Some(Err(e));
             continue;
         }
@@ -359,14 +357,9 @@ struct Win {
     result: String,
 }
 
-/// The till's store must be one of the tenant's, and one the scope works at (a cashier's
-/// own stores). Invalid `store_id` otherwise.
-fn till_store(
-    store_tenant: &std::collections::HashMap<i64, i64>,
-    scope: &TenantScope,
-    store_id: i64,
-) -> Result<()> {
-    if store_tenant.get(&store_id) != Some(&scope.tenant_id().0) {
+/// [`check_till_store`]'s rule, given the store's tenant (`None`: no such store).
+fn till_store(store_tenant: Option<i64>, scope: &TenantScope, store_id: i64) -> Result<()> {
+    if store_tenant != Some(scope.tenant_id().0) {
         return Err(validate::invalid("store_id", "unknown_store").into());
     }
     if scope
