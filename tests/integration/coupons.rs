@@ -518,6 +518,81 @@ fn supply_and_per_follower_limits_hold_under_concurrency() {
     );
 }
 
+/// The database itself holds a coupon to its tenant's campaign and follower (on
+/// PostgreSQL one check per statement stands in for per-row foreign keys, on SQLite a
+/// trigger beside them), so even a caller that skips the checks cannot cross tenants.
+#[test]
+fn the_database_refuses_a_coupon_of_another_tenants_follower_or_campaign() {
+    let app = TestApp::spawn();
+    let (a, b) = (world(&mut app.conn(), "a"), world(&mut app.conn(), "b"));
+    let camp = campaign(&app, &a, None, None);
+    let count = |app: &TestApp| {
+        coupons::stats(&mut app.conn(), &a.scope, camp)
+            .unwrap()
+            .issued
+    };
+    // The bulk path trusts its caller for the followers' tenant: the database does not.
+    let err = coupons::issue_batch(
+        &mut app.conn(),
+        &a.scope,
+        camp,
+        &[a.follower, b.follower],
+        "bulk",
+        "t",
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("tenant"), "{err}");
+    assert_eq!(count(&app), 0, "the whole batch is refused");
+    assert_eq!(
+        coupons::get(&mut app.conn(), &a.scope, camp)
+            .unwrap()
+            .issued_count,
+        0
+    );
+    let done = coupons::issue_batch(
+        &mut app.conn(),
+        &a.scope,
+        camp,
+        &[a.follower],
+        "bulk",
+        "t",
+        false,
+    )
+    .unwrap();
+    assert_eq!(done.issued, 1);
+    assert_eq!(count(&app), 1);
+    // Neither may a coupon move to another tenant's follower, or a campaign of B's.
+    let code = coupons::codes(&mut app.conn(), &a.scope, camp, 1)
+        .unwrap()
+        .remove(0);
+    for set in [
+        format!("follower_id = {}", b.follower),
+        format!("campaign_id = {}", b.campaign),
+        format!("tenant_id = {}", b.scope.tenant_id().0),
+    ] {
+        let moved = patron_store::exec_sql(
+            &mut app.conn(),
+            &format!("UPDATE coupons SET {set} WHERE code = '{code}'"),
+        );
+        assert!(moved.is_err(), "{set} was allowed");
+    }
+    let c = coupons::by_code(&mut app.conn(), &a.scope, &code).unwrap();
+    assert_eq!((c.follower_id, c.campaign_id), (Some(a.follower), camp));
+    // An unknown follower is refused as well (what the foreign key did).
+    assert!(coupons::issue_batch(
+        &mut app.conn(),
+        &a.scope,
+        camp,
+        &[i64::MAX],
+        "bulk",
+        "t",
+        false
+    )
+    .is_err());
+    assert_eq!(count(&app), 1);
+}
+
 #[tokio::test]
 async fn the_till_looks_up_redeems_once_voids_and_explains_every_refusal() {
     let app = TestApp::spawn();

@@ -10,7 +10,7 @@ use patron_store::followers::{self, Filter};
 use patron_store::{coupons, segments, tenants, StoreError};
 
 pub const KIND: &str = patron_store::jobs::kinds::COUPON_BULK;
-pub const BATCH: i64 = 20_000;
+pub const BATCH: i64 = 50_000;
 
 /// The job's payload: the contract with whoever queues it (`patron_app::jobs`).
 pub type Payload = patron_app::jobs::CouponBulk;

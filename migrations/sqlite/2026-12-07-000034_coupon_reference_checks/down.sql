@@ -1,0 +1,2 @@
+DROP TRIGGER coupons_owner_fixed;
+DROP TRIGGER coupons_references;
