@@ -123,7 +123,13 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         }
 
         // 2. QR images.
-        let codes = coupons::codes(&mut *pool.get()?, &scope, camp.id, 200_000)?;
+        // Every request redeems a coupon of its own: the API's run takes codes from the
+        // front of the list, the till's from the back (each of them at well under 40,000/s
+        // for 10 s). A run that reached the other's codes would be refused, not redeemed,
+        // and show as non-2xx answers (the till's as a page saying so, hence the check
+        // after the runs).
+        let codes = coupons::codes(&mut *pool.get()?, &scope, camp.id, 500_000)?;
+        let api_codes = codes.len() * 4 / 5;
         let key = patron_web::ui::cashier::qr_key(&prepared.state, &scope);
         let n = 2_000.min(codes.len());
         let t0 = std::time::Instant::now();
@@ -141,7 +147,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         let data = dir.join("redeem.txt");
         {
             let mut w = std::io::BufWriter::new(std::fs::File::create(&data)?);
-            for (i, code) in codes.iter().enumerate() {
+            for (i, code) in codes[..api_codes].iter().enumerate() {
                 writeln!(
                     w,
                     "/api/v1/coupons/{code}/redeem\t{{\"store_id\":{},\"idempotency_key\":\"bench-{i}\",\"amount_fen\":3000}}",
@@ -158,7 +164,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         )?;
 
         // 4. The till's form, signed in as a cashier of the store, on codes the API's run
-        // left alone (from the middle of the list on).
+        // left alone (the back of the list).
         let cashier = {
             let mut c = pool.get()?;
             let u = patron_store::users::create(
@@ -199,7 +205,7 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         {
             let path = patron_web::paths::tenant(&t.slug).cashier_redeem();
             let mut w = std::io::BufWriter::new(std::fs::File::create(&till_data)?);
-            for (i, code) in codes.iter().enumerate().skip(codes.len() / 2) {
+            for (i, code) in codes.iter().enumerate().skip(api_codes) {
                 writeln!(
                     w,
                     "{path}\tcsrf={}&store_id={}&scan={code}&key=till-{i}&amount=30",
@@ -250,6 +256,16 @@ pub fn coupons(o: &CouponOptions) -> Result<String, super::BenchError> {
         let _ = thread.join();
         let redeem = parse_wrk("redeem", &out?);
         let till = parse_wrk("till", &till_out?);
+        if redeem.requests as usize > api_codes || till.requests as usize > codes.len() - api_codes
+        {
+            return Err(super::BenchError::Usage(format!(
+                "the runs outgrew their codes ({} and {} requests for {api_codes} and {}): \
+                 run with more --followers or fewer --seconds",
+                redeem.requests,
+                till.requests,
+                codes.len() - api_codes
+            )));
+        }
         let redeemed = coupons::stats(&mut *pool.get()?, &scope, camp.id)?.redeemed;
         let path = if s.redeem_direct {
             "a transaction each".to_string()
