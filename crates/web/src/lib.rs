@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 mod bills;
 pub mod cache;
+pub mod charts;
 pub mod csrf;
 pub mod ctx;
 pub mod error;
