@@ -1,7 +1,7 @@
 //! Configuration loading and the operator commands.
 
 use crate::support::*;
-use patron::cli::{run_blocking, Command, TenantCmd, TokenCmd, UserCmd};
+use patron::cli::{run_blocking, Command, StatsCmd, TenantCmd, TokenCmd, UserCmd};
 use patron::config::{Overrides, Settings};
 
 #[test]
@@ -184,6 +184,29 @@ fn operator_commands_create_users_tenants_and_tokens() {
     )
     .unwrap();
     assert!(reset.contains("new password (shown once)"));
+
+    // The dashboards' figures rebuilt for one tenant from a day, then refused for a
+    // tenant that does not exist.
+    let from = patron_store::now().date() - chrono::TimeDelta::days(2);
+    let rolled = run_blocking(
+        Command::Stats(StatsCmd::Rebuild {
+            tenant: Some("noodle".into()),
+            from: Some(from),
+        }),
+        &s,
+    )
+    .unwrap();
+    assert!(rolled.contains("of 1 tenant(s)"), "{rolled}");
+    let e = run_blocking(
+        Command::Stats(StatsCmd::Rebuild {
+            tenant: Some("nope".into()),
+            from: None,
+        }),
+        &s,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no tenant nope"), "{e}");
 }
 
 /// `patron tenant pay`: the merchant account set from the command line, keys read from

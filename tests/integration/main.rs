@@ -25,5 +25,6 @@ mod payments;
 mod reconcile;
 mod schema;
 mod security;
+mod stats;
 mod support;
 mod webhook;

@@ -67,7 +67,9 @@ fn every_table_is_selectable_and_migrations_revert() {
         points_ledger,
         stamp_cards,
         stamp_progress,
-        stamp_events
+        stamp_events,
+        stats_daily,
+        stats_rolled
     );
     patron_store::migrate::revert_all(&mut c).unwrap();
     assert!(

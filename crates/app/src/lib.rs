@@ -22,6 +22,7 @@ pub mod payments;
 pub mod reconcile;
 pub mod redeemer;
 pub mod replies;
+pub mod stats;
 pub mod tenants;
 pub mod till;
 pub mod wechat;

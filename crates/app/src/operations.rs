@@ -41,7 +41,14 @@ pub const BILL_FETCH: Task = Task {
     cron: "0 */10 * * * *",
 };
 
-pub const TASKS: [Task; 4] = [HOUSEKEEPING, BROADCASTS, FOLLOWER_SYNC, BILL_FETCH];
+/// Every tenant's daily figures of the current local day, from the archive (the
+/// dashboard and the portfolio read them).
+pub const STATS: Task = Task {
+    name: "stats",
+    cron: "0 * * * * *",
+};
+
+pub const TASKS: [Task; 5] = [HOUSEKEEPING, BROADCASTS, FOLLOWER_SYNC, BILL_FETCH, STATS];
 
 /// When `task` runs next after `now` (UTC).
 pub fn next_run(task: &Task, now: NaiveDateTime) -> Option<NaiveDateTime> {

@@ -62,8 +62,9 @@ pub fn run_task(
 ) -> Result<String, patron_store::StoreError> {
     use patron_app::operations as ops;
     let mut c = pool.get()?;
-    // The broadcast tick runs every 10 s: its runs are not worth a write each.
-    let record = task.name != ops::BROADCASTS.name;
+    // The broadcast tick (every 10 s) and the figures (every minute): their runs are not
+    // worth a write each.
+    let record = task.name != ops::BROADCASTS.name && task.name != ops::STATS.name;
     if record {
         patron_store::scheduled::started(&mut c, task.name)?;
     }
@@ -83,6 +84,8 @@ pub fn run_task(
             ops::queue_bill_fetches(&mut c, patron_store::now())
                 .map(|n| format!("bill fetches queued {n}"))
         }
+        n if n == ops::STATS.name => patron_app::stats::roll_recent(pool, patron_store::now())
+            .map(|n| format!("tenant-days rolled {n}")),
         other => Ok(format!("no such task {other}")),
     };
     let mut c = pool.get()?;

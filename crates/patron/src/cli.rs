@@ -61,6 +61,9 @@ pub enum Command {
     /// Reconcile WeChat Pay trade bills.
     #[command(subcommand)]
     Reconcile(ReconcileCmd),
+    /// The dashboards' daily figures.
+    #[command(subcommand)]
+    Stats(StatsCmd),
     /// Load and check the configuration and database connection, then print a summary.
     CheckConfig,
     /// Benchmarks (need wrk on the PATH; they start their own server over a fresh database).
@@ -193,6 +196,21 @@ pub enum ReconcileCmd {
         /// Print the run as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatsCmd {
+    /// Compute the daily figures again from the archive (after a restore, an import of
+    /// history, or a change of time zone). The server rolls the current day by itself.
+    Rebuild {
+        /// Only this tenant (its slug); default: every tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The first day to roll (YYYY-MM-DD, the tenant's local day); default: the
+        /// tenant's first day.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
     },
 }
 
@@ -384,6 +402,35 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             } else {
                 format!("password of {email} reset; all sessions signed out")
             })
+        }
+        Command::Stats(StatsCmd::Rebuild { tenant, from }) => {
+            let (pool, _) = serve::open_database(s)?;
+            let mut last = String::new();
+            let done = patron_app::stats::rebuild(
+                &pool,
+                tenant.as_deref(),
+                from,
+                patron_store::now(),
+                |slug, day| {
+                    // One line per tenant and month, so a long history shows it moves.
+                    let mark = format!("{slug} {}", day.format("%Y-%m"));
+                    if mark != last {
+                        eprintln!("rolling {mark}");
+                        last = mark;
+                    }
+                },
+            )
+            .map_err(|e| match e {
+                patron_store::StoreError::NotFound => CliError::Usage(format!(
+                    "--tenant: no tenant {}",
+                    tenant.as_deref().unwrap_or("")
+                )),
+                other => other.into(),
+            })?;
+            Ok(format!(
+                "rolled {} day(s) of {} tenant(s)",
+                done.days, done.tenants
+            ))
         }
         Command::Reconcile(ReconcileCmd::Import {
             tenant,

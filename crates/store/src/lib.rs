@@ -37,6 +37,7 @@ pub mod segments;
 pub mod sessions;
 pub mod settings;
 pub mod stamps;
+pub mod stats;
 pub mod stores;
 pub mod sync;
 pub mod tags;

@@ -417,7 +417,27 @@ diesel::table! {
 
 diesel::joinable!(bill_file_chunks -> bill_files (file_id));
 
+diesel::table! {
+    stats_daily (tenant_id, day, metric, dim) {
+        tenant_id -> BigInt,
+        day -> Date,
+        metric -> Text,
+        dim -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_rolled (tenant_id) {
+        tenant_id -> BigInt,
+        day -> Date,
+        rolled_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    stats_daily,
+    stats_rolled,
     bill_files,
     bill_file_chunks,
     reconcile_runs,
