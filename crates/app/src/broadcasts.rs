@@ -56,7 +56,7 @@ pub fn account_kind(t: &Tenant) -> AccountKind {
 
 /// The tenant's time zone (Shanghai when unreadable, as everywhere).
 pub fn tz(t: &Tenant) -> Tz {
-    t.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    patron_domain::validate::stored_time_zone(&t.time_zone)
 }
 
 /// The tenant's broadcast settings.

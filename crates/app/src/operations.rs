@@ -14,23 +14,29 @@ pub struct Task {
     /// When it runs: six fields (second minute hour day month weekday), UTC, as
     /// tokio-cron-scheduler reads them.
     pub cron: &'static str,
+    /// Whether each run is recorded for the operations page (not for tasks that run so
+    /// often that a write per run is not worth it).
+    pub recorded: bool,
 }
 
 /// Sessions, sign-in records and expired points.
 pub const HOUSEKEEPING: Task = Task {
     name: "housekeeping",
     cron: "0 */10 * * * *",
+    recorded: true,
 };
 /// Recurring broadcasts' occurrences and due broadcasts.
 pub const BROADCASTS: Task = Task {
     name: "broadcasts",
     cron: "*/10 * * * * *",
+    recorded: false,
 };
 /// Every connected tenant's followers from WeChat, once a day (04:00 UTC, noon in
 /// China), queued as jobs.
 pub const FOLLOWER_SYNC: Task = Task {
     name: "follower_sync",
     cron: "0 0 4 * * *",
+    recorded: true,
 };
 
 /// The daily trade-bill fetch: every 10 minutes it queues, for each tenant whose clock
@@ -39,6 +45,7 @@ pub const FOLLOWER_SYNC: Task = Task {
 pub const BILL_FETCH: Task = Task {
     name: "bill_fetch",
     cron: "0 */10 * * * *",
+    recorded: true,
 };
 
 /// Every tenant's daily figures of the current local day, from the archive (the
@@ -46,6 +53,7 @@ pub const BILL_FETCH: Task = Task {
 pub const STATS: Task = Task {
     name: "stats",
     cron: "0 * * * * *",
+    recorded: false,
 };
 
 pub const TASKS: [Task; 5] = [HOUSEKEEPING, BROADCASTS, FOLLOWER_SYNC, BILL_FETCH, STATS];
@@ -86,10 +94,7 @@ pub fn queue_bill_fetches(c: &mut DbConn, now: NaiveDateTime) -> Result<usize, S
         };
         let scope = TenantScope::system(tref);
         let tenant = patron_store::tenants::get(c, &scope)?;
-        let tz: chrono_tz::Tz = tenant
-            .time_zone
-            .parse()
-            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let tz = patron_domain::validate::stored_time_zone(&tenant.time_zone);
         if let Some(day) = crate::bills::fetch_day(now, tz) {
             if crate::bills::queue_fetch(c, &scope, day, now)?.is_some() {
                 n += 1;

@@ -8,11 +8,6 @@ use chrono_tz::Tz;
 use patron_store::stats::{self, Window};
 use patron_store::{DbPool, Result};
 
-/// A tenant's zone as stored (Shanghai when unreadable, as everywhere).
-fn zone(name: &str) -> Tz {
-    name.parse().unwrap_or(chrono_tz::Asia::Shanghai)
-}
-
 /// The local days the minute task rolls for a zone at `now`: today, and yesterday until
 /// 02:00.
 pub fn recent_days(now: NaiveDateTime, tz: Tz) -> Vec<NaiveDate> {
@@ -30,7 +25,7 @@ pub fn roll_recent(pool: &DbPool, now: NaiveDateTime) -> Result<usize> {
     let mut c = pool.get()?;
     let mut n = 0;
     for (tenant, _, tz) in stats::tenants(&mut c)? {
-        let tz = zone(&tz);
+        let tz = patron_domain::validate::stored_time_zone(&tz);
         for day in recent_days(now, tz) {
             stats::roll_day(&mut c, tenant, &Window::new(day, tz), now)?;
             n += 1;
@@ -66,7 +61,7 @@ pub fn rebuild(
     }
     let mut out = Rebuilt::default();
     for (tenant, slug, tz) in chosen {
-        let tz = zone(&tz);
+        let tz = patron_domain::validate::stored_time_zone(&tz);
         let today = now.and_utc().with_timezone(&tz).date_naive();
         let mut day = match from {
             Some(d) => d,

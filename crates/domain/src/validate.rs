@@ -114,6 +114,12 @@ pub fn time_zone(s: &str) -> Result<chrono_tz::Tz, Invalid> {
         .map_err(|_| invalid("time_zone", "invalid_time_zone"))
 }
 
+/// A stored tenant's zone: what [`time_zone`] accepted when it was saved, or the default
+/// should the stored name ever be unreadable (a zone dropped from the database).
+pub fn stored_time_zone(s: &str) -> chrono_tz::Tz {
+    time_zone(s).unwrap_or(chrono_tz::Asia::Shanghai)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

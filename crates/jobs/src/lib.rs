@@ -62,9 +62,7 @@ pub fn run_task(
 ) -> Result<String, patron_store::StoreError> {
     use patron_app::operations as ops;
     let mut c = pool.get()?;
-    // The broadcast tick (every 10 s) and the figures (every minute): their runs are not
-    // worth a write each.
-    let record = task.name != ops::BROADCASTS.name && task.name != ops::STATS.name;
+    let record = task.recorded;
     if record {
         patron_store::scheduled::started(&mut c, task.name)?;
     }

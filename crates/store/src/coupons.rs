@@ -574,7 +574,8 @@ pub fn issue_batch(
         };
         // Each batch goes in in code order: the codes' unique index is random-order, and
         // sorted inserts walk its leaves once instead of jumping between them (SQLite:
-        // 14-17 s for a million without, 11-12 s with; docs/benchmarks.md, "Coupons").
+        // 14-17 s for a million without, 11-12 s with; docs/benchmarks.md, "Issuance and
+        // routing at their targets").
         let mut codes: Vec<(String, i64)> = todo[..k as usize]
             .iter()
             .map(|f| (rules::generate(&mut rng, &camp.code_prefix), *f))

@@ -385,7 +385,8 @@ pub fn tenants(conn: &mut DbConn) -> Result<Vec<(i64, String, String)>> {
         .load(conn)?)
 }
 
-/// The first day a tenant has data for, in its zone: its creation.
+/// The first day a tenant has data for, in its zone: its creation or its earliest
+/// archived push (history imported from before it was created), whichever is first.
 pub fn first_day(conn: &mut DbConn, tenant: i64, tz: Tz) -> Result<NaiveDate> {
     let created: NaiveDateTime = t::table.find(tenant).select(t::created_at).first(conn)?;
     let first_message: Option<NaiveDateTime> = m::table

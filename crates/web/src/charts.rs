@@ -20,6 +20,8 @@ pub enum Kind {
 /// One named row of values, one value per label of its chart.
 #[derive(Debug, Clone)]
 pub struct Series<'a> {
+    /// Names the series (each series is a group titled with it; the table beside the
+    /// chart is the legend).
     pub name: &'a str,
     pub values: &'a [i64],
 }
@@ -169,6 +171,7 @@ pub fn svg(chart: &Chart<'_>) -> String {
             let bar = (band * 0.8 / k).max(1.0);
             for (s, series) in chart.series.iter().enumerate() {
                 let colour = FALLBACK[s % FALLBACK.len()];
+                let _ = write!(out, "<g><title>{}</title>", esc(series.name));
                 for (i, v) in series.values.iter().enumerate().take(n) {
                     let (top, bottom) = (y((*v).max(0)), y((*v).min(0)));
                     let _ = write!(
@@ -179,6 +182,7 @@ pub fn svg(chart: &Chart<'_>) -> String {
                         (bottom - top).max(0.0),
                     );
                 }
+                out.push_str("</g>");
             }
         }
         Kind::Lines => {
@@ -193,7 +197,8 @@ pub fn svg(chart: &Chart<'_>) -> String {
                     .collect();
                 let _ = write!(
                     out,
-                    r#"<polyline class="chart-s{}" points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                    r#"<g><title>{}</title><polyline class="chart-s{}" points="{}" fill="none" stroke="{colour}" stroke-width="2"/></g>"#,
+                    esc(series.name),
                     s % FALLBACK.len(),
                     points.join(" ")
                 );
@@ -286,6 +291,7 @@ mod tests {
         assert!((b[2].1 / b[1].1 - 2.0).abs() < 0.05, "{b:?}");
         assert!(svg.contains(r#"role="img""#) && svg.contains("<title>Follows</title>"));
         assert!(svg.contains("<desc>70 in all</desc>"));
+        assert!(svg.contains("<g><title>follows</title><rect"));
     }
 
     #[test]
