@@ -284,3 +284,57 @@ fn coupons_issued_and_redeemed_today_are_counted_by_campaign_store_cashier_and_h
     assert_eq!(hours, direct.redeemed, "every redemption in one local hour");
     assert!(figure(&rows, &d, metric::FOLLOWERS, "") >= 1, "{rows:?}");
 }
+
+#[test]
+fn rollers_of_the_same_tenant_day_at_once_wait_for_each_other() {
+    use std::sync::{Arc, Barrier};
+    // Each roller holds its own connection, as two processes (or a rebuild beside the
+    // minute task) would.
+    let app = TestApp::spawn_with(false, |s| s.db_pool_size = 16);
+    let w = world(&mut app.conn(), "a");
+    for n in 0..30 {
+        push(
+            &app,
+            &w,
+            n,
+            &format!("o{}", n % 7),
+            "text",
+            "hello",
+            "2026-11-20 04:00",
+        );
+    }
+    let tz = chrono_tz::Asia::Shanghai;
+    let window = stats::Window::new(day("2026-11-20"), tz);
+    let tenant = w.scope.tenant_id().0;
+    let rollers = 6;
+    let barrier = Arc::new(Barrier::new(rollers));
+    let handles: Vec<_> = (0..rollers)
+        .map(|_| {
+            let (pool, barrier) = (app.state.pool.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut c = pool.get().expect("a connection for each roller");
+                barrier.wait();
+                stats::roll_day(&mut c, tenant, &window, at("2026-12-01 00:00"))
+            })
+        })
+        .collect();
+    for h in handles {
+        let rolled = h.join().unwrap();
+        assert!(rolled.is_ok(), "every roller succeeds: {rolled:?}");
+    }
+    let rows = stats::read(
+        &mut app.conn(),
+        &w.scope,
+        day("2026-11-20"),
+        day("2026-11-20"),
+        &[metric::MESSAGES, metric::KEYWORD],
+    )
+    .unwrap();
+    assert_eq!(figure(&rows, "2026-11-20", metric::MESSAGES, ""), 30);
+    assert_eq!(figure(&rows, "2026-11-20", metric::KEYWORD, "hello"), 30);
+    assert_eq!(
+        rows.len(),
+        2,
+        "one row per figure, not one per roller: {rows:?}"
+    );
+}

@@ -313,6 +313,23 @@ pub fn replace_day(
     rolled_at: NaiveDateTime,
 ) -> Result<()> {
     write_tx(conn, |conn| {
+        // The roll is noted first: on PostgreSQL the upsert takes the tenant's row lock,
+        // so two processes rolling the same tenant at once wait for each other instead
+        // of both deleting and then colliding on the day's keys (SQLite's writer is one
+        // at a time already).
+        let note = diesel::insert_into(sr::table)
+            .values((
+                sr::tenant_id.eq(tenant),
+                sr::day.eq(day),
+                sr::rolled_at.eq(rolled_at),
+            ))
+            .on_conflict(sr::tenant_id)
+            .do_update()
+            .set((sr::day.eq(day), sr::rolled_at.eq(rolled_at)));
+        match conn {
+            DbConn::Postgres(pg) => note.execute(pg)?,
+            DbConn::Sqlite(lite) => note.execute(lite)?,
+        };
         let kept: Vec<Figure> = if figures
             .iter()
             .any(|f| f.metric == metric::FOLLOWERS || f.metric == metric::REACHABLE)
@@ -353,18 +370,6 @@ pub fn replace_day(
                 DbConn::Postgres(pg) => insert.execute(pg)?,
                 DbConn::Sqlite(lite) => insert.execute(lite)?,
             };
-        }
-        let noted = diesel::update(sr::table.find(tenant))
-            .set((sr::day.eq(day), sr::rolled_at.eq(rolled_at)))
-            .execute(conn)?;
-        if noted == 0 {
-            diesel::insert_into(sr::table)
-                .values((
-                    sr::tenant_id.eq(tenant),
-                    sr::day.eq(day),
-                    sr::rolled_at.eq(rolled_at),
-                ))
-                .execute(conn)?;
         }
         Ok(())
     })
