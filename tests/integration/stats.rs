@@ -338,3 +338,222 @@ fn rollers_of_the_same_tenant_day_at_once_wait_for_each_other() {
         "one row per figure, not one per roller: {rows:?}"
     );
 }
+
+/// The CSV of one of the dashboard's tables, as rows of cells (header first).
+async fn table(c: &Client, slug: &str, name: &str, query: &str) -> Vec<Vec<String>> {
+    let r = c
+        .get(&format!("/t/{slug}/dashboard/{name}.csv?{query}"))
+        .await;
+    assert_eq!(r.status, 200, "{name}.csv: {}", r.body);
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(r.body.as_bytes())
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// Column `col` of a table summed.
+fn column(rows: &[Vec<String>], col: usize) -> i64 {
+    rows.iter().map(|r| r[col].parse::<i64>().unwrap()).sum()
+}
+
+/// Inbound rows of a tenant in the Shanghai days `from..=to`, counted straight from the
+/// archive: (subscribes, unsubscribes, texts).
+fn archive_counts(app: &TestApp, w: &World, from: NaiveDate, to: NaiveDate) -> (i64, i64, i64) {
+    use diesel::prelude::*;
+    use patron_store::schema::messages as m;
+    let tz = chrono_tz::Asia::Shanghai;
+    let (a, b) = (
+        patron_domain::broadcasts::day_start_utc(from, tz),
+        patron_domain::broadcasts::day_start_utc(to.succ_opt().unwrap(), tz),
+    );
+    let rows: Vec<(String, Option<String>)> = m::table
+        .filter(m::tenant_id.eq(w.scope.tenant_id().0))
+        .filter(m::direction.eq("in"))
+        .filter(m::sent_at.ge(a))
+        .filter(m::sent_at.lt(b))
+        .select((m::msg_type, m::event))
+        .load(&mut *app.conn())
+        .unwrap();
+    let count =
+        |f: &dyn Fn(&(String, Option<String>)) -> bool| rows.iter().filter(|r| f(r)).count() as i64;
+    (
+        count(&|r| r.1.as_deref() == Some("subscribe")),
+        count(&|r| r.1.as_deref() == Some("unsubscribe")),
+        count(&|r| r.0 == "text"),
+    )
+}
+
+#[tokio::test]
+async fn the_dashboard_and_the_portfolio_show_the_figures_counted_from_the_rows() {
+    let app = TestApp::spawn();
+    let w = world(&mut app.conn(), "a");
+    let other = world(&mut app.conn(), "b");
+    let now = patron_store::now();
+    let tz = chrono_tz::Asia::Shanghai;
+    let today = now.and_utc().with_timezone(&tz).date_naive();
+    let scene = patron_store::qr_codes::get(&mut app.conn(), &w.scope, w.qr)
+        .unwrap()
+        .scene;
+    let qr_label = patron_store::qr_codes::get(&mut app.conn(), &w.scope, w.qr)
+        .unwrap()
+        .label;
+    let ago = |h: i64| {
+        (now - chrono::TimeDelta::hours(h))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let mut n = 0;
+    let mut add = |w: &World, openid: &str, kind: &str, content: &str, hours: i64| {
+        n += 1;
+        push(&app, w, n, openid, kind, content, &ago(hours));
+    };
+    // This period: 4 follows (2 by the QR code), 1 unfollow, 3 texts; before it (40
+    // days ago), 1 follow by the QR code.
+    add(&w, "f1", "subscribe", &format!("qrscene_{scene}"), 1);
+    add(&w, "f2", "subscribe", &format!("qrscene_{scene}"), 30);
+    add(&w, "f3", "subscribe", "", 50);
+    add(&w, "f4", "subscribe", "", 24 * 10);
+    add(&w, "f4", "unsubscribe", "", 24 * 9);
+    for (i, h) in [2, 3, 24 * 5].into_iter().enumerate() {
+        add(&w, &format!("f{}", i + 1), "text", "Menu", h);
+    }
+    add(&w, "f9", "subscribe", &format!("qrscene_{scene}"), 24 * 40);
+    // Tenant B: five follows and texts of its own.
+    for i in 0..5 {
+        add(&other, &format!("b{i}"), "subscribe", "", 3);
+        add(&other, &format!("b{i}"), "text", "hello", 2);
+    }
+    patron_app::stats::rebuild(&app.state.pool, None, None, now, |_, _| {}).unwrap();
+
+    let c = app.client();
+    c.login(&w.marketer_email, PASSWORD).await;
+    let home = c.get(&format!("/t/{}", w.slug)).await;
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains("id=\"section-audience\""),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("<svg"), "the charts are drawn");
+
+    let period = patron_domain::period::Period::last(28, today);
+    let (follows, unfollows, texts) = archive_counts(&app, &w, period.from, period.to);
+    assert_eq!((follows, unfollows), (4, 1), "the pushes above");
+    assert!(texts >= 3, "the three texts above and the world's own");
+    for step in ["day", "week", "month"] {
+        let q = format!("from={}&to={}&step={step}", period.from, period.to);
+        let audience = table(&c, &w.slug, "audience", &q).await;
+        assert_eq!(column(&audience[1..], 1), follows, "follows by {step}");
+        assert_eq!(column(&audience[1..], 2), unfollows, "unfollows by {step}");
+        assert_eq!(
+            column(&audience[1..], 3),
+            follows - unfollows,
+            "net by {step}"
+        );
+        let engagement = table(&c, &w.slug, "engagement", &q).await;
+        assert_eq!(column(&engagement[1..], 1), texts, "messages by {step}");
+    }
+    // By day: one row a day, each day's follows as counted from the rows.
+    let q = format!("from={}&to={}", period.from, period.to);
+    let audience = table(&c, &w.slug, "audience", &q).await;
+    assert_eq!(audience.len(), 1 + 28);
+    for row in &audience[1..] {
+        let d = NaiveDate::parse_from_str(&row[0], "%Y-%m-%d").unwrap();
+        assert_eq!(
+            row[1].parse::<i64>().unwrap(),
+            archive_counts(&app, &w, d, d).0,
+            "{d}"
+        );
+    }
+    // Followers at the end of each day: today's is the number following now, and each
+    // day before it that less the next day's net.
+    let following: i64 = {
+        use diesel::prelude::*;
+        use patron_store::schema::followers as f;
+        f::table
+            .filter(f::tenant_id.eq(w.scope.tenant_id().0))
+            .filter(f::subscribed.eq(true))
+            .count()
+            .get_result(&mut *app.conn())
+            .unwrap()
+    };
+    let cumulative: Vec<i64> = audience[1..]
+        .iter()
+        .map(|r| r[4].parse().unwrap())
+        .collect();
+    assert_eq!(*cumulative.last().unwrap(), following);
+    for i in 1..cumulative.len() {
+        let net: i64 = audience[1 + i][3].parse().unwrap();
+        assert_eq!(cumulative[i] - cumulative[i - 1], net, "day {i}");
+    }
+    // Follows by QR code: two now, one in the period before.
+    let qr = table(&c, &w.slug, "qr", &q).await;
+    let row = qr
+        .iter()
+        .find(|r| r[0] == qr_label)
+        .expect("the QR code's row");
+    assert_eq!((row[1].as_str(), row[2].as_str()), ("2", "1"), "{qr:?}");
+    // The keyword, lower-cased.
+    let keywords = table(&c, &w.slug, "keywords", &q).await;
+    assert_eq!(keywords[1][..2], ["menu".to_string(), "3".to_string()]);
+    // Coupons: what coupons::stats counts for the campaign (its coupons were issued
+    // today by the world).
+    let direct = patron_store::coupons::stats(&mut app.conn(), &w.scope, w.campaign).unwrap();
+    let campaigns = table(&c, &w.slug, "campaigns", &q).await;
+    assert_eq!(column(&campaigns[1..], 1), direct.issued);
+    assert_eq!(column(&campaigns[1..], 3), direct.redeemed);
+
+    // Bad input: a clear answer, the default period shown, nothing else.
+    let bad = c
+        .get(&format!("/t/{}?from=2026-12-06&to=2026-12-01", w.slug))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("the first day comes after the last"),
+        "{}",
+        bad.body
+    );
+    let bad = c
+        .get(&format!(
+            "/t/{}/dashboard/audience.csv?from=2020-01-01&to=2026-01-01",
+            w.slug
+        ))
+        .await;
+    assert_eq!(bad.status, 400);
+    let unknown = c.get(&format!("/t/{}/dashboard/nothing.csv", w.slug)).await;
+    assert_eq!(unknown.status, 404);
+    // A cashier may not download the figures.
+    let cashier = app.client();
+    cashier.login(&w.cashier_email, PASSWORD).await;
+    let r = cashier
+        .get(&format!("/t/{}/dashboard/audience.csv", w.slug))
+        .await;
+    assert!(r.status == 403 || r.status == 404, "{}", r.status);
+
+    // The agency's portfolio: this agency's tenant only, its figures as counted.
+    let admin = app.client();
+    admin.login(&w.admin_email, PASSWORD).await;
+    let p = admin.get("/agency/tenants").await;
+    assert_eq!(p.status, 200);
+    let attr = |name: &str| -> i64 {
+        extract(&p.body, &format!("data-tenant=\"{}\"", w.slug), ">")
+            .and_then(|tag| extract(&tag, &format!("data-{name}=\""), "\""))
+            .unwrap_or_else(|| panic!("no {name} for {}: {}", w.slug, p.body))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(attr("messages"), texts);
+    assert_eq!(attr("growth"), follows - unfollows);
+    assert!(
+        !p.body.contains(&format!("data-tenant=\"{}\"", other.slug)),
+        "another agency's tenant"
+    );
+    // Sorted by messages, most first, then the other way round.
+    let sorted = admin.get("/agency/tenants?sort=messages&dir=asc").await;
+    assert_eq!(sorted.status, 200);
+    assert!(sorted.body.contains("aria-sort=\"ascending\""));
+    let bad = admin.get("/agency/tenants?from=x&to=y").await;
+    assert_eq!(bad.status, 400);
+}

@@ -1220,6 +1220,7 @@ pub fn fill_route(path: &str, w: &World) -> String {
         .replace("{exception_id}", &w.exception.to_string())
         .replace("{run_id}", &w.run.to_string())
         .replace("{bill_id}", &w.bill.to_string())
+        .replace("{table_file}", "audience.csv")
 }
 
 /// Records `openids` as followers WeChat reports following now (what a follower sync

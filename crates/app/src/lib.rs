@@ -10,6 +10,7 @@
 pub mod bills;
 pub mod broadcasts;
 pub mod coupons;
+pub mod dashboard;
 pub mod error;
 pub mod followers;
 pub mod imports;
@@ -19,6 +20,7 @@ pub mod loyalty;
 pub mod members;
 pub mod operations;
 pub mod payments;
+pub mod portfolio;
 pub mod reconcile;
 pub mod redeemer;
 pub mod replies;

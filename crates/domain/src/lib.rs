@@ -14,6 +14,7 @@ pub mod follower_csv;
 pub mod ids;
 pub mod links;
 pub mod loyalty;
+pub mod period;
 pub mod replies;
 pub mod role;
 pub mod validate;

@@ -43,8 +43,31 @@ pub fn settings(conn: &mut DbConn, scope: &TenantScope, kind: AccountKind) -> Re
         .select(SettingsRow::as_select())
         .load(conn)?
         .pop();
+    Ok(settings_of(row, kind))
+}
+
+/// The settings of each of `tenants` (id and account kind) in one read (the agency's
+/// portfolio).
+pub fn settings_many(
+    conn: &mut DbConn,
+    tenants: &[(i64, AccountKind)],
+) -> Result<std::collections::HashMap<i64, Settings>> {
+    let ids: Vec<i64> = tenants.iter().map(|(id, _)| *id).collect();
+    let mut rows: std::collections::HashMap<i64, SettingsRow> = bs::table
+        .filter(bs::tenant_id.eq_any(&ids))
+        .select((bs::tenant_id, SettingsRow::as_select()))
+        .load::<(i64, SettingsRow)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(tenants
+        .iter()
+        .map(|(id, kind)| (*id, settings_of(rows.remove(id), *kind)))
+        .collect())
+}
+
+fn settings_of(row: Option<SettingsRow>, kind: AccountKind) -> Settings {
     let preset = QuotaPolicy::preset(kind);
-    Ok(match row {
+    match row {
         None => Settings {
             policy: preset,
             preset: true,
@@ -61,7 +84,7 @@ pub fn settings(conn: &mut DbConn, scope: &TenantScope, kind: AccountKind) -> Re
                 needs_approval: r.needs_approval,
             }
         }
-    })
+    }
 }
 
 /// Stores the settings: `custom` `None` goes back to the account kind's preset.
@@ -1028,5 +1051,39 @@ pub fn recent_openids(
         .filter(f::last_interaction_at.ge(since))
         .order(f::id)
         .select(f::openid)
+        .load(conn)?)
+}
+
+/// The broadcasts that started going out between `from` and `to` (UTC), in that order
+/// (the dashboard's per-broadcast figures).
+pub fn started_between(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<Broadcast>> {
+    Ok(b::table
+        .filter(b::tenant_id.eq(scope.tenant_id().0))
+        .filter(b::started_at.ge(from))
+        .filter(b::started_at.lt(to))
+        .order((b::started_at, b::id))
+        .select(Broadcast::as_select())
+        .load(conn)?)
+}
+
+/// Quota slots used between `from` and `to` (UTC) per tenant, for `tenants` (the
+/// agency's portfolio).
+pub fn slots_used(
+    conn: &mut DbConn,
+    tenants: &[i64],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<(i64, i64)>> {
+    Ok(sl::table
+        .filter(sl::tenant_id.eq_any(tenants))
+        .filter(sl::at.ge(from))
+        .filter(sl::at.lt(to))
+        .group_by(sl::tenant_id)
+        .select((sl::tenant_id, diesel::dsl::count_star()))
         .load(conn)?)
 }

@@ -936,3 +936,25 @@ pub fn events_of(conn: &mut DbConn, scope: &TenantScope, coupon: i64) -> Result<
         .select(Event::as_select())
         .load(conn)?)
 }
+
+/// Notes that the follower opened their page: each coupon of theirs never opened before
+/// is opened now (the dashboard's issued → opened → redeemed). Answers how
+/// many. A write only the first time: later views find nothing to update.
+pub fn mark_opened(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    follower: i64,
+    at: NaiveDateTime,
+) -> Result<usize> {
+    let unopened = c::table
+        .filter(c::tenant_id.eq(scope.tenant_id().0))
+        .filter(c::follower_id.eq(follower))
+        .filter(c::opened_at.is_null());
+    let any: bool = diesel::select(diesel::dsl::exists(unopened)).get_result(conn)?;
+    if !any {
+        return Ok(0);
+    }
+    Ok(diesel::update(unopened)
+        .set(c::opened_at.eq(at))
+        .execute(conn)?)
+}

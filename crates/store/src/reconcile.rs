@@ -513,3 +513,70 @@ pub fn all_exceptions(conn: &mut DbConn, scope: &TenantScope) -> Result<Vec<Exce
         .select(Exception::as_select())
         .load(conn)?)
 }
+
+/// A bill day's reconciliation at a glance (the dashboard's money section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayStatus {
+    pub bill_date: NaiveDate,
+    pub runs: i64,
+    /// The latest run's bill agreed with its own summary.
+    pub summary_ok: bool,
+    /// Exceptions of the day still open.
+    pub open: i64,
+}
+
+/// The reconciliation of each bill day from `from` to `to` that has a run, in day order.
+pub fn day_statuses(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DayStatus>> {
+    let tenant = scope.tenant_id().0;
+    let runs: Vec<(NaiveDate, bool)> = rr::table
+        .filter(rr::tenant_id.eq(tenant))
+        .filter(rr::bill_date.ge(from))
+        .filter(rr::bill_date.le(to))
+        .order((rr::bill_date, rr::id))
+        .select((rr::bill_date, rr::summary_ok))
+        .load(conn)?;
+    let open: Vec<(NaiveDate, i64)> = ex::table
+        .filter(ex::tenant_id.eq(tenant))
+        .filter(ex::state.eq(state::OPEN))
+        .filter(ex::bill_date.ge(from))
+        .filter(ex::bill_date.le(to))
+        .group_by(ex::bill_date)
+        .select((ex::bill_date, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut out: Vec<DayStatus> = Vec::new();
+    for (day, ok) in runs {
+        match out.last_mut() {
+            Some(last) if last.bill_date == day => {
+                last.runs += 1;
+                last.summary_ok = ok;
+            }
+            _ => out.push(DayStatus {
+                bill_date: day,
+                runs: 1,
+                summary_ok: ok,
+                open: 0,
+            }),
+        }
+    }
+    for (day, n) in open {
+        if let Some(d) = out.iter_mut().find(|d| d.bill_date == day) {
+            d.open = n;
+        }
+    }
+    Ok(out)
+}
+
+/// Open exceptions per tenant, for `tenants` (the agency's portfolio).
+pub fn open_counts(conn: &mut DbConn, tenants: &[i64]) -> Result<Vec<(i64, i64)>> {
+    Ok(ex::table
+        .filter(ex::tenant_id.eq_any(tenants))
+        .filter(ex::state.eq(state::OPEN))
+        .group_by(ex::tenant_id)
+        .select((ex::tenant_id, diesel::dsl::count_star()))
+        .load(conn)?)
+}

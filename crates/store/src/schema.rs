@@ -432,6 +432,7 @@ diesel::table! {
         tenant_id -> BigInt,
         day -> Date,
         rolled_at -> Timestamp,
+        last_push_at -> Nullable<Timestamp>,
     }
 }
 
@@ -736,6 +737,7 @@ diesel::table! {
         order_ref -> Nullable<Text>,
         amount_fen -> Nullable<BigInt>,
         discount_fen -> Nullable<BigInt>,
+        opened_at -> Nullable<Timestamp>,
     }
 }
 

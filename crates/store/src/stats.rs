@@ -5,8 +5,8 @@
 
 use crate::schema::{
     coupon_events as ev, coupons as c, follower_counts as fc, followers as f, messages as m,
-    payments as p, points_ledger as pl, refunds as r, stats_daily as sd, stats_rolled as sr,
-    tenants as t,
+    payments as p, points_ledger as pl, refunds as r, stamp_events as se, stats_daily as sd,
+    stats_rolled as sr, tenants as t,
 };
 use crate::{write_tx, DbConn, Result};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
@@ -37,6 +37,8 @@ pub mod metric {
     pub const KEYWORD: &str = "keyword";
     /// Coupons issued; dim: the campaign id.
     pub const ISSUED: &str = "issued";
+    /// Coupons first opened on the follower's page; dim: the campaign id.
+    pub const OPENED: &str = "opened";
     /// Coupons redeemed; dim: the campaign id.
     pub const REDEEMED: &str = "redeemed";
     /// Redemptions by store id, by cashier (user id, "" for the API) and by local hour
@@ -44,11 +46,17 @@ pub mod metric {
     pub const REDEEMED_STORE: &str = "redeemed_store";
     pub const REDEEMED_CASHIER: &str = "redeemed_cashier";
     pub const REDEEMED_HOUR: &str = "redeemed_hour";
+    /// Redemptions by the coupon's channel (`broadcast:7` for a broadcast's offer, `qr`,
+    /// `api`…): which broadcast or QR code drove them.
+    pub const REDEEMED_CHANNEL: &str = "redeemed_channel";
     /// Redemptions voided; dim: the campaign id.
     pub const VOIDED: &str = "voided";
     /// Points by ledger kind; dim: the kind (earn, spend, expire, adjust…), value: the
     /// sum of the entries' points.
     pub const POINTS: &str = "points";
+    /// Stamps given (net of any taken back) and stamp cards completed; dim: the card id.
+    pub const STAMPS: &str = "stamps";
+    pub const CARDS_COMPLETED: &str = "cards_completed";
     /// Payments made that day: count and amount (fen); refunds that succeeded that day.
     pub const PAYMENTS: &str = "payments";
     pub const PAYMENTS_FEN: &str = "payments_fen";
@@ -202,9 +210,21 @@ pub fn compute(
         tally.add(metric::ISSUED, campaign.to_string(), n);
     }
 
+    // Coupons first opened by their follower, by campaign.
+    let opened: Vec<(i64, i64)> = c::table
+        .filter(c::tenant_id.eq(tenant))
+        .filter(c::opened_at.ge(w.from))
+        .filter(c::opened_at.lt(w.to))
+        .group_by(c::campaign_id)
+        .select((c::campaign_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    for (campaign, n) in opened {
+        tally.add(metric::OPENED, campaign.to_string(), n);
+    }
+
     // Redemptions and voids: by campaign, store, cashier and local hour.
-    // (action, campaign, store, cashier, when)
-    type CouponEvent = (String, i64, Option<i64>, Option<i64>, NaiveDateTime);
+    // (action, campaign, channel, store, cashier, when)
+    type CouponEvent = (String, i64, String, Option<i64>, Option<i64>, NaiveDateTime);
     let events: Vec<CouponEvent> = ev::table
         .inner_join(c::table.on(c::id.eq(ev::coupon_id)))
         .filter(ev::tenant_id.eq(tenant))
@@ -213,15 +233,17 @@ pub fn compute(
         .select((
             ev::action,
             c::campaign_id,
+            c::channel,
             ev::store_id,
             ev::user_id,
             ev::at,
         ))
         .load(conn)?;
-    for (action, campaign, store, user, at) in events {
+    for (action, campaign, channel, store, user, at) in events {
         match action.as_str() {
             "redeem" => {
                 tally.add(metric::REDEEMED, campaign.to_string(), 1);
+                tally.add(metric::REDEEMED_CHANNEL, channel, 1);
                 tally.add(
                     metric::REDEEMED_STORE,
                     store.map(|s| s.to_string()).unwrap_or_default(),
@@ -250,6 +272,20 @@ pub fn compute(
         .load(conn)?;
     for (kind, sum) in points {
         tally.add(metric::POINTS, kind, sum);
+    }
+
+    // Stamps by card: given, and cards completed (the event that issued the reward).
+    let stamps: Vec<(i64, i64, Option<i64>)> = se::table
+        .filter(se::tenant_id.eq(tenant))
+        .filter(se::at.ge(w.from))
+        .filter(se::at.lt(w.to))
+        .select((se::card_id, se::stamps, se::coupon_id))
+        .load(conn)?;
+    for (card, n, reward) in stamps {
+        tally.add(metric::STAMPS, card.to_string(), n);
+        if reward.is_some() {
+            tally.add(metric::CARDS_COMPLETED, card.to_string(), 1);
+        }
     }
 
     // Money: payments made that day (and those that carried a coupon), refunds that
@@ -304,13 +340,15 @@ struct NewDaily<'a> {
 }
 
 /// Replaces the tenant's figures of `day` with `figures`, in one transaction, and notes
-/// when (a day rolled earlier keeps its readings: they are what they were then).
+/// when, with the tenant's last push when it was read (a day rolled earlier keeps its
+/// readings: they are what they were then).
 pub fn replace_day(
     conn: &mut DbConn,
     tenant: i64,
     day: NaiveDate,
     figures: &[Figure],
     rolled_at: NaiveDateTime,
+    last_push_at: Option<NaiveDateTime>,
 ) -> Result<()> {
     write_tx(conn, |conn| {
         // The roll is noted first: on PostgreSQL the upsert takes the tenant's row lock,
@@ -322,13 +360,20 @@ pub fn replace_day(
                 sr::tenant_id.eq(tenant),
                 sr::day.eq(day),
                 sr::rolled_at.eq(rolled_at),
+                sr::last_push_at.eq(last_push_at),
             ))
             .on_conflict(sr::tenant_id)
-            .do_update()
-            .set((sr::day.eq(day), sr::rolled_at.eq(rolled_at)));
-        match conn {
-            DbConn::Postgres(pg) => note.execute(pg)?,
-            DbConn::Sqlite(lite) => note.execute(lite)?,
+            .do_update();
+        let (day_set, at_set) = (sr::day.eq(day), sr::rolled_at.eq(rolled_at));
+        match (&mut *conn, last_push_at) {
+            (DbConn::Postgres(pg), Some(at)) => note
+                .set((day_set, at_set, sr::last_push_at.eq(at)))
+                .execute(pg)?,
+            (DbConn::Postgres(pg), None) => note.set((day_set, at_set)).execute(pg)?,
+            (DbConn::Sqlite(lite), Some(at)) => note
+                .set((day_set, at_set, sr::last_push_at.eq(at)))
+                .execute(lite)?,
+            (DbConn::Sqlite(lite), None) => note.set((day_set, at_set)).execute(lite)?,
         };
         let kept: Vec<Figure> = if figures
             .iter()
@@ -378,7 +423,16 @@ pub fn replace_day(
 /// Computes and stores one day of a tenant ([`compute`] then [`replace_day`]).
 pub fn roll_day(conn: &mut DbConn, tenant: i64, w: &Window, now: NaiveDateTime) -> Result<usize> {
     let figures = compute(conn, tenant, w, now)?;
-    replace_day(conn, tenant, w.day, &figures, now)?;
+    // The last push, read with the current day (an index seek on the followers).
+    let last_push = if (w.from..w.to).contains(&now) {
+        f::table
+            .filter(f::tenant_id.eq(tenant))
+            .select(diesel::dsl::max(f::last_interaction_at))
+            .first::<Option<NaiveDateTime>>(conn)?
+    } else {
+        None
+    };
+    replace_day(conn, tenant, w.day, &figures, now, last_push)?;
     Ok(figures.len())
 }
 
@@ -444,4 +498,73 @@ pub fn rolled_at(conn: &mut DbConn, scope: &TenantScope) -> Result<Option<NaiveD
         .select(sr::rolled_at)
         .first(conn)
         .optional()?)
+}
+
+/// The latest reading of `metric` (followers, reachable).
+pub fn latest_reading(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    metric: &str,
+) -> Result<Option<(NaiveDate, i64)>> {
+    Ok(sd::table
+        .filter(sd::tenant_id.eq(scope.tenant_id().0))
+        .filter(sd::metric.eq(metric))
+        .filter(sd::dim.eq(""))
+        .order(sd::day.desc())
+        .select((sd::day, sd::value))
+        .first(conn)
+        .optional()?)
+}
+
+/// The sum over every day of `metric` for each of `dims` (a broadcast's redemptions to
+/// date, say), as (dim, sum).
+pub fn sum_by_dim(
+    conn: &mut DbConn,
+    scope: &TenantScope,
+    metric: &str,
+    dims: &[String],
+) -> Result<Vec<(String, i64)>> {
+    if dims.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sd::table
+        .filter(sd::tenant_id.eq(scope.tenant_id().0))
+        .filter(sd::metric.eq(metric))
+        .filter(sd::dim.eq_any(dims))
+        .group_by(sd::dim)
+        .select((sd::dim, sum_bigint("value")))
+        .load(conn)?)
+}
+
+/// The figures of many tenants (an agency's portfolio): each tenant's day total of each
+/// of `metrics` (its dimensions summed), from `from` to `to`, in one read.
+pub fn tenants_daily(
+    conn: &mut DbConn,
+    tenants: &[i64],
+    from: NaiveDate,
+    to: NaiveDate,
+    metrics: &[&str],
+) -> Result<Vec<(i64, NaiveDate, String, i64)>> {
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sd::table
+        .filter(sd::tenant_id.eq_any(tenants))
+        .filter(sd::day.ge(from))
+        .filter(sd::day.le(to))
+        .filter(sd::metric.eq_any(metrics))
+        .group_by((sd::tenant_id, sd::day, sd::metric))
+        .select((sd::tenant_id, sd::day, sd::metric, sum_bigint("value")))
+        .load(conn)?)
+}
+
+/// When each of `tenants` was last rolled, and its last push then.
+pub fn tenants_rolled(
+    conn: &mut DbConn,
+    tenants: &[i64],
+) -> Result<Vec<(i64, NaiveDateTime, Option<NaiveDateTime>)>> {
+    Ok(sr::table
+        .filter(sr::tenant_id.eq_any(tenants))
+        .select((sr::tenant_id, sr::rolled_at, sr::last_push_at))
+        .load(conn)?)
 }

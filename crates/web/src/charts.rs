@@ -68,22 +68,6 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// `1234567` as `1,234,567` (grouping both languages read).
-fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
 /// A "nice" step for about `ticks` intervals over `span` (1, 2 or 5 times a power of
 /// ten), so the grid reads 0, 50, 100 rather than 0, 47, 94.
 fn nice_step(span: i64, ticks: i64) -> i64 {
@@ -147,7 +131,7 @@ pub fn svg(chart: &Chart<'_>) -> String {
             if tick == 0 { 1.5 } else { 0.5 },
             LEFT - 6.0,
             ty + 4.0,
-            grouped(tick)
+            crate::format::grouped(tick)
         );
         tick += step;
     }
@@ -351,9 +335,9 @@ mod tests {
         assert_eq!(nice_step(94, 4), 50);
         assert_eq!(nice_step(1_000, 4), 500);
         assert_eq!(nice_step(0, 4), 1);
-        assert_eq!(grouped(1_234_567), "1,234,567");
-        assert_eq!(grouped(-1_000), "-1,000");
-        assert_eq!(grouped(999), "999");
+        assert_eq!(crate::format::grouped(1_234_567), "1,234,567");
+        assert_eq!(crate::format::grouped(-1_000), "-1,000");
+        assert_eq!(crate::format::grouped(999), "999");
         let values = [3, 97];
         let s = [Series {
             name: "",

@@ -127,6 +127,8 @@ impl Site {
 paths! { Tenant<'_>, 1, TENANT_PATHS;
     /// The tenant's dashboard.
     DASHBOARD = "/t/{tenant}" => home();
+    /// One of the dashboard's tables as CSV (`audience.csv`, `campaigns.csv`…).
+    DASHBOARD_CSV = "/t/{tenant}/dashboard/{table_file}" => dashboard_csv(file: impl Display);
     SETTINGS = "/t/{tenant}/settings" => settings();
     STORES = "/t/{tenant}/stores" => stores();
     STORE = "/t/{tenant}/stores/{store_id}" => store(id: impl Display);

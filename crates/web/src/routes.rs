@@ -167,6 +167,7 @@ routes! {
     get    Session paths::AGENCY_OPERATIONS => ui::operations::page;
     post   Session paths::AGENCY_SETTINGS => ui::agency::save_settings;
     get    Session paths::DASHBOARD => ui::tenant::dashboard;
+    get    Session paths::DASHBOARD_CSV => ui::tenant::dashboard_csv;
     get    Session paths::SETTINGS => ui::tenant::settings_form;
     post   Session paths::SETTINGS => ui::tenant::save_settings;
     get    Session paths::STORES => ui::stores::list;

@@ -1,17 +1,21 @@
 //! The agency's own pages: its tenants, its administrators.
 
 use super::tenant_form::{suggested_token, TenantForm, TenantFormPage};
+use crate::charts;
 use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::paths;
 use crate::render::{html, redirect_flash, Page};
+use crate::ui::figures;
 use crate::ui::{message, messages, send_mail};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use patron_app::portfolio::Sort;
+use patron_domain::period::Period;
 use patron_domain::validate;
 
-use patron_store::tenants::{self, Tenant, TenantInput};
+use patron_store::tenants::{self, TenantInput};
 use patron_store::users::{self, User};
 use patron_store::{invitations, StoreError};
 use serde::Deserialize;
@@ -20,24 +24,174 @@ use serde::Deserialize;
 #[template(path = "agency_tenants.html")]
 struct TenantsPage {
     page: Page,
-    tenants: Vec<Tenant>,
+    rows: Vec<PortfolioRow>,
+    period: Period,
+    sort: Sort,
+    descending: bool,
+    errors: Vec<String>,
 }
 
-pub async fn tenants(ctx: Ctx) -> Result<HttpResponse, UiError> {
+/// A portfolio row as shown.
+struct PortfolioRow {
+    r: patron_app::portfolio::Row,
+    growth_spark: String,
+    messages_spark: String,
+}
+
+/// The portfolio's query: the period and the sort.
+#[derive(Debug, Default, Deserialize)]
+pub struct PortfolioQuery {
+    #[serde(flatten)]
+    period: figures::Query,
+    #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    dir: Option<String>,
+}
+
+impl TenantsPage {
+    fn sorts(&self) -> [Sort; 8] {
+        Sort::ALL
+    }
+
+    fn sort_label(&self, s: &Sort) -> &'static str {
+        match s {
+            Sort::Name => "port.account",
+            Sort::Followers => "port.followers",
+            Sort::Growth => "port.growth",
+            Sort::Messages => "port.messages",
+            Sort::Redeemed => "port.redeemed",
+            Sort::Revenue => "port.revenue",
+            Sort::Exceptions => "port.exceptions",
+            Sort::LastPush => "port.last_push",
+        }
+    }
+
+    /// A column header's link: sorts by it, or turns the order round when it is the
+    /// current one.
+    fn sort_link(&self, s: &Sort) -> String {
+        let descending = if *s == self.sort {
+            !self.descending
+        } else {
+            s.default_descending()
+        };
+        format!(
+            "{}?from={}&to={}&sort={}&dir={}",
+            paths::AGENCY_TENANTS,
+            self.period.from,
+            self.period.to,
+            s.code(),
+            if descending { "desc" } else { "asc" }
+        )
+    }
+
+    /// `aria-sort` of a column.
+    fn aria_sort(&self, s: &Sort) -> &'static str {
+        match (*s == self.sort, self.descending) {
+            (false, _) => "none",
+            (true, true) => "descending",
+            (true, false) => "ascending",
+        }
+    }
+
+    fn presets(&self) -> Vec<(u64, String)> {
+        let today = portfolio_today();
+        [7u64, 28, 90]
+            .into_iter()
+            .map(|days| {
+                let p = Period::last(days, today);
+                (
+                    days,
+                    format!(
+                        "{}?from={}&to={}&sort={}&dir={}",
+                        paths::AGENCY_TENANTS,
+                        p.from,
+                        p.to,
+                        self.sort.code(),
+                        if self.descending { "desc" } else { "asc" }
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    fn grouped(&self, n: &i64) -> String {
+        crate::format::grouped(*n)
+    }
+
+    fn yuan(&self, fen: &i64) -> String {
+        patron_domain::coupons::yuan(*fen)
+    }
+
+    fn signed(&self, n: &i64) -> String {
+        format!("{n:+}")
+    }
+
+    fn when(&self, r: &patron_app::portfolio::Row, t: &chrono::NaiveDateTime) -> String {
+        crate::format::local(t, &r.tenant.time_zone)
+    }
+}
+
+/// The portfolio's days are those of the default zone (each tenant's figures are its
+/// own local days).
+fn portfolio_today() -> chrono::NaiveDate {
+    patron_app::dashboard::today(
+        patron_store::now(),
+        validate::stored_time_zone(validate::DEFAULT_TIME_ZONE),
+    )
+}
+
+pub async fn tenants(ctx: Ctx, q: web::Query<PortfolioQuery>) -> Result<HttpResponse, UiError> {
     let scope = ctx.agency()?;
-    let list = ctx
+    let q = q.into_inner();
+    let (period, _, refused) = figures::choose(&q.period, portfolio_today());
+    let sort = q.sort.as_deref().and_then(Sort::parse).unwrap_or_default();
+    let descending = match q.dir.as_deref() {
+        Some("desc") => true,
+        Some("asc") => false,
+        _ => sort.default_descending(),
+    };
+    if !refused.is_empty() {
+        tracing::info!(?refused, "portfolio period refused");
+    }
+    let now = patron_store::now();
+    let mut list = ctx
         .state
-        .db(move |c| tenants::list_for_agency(c, &scope))
+        .db(move |c| patron_app::portfolio::load(c, &scope, period, now))
         .await?;
+    patron_app::portfolio::sort(&mut list, sort, descending);
+    let lang = ctx.lang;
+    let rows = list
+        .into_iter()
+        .map(|r| PortfolioRow {
+            growth_spark: charts::sparkline(
+                &r.growth_daily,
+                &lang.tn("port.growth_trend", &[&period.from, &period.to]),
+            ),
+            messages_spark: charts::sparkline(
+                &r.messages_daily,
+                &lang.tn("port.messages_trend", &[&period.from, &period.to]),
+            ),
+            r,
+        })
+        .collect();
     let page = ctx
         .page("agency_tenants", "agency.tenants.title", None)
         .await?;
     Ok(html(
         &TenantsPage {
             page,
-            tenants: list,
+            rows,
+            period,
+            sort,
+            descending,
+            errors: messages(lang, &refused),
         },
-        StatusCode::OK,
+        if refused.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        },
     ))
 }
 

@@ -155,6 +155,7 @@ pub async fn page(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRes
         .state
         .db(move |c| {
             let f = patron_store::followers::get(c, &scope, follower)?;
+            coupons::mark_opened(c, &scope, follower, patron_store::now())?;
             let stores = patron_store::stores::list(c, &scope)?;
             let list = coupons::of_follower(c, &scope, follower)?;
             let camps = coupons::list(c, &scope)?;

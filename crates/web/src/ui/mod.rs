@@ -13,6 +13,7 @@ pub mod cashier;
 pub mod coupon_import;
 pub mod coupon_lookup;
 pub mod export;
+pub mod figures;
 pub mod follower_page;
 pub mod followers;
 pub mod health;

@@ -5,12 +5,14 @@ use crate::ctx::Ctx;
 use crate::error::UiError;
 use crate::paths;
 use crate::render::{html, redirect_flash, Page};
+use crate::ui::figures::{self, Figures};
 use crate::ui::{message, messages};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use patron_app::followers::MATCH_CAP;
 use patron_app::AppError;
+use patron_domain::period::Step;
 use patron_domain::Permission;
 use patron_store::followers::{self, Glance};
 use patron_store::tenants::{Tenant, TenantInput};
@@ -31,11 +33,19 @@ struct DashboardPage {
     reached: patron_store::tenants::Reached,
     start: Start,
     may_settings: bool,
-    /// Followers at a glance, for those who may work on them.
+    /// The period's figures, for those who may work on them.
+    figures: Option<Figures>,
+    /// Followers at a glance (live counts, capped), for those who may work on them.
     audience: Option<Glance>,
+    /// Why the picker's period was refused (the default one is shown).
+    query_errors: Vec<String>,
 }
 
-pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse, UiError> {
+pub async fn dashboard(
+    ctx: Ctx,
+    slug: web::Path<String>,
+    q: web::Query<figures::Query>,
+) -> Result<HttpResponse, UiError> {
     let (scope, tenant) = ctx.tenant(&slug, Permission::View).await?;
     // A cashier's work is the till; the dashboard (stores, webhook) is not theirs.
     if scope.may(Permission::Redeem) && !scope.may(Permission::Market) {
@@ -45,7 +55,13 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
     }
     let s2 = scope.clone();
     let marketer = scope.may(Permission::Market);
-    let (n_stores, n_members, audience, reached, start) = ctx
+    let tz = patron_domain::validate::stored_time_zone(&tenant.time_zone);
+    let today = patron_app::dashboard::today(patron_store::now(), tz);
+    let (period, step, refused) = figures::choose(&q, today);
+    if !refused.is_empty() {
+        tracing::info!(tenant = tenant.id, ?refused, "dashboard period refused");
+    }
+    let (n_stores, n_members, audience, reached, start, dash) = ctx
         .state
         .db(move |c| {
             let n_stores = stores::list(c, &s2)?.len();
@@ -66,13 +82,17 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
                 n_stores,
                 users::people_count(c, &s2)?,
                 if marketer {
-                    let today = chrono::Utc::now().date_naive();
                     Some(followers::glance(c, &s2, today, MATCH_CAP)?)
                 } else {
                     None
                 },
                 reached,
                 start,
+                if marketer {
+                    Some(patron_app::dashboard::load(c, &s2, tz, period, step)?)
+                } else {
+                    None
+                },
             ))
         })
         .await?;
@@ -81,6 +101,7 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
         .await?;
     let p = tenant.has_secret();
     let base = &ctx.state.cfg.base_url;
+    let tz_name = tenant.time_zone.clone();
     Ok(html(
         &DashboardPage {
             page,
@@ -98,14 +119,121 @@ pub async fn dashboard(ctx: Ctx, slug: web::Path<String>) -> Result<HttpResponse
             reached,
             start,
             may_settings: scope.may(Permission::ManageSettings),
+            figures: dash.map(|d| figures::build(&d, ctx.lang, &tz_name)),
+            query_errors: messages(ctx.lang, &refused),
         },
-        StatusCode::OK,
+        // A refused period still shows the default one, with the reason.
+        if refused.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        },
     ))
+}
+
+/// One of the dashboard's tables as CSV, for the same period and step as the page.
+pub async fn dashboard_csv(
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+    q: web::Query<figures::Query>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, file) = path.into_inner();
+    let (scope, tenant) = ctx.tenant(&slug, Permission::Market).await?;
+    let tz = patron_domain::validate::stored_time_zone(&tenant.time_zone);
+    let today = patron_app::dashboard::today(patron_store::now(), tz);
+    let (period, step, refused) = figures::choose(&q, today);
+    if !refused.is_empty() {
+        tracing::info!(tenant = tenant.id, ?refused, "dashboard CSV period refused");
+        return Err(UiError::BadRequest(messages(ctx.lang, &refused).join("; ")));
+    }
+    let table = file.strip_suffix(".csv").unwrap_or(&file).to_string();
+    let d = ctx
+        .state
+        .db(move |c| patron_app::dashboard::load(c, &scope, tz, period, step))
+        .await?;
+    let f = figures::build(&d, ctx.lang, &tenant.time_zone);
+    let Some(t) = f.table(&table) else {
+        return Err(UiError::NotFound);
+    };
+    let body = figures::csv(t).map_err(|e| UiError::BadRequest(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"{}-{}-{}-{}.csv\"",
+                tenant.slug, t.id, period.from, period.to
+            ),
+        ))
+        .body(body))
 }
 
 impl DashboardPage {
     fn when(&self, t: &chrono::NaiveDateTime) -> String {
         crate::format::local(t, &self.tenant.time_zone)
+    }
+
+    fn steps(&self) -> [Step; 3] {
+        Step::ALL
+    }
+
+    fn step_key(&self, s: &Step) -> &'static str {
+        match s {
+            Step::Day => "dash.by_day",
+            Step::Week => "dash.by_week",
+            Step::Month => "dash.by_month",
+        }
+    }
+
+    fn signed(&self, n: &i64) -> String {
+        format!("{n:+}%")
+    }
+
+    /// The period's query string, for links that keep it.
+    fn period_query(&self) -> String {
+        self.figures.as_ref().map_or(String::new(), |f| {
+            format!(
+                "from={}&to={}&step={}",
+                f.period.from,
+                f.period.to,
+                f.step.code()
+            )
+        })
+    }
+
+    fn csv_link(&self, id: &str) -> String {
+        format!(
+            "{}?{}",
+            paths::tenant(&self.tenant.slug).dashboard_csv(format!("{id}.csv")),
+            self.period_query()
+        )
+    }
+
+    /// Links to the last 7, 28 and 90 days, with the step kept.
+    fn presets(&self) -> Vec<(u64, String)> {
+        let Some(f) = &self.figures else {
+            return Vec::new();
+        };
+        let today = patron_app::dashboard::today(
+            patron_store::now(),
+            patron_domain::validate::stored_time_zone(&self.tenant.time_zone),
+        );
+        [7u64, 28, 90]
+            .into_iter()
+            .map(|days| {
+                let p = patron_domain::period::Period::last(days, today);
+                (
+                    days,
+                    format!(
+                        "{}?from={}&to={}&step={}",
+                        paths::tenant(&self.tenant.slug).home(),
+                        p.from,
+                        p.to,
+                        f.step.code()
+                    ),
+                )
+            })
+            .collect()
     }
 }
 
