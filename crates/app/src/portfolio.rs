@@ -218,11 +218,9 @@ pub fn load(
             }
             metric::REDEEMED => pick(&mut row.redeemed, value),
             metric::PAYMENTS_FEN => pick(&mut row.revenue_fen, value),
-            metric::FOLLOWERS if now => {
-                if latest_reading.get(&tenant).is_none_or(|d| *d < day) {
-                    latest_reading.insert(tenant, day);
-                    row.followers = Some(value);
-                }
+            metric::FOLLOWERS if now && latest_reading.get(&tenant).is_none_or(|d| *d < day) => {
+                latest_reading.insert(tenant, day);
+                row.followers = Some(value);
             }
             _ => {}
         }

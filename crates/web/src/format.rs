@@ -201,6 +201,22 @@ pub fn job_failure(lang: Lang, job: &patron_store::jobs::Job) -> Option<String> 
     })
 }
 
+/// `1234567` as `1,234,567` (grouping both languages read).
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,20 +277,4 @@ mod tests {
         assert_eq!(channel_text(Lang::ZhCn, "stamps:2"), "集章奖励");
         assert_eq!(action_text(Lang::ZhCn, "void"), "撤销");
     }
-}
-
-/// `1234567` as `1,234,567` (grouping both languages read).
-pub fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
 }
