@@ -1033,6 +1033,34 @@ for (const lang of LANGS) {
         await logOut(page, lang, 'cashier logout');
         await shot(page, 'cashier-logged-out');
 
+        // 9. The figures: rolled now (the minute task may not have run yet), then the
+        // merchant's dashboard and the agency's portfolio, by day and by week.
+        execFileSync(bin, ['stats', 'rebuild'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        await logIn(page, 'admin@example.test', ADMIN_PASSWORD, 'agency admin login for the figures');
+        await goto(page, `${base}/t/tea-house`, 'the dashboard');
+        await page.locator('#section-audience').waitFor({ state: 'visible' });
+        assert.ok(await page.locator('#figures svg[role=img]').count() >= 2, 'the dashboard draws the charts of what happened (coupons, hours)');
+        const redeemedTile = await page.locator('.tiles li').filter({ hasText: lang.lang === 'zh' ? '核销' : 'Redeemed' }).first().innerText();
+        assert.match(redeemedTile, /\b1\b/, `the redemption at the till is counted: ${redeemedTile}`);
+        await shot(page, 'dashboard');
+        await page.locator('#figure-campaigns').scrollIntoViewIfNeeded();
+        const step = page.locator('form.period-picker select[name=step]');
+        await step.selectOption('week');
+        await clickAndWait(page, page.locator('form.period-picker button[type=submit]'), 'grouping by week');
+        assert.match(page.url(), /step=week/);
+        await page.locator('#figure-loyalty details summary').click();
+        await shot(page, 'dashboard-weeks');
+        const csvUrl = await page.locator('#figure-loyalty a.csv').getAttribute('href');
+        const csvResp = await page.request.get(`${base}${csvUrl}`);
+        assert.equal(csvResp.status(), 200, 'the coupons CSV');
+        assert.match(await csvResp.text(), /^[^\n]+,[^\n]+\n\d{4}-\d{2}-\d{2}/, 'the CSV has a header and dated rows');
+        await goto(page, `${base}/agency/tenants`, 'the portfolio');
+        await page.locator('#portfolio tr[data-tenant="tea-house"]').waitFor({ state: 'visible' });
+        await shot(page, 'portfolio');
+        await clickAndWait(page, page.locator('#portfolio thead a').nth(3), 'sorting the portfolio');
+        assert.match(page.url(), /sort=messages/);
+        await logOut(page, lang, 'agency admin logout after the figures');
+
         assert.deepEqual(pageErrors, [], 'JavaScript or console errors in the pages');
         assert.deepEqual(axeFound, [], 'axe-core: critical or serious WCAG 2.1 AA findings');
         assert.deepEqual(english, [], 'English left in the zh-CN pages (words outside ZH_ALLOWED)');

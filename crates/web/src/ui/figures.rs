@@ -143,6 +143,17 @@ pub struct Figures {
     pub updated: Option<chrono::NaiveDateTime>,
 }
 
+impl Table {
+    /// Nothing to show: no rows, or only zeros.
+    pub fn is_empty(&self) -> bool {
+        self.rows.iter().all(|row| {
+            row.iter()
+                .filter(|c| c.num)
+                .all(|c| c.raw.is_empty() || c.raw.trim_start_matches(['0', '.']).is_empty())
+        })
+    }
+}
+
 impl Figures {
     pub fn table(&self, id: &str) -> Option<&Table> {
         self.sections
