@@ -7,5 +7,4 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
-mod demo;
 pub mod serve;
