@@ -9,6 +9,7 @@
 
 pub mod broadcasts;
 pub mod coupons;
+pub mod dashboard;
 mod reconcile;
 mod reconcile_db;
 
@@ -307,6 +308,22 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         threads: u32,
     },
+    /// The dashboard and the portfolio under wrk over a large tenant in an agency of many,
+    /// and what the daily figures' rollups cost.
+    Dashboard {
+        #[arg(long, default_value_t = 1_000_000)]
+        followers: i64,
+        #[arg(long, default_value_t = 10_000_000)]
+        messages: i64,
+        #[arg(long, default_value_t = 200)]
+        tenants: i64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 4)]
+        connections: u32,
+        #[arg(long, default_value_t = 2)]
+        threads: u32,
+    },
     /// Planning a broadcast to every follower of a service account.
     Broadcasts {
         #[arg(long, default_value_t = 1_000_000)]
@@ -422,6 +439,25 @@ pub fn command(cmd: BenchCmd, s: &Settings) -> Result<String, BenchError> {
             coupons::coupons(&coupons::CouponOptions {
                 database_url,
                 followers,
+                seconds,
+                connections,
+                threads,
+            })
+        }
+        BenchCmd::Dashboard {
+            followers,
+            messages,
+            tenants,
+            seconds,
+            connections,
+            threads,
+        } => {
+            let database_url = (!s.database_url.is_empty()).then(|| s.database_url.clone());
+            dashboard::dashboard(&dashboard::DashboardOptions {
+                database_url,
+                followers,
+                messages,
+                tenants,
                 seconds,
                 connections,
                 threads,
