@@ -488,6 +488,26 @@ async fn the_dashboard_and_the_portfolio_show_the_figures_counted_from_the_rows(
         let net: i64 = audience[1 + i][3].parse().unwrap();
         assert_eq!(cumulative[i] - cumulative[i - 1], net, "day {i}");
     }
+    // Retention: four new followers in the period (f1 to f4), three still following (f4
+    // left). Where they found the account: a QR code for the two who scanned one, the
+    // follow event's "other" for the rest.
+    let retention = table(&c, &w.slug, "retention", &q).await;
+    assert_eq!(
+        (column(&retention[1..], 1), column(&retention[1..], 2)),
+        (4, 3)
+    );
+    let scenes = table(&c, &w.slug, "scenes", &q).await;
+    let scene = |name: &str| scenes.iter().find(|r| r[0] == name).map(|r| r[1].clone());
+    assert_eq!(scene("QR code").as_deref(), Some("2"), "{scenes:?}");
+    assert_eq!(scene("Other").as_deref(), Some("2"), "{scenes:?}");
+    // f2 leaves now: the daily cohort refresh counts it out of its day's cohort.
+    add(&w, "f2", "unsubscribe", "", 0);
+    patron_app::stats::refresh_cohorts(&app.state.pool, patron_store::now()).unwrap();
+    let retention = table(&c, &w.slug, "retention", &q).await;
+    assert_eq!(
+        (column(&retention[1..], 1), column(&retention[1..], 2)),
+        (4, 2)
+    );
     // Follows by QR code: two now, one in the period before.
     let qr = table(&c, &w.slug, "qr", &q).await;
     let row = qr

@@ -70,9 +70,12 @@ pub struct Dashboard {
 }
 
 /// The metrics whose values are sums (readings are not).
-const SUMMED: [&str; 24] = [
+const SUMMED: [&str; 27] = [
     metric::FOLLOWS,
     metric::FOLLOWS_QR,
+    metric::FOLLOWS_SCENE,
+    metric::ACQUIRED,
+    metric::STILL_FOLLOWING,
     metric::UNFOLLOWS,
     metric::MESSAGES,
     metric::ANSWERED,

@@ -34,6 +34,27 @@ pub fn roll_recent(pool: &DbPool, now: NaiveDateTime) -> Result<usize> {
     Ok(n)
 }
 
+/// How many local days back the daily cohort refresh reaches (12 weeks).
+pub const COHORT_DAYS: u64 = 84;
+
+/// Refreshes every tenant's cohorts of the last [`COHORT_DAYS`] local days: of each day's
+/// new followers, how many still follow (the daily task). Answers the tenant-days that had
+/// new followers.
+pub fn refresh_cohorts(pool: &DbPool, now: NaiveDateTime) -> Result<usize> {
+    let mut c = pool.get()?;
+    let mut n = 0;
+    for (tenant, _, tz) in stats::tenants(&mut c)? {
+        let tz = patron_domain::validate::stored_time_zone(&tz);
+        let today = now.and_utc().with_timezone(&tz).date_naive();
+        let days: Vec<Window> = (1..=COHORT_DAYS)
+            .filter_map(|k| today.checked_sub_days(chrono::Days::new(k)))
+            .map(|d| Window::new(d, tz))
+            .collect();
+        n += stats::refresh_cohorts(&mut c, tenant, &days)?;
+    }
+    Ok(n)
+}
+
 /// What `rebuild` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rebuilt {

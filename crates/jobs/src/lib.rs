@@ -84,6 +84,10 @@ pub fn run_task(
         }
         n if n == ops::STATS.name => patron_app::stats::roll_recent(pool, patron_store::now())
             .map(|n| format!("tenant-days rolled {n}")),
+        n if n == ops::COHORTS.name => {
+            patron_app::stats::refresh_cohorts(pool, patron_store::now())
+                .map(|n| format!("cohorts refreshed {n}"))
+        }
         other => Ok(format!("no such task {other}")),
     };
     let mut c = pool.get()?;

@@ -22,6 +22,13 @@ pub mod metric {
     /// Follows through a parametric QR code; dim: its scene.
     pub const FOLLOWS_QR: &str = "follows_qr";
     pub const UNFOLLOWS: &str = "unfollows";
+    /// Follows by WeChat's subscribe scene (search, a QR code, a shared card…) as the
+    /// follower's profile says it; dim: the scene, "" when not known yet.
+    pub const FOLLOWS_SCENE: &str = "follows_scene";
+    /// The day's cohort: distinct followers who followed that day, and of them those
+    /// still following (as of the day's last roll or the daily cohort refresh).
+    pub const ACQUIRED: &str = "acquired";
+    pub const STILL_FOLLOWING: &str = "still_following";
     /// Messages followers wrote (text, image, voice, link…), not events.
     pub const MESSAGES: &str = "messages";
     /// Of those, answered at once by a reply rule.
@@ -198,6 +205,15 @@ pub fn compute(
         tally.add(metric::KEYWORD, text, n);
     }
 
+    // The day's new followers: by subscribe scene, and still following.
+    if let Some(f) = cohort(conn, tenant, w)? {
+        tally.add(metric::ACQUIRED, "", f.acquired);
+        tally.add(metric::STILL_FOLLOWING, "", f.still);
+        for (scene, n) in f.scenes {
+            tally.add(metric::FOLLOWS_SCENE, scene, n);
+        }
+    }
+
     // Coupons issued, by campaign.
     let issued: Vec<(i64, i64)> = c::table
         .filter(c::tenant_id.eq(tenant))
@@ -327,6 +343,78 @@ pub fn compute(
         tally.add(metric::REACHABLE, "", reachable);
     }
     Ok(tally.figures())
+}
+
+/// A day's cohort of new followers.
+struct Cohort {
+    acquired: i64,
+    still: i64,
+    scenes: BTreeMap<String, i64>,
+}
+
+/// The followers who followed in `w` (each once), read through the follows' own index.
+fn cohort(conn: &mut DbConn, tenant: i64, w: &Window) -> Result<Option<Cohort>> {
+    let rows: Vec<(i64, bool, Option<String>)> = m::table
+        .inner_join(f::table.on(m::follower_id.eq(f::id.nullable())))
+        .filter(m::tenant_id.eq(tenant))
+        .filter(m::event.eq("subscribe"))
+        .filter(m::sent_at.ge(w.from))
+        .filter(m::sent_at.lt(w.to))
+        .select((f::id, f::subscribed, f::subscribe_scene))
+        .distinct()
+        .load(conn)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut c = Cohort {
+        acquired: rows.len() as i64,
+        still: 0,
+        scenes: BTreeMap::new(),
+    };
+    for (_, subscribed, scene) in rows {
+        c.still += i64::from(subscribed);
+        *c.scenes.entry(scene.unwrap_or_default()).or_default() += 1;
+    }
+    Ok(Some(c))
+}
+
+/// Refreshes the cohort figures (acquired, still following) of each of `days`, leaving
+/// the days' other figures as they are: the daily task keeps the last 12 weeks' retention
+/// current. Answers how many days had a cohort.
+pub fn refresh_cohorts(conn: &mut DbConn, tenant: i64, days: &[Window]) -> Result<usize> {
+    let mut n = 0;
+    for w in days {
+        let c = cohort(conn, tenant, w)?;
+        write_tx(conn, |conn| {
+            diesel::delete(
+                sd::table
+                    .filter(sd::tenant_id.eq(tenant))
+                    .filter(sd::day.eq(w.day))
+                    .filter(sd::metric.eq_any([metric::ACQUIRED, metric::STILL_FOLLOWING])),
+            )
+            .execute(conn)?;
+            if let Some(c) = &c {
+                let rows = [
+                    (metric::ACQUIRED, c.acquired),
+                    (metric::STILL_FOLLOWING, c.still),
+                ];
+                for (m, value) in rows.into_iter().filter(|(_, v)| *v != 0) {
+                    diesel::insert_into(sd::table)
+                        .values((
+                            sd::tenant_id.eq(tenant),
+                            sd::day.eq(w.day),
+                            sd::metric.eq(m),
+                            sd::dim.eq(""),
+                            sd::value.eq(value),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+            Ok::<_, crate::StoreError>(())
+        })?;
+        n += usize::from(c.is_some());
+    }
+    Ok(n)
 }
 
 #[derive(Insertable)]

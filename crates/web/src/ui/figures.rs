@@ -207,6 +207,19 @@ fn chart(
     }
 }
 
+/// WeChat's subscribe scene in words (`ADD_SCENE_SEARCH` → "Search"), the code itself
+/// when it is one this version does not know.
+fn scene_name(lang: Lang, code: &str) -> String {
+    if code.is_empty() {
+        return lang.t("dash.scene_unknown").to_string();
+    }
+    let key = format!("scene.{}", code.to_ascii_lowercase());
+    match lang.t(&key) {
+        k if k == key => code.to_string(),
+        name => name.to_string(),
+    }
+}
+
 /// A table of named dimensions: name, the period, the period before, the change.
 fn named_table(lang: Lang, id: &'static str, caption: &str, what: &str, dims: &[Named]) -> Table {
     Table {
@@ -323,6 +336,44 @@ pub fn build(d: &Dashboard, lang: Lang, tz: &str) -> Figures {
                 &t("dash.qr_code"),
                 d.dims(metric::FOLLOWS_QR),
             ),
+            named_table(
+                lang,
+                "scenes",
+                &t("dash.follows_by_scene"),
+                &t("dash.scene"),
+                &d.dims(metric::FOLLOWS_SCENE)
+                    .iter()
+                    .map(|n| Named {
+                        name: scene_name(lang, &n.key),
+                        ..n.clone()
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Table {
+                id: "retention",
+                caption: t("dash.retention"),
+                head: vec![
+                    t("dash.acquired_in"),
+                    t("dash.acquired"),
+                    t("dash.still_following"),
+                    t("dash.retained_share"),
+                ],
+                rows: d
+                    .buckets
+                    .iter()
+                    .zip(d.series(metric::ACQUIRED))
+                    .zip(d.series(metric::STILL_FOLLOWING))
+                    .map(|((b, acquired), still)| {
+                        vec![
+                            Cell::text(row_label(b)),
+                            Cell::int(acquired),
+                            Cell::int(still),
+                            Cell::share(still, acquired),
+                        ]
+                    })
+                    .collect(),
+                charts: vec![],
+            },
         ],
     };
 

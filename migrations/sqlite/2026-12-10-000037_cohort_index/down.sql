@@ -1,0 +1,1 @@
+DROP INDEX messages_follows_by_sent;
