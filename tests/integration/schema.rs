@@ -69,7 +69,8 @@ fn every_table_is_selectable_and_migrations_revert() {
         stamp_progress,
         stamp_events,
         stats_daily,
-        stats_rolled
+        stats_rolled,
+        stats_summary
     );
     patron_store::migrate::revert_all(&mut c).unwrap();
     assert!(

@@ -376,13 +376,9 @@ fn archive_counts(app: &TestApp, w: &World, from: NaiveDate, to: NaiveDate) -> (
         .select((m::msg_type, m::event))
         .load(&mut *app.conn())
         .unwrap();
-    let count =
-        |f: &dyn Fn(&(String, Option<String>)) -> bool| rows.iter().filter(|r| f(r)).count() as i64;
-    (
-        count(&|r| r.1.as_deref() == Some("subscribe")),
-        count(&|r| r.1.as_deref() == Some("unsubscribe")),
-        count(&|r| r.0 == "text"),
-    )
+    let event = |name: &str| rows.iter().filter(|r| r.1.as_deref() == Some(name)).count() as i64;
+    let texts = rows.iter().filter(|r| r.0 == "text").count() as i64;
+    (event("subscribe"), event("unsubscribe"), texts)
 }
 
 #[tokio::test]
@@ -566,6 +562,7 @@ async fn the_dashboard_and_the_portfolio_show_the_figures_counted_from_the_rows(
     };
     assert_eq!(attr("messages"), texts);
     assert_eq!(attr("growth"), follows - unfollows);
+    assert_eq!(attr("redeemed"), direct.redeemed);
     assert!(
         !p.body.contains(&format!("data-tenant=\"{}\"", other.slug)),
         "another agency's tenant"

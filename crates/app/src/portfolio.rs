@@ -1,11 +1,12 @@
 //! The agency's portfolio (issue 21): every merchant account side by side over a period,
-//! from a handful of grouped reads whatever the number of tenants (the rolled daily
-//! figures, the last roll with its last push, quota slots, open exceptions).
+//! from a handful of reads whatever the number of tenants (each tenant's days in one row
+//! each, `stats_summary`; the last roll with its last push; quota slots; open
+//! exceptions; broadcast settings).
 
 use chrono::{NaiveDate, NaiveDateTime};
 use patron_domain::period::Period;
 use patron_domain::AgencyScope;
-use patron_store::stats::{self, metric};
+use patron_store::stats;
 use patron_store::tenants::Tenant;
 use patron_store::{DbConn, Result};
 use std::collections::HashMap;
@@ -119,20 +120,7 @@ pub fn load(
     let tenants = patron_store::tenants::list_for_agency(c, scope)?;
     let ids: Vec<i64> = tenants.iter().map(|t| t.id).collect();
     let previous = period.previous();
-    let daily = stats::tenants_daily(
-        c,
-        &ids,
-        previous.from,
-        period.to,
-        &[
-            metric::FOLLOWS,
-            metric::UNFOLLOWS,
-            metric::MESSAGES,
-            metric::REDEEMED,
-            metric::PAYMENTS_FEN,
-            metric::FOLLOWERS,
-        ],
-    )?;
+    let days_read = stats::summaries(c, &ids, previous.from, period.to)?;
     let rolled: HashMap<i64, Option<NaiveDateTime>> = stats::tenants_rolled(c, &ids)?
         .into_iter()
         .map(|(t, _, push)| (t, push))
@@ -190,39 +178,31 @@ pub fn load(
         })
         .collect();
     let mut latest_reading: HashMap<i64, NaiveDate> = HashMap::new();
-    for (tenant, day, m, value) in daily {
-        let Some(row) = rows.get_mut(&tenant) else {
+    for d in days_read {
+        let Some(row) = rows.get_mut(&d.tenant_id) else {
             continue;
         };
-        let now = period.contains(day);
-        let pick = |pair: &mut (i64, i64), v: i64| {
-            if now {
+        let growth = d.follows - d.unfollows;
+        let add = |pair: &mut (i64, i64), v: i64| {
+            if period.contains(d.day) {
                 pair.0 += v
             } else {
                 pair.1 += v
             }
         };
-        match m.as_str() {
-            metric::FOLLOWS | metric::UNFOLLOWS => {
-                let v = if m == metric::FOLLOWS { value } else { -value };
-                pick(&mut row.growth, v);
-                if let Some(i) = index(day).filter(|_| now) {
-                    row.growth_daily[i] += v;
+        add(&mut row.growth, growth);
+        add(&mut row.messages, d.messages);
+        add(&mut row.redeemed, d.redeemed);
+        add(&mut row.revenue_fen, d.payments_fen);
+        if let Some(i) = index(d.day) {
+            row.growth_daily[i] += growth;
+            row.messages_daily[i] += d.messages;
+            if let Some(f) = d.followers {
+                if latest_reading.get(&d.tenant_id).is_none_or(|x| *x < d.day) {
+                    latest_reading.insert(d.tenant_id, d.day);
+                    row.followers = Some(f);
                 }
             }
-            metric::MESSAGES => {
-                pick(&mut row.messages, value);
-                if let Some(i) = index(day).filter(|_| now) {
-                    row.messages_daily[i] += value;
-                }
-            }
-            metric::REDEEMED => pick(&mut row.redeemed, value),
-            metric::PAYMENTS_FEN => pick(&mut row.revenue_fen, value),
-            metric::FOLLOWERS if now && latest_reading.get(&tenant).is_none_or(|d| *d < day) => {
-                latest_reading.insert(tenant, day);
-                row.followers = Some(value);
-            }
-            _ => {}
         }
     }
     let mut out: Vec<Row> = rows.into_values().collect();

@@ -436,8 +436,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stats_summary (tenant_id, day) {
+        tenant_id -> BigInt,
+        day -> Date,
+        follows -> BigInt,
+        unfollows -> BigInt,
+        messages -> BigInt,
+        redeemed -> BigInt,
+        payments_fen -> BigInt,
+        followers -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     stats_daily,
+    stats_summary,
     stats_rolled,
     bill_files,
     bill_file_chunks,

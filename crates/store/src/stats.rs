@@ -6,7 +6,7 @@
 use crate::schema::{
     coupon_events as ev, coupons as c, follower_counts as fc, followers as f, messages as m,
     payments as p, points_ledger as pl, refunds as r, stamp_events as se, stats_daily as sd,
-    stats_rolled as sr, tenants as t,
+    stats_rolled as sr, stats_summary as ss, tenants as t,
 };
 use crate::{write_tx, DbConn, Result};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
@@ -504,6 +504,33 @@ pub fn replace_day(
                 DbConn::Sqlite(lite) => insert.execute(lite)?,
             };
         }
+        // The day in one row, for the portfolio.
+        let sum = |m: &str| -> i64 {
+            figures
+                .iter()
+                .chain(&kept)
+                .filter(|f| f.metric == m)
+                .map(|f| f.value)
+                .sum()
+        };
+        let followers = figures
+            .iter()
+            .chain(&kept)
+            .find(|f| f.metric == metric::FOLLOWERS)
+            .map(|f| f.value);
+        diesel::delete(ss::table.find((tenant, day))).execute(conn)?;
+        diesel::insert_into(ss::table)
+            .values((
+                ss::tenant_id.eq(tenant),
+                ss::day.eq(day),
+                ss::follows.eq(sum(metric::FOLLOWS)),
+                ss::unfollows.eq(sum(metric::UNFOLLOWS)),
+                ss::messages.eq(sum(metric::MESSAGES)),
+                ss::redeemed.eq(sum(metric::REDEEMED)),
+                ss::payments_fen.eq(sum(metric::PAYMENTS_FEN)),
+                ss::followers.eq(followers),
+            ))
+            .execute(conn)?;
         Ok(())
     })
 }
@@ -624,25 +651,44 @@ pub fn sum_by_dim(
         .load(conn)?)
 }
 
-/// The figures of many tenants (an agency's portfolio): each tenant's day total of each
-/// of `metrics` (its dimensions summed), from `from` to `to`, in one read.
-pub fn tenants_daily(
+/// A tenant's day in one row (`stats_summary`, written with the day's figures).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Summary {
+    pub tenant_id: i64,
+    pub day: NaiveDate,
+    pub follows: i64,
+    pub unfollows: i64,
+    pub messages: i64,
+    pub redeemed: i64,
+    pub payments_fen: i64,
+    pub followers: Option<i64>,
+}
+
+/// The days `from..=to` of each of `tenants` (an agency's portfolio), a row per tenant
+/// and day.
+pub fn summaries(
     conn: &mut DbConn,
     tenants: &[i64],
     from: NaiveDate,
     to: NaiveDate,
-    metrics: &[&str],
-) -> Result<Vec<(i64, NaiveDate, String, i64)>> {
+) -> Result<Vec<Summary>> {
     if tenants.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(sd::table
-        .filter(sd::tenant_id.eq_any(tenants))
-        .filter(sd::day.ge(from))
-        .filter(sd::day.le(to))
-        .filter(sd::metric.eq_any(metrics))
-        .group_by((sd::tenant_id, sd::day, sd::metric))
-        .select((sd::tenant_id, sd::day, sd::metric, sum_bigint("value")))
+    Ok(ss::table
+        .filter(ss::tenant_id.eq_any(tenants))
+        .filter(ss::day.ge(from))
+        .filter(ss::day.le(to))
+        .select((
+            ss::tenant_id,
+            ss::day,
+            ss::follows,
+            ss::unfollows,
+            ss::messages,
+            ss::redeemed,
+            ss::payments_fen,
+            ss::followers,
+        ))
         .load(conn)?)
 }
 

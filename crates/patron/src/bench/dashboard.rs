@@ -98,6 +98,18 @@ fn portfolio_sql(backend: Backend, big: i64) -> Vec<String> {
               SELECT 'payments_fen', 500000 UNION ALL SELECT 'followers', 50000) AS m \
              WHERE t.id <> {big}"
         ),
+        // Each day in one row, as store::stats::replace_day writes it.
+        format!(
+            "INSERT INTO stats_summary (tenant_id, day, follows, unfollows, messages, redeemed, payments_fen, followers) \
+             SELECT tenant_id, day, \
+               CAST(SUM(CASE WHEN metric = 'follows' THEN value ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN metric = 'unfollows' THEN value ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN metric = 'messages' THEN value ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN metric = 'redeemed' THEN value ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN metric = 'payments_fen' THEN value ELSE 0 END) AS BIGINT), \
+               MAX(CASE WHEN metric = 'followers' THEN value END) \
+             FROM stats_daily WHERE tenant_id <> {big} GROUP BY tenant_id, day"
+        ),
         format!(
             "INSERT INTO stats_rolled (tenant_id, day, rolled_at, last_push_at) \
              SELECT t.id, {}, {now}, {now} FROM tenants t WHERE t.id <> {big}",
@@ -281,6 +293,38 @@ pub fn dashboard(o: &DashboardOptions) -> Result<String, BenchError> {
         .map(|d| d.value)
         .sum();
 
+        // The two reads alone, in-process (what the pages spend in the database and in
+        // assembling the figures, before any HTML).
+        let period = patron_domain::period::Period::last(28, today);
+        let agency_today = patron_app::dashboard::today(
+            patron_store::now(),
+            patron_domain::validate::stored_time_zone(patron_domain::validate::DEFAULT_TIME_ZONE),
+        );
+        let mut read_ms = |f: &mut dyn FnMut(
+            &mut patron_store::DbConn,
+        ) -> patron_store::Result<()>|
+         -> Result<f64, BenchError> {
+            f(&mut c)?;
+            let t0 = Instant::now();
+            for _ in 0..10 {
+                f(&mut c)?;
+            }
+            Ok(t0.elapsed().as_secs_f64() * 100.0)
+        };
+        let dash_read = read_ms(&mut |c| {
+            patron_app::dashboard::load(c, &scope, tz, period, patron_domain::period::Step::Day)
+                .map(|_| ())
+        })?;
+        let port_read = read_ms(&mut |c| {
+            patron_app::portfolio::load(
+                c,
+                &agency,
+                patron_domain::period::Period::last(28, agency_today),
+                patron_store::now(),
+            )
+            .map(|_| ())
+        })?;
+
         // An agency admin's session.
         let u = patron_store::users::create(&mut c, "admin@bench.test", "Bench admin", "!", None)?;
         patron_store::users::add_membership(
@@ -352,7 +396,9 @@ pub fn dashboard(o: &DashboardOptions) -> Result<String, BenchError> {
              | roll today (1M coupons issued, the readings over 1M followers), three times | {} s |\n\
              | roll yesterday ({messages_today} messages) | {yesterday_secs:.2} s |\n\
              | rebuild the tenant's history ({} days) | {rebuild_secs:.1} s ({:.2} s a day) |\n\
-             | the minute task ({rolled} tenant-days over {} tenants) | {minute_secs:.2} s |\n",
+             | the minute task ({rolled} tenant-days over {} tenants) | {minute_secs:.2} s |\n\
+             | the dashboard's read alone, in-process (mean of 10) | {dash_read:.1} ms |\n\
+             | the portfolio's read alone, in-process (mean of 10) | {port_read:.1} ms |\n",
             o.followers,
             o.messages,
             o.tenants,
