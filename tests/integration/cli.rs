@@ -304,3 +304,221 @@ fn tenant_pay_sets_the_merchant_account_with_keys_from_stdin() {
         "PUB_KEY_ID_0114232134912410000000000000"
     );
 }
+
+/// `patron demo --no-serve`: three merchant accounts under one agency, each with
+/// followers, messages, redemptions and payments written through the write paths, daily
+/// figures that agree with the rows, the printed password signing in, and a second run
+/// that finds the demo instead of seeding it again.
+#[test]
+fn demo_seeds_three_merchants_with_history_once() {
+    use diesel::prelude::*;
+    use patron_store::schema::{
+        coupon_events as ev, coupons as cp, followers as f, messages as m, payments as p,
+        stats_daily as sd, tenants as t, users as u,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path());
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_patron"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--database-url", &db.url])
+            .args(["demo", "--no-serve", "--days", "14"])
+            .env("PATRON_LOG_LEVEL", "warn")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let password = |out: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("password"))
+            .map(|p| p.trim().to_string())
+            .unwrap_or_else(|| panic!("no password in {out}"))
+    };
+    let first = run();
+    assert!(first.contains("seeded just now"), "{first}");
+    let pool = patron_store::DbPool::connect(&db.url, 2).unwrap();
+    let mut c = pool.get().unwrap();
+
+    // One agency, three merchant accounts, each with a living history.
+    let agencies = patron_store::tenants::agency_ids(&mut c).unwrap();
+    assert_eq!(agencies.len(), 1);
+    let tenants: Vec<(i64, String, String)> = t::table
+        .filter(t::agency_id.eq(agencies[0]))
+        .select((t::id, t::slug, t::time_zone))
+        .load(&mut *c)
+        .unwrap();
+    assert_eq!(tenants.len(), 3, "{tenants:?}");
+    let count = |c: &mut patron_store::DbConn, table: &str, tenant: i64| -> i64 {
+        match table {
+            "followers" => f::table
+                .filter(f::tenant_id.eq(tenant))
+                .count()
+                .get_result(c),
+            "messages" => m::table
+                .filter(m::tenant_id.eq(tenant))
+                .count()
+                .get_result(c),
+            "coupons" => cp::table
+                .filter(cp::tenant_id.eq(tenant))
+                .count()
+                .get_result(c),
+            "redeemed" => cp::table
+                .filter(cp::tenant_id.eq(tenant))
+                .filter(cp::status.eq("redeemed"))
+                .count()
+                .get_result(c),
+            "payments" => p::table
+                .filter(p::tenant_id.eq(tenant))
+                .count()
+                .get_result(c),
+            other => panic!("{other}"),
+        }
+        .unwrap()
+    };
+    const TABLES: [&str; 5] = ["followers", "messages", "coupons", "redeemed", "payments"];
+    let mut before = Vec::new();
+    for (id, slug, _) in &tenants {
+        for table in TABLES {
+            let n = count(&mut c, table, *id);
+            assert!(n > 0, "{slug}: no {table}");
+            before.push(n);
+        }
+        // Nothing was left stamped with the seed's own time: the history is in the past
+        // and spread over the period.
+        let (oldest, newest): (Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>) =
+            f::table
+                .filter(f::tenant_id.eq(id))
+                .select((
+                    diesel::dsl::min(f::created_at),
+                    diesel::dsl::max(f::created_at),
+                ))
+                .first(&mut *c)
+                .unwrap();
+        let span = newest.unwrap() - oldest.unwrap();
+        assert!(
+            span > chrono::TimeDelta::days(10),
+            "{slug}: followers over {span}"
+        );
+        let received: i64 = m::table
+            .filter(m::tenant_id.eq(id))
+            .filter(m::received_at.ne(m::sent_at))
+            .count()
+            .get_result(&mut *c)
+            .unwrap();
+        assert_eq!(received, 0, "{slug}: messages received at the seed's time");
+    }
+    // The café's coupons were redeemed at several of its stores.
+    let cafe = tenants.iter().find(|t| t.1 == "dawn-coffee").unwrap().0;
+    let stores: Vec<Option<i64>> = cp::table
+        .filter(cp::tenant_id.eq(cafe))
+        .filter(cp::status.eq("redeemed"))
+        .select(cp::redeemed_store_id)
+        .distinct()
+        .load(&mut *c)
+        .unwrap();
+    assert!(stores.len() >= 2, "{stores:?}");
+
+    // The daily figures agree with the rows: yesterday's follows and redemptions.
+    for (id, slug, tz) in &tenants {
+        let tz = patron_domain::validate::stored_time_zone(tz);
+        let today = patron_store::now()
+            .and_utc()
+            .with_timezone(&tz)
+            .date_naive();
+        let w = patron_store::stats::Window::new(today.pred_opt().unwrap(), tz);
+        let figure = |c: &mut patron_store::DbConn, metric: &str| -> i64 {
+            sd::table
+                .filter(sd::tenant_id.eq(id))
+                .filter(sd::day.eq(w.day))
+                .filter(sd::metric.eq(metric))
+                .select(sd::value)
+                .load::<i64>(c)
+                .unwrap()
+                .iter()
+                .sum()
+        };
+        let follows: i64 = m::table
+            .filter(m::tenant_id.eq(id))
+            .filter(m::event.eq("subscribe"))
+            .filter(m::sent_at.ge(w.from))
+            .filter(m::sent_at.lt(w.to))
+            .count()
+            .get_result(&mut *c)
+            .unwrap();
+        assert!(follows > 0, "{slug}: nobody followed yesterday");
+        assert_eq!(figure(&mut c, "follows"), follows, "{slug}: follows");
+        let redeemed: i64 = ev::table
+            .filter(ev::tenant_id.eq(id))
+            .filter(ev::action.eq("redeem"))
+            .filter(ev::at.ge(w.from))
+            .filter(ev::at.lt(w.to))
+            .count()
+            .get_result(&mut *c)
+            .unwrap();
+        assert_eq!(figure(&mut c, "redeemed"), redeemed, "{slug}: redemptions");
+        // The kept follower counts agree with the rows.
+        let scope = patron_domain::TenantScope::system(
+            patron_store::tenants::find_ref_by_slug(&mut c, slug)
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!(
+            patron_store::followers::count(&mut c, &scope).unwrap(),
+            patron_store::followers::count_by_scan(&mut c, &scope).unwrap(),
+        );
+    }
+    // Every follower's points ledger balances.
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let unbalanced = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM (SELECT follower_id FROM points_ledger \
+         GROUP BY follower_id HAVING SUM(points) <> SUM(remaining)) AS x",
+    )
+    .get_result::<N>(&mut *c)
+    .unwrap()
+    .n;
+    assert_eq!(unbalanced, 0);
+    let admin_hash = |c: &mut patron_store::DbConn| -> String {
+        u::table
+            .filter(u::email.eq("admin@demo.patron.example"))
+            .select(u::password_hash)
+            .first(c)
+            .unwrap()
+    };
+    assert!(patron_web::password::verify(
+        &admin_hash(&mut c),
+        &password(&first)
+    ));
+    drop(c);
+
+    // A second run serves the same demo: nothing seeded twice, a new password.
+    let second = run();
+    assert!(second.contains("seeded earlier"), "{second}");
+    let mut c = pool.get().unwrap();
+    let mut after = Vec::new();
+    for (id, _, _) in &tenants {
+        for table in TABLES {
+            after.push(count(&mut c, table, *id));
+        }
+    }
+    assert_eq!(before, after);
+    assert_eq!(
+        t::table.count().get_result::<i64>(&mut *c).unwrap(),
+        3,
+        "tenants"
+    );
+    assert!(patron_web::password::verify(
+        &admin_hash(&mut c),
+        &password(&second)
+    ));
+}

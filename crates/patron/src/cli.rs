@@ -66,6 +66,21 @@ pub enum Command {
     Stats(StatsCmd),
     /// Load and check the configuration and database connection, then print a summary.
     CheckConfig,
+    /// Try Patron: an agency with three merchant accounts and 90 days of history (in a
+    /// database of its own, data_dir/patron-demo.db unless --database-url names an empty
+    /// one), a sign-in, and the server with a WeChat simulator standing in for WeChat. A
+    /// second run serves the same demo again.
+    Demo {
+        /// Days of history to seed.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Seed (or find) the demo, print how to sign in, and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+        /// Delete the demo's own database (data_dir/patron-demo.db) and seed it afresh.
+        #[arg(long)]
+        reset: bool,
+    },
     /// Benchmarks (need wrk on the PATH; they start their own server over a fresh database).
     /// Only in builds with the `bench` feature.
     #[cfg(feature = "bench")]
@@ -645,6 +660,18 @@ pub fn run_blocking(command: Command, s: &Settings) -> Result<String, CliError> 
             );
             Ok(plain)
         }
+        Command::Demo {
+            days,
+            no_serve,
+            reset,
+        } => crate::demo::run(
+            crate::demo::Options {
+                days,
+                no_serve,
+                reset,
+            },
+            s,
+        ),
         #[cfg(feature = "bench")]
         Command::Bench(cmd) => Ok(crate::bench::command(cmd, s)?),
         Command::CheckConfig => {

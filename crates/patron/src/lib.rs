@@ -7,4 +7,5 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+mod demo;
 pub mod serve;

@@ -36,10 +36,14 @@ fn main() -> ExitCode {
     };
     // A benchmark logs warnings only (unless RUST_LOG says otherwise): an access-log line
     // per request would be measured along with the request.
-    #[allow(unused_mut)]
     let mut log_settings = settings.clone();
     #[cfg(feature = "bench")]
     if matches!(cli.command, Command::Bench(_)) {
+        log_settings.log_level = "warn".into();
+    }
+    // The demo's terminal is for its commands (follow, say…) and their replies: warnings
+    // only there too, unless RUST_LOG or the configuration's log level says otherwise.
+    if matches!(cli.command, Command::Demo { .. }) && log_settings.log_level == "info" {
         log_settings.log_level = "warn".into();
     }
     init_logging(&log_settings);
