@@ -48,7 +48,8 @@ fn archive_sql(backend: Backend, tenant: i64, followers: i64, n: i64) -> String 
         Backend::Sqlite => format!(
             "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s"
         ),
-        Backend::Postgres => format!("SELECT i FROM generate_series(1, {n}) AS s(i)"),
+        // BIGINT: (n - i) * 7,776,000 outgrows an INTEGER.
+        Backend::Postgres => format!("SELECT i FROM generate_series(1::bigint, {n}) AS s(i)"),
     };
     // 90 days = 7,776,000 s, spread evenly.
     let at = match backend {

@@ -10,11 +10,10 @@ use crate::ui::{message, messages};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use patron_app::followers::MATCH_CAP;
 use patron_app::AppError;
 use patron_domain::period::Step;
 use patron_domain::Permission;
-use patron_store::followers::{self, Glance};
+use patron_store::followers;
 use patron_store::tenants::{Tenant, TenantInput};
 use patron_store::{stores, users};
 
@@ -35,8 +34,11 @@ struct DashboardPage {
     may_settings: bool,
     /// The period's figures, for those who may work on them.
     figures: Option<Figures>,
-    /// Followers at a glance (live counts, capped), for those who may work on them.
-    audience: Option<Glance>,
+    /// Followers in the archive and following now (the live counters, a few rows), for
+    /// those who may work on them. (The capped scans of the followers list, active and
+    /// new this week, are links: counting them on every view cost the page its budget
+    /// with a million followers; docs/benchmarks.md, "Dashboard and portfolio".)
+    audience: Option<(i64, i64)>,
     /// Why the picker's period was refused (the default one is shown).
     query_errors: Vec<String>,
 }
@@ -82,7 +84,7 @@ pub async fn dashboard(
                 n_stores,
                 users::people_count(c, &s2)?,
                 if marketer {
-                    Some(followers::glance(c, &s2, today, MATCH_CAP)?)
+                    Some(followers::count(c, &s2)?)
                 } else {
                     None
                 },
@@ -169,6 +171,15 @@ pub async fn dashboard_csv(
 }
 
 impl DashboardPage {
+    /// The first day of "new this week" (the followers list's filter).
+    fn week_start(&self) -> String {
+        let today = patron_app::dashboard::today(
+            patron_store::now(),
+            patron_domain::validate::stored_time_zone(&self.tenant.time_zone),
+        );
+        (today - chrono::Days::new(6)).to_string()
+    }
+
     fn when(&self, t: &chrono::NaiveDateTime) -> String {
         crate::format::local(t, &self.tenant.time_zone)
     }
