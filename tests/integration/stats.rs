@@ -48,6 +48,26 @@ fn push(app: &TestApp, w: &World, n: usize, openid: &str, kind: &str, content: &
     .unwrap();
 }
 
+/// A text the webhook answered (its reply stored with it).
+fn push_answered(app: &TestApp, w: &World, n: usize, openid: &str, text: &str, utc: &str) {
+    inbox::record(
+        &mut app.conn(),
+        &w.scope,
+        &Inbound {
+            openid,
+            msg_type: "text",
+            event: None,
+            dedupe_key: &format!("answered:{n}"),
+            content: Some(text),
+            body: "<xml/>",
+            sent_at: at(utc),
+            change: FollowerChange::Interaction,
+        },
+        Some("<xml>reply</xml>"),
+    )
+    .unwrap();
+}
+
 /// The stored figure, 0 when there is none.
 fn figure(rows: &[Daily], d: &str, m: &str, dim: &str) -> i64 {
     rows.iter()
@@ -421,6 +441,18 @@ async fn the_dashboard_and_the_portfolio_show_the_figures_counted_from_the_rows(
         add(&other, &format!("b{i}"), "subscribe", "", 3);
         add(&other, &format!("b{i}"), "text", "hello", 2);
     }
+    // Answered texts: two by a keyword rule, one by the world's default rule.
+    patron_store::reply_rules::create(
+        &mut app.conn(),
+        &w.scope,
+        &patron_domain::replies::Trigger::KeywordExact("hours".into()),
+        "We open at 8.",
+        0,
+    )
+    .unwrap();
+    push_answered(&app, &w, 1, "f1", "Hours", &ago(4));
+    push_answered(&app, &w, 2, "f2", "hours", &ago(24 * 3));
+    push_answered(&app, &w, 3, "f3", "anything else", &ago(5));
     patron_app::stats::rebuild(&app.state.pool, None, None, now, |_, _| {}).unwrap();
 
     let c = app.client();
@@ -511,6 +543,15 @@ async fn the_dashboard_and_the_portfolio_show_the_figures_counted_from_the_rows(
         .find(|r| r[0] == qr_label)
         .expect("the QR code's row");
     assert_eq!((row[1].as_str(), row[2].as_str()), ("2", "1"), "{qr:?}");
+    // Reply rules by the pushes they answered.
+    let rules = table(&c, &w.slug, "rules", &q).await;
+    let hits = |name: &str| rules.iter().find(|r| r[0] == name).map(|r| r[1].clone());
+    assert_eq!(
+        hits("Keyword is exactly “hours”").as_deref(),
+        Some("2"),
+        "{rules:?}"
+    );
+    assert_eq!(hits("Default answer").as_deref(), Some("1"), "{rules:?}");
     // The keyword, lower-cased.
     let keywords = table(&c, &w.slug, "keywords", &q).await;
     assert_eq!(keywords[1][..2], ["menu".to_string(), "3".to_string()]);

@@ -70,7 +70,7 @@ pub struct Dashboard {
 }
 
 /// The metrics whose values are sums (readings are not).
-const SUMMED: [&str; 27] = [
+const SUMMED: [&str; 28] = [
     metric::FOLLOWS,
     metric::FOLLOWS_QR,
     metric::FOLLOWS_SCENE,
@@ -81,6 +81,7 @@ const SUMMED: [&str; 27] = [
     metric::ANSWERED,
     metric::EVENTS,
     metric::MENU_CLICKS,
+    metric::RULE_HITS,
     metric::SCANS,
     metric::KEYWORD,
     metric::ISSUED,
@@ -143,6 +144,7 @@ struct Names {
     people: HashMap<String, String>,
     scenes: HashMap<String, String>,
     cards: HashMap<String, String>,
+    rules: HashMap<String, String>,
 }
 
 impl Names {
@@ -163,6 +165,16 @@ impl Names {
             .into_iter()
             .map(|q| (q.scene, q.label))
             .collect();
+        let rules = patron_store::reply_rules::list(c, scope)?
+            .into_iter()
+            // "kind\tvalue": the page says the kind in its language.
+            .map(|r| {
+                (
+                    r.id.to_string(),
+                    format!("{}\t{}", r.trigger_kind, r.trigger_value),
+                )
+            })
+            .collect();
         let cards = patron_store::stamps::list(c, scope)?
             .into_iter()
             .map(|k| (k.id.to_string(), k.name))
@@ -173,6 +185,7 @@ impl Names {
             people,
             scenes,
             cards,
+            rules,
         })
     }
 
@@ -183,6 +196,7 @@ impl Names {
             metric::REDEEMED_CASHIER => &self.people,
             metric::FOLLOWS_QR | metric::SCANS => &self.scenes,
             metric::STAMPS | metric::CARDS_COMPLETED => &self.cards,
+            metric::RULE_HITS => &self.rules,
             _ => return key.to_string(),
         };
         match table.get(key) {

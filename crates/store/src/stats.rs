@@ -35,6 +35,10 @@ pub mod metric {
     pub const ANSWERED: &str = "answered";
     /// Events (menu clicks, scans, location…), follows and unfollows included.
     pub const EVENTS: &str = "events";
+    /// Pushes a reply rule answered; dim: the rule's id. Each answered push is matched
+    /// again, when its day is rolled, against the rules as they are then, at the push's
+    /// local time (the archive keeps the reply sent, not the rule that chose it).
+    pub const RULE_HITS: &str = "rule_hits";
     /// Menu clicks; dim: the button's key.
     pub const MENU_CLICKS: &str = "menu_clicks";
     /// Scans of a parametric QR code by followers; dim: its scene.
@@ -199,6 +203,7 @@ pub fn compute(
             _ => {}
         }
     }
+    rule_hits(conn, tenant, w, &mut tally)?;
     let mut top: Vec<(String, i64)> = keywords.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (text, n) in top.into_iter().take(TOP_KEYWORDS) {
@@ -343,6 +348,56 @@ pub fn compute(
         tally.add(metric::REACHABLE, "", reachable);
     }
     Ok(tally.figures())
+}
+
+/// Counts the day's answered pushes by the reply rule that answers them ([`metric::RULE_HITS`]):
+/// the webhook's own choice (`domain::replies::choose`, after the check-in word) over the
+/// tenant's enabled rules, at each push's local time.
+fn rule_hits(conn: &mut DbConn, tenant: i64, w: &Window, tally: &mut Tally) -> Result<()> {
+    use patron_domain::replies::{choose, Incoming};
+    let agency: i64 = t::table.find(tenant).select(t::agency_id).first(conn)?;
+    let scope = TenantScope::system(patron_domain::TenantRef {
+        id: patron_domain::TenantId(tenant),
+        agency_id: patron_domain::AgencyId(agency),
+    });
+    let rules = crate::reply_rules::active(conn, &scope)?;
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let program = crate::loyalty::program(conn, &scope)?;
+    let answered: Vec<(String, Option<String>, Option<String>, NaiveDateTime)> = m::table
+        .filter(m::tenant_id.eq(tenant))
+        .filter(m::sent_at.ge(w.from))
+        .filter(m::sent_at.lt(w.to))
+        .filter(m::direction.eq("in"))
+        .filter(m::reply.is_not_null())
+        .select((m::msg_type, m::event, m::content, m::sent_at))
+        .load(conn)?;
+    for (msg_type, event, content, at) in answered {
+        let content = content.unwrap_or_default();
+        let event = event.map(|e| e.to_ascii_lowercase());
+        let incoming = match (msg_type.as_str(), event.as_deref()) {
+            ("text", _) => Incoming::Text(&content),
+            ("event", Some("subscribe")) => Incoming::Subscribe {
+                qr_scene: content.strip_prefix("qrscene_"),
+            },
+            ("event", Some("scan")) => Incoming::Scan(&content),
+            ("event", Some("click")) => Incoming::Click(&content),
+            ("event", _) => Incoming::Silent,
+            _ => Incoming::OtherMessage,
+        };
+        // The check-in word answers before any rule.
+        if let (Some(p), Incoming::Text(t)) = (&program, &incoming) {
+            if p.is_checkin(t) {
+                continue;
+            }
+        }
+        let local = at.and_utc().with_timezone(&w.tz).naive_local();
+        if let Some(rule) = choose(&rules, &incoming, local) {
+            tally.add(metric::RULE_HITS, rule.id.to_string(), 1);
+        }
+    }
+    Ok(())
 }
 
 /// A day's cohort of new followers.

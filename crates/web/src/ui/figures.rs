@@ -429,6 +429,26 @@ pub fn build(d: &Dashboard, lang: Lang, tz: &str) -> Figures {
             ),
             named_table(
                 lang,
+                "rules",
+                &t("dash.rule_hits"),
+                &t("dash.rule"),
+                &d.dims(metric::RULE_HITS)
+                    .iter()
+                    .map(|n| Named {
+                        name: match n.name.split_once('\t') {
+                            Some((kind, "")) => lang.t(&format!("trigger.{kind}")).to_string(),
+                            Some((kind, value)) => {
+                                format!("{} “{value}”", lang.t(&format!("trigger.{kind}")))
+                            }
+                            // A rule deleted since: its number.
+                            None => format!("#{}", n.key),
+                        },
+                        ..n.clone()
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            named_table(
+                lang,
                 "menu",
                 &t("dash.menu_clicks"),
                 &t("dash.menu_key"),
