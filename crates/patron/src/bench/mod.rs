@@ -592,6 +592,17 @@ fn run(o: &Options, dir: &Path, url: &str) -> Result<String, BenchError> {
             "Thanks, we got it.",
             0,
         )?;
+        // BENCH_DROP_INDEX=name: the comparison without one of the archive's indexes
+        // (docs/benchmarks.md measures each index the webhook pays for this way).
+        if let Ok(index) = std::env::var("BENCH_DROP_INDEX") {
+            if !index
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
+                return Err(BenchError::Usage(format!("not an index name: {index}")));
+            }
+            patron_store::exec_sql(&mut c, &format!("DROP INDEX {index}"))?;
+        }
         // An archive with history, as a tenant in use has (and as the planner's
         // statistics then describe): 100,000 followers, `archive` messages.
         if o.archive > 0 {
