@@ -14,13 +14,15 @@ use super::history::{Act, Fan};
 use super::{fail, Shop, R};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use patron_domain::replies::{self, Content, Incoming, Rule};
+use patron_domain::replies::{self, Incoming, Rule};
 use patron_store::inbox::{self, Act as Work, FollowerChange, Pending, QrHit, Recorded};
 use patron_store::reply_rules::Action;
 use patron_store::schema::points_ledger as pl;
 use patron_store::schema::{coupons as cp, follower_tags as ft, followers as f, messages as msg};
 use patron_store::{write_tx, DbPool, SecretBox};
 use patron_wechat::reply::{self, cdata};
+// A rule's message as a passive reply: the webhook's own.
+use patron_web::webhook::as_reply;
 use patron_wechat::xml::{Event, Inbound as WxInbound, Message};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -192,29 +194,6 @@ fn push_xml(
         Act::Scan(s) => event("SCAN", format!("<EventKey>{}</EventKey>{}", cdata(s), ticket(s))),
         Act::Click(k) => event("CLICK", format!("<EventKey>{}</EventKey>", cdata(k))),
         Act::Unfollow => event("unsubscribe", String::new()),
-    }
-}
-
-/// A rule's message as a passive reply (the webhook's).
-fn as_reply(c: &Content) -> reply::Reply {
-    match c {
-        Content::Text { text } => reply::Reply::Text {
-            content: text.clone(),
-        },
-        Content::Image { media_id } => reply::Reply::Image {
-            media_id: media_id.clone(),
-        },
-        Content::News { articles } => reply::Reply::News {
-            articles: articles
-                .iter()
-                .map(|a| reply::Article {
-                    title: a.title.clone(),
-                    description: a.description.clone(),
-                    pic_url: a.pic_url.clone(),
-                    url: a.url.clone(),
-                })
-                .collect(),
-        },
     }
 }
 

@@ -559,8 +559,9 @@ async fn receive(
     Ok((e, v))
 }
 
-/// A rule's message as a passive reply.
-fn as_reply(c: &Content) -> reply::Reply {
+/// A rule's message as a passive reply (also the demo's, which answers its history as
+/// the webhook would).
+pub fn as_reply(c: &Content) -> reply::Reply {
     match c {
         Content::Text { text } => reply::Reply::Text {
             content: text.clone(),
